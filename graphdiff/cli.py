@@ -1,0 +1,124 @@
+"""The ``graphdiff`` command line (also ``python -m graphdiff``)."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import click
+
+from graphdiff import __version__
+from graphdiff.errors import GraphdiffError
+
+
+class _Group(click.Group):
+    """Turns graphdiff's typed errors into one clean line and exit code 2."""
+
+    def invoke(self, ctx: click.Context):  # type: ignore[override]
+        try:
+            return super().invoke(ctx)
+        except GraphdiffError as exc:
+            click.echo(f"error: {exc}", err=True)
+            sys.exit(2)
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, "--version", "-V", prog_name="graphdiff")
+def cli() -> None:
+    """Diffusion models that generate graphs: crystals, molecules, social and traffic networks.
+
+    Domains come from plugins; `graphdiff plugins` lists what is installed.
+    """
+
+
+# ---------------------------------------------------------------------------- plugins
+@cli.command("plugins")
+@click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
+def plugins_cmd(as_json: bool) -> None:
+    """List plugins: name, version, distribution and what each registers."""
+    from graphdiff.plugins import get_manager
+
+    manager = get_manager()
+    infos = manager.list_plugins()
+    if as_json:
+        click.echo(json.dumps({"plugins": [p.to_dict() for p in infos]}, indent=2))
+        return
+    for p in infos:
+        head = f"{p.name} {p.version or '?'}"
+        head += " (built-in)" if p.builtin else f"  [{p.distribution or 'no distribution'}]"
+        click.echo(head)
+        for kind, names in sorted(p.registered.items()):
+            if names:
+                click.echo(f"    {kind}: {', '.join(sorted(names))}")
+        for err in p.errors:
+            click.echo(f"    ERROR: {err}")
+
+
+# ---------------------------------------------------------------------------- config
+@cli.group("config")
+def config_group() -> None:
+    """Validate and show run configurations (TOML, YAML or JSON)."""
+
+
+@config_group.command("validate")
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+def config_validate(file: Path) -> None:
+    """Check FILE; print each error with the file and field it concerns."""
+    from graphdiff.config import load_config
+
+    cfg = load_config(file)
+    _check_names(cfg, file)
+    click.echo(f"{file}: OK (domain {cfg.data.domain!r})")
+
+
+@config_group.command("show")
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--format", "fmt", type=click.Choice(["yaml", "toml", "json"]), default="yaml",
+              show_default=True, help="Output format.")
+def config_show(file: Path, fmt: str) -> None:
+    """Print FILE with every default filled in."""
+    from graphdiff.config import dump_config, load_config
+
+    click.echo(dump_config(load_config(file), fmt))  # type: ignore[arg-type]
+
+
+def _check_names(cfg, file: Path) -> None:
+    """Check the registered names a config refers to (domain, schedules, denoiser, fields)."""
+    from graphdiff.errors import ConfigError, RegistryError
+    from graphdiff.plugins import get_manager
+
+    manager = get_manager()
+    try:
+        domain = manager.get("domains", cfg.data.domain)
+    except RegistryError as exc:
+        raise ConfigError(f"{file}: data.domain: {exc}") from None
+    spec = domain.spec
+    for key in ("given", "generate", "fields"):
+        names = getattr(cfg.diffusion, key) or []
+        for name in names:
+            if name not in spec:
+                raise ConfigError(f"{file}: diffusion.{key}: {name!r} is not a field of domain "
+                                  f"{spec.name!r} (fields: {', '.join(spec.names)})")
+    for name in cfg.diffusion.condition:
+        if name not in spec.properties:
+            raise ConfigError(f"{file}: diffusion.condition: {name!r} is not a property of domain "
+                              f"{spec.name!r} (properties: {', '.join(spec.properties) or 'none'})")
+    for fname, fcfg in cfg.diffusion.fields.items():
+        try:
+            manager.get("schedules", fcfg.schedule)
+        except RegistryError as exc:
+            raise ConfigError(f"{file}: diffusion.fields.{fname}.schedule: {exc}") from None
+    if cfg.model.denoiser != "auto":
+        try:
+            manager.get("denoisers", cfg.model.denoiser)
+        except RegistryError as exc:
+            raise ConfigError(f"{file}: model.denoiser: {exc}") from None
+
+
+def main() -> None:
+    cli(prog_name="graphdiff")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,234 @@
+"""Run configurations: pydantic v2 models read from TOML, YAML or JSON.
+
+A run config has five sections — ``data``, ``model``, ``diffusion``, ``training``,
+``sampling`` — each with defaults except ``data.domain``. Unknown keys are errors (a typo must
+not be ignored silently). Every validation error names the file and the dotted field path::
+
+    run.toml: data.batch_size: Input should be greater than 0 (got -4)
+
+Relative paths inside a config file are resolved against the file's folder.
+"""
+
+from __future__ import annotations
+
+import json
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from graphdiff.errors import ConfigError
+
+__all__ = [
+    "DataConfig",
+    "ModelConfig",
+    "FieldProcessConfig",
+    "DiffusionConfig",
+    "TrainingConfig",
+    "SamplingConfig",
+    "RunConfig",
+    "load_config",
+    "parse_config",
+    "dump_config",
+]
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class DataConfig(_Section):
+    """Which domain, which data, how to split and batch it."""
+
+    domain: str = Field(description="registered domain name, e.g. 'crystals'")
+    source: str | None = Field(None, description="path the domain reads (CSV, folder, database)")
+    train_source: str | None = Field(None, description="separate training source (overrides split)")
+    val_source: str | None = Field(None, description="separate validation source (overrides split)")
+    val_fraction: float = Field(0.1, ge=0.0, lt=1.0)
+    split_seed: int = 0
+    max_items: int | None = Field(None, gt=0, description="read at most this many items")
+    batch_size: int = Field(64, gt=0)
+    options: dict[str, Any] = Field(default_factory=dict, description="passed to the domain reader")
+
+
+class ModelConfig(_Section):
+    """The denoiser: a registered name and its hyper-parameters."""
+
+    denoiser: str = Field("auto", description="registered denoiser, or 'auto' (domain default)")
+    hidden: int = Field(128, gt=0)
+    layers: int = Field(4, gt=0)
+    options: dict[str, Any] = Field(default_factory=dict)
+
+
+class FieldProcessConfig(_Section):
+    """How one field is diffused."""
+
+    schedule: str = "cosine"
+    schedule_options: dict[str, Any] = Field(default_factory=dict)
+    prediction: Literal["eps", "x0", "v"] = "eps"
+    prior: Literal["uniform", "marginal"] = "marginal"
+    sigma_min: float = Field(0.005, gt=0.0)
+    sigma_max: float = Field(0.5, gt=0.0)
+    loss_weight: float = Field(1.0, ge=0.0)
+
+
+class DiffusionConfig(_Section):
+    """Which fields are generated or given, conditioning, and per-field processes."""
+
+    generate: list[str] | None = Field(None, description="fields to generate (default: all not given)")
+    given: list[str] = Field(default_factory=list, description="fields given as context (e.g. CSP)")
+    fields: dict[str, FieldProcessConfig] = Field(default_factory=dict)
+    condition: list[str] = Field(default_factory=list, description="graph properties to condition on")
+    cond_drop: float = Field(0.1, ge=0.0, le=1.0, description="condition dropout (classifier-free)")
+
+    @field_validator("given", "condition")
+    @classmethod
+    def _unique(cls, v: list[str]) -> list[str]:
+        if len(set(v)) != len(v):
+            raise ValueError(f"names repeat: {v}")
+        return v
+
+
+class TrainingConfig(_Section):
+    """Optimisation, EMA, checkpoints and logs."""
+
+    seed: int = 0
+    lr: float = Field(1e-3, gt=0.0)
+    weight_decay: float = Field(0.0, ge=0.0)
+    max_steps: int = Field(1000, gt=0)
+    warmup_steps: int = Field(0, ge=0)
+    lr_schedule: Literal["constant", "cosine"] = "cosine"
+    grad_clip: float | None = Field(1.0, gt=0.0)
+    ema_decay: float = Field(0.999, ge=0.0, lt=1.0)
+    val_every: int = Field(200, gt=0)
+    checkpoint_every: int = Field(500, gt=0)
+    log_every: int = Field(50, gt=0)
+    out_dir: str = "runs/default"
+    device: str = "auto"
+
+
+class SamplingConfig(_Section):
+    """Defaults for ``graphdiff sample``."""
+
+    num_samples: int = Field(100, gt=0)
+    steps: int = Field(200, gt=0)
+    sampler: Literal["ancestral", "ddim"] = "ancestral"
+    corrector_steps: int = Field(0, ge=0, description="Langevin corrector steps for torus fields")
+    guidance_scale: float = Field(0.0, description="classifier-free guidance weight w (0: none)")
+    batch_size: int = Field(256, gt=0)
+    seed: int = 0
+    use_ema: bool = True
+
+
+class RunConfig(_Section):
+    """A whole run."""
+
+    data: DataConfig
+    model: ModelConfig = Field(default_factory=ModelConfig)
+    diffusion: DiffusionConfig = Field(default_factory=DiffusionConfig)
+    training: TrainingConfig = Field(default_factory=TrainingConfig)
+    sampling: SamplingConfig = Field(default_factory=SamplingConfig)
+
+
+def _format_errors(exc: ValidationError, where: str) -> str:
+    lines = []
+    for err in exc.errors():
+        loc = ".".join(str(p) for p in err["loc"]) or "(top level)"
+        msg = err["msg"]
+        if err["type"] == "extra_forbidden":
+            msg = "unknown key (check the spelling)"
+        got = err.get("input")
+        if err["type"] not in ("missing", "extra_forbidden") and not isinstance(got, (dict, list)):
+            msg += f" (got {got!r})"
+        lines.append(f"{where}: {loc}: {msg}")
+    return "\n".join(lines)
+
+
+def parse_config(raw: dict[str, Any], where: str = "<config>", base_dir: Path | None = None) -> RunConfig:
+    """Validate a config dictionary; errors name ``where`` and each bad field."""
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{where}: the top level must be a table/mapping, got {type(raw).__name__}")
+    try:
+        cfg = RunConfig.model_validate(raw)
+    except ValidationError as exc:
+        raise ConfigError(_format_errors(exc, where)) from None
+    if base_dir is not None:
+        for key in ("source", "train_source", "val_source"):
+            value = getattr(cfg.data, key)
+            if value and not Path(value).is_absolute():
+                setattr(cfg.data, key, str((base_dir / value).resolve()))
+        if not Path(cfg.training.out_dir).is_absolute():
+            cfg.training.out_dir = str((base_dir / cfg.training.out_dir).resolve())
+    return cfg
+
+
+def read_mapping(path: str | Path) -> dict[str, Any]:
+    """Read a TOML, YAML or JSON file into a dict, with errors that name the file."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"{path}: no such file")
+    text = path.read_text(encoding="utf-8")
+    suffix = path.suffix.lower()
+    try:
+        if suffix == ".toml":
+            return tomllib.loads(text)
+        if suffix in (".yaml", ".yml"):
+            data = yaml.safe_load(text)
+            return {} if data is None else data
+        if suffix == ".json":
+            return json.loads(text)
+    except (tomllib.TOMLDecodeError, yaml.YAMLError, json.JSONDecodeError) as exc:
+        raise ConfigError(f"{path}: not valid {suffix[1:].upper()}: {exc}") from None
+    raise ConfigError(f"{path}: unknown config format {suffix!r}; use .toml, .yaml, .yml or .json")
+
+
+def load_config(path: str | Path) -> RunConfig:
+    """Read and validate a run config file (TOML, YAML or JSON)."""
+    path = Path(path)
+    return parse_config(read_mapping(path), where=str(path), base_dir=path.resolve().parent)
+
+
+def dump_config(cfg: RunConfig, fmt: Literal["toml", "yaml", "json"] = "yaml") -> str:
+    """Render a config with every default filled in."""
+    data = cfg.model_dump(mode="json")
+    if fmt == "json":
+        return json.dumps(data, indent=2)
+    if fmt == "yaml":
+        return yaml.safe_dump(data, sort_keys=False)
+    return _to_toml(data)
+
+
+def _to_toml(data: dict[str, Any]) -> str:
+    """Minimal TOML writer for config dicts (tables of scalars, lists and nested tables)."""
+
+    def scalar(v: Any) -> str:
+        if isinstance(v, bool):
+            return "true" if v else "false"
+        if isinstance(v, (int, float)):
+            return repr(v)
+        if isinstance(v, str):
+            return json.dumps(v)
+        if isinstance(v, list):
+            return "[" + ", ".join(scalar(x) for x in v) + "]"
+        if isinstance(v, dict):
+            return "{" + ", ".join(f"{json.dumps(k)} = {scalar(x)}" for k, x in v.items()) + "}"
+        raise TypeError(f"cannot write {type(v).__name__} to TOML")
+
+    out: list[str] = []
+
+    def table(prefix: str, d: dict[str, Any]) -> None:
+        simple = {k: v for k, v in d.items() if v is not None and not (isinstance(v, dict) and v and
+                                                                       all(isinstance(x, dict) for x in v.values()))}
+        nested = {k: v for k, v in d.items() if k not in simple and v is not None}
+        if prefix:
+            out.append(f"[{prefix}]")
+        out.extend(f"{k} = {scalar(v)}" for k, v in simple.items())
+        out.append("")
+        for k, v in nested.items():
+            table(f"{prefix}.{k}" if prefix else k, v)
+
+    for section, values in data.items():
+        table(section, values)
+    return "\n".join(out)

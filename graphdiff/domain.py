@@ -1,0 +1,70 @@
+"""The domain contract: a converter between domain objects and graphs, plus I/O.
+
+A plugin registers one :class:`Domain` instance per domain through ``register_domains``.
+``domain.to_graph(obj)`` and ``domain.from_graph(data)`` must round-trip (see
+:func:`graphdiff.testing.assert_roundtrip`).
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from pathlib import Path
+from typing import Any, Iterator
+
+from torch_geometric.data import Data
+
+from graphdiff.errors import DataError
+from graphdiff.graph import GraphSpec
+
+__all__ = ["Domain", "Record"]
+
+
+class Record(dict):
+    """One item read from a source: ``id``, ``obj`` (the domain object), ``props`` (floats)."""
+
+
+class Domain(ABC):
+    """A kind of graph that graphdiff can learn and generate.
+
+    Subclasses set :attr:`name`, :attr:`version` (bump when the converter's output changes:
+    caches and databases key on it) and implement :attr:`spec`, :meth:`to_graph` and
+    :meth:`from_graph`. Readers and writers are optional; :attr:`read_suffixes` and
+    :attr:`write_suffixes` list the file extensions they handle.
+    """
+
+    name: str = ""
+    version: str = "1"
+    description: str = ""
+    read_suffixes: tuple[str, ...] = ()
+    write_suffixes: tuple[str, ...] = ()
+
+    @property
+    @abstractmethod
+    def spec(self) -> GraphSpec:
+        """The fields of this domain's graphs."""
+
+    @abstractmethod
+    def to_graph(self, obj: Any) -> Data:
+        """Convert a domain object to a graph carrying every field of :attr:`spec`."""
+
+    @abstractmethod
+    def from_graph(self, data: Data) -> Any:
+        """Convert a graph (one, not a batch) back to a domain object, exactly."""
+
+    def read(self, path: str | Path, **options: Any) -> Iterator[Record]:
+        """Yield records from ``path``; raise :class:`DataError` naming the row on bad input."""
+        raise DataError(
+            f"domain {self.name!r} cannot read {str(path)!r}: it has no reader"
+            + (f" (it reads {', '.join(self.read_suffixes)})" if self.read_suffixes else "")
+        )
+
+    def write(self, objs: list[Any], path: str | Path, **options: Any) -> None:
+        """Write domain objects to ``path`` in the format its suffix names."""
+        raise DataError(f"domain {self.name!r} cannot write {str(path)!r}: it has no writer")
+
+    def equal(self, a: Any, b: Any) -> bool:
+        """Whether two domain objects are the same (used by round-trip checks)."""
+        return bool(a == b)
+
+    def __repr__(self) -> str:
+        return f"<Domain {self.name} v{self.version}>"

@@ -1,0 +1,46 @@
+"""Typed errors. Every message says what is wrong and where (file, row, field, plugin)."""
+
+from __future__ import annotations
+
+
+class GraphdiffError(Exception):
+    """Base class of every error graphdiff raises on purpose."""
+
+
+class RegistryError(GraphdiffError, KeyError):
+    """A name is unknown to a registry, or registered twice."""
+
+    def __str__(self) -> str:  # KeyError quotes its message; keep it readable
+        return str(self.args[0]) if self.args else ""
+
+
+class UnknownNameError(RegistryError):
+    """A look-up used a name no plugin registered."""
+
+
+class DuplicateNameError(RegistryError):
+    """Two registrations used the same name in one registry."""
+
+
+class PluginError(GraphdiffError):
+    """A plugin failed to import, has a bad hook, or registered something invalid."""
+
+
+class ConfigError(GraphdiffError, ValueError):
+    """A run configuration is invalid; the message names the file and the field."""
+
+
+class GraphValidationError(GraphdiffError, ValueError):
+    """A graph does not match its domain's :class:`~graphdiff.graph.GraphSpec`."""
+
+
+class DataError(GraphdiffError, ValueError):
+    """Input data could not be read or converted; the message names the source and row."""
+
+
+class CheckpointError(GraphdiffError):
+    """A checkpoint is corrupt, missing, or belongs to another configuration."""
+
+
+class TrainingError(GraphdiffError, RuntimeError):
+    """Training cannot go on (for example a non-finite loss)."""

@@ -1,0 +1,69 @@
+"""Hook specifications of the ``graphdiff`` plugin system (register style).
+
+A plugin is a module named by an entry point in the ``graphdiff`` group::
+
+    [project.entry-points.graphdiff]
+    mydomain = "my_package.plugin"
+
+The module implements any of the hooks below with ``@graphdiff.hookimpl``. Each hook receives
+a ``register`` callable bound to one registry and to the plugin (so duplicates name their
+origin)::
+
+    @graphdiff.hookimpl
+    def register_schedules(register):
+        register("my-schedule", MySchedule, description="...")
+
+``register(name, obj, description="")`` raises :class:`graphdiff.errors.DuplicateNameError` when
+the name is taken; the manager records it against the plugin and carries on.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import pluggy
+
+hookspec = pluggy.HookspecMarker("graphdiff")
+hookimpl = pluggy.HookimplMarker("graphdiff")
+
+Register = Callable[..., Any]
+
+
+@hookspec
+def register_domains(register: Register) -> None:
+    """Register :class:`graphdiff.domain.Domain` instances (converter + GraphSpec + readers)."""
+
+
+@hookspec
+def register_targets(register: Register) -> None:
+    """Register :class:`graphdiff.targets.Target` instances (graph-level property functions)."""
+
+
+@hookspec
+def register_metrics(register: Register) -> None:
+    """Register metric callables ``metric(generated, reference, **kw) -> dict[str, float]``."""
+
+
+@hookspec
+def register_schedules(register: Register) -> None:
+    """Register :class:`graphdiff.schedules.NoiseSchedule` subclasses."""
+
+
+@hookspec
+def register_processes(register: Register) -> None:
+    """Register :class:`graphdiff.processes.base.Process` subclasses, keyed by field kind."""
+
+
+@hookspec
+def register_encoders(register: Register) -> None:
+    """Register encoder classes (``torch.nn.Module`` subclasses) turning noisy graphs into inputs."""
+
+
+@hookspec
+def register_denoisers(register: Register) -> None:
+    """Register denoiser classes (``torch.nn.Module`` subclasses of ``graphdiff.nn.base.Denoiser``)."""
+
+
+@hookspec
+def register_objectives(register: Register) -> None:
+    """Register objective classes or callables (training losses and guidance objectives)."""

@@ -1,0 +1,328 @@
+"""Plugin manager: built-ins and entry-point plugins fill one registry per extension kind.
+
+Loading order: the core's built-ins (module :mod:`graphdiff.builtins`, registered through the
+same hooks as any plugin), then every entry point of the ``graphdiff`` group, sorted by name.
+
+Isolation: a plugin that fails to import, has a hook with a wrong signature, raises inside a
+hook, or registers a name that is taken is reported (its :attr:`PluginInfo.errors`, and
+:attr:`PluginManager.errors`) and the other plugins still load. In strict mode
+(``strict=True`` or ``GRAPHDIFF_STRICT_PLUGINS=1``) the first problem raises
+:class:`~graphdiff.errors.PluginError` instead.
+
+Environment:
+
+``GRAPHDIFF_DISABLE_PLUGIN_AUTOLOAD=1``
+    Skip entry-point discovery; only built-ins load.
+``GRAPHDIFF_PLUGINS=a,b``
+    Load only the entry points named ``a`` and ``b`` (built-ins always load).
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import threading
+import warnings
+from dataclasses import dataclass, field
+from importlib import metadata
+from types import ModuleType
+from typing import Any, Callable, Iterable
+
+import pluggy
+
+from graphdiff.errors import DuplicateNameError, PluginError
+from graphdiff.plugins import hookspecs
+from graphdiff.registry import KINDS, Registry
+
+ENTRY_POINT_GROUP = "graphdiff"
+DISABLE_ENV = "GRAPHDIFF_DISABLE_PLUGIN_AUTOLOAD"
+ALLOW_ENV = "GRAPHDIFF_PLUGINS"
+STRICT_ENV = "GRAPHDIFF_STRICT_PLUGINS"
+BUILTIN_NAME = "graphdiff"
+
+__all__ = ["PluginInfo", "PluginManager", "get_manager", "reset_manager", "ENTRY_POINT_GROUP"]
+
+
+def _truthy(value: str | None) -> bool:
+    return (value or "").strip().lower() in {"1", "true", "yes", "on"}
+
+
+@dataclass
+class PluginInfo:
+    """What one plugin is and what it registered."""
+
+    name: str
+    module: str
+    distribution: str | None
+    version: str | None
+    builtin: bool = False
+    registered: dict[str, list[str]] = field(default_factory=dict)
+    errors: list[str] = field(default_factory=list)
+
+    @property
+    def origin(self) -> str:
+        if self.builtin:
+            return "graphdiff (built-in)"
+        dist = f"{self.distribution} {self.version}" if self.distribution else "no distribution"
+        return f"plugin {self.name!r} ({dist}, entry point {self.name} = {self.module})"
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "module": self.module,
+            "distribution": self.distribution,
+            "version": self.version,
+            "builtin": self.builtin,
+            "registered": {k: sorted(v) for k, v in self.registered.items() if v},
+            "errors": list(self.errors),
+        }
+
+
+def _checks() -> dict[str, Callable[[str, Any], None]]:
+    """Validators that reject objects of the wrong type at registration time."""
+
+    def instance_of(qualname: str) -> Callable[[str, Any], None]:
+        def check(name: str, obj: Any) -> None:
+            mod, cls = qualname.rsplit(".", 1)
+            typ = getattr(importlib.import_module(mod), cls)
+            if not isinstance(obj, typ):
+                raise TypeError(f"{name!r} must be an instance of {qualname}, got {type(obj).__name__}")
+
+        return check
+
+    def subclass_of(qualname: str) -> Callable[[str, Any], None]:
+        def check(name: str, obj: Any) -> None:
+            mod, cls = qualname.rsplit(".", 1)
+            typ = getattr(importlib.import_module(mod), cls)
+            if not (isinstance(obj, type) and issubclass(obj, typ)):
+                raise TypeError(f"{name!r} must be a subclass of {qualname}, got {obj!r}")
+
+        return check
+
+    def is_callable(name: str, obj: Any) -> None:
+        if not callable(obj):
+            raise TypeError(f"{name!r} must be callable, got {type(obj).__name__}")
+
+    return {
+        "domains": instance_of("graphdiff.domain.Domain"),
+        "targets": instance_of("graphdiff.targets.Target"),
+        "metrics": is_callable,
+        "schedules": subclass_of("graphdiff.schedules.NoiseSchedule"),
+        "processes": subclass_of("graphdiff.processes.base.Process"),
+        "encoders": subclass_of("torch.nn.Module"),
+        "denoisers": subclass_of("graphdiff.nn.base.Denoiser"),
+        "objectives": is_callable,
+    }
+
+
+class PluginManager:
+    """Discovers plugins and owns one :class:`~graphdiff.registry.Registry` per kind.
+
+    Parameters
+    ----------
+    autoload:
+        Discover entry points (default: unless ``GRAPHDIFF_DISABLE_PLUGIN_AUTOLOAD`` is set).
+    allow:
+        Entry-point names to load (default: ``GRAPHDIFF_PLUGINS`` if set, else all).
+    strict:
+        Raise on the first plugin problem (default: ``GRAPHDIFF_STRICT_PLUGINS``).
+    builtins:
+        Register the core's built-ins (turn off only in tests of the manager itself).
+    """
+
+    def __init__(
+        self,
+        *,
+        autoload: bool | None = None,
+        allow: Iterable[str] | None = None,
+        strict: bool | None = None,
+        builtins: bool = True,
+    ) -> None:
+        env_allow = os.environ.get(ALLOW_ENV)
+        self.autoload = not _truthy(os.environ.get(DISABLE_ENV)) if autoload is None else autoload
+        if allow is None and env_allow:
+            allow = [a.strip() for a in env_allow.split(",") if a.strip()]
+        self.allow = set(allow) if allow is not None else None
+        self.strict = _truthy(os.environ.get(STRICT_ENV)) if strict is None else strict
+        self._pm = pluggy.PluginManager("graphdiff")
+        self._pm.add_hookspecs(hookspecs)
+        checks = _checks()
+        self.registries: dict[str, Registry[Any]] = {k: Registry(k, checks[k]) for k in KINDS}
+        self.plugins: dict[str, PluginInfo] = {}
+        self._order: list[str] = []
+        self._loaded = False
+        self._builtins = builtins
+
+    # ------------------------------------------------------------------ errors
+    @property
+    def errors(self) -> list[str]:
+        return [f"{p.origin}: {e}" for p in self.plugins.values() for e in p.errors]
+
+    def _fail(self, info: PluginInfo, message: str) -> None:
+        info.errors.append(message)
+        if self.strict:
+            raise PluginError(f"{info.origin}: {message}")
+        warnings.warn(f"graphdiff: {info.origin}: {message}", RuntimeWarning, stacklevel=3)
+
+    # ------------------------------------------------------------------ loading
+    def load(self) -> "PluginManager":
+        """Register built-ins and discover plugins, then run every registration hook."""
+        if self._loaded:
+            return self
+        if self._builtins:
+            from graphdiff import builtins as builtin_module
+
+            self._add(builtin_module, PluginInfo(BUILTIN_NAME, builtin_module.__name__, "graphdiff",
+                                                 _version("graphdiff"), builtin=True))
+        if self.autoload:
+            for ep in sorted(_entry_points(), key=lambda e: e.name):
+                if self.allow is not None and ep.name not in self.allow:
+                    continue
+                dist = getattr(ep, "dist", None)
+                info = PluginInfo(
+                    name=ep.name,
+                    module=ep.value,
+                    distribution=dist.metadata["Name"] if dist is not None else None,
+                    version=dist.version if dist is not None else None,
+                )
+                if ep.name in self.plugins:
+                    self.plugins[f"{ep.name}#{len(self.plugins)}"] = info
+                    self._fail(info, f"another plugin is already named {ep.name!r}")
+                    continue
+                try:
+                    module = ep.load()
+                except Exception as exc:  # noqa: BLE001 - any import failure is reported
+                    self.plugins[ep.name] = info
+                    self._fail(info, f"failed to import: {type(exc).__name__}: {exc}")
+                    continue
+                self._add(module, info)
+            if self.allow:
+                missing = self.allow - {p for p in self.plugins}
+                for name in sorted(missing):
+                    warnings.warn(
+                        f"graphdiff: {ALLOW_ENV} names {name!r} but no such entry point is installed",
+                        RuntimeWarning,
+                        stacklevel=2,
+                    )
+        self._run_hooks()
+        self._loaded = True
+        return self
+
+    def add_plugin(
+        self,
+        plugin: ModuleType | object,
+        name: str,
+        *,
+        distribution: str | None = None,
+        version: str | None = None,
+    ) -> PluginInfo:
+        """Register a plugin object by hand (tests, notebooks), then run its hooks.
+
+        Call after :meth:`load`; the plugin's registrations join the registries.
+        """
+        info = PluginInfo(name, getattr(plugin, "__name__", repr(plugin)), distribution, version)
+        if name in self.plugins:
+            raise PluginError(f"a plugin named {name!r} is already loaded ({self.plugins[name].origin})")
+        if self._add(plugin, info):
+            self._run_hooks(only=[name])
+        return info
+
+    def _add(self, plugin: Any, info: PluginInfo) -> bool:
+        self.plugins[info.name] = info
+        try:
+            self._pm.register(plugin, name=info.name)
+            self._pm.check_pending()
+        except pluggy.PluginValidationError as exc:
+            if self._pm.is_registered(plugin):
+                self._pm.unregister(plugin)
+            self._fail(info, f"invalid hook: {exc}")
+            return False
+        except ValueError as exc:  # pluggy: plugin already registered
+            self._fail(info, str(exc))
+            return False
+        self._order.append(info.name)
+        return True
+
+    def _run_hooks(self, only: list[str] | None = None) -> None:
+        names = only if only is not None else list(self._order)
+        for plugin_name in names:
+            info = self.plugins[plugin_name]
+            impls = {
+                kind: [
+                    impl
+                    for impl in getattr(self._pm.hook, f"register_{kind}").get_hookimpls()
+                    if impl.plugin_name == plugin_name
+                ]
+                for kind in KINDS
+            }
+            for kind, found in impls.items():
+                for impl in found:
+                    try:
+                        impl.function(register=self._register_fn(kind, info))
+                    except PluginError:
+                        raise
+                    except Exception as exc:  # noqa: BLE001 - reported, others keep loading
+                        self._fail(info, f"hook register_{kind} raised {type(exc).__name__}: {exc}")
+
+    def _register_fn(self, kind: str, info: PluginInfo) -> Callable[..., Any]:
+        registry = self.registries[kind]
+
+        def register(name: str, obj: Any, description: str = "") -> Any:
+            try:
+                registry.register(name, obj, origin=info.origin, description=description)
+            except (DuplicateNameError, TypeError, ValueError) as exc:
+                self._fail(info, f"register_{kind}: {exc}")
+                return obj
+            info.registered.setdefault(kind, []).append(name)
+            return obj
+
+        return register
+
+    # ------------------------------------------------------------------ look-ups
+    def registry(self, kind: str) -> Registry[Any]:
+        self.load()
+        if kind not in self.registries:
+            raise PluginError(f"unknown extension kind {kind!r}; kinds: {', '.join(KINDS)}")
+        return self.registries[kind]
+
+    def get(self, kind: str, name: str) -> Any:
+        return self.registry(kind).get(name)
+
+    def list_plugins(self) -> list[PluginInfo]:
+        self.load()
+        return list(self.plugins.values())
+
+
+def _version(dist: str) -> str | None:
+    try:
+        return metadata.version(dist)
+    except metadata.PackageNotFoundError:
+        return None
+
+
+def _entry_points() -> list[metadata.EntryPoint]:
+    return list(metadata.entry_points(group=ENTRY_POINT_GROUP))
+
+
+_MANAGER: PluginManager | None = None
+_LOCK = threading.Lock()
+
+
+def get_manager() -> PluginManager:
+    """The process-wide manager, loaded on first use with the environment's settings."""
+    global _MANAGER
+    with _LOCK:
+        if _MANAGER is None:
+            _MANAGER = PluginManager().load()
+        return _MANAGER
+
+
+def reset_manager(manager: PluginManager | None = None) -> None:
+    """Replace (or drop, with ``None``) the process-wide manager; used by tests."""
+    global _MANAGER
+    with _LOCK:
+        _MANAGER = manager

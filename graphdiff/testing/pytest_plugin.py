@@ -1,0 +1,28 @@
+"""pytest plugin (entry point ``pytest11``): fixtures for graphdiff plugin authors.
+
+Fixtures
+--------
+graphdiff_plugins
+    A factory ``graphdiff_plugins(*plugin_objects)`` returning a fresh, loaded plugin manager
+    with autoload off and the given plugins registered; it is the process-wide manager until
+    the test ends.
+"""
+
+from __future__ import annotations
+
+from contextlib import ExitStack
+from typing import Any, Iterator
+
+import pytest
+
+
+@pytest.fixture
+def graphdiff_plugins() -> Iterator[Any]:
+    from graphdiff.testing import isolated_manager
+
+    with ExitStack() as stack:
+
+        def make(*plugins: Any, builtins: bool = True, strict: bool = False) -> Any:
+            return stack.enter_context(isolated_manager(*plugins, builtins=builtins, strict=strict))
+
+        yield make

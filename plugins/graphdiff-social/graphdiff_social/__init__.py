@@ -1,0 +1,3 @@
+"""graphdiff plugin: the social domain."""
+
+__version__ = "0.1.0"
