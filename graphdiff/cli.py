@@ -100,10 +100,6 @@ def _check_names(cfg, file: Path) -> None:
             if name not in spec:
                 raise ConfigError(f"{file}: diffusion.{key}: {name!r} is not a field of domain "
                                   f"{spec.name!r} (fields: {', '.join(spec.names)})")
-    for name in cfg.diffusion.condition:
-        if name not in spec.properties:
-            raise ConfigError(f"{file}: diffusion.condition: {name!r} is not a property of domain "
-                              f"{spec.name!r} (properties: {', '.join(spec.properties) or 'none'})")
     for fname, fcfg in cfg.diffusion.fields.items():
         try:
             manager.get("schedules", fcfg.schedule)

@@ -169,7 +169,10 @@ def read_mapping(path: str | Path) -> dict[str, Any]:
     path = Path(path)
     if not path.is_file():
         raise ConfigError(f"{path}: no such file")
-    text = path.read_text(encoding="utf-8")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path}: not UTF-8 text: {exc}") from None
     suffix = path.suffix.lower()
     try:
         if suffix == ".toml":
@@ -191,17 +194,82 @@ def load_config(path: str | Path) -> RunConfig:
 
 
 def dump_config(cfg: RunConfig, fmt: Literal["toml", "yaml", "json"] = "yaml") -> str:
-    """Render a config with every default filled in."""
+    """Render a config with every default filled in.
+
+    The output parses back (:func:`parse_config`) to an equal config in every format.
+
+    Raises
+    ------
+    ConfigError
+        For ``fmt="toml"`` when a value is ``None`` where that would not read back as ``None``
+        (TOML has no null), naming the field; YAML and JSON can write it.
+    """
     data = cfg.model_dump(mode="json")
     if fmt == "json":
         return json.dumps(data, indent=2)
     if fmt == "yaml":
         return yaml.safe_dump(data, sort_keys=False)
-    return _to_toml(data)
+    text = _to_toml(data)
+    back = RunConfig.model_validate(tomllib.loads(text)).model_dump(mode="json")
+    lost = _lost_nulls(data, back)
+    if lost:
+        raise ConfigError(
+            f"cannot write {', '.join(lost)} = null as TOML (TOML has no null); "
+            "use YAML or JSON, or set a value"
+        )
+    return text
+
+
+def _lost_nulls(data: Any, back: Any, path: str = "") -> list[str]:
+    """Dotted paths of ``None`` values in ``data`` that do not read back as ``None``."""
+    lost: list[str] = []
+    if isinstance(data, dict):
+        for k, v in data.items():
+            sub = f"{path}.{k}" if path else str(k)
+            other = back.get(k) if isinstance(back, dict) else None
+            if v is None:
+                if not (isinstance(back, dict) and k in back and other is None):
+                    lost.append(sub)
+            else:
+                lost.extend(_lost_nulls(v, other, sub))
+    elif isinstance(data, list):
+        for i, v in enumerate(data):
+            other = back[i] if isinstance(back, list) and i < len(back) else None
+            if v is None:
+                lost.append(f"{path}[{i}]")
+            else:
+                lost.extend(_lost_nulls(v, other, f"{path}[{i}]"))
+    return lost
+
+
+_BARE = set("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-")
+
+
+def _toml_str(s: str) -> str:
+    """A TOML basic string: quotes, backslashes and control characters escaped."""
+    out = []
+    for ch in s:
+        if ch == '"':
+            out.append('\\"')
+        elif ch == "\\":
+            out.append("\\\\")
+        elif ord(ch) < 0x20 or ord(ch) == 0x7F:
+            out.append(f"\\u{ord(ch):04x}")
+        else:
+            out.append(ch)
+    return '"' + "".join(out) + '"'
+
+
+def _toml_key(k: str) -> str:
+    return k if k and set(k) <= _BARE else _toml_str(k)
 
 
 def _to_toml(data: dict[str, Any]) -> str:
-    """Minimal TOML writer for config dicts (tables of scalars, lists and nested tables)."""
+    """Minimal TOML writer for config dicts (tables of scalars, lists and nested tables).
+
+    ``None`` values are left out (TOML has no null); :func:`dump_config` checks that this
+    loses nothing.
+    """
 
     def scalar(v: Any) -> str:
         if isinstance(v, bool):
@@ -209,11 +277,12 @@ def _to_toml(data: dict[str, Any]) -> str:
         if isinstance(v, (int, float)):
             return repr(v)
         if isinstance(v, str):
-            return json.dumps(v)
+            return _toml_str(v)
         if isinstance(v, list):
-            return "[" + ", ".join(scalar(x) for x in v) + "]"
+            return "[" + ", ".join(scalar(x) for x in v if x is not None) + "]"
         if isinstance(v, dict):
-            return "{" + ", ".join(f"{json.dumps(k)} = {scalar(x)}" for k, x in v.items()) + "}"
+            return "{" + ", ".join(f"{_toml_key(k)} = {scalar(x)}" for k, x in v.items()
+                                   if x is not None) + "}"
         raise TypeError(f"cannot write {type(v).__name__} to TOML")
 
     out: list[str] = []
@@ -224,11 +293,11 @@ def _to_toml(data: dict[str, Any]) -> str:
         nested = {k: v for k, v in d.items() if k not in simple and v is not None}
         if prefix:
             out.append(f"[{prefix}]")
-        out.extend(f"{k} = {scalar(v)}" for k, v in simple.items())
+        out.extend(f"{_toml_key(k)} = {scalar(v)}" for k, v in simple.items())
         out.append("")
         for k, v in nested.items():
-            table(f"{prefix}.{k}" if prefix else k, v)
+            table(f"{prefix}.{_toml_key(k)}" if prefix else _toml_key(k), v)
 
     for section, values in data.items():
-        table(section, values)
+        table(_toml_key(section), values)
     return "\n".join(out)

@@ -37,6 +37,8 @@ class Domain(ABC):
     description: str = ""
     read_suffixes: tuple[str, ...] = ()
     write_suffixes: tuple[str, ...] = ()
+    #: denoiser used when a config says ``model.denoiser = "auto"``
+    default_denoiser: str = "graph_transformer"
 
     @property
     @abstractmethod
@@ -51,12 +53,30 @@ class Domain(ABC):
     def from_graph(self, data: Data) -> Any:
         """Convert a graph (one, not a batch) back to a domain object, exactly."""
 
-    def read(self, path: str | Path, **options: Any) -> Iterator[Record]:
-        """Yield records from ``path``; raise :class:`DataError` naming the row on bad input."""
+    def read(self, path: str | Path, *, strict: bool = False, skipped: list[dict[str, str]] | None = None,
+             **options: Any) -> Iterator[Record]:
+        """Yield :class:`Record` items (``id``, ``obj``, ``props``) from ``path``.
+
+        A bad row is skipped and appended to ``skipped`` as ``{"where": "file.csv row 17",
+        "reason": "..."}`` (and warned about when ``skipped`` is ``None``); with ``strict=True``
+        the first bad row raises :class:`DataError` naming the row instead. Nothing is dropped
+        silently.
+        """
         raise DataError(
             f"domain {self.name!r} cannot read {str(path)!r}: it has no reader"
             + (f" (it reads {', '.join(self.read_suffixes)})" if self.read_suffixes else "")
         )
+
+    def record_to_graph(self, record: Record | dict[str, Any]) -> Data:
+        """Convert a read record to a graph carrying its properties as ``float [1]`` attributes."""
+        import torch
+
+        data = self.to_graph(record["obj"])
+        for key, value in (record.get("props") or {}).items():
+            setattr(data, key, torch.tensor([float(value)], dtype=torch.float32))
+        if record.get("id") is not None:
+            data.item_id = str(record["id"])
+        return data
 
     def write(self, objs: list[Any], path: str | Path, **options: Any) -> None:
         """Write domain objects to ``path`` in the format its suffix names."""

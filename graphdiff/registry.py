@@ -27,6 +27,7 @@ KINDS: tuple[str, ...] = (
     "encoders",
     "denoisers",
     "objectives",
+    "checkpoints",
 )
 
 

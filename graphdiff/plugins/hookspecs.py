@@ -67,3 +67,9 @@ def register_denoisers(register: Register) -> None:
 @hookspec
 def register_objectives(register: Register) -> None:
     """Register objective classes or callables (training losses and guidance objectives)."""
+
+
+@hookspec
+def register_checkpoints(register: Register) -> None:
+    """Register :class:`graphdiff.checkpoints.NamedCheckpoint` entries (bundled trained models,
+    addressable by name wherever a checkpoint path is accepted)."""

@@ -116,6 +116,7 @@ def _checks() -> dict[str, Callable[[str, Any], None]]:
         "encoders": subclass_of("torch.nn.Module"),
         "denoisers": subclass_of("graphdiff.nn.base.Denoiser"),
         "objectives": is_callable,
+        "checkpoints": instance_of("graphdiff.checkpoints.NamedCheckpoint"),
     }
 
 
@@ -179,6 +180,7 @@ class PluginManager:
             self._add(builtin_module, PluginInfo(BUILTIN_NAME, builtin_module.__name__, "graphdiff",
                                                  _version("graphdiff"), builtin=True))
         if self.autoload:
+            _invalidate_caches()
             for ep in sorted(_entry_points(), key=lambda e: e.name):
                 if self.allow is not None and ep.name not in self.allow:
                     continue
@@ -222,8 +224,10 @@ class PluginManager:
     ) -> PluginInfo:
         """Register a plugin object by hand (tests, notebooks), then run its hooks.
 
-        Call after :meth:`load`; the plugin's registrations join the registries.
+        Loads the manager first if needed (so the plugin's hooks run exactly once); the
+        plugin's registrations join the registries.
         """
+        self.load()
         info = PluginInfo(name, getattr(plugin, "__name__", repr(plugin)), distribution, version)
         if name in self.plugins:
             raise PluginError(f"a plugin named {name!r} is already loaded ({self.plugins[name].origin})")
@@ -261,8 +265,10 @@ class PluginManager:
             }
             for kind, found in impls.items():
                 for impl in found:
+                    # Pass only the arguments the implementation declares (pluggy semantics).
+                    kwargs = {"register": self._register_fn(kind, info)}
                     try:
-                        impl.function(register=self._register_fn(kind, info))
+                        impl.function(**{a: kwargs[a] for a in impl.argnames})
                     except PluginError:
                         raise
                     except Exception as exc:  # noqa: BLE001 - reported, others keep loading
@@ -304,11 +310,28 @@ def _version(dist: str) -> str | None:
         return None
 
 
+def _invalidate_caches() -> None:
+    """Drop import and metadata caches so a fresh manager sees distributions installed since
+    the last scan (a notebook after ``pip install``, a test writing a plugin), even where the
+    folder's mtime did not change."""
+    importlib.invalidate_caches()
+    # Python 3.11's importlib.invalidate_caches() leaves importlib.metadata's folder cache alone,
+    # and there MetadataPathFinder.invalidate_caches lacks @classmethod.
+    finder = getattr(metadata, "MetadataPathFinder", None)
+    clear = getattr(finder, "invalidate_caches", None)
+    if clear is not None:
+        try:
+            clear()
+        except TypeError:
+            clear(finder)
+
+
 def _entry_points() -> list[metadata.EntryPoint]:
     return list(metadata.entry_points(group=ENTRY_POINT_GROUP))
 
 
 _MANAGER: PluginManager | None = None
+# Re-entrant: a plugin that looks something up at import time must not deadlock discovery.
 _LOCK = threading.Lock()
 
 

@@ -1,0 +1,107 @@
+"""Datasets: read a domain's source into validated graphs, split, and batch deterministically."""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+from typing import Any, Iterator, Sequence
+
+import torch
+from torch_geometric.data import Batch, Data
+
+from graphdiff.errors import DataError, GraphValidationError
+
+__all__ = ["read_graphs", "split_graphs", "BatchStream"]
+
+
+def read_graphs(domain: Any, source: str | Path, *, strict: bool = False, max_items: int | None = None,
+                skipped: list[dict[str, str]] | None = None, **options: Any) -> list[Data]:
+    """Read ``source`` with ``domain.read`` and convert every record to a validated graph.
+
+    Rows the reader rejects and records whose conversion or validation fails are appended to
+    ``skipped`` as ``{"where", "reason"}`` (a warning summarises them when ``skipped`` is
+    ``None``); ``strict=True`` raises :class:`~graphdiff.errors.DataError` on the first instead.
+    """
+    report: list[dict[str, str]] = [] if skipped is None else skipped
+    graphs: list[Data] = []
+    for k, record in enumerate(domain.read(source, strict=strict, skipped=report, **options)):
+        if max_items is not None and len(graphs) >= max_items:
+            break
+        where = f"{source} item {k}" + (f" (id {record.get('id')})" if record.get("id") is not None else "")
+        try:
+            graph = domain.record_to_graph(record)
+            domain.spec.validate(graph, where=where)
+        except (DataError, GraphValidationError, ValueError) as exc:
+            if strict:
+                raise DataError(f"{where}: {exc}") from None
+            report.append({"where": where, "reason": str(exc)})
+            continue
+        graphs.append(graph)
+    if skipped is None and report:
+        shown = "; ".join(f"{r['where']}: {r['reason']}" for r in report[:5])
+        more = f" (and {len(report) - 5} more)" if len(report) > 5 else ""
+        warnings.warn(f"skipped {len(report)} item(s) of {source}: {shown}{more}", RuntimeWarning,
+                      stacklevel=2)
+    if not graphs:
+        raise DataError(f"{source}: no usable items" + (f" ({len(report)} skipped)" if report else ""))
+    return graphs
+
+
+def split_graphs(graphs: Sequence[Data], val_fraction: float, seed: int = 0) -> tuple[list[Data], list[Data]]:
+    """A seeded random split into ``(train, val)``; ``val`` has ``round(val_fraction · n)`` items
+    (at least one when ``val_fraction > 0`` and there are two or more graphs)."""
+    n = len(graphs)
+    n_val = int(round(val_fraction * n))
+    if val_fraction > 0 and n >= 2:
+        n_val = min(max(n_val, 1), n - 1)
+    perm = torch.randperm(n, generator=torch.Generator().manual_seed(seed)).tolist()
+    val = [graphs[i] for i in perm[:n_val]]
+    train = [graphs[i] for i in perm[n_val:]]
+    return train, val
+
+
+class BatchStream:
+    """Deterministic, resumable batches over an in-memory list of graphs.
+
+    Epoch ``e`` visits the graphs in the order of ``randperm(n, seed + e)``; with
+    ``world_size > 1`` each rank takes every ``world_size``-th graph of that order (and the
+    order is padded so every rank sees the same number of batches). Position ``(epoch,
+    batch)`` is derived from a global step, so a resumed run sees exactly the batches it would
+    have seen.
+    """
+
+    def __init__(self, graphs: Sequence[Data], batch_size: int, seed: int = 0, shuffle: bool = True,
+                 rank: int = 0, world_size: int = 1, drop_last: bool = False) -> None:
+        if not graphs:
+            raise DataError("no graphs to batch")
+        self.graphs = list(graphs)
+        self.batch_size, self.seed, self.shuffle = int(batch_size), int(seed), shuffle
+        self.rank, self.world_size, self.drop_last = rank, world_size, drop_last
+        per_rank = -(-len(self.graphs) // world_size)
+        self.per_rank = per_rank
+        full, rest = divmod(per_rank, self.batch_size)
+        self.batches_per_epoch = max(1, full if (drop_last and full) else full + (rest > 0))
+
+    def _order(self, epoch: int) -> list[int]:
+        n = len(self.graphs)
+        if self.shuffle:
+            order = torch.randperm(n, generator=torch.Generator().manual_seed(self.seed + epoch)).tolist()
+        else:
+            order = list(range(n))
+        total = self.per_rank * self.world_size
+        order = (order * (total // n + 1))[:total]
+        return order[self.rank::self.world_size]
+
+    def batch_at(self, step: int) -> Batch:
+        """The batch a run sees at global step ``step`` (0-based)."""
+        epoch, k = divmod(step, self.batches_per_epoch)
+        order = self._order(epoch)
+        idx = order[k * self.batch_size:(k + 1) * self.batch_size]
+        return Batch.from_data_list([self.graphs[i] for i in idx])
+
+    def epoch(self, epoch: int = 0) -> Iterator[Batch]:
+        for k in range(self.batches_per_epoch):
+            yield self.batch_at(epoch * self.batches_per_epoch + k)
+
+    def __len__(self) -> int:
+        return self.batches_per_epoch

@@ -1,0 +1,567 @@
+"""``GraphDiffusion``: the one diffusion loop for every graph domain.
+
+A model is a denoiser plus one :class:`~graphdiff.processes.base.Process` per field. The *task*
+is a mask over fields: ``generate`` fields are noised and predicted, ``given`` fields are clean
+context (crystal structure prediction gives ``atom_types``; de novo gives nothing).
+
+* :meth:`GraphDiffusion.loss` — one training loss for a batch (time ``t ~ U(t_min, 1)`` per
+  graph, condition dropout for classifier-free guidance).
+* :meth:`GraphDiffusion.sample` — ancestral or deterministic (DDIM / probability-flow) sampling
+  with any number of steps, Langevin correctors for torus fields, classifier-free guidance
+  (``guidance_scale`` w: ``(1 + w) f(x, c) − w f(x, ∅)``) and a hook for gradient guidance.
+* :meth:`GraphDiffusion.interpolate` — deterministic inversion of two graphs to noise,
+  spherical interpolation of the latents, decoding (optionally with a changing condition).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any, Callable, Iterable, Sequence
+
+import torch
+from torch import nn
+from torch_geometric.data import Batch, Data
+
+from graphdiff.errors import GraphValidationError
+from graphdiff.graph import FieldKind, GraphSpec, Level, wrap01
+from graphdiff.nn.base import Denoiser, NoisyGraphs, all_pairs
+from graphdiff.processes.base import Process
+
+__all__ = ["GraphDiffusion", "GradientGuidance", "pair_ids", "edges_to_pairs", "pairs_to_edges"]
+
+
+# ---------------------------------------------------------------------------- edge helpers
+def pair_ids(u: torch.Tensor, v: torch.Tensor, ptr: torch.Tensor, batch: torch.Tensor) -> torch.Tensor:
+    """Index into :func:`~graphdiff.nn.base.all_pairs` order of the pairs ``(u, v)`` (global
+    node ids, ``u < v``, same graph)."""
+    sizes = ptr[1:] - ptr[:-1]
+    pair_offsets = torch.cat([sizes.new_zeros(1), torch.cumsum(sizes * (sizes - 1) // 2, 0)])
+    g = batch[u]
+    n = sizes[g]
+    i, j = u - ptr[g], v - ptr[g]
+    return pair_offsets[g] + i * n - i * (i + 1) // 2 + (j - i - 1)
+
+
+def edges_to_pairs(edge_index: torch.Tensor, values: torch.Tensor, ptr: torch.Tensor,
+                   batch: torch.Tensor, num_pairs: int) -> torch.Tensor:
+    """Dense class ids ``[P]`` over all pairs from sparse edges (absent pairs get class 0)."""
+    out = torch.zeros(num_pairs, dtype=torch.long, device=edge_index.device)
+    if edge_index.numel():
+        u, v = edge_index
+        keep = u < v
+        out[pair_ids(u[keep], v[keep], ptr, batch)] = values[keep].long()
+    return out
+
+
+def pairs_to_edges(pair_index: torch.Tensor, classes: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Sparse ``edge_index [2, 2E]`` (both directions) and values ``[2E]`` from pair classes."""
+    keep = classes > 0
+    u, v = pair_index[:, keep]
+    vals = classes[keep]
+    return torch.stack([torch.cat([u, v]), torch.cat([v, u])]), torch.cat([vals, vals])
+
+
+@dataclass
+class GradientGuidance:
+    """Gradient (classifier) guidance from a differentiable target.
+
+    ``fn(x0_hat: dict[str, Tensor], graphs: NoisyGraphs) -> Tensor [B]`` scores the denoiser's
+    clean estimates of the continuous, positions and torus fields (in the processes' state
+    space); sampling moves each field along ``scale · ∇ fn`` (to *increase* ``fn``; pass a
+    negated distance to reach a value).
+    """
+
+    fn: Callable[[dict[str, torch.Tensor], NoisyGraphs], torch.Tensor]
+    scale: float = 1.0
+
+
+class _Elements:
+    """The elements (nodes, graphs or pairs) of one field in a batch."""
+
+    __slots__ = ("x0", "index")
+
+    def __init__(self, x0: torch.Tensor | None, index: torch.Tensor) -> None:
+        self.x0, self.index = x0, index
+
+
+class GraphDiffusion(nn.Module):
+    """Denoiser + per-field processes + the task (generated and given fields).
+
+    Parameters
+    ----------
+    spec:
+        The domain's fields.
+    denoiser:
+        A :class:`~graphdiff.nn.base.Denoiser` whose ``outputs`` are the generated fields.
+    processes:
+        Field name -> process, for every generated and given field.
+    generate:
+        Fields the model generates.
+    given:
+        Fields given as clean context.
+    condition:
+        Graph-level property names the model is conditioned on.
+    cond_drop:
+        Probability of dropping the condition of a graph in training (classifier-free).
+    loss_weights:
+        Field name -> weight in the total loss (default 1).
+    t_min:
+        Smallest training time.
+    """
+
+    def __init__(self, spec: GraphSpec, denoiser: Denoiser, processes: dict[str, Process],
+                 generate: Sequence[str], given: Sequence[str] = (), condition: Sequence[str] = (),
+                 cond_drop: float = 0.1, loss_weights: dict[str, float] | None = None,
+                 t_min: float = 1e-3) -> None:
+        super().__init__()
+        self.spec = spec
+        self.generate = list(generate)
+        self.given = list(given)
+        self.condition = list(condition)
+        if not self.generate:
+            raise ValueError("nothing to generate: the task gives every field")
+        overlap = set(self.generate) & set(self.given)
+        if overlap:
+            raise ValueError(f"fields {sorted(overlap)} are both generated and given")
+        for name in self.generate + self.given:
+            spec[name]  # raises a clear KeyError for unknown fields
+            if name not in processes:
+                raise ValueError(f"no process for field {name!r}")
+        if set(denoiser.outputs) != set(self.generate):
+            raise ValueError(f"denoiser outputs {sorted(denoiser.outputs)} differ from the generated "
+                             f"fields {sorted(self.generate)}")
+        self.denoiser = denoiser
+        self.processes = nn.ModuleDict(processes)
+        self.cond_drop = float(cond_drop)
+        self.loss_weights = {n: float((loss_weights or {}).get(n, 1.0)) for n in self.generate}
+        self.t_min = float(t_min)
+        self.register_buffer("cond_mean", torch.zeros(len(self.condition)))
+        self.register_buffer("cond_std", torch.ones(len(self.condition)))
+        max_nodes = spec.max_nodes or 512
+        self.register_buffer("num_nodes_hist", torch.zeros(max_nodes + 1))
+
+    # ------------------------------------------------------------------ batches
+    @property
+    def has_pairs(self) -> bool:
+        edge = self.spec.edge_field
+        return edge is not None and edge.name in self.generate + self.given
+
+    def _pairs(self, batch: Batch) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+        if not self.has_pairs:
+            return None, None
+        return all_pairs(batch.ptr)
+
+    def _elements(self, batch: Batch, name: str, pair_index: torch.Tensor | None) -> _Elements:
+        f = self.spec[name]
+        if f.level is Level.NODE:
+            return _Elements(getattr(batch, name), batch.batch)
+        if f.level is Level.GRAPH:
+            x = getattr(batch, name)
+            return _Elements(x, torch.arange(batch.num_graphs, device=batch.batch.device))
+        assert pair_index is not None
+        _, pair_batch = all_pairs(batch.ptr)
+        x0 = edges_to_pairs(batch.edge_index, getattr(batch, name), batch.ptr, batch.batch,
+                            pair_index.size(1))
+        return _Elements(x0, pair_batch)
+
+    def _cond(self, batch: Batch) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+        if not self.condition:
+            return None, None
+        cols = []
+        for name in self.condition:
+            value = getattr(batch, name, None)
+            if value is None:
+                raise GraphValidationError(
+                    f"the model is conditioned on {name!r} but the batch has no such property")
+            cols.append(value.view(-1).float())
+        cond = torch.stack(cols, -1)
+        mask = torch.isfinite(cond)
+        cond = torch.where(mask, (cond - self.cond_mean) / self.cond_std, torch.zeros_like(cond))
+        return cond, mask
+
+    # ------------------------------------------------------------------ statistics
+    @torch.no_grad()
+    def fit_statistics(self, graphs: Iterable[Data] | Batch) -> None:
+        """Set every process's data statistics, the condition normaliser and the node-count
+        histogram from the training graphs (call once before training)."""
+        batch = graphs if isinstance(graphs, Batch) else Batch.from_data_list(list(graphs))
+        pair_index, _ = self._pairs(batch)
+        for name in self.generate + self.given:
+            el = self._elements(batch, name, pair_index)
+            self.processes[name].fit(el.x0, el.index)
+        if self.condition:
+            cols = torch.stack([getattr(batch, n).view(-1).double() for n in self.condition], -1)
+            for k in range(cols.size(1)):
+                col = cols[:, k][torch.isfinite(cols[:, k])]
+                if col.numel():
+                    self.cond_mean[k] = col.mean().float()
+                    std = col.std(unbiased=False).float() if col.numel() > 1 else torch.tensor(1.0)
+                    self.cond_std[k] = std if std > 1e-8 else 1.0
+        sizes = (batch.ptr[1:] - batch.ptr[:-1]).long()
+        if int(sizes.max()) >= self.num_nodes_hist.numel():
+            self.num_nodes_hist = torch.zeros(int(sizes.max()) + 1)
+        self.num_nodes_hist.zero_()
+        self.num_nodes_hist.index_add_(0, sizes, torch.ones_like(sizes, dtype=torch.float))
+
+    def sample_num_nodes(self, num: int, generator: torch.Generator | None = None) -> list[int]:
+        """Graph sizes drawn from the training distribution."""
+        if float(self.num_nodes_hist.sum()) <= 0:
+            raise RuntimeError("no node-count statistics: call fit_statistics on training data first")
+        idx = torch.multinomial(self.num_nodes_hist.cpu(), num, replacement=True, generator=generator)
+        return idx.tolist()
+
+    # ------------------------------------------------------------------ training
+    def loss(self, batch: Batch, generator: torch.Generator | None = None) -> tuple[torch.Tensor, dict[str, float]]:
+        """Training loss of one batch: ``(total, {field: value})``."""
+        device = batch.batch.device
+        B = batch.num_graphs
+        t = self.t_min + (1 - self.t_min) * torch.rand(B, generator=generator, device=device)
+        pair_index, pair_batch = self._pairs(batch)
+        inputs, targets, elements = {}, {}, {}
+        for name in self.generate:
+            el = self._elements(batch, name, pair_index)
+            x_t, target = self.processes[name].noise(el.x0, t[el.index], el.index, generator)
+            inputs[name] = self.processes[name].model_input(x_t)
+            targets[name], elements[name] = target, el
+        for name in self.given:
+            el = self._elements(batch, name, pair_index)
+            inputs[name] = self.processes[name].clean_input(el.x0, el.index)
+        cond, mask = self._cond(batch)
+        if cond is not None and self.cond_drop > 0:
+            keep = torch.rand(B, 1, generator=generator, device=device) >= self.cond_drop
+            mask = mask & keep
+        graphs = NoisyGraphs(inputs=inputs, t=t, batch=batch.batch, ptr=batch.ptr,
+                             pair_index=pair_index, pair_batch=pair_batch, cond=cond, cond_mask=mask,
+                             given=frozenset(self.given))
+        preds = self.denoiser(graphs)
+        total = torch.zeros((), device=device)
+        parts: dict[str, float] = {}
+        for name in self.generate:
+            el = elements[name]
+            per = self.processes[name].loss(preds[name], targets[name], el.x0, t[el.index])
+            value = per.mean() if per.numel() else torch.zeros((), device=device)
+            parts[name] = float(value.detach())
+            total = total + self.loss_weights[name] * value
+        return total, parts
+
+    def forward(self, batch: Batch, generator: torch.Generator | None = None):
+        """Same as :meth:`loss` (so ``DistributedDataParallel`` can wrap the model)."""
+        return self.loss(batch, generator)
+
+    # ------------------------------------------------------------------ sampling
+    def _template(self, num_nodes: Sequence[int] | None, template: Batch | Sequence[Data] | None,
+                  device: torch.device) -> Batch:
+        if template is not None:
+            batch = template if isinstance(template, Batch) else Batch.from_data_list(list(template))
+            missing = [n for n in self.given if getattr(batch, n, None) is None]
+            if missing:
+                raise GraphValidationError(f"the task needs the given fields {missing} in the template")
+            return batch.to(device)
+        if self.given:
+            raise GraphValidationError(f"this model needs the given fields {self.given}: pass a template")
+        if num_nodes is None:
+            raise ValueError("pass num_nodes or a template")
+        sizes = [int(n) for n in num_nodes]
+        if any(n < 1 for n in sizes):
+            raise GraphValidationError(f"every graph needs at least one node, got sizes {sizes}")
+        return Batch.from_data_list([Data(num_nodes=n) for n in sizes]).to(device)
+
+    def _denoise(self, states: dict[str, torch.Tensor], given_inputs: dict[str, torch.Tensor],
+                 t: float, batch: Batch, pair_index, pair_batch, cond, mask,
+                 guidance_scale: float) -> tuple[dict[str, torch.Tensor], NoisyGraphs]:
+        B = batch.num_graphs
+        inputs = {n: self.processes[n].model_input(x) for n, x in states.items()}
+        inputs.update(given_inputs)
+        tt = torch.full((B,), float(t), device=batch.batch.device)
+        graphs = NoisyGraphs(inputs=inputs, t=tt, batch=batch.batch, ptr=batch.ptr,
+                             pair_index=pair_index, pair_batch=pair_batch, cond=cond, cond_mask=mask,
+                             given=frozenset(self.given))
+        preds = self.denoiser(graphs)
+        if cond is not None and guidance_scale != 0.0:
+            uncond = self.denoiser(NoisyGraphs(**{**graphs.__dict__, "cond_mask": torch.zeros_like(mask)}))
+            preds = {n: self.processes[n].guide(preds[n], uncond[n], guidance_scale) for n in preds}
+        return preds, graphs
+
+    def _apply_gradient_guidance(self, guidance: GradientGuidance, states, preds, graphs, t: float):
+        """Shift continuous predictions by the gradient of a differentiable target."""
+        with torch.enable_grad():
+            leaves, x0_hat = {}, {}
+            for name, x in states.items():
+                proc = self.processes[name]
+                if proc.kind is FieldKind.CATEGORICAL:
+                    continue
+                leaf = x.detach().clone().requires_grad_(True)
+                leaves[name] = leaf
+                if proc.kind is FieldKind.TORUS:
+                    sigma = float(proc.sigma(t))
+                    x0_hat[name] = leaf + sigma**2 * proc.score(preds[name], t)
+                else:
+                    x0_hat[name], _ = proc.split(leaf, preds[name], t)
+            if not leaves:
+                return preds
+            value = guidance.fn(x0_hat, graphs).sum()
+            grads = torch.autograd.grad(value, list(leaves.values()), allow_unused=True)
+        out = dict(preds)
+        for (name, _), grad in zip(leaves.items(), grads):
+            if grad is None:
+                continue
+            proc = self.processes[name]
+            if proc.kind is FieldKind.TORUS:
+                out[name] = preds[name] + guidance.scale * grad / proc.score_scale(proc.sigma(t).view(1))
+            elif proc.prediction == "eps":
+                _, s = proc.schedule.alpha_sigma(t)
+                out[name] = preds[name] - guidance.scale * float(s) * grad
+            else:  # x0 / v: move the clean estimate itself
+                out[name] = preds[name] + guidance.scale * grad
+        return out
+
+    @torch.no_grad()
+    def sample(
+        self,
+        num_nodes: Sequence[int] | None = None,
+        *,
+        template: Batch | Sequence[Data] | None = None,
+        cond: torch.Tensor | dict[str, float] | None = None,
+        steps: int = 200,
+        sampler: str = "ancestral",
+        guidance_scale: float = 0.0,
+        corrector_steps: int = 0,
+        gradient_guidance: GradientGuidance | None = None,
+        generator: torch.Generator | None = None,
+        latents: dict[str, torch.Tensor] | None = None,
+        return_trajectory: bool = False,
+        progress: Callable[[Iterable[int]], Iterable[int]] | None = None,
+    ) -> list[Data] | tuple[list[Data], list[dict[str, torch.Tensor]]]:
+        """Generate graphs.
+
+        Parameters
+        ----------
+        num_nodes:
+            Size of each graph (de novo). Ignored when ``template`` is given.
+        template:
+            Graphs carrying the given fields (e.g. the composition for CSP); their sizes are used.
+        cond:
+            Condition values in the properties' own units: ``[B, K]`` or a dict
+            ``{property: value}`` applied to every graph. ``NaN`` entries are "not given".
+        steps:
+            Number of reverse steps.
+        sampler:
+            ``"ancestral"`` (stochastic) or ``"ddim"`` (deterministic where the process allows;
+            categorical fields stay stochastic).
+        guidance_scale:
+            Classifier-free guidance weight ``w`` (0: plain conditional sampling).
+        corrector_steps:
+            Langevin corrector steps per step for torus fields.
+        gradient_guidance:
+            Optional :class:`GradientGuidance`.
+        latents:
+            Start states at ``t = 1`` per generated field (interpolation); default: the prior.
+        return_trajectory:
+            Also return the list of states after every step (memory grows with ``steps``).
+        """
+        if steps < 1:
+            raise ValueError(f"steps must be >= 1, got {steps}")
+        if sampler not in ("ancestral", "ddim"):
+            raise ValueError(f"unknown sampler {sampler!r}; use 'ancestral' or 'ddim'")
+        device = self.num_nodes_hist.device
+        batch = self._template(num_nodes, template, device)
+        B = batch.num_graphs
+        pair_index, pair_batch = self._pairs(batch)
+        c, mask = self._sampling_condition(cond, B, device)
+        given_inputs = {}
+        for name in self.given:
+            el = self._elements(batch, name, pair_index)
+            given_inputs[name] = self.processes[name].clean_input(el.x0, el.index)
+        states: dict[str, torch.Tensor] = {}
+        index_of: dict[str, torch.Tensor] = {}
+        for name in self.generate:
+            f = self.spec[name]
+            if f.level is Level.NODE:
+                index = batch.batch
+            elif f.level is Level.GRAPH:
+                index = torch.arange(B, device=device)
+            else:
+                index = pair_batch
+            index_of[name] = index
+            if latents is not None and name in latents:
+                states[name] = latents[name].to(device)
+            else:
+                states[name] = self.processes[name].prior(index.numel(), index, B, generator)
+        deterministic = sampler == "ddim"
+        times = torch.linspace(1.0, 0.0, steps + 1).tolist()
+        trajectory = []
+        loop: Iterable[int] = range(steps)
+        if progress is not None:
+            loop = progress(loop)
+        for i in loop:
+            t, s = times[i], times[i + 1]
+            preds, graphs = self._denoise(states, given_inputs, t, batch, pair_index, pair_batch, c,
+                                          mask, guidance_scale)
+            for _ in range(corrector_steps):
+                torus = [n for n in self.generate if self.processes[n].kind is FieldKind.TORUS]
+                if not torus:
+                    break
+                for n in torus:
+                    states[n] = self.processes[n].correct(states[n], preds[n], t, generator)
+                preds, graphs = self._denoise(states, given_inputs, t, batch, pair_index, pair_batch,
+                                              c, mask, guidance_scale)
+            if gradient_guidance is not None:
+                preds = self._apply_gradient_guidance(gradient_guidance, states, preds, graphs, t)
+            for name in self.generate:
+                states[name] = self.processes[name].step(states[name], preds[name], t, s,
+                                                         index_of[name], generator, deterministic)
+            if return_trajectory:
+                trajectory.append({n: self.processes[n].finalize(x).cpu() for n, x in states.items()})
+        graphs_out = self._to_graphs(batch, states, pair_index)
+        return (graphs_out, trajectory) if return_trajectory else graphs_out
+
+    def _sampling_condition(self, cond, B: int, device) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+        if not self.condition:
+            if cond is not None and not (isinstance(cond, dict) and not cond):
+                raise GraphValidationError("this model is unconditional; it takes no condition")
+            return None, None
+        if cond is None:
+            values = torch.full((B, len(self.condition)), float("nan"), device=device)
+        elif isinstance(cond, dict):
+            unknown = set(cond) - set(self.condition)
+            if unknown:
+                raise GraphValidationError(f"unknown condition {sorted(unknown)}; the model is "
+                                           f"conditioned on {self.condition}")
+            row = [float(cond.get(n, float("nan"))) for n in self.condition]
+            values = torch.tensor(row, device=device).expand(B, -1).clone()
+        else:
+            values = torch.as_tensor(cond, dtype=torch.float32, device=device)
+            if values.dim() == 1:
+                values = values.view(-1, 1) if len(self.condition) == 1 else values.expand(B, -1)
+            if values.shape != (B, len(self.condition)):
+                raise GraphValidationError(f"condition shape {list(values.shape)}, expected "
+                                           f"[{B}, {len(self.condition)}] ({self.condition})")
+        mask = torch.isfinite(values)
+        normed = torch.where(mask, (values - self.cond_mean) / self.cond_std, torch.zeros_like(values))
+        return normed, mask
+
+    def _to_graphs(self, batch: Batch, states: dict[str, torch.Tensor],
+                   pair_index: torch.Tensor | None) -> list[Data]:
+        out_fields = {n: self.processes[n].finalize(x).cpu() for n, x in states.items()}
+        batch = batch.cpu()
+        ptr = batch.ptr.tolist()
+        graphs = []
+        for g in range(batch.num_graphs):
+            data = batch.get_example(g)
+            lo, hi = ptr[g], ptr[g + 1]
+            for name, value in out_fields.items():
+                f = self.spec[name]
+                if f.level is Level.NODE:
+                    setattr(data, name, value[lo:hi])
+                elif f.level is Level.GRAPH:
+                    setattr(data, name, value[g:g + 1])
+            graphs.append(data)
+        edge = self.spec.edge_field
+        if edge is not None and edge.name in out_fields:
+            classes = out_fields[edge.name]
+            sizes = [ptr[g + 1] - ptr[g] for g in range(batch.num_graphs)]
+            offset = 0
+            for g, n in enumerate(sizes):
+                count = n * (n - 1) // 2
+                local = torch.triu_indices(n, n, offset=1)
+                ei, vals = pairs_to_edges(local, classes[offset:offset + count])
+                graphs[g].edge_index, offset = ei, offset + count
+                setattr(graphs[g], edge.name, vals)
+        return graphs
+
+    # ------------------------------------------------------------------ interpolation
+    @torch.no_grad()
+    def invert(self, graphs: Sequence[Data], steps: int = 100, cond: Any = None) -> dict[str, torch.Tensor]:
+        """Deterministic inversion (DDIM / probability flow) of clean graphs to ``t = 1``.
+
+        Categorical generated fields cannot be inverted; they are held clean as context during
+        the inversion. Returns the latent state of each continuous generated field.
+        """
+        batch = Batch.from_data_list(list(graphs)).to(self.num_nodes_hist.device)
+        pair_index, pair_batch = self._pairs(batch)
+        c, mask = self._sampling_condition(cond, batch.num_graphs, batch.batch.device)
+        states, fixed = {}, {}
+        for name in self.generate:
+            el = self._elements(batch, name, pair_index)
+            proc = self.processes[name]
+            if proc.kind is FieldKind.CATEGORICAL:
+                fixed[name] = proc.clean_input(el.x0, el.index)
+            else:
+                states[name] = proc.encode(el.x0, el.index)
+        given_inputs = {n: self.processes[n].clean_input(self._elements(batch, n, pair_index).x0,
+                                                         self._elements(batch, n, pair_index).index)
+                        for n in self.given}
+        given_inputs.update(fixed)
+        times = torch.linspace(0.0, 1.0, steps + 1).tolist()
+        for i in range(steps):
+            t, s = times[i], times[i + 1]
+            inputs = {n: self.processes[n].model_input(x) for n, x in states.items()}
+            inputs.update(given_inputs)
+            preds, _ = self._denoise({}, inputs, t, batch, pair_index, pair_batch, c, mask, 0.0)
+            for name in states:
+                states[name] = self.processes[name].ddim(states[name], preds[name], t, s)
+        return states
+
+    @torch.no_grad()
+    def interpolate(self, a: Data, b: Data, num: int = 8, steps: int = 100,
+                    cond_path: Sequence[dict[str, float]] | None = None) -> list[Data]:
+        """Graphs along a path from ``a`` to ``b`` (same number of nodes).
+
+        Both are inverted to noise deterministically; latents of Gaussian and positions fields
+        are interpolated spherically (slerp), torus latents along the shortest wrapped path;
+        categorical generated fields are taken from the nearer end; every point is decoded with
+        the deterministic sampler. ``cond_path`` gives a condition for each point (a target that
+        changes along the path).
+        """
+        if a.num_nodes != b.num_nodes:
+            raise GraphValidationError(
+                f"interpolation needs graphs of equal size, got {a.num_nodes} and {b.num_nodes} nodes")
+        if num < 2:
+            raise ValueError("num must be >= 2 (the two end points)")
+        if cond_path is not None and len(cond_path) != num:
+            raise ValueError(f"cond_path has {len(cond_path)} entries for {num} points")
+        za = self.invert([a], steps, cond_path[0] if cond_path else None)
+        zb = self.invert([b], steps, cond_path[-1] if cond_path else None)
+        out = []
+        for k in range(num):
+            lam = k / (num - 1)
+            latents = {}
+            for name in za:
+                proc = self.processes[name]
+                if proc.kind is FieldKind.TORUS:
+                    diff = wrap01(zb[name] - za[name] + 0.5) - 0.5
+                    latents[name] = wrap01(za[name] + lam * diff)
+                else:
+                    latents[name] = _slerp(za[name], zb[name], lam)
+            near = a if lam < 0.5 else b
+            template = near.clone()
+            cat = [n for n in self.generate if self.processes[n].kind is FieldKind.CATEGORICAL]
+            out.append(self._decode(template, latents, cat, steps,
+                                    cond_path[k] if cond_path else None))
+        return out
+
+    def _decode(self, template: Data, latents: dict[str, torch.Tensor], held: list[str], steps: int,
+                cond: Any) -> Data:
+        """Deterministic decoding of one latent with some categorical fields held fixed."""
+        saved = (self.generate, self.given)
+        try:
+            self.generate = [n for n in saved[0] if n not in held]
+            self.given = saved[1] + held
+            if not self.generate:
+                return template
+            (graph,) = self.sample(template=[template], cond=cond, steps=steps, sampler="ddim",
+                                   latents=latents)
+        finally:
+            self.generate, self.given = saved
+        return graph
+
+
+def _slerp(a: torch.Tensor, b: torch.Tensor, lam: float) -> torch.Tensor:
+    """Spherical interpolation of two latents treated as single vectors."""
+    fa, fb = a.reshape(-1), b.reshape(-1)
+    cos = torch.dot(fa, fb) / (fa.norm() * fb.norm()).clamp_min(1e-12)
+    omega = math.acos(float(cos.clamp(-1 + 1e-7, 1 - 1e-7)))
+    if omega < 1e-4:
+        return (1 - lam) * a + lam * b
+    return (math.sin((1 - lam) * omega) * a + math.sin(lam * omega) * b) / math.sin(omega)

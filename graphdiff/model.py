@@ -1,0 +1,152 @@
+"""Build a :class:`~graphdiff.diffusion.GraphDiffusion` from a run config; save and load checkpoints.
+
+Checkpoint format (one file, written atomically: temp file + rename, read with
+``torch.load(weights_only=True)``)::
+
+    {
+      "format": "graphdiff-checkpoint", "version": 1,
+      "config": "<RunConfig as JSON>", "spec": "<GraphSpec as JSON>", "meta": "<JSON>",
+      "model": state_dict, "ema": state_dict | None,
+      "optimizer": ..., "scheduler": ..., "step": int, "rng": {...}   # training state
+    }
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from graphdiff.config import RunConfig
+from graphdiff.diffusion import GraphDiffusion
+from graphdiff.errors import CheckpointError, ConfigError
+from graphdiff.graph import FieldKind, GraphSpec
+
+__all__ = ["build_model", "save_checkpoint", "read_checkpoint", "load_model", "resolve_checkpoint"]
+
+FORMAT = "graphdiff-checkpoint"
+
+
+def _auto_denoiser(domain: Any, spec: GraphSpec) -> str:
+    name = getattr(domain, "default_denoiser", None)
+    if name:
+        return name
+    if spec.of_kind(FieldKind.TORUS):
+        return "periodic"
+    if spec.of_kind(FieldKind.POSITIONS):
+        return "egnn"
+    return "graph_transformer"
+
+
+def build_model(cfg: RunConfig, domain: Any = None, spec: GraphSpec | None = None) -> GraphDiffusion:
+    """The untrained model a config describes (processes, denoiser, task)."""
+    from graphdiff.plugins import get_manager
+    from graphdiff.processes import build_process
+
+    manager = get_manager()
+    if domain is None:
+        domain = manager.get("domains", cfg.data.domain)
+    spec = spec or domain.spec
+    d = cfg.diffusion
+    for key in ("given", "generate", "fields"):
+        for name in (getattr(d, key) or []):
+            if name not in spec:
+                raise ConfigError(f"diffusion.{key}: {name!r} is not a field of domain {spec.name!r} "
+                                  f"(fields: {', '.join(spec.names)})")
+    generate = list(d.generate) if d.generate else [n for n in spec.names if n not in d.given]
+    processes = {n: build_process(spec[n], d.fields.get(n)) for n in generate + list(d.given)}
+    denoiser_name = cfg.model.denoiser if cfg.model.denoiser != "auto" else _auto_denoiser(domain, spec)
+    denoiser_cls = manager.get("denoisers", denoiser_name)
+    outputs = {n: spec[n].width for n in generate}
+    denoiser = denoiser_cls(spec, outputs, cond_dim=len(d.condition), hidden=cfg.model.hidden,
+                            layers=cfg.model.layers, **cfg.model.options)
+    weights = {n: c.loss_weight for n, c in d.fields.items()}
+    return GraphDiffusion(spec, denoiser, processes, generate=generate, given=d.given,
+                          condition=d.condition, cond_drop=d.cond_drop, loss_weights=weights)
+
+
+def save_checkpoint(path: str | Path, payload: dict[str, Any]) -> Path:
+    """Write ``payload`` atomically (temp file in the same folder, then rename)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        torch.save({"format": FORMAT, "version": 1, **payload}, tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def resolve_checkpoint(name_or_path: str | Path) -> Path:
+    """A checkpoint path, or the path of a bundled checkpoint registered under that name."""
+    path = Path(name_or_path)
+    if path.exists():
+        return path
+    from graphdiff.checkpoints import find_named
+
+    found = find_named(str(name_or_path))
+    if found is None:
+        from graphdiff.checkpoints import list_named
+
+        names = ", ".join(c.name for c in list_named()) or "none installed"
+        raise CheckpointError(f"{name_or_path}: no such file and no bundled checkpoint of that name "
+                              f"(bundled: {names})")
+    return found.path
+
+
+def read_checkpoint(path: str | Path) -> dict[str, Any]:
+    """Load a checkpoint file safely (``weights_only=True``), with clear errors."""
+    path = resolve_checkpoint(path)
+    try:
+        ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # noqa: BLE001 - any unpickling failure means a corrupt file
+        raise CheckpointError(f"{path}: not a readable checkpoint ({type(exc).__name__}: {exc})") from None
+    if not isinstance(ckpt, dict) or ckpt.get("format") != FORMAT:
+        raise CheckpointError(f"{path}: not a graphdiff checkpoint")
+    return ckpt
+
+
+def load_model(path: str | Path, use_ema: bool = True) -> tuple[GraphDiffusion, RunConfig, dict[str, Any]]:
+    """Rebuild the model stored in a checkpoint: ``(model, config, meta)`` (model in eval mode)."""
+    ckpt = read_checkpoint(path)
+    try:
+        cfg = RunConfig.model_validate(json.loads(ckpt["config"]))
+        spec = GraphSpec.from_dict(json.loads(ckpt["spec"]))
+    except Exception as exc:  # noqa: BLE001
+        raise CheckpointError(f"{path}: its config cannot be read ({exc})") from None
+    model = build_model(cfg, spec=spec)
+    state = ckpt["ema"] if use_ema and ckpt.get("ema") is not None else ckpt["model"]
+    load_state(model, state, str(path))
+    model.eval()
+    meta = json.loads(ckpt.get("meta") or "{}")
+    return model, cfg, meta
+
+
+def load_state(model: torch.nn.Module, state: dict[str, torch.Tensor], where: str) -> None:
+    """``load_state_dict`` with a message that names missing/unexpected/mismatched tensors."""
+    hist = state.get("num_nodes_hist")
+    if hist is not None and getattr(model, "num_nodes_hist", None) is not None:
+        # its length depends on the training data's largest graph
+        model.num_nodes_hist = torch.zeros_like(hist)
+    own = model.state_dict()
+    missing = sorted(set(own) - set(state))
+    unexpected = sorted(set(state) - set(own))
+    shapes = sorted(k for k in set(own) & set(state) if own[k].shape != state[k].shape)
+    if missing or unexpected or shapes:
+        parts = []
+        if missing:
+            parts.append(f"missing {missing[:5]}{'...' if len(missing) > 5 else ''}")
+        if unexpected:
+            parts.append(f"unexpected {unexpected[:5]}{'...' if len(unexpected) > 5 else ''}")
+        if shapes:
+            parts.append("shape mismatch " + ", ".join(
+                f"{k}: {list(state[k].shape)} vs {list(own[k].shape)}" for k in shapes[:5]))
+        raise CheckpointError(f"{where}: the checkpoint does not fit this model's config: " + "; ".join(parts))
+    model.load_state_dict(state)

@@ -1,0 +1,297 @@
+"""Trainer: AdamW, warm-up + cosine LR, gradient clipping, EMA, validation, checkpoints, resume,
+torchrun DDP, JSON-lines logs and a loss-curve PNG.
+
+Resuming restores the model, optimiser, LR schedule, EMA, step and every RNG (the torch global
+generator, the trainer's own generator for diffusion times and noise, Python's and NumPy's); the
+batch order is a function of the step (:class:`~graphdiff.data.BatchStream`), so an interrupted
+run continues exactly as if it had not stopped.
+
+Distributed: under ``torchrun`` (``WORLD_SIZE > 1``) the trainer joins the process group
+(NCCL on GPU, gloo on CPU), wraps the model in ``DistributedDataParallel``, gives each rank its
+own shard of every epoch, and only rank 0 writes logs and checkpoints.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import random
+import time
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+import numpy as np
+import torch
+import torch.distributed as dist
+from torch_geometric.data import Data
+
+from graphdiff.config import RunConfig
+from graphdiff.data import BatchStream
+from graphdiff.diffusion import GraphDiffusion
+from graphdiff.errors import CheckpointError, TrainingError
+from graphdiff.model import load_state, read_checkpoint, save_checkpoint
+
+__all__ = ["Trainer", "resolve_device", "plot_losses"]
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        if dist.is_available() and dist.is_initialized() and torch.cuda.is_available():
+            return torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0)))
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)
+
+
+class EMA:
+    """Exponential moving average of a model's floating-point parameters and buffers."""
+
+    def __init__(self, model: torch.nn.Module, decay: float) -> None:
+        self.decay = decay
+        self.shadow = {k: v.detach().clone() for k, v in model.state_dict().items()}
+
+    @torch.no_grad()
+    def update(self, model: torch.nn.Module) -> None:
+        for k, v in model.state_dict().items():
+            if v.dtype.is_floating_point and k in self.shadow and self.shadow[k].shape == v.shape:
+                self.shadow[k].mul_(self.decay).add_(v.detach(), alpha=1 - self.decay)
+            else:
+                self.shadow[k] = v.detach().clone()
+
+
+def _lr_lambda(cfg: Any) -> Callable[[int], float]:
+    def f(step: int) -> float:
+        if cfg.warmup_steps and step < cfg.warmup_steps:
+            return (step + 1) / cfg.warmup_steps
+        if cfg.lr_schedule == "constant":
+            return 1.0
+        span = max(1, cfg.max_steps - cfg.warmup_steps)
+        progress = min(1.0, (step - cfg.warmup_steps) / span)
+        return 0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * progress))
+
+    return f
+
+
+class Trainer:
+    """Trains a :class:`GraphDiffusion` on lists of graphs.
+
+    Parameters
+    ----------
+    model:
+        The model (statistics already fitted with ``model.fit_statistics``).
+    config:
+        The whole run config (saved in checkpoints so a model can be rebuilt).
+    train, val:
+        Training and validation graphs.
+    meta:
+        Extra JSON-serialisable facts stored in checkpoints (data source, skip counts...).
+    progress:
+        Show a progress bar.
+    """
+
+    def __init__(self, model: GraphDiffusion, config: RunConfig, train: Sequence[Data],
+                 val: Sequence[Data] | None = None, meta: dict[str, Any] | None = None,
+                 progress: bool = True) -> None:
+        self.cfg = config
+        tc = config.training
+        self.distributed = int(os.environ.get("WORLD_SIZE", "1")) > 1
+        if self.distributed and not dist.is_initialized():
+            dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
+        self.rank = dist.get_rank() if self.distributed else 0
+        self.world = dist.get_world_size() if self.distributed else 1
+        self.device = resolve_device(tc.device)
+        self.model = model.to(self.device)
+        self.wrapped: torch.nn.Module = self.model
+        if self.distributed:
+            self.wrapped = torch.nn.parallel.DistributedDataParallel(
+                self.model, device_ids=[self.device.index] if self.device.type == "cuda" else None,
+                find_unused_parameters=True)
+        self.opt = torch.optim.AdamW(self.model.parameters(), lr=tc.lr, weight_decay=tc.weight_decay)
+        self.sched = torch.optim.lr_scheduler.LambdaLR(self.opt, _lr_lambda(tc))
+        self.ema = EMA(self.model, tc.ema_decay)
+        self.stream = BatchStream(train, config.data.batch_size, seed=tc.seed, rank=self.rank,
+                                  world_size=self.world)
+        self.val = list(val or [])
+        self.meta = dict(meta or {})
+        self.progress = progress and self.rank == 0
+        self.step = 0
+        self.gen = torch.Generator(device="cpu").manual_seed(tc.seed * 1000 + self.rank)
+        self.out_dir = Path(tc.out_dir)
+        self.log_path = self.out_dir / "log.jsonl"
+        self.history: list[dict[str, Any]] = []
+        torch.manual_seed(tc.seed + self.rank)
+        random.seed(tc.seed + self.rank)
+        np.random.seed((tc.seed + self.rank) % 2**32)
+
+    # ------------------------------------------------------------------ checkpoints
+    def state(self) -> dict[str, Any]:
+        return {
+            "config": self.cfg.model_dump_json(),
+            "spec": json.dumps(self.model.spec.to_dict()),
+            "meta": json.dumps({**self.meta, "step": self.step}),
+            "model": self.model.state_dict(),
+            "ema": self.ema.shadow,
+            "optimizer": self.opt.state_dict(),
+            "scheduler": self.sched.state_dict(),
+            "step": self.step,
+            "rng": {
+                "torch": torch.get_rng_state(),
+                "trainer": self.gen.get_state(),
+                "python": json.dumps(_py_state()),
+                "numpy": json.dumps(_np_state()),
+            },
+        }
+
+    def save(self, path: str | Path | None = None) -> Path | None:
+        if self.rank != 0:
+            return None
+        path = Path(path) if path else self.out_dir / "last.ckpt"
+        return save_checkpoint(path, self.state())
+
+    def resume(self, path: str | Path) -> None:
+        """Restore everything from a checkpoint written by :meth:`save`."""
+        ckpt = read_checkpoint(path)
+        if "optimizer" not in ckpt:
+            raise CheckpointError(f"{path}: has no training state (it is a model-only checkpoint)")
+        saved = json.loads(ckpt["config"])
+        now = json.loads(self.cfg.model_dump_json())
+        for section in ("model", "diffusion"):
+            if saved.get(section) != now.get(section):
+                raise CheckpointError(f"{path}: was trained with another [{section}] config; "
+                                      f"saved {saved.get(section)} vs now {now.get(section)}")
+        load_state(self.model, ckpt["model"], str(path))
+        self.ema.shadow = {k: v.clone() for k, v in ckpt["ema"].items()}
+        self.opt.load_state_dict(ckpt["optimizer"])
+        self.sched.load_state_dict(ckpt["scheduler"])
+        self.step = int(ckpt["step"])
+        rng = ckpt["rng"]
+        torch.set_rng_state(rng["torch"])
+        self.gen.set_state(rng["trainer"])
+        _set_py_state(json.loads(rng["python"]))
+        _set_np_state(json.loads(rng["numpy"]))
+
+    # ------------------------------------------------------------------ loop
+    @torch.no_grad()
+    def validate(self) -> float | None:
+        if not self.val:
+            return None
+        was = self.model.training
+        self.model.eval()
+        gen = torch.Generator().manual_seed(12345)  # same noise every validation: comparable values
+        stream = BatchStream(self.val, self.cfg.data.batch_size, shuffle=False)
+        total, count = 0.0, 0
+        for batch in stream.epoch(0):
+            loss, _ = self.model.loss(batch.to(self.device), generator=gen)
+            total += float(loss) * batch.num_graphs
+            count += batch.num_graphs
+        self.model.train(was)
+        return total / max(count, 1)
+
+    def _log(self, record: dict[str, Any]) -> None:
+        self.history.append(record)
+        if self.rank == 0:
+            self.out_dir.mkdir(parents=True, exist_ok=True)
+            with self.log_path.open("a", encoding="utf-8") as fh:
+                fh.write(json.dumps(record) + "\n")
+
+    def fit(self, max_steps: int | None = None) -> list[dict[str, Any]]:
+        """Train until ``max_steps`` (default: the config's); returns the log records."""
+        tc = self.cfg.training
+        end = max_steps if max_steps is not None else tc.max_steps
+        self.model.train()
+        bar = None
+        if self.progress:
+            from tqdm.auto import tqdm
+
+            bar = tqdm(total=end, initial=self.step, desc="train", unit="step", dynamic_ncols=True)
+        t0, seen, last_loss = time.perf_counter(), 0, float("nan")
+        while self.step < end:
+            batch = self.stream.batch_at(self.step).to(self.device)
+            loss, parts = self.wrapped(batch, generator=self.gen)
+            if not torch.isfinite(loss):
+                if bar:
+                    bar.close()
+                raise TrainingError(
+                    f"non-finite loss {float(loss)} at step {self.step} (fields: {parts}); training "
+                    f"stopped, the last good checkpoint in {self.out_dir} is kept")
+            self.opt.zero_grad(set_to_none=True)
+            loss.backward()
+            grad_norm = None
+            if tc.grad_clip:
+                grad_norm = float(torch.nn.utils.clip_grad_norm_(self.model.parameters(), tc.grad_clip))
+            self.opt.step()
+            self.sched.step()
+            self.ema.update(self.model)
+            self.step += 1
+            seen += batch.num_graphs
+            last_loss = float(loss)
+            if bar:
+                bar.update(1)
+                bar.set_postfix(loss=f"{last_loss:.4f}")
+            if self.step % tc.log_every == 0 or self.step == end:
+                elapsed = time.perf_counter() - t0
+                self._log({"step": self.step, "loss": last_loss, **{f"loss/{k}": v for k, v in parts.items()},
+                           "lr": self.sched.get_last_lr()[0], "grad_norm": grad_norm,
+                           "graphs_per_s": seen * self.world / max(elapsed, 1e-9)})
+            if self.step % tc.val_every == 0 or self.step == end:
+                val = self.validate()
+                if val is not None:
+                    self._log({"step": self.step, "val_loss": val})
+            if self.step % tc.checkpoint_every == 0 or self.step == end:
+                self.save()
+        if bar:
+            bar.close()
+        if self.rank == 0:
+            plot_losses(self.log_path, self.out_dir / "loss.png")
+        return self.history
+
+
+def plot_losses(log_path: str | Path, out: str | Path) -> Path | None:
+    """Plot training and validation loss from a JSON-lines log."""
+    log_path = Path(log_path)
+    if not log_path.exists():
+        return None
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    train, val = [], []
+    for line in log_path.read_text().splitlines():
+        rec = json.loads(line)
+        if "loss" in rec:
+            train.append((rec["step"], rec["loss"]))
+        if "val_loss" in rec:
+            val.append((rec["step"], rec["val_loss"]))
+    fig, ax = plt.subplots(figsize=(6, 4))
+    if train:
+        ax.plot(*zip(*train), label="train")
+    if val:
+        ax.plot(*zip(*val), "o-", label="validation")
+    ax.set_xlabel("step")
+    ax.set_ylabel("loss")
+    ax.set_yscale("log")
+    ax.legend()
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(out, dpi=100)
+    plt.close(fig)
+    return Path(out)
+
+
+def _py_state() -> list[Any]:
+    version, state, gauss = random.getstate()
+    return [version, list(state), gauss]
+
+
+def _set_py_state(s: list[Any]) -> None:
+    random.setstate((s[0], tuple(s[1]), s[2]))
+
+
+def _np_state() -> list[Any]:
+    name, keys, pos, has_gauss, cached = np.random.get_state()
+    return [name, keys.tolist(), int(pos), int(has_gauss), float(cached)]
+
+
+def _set_np_state(s: list[Any]) -> None:
+    np.random.set_state((s[0], np.array(s[1], dtype=np.uint32), s[2], s[3], s[4]))

@@ -1,0 +1,412 @@
+"""The crystals domain: pymatgen ``Structure`` <-> graph.
+
+Graph layout (one crystal of ``n`` atoms)
+-----------------------------------------
+============== ===== ============ ================= ===========================================
+field          level kind         tensor            meaning
+============== ===== ============ ================= ===========================================
+``atom_types`` node  categorical  ``long [n]``      ``Z - 1`` for elements ``Z = 1..100``
+``frac_coords`` node torus (dim 3) ``float64 [n, 3]`` fractional coordinates in ``[0, 1)``
+``lattice``    graph continuous 6 ``float64 [1, 6]`` ``[log C11, log C22, log C33, C21, C31, C32]``
+============== ===== ============ ================= ===========================================
+
+plus ``num_nodes`` and, through :meth:`CrystalDomain.record_to_graph`, one ``float32 [1]``
+attribute per numeric property of a record (a CSV column such as ``heat_all``).
+
+``lattice`` is the O(3)-invariant parametrisation of :mod:`graphdiff_crystals.lattice`; the
+fractional coordinates are those of the *right-handed* basis (``c`` negated when
+``det L < 0``, see :func:`graphdiff_crystals.lattice.right_handed`), so the graph describes the
+same crystal, never its mirror image. :meth:`CrystalDomain.from_graph` rebuilds the structure
+exactly in the canonical cell (``a`` along x, ``b`` in the xy-plane).
+
+Storage dtype: ``frac_coords`` and ``lattice`` are stored in **float64**, so that the round trip
+holds to 1e-6 for every coordinate and lattice parameter (float32 has a spacing of ~1e-6 at
+lengths of 8-16 Å). The diffusion engine casts fields to its own dtype.
+
+What is dropped by the conversion: oxidation states (``Fe2+`` becomes ``Fe``), site and
+structure properties (magnetic moments, labels), and the lattice orientation.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any, Iterator
+
+import numpy as np
+import torch
+from pymatgen.core import Element, Lattice, Structure
+from pymatgen.core.structure import IStructure
+from torch_geometric.data import Batch, Data
+
+from graphdiff.domain import Domain, Record
+from graphdiff.errors import DataError
+from graphdiff.graph import FieldKind, FieldSpec, GraphSpec, Level
+
+from graphdiff_crystals.lattice import lattice_to_params, params_to_lattice, right_handed, wrap_frac
+
+__all__ = ["CrystalDomain", "MAX_Z", "ELEMENT_SYMBOLS", "RESERVED_NAMES", "property_attribute"]
+
+#: Heaviest element accepted (fermium); classes are ``Z - 1`` for ``Z = 1..MAX_Z``.
+MAX_Z = 100
+#: Class labels of ``atom_types``: ``ELEMENT_SYMBOLS[Z - 1]``.
+ELEMENT_SYMBOLS: tuple[str, ...] = tuple(Element.from_Z(z).symbol for z in range(1, MAX_Z + 1))
+#: Attribute names a property may not take (fields and PyG's structural attributes).
+RESERVED_NAMES = frozenset(
+    {"atom_types", "frac_coords", "lattice", "num_nodes", "edge_index", "edge_attr", "batch",
+     "ptr", "x", "pos", "y", "face", "id"}
+)
+
+
+def property_attribute(name: str) -> str:
+    """The ``Data`` attribute that stores the property column ``name``.
+
+    Python identifiers are kept as they are (``heat_all``); other names are made into one by
+    replacing every run of non-word characters with ``_`` (``"band gap (eV)"`` becomes
+    ``band_gap_eV``) and prefixing ``p_`` when the result starts with a digit.
+
+    Raises
+    ------
+    DataError
+        If the name is empty after cleaning or is reserved (:data:`RESERVED_NAMES`).
+    """
+    attr = name if name.isidentifier() else re.sub(r"\W+", "_", name).strip("_")
+    if attr and attr[0].isdigit():
+        attr = "p_" + attr
+    if not attr or not attr.isidentifier():
+        raise DataError(f"property {name!r} cannot be stored as a graph attribute (no usable name)")
+    if attr in RESERVED_NAMES:
+        raise DataError(
+            f"property {name!r} would be stored as the reserved graph attribute {attr!r}; "
+            f"rename the column (reserved: {', '.join(sorted(RESERVED_NAMES))})"
+        )
+    return attr
+
+
+class CrystalDomain(Domain):
+    """Periodic crystals as graphs: atom types, fractional coordinates and lattice.
+
+    Parameters
+    ----------
+    max_nodes:
+        Largest number of atoms per cell (default 100). The standard generative benchmarks
+        hold at most 52 atoms (Perov-5: 5, MP-20: 20, Carbon-24: 24, MPTS-52: 52); 100 leaves
+        room for larger conventional cells while bounding the quadratic cost of the
+        denoiser's all-pairs periodic edges and the memory of one batch.
+    min_distance:
+        Two atoms (or an atom and its own periodic image) closer than this many Å are
+        rejected as overlapping (default 0.5 Å; the shortest real bond, H-H, is 0.74 Å).
+    min_volume:
+        Smallest accepted cell volume in Å³ (default 1e-3): below it the lattice is degenerate.
+    tol:
+        Tolerance of :meth:`equal` (lattice parameters and fractional coordinates).
+    """
+
+    name = "crystals"
+    version = "1"
+    description = "periodic crystal structures (pymatgen Structure): atom types, fractional coordinates, lattice"
+    read_suffixes = (".csv", ".cif", ".vasp", ".poscar", "POSCAR*", "CONTCAR*", ".json", ".extxyz",
+                     "<folder>")
+    write_suffixes = (".csv", ".cif", ".json", ".extxyz", ".vasp", ".poscar", "<folder>")
+
+    def __init__(self, *, max_nodes: int = 100, min_distance: float = 0.5, min_volume: float = 1e-3,
+                 tol: float = 1e-6) -> None:
+        self.max_nodes = int(max_nodes)
+        self.min_distance = float(min_distance)
+        self.min_volume = float(min_volume)
+        self.tol = float(tol)
+        self._spec = GraphSpec(
+            name=self.name,
+            fields=(
+                FieldSpec("atom_types", FieldKind.CATEGORICAL, Level.NODE, num_classes=MAX_Z,
+                          labels=ELEMENT_SYMBOLS),
+                FieldSpec("frac_coords", FieldKind.TORUS, Level.NODE, dim=3),
+                FieldSpec("lattice", FieldKind.CONTINUOUS, Level.GRAPH, dim=6),
+            ),
+            max_nodes=self.max_nodes,
+        )
+
+    @property
+    def spec(self) -> GraphSpec:
+        """``atom_types`` (categorical, 100 classes), ``frac_coords`` (torus, 3), ``lattice`` (continuous, 6)."""
+        return self._spec
+
+    # ------------------------------------------------------------------ checks
+    def check_structure(self, structure: Any, where: str = "structure") -> None:
+        """Raise :class:`DataError` unless ``structure`` can be converted to a graph.
+
+        Checks, in order: type, periodicity, number of atoms (``1..max_nodes``), ordered sites
+        (no disorder, no partial occupancy, no vacancies), real elements with ``Z <= 100``, a
+        finite lattice with volume ``>= min_volume``, finite coordinates, and no two atoms
+        (nor an atom and its own periodic image) closer than ``min_distance``.
+
+        Parameters
+        ----------
+        structure:
+            A pymatgen ``Structure``.
+        where:
+            Names the structure in the message (a file and row).
+        """
+        if not isinstance(structure, IStructure):
+            raise DataError(f"{where}: expected a pymatgen Structure, got {type(structure).__name__}")
+        if not all(structure.lattice.pbc):
+            raise DataError(f"{where}: crystals must be periodic in all three directions, pbc={structure.lattice.pbc}")
+        n = len(structure)
+        if n == 0:
+            raise DataError(f"{where}: the structure has no atoms")
+        if n > self.max_nodes:
+            raise DataError(f"{where}: {n} atoms, more than the {self.max_nodes} the crystals domain allows")
+        for i, site in enumerate(structure):
+            if not site.is_ordered:
+                raise DataError(
+                    f"{where}: site {i} is disordered or partially occupied ({site.species}); "
+                    "only ordered structures (one element per site, occupancy 1) can be converted"
+                )
+            try:
+                _element_z(site.specie)
+            except DataError as exc:
+                raise DataError(f"{where}: site {i}: {exc}") from None
+        matrix = structure.lattice.matrix
+        if not np.all(np.isfinite(matrix)):
+            raise DataError(f"{where}: the lattice has non-finite entries:\n{matrix}")
+        volume = abs(float(np.linalg.det(matrix)))
+        if not volume >= self.min_volume:
+            raise DataError(f"{where}: degenerate lattice, volume {volume:.3g} Å³ < {self.min_volume:g} Å³")
+        frac = structure.frac_coords
+        bad = ~np.isfinite(frac)
+        if bad.any():
+            raise DataError(f"{where}: site {int(np.argwhere(bad)[0, 0])} has non-finite (NaN/inf) coordinates")
+        self._check_overlaps(structure, where)
+
+    def _check_overlaps(self, structure: IStructure, where: str) -> None:
+        if self.min_distance <= 0:
+            return
+        centers, points, _, dists = structure.get_neighbor_list(self.min_distance)
+        if len(centers) == 0:
+            return
+        k = int(np.argmin(dists))
+        i, j, d = int(centers[k]), int(points[k]), float(dists[k])
+        if i == j:
+            raise DataError(
+                f"{where}: site {i} ({structure[i].specie}) is {d:.3f} Å from its own periodic image, "
+                f"closer than {self.min_distance} Å (a lattice vector is too short)"
+            )
+        i, j = min(i, j), max(i, j)
+        raise DataError(
+            f"{where}: sites {i} ({structure[i].specie}) and {j} ({structure[j].specie}) overlap: "
+            f"{d:.3f} Å apart under periodic boundaries, closer than {self.min_distance} Å"
+        )
+
+    # ------------------------------------------------------------------ conversion
+    def to_graph(self, obj: Any) -> Data:
+        """Convert a pymatgen ``Structure`` to a graph.
+
+        Parameters
+        ----------
+        obj:
+            An ordered ``Structure`` passing :meth:`check_structure`.
+
+        Returns
+        -------
+        ``Data`` with ``atom_types`` ``long [n]``, ``frac_coords`` ``float64 [n, 3]`` in
+        ``[0, 1)`` (right-handed basis) and ``lattice`` ``float64 [1, 6]``, ``num_nodes = n``.
+
+        Raises
+        ------
+        DataError
+            Saying what is wrong with the structure.
+        """
+        self.check_structure(obj)
+        lat, frac = right_handed(np.array(obj.lattice.matrix, dtype=np.float64),
+                                 np.array(obj.frac_coords, dtype=np.float64))
+        params = lattice_to_params(torch.from_numpy(lat))
+        z = [_element_z(site.specie) for site in obj]
+        return Data(
+            atom_types=torch.tensor(z, dtype=torch.long) - 1,
+            frac_coords=wrap_frac(torch.from_numpy(np.ascontiguousarray(frac))),
+            lattice=params.reshape(1, 6),
+            num_nodes=len(z),
+        )
+
+    def from_graph(self, data: Data) -> Structure:
+        """Rebuild the ``Structure`` of one graph, exactly, in the canonical cell.
+
+        Parameters
+        ----------
+        data:
+            One graph (not a batch) with ``atom_types`` (``long [n]`` class ids, or
+            ``float [n, 100]`` scores that are arg-maxed), ``frac_coords`` ``[n, 3]`` (any
+            real values; wrapped into ``[0, 1)``) and ``lattice`` ``[1, 6]`` or ``[6]``.
+
+        Returns
+        -------
+        ``Structure`` with lattice ``params_to_lattice(lattice)`` (``a`` along x, ``b`` in the
+        xy-plane) and the elements ``Z = atom_types + 1``.
+
+        Raises
+        ------
+        DataError
+            On a batch, a missing field, a wrong shape or dtype, class ids outside
+            ``[0, 100)``, or non-finite values.
+        """
+        if isinstance(data, Batch) and data.num_graphs != 1:
+            raise DataError(f"crystal graph: from_graph takes one graph, got a batch of {data.num_graphs}")
+        fields = {}
+        for name in ("atom_types", "frac_coords", "lattice"):
+            value = getattr(data, name, None)
+            if not isinstance(value, torch.Tensor):
+                raise DataError(f"crystal graph: field {name!r} is missing or not a tensor")
+            fields[name] = value.detach().cpu()
+        types, frac, lat = fields["atom_types"], fields["frac_coords"], fields["lattice"]
+        if types.dim() == 2 and types.size(1) == MAX_Z and types.is_floating_point():
+            types = types.argmax(dim=1)
+        if types.dim() != 1 or types.is_floating_point():
+            raise DataError(f"crystal graph: atom_types must be integer class ids [n], got "
+                            f"{types.dtype} {list(types.shape)}")
+        n = types.numel()
+        if n == 0:
+            raise DataError("crystal graph: no atoms")
+        if data.num_nodes is not None and data.num_nodes != n:
+            raise DataError(f"crystal graph: num_nodes is {data.num_nodes} but atom_types has {n} entries")
+        if int(types.min()) < 0 or int(types.max()) >= MAX_Z:
+            raise DataError(f"crystal graph: atom_types must lie in [0, {MAX_Z}), got "
+                            f"[{int(types.min())}, {int(types.max())}]")
+        if tuple(frac.shape) != (n, 3) or not frac.is_floating_point():
+            raise DataError(f"crystal graph: frac_coords must be float [{n}, 3], got {frac.dtype} {list(frac.shape)}")
+        if lat.numel() != 6 or not lat.is_floating_point():
+            raise DataError(f"crystal graph: lattice must be float [1, 6], got {lat.dtype} {list(lat.shape)}")
+        frac64 = frac.to(torch.float64)
+        params = lat.reshape(6).to(torch.float64)
+        for name, value in (("frac_coords", frac64), ("lattice", params)):
+            if not bool(torch.isfinite(value).all()):
+                raise DataError(f"crystal graph: field {name!r} has non-finite values")
+        matrix = params_to_lattice(params).numpy()
+        if not np.all(np.isfinite(matrix)):
+            raise DataError(f"crystal graph: lattice parameters {params.tolist()} overflow")
+        species = [Element.from_Z(int(z) + 1) for z in types.tolist()]
+        return Structure(Lattice(matrix), species, wrap_frac(frac64).numpy())
+
+    def canonicalize(self, structure: Structure) -> Structure:
+        """``structure`` in its canonical cell: right-handed, ``a`` along x, ``b`` in the xy-plane,
+        fractional coordinates in ``[0, 1)``; the same crystal (no mirroring)."""
+        return self.from_graph(self.to_graph(structure))
+
+    def record_to_graph(self, record: Record | dict[str, Any]) -> Data:
+        """Convert a :class:`~graphdiff.domain.Record` (from :meth:`read`) to a graph with its properties.
+
+        Each ``record["props"]`` entry ``name -> value`` becomes the attribute
+        :func:`property_attribute` ``(name)`` holding ``torch.float32 [1]`` (NaN for a missing
+        value). The record's ``id`` is not stored on the graph.
+
+        Raises
+        ------
+        DataError
+            Naming the record when the structure cannot be converted or a property name is
+            reserved.
+        """
+        rid = record.get("id", "?")
+        try:
+            data = self.to_graph(record["obj"])
+        except DataError as exc:
+            raise DataError(f"record {rid}: {exc}") from exc
+        for key, value in (record.get("props") or {}).items():
+            attr = property_attribute(str(key))
+            setattr(data, attr, torch.tensor([float(value)], dtype=torch.float32))
+        return data
+
+    # ------------------------------------------------------------------ comparison
+    def equal(self, a: Any, b: Any, *, tol: float | None = None, ordered: bool = True) -> bool:
+        """Whether two structures are the same crystal in the same description.
+
+        True when both have the same elements (in order when ``ordered``), canonical lattice
+        parameters within ``tol`` and fractional coordinates (of the right-handed basis) equal
+        within ``tol`` modulo 1. Rotations of the whole cell do not matter; mirror images,
+        different cells (supercells, other bases) and permuted sites (when ``ordered``) do.
+
+        Parameters
+        ----------
+        a, b:
+            ``Structure`` objects (anything else compares unequal).
+        tol:
+            Absolute tolerance, default :attr:`tol` (1e-6).
+        ordered:
+            Compare site by site (default); ``False`` pairs each site of ``a`` with an equal
+            site of ``b`` (for formats that reorder sites, such as CIF).
+        """
+        tol = self.tol if tol is None else float(tol)
+        if not (isinstance(a, IStructure) and isinstance(b, IStructure)) or len(a) != len(b):
+            return False
+        try:
+            za = np.array([_element_z(s.specie) for s in a])
+            zb = np.array([_element_z(s.specie) for s in b])
+        except DataError:
+            return False
+        la, fa = right_handed(a.lattice.matrix, a.frac_coords)
+        lb, fb = right_handed(b.lattice.matrix, b.frac_coords)
+        if not (np.all(np.isfinite(la)) and np.all(np.isfinite(lb))):
+            return False
+        try:
+            pa, pb = lattice_to_params(la), lattice_to_params(lb)
+        except (torch.linalg.LinAlgError, RuntimeError):
+            return False
+        if not np.allclose(pa, pb, rtol=0.0, atol=tol):
+            return False
+        if ordered:
+            return bool(np.array_equal(za, zb) and _frac_close(fa, fb, tol).all())
+        if not np.array_equal(np.sort(za), np.sort(zb)):
+            return False
+        close = _frac_close(fa[:, None, :], fb[None, :, :], tol).all(-1) & (za[:, None] == zb[None, :])
+        used = np.zeros(len(b), dtype=bool)
+        for i in range(len(a)):
+            free = np.flatnonzero(close[i] & ~used)
+            if free.size == 0:
+                return False
+            used[free[0]] = True
+        return True
+
+    # ------------------------------------------------------------------ I/O
+    def read(self, path: str | Path, *, strict: bool = False, skipped: list[dict[str, str]] | None = None,
+             **options: Any) -> Iterator[Record]:
+        """Yield records (``id``, ``obj`` = Structure, ``props``, ``source``) from a file or folder.
+
+        See :func:`graphdiff_crystals.io.read_records` for the formats and options. Every
+        structure is checked with :meth:`check_structure` (``validate=False`` turns that off), so
+        records that would fail :meth:`to_graph` are skipped and reported here.
+        """
+        from graphdiff_crystals.io import read_records
+
+        check = self.check_structure if options.pop("validate", True) else None
+        return read_records(path, strict=strict, skipped=skipped, check=check, **options)
+
+    def write(self, objs: list[Any], path: str | Path, **options: Any) -> None:
+        """Write structures (or records) to ``path``; see :func:`graphdiff_crystals.io.write_structures`."""
+        from graphdiff_crystals.io import write_structures
+
+        write_structures(objs, path, **options)
+
+
+def _is_dummy(sp: Any) -> bool:
+    from pymatgen.core.periodic_table import DummySpecies
+
+    return isinstance(sp, DummySpecies)
+
+
+def _element_z(sp: Any) -> int:
+    """Atomic number of an element or (oxidation-decorated) species; DataError otherwise."""
+    if _is_dummy(sp):
+        raise DataError(f"{sp!s} is a dummy species, not a chemical element")
+    el = getattr(sp, "element", sp)
+    z = getattr(el, "Z", None)
+    if not isinstance(z, (int, np.integer)):
+        raise DataError(f"{sp!s} is not a chemical element")
+    if not 1 <= z <= MAX_Z:
+        raise DataError(f"{sp!s} has Z = {z}; only elements Z = 1..{MAX_Z} are supported")
+    return int(z)
+
+
+def _frac_close(fa: np.ndarray, fb: np.ndarray, tol: float) -> np.ndarray:
+    """Element-wise ``|fa - fb|`` modulo 1 within ``tol`` (broadcasting)."""
+    d = np.asarray(fa, dtype=np.float64) - np.asarray(fb, dtype=np.float64)
+    d = d - np.round(d)
+    return np.abs(d) <= tol
+

@@ -1,0 +1,233 @@
+"""An exact, O(3)-invariant parametrisation of crystal lattices.
+
+A lattice is a matrix ``L`` of shape ``[3, 3]`` whose *rows* are the lattice vectors
+``a, b, c`` (the pymatgen convention); Cartesian positions are ``cart = frac @ L``.
+
+The parametrisation goes through the metric tensor ``G = L Lᵀ`` (the Gram matrix of the
+lattice vectors), which is unchanged by any rotation or reflection ``L -> L Q`` (``Q``
+orthogonal). Its lower-triangular Cholesky factor ``C`` (``G = C Cᵀ``, positive diagonal) is the
+same lattice rotated into a canonical orientation::
+
+    a = (C11,   0,   0)      a along x
+    b = (C21, C22,   0)      b in the xy-plane
+    c = (C31, C32, C33)      c in the upper half-space (C33 > 0: right-handed)
+
+and the six parameters are the unconstrained reals::
+
+    params = [log C11, log C22, log C33, C21, C31, C32]
+
+:func:`params_to_lattice` maps *any* six reals to a valid right-handed lattice (no constraint
+to enforce during diffusion), and ``params_to_lattice(lattice_to_params(L))`` is ``C``,
+with ``C Cᵀ = L Lᵀ`` to machine precision.
+
+Handedness: ``G`` cannot tell a lattice from its mirror image, so ``C`` is always
+right-handed. A *left-handed* basis (``det L < 0``) therefore has to be turned right-handed
+*before* its fractional coordinates are put into ``C``, or the crystal would be mirrored
+(wrong for chiral structures). :func:`right_handed` does this without moving any atom: it
+negates ``c`` and the third fractional coordinate (``f3 -> wrap(-f3)``), which leaves every
+Cartesian position unchanged up to a lattice translation.
+
+Every function accepts torch tensors (batched over leading dimensions, differentiable) or
+NumPy arrays / nested lists (computed in float64 and returned as NumPy arrays).
+"""
+
+from __future__ import annotations
+
+from typing import Any, TypeVar
+
+import numpy as np
+import torch
+
+__all__ = [
+    "lattice_to_params",
+    "params_to_lattice",
+    "metric_tensor",
+    "canonical_lattice",
+    "right_handed",
+    "volume_from_params",
+    "wrap_frac",
+]
+
+ArrayT = TypeVar("ArrayT", torch.Tensor, np.ndarray)
+
+
+def _as_tensor(x: Any) -> tuple[torch.Tensor, bool]:
+    """``(tensor, was_numpy)``: non-tensors become float64 tensors."""
+    if isinstance(x, torch.Tensor):
+        return x, False
+    return torch.as_tensor(np.asarray(x, dtype=np.float64)), True
+
+
+def _out(x: torch.Tensor, was_numpy: bool) -> Any:
+    return x.detach().cpu().numpy() if was_numpy else x
+
+
+def metric_tensor(lattice: Any) -> Any:
+    """The metric (Gram) tensor ``G = L Lᵀ`` of lattices.
+
+    Parameters
+    ----------
+    lattice:
+        ``[..., 3, 3]``, rows are the lattice vectors.
+
+    Returns
+    -------
+    ``[..., 3, 3]`` symmetric positive-definite for non-degenerate lattices.
+    """
+    lat, np_in = _as_tensor(lattice)
+    return _out(lat @ lat.transpose(-1, -2), np_in)
+
+
+def lattice_to_params(lattice: Any) -> Any:
+    """Six O(3)-invariant parameters of lattices.
+
+    Parameters
+    ----------
+    lattice:
+        ``[..., 3, 3]``, rows are the lattice vectors; any orientation and handedness, but not
+        degenerate (``|det L| > 0``).
+
+    Returns
+    -------
+    ``[..., 6]``: ``[log C11, log C22, log C33, C21, C31, C32]`` with ``C`` the lower-triangular
+    Cholesky factor of ``L Lᵀ``. Invariant under ``L -> L Q`` for every orthogonal ``Q``
+    (rotations *and* reflections); see :func:`right_handed` for keeping chirality.
+
+    Raises
+    ------
+    torch.linalg.LinAlgError
+        If a lattice is degenerate (its metric is not positive definite).
+    """
+    lat, np_in = _as_tensor(lattice)
+    gram = lat @ lat.transpose(-1, -2)
+    chol = torch.linalg.cholesky(gram)
+    diag = torch.diagonal(chol, dim1=-2, dim2=-1)
+    params = torch.stack(
+        [
+            torch.log(diag[..., 0]),
+            torch.log(diag[..., 1]),
+            torch.log(diag[..., 2]),
+            chol[..., 1, 0],
+            chol[..., 2, 0],
+            chol[..., 2, 1],
+        ],
+        dim=-1,
+    )
+    return _out(params, np_in)
+
+
+def params_to_lattice(params: Any) -> Any:
+    """The canonical lattice of parameters (inverse of :func:`lattice_to_params`).
+
+    Parameters
+    ----------
+    params:
+        ``[..., 6]`` any real values.
+
+    Returns
+    -------
+    ``[..., 3, 3]`` lower-triangular, rows ``a = (C11, 0, 0)``, ``b = (C21, C22, 0)``,
+    ``c = (C31, C32, C33)`` with positive diagonal: a valid right-handed lattice.
+    """
+    p, np_in = _as_tensor(params)
+    if p.shape[-1] != 6:
+        raise ValueError(f"lattice parameters must have 6 values in the last dimension, got {list(p.shape)}")
+    zero = torch.zeros_like(p[..., 0])
+    d = torch.exp(p[..., :3])
+    rows = [
+        torch.stack([d[..., 0], zero, zero], dim=-1),
+        torch.stack([p[..., 3], d[..., 1], zero], dim=-1),
+        torch.stack([p[..., 4], p[..., 5], d[..., 2]], dim=-1),
+    ]
+    return _out(torch.stack(rows, dim=-2), np_in)
+
+
+def canonical_lattice(lattice: Any) -> Any:
+    """``lattice`` rotated (or reflected) into the canonical orientation ``C``.
+
+    Parameters
+    ----------
+    lattice:
+        ``[..., 3, 3]``.
+
+    Returns
+    -------
+    ``[..., 3, 3]``, the lower-triangular ``C`` with ``C Cᵀ = L Lᵀ``.
+    """
+    lat, np_in = _as_tensor(lattice)
+    return _out(params_to_lattice(lattice_to_params(lat)), np_in)
+
+
+def volume_from_params(params: Any) -> Any:
+    """Cell volumes ``exp(p0 + p1 + p2)`` (``= C11 C22 C33 = |det L|``).
+
+    Parameters
+    ----------
+    params:
+        ``[..., 6]``.
+
+    Returns
+    -------
+    ``[...]`` volumes in the cube of the lattice's length unit (Å³).
+    """
+    p, np_in = _as_tensor(params)
+    return _out(torch.exp(p[..., :3].sum(-1)), np_in)
+
+
+def wrap_frac(frac: ArrayT) -> ArrayT:
+    """Wrap fractional coordinates into ``[0, 1)`` exactly.
+
+    ``x - floor(x)`` can round to exactly ``1.0`` (for ``x = -1e-20``); such values become
+    ``0.0``, and ``-0.0`` becomes ``+0.0``.
+
+    Parameters
+    ----------
+    frac:
+        Any shape, a torch tensor or NumPy array (float).
+
+    Returns
+    -------
+    Same type, shape and dtype, values in ``[0, 1)``.
+    """
+    if isinstance(frac, torch.Tensor):
+        y = frac - torch.floor(frac)
+        return torch.where(y >= 1.0, torch.zeros_like(y), y) + 0.0
+    arr = np.asarray(frac)
+    y = arr - np.floor(arr)
+    return np.where(y >= 1.0, 0.0, y).astype(arr.dtype, copy=False) + 0.0
+
+
+def right_handed(lattice: ArrayT, frac_coords: ArrayT) -> tuple[ArrayT, ArrayT]:
+    """Make one crystal's basis right-handed without moving any atom.
+
+    When ``det L < 0`` the third lattice vector is negated and the third fractional coordinate
+    becomes ``wrap(-f3)``; ``f1 a + f2 b + f3 c = f1 a + f2 b + (-f3)(-c)`` so Cartesian
+    positions are unchanged (up to a lattice translation from the wrap). A right-handed
+    basis is returned unchanged (torch: the same objects; NumPy: float64 copies), its
+    fractional coordinates not wrapped.
+
+    Parameters
+    ----------
+    lattice:
+        ``[3, 3]`` rows are the lattice vectors (torch or NumPy).
+    frac_coords:
+        ``[num_atoms, 3]`` (same array library as ``lattice``).
+
+    Returns
+    -------
+    ``(lattice [3, 3], frac_coords [num_atoms, 3])``, new arrays when flipped.
+    """
+    if isinstance(lattice, torch.Tensor):
+        det = torch.linalg.det(lattice)
+        if bool(det >= 0):
+            return lattice, frac_coords
+        lat = lattice.clone()
+        frac = frac_coords.clone()
+    else:
+        lat = np.array(lattice, dtype=np.float64)
+        frac = np.array(frac_coords, dtype=np.float64).reshape(-1, 3)
+        if np.linalg.det(lat) >= 0:
+            return lat, frac
+    lat[2] = -lat[2]
+    frac[:, 2] = wrap_frac(-frac[:, 2])
+    return lat, frac
