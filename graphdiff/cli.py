@@ -112,6 +112,9 @@ def _check_names(cfg, file: Path) -> None:
             raise ConfigError(f"{file}: model.denoiser: {exc}") from None
 
 
+from graphdiff import cli_engine  # noqa: E402,F401  (registers the engine commands)
+
+
 def main() -> None:
     cli(prog_name="graphdiff")
 

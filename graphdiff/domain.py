@@ -78,8 +78,15 @@ class Domain(ABC):
             data.item_id = str(record["id"])
         return data
 
-    def write(self, objs: list[Any], path: str | Path, **options: Any) -> None:
-        """Write domain objects to ``path`` in the format its suffix names."""
+    def write(self, objs: list[Any], path: str | Path, *, append: bool = False,
+              ids: list[str] | None = None, extra: list[dict[str, Any]] | None = None,
+              **options: Any) -> None:
+        """Write domain objects to ``path`` in the format its suffix names.
+
+        ``append=True`` adds to a file an earlier call wrote (generation streams in chunks);
+        ``ids`` names each object (e.g. the ``material_id`` column); ``extra`` holds per-object
+        values to store beside it (columns, info fields) where the format allows.
+        """
         raise DataError(f"domain {self.name!r} cannot write {str(path)!r}: it has no writer")
 
     def equal(self, a: Any, b: Any) -> bool:

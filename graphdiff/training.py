@@ -224,7 +224,7 @@ class Trainer:
             self.ema.update(self.model)
             self.step += 1
             seen += batch.num_graphs
-            last_loss = float(loss)
+            last_loss = loss.item()
             if bar:
                 bar.update(1)
                 bar.set_postfix(loss=f"{last_loss:.4f}")

@@ -332,7 +332,7 @@ def _entry_points() -> list[metadata.EntryPoint]:
 
 _MANAGER: PluginManager | None = None
 # Re-entrant: a plugin that looks something up at import time must not deadlock discovery.
-_LOCK = threading.Lock()
+_LOCK = threading.RLock()
 
 
 def get_manager() -> PluginManager:

@@ -1,3 +1,36 @@
-"""graphdiff plugin: the crystals domain."""
+"""graphdiff plugin: the crystals domain.
+
+Public API
+----------
+:class:`~graphdiff_crystals.domain.CrystalDomain`
+    pymatgen ``Structure`` <-> graph converter, readers and writers (registered as ``"crystals"``).
+:mod:`graphdiff_crystals.lattice`
+    ``lattice_to_params`` / ``params_to_lattice``: the O(3)-invariant lattice parametrisation.
+:func:`~graphdiff_crystals.io.sample_path`
+    Path of the bundled 600-crystal Perov-5 sample CSV.
+:mod:`graphdiff_crystals.testing`
+    Hypothesis strategies (``structures``, ``lattices``, ``rotations``).
+"""
+
+from __future__ import annotations
+
+from typing import Any
 
 __version__ = "0.1.0"
+
+__all__ = ["CrystalDomain", "sample_path", "lattice_to_params", "params_to_lattice", "__version__"]
+
+_LAZY = {
+    "CrystalDomain": "graphdiff_crystals.domain",
+    "sample_path": "graphdiff_crystals.io",
+    "lattice_to_params": "graphdiff_crystals.lattice",
+    "params_to_lattice": "graphdiff_crystals.lattice",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'graphdiff_crystals' has no attribute {name!r}")

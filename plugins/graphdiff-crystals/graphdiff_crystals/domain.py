@@ -135,67 +135,73 @@ class CrystalDomain(Domain):
     def check_structure(self, structure: Any, where: str = "structure") -> None:
         """Raise :class:`DataError` unless ``structure`` can be converted to a graph.
 
-        Checks, in order: type, periodicity, number of atoms (``1..max_nodes``), ordered sites
-        (no disorder, no partial occupancy, no vacancies), real elements with ``Z <= 100``, a
-        finite lattice with volume ``>= min_volume``, finite coordinates, and no two atoms
-        (nor an atom and its own periodic image) closer than ``min_distance``.
-
         Parameters
         ----------
         structure:
             A pymatgen ``Structure``.
         where:
             Names the structure in the message (a file and row).
+
+        Raises
+        ------
+        DataError
+            ``"{where}: {problem}"`` with the problem from :meth:`structure_problem`.
+        """
+        problem = self.structure_problem(structure)
+        if problem is not None:
+            raise DataError(f"{where}: {problem}")
+
+    def structure_problem(self, structure: Any) -> str | None:
+        """Why ``structure`` cannot be converted to a graph, or ``None`` when it can.
+
+        Checks, in order: type, periodicity, number of atoms (``1..max_nodes``), ordered sites
+        (no disorder, no partial occupancy, no vacancies), real elements with ``Z <= 100`` (no
+        dummy species), a finite lattice with volume ``>= min_volume``, finite coordinates,
+        and no two atoms (nor an atom and its own periodic image) closer than
+        ``min_distance`` under periodic boundary conditions.
         """
         if not isinstance(structure, IStructure):
-            raise DataError(f"{where}: expected a pymatgen Structure, got {type(structure).__name__}")
+            return f"expected a pymatgen Structure, got {type(structure).__name__}"
         if not all(structure.lattice.pbc):
-            raise DataError(f"{where}: crystals must be periodic in all three directions, pbc={structure.lattice.pbc}")
+            return f"crystals must be periodic in all three directions, pbc={structure.lattice.pbc}"
         n = len(structure)
         if n == 0:
-            raise DataError(f"{where}: the structure has no atoms")
+            return "the structure has no atoms"
         if n > self.max_nodes:
-            raise DataError(f"{where}: {n} atoms, more than the {self.max_nodes} the crystals domain allows")
+            return f"{n} atoms, more than the {self.max_nodes} the crystals domain allows"
         for i, site in enumerate(structure):
             if not site.is_ordered:
-                raise DataError(
-                    f"{where}: site {i} is disordered or partially occupied ({site.species}); "
-                    "only ordered structures (one element per site, occupancy 1) can be converted"
-                )
+                return (f"site {i} is disordered or partially occupied ({site.species}); only ordered "
+                        "structures (one element per site, occupancy 1) can be converted")
             try:
                 _element_z(site.specie)
             except DataError as exc:
-                raise DataError(f"{where}: site {i}: {exc}") from None
+                return f"site {i}: {exc}"
         matrix = structure.lattice.matrix
         if not np.all(np.isfinite(matrix)):
-            raise DataError(f"{where}: the lattice has non-finite entries:\n{matrix}")
+            return "the lattice has non-finite entries: " + np.array2string(matrix).replace("\n", "")
         volume = abs(float(np.linalg.det(matrix)))
         if not volume >= self.min_volume:
-            raise DataError(f"{where}: degenerate lattice, volume {volume:.3g} Å³ < {self.min_volume:g} Å³")
-        frac = structure.frac_coords
-        bad = ~np.isfinite(frac)
+            return f"degenerate lattice, volume {volume:.3g} Å³ < {self.min_volume:g} Å³"
+        bad = ~np.isfinite(structure.frac_coords)
         if bad.any():
-            raise DataError(f"{where}: site {int(np.argwhere(bad)[0, 0])} has non-finite (NaN/inf) coordinates")
-        self._check_overlaps(structure, where)
+            return f"site {int(np.argwhere(bad)[0, 0])} has non-finite (NaN/inf) coordinates"
+        return self._overlap_problem(structure)
 
-    def _check_overlaps(self, structure: IStructure, where: str) -> None:
+    def _overlap_problem(self, structure: IStructure) -> str | None:
         if self.min_distance <= 0:
-            return
+            return None
         centers, points, _, dists = structure.get_neighbor_list(self.min_distance)
         if len(centers) == 0:
-            return
+            return None
         k = int(np.argmin(dists))
         i, j, d = int(centers[k]), int(points[k]), float(dists[k])
         if i == j:
-            raise DataError(
-                f"{where}: site {i} ({structure[i].specie}) is {d:.3f} Å from its own periodic image, "
-                f"closer than {self.min_distance} Å (a lattice vector is too short)"
-            )
+            return (f"site {i} ({structure[i].specie}) is {d:.3f} Å from its own periodic image, "
+                    f"closer than {self.min_distance} Å (a lattice vector is too short)")
         i, j = min(i, j), max(i, j)
-        raise DataError(
-            f"{where}: sites {i} ({structure[i].specie}) and {j} ({structure[j].specie}) overlap: "
-            f"{d:.3f} Å apart under periodic boundaries, closer than {self.min_distance} Å"
-        )
+        return (f"sites {i} ({structure[i].specie}) and {j} ({structure[j].specie}) overlap: "
+                f"{d:.3f} Å apart under periodic boundaries, closer than {self.min_distance} Å")
 
     # ------------------------------------------------------------------ conversion
     def to_graph(self, obj: Any) -> Data:
@@ -345,9 +351,9 @@ class CrystalDomain(Domain):
         lb, fb = right_handed(b.lattice.matrix, b.frac_coords)
         if not (np.all(np.isfinite(la)) and np.all(np.isfinite(lb))):
             return False
-        try:
+        with np.errstate(divide="ignore", invalid="ignore"):
             pa, pb = lattice_to_params(la), lattice_to_params(lb)
-        except (torch.linalg.LinAlgError, RuntimeError):
+        if not (np.all(np.isfinite(pa)) and np.all(np.isfinite(pb))):
             return False
         if not np.allclose(pa, pb, rtol=0.0, atol=tol):
             return False
@@ -375,7 +381,7 @@ class CrystalDomain(Domain):
         """
         from graphdiff_crystals.io import read_records
 
-        check = self.check_structure if options.pop("validate", True) else None
+        check = self.structure_problem if options.pop("validate", True) else None
         return read_records(path, strict=strict, skipped=skipped, check=check, **options)
 
     def write(self, objs: list[Any], path: str | Path, **options: Any) -> None:

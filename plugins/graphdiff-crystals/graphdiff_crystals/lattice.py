@@ -55,7 +55,7 @@ def _as_tensor(x: Any) -> tuple[torch.Tensor, bool]:
     """``(tensor, was_numpy)``: non-tensors become float64 tensors."""
     if isinstance(x, torch.Tensor):
         return x, False
-    return torch.as_tensor(np.asarray(x, dtype=np.float64)), True
+    return torch.from_numpy(np.array(x, dtype=np.float64)), True
 
 
 def _out(x: torch.Tensor, was_numpy: bool) -> Any:
@@ -84,35 +84,40 @@ def lattice_to_params(lattice: Any) -> Any:
     Parameters
     ----------
     lattice:
-        ``[..., 3, 3]``, rows are the lattice vectors; any orientation and handedness, but not
-        degenerate (``|det L| > 0``).
+        ``[..., 3, 3]``, rows are the lattice vectors; any orientation and handedness.
 
     Returns
     -------
     ``[..., 6]``: ``[log C11, log C22, log C33, C21, C31, C32]`` with ``C`` the lower-triangular
     Cholesky factor of ``L Lᵀ``. Invariant under ``L -> L Q`` for every orthogonal ``Q``
-    (rotations *and* reflections); see :func:`right_handed` for keeping chirality.
+    (rotations *and* reflections); see :func:`right_handed` for keeping chirality. A
+    degenerate lattice (``det L = 0``) gives non-finite values.
 
-    Raises
-    ------
-    torch.linalg.LinAlgError
-        If a lattice is degenerate (its metric is not positive definite).
+    Notes
+    -----
+    The factor is computed in closed form from the lattice vectors rather than with a LAPACK
+    Cholesky (which costs milliseconds per call on CPU for 3x3 matrices and raises on
+    degenerate input)::
+
+        C11 = |a|            C21 = a.b / |a|           C31 = a.c / |a|
+        C22 = |a x b| / |a|  C32 = (b.c - C21 C31) / C22
+        C33 = |det L| / |a x b|
+
+    Using cross products and the determinant for the diagonal avoids the cancellation of
+    ``sqrt(|b|^2 - C21^2)`` in strongly skewed cells. Differentiable; batched.
     """
     lat, np_in = _as_tensor(lattice)
-    gram = lat @ lat.transpose(-1, -2)
-    chol = torch.linalg.cholesky(gram)
-    diag = torch.diagonal(chol, dim1=-2, dim2=-1)
-    params = torch.stack(
-        [
-            torch.log(diag[..., 0]),
-            torch.log(diag[..., 1]),
-            torch.log(diag[..., 2]),
-            chol[..., 1, 0],
-            chol[..., 2, 0],
-            chol[..., 2, 1],
-        ],
-        dim=-1,
-    )
+    a, b, c = lat[..., 0, :], lat[..., 1, :], lat[..., 2, :]
+    norm_a = torch.linalg.vector_norm(a, dim=-1)
+    axb = torch.linalg.cross(a, b, dim=-1)
+    norm_axb = torch.linalg.vector_norm(axb, dim=-1)
+    volume = torch.abs((axb * c).sum(-1))
+    c21 = (a * b).sum(-1) / norm_a
+    c31 = (a * c).sum(-1) / norm_a
+    c22 = norm_axb / norm_a
+    c32 = ((b * c).sum(-1) - c21 * c31) / c22
+    log_a, log_axb = torch.log(norm_a), torch.log(norm_axb)
+    params = torch.stack([log_a, log_axb - log_a, torch.log(volume) - log_axb, c21, c31, c32], dim=-1)
     return _out(params, np_in)
 
 
@@ -218,7 +223,7 @@ def right_handed(lattice: ArrayT, frac_coords: ArrayT) -> tuple[ArrayT, ArrayT]:
     ``(lattice [3, 3], frac_coords [num_atoms, 3])``, new arrays when flipped.
     """
     if isinstance(lattice, torch.Tensor):
-        det = torch.linalg.det(lattice)
+        det = (torch.linalg.cross(lattice[0], lattice[1], dim=-1) * lattice[2]).sum()
         if bool(det >= 0):
             return lattice, frac_coords
         lat = lattice.clone()

@@ -3,3 +3,20 @@
 from __future__ import annotations
 
 from graphdiff import hookimpl
+
+
+@hookimpl
+def register_domains(register):
+    from graphdiff_molecules.domain import MoleculeDomain
+
+    domain = MoleculeDomain()
+    register(domain.name, domain, description=domain.description)
+
+
+@hookimpl
+def register_targets(register):
+    from graphdiff_molecules.domain import QM9_ELEMENTS
+    from graphdiff_molecules.targets import molecule_targets
+
+    for target in molecule_targets("molecules", QM9_ELEMENTS):
+        register(target.name, target, description=target.description)

@@ -8,10 +8,13 @@ A simple undirected networkx graph with ``n`` nodes becomes a
 ``edge_index``
     ``long [2, 2E]``: each undirected edge ``{i, j}`` (``i < j``) once in each direction, the
     pairs sorted, first all ``(i, j)`` then all ``(j, i)``.
-``<edge field>``
+``<edge_field>``
     ``long [2E]``, all ones (class 1 = "edge"; class 0, "no edge", is never stored).
 ``node_labels``
     Python ``list`` of the original node labels: node ``k`` of the graph is ``node_labels[k]``.
+``graph_name``
+    The graph's ``graph["name"]`` when it is a string (absent otherwise); kept so that named
+    graphs convert without a dropped-attribute warning and come back named.
 
 Nodes are numbered ``0..n-1`` in the sorted order of their labels when the labels sort,
 otherwise in the graph's insertion order (see :func:`node_order`).
@@ -32,6 +35,9 @@ from graphdiff.errors import DataError
 
 __all__ = [
     "LABELS_ATTR",
+    "NAME_ATTR",
+    "kept_graph_attributes",
+    "restore_name",
     "DroppedAttributesWarning",
     "check_simple_undirected",
     "node_order",
@@ -47,6 +53,8 @@ __all__ = [
 
 #: Name of the ``Data`` attribute holding the original node labels.
 LABELS_ATTR = "node_labels"
+#: Name of the ``Data`` attribute holding the graph's name.
+NAME_ATTR = "graph_name"
 
 
 class DroppedAttributesWarning(UserWarning):
@@ -141,12 +149,26 @@ def dropped_attributes(graph: nx.Graph, *, keep_node: Iterable[str] = (),
     Sorted descriptions of node, edge and graph attribute names outside the keep lists.
     """
     keep_n, keep_e, keep_g = set(keep_node), set(keep_edge), set(keep_graph)
+    keep_g |= kept_graph_attributes(graph)
     node_keys = {k for _, d in graph.nodes(data=True) for k in d} - keep_n
     edge_keys = {k for *_, d in graph.edges(data=True) for k in d} - keep_e
     graph_keys = set(graph.graph) - keep_g
     return ([f"node attribute {k!r}" for k in sorted(map(str, node_keys))]
             + [f"edge attribute {k!r}" for k in sorted(map(str, edge_keys))]
             + [f"graph attribute {k!r}" for k in sorted(map(str, graph_keys))])
+
+
+def kept_graph_attributes(graph: nx.Graph) -> set[str]:
+    """Graph attributes :func:`structure_to_data` keeps: ``name`` when it is a string."""
+    return {"name"} if isinstance(graph.graph.get("name"), str) else set()
+
+
+def restore_name(graph: nx.Graph, data: Data) -> nx.Graph:
+    """Give ``graph`` the ``graph_name`` stored on ``data``, if any."""
+    name = getattr(data, NAME_ATTR, None)
+    if isinstance(name, str):
+        graph.graph["name"] = name
+    return graph
 
 
 def handle_dropped(dropped: Sequence[str], where: str, domain: str, strict: bool) -> None:
@@ -201,6 +223,8 @@ def structure_to_data(graph: nx.Graph, edge_field: str) -> tuple[Data, list[Hash
     data = Data(num_nodes=len(order), edge_index=edge_index)
     setattr(data, edge_field, torch.ones(edge_index.size(1), dtype=torch.long))
     setattr(data, LABELS_ATTR, list(order))
+    if "name" in kept_graph_attributes(graph):
+        setattr(data, NAME_ATTR, graph.graph["name"])
     return data, order
 
 

@@ -1,0 +1,123 @@
+"""What ``graphdiff train`` and ``graphdiff sample`` do, as functions (the CLI is a thin layer)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Callable, Iterator, Sequence
+
+import torch
+from torch_geometric.data import Data
+
+from graphdiff.config import RunConfig
+from graphdiff.data import read_graphs, split_graphs
+from graphdiff.diffusion import GraphDiffusion
+from graphdiff.errors import DataError, GraphValidationError
+from graphdiff.model import build_model
+from graphdiff.training import Trainer
+
+__all__ = ["train", "load_training_data", "sample_graphs", "sample_in_chunks"]
+
+
+def load_training_data(cfg: RunConfig, domain: Any, strict: bool = False) -> tuple[list[Data], list[Data], list[dict]]:
+    """Read, convert and split the config's data: ``(train, val, skipped)``."""
+    d = cfg.data
+    skipped: list[dict[str, str]] = []
+    if d.train_source:
+        train = read_graphs(domain, d.train_source, strict=strict, max_items=d.max_items,
+                            skipped=skipped, **d.options)
+        val = (read_graphs(domain, d.val_source, strict=strict, skipped=skipped, **d.options)
+               if d.val_source else [])
+    elif d.source:
+        graphs = read_graphs(domain, d.source, strict=strict, max_items=d.max_items, skipped=skipped,
+                             **d.options)
+        train, val = split_graphs(graphs, d.val_fraction, d.split_seed)
+    else:
+        raise DataError("data.source (or data.train_source) must name the data to train on")
+    for name in cfg.diffusion.condition:
+        have = sum(getattr(g, name, None) is not None for g in train)
+        if have == 0:
+            raise DataError(f"diffusion.condition names {name!r} but no training item has that property")
+        if have < len(train):
+            raise DataError(f"diffusion.condition names {name!r} but {len(train) - have} of "
+                            f"{len(train)} training items lack it")
+    return train, val, skipped
+
+
+def train(cfg: RunConfig, *, resume: str | Path | None = None, max_steps: int | None = None,
+          progress: bool = True, strict: bool = False) -> tuple[Trainer, Path]:
+    """Train the model a config describes; returns the trainer and its last checkpoint."""
+    from graphdiff.plugins import get_manager
+
+    domain = get_manager().get("domains", cfg.data.domain)
+    train_graphs, val_graphs, skipped = load_training_data(cfg, domain, strict=strict)
+    torch.manual_seed(cfg.training.seed)
+    model = build_model(cfg, domain)
+    model.fit_statistics(train_graphs)
+    out = Path(cfg.training.out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "skipped.json").write_text(json.dumps(skipped, indent=1))
+    meta = {"domain": domain.name, "domain_version": domain.version,
+            "source": cfg.data.train_source or cfg.data.source, "num_train": len(train_graphs),
+            "num_val": len(val_graphs), "num_skipped": len(skipped),
+            "parameters": sum(p.numel() for p in model.parameters())}
+    trainer = Trainer(model, cfg, train_graphs, val_graphs, meta=meta, progress=progress)
+    if resume:
+        trainer.resume(resume)
+    trainer.fit(max_steps)
+    return trainer, out / "last.ckpt"
+
+
+def sample_in_chunks(model: GraphDiffusion, total: int, chunk: int, *, make_kwargs: Callable[[int, int], dict],
+                     seed: int = 0, progress: bool = False) -> Iterator[list[Data]]:
+    """Yield generated graphs ``chunk`` at a time (memory stays flat however large ``total``).
+
+    ``make_kwargs(start, count)`` returns the :meth:`GraphDiffusion.sample` keyword arguments of
+    the chunk that starts at item ``start``. Each chunk draws from its own generator, seeded from
+    ``seed`` and ``start``: the same seed and chunk size give the same output.
+    """
+    bar = None
+    if progress:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=total, desc="sample", unit="graph", dynamic_ncols=True)
+    for start in range(0, total, chunk):
+        count = min(chunk, total - start)
+        gen = torch.Generator(device="cpu").manual_seed(seed * 1_000_003 + start)
+        out = model.sample(generator=gen, **make_kwargs(start, count))
+        if bar:
+            bar.update(count)
+        yield out
+    if bar:
+        bar.close()
+
+
+def sample_graphs(model: GraphDiffusion, num: int | None = None, *, templates: Sequence[Data] | None = None,
+                  cond: dict[str, float] | None = None, steps: int = 200, sampler: str = "ancestral",
+                  guidance_scale: float = 0.0, corrector_steps: int = 0, batch_size: int = 256,
+                  seed: int = 0, progress: bool = False) -> Iterator[list[Data]]:
+    """De novo (``num``) or templated (``templates``: the given fields, e.g. compositions) sampling,
+    in chunks of ``batch_size``."""
+    if templates is None and num is None:
+        raise ValueError("give num (de novo) or templates (the given fields)")
+    if templates is not None:
+        total = len(templates)
+        if model.given:
+            for i, tpl in enumerate(templates):
+                for name in model.given:
+                    if getattr(tpl, name, None) is None:
+                        raise GraphValidationError(f"input item {i}: the task needs field {name!r}")
+    else:
+        total = int(num)
+    sizes: list[int] | None = None
+    if templates is None:
+        sizes = model.sample_num_nodes(total, torch.Generator().manual_seed(seed))
+
+    def kwargs(start: int, count: int) -> dict:
+        common = dict(steps=steps, sampler=sampler, guidance_scale=guidance_scale,
+                      corrector_steps=corrector_steps, cond=cond)
+        if templates is not None:
+            return {**common, "template": list(templates[start:start + count])}
+        return {**common, "num_nodes": sizes[start:start + count]}
+
+    yield from sample_in_chunks(model, total, batch_size, make_kwargs=kwargs, seed=seed, progress=progress)

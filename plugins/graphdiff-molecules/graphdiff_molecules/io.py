@@ -1,0 +1,244 @@
+"""XYZ / extended XYZ reading (frame by frame, with skip reports) and molecule writers.
+
+``ase.io.read(path, index=":")`` raises on the first bad frame and loses every frame after
+it (and, through ``iread``, the reason is only an ``XYZError`` without a frame number). This
+module splits the file into frames itself: a frame is an atom-count line, a comment line and
+that many atom lines. A frame whose header is not a count, whose atom block is cut short (by
+the end of the file, a blank line, or the next frame's count line) or that ASE cannot parse is
+reported with its number and first line, and reading goes on with the next frame.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+import numbers
+import os
+import warnings
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+import ase.io
+from ase import Atoms
+
+from graphdiff.domain import Record
+from graphdiff.errors import DataError
+from graphdiff_molecules.domain import as_symbols_positions
+
+__all__ = ["iter_xyz_frames", "read_xyz", "read_xyz_records", "write_molecules", "frame_props"]
+
+_POSCAR_NAMES = ("POSCAR", "CONTCAR")
+_POSCAR_SUFFIXES = (".vasp", ".poscar")
+
+
+def _report(skipped: list[dict[str, str]] | None, where: str, reason: str, strict: bool) -> None:
+    prefix = f"{where}: "
+    if reason.startswith(prefix):
+        reason = reason[len(prefix):]
+    if strict:
+        raise DataError(f"{where}: {reason}")
+    if skipped is None:
+        warnings.warn(f"skipped {where}: {reason}", RuntimeWarning, stacklevel=3)
+    else:
+        skipped.append({"where": where, "reason": reason})
+
+
+def _count(line: str) -> int | None:
+    """The atom count if ``line`` is a frame header (one non-negative integer), else ``None``."""
+    tokens = line.split()
+    if len(tokens) == 1 and tokens[0].isdigit():
+        return int(tokens[0])
+    return None
+
+
+def _parse_frame(text: str, where: str) -> Atoms:
+    errors = []
+    for fmt in ("extxyz", "xyz"):  # plain-XYZ comment lines that extxyz cannot parse
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                atoms = ase.io.read(io.StringIO(text), format=fmt, index=0)
+            return atoms
+        except Exception as exc:  # noqa: BLE001 - ASE raises XYZError, ValueError, KeyError...
+            errors.append(f"{fmt}: {type(exc).__name__}: {exc}")
+    raise DataError(f"{where}: malformed frame ({'; '.join(errors)})")
+
+
+def iter_xyz_frames(path: str | Path) -> Iterator[tuple[int, str, Atoms | DataError]]:
+    """Yield ``(frame, where, atoms_or_error)`` for each frame of an XYZ / extxyz file.
+
+    ``frame`` counts from 0; ``where`` reads ``"file.xyz frame 3 (line 12)"`` (lines count from
+    1). A bad frame is yielded as a :class:`DataError` saying what is wrong.
+
+    Raises
+    ------
+    DataError
+        When the file is missing or not UTF-8 text.
+    """
+    path = Path(path)
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines(keepends=True)
+    except FileNotFoundError as exc:
+        raise DataError(f"{path}: no such file") from exc
+    except (UnicodeDecodeError, IsADirectoryError) as exc:
+        raise DataError(f"{path}: not an XYZ text file: {exc}") from exc
+    i, frame, total = 0, 0, len(lines)
+    while i < total:
+        if not lines[i].strip():
+            i += 1
+            continue
+        where = f"{path} frame {frame} (line {i + 1})"
+        count = _count(lines[i])
+        if count is None:
+            j = next((k for k in range(i + 1, total) if _count(lines[k]) is not None), total)
+            tail = f"skipped to line {j + 1}" if j < total else "skipped to the end of the file"
+            yield frame, where, DataError(f"{where}: expected the atom count that starts a frame, "
+                                          f"got {lines[i].strip()[:60]!r} ({tail})")
+            frame, i = frame + 1, j
+            continue
+        body_start, end = i + 2, i + 2 + count
+        if body_start > total:
+            yield frame, where, DataError(f"{where}: truncated frame: the file ends after the "
+                                          f"atom count ({count}) before the comment line")
+            return
+        cut = None
+        for k in range(body_start, min(end, total)):
+            if not lines[k].strip() or _count(lines[k]) is not None:
+                cut = k
+                break
+        if cut is not None or end > total:
+            found = (cut if cut is not None else total) - body_start
+            stop = ("the end of the file" if cut is None else
+                    f"a blank line (line {cut + 1})" if not lines[cut].strip() else
+                    f"what looks like the next frame's atom count (line {cut + 1})")
+            yield frame, where, DataError(f"{where}: truncated frame: the header says {count} atoms, "
+                                          f"{found} atom line(s) come before {stop}")
+            frame, i = frame + 1, (cut if cut is not None else total)
+            continue
+        try:
+            atoms: Atoms | DataError = _parse_frame("".join(lines[i:end]), where)
+        except DataError as exc:
+            atoms = exc
+        yield frame, where, atoms
+        frame, i = frame + 1, end
+
+
+def frame_props(atoms: Atoms) -> dict[str, float]:
+    """Numeric scalars of a frame: ``info`` entries and calculator results (``energy``...)."""
+    props: dict[str, float] = {}
+    items = list(atoms.info.items())
+    calc = getattr(atoms, "calc", None)
+    if calc is not None:
+        items += list(getattr(calc, "results", {}).items())
+    for key, value in items:
+        if isinstance(value, numbers.Real) and not isinstance(value, bool):
+            if math.isfinite(float(value)):
+                props[str(key)] = float(value)
+        elif getattr(value, "shape", None) == () and getattr(value, "dtype", None) is not None:
+            if value.dtype.kind in "fiu" and math.isfinite(float(value)):
+                props[str(key)] = float(value)
+    return props
+
+
+def read_xyz(path: str | Path) -> list[Atoms]:
+    """All frames of an XYZ / extxyz file; the first bad frame raises :class:`DataError` naming it."""
+    frames = []
+    for _, _, item in iter_xyz_frames(path):
+        if isinstance(item, DataError):
+            raise item
+        frames.append(item)
+    return frames
+
+
+def read_xyz_records(path: str | Path, check: Callable[[Any, str], Any] | None, *,
+                     strict: bool = False, skipped: list[dict[str, str]] | None = None,
+                     ) -> Iterator[Record]:
+    """Records of the frames of an XYZ / extxyz file, following the ``Domain.read`` contract.
+
+    Parameters
+    ----------
+    path:
+        The file.
+    check:
+        ``check(atoms, where)`` raising :class:`DataError` for a molecule to skip (or ``None``).
+    strict, skipped:
+        See :meth:`graphdiff.domain.Domain.read`.
+    """
+    path = Path(path)
+    for frame, where, item in iter_xyz_frames(path):
+        if isinstance(item, DataError):
+            _report(skipped, where, str(item), strict)
+            continue
+        if check is not None:
+            try:
+                check(item, where)
+            except DataError as exc:
+                _report(skipped, where, str(exc), strict)
+                continue
+        yield Record(id=f"{path.name} frame {frame}", obj=item, props=frame_props(item))
+
+
+def _as_ase(obj: Any, where: str) -> Atoms:
+    if isinstance(obj, Atoms):
+        return obj.copy()
+    symbols, pos = as_symbols_positions(obj, where)
+    return Atoms(symbols=symbols, positions=pos, pbc=False)
+
+
+def write_molecules(objs: list[Any], path: str | Path, *, props: list[dict[str, Any]] | None = None,
+                    vacuum: float | None = 10.0, cell: Any = None) -> None:
+    """Write molecules to ``path``, in the format its name gives.
+
+    Parameters
+    ----------
+    objs:
+        ``ase.Atoms`` or pymatgen ``Molecule`` objects.
+    path:
+        ``*.extxyz`` (extended XYZ: frames with ``props`` in their info), ``*.xyz`` (plain XYZ
+        frames), ``POSCAR``/``CONTCAR``/``*.vasp``/``*.poscar`` or ``*.cif`` (one molecule in
+        a periodic box).
+    props:
+        One dict of scalar properties per molecule (extxyz only).
+    vacuum, cell:
+        The box of POSCAR/CIF output, see
+        :func:`graphdiff_molecules.periodic.molecule_to_structure`.
+
+    Raises
+    ------
+    DataError
+        For an unknown format, ``props`` of the wrong length or with an XYZ/POSCAR/CIF file,
+        several molecules for POSCAR/CIF, or a box too small; naming the file.
+    """
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if props is not None and len(props) != len(objs):
+        raise DataError(f"{path}: {len(props)} property dicts for {len(objs)} molecules")
+    if suffix in (".xyz", ".extxyz"):
+        if props is not None and suffix == ".xyz":
+            raise DataError(f"{path}: plain XYZ holds no properties; write .extxyz to keep them")
+        images = []
+        for k, obj in enumerate(objs):
+            atoms = _as_ase(obj, f"{path} molecule {k}")
+            if props is not None:
+                atoms.info.update(props[k])
+            images.append(atoms)
+        tmp = path.with_name(path.name + ".tmp")
+        try:
+            ase.io.write(tmp, images, format="extxyz" if suffix == ".extxyz" else "xyz")
+        except Exception as exc:  # noqa: BLE001 - ASE raises many types on unwritable info
+            tmp.unlink(missing_ok=True)
+            raise DataError(f"{path}: cannot write: {type(exc).__name__}: {exc}") from exc
+        os.replace(tmp, path)
+        return
+    if path.name.upper() in _POSCAR_NAMES or suffix in _POSCAR_SUFFIXES or suffix == ".cif":
+        if props is not None:
+            raise DataError(f"{path}: POSCAR and CIF files hold no molecule properties; "
+                            "write .extxyz to keep them")
+        if len(objs) != 1:
+            raise DataError(f"{path}: a POSCAR or CIF file holds one molecule, got {len(objs)}; "
+                            "write one file per molecule")
+        from graphdiff_molecules.periodic import write_structure
+
+        write_structure(objs[0], path, vacuum=vacuum, cell=cell)
+        return
+    raise DataError(f"{path}: unsupported molecule file; write .extxyz, .xyz, POSCAR/.vasp or .cif")

@@ -1,0 +1,198 @@
+"""The ``social`` domain: simple undirected networkx graphs, structure only."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+import networkx as nx
+from torch_geometric.data import Data
+
+from graphdiff.domain import Domain, Record
+from graphdiff.errors import DataError
+from graphdiff.graph import FieldKind, FieldSpec, GraphSpec, Level
+from graphdiff_social.io import SUFFIX_FORMATS, read_graph_records, write_graphs
+from graphdiff_social.nxgraph import (
+    check_simple_undirected,
+    describe,
+    dropped_attributes,
+    edge_pairs,
+    handle_dropped,
+    node_labels_of,
+    restore_name,
+    same_structure,
+    structure_to_data,
+)
+
+__all__ = ["SocialDomain", "DEFAULT_MAX_NODES"]
+
+#: Largest graph the default ``social`` domain accepts (edges are diffused densely: O(n^2)).
+DEFAULT_MAX_NODES = 500
+
+
+class SocialDomain(Domain):
+    """Social networks: simple undirected graphs, of which only the structure is modelled.
+
+    Fields
+    ------
+    ``edges``
+        Edge-level categorical, 2 classes: class 1 is "edge" (class 0, "no edge", is what the
+        absent node pairs are and is never stored).
+
+    Conversion
+    ----------
+    :meth:`to_graph` numbers the nodes ``0..n-1`` in the sorted order of their labels when they
+    sort, else in insertion order, and keeps the labels as the Python list
+    ``Data.node_labels``; :meth:`from_graph` gives them back exactly (a generated graph, which
+    has no ``node_labels``, gets labels ``0..n-1``). A string ``graph["name"]`` is kept as
+    ``Data.graph_name`` and restored. Other node, edge and graph attributes (edge weights, a
+    ``club`` or ``bipartite`` node attribute) are **not** kept: the core has no edge-level
+    continuous field, and the domain models structure only. They are never dropped silently:
+    ``to_graph`` warns with :class:`~graphdiff_social.nxgraph.DroppedAttributesWarning` listing
+    them, or raises :class:`~graphdiff.errors.DataError` when ``strict_attrs=True``.
+
+    Parameters
+    ----------
+    max_nodes:
+        Largest graph accepted (default 500).
+    strict_attrs:
+        Default of :meth:`to_graph`'s ``strict_attrs``.
+    name:
+        Registry name (default ``"social"``).
+    """
+
+    version = "1"
+    description = "Social networks: simple undirected graphs (structure only) from networkx"
+    read_suffixes = tuple(SUFFIX_FORMATS)
+    write_suffixes = tuple(SUFFIX_FORMATS)
+    edge_field = "edges"
+
+    def __init__(self, *, max_nodes: int | None = DEFAULT_MAX_NODES, strict_attrs: bool = False,
+                 name: str = "social") -> None:
+        if max_nodes is not None and max_nodes < 1:
+            raise ValueError(f"max_nodes must be >= 1 or None, got {max_nodes}")
+        self.name = name
+        self.max_nodes = max_nodes
+        self.strict_attrs = strict_attrs
+        self._spec = GraphSpec(
+            name=name,
+            fields=(FieldSpec(self.edge_field, FieldKind.CATEGORICAL, Level.EDGE, num_classes=2,
+                              labels=("none", "edge")),),
+            max_nodes=max_nodes,
+        )
+
+    @property
+    def spec(self) -> GraphSpec:
+        """One field, ``edges`` (edge categorical, 2 classes); ``max_nodes`` as configured."""
+        return self._spec
+
+    # ------------------------------------------------------------------ checks
+    def check(self, graph: Any, where: str = "social graph") -> nx.Graph:
+        """Check that ``graph`` is a graph this domain holds and return it.
+
+        Raises
+        ------
+        DataError
+            For a non-networkx object, a directed graph, a multigraph, self-loops, no nodes,
+            or more than ``max_nodes`` nodes; the message names ``where`` and the problem.
+        """
+        check_simple_undirected(graph, where)
+        n = graph.number_of_nodes()
+        if n == 0:
+            raise DataError(f"{where}: graph has no nodes")
+        if self.max_nodes is not None and n > self.max_nodes:
+            raise DataError(f"{where}: {describe(graph)} has more than the {self.max_nodes} nodes "
+                            f"the {self.name!r} domain allows (max_nodes)")
+        return graph
+
+    # ------------------------------------------------------------------ conversion
+    def to_graph(self, obj: Any, *, strict_attrs: bool | None = None) -> Data:
+        """Convert a simple undirected networkx graph to a graph of this domain.
+
+        Parameters
+        ----------
+        obj:
+            A ``networkx.Graph`` (not directed, not a multigraph, no self-loops, 1 to
+            ``max_nodes`` nodes).
+        strict_attrs:
+            Raise instead of warning when ``obj`` carries attributes that are dropped
+            (default: the domain's ``strict_attrs``, ``False``).
+
+        Returns
+        -------
+        Data
+            ``num_nodes``; ``edge_index`` ``long [2, 2E]`` (both directions); ``edges``
+            ``long [2E]`` (all 1); ``node_labels`` (list of ``n`` original labels);
+            ``graph_name`` (``str``, when the graph has a string ``name``).
+
+        Raises
+        ------
+        DataError
+            See :meth:`check`; also for dropped attributes with ``strict_attrs=True``.
+        """
+        where = f"{self.name}.to_graph input"
+        graph = self.check(obj, where)
+        strict = self.strict_attrs if strict_attrs is None else strict_attrs
+        handle_dropped(dropped_attributes(graph), where, self.name, strict)
+        data, _ = structure_to_data(graph, self.edge_field)
+        return data
+
+    def from_graph(self, data: Data) -> nx.Graph:
+        """Convert one graph of this domain back to a ``networkx.Graph``.
+
+        Nodes come in index order with their original labels (``0..n-1`` when ``data`` has no
+        ``node_labels``); edges are the node pairs whose ``edges`` class is 1.
+
+        Raises
+        ------
+        graphdiff.errors.GraphValidationError
+            When ``data`` does not match :attr:`spec`.
+        DataError
+            When ``node_labels`` does not hold one unique label per node.
+        """
+        where = f"{self.name}.from_graph input"
+        self.spec.validate(data, where=where)
+        labels = node_labels_of(data, where)
+        graph = nx.Graph()
+        graph.add_nodes_from(labels)
+        graph.add_edges_from((labels[i], labels[j]) for i, j in edge_pairs(data, self.edge_field))
+        return restore_name(graph, data)
+
+    def equal(self, a: Any, b: Any) -> bool:
+        """Same node set and same edge set (attributes are not compared: they are not modelled)."""
+        return isinstance(a, nx.Graph) and isinstance(b, nx.Graph) and same_structure(a, b)
+
+    # ------------------------------------------------------------------ I/O
+    def read(self, path: str | Path, *, strict: bool = False,
+             skipped: list[dict[str, str]] | None = None, recursive: bool = False,
+             node_type: Callable[[str], Any] | None = None) -> Iterator[Record]:
+        """Yield a :class:`~graphdiff.domain.Record` per graph of a file or a folder.
+
+        Formats: GraphML, GML, edge lists (``.edgelist``/``.txt``), node-link JSON (``.json``,
+        ``.jsonl``); see :mod:`graphdiff_social.io`. Graphs this domain cannot hold (directed,
+        multigraph, self-loops, too large, empty), bad ``.jsonl`` lines and, in a folder,
+        unreadable files are skipped and reported in ``skipped`` (``strict=True``: raised).
+        A single file that cannot be parsed raises :class:`DataError` naming it.
+
+        Parameters
+        ----------
+        path:
+            A graph file or a folder of graph files.
+        strict, skipped:
+            See :meth:`graphdiff.domain.Domain.read`.
+        recursive:
+            Read sub-folders too.
+        node_type:
+            Conversion of text labels (``int`` for numbered nodes) in files that graphdiff did
+            not write.
+        """
+        yield from read_graph_records(path, self.check, strict=strict, skipped=skipped,
+                                      recursive=recursive, node_type=node_type)
+
+    def write(self, objs: list[Any], path: str | Path, *, fmt: str | None = None) -> None:
+        """Write graphs to a file (format from its suffix) or a folder (one file per graph).
+
+        See :func:`graphdiff_social.io.write_graphs`; graphs are written as given, attributes
+        included.
+        """
+        write_graphs(list(objs), path, fmt=fmt)

@@ -1,0 +1,419 @@
+"""The ``traffic`` domain: planar road networks with node coordinates in metres."""
+
+from __future__ import annotations
+
+import math
+import numbers
+import warnings
+from pathlib import Path
+from typing import Any, Callable, Hashable, Iterator
+
+import networkx as nx
+import torch
+from torch_geometric.data import Data
+
+from graphdiff.domain import Domain, Record
+from graphdiff.errors import DataError
+from graphdiff.graph import FieldKind, FieldSpec, GraphSpec, Level
+from graphdiff_social.io import read_graph_records, write_graphs
+from graphdiff_social.nxgraph import (
+    check_simple_undirected,
+    describe,
+    dropped_attributes,
+    edge_pairs,
+    handle_dropped,
+    node_labels_of,
+    restore_name,
+    same_structure,
+    structure_to_data,
+)
+
+__all__ = ["TrafficDomain", "LengthMismatchWarning", "DEFAULT_MAX_NODES", "to_simple_undirected",
+           "node_xy"]
+
+#: Largest road network the default ``traffic`` domain accepts.
+DEFAULT_MAX_NODES = 1000
+
+_UNDIRECTED_HINT = ("OSMnx saves road networks as MultiDiGraphs, one edge per travel direction and "
+                    "parallel edges between the same nodes; pass undirected=True to merge them "
+                    "into one undirected edge per node pair (the shortest is kept)")
+
+
+class LengthMismatchWarning(UserWarning):
+    """Some edge lengths differ from the straight-line distance between their end nodes."""
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, numbers.Real) and not isinstance(value, bool)
+
+
+def node_xy(graph: nx.Graph, node: Hashable, where: str) -> tuple[float, float]:
+    """The ``(x, y)`` of a node as floats.
+
+    Raises
+    ------
+    DataError
+        When ``x`` or ``y`` is missing, not a real number, or not finite; naming the node.
+    """
+    attrs = graph.nodes[node]
+    out = []
+    for key in ("x", "y"):
+        if key not in attrs:
+            raise DataError(f"{where}: node {node!r} has no {key!r} coordinate (road network nodes "
+                            "need numeric 'x' and 'y' attributes, in metres)")
+        value = attrs[key]
+        if not _is_number(value):
+            raise DataError(f"{where}: node {node!r} has a non-numeric {key!r}: {value!r} "
+                            f"({type(value).__name__})")
+        value = float(value)
+        if not math.isfinite(value):
+            raise DataError(f"{where}: node {node!r} has a non-finite {key!r}: {value!r}")
+        out.append(value)
+    return out[0], out[1]
+
+
+def to_simple_undirected(graph: nx.Graph) -> nx.Graph:
+    """Merge a directed graph or a multigraph into a simple undirected ``networkx.Graph``.
+
+    Node attributes and graph attributes are copied. Of the edges between one node pair (both
+    travel directions, parallel edges), the one with the smallest numeric ``length`` is kept
+    with its attributes (the first one when none has a numeric length). Self-loops stay.
+    """
+    simple = nx.Graph()
+    simple.graph.update(graph.graph)
+    simple.add_nodes_from(graph.nodes(data=True))
+    for u, v, attrs in graph.edges(data=True):
+        if simple.has_edge(u, v):
+            old = simple.edges[u, v].get("length")
+            new = attrs.get("length")
+            if _is_number(new) and (not _is_number(old) or new < old):
+                simple.remove_edge(u, v)
+                simple.add_edge(u, v, **attrs)
+        else:
+            simple.add_edge(u, v, **attrs)
+    return simple
+
+
+def _geographic_crs(crs: Any) -> bool:
+    if crs is None:
+        return False
+    if getattr(crs, "is_geographic", False) is True:  # a pyproj CRS
+        return True
+    text = str(crs).lower().replace(" ", "")
+    return ("4326" in text or "+proj=longlat" in text or "+proj=latlong" in text
+            or "+proj=lonlat" in text)
+
+
+def _coerce_numbers(graph: nx.Graph) -> nx.Graph:
+    """Numeric strings in ``x``/``y``/``length`` to floats (GraphML from OSMnx stores strings).
+
+    Values that do not parse are left as they are, for the domain's check to name them.
+    """
+    def coerce(attrs: dict[str, Any], keys: tuple[str, ...]) -> None:
+        for key in keys:
+            value = attrs.get(key)
+            if isinstance(value, str):
+                try:
+                    attrs[key] = float(value)
+                except ValueError:
+                    pass
+
+    for _, attrs in graph.nodes(data=True):
+        coerce(attrs, ("x", "y"))
+    for *_, attrs in graph.edges(data=True):
+        coerce(attrs, ("length",))
+    return graph
+
+
+class TrafficDomain(Domain):
+    """Road networks: undirected planar graphs whose nodes have ``x``/``y`` coordinates in metres.
+
+    Fields
+    ------
+    ``edges``
+        Edge-level categorical, 2 classes (class 1 = road segment).
+    ``coords``
+        Node-level continuous, dim 2: ``[x, y]`` in metres (projected coordinates, as OSMnx
+        GraphML files of projected graphs hold them), stored exactly (``float64`` by default).
+
+    The model of edge lengths
+    -------------------------
+    The core has no edge-level continuous field, so edge lengths are not stored: the domain
+    models them as **straight-line** distances between the end nodes. :meth:`from_graph` sets
+    each edge's ``length`` to that distance. :meth:`to_graph` accepts edges without a
+    ``length``; a given length must be at least the straight-line distance (within
+    ``length_rtol``/``length_atol``: projection scale factors make planar distances differ
+    from surveyed lengths by ~0.1 %) or it raises :class:`~graphdiff.errors.DataError` (the
+    coordinates and lengths disagree, e.g. different units); a longer length (a curved road)
+    warns with :class:`LengthMismatchWarning`.
+
+    Other attributes (OSMnx's ``osmid``, ``highway``, ``geometry``...) are dropped with a
+    :class:`~graphdiff_social.nxgraph.DroppedAttributesWarning` listing them, or a
+    :class:`DataError` when ``strict_attrs=True``. Node labels are kept exactly as in the
+    ``social`` domain (``Data.node_labels``).
+
+    Parameters
+    ----------
+    max_nodes:
+        Largest network accepted (default 1000).
+    undirected:
+        Default of :meth:`to_graph`'s ``undirected``: merge directed graphs and multigraphs
+        (OSMnx's MultiDiGraph) with :func:`to_simple_undirected` instead of raising.
+    strict_attrs:
+        Default of :meth:`to_graph`'s ``strict_attrs``.
+    dtype:
+        Floating dtype of ``coords`` (default ``torch.float64``: ``float32`` rounds projected
+        coordinates of ~10^6 m to 0.1 m).
+    length_rtol, length_atol:
+        Tolerance of the length check, relative and in metres.
+    name:
+        Registry name (default ``"traffic"``).
+    """
+
+    version = "1"
+    description = "Road networks: planar undirected graphs with node x/y in metres"
+    read_suffixes = (".graphml", ".gml", ".json", ".jsonl")
+    write_suffixes = (".graphml", ".gml", ".json", ".jsonl")
+    edge_field = "edges"
+    coord_field = "coords"
+
+    def __init__(self, *, max_nodes: int | None = DEFAULT_MAX_NODES, undirected: bool = False,
+                 strict_attrs: bool = False, dtype: torch.dtype = torch.float64,
+                 length_rtol: float = 1e-3, length_atol: float = 1e-2, name: str = "traffic") -> None:
+        if max_nodes is not None and max_nodes < 1:
+            raise ValueError(f"max_nodes must be >= 1 or None, got {max_nodes}")
+        if not dtype.is_floating_point:
+            raise ValueError(f"dtype must be a floating dtype, got {dtype}")
+        self.name = name
+        self.max_nodes = max_nodes
+        self.undirected = undirected
+        self.strict_attrs = strict_attrs
+        self.dtype = dtype
+        self.length_rtol = float(length_rtol)
+        self.length_atol = float(length_atol)
+        self._spec = GraphSpec(
+            name=name,
+            fields=(
+                FieldSpec(self.edge_field, FieldKind.CATEGORICAL, Level.EDGE, num_classes=2,
+                          labels=("none", "road")),
+                FieldSpec(self.coord_field, FieldKind.CONTINUOUS, Level.NODE, dim=2),
+            ),
+            max_nodes=max_nodes,
+        )
+
+    @property
+    def spec(self) -> GraphSpec:
+        """Fields ``edges`` (edge categorical, 2 classes) and ``coords`` (node continuous, dim 2)."""
+        return self._spec
+
+    # ------------------------------------------------------------------ checks
+    def prepare(self, obj: Any, where: str, undirected: bool | None = None) -> nx.Graph:
+        """Check ``obj`` and return it as a simple undirected graph the domain holds.
+
+        Parameters
+        ----------
+        obj:
+            A networkx graph of a road network.
+        where:
+            Text naming the graph in messages.
+        undirected:
+            Merge a directed graph or multigraph (default: the domain's ``undirected``).
+
+        Returns
+        -------
+        nx.Graph
+            ``obj`` itself, or its merge by :func:`to_simple_undirected`.
+
+        Raises
+        ------
+        DataError
+            Not a networkx graph; directed or multigraph without ``undirected``; self-loops;
+            no nodes; more than ``max_nodes``; a geographic (longitude/latitude) ``crs``; a
+            node with a missing, non-numeric or non-finite ``x``/``y``; an edge with a
+            non-numeric, non-finite or too short ``length``. Messages name the node or edge.
+        """
+        if not isinstance(obj, nx.Graph):
+            raise DataError(f"{where}: expected a networkx graph, got {type(obj).__name__}")
+        merge = self.undirected if undirected is None else undirected
+        if merge and (obj.is_directed() or obj.is_multigraph()):
+            obj = to_simple_undirected(obj)
+        graph = check_simple_undirected(obj, where, hint_directed=_UNDIRECTED_HINT,
+                                        hint_multi=_UNDIRECTED_HINT)
+        n = graph.number_of_nodes()
+        if n == 0:
+            raise DataError(f"{where}: graph has no nodes")
+        if self.max_nodes is not None and n > self.max_nodes:
+            raise DataError(f"{where}: {describe(graph)} has more than the {self.max_nodes} nodes "
+                            f"the {self.name!r} domain allows (max_nodes)")
+        crs = graph.graph.get("crs")
+        if _geographic_crs(crs):
+            raise DataError(f"{where}: the graph's crs {str(crs)!r} is geographic (longitude/latitude "
+                            "degrees); the traffic domain needs planar coordinates in metres: "
+                            "project it first, e.g. osmnx.project_graph(G)")
+        xy = {u: node_xy(graph, u, where) for u in graph.nodes}
+        self._check_lengths(graph, xy, where)
+        return graph
+
+    def check(self, graph: Any, where: str = "traffic graph") -> nx.Graph:
+        """:meth:`prepare` with the domain's defaults (used by the reader)."""
+        return self.prepare(graph, where)
+
+    def _check_lengths(self, graph: nx.Graph, xy: dict[Hashable, tuple[float, float]],
+                       where: str) -> None:
+        longer: list[tuple[float, Hashable, Hashable, float, float]] = []
+        for u, v, attrs in graph.edges(data=True):
+            if "length" not in attrs:
+                continue
+            length = attrs["length"]
+            if not _is_number(length) or not math.isfinite(float(length)):
+                raise DataError(f"{where}: edge ({u!r}, {v!r}) has a non-numeric or non-finite "
+                                f"length {length!r}")
+            length = float(length)
+            dist = math.dist(xy[u], xy[v])
+            slack = self.length_rtol * dist + self.length_atol
+            if length < dist - slack:
+                raise DataError(
+                    f"{where}: edge ({u!r}, {v!r}) has length {length:g} m, shorter than the "
+                    f"straight-line distance {dist:g} m between its nodes; coordinates and lengths "
+                    "must both be in metres (is the graph projected?)")
+            if length > dist + slack:
+                longer.append((length - dist, u, v, length, dist))
+        if longer:
+            _, u, v, length, dist = max(longer, key=lambda t: t[0])
+            warnings.warn(
+                f"{where}: {len(longer)} of {graph.number_of_edges()} edges are longer than the "
+                f"straight line between their nodes (most: edge ({u!r}, {v!r}), {length:g} m vs "
+                f"{dist:g} m); the traffic domain models lengths as straight-line distances, so "
+                "from_graph will give length = distance",
+                LengthMismatchWarning, stacklevel=4)
+
+    # ------------------------------------------------------------------ conversion
+    def to_graph(self, obj: Any, *, undirected: bool | None = None,
+                 strict_attrs: bool | None = None) -> Data:
+        """Convert a road network to a graph of this domain.
+
+        Parameters
+        ----------
+        obj:
+            A ``networkx.Graph`` whose nodes have numeric ``x``/``y`` (metres) and whose edges
+            may have a ``length`` (metres); a directed graph or multigraph only with
+            ``undirected=True``.
+        undirected:
+            Merge directed graphs and multigraphs (default: the domain's ``undirected``).
+        strict_attrs:
+            Raise instead of warning about dropped attributes (default: the domain's).
+
+        Returns
+        -------
+        Data
+            ``num_nodes``; ``edge_index`` ``long [2, 2E]``; ``edges`` ``long [2E]`` (all 1);
+            ``coords`` ``[n, 2]`` (``dtype``); ``node_labels``; ``graph_name`` when named.
+
+        Raises
+        ------
+        DataError
+            See :meth:`prepare`; dropped attributes with ``strict_attrs=True``.
+
+        Warns
+        -----
+        LengthMismatchWarning, DroppedAttributesWarning
+        """
+        where = f"{self.name}.to_graph input"
+        graph = self.prepare(obj, where, undirected)
+        strict = self.strict_attrs if strict_attrs is None else strict_attrs
+        handle_dropped(dropped_attributes(graph, keep_node=("x", "y"), keep_edge=("length",)),
+                       where, self.name, strict)
+        data, order = structure_to_data(graph, self.edge_field)
+        coords = [[float(graph.nodes[u]["x"]), float(graph.nodes[u]["y"])] for u in order]
+        setattr(data, self.coord_field, torch.tensor(coords, dtype=self.dtype).reshape(-1, 2))
+        return data
+
+    def from_graph(self, data: Data) -> nx.Graph:
+        """Convert one graph back to a road network.
+
+        Returns
+        -------
+        nx.Graph
+            Nodes (original labels, or ``0..n-1``) with float ``x``/``y``; edges with
+            ``length`` = straight-line distance between their nodes (metres).
+
+        Raises
+        ------
+        graphdiff.errors.GraphValidationError
+            When ``data`` does not match :attr:`spec` (a non-finite coordinate...).
+        """
+        where = f"{self.name}.from_graph input"
+        self.spec.validate(data, where=where)
+        labels = node_labels_of(data, where)
+        coords = getattr(data, self.coord_field).detach().cpu().double().tolist()
+        graph = nx.Graph()
+        for label, (x, y) in zip(labels, coords):
+            graph.add_node(label, x=x, y=y)
+        for i, j in edge_pairs(data, self.edge_field):
+            graph.add_edge(labels[i], labels[j], length=math.dist(coords[i], coords[j]))
+        return restore_name(graph, data)
+
+    def equal(self, a: Any, b: Any) -> bool:
+        """Same node and edge sets and the same coordinates (to the precision of ``dtype``).
+
+        Edge lengths are not compared: the domain derives them from the coordinates.
+        """
+        if not (isinstance(a, nx.Graph) and isinstance(b, nx.Graph) and same_structure(a, b)):
+            return False
+        info = torch.finfo(self.dtype)
+        for u in a.nodes:
+            for key in ("x", "y"):
+                va, vb = a.nodes[u].get(key), b.nodes[u].get(key)
+                if not (_is_number(va) and _is_number(vb)):
+                    return False
+                if not math.isclose(float(va), float(vb), rel_tol=2 * info.eps, abs_tol=info.tiny):
+                    return False
+        return True
+
+    # ------------------------------------------------------------------ I/O
+    def read(self, path: str | Path, *, strict: bool = False,
+             skipped: list[dict[str, str]] | None = None, recursive: bool = False,
+             undirected: bool | None = None,
+             node_type: Callable[[str], Any] | None = None) -> Iterator[Record]:
+        """Yield a :class:`~graphdiff.domain.Record` per road network of a file or a folder.
+
+        Reads GraphML (as OSMnx saves it: numeric strings in ``x``/``y``/``length`` are turned
+        into floats), GML and node-link JSON (``.json``, ``.jsonl``); see
+        :mod:`graphdiff_social.io`. Each graph goes through :meth:`prepare`, so a record's
+        ``obj`` converts with :meth:`to_graph` as it is; graphs that fail are skipped and
+        reported in ``skipped`` (``strict=True``: raised). A single file that cannot be parsed
+        raises :class:`DataError` naming it.
+
+        Parameters
+        ----------
+        path:
+            A file or a folder.
+        strict, skipped:
+            See :meth:`graphdiff.domain.Domain.read`.
+        recursive:
+            Read sub-folders too.
+        undirected:
+            Merge OSMnx MultiDiGraphs (default: the domain's ``undirected``).
+        node_type:
+            Conversion of text node labels, e.g. ``int`` for OSM node ids in GraphML.
+        """
+        def check(graph: nx.Graph, where: str) -> nx.Graph:
+            return self.prepare(_coerce_numbers(graph), where, undirected)
+
+        yield from read_graph_records(path, check, strict=strict, skipped=skipped,
+                                      recursive=recursive, node_type=node_type,
+                                      suffixes=self.read_suffixes)
+
+    def write(self, objs: list[Any], path: str | Path, *, fmt: str | None = None) -> None:
+        """Write road networks (GraphML: node ``x``/``y``, edge ``length``; GML; node-link JSON).
+
+        ``path`` is a file (format from its suffix) or a folder (one file per graph); see
+        :func:`graphdiff_social.io.write_graphs`. Graphs are written as given.
+        """
+        path = Path(path)
+        if path.suffix and path.suffix.lower() not in self.write_suffixes:
+            raise DataError(f"{path}: the {self.name!r} domain writes "
+                            f"{', '.join(self.write_suffixes)}, not {path.suffix!r}")
+        if fmt == "edgelist":
+            raise DataError(f"{path}: edge lists cannot hold node coordinates; use graphml or json")
+        write_graphs(list(objs), path, fmt=fmt)

@@ -1,0 +1,287 @@
+"""The built-in denoisers: output contract, symmetries, condition masking, gradients."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import pytest
+import torch
+
+from graphdiff.graph import FieldSpec, GraphSpec
+from graphdiff.nn import (
+    EGNNDenoiser,
+    GraphTransformerDenoiser,
+    NoisyGraphs,
+    PeriodicDenoiser,
+)
+from graphdiff.nn.embeddings import fully_connected_edges, pair_values_on_edges
+from graphdiff.testing.symmetry import (
+    assert_condition_masking,
+    assert_periodic_invariant,
+    assert_permutation_equivariant,
+    assert_rotation_equivariant,
+    random_noisy_graphs,
+)
+
+SIZES = [3, 1, 5, 2, 7, 4]
+SMALL = dict(hidden=16, layers=2)
+
+SOCIAL = GraphSpec("social", (
+    FieldSpec("kind", "categorical", "node", num_classes=3),
+    FieldSpec("coords", "continuous", "node", dim=2),
+    FieldSpec("density", "continuous", "graph", dim=2),
+    FieldSpec("family", "categorical", "graph", num_classes=3),
+    FieldSpec("links", "categorical", "edge", num_classes=3),
+))
+SIGNALS = GraphSpec("signals", (
+    FieldSpec("signal", "continuous", "node", dim=4),
+    FieldSpec("kind", "categorical", "node", num_classes=2),
+))
+MOLECULE = GraphSpec("molecule", (
+    FieldSpec("atoms", "categorical", "node", num_classes=4),
+    FieldSpec("charge", "continuous", "node", dim=1),
+    FieldSpec("pos", "positions", "node", dim=3),
+    FieldSpec("bonds", "categorical", "edge", num_classes=4),
+    FieldSpec("energy", "continuous", "graph", dim=1),
+))
+PLANAR = GraphSpec("planar", (
+    FieldSpec("atoms", "categorical", "node", num_classes=3),
+    FieldSpec("xy", "positions", "node", dim=2),
+))
+CRYSTAL = GraphSpec("crystal", (
+    FieldSpec("types", "categorical", "node", num_classes=5),
+    FieldSpec("frac", "torus", "node", dim=3),
+    FieldSpec("lattice", "continuous", "graph", dim=6),
+))
+CRYSTAL_BONDS = GraphSpec("crystal_bonds", CRYSTAL.fields + (
+    FieldSpec("bonds", "categorical", "edge", num_classes=2),
+    FieldSpec("phase", "categorical", "graph", num_classes=2),
+))
+
+
+def everything(spec: GraphSpec) -> dict[str, int]:
+    return {f.name: f.width for f in spec.fields}
+
+
+CASES = {
+    "gt-social": (GraphTransformerDenoiser, SOCIAL, dict(heads=4, edge_hidden=8)),
+    "gt-no-edges": (GraphTransformerDenoiser, SIGNALS, dict(heads=2, edge_hidden=8)),
+    "egnn-molecule": (EGNNDenoiser, MOLECULE, {}),
+    "egnn-2d": (EGNNDenoiser, PLANAR, dict(sublayers=1, attention=False, tanh=False)),
+    "periodic": (PeriodicDenoiser, CRYSTAL, dict(num_freqs=8)),
+    "periodic-bonds": (PeriodicDenoiser, CRYSTAL_BONDS, dict(num_freqs=4, self_pairs=False)),
+}
+
+
+def build(case: str, cond_dim: int = 0, outputs: dict[str, int] | None = None, **extra):
+    cls, spec, options = CASES[case]
+    torch.manual_seed(0)
+    model = cls(spec, outputs or everything(spec), cond_dim, **SMALL, **options, **extra)
+    return model.double(), spec
+
+
+def batch(spec: GraphSpec, cond_dim: int = 0, seed: int = 1, **kw) -> NoisyGraphs:
+    return random_noisy_graphs(spec, SIZES, cond_dim=cond_dim, seed=seed, **kw)
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_output_keys_and_shapes(case):
+    model, spec = build(case, cond_dim=2)
+    graphs = batch(spec, cond_dim=2)
+    out = model(graphs)
+    assert set(out) == set(model.outputs)
+    rows = {"node": graphs.num_nodes, "graph": graphs.num_graphs,
+            "edge": 0 if graphs.pair_index is None else graphs.pair_index.size(1)}
+    for name, value in out.items():
+        f = spec[name]
+        assert value.shape == (rows[f.level.value], f.width), name
+        assert value.dtype == torch.float64 and torch.isfinite(value).all(), name
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_permutation_equivariance(case):
+    model, spec = build(case)
+    for seed in (0, 1):
+        assert_permutation_equivariant(model, batch(spec, seed=seed + 3), seed=seed)
+
+
+def test_permutation_check_catches_a_broken_model():
+    class Positional(GraphTransformerDenoiser):
+        def forward(self, graphs):
+            out = super().forward(graphs)
+            out["kind"] = out["kind"] + torch.arange(graphs.num_nodes, dtype=out["kind"].dtype)[:, None]
+            return out
+
+    torch.manual_seed(0)
+    model = Positional(SOCIAL, everything(SOCIAL), **SMALL, heads=4).double()
+    with pytest.raises(AssertionError, match="'kind'"):
+        assert_permutation_equivariant(model, batch(SOCIAL))
+
+
+@pytest.mark.parametrize("case", ["egnn-molecule", "egnn-2d"])
+@pytest.mark.parametrize("reflect", [False, True])
+def test_egnn_rotation_reflection_translation(case, reflect):
+    model, spec = build(case)
+    graphs = batch(spec)
+    assert_rotation_equivariant(model, graphs, reflect=reflect, translate=True, seed=2)
+    pos = next(f.name for f in spec.fields if f.kind.value == "positions")
+    eps = model(graphs)[pos]
+    means = torch.zeros(graphs.num_graphs, eps.size(1), dtype=eps.dtype).index_add_(0, graphs.batch, eps)
+    assert means.abs().max() < 1e-10  # zero centre of mass
+    assert eps.abs().max() > 1e-6     # and not trivially zero
+
+
+def test_egnn_output_is_not_invariant():
+    """Equivariance of the positions output is not satisfied by accident (by a constant)."""
+    model, spec = build("egnn-molecule")
+    graphs = batch(spec)
+    q = torch.linalg.qr(torch.randn(3, 3, dtype=torch.float64))[0]
+    rotated = graphs.with_inputs(pos=graphs.inputs["pos"] @ q.T)
+    assert (model(graphs)["pos"] - model(rotated)["pos"]).abs().max() > 1e-6
+
+
+@pytest.mark.parametrize("case", ["periodic", "periodic-bonds"])
+def test_periodic_invariance(case):
+    model, spec = build(case)
+    assert_periodic_invariant(model, batch(spec), seed=3)
+
+
+def test_periodic_depends_on_relative_positions():
+    model, spec = build("periodic")
+    graphs = batch(spec)
+    frac = graphs.inputs["frac"].clone()
+    frac[0] = (frac[0] + 0.25) % 1.0  # move one atom of a 3-atom crystal
+    diff = model(graphs)["frac"] - model(graphs.with_inputs(frac=frac))["frac"]
+    assert diff[:3].abs().max() > 1e-6
+
+
+@pytest.mark.parametrize("case", ["gt-social", "egnn-molecule", "periodic"])
+def test_condition_masking(case):
+    model, spec = build(case, cond_dim=3)
+    assert_condition_masking(model, batch(spec, cond_dim=3), seed=4)
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_gradients_reach_every_parameter(case):
+    model, spec = build(case, cond_dim=2)
+    graphs = batch(spec, cond_dim=2)
+    graphs = replace(graphs, cond=graphs.cond.masked_fill(~graphs.cond_mask, float("nan")))
+    model.train()
+    loss = sum((v ** 2).mean() for v in model(graphs).values())
+    loss.backward()
+    missing = [n for n, p in model.named_parameters() if p.grad is None]
+    assert not missing, missing
+    bad = [n for n, p in model.named_parameters() if not torch.isfinite(p.grad).all()]
+    assert not bad, bad
+
+
+@pytest.mark.parametrize("case, outputs, given", [
+    ("gt-social", {"links": 3}, {"kind", "coords", "density", "family"}),
+    ("gt-social", {"kind": 3}, {"links", "coords", "density", "family"}),
+    ("egnn-molecule", {"atoms": 4}, {"pos", "charge", "bonds", "energy"}),
+    ("periodic", {"frac": 3, "lattice": 6}, {"types"}),
+])
+def test_partial_outputs_use_every_parameter(case, outputs, given):
+    """Tasks that give some fields (CSP, edge-only generation) leave no unused parameters
+    (DDP without find_unused_parameters)."""
+    model, spec = build(case, outputs=outputs)
+    graphs = batch(spec, given=given)
+    out = model(graphs)
+    assert set(out) == set(outputs)
+    sum(v.sum() for v in out.values()).backward()
+    assert not [n for n, p in model.named_parameters() if p.grad is None]
+
+
+def test_given_flags_change_the_output():
+    model, spec = build("periodic", outputs={"frac": 3, "lattice": 6})
+    graphs = batch(spec)
+    a = model(graphs)["frac"]
+    b = model(replace(graphs, given=frozenset({"types"})))["frac"]
+    assert (a - b).abs().max() > 1e-6
+
+
+@pytest.mark.parametrize("case", ["gt-social", "egnn-molecule", "periodic-bonds"])
+def test_missing_pair_index_is_rebuilt(case):
+    model, spec = build(case)
+    graphs = batch(spec)
+    a = model(graphs)
+    b = model(replace(graphs, pair_index=None, pair_batch=None))
+    for name in a:
+        assert torch.allclose(a[name], b[name])
+
+
+def test_long_class_ids_are_accepted():
+    model, spec = build("periodic")
+    graphs = batch(spec)
+    types = torch.randint(0, 5, (graphs.num_nodes,))
+    a = model(graphs.with_inputs(types=types))
+    b = model(graphs.with_inputs(types=torch.nn.functional.one_hot(types, 5).double()))
+    assert torch.allclose(a["types"], b["types"])
+
+
+def test_a_single_one_node_graph():
+    for case in sorted(CASES):
+        model, spec = build(case)
+        out = model(random_noisy_graphs(spec, [1], seed=0))
+        assert all(torch.isfinite(v).all() for v in out.values()), case
+
+
+@pytest.mark.parametrize("cls", [GraphTransformerDenoiser, EGNNDenoiser, PeriodicDenoiser])
+def test_unknown_option_is_named(cls):
+    spec = {GraphTransformerDenoiser: SOCIAL, EGNNDenoiser: MOLECULE, PeriodicDenoiser: CRYSTAL}[cls]
+    with pytest.raises(TypeError, match="hiden"):
+        cls(spec, everything(spec), hiden=3)
+
+
+def test_bad_outputs_and_specs_are_refused():
+    with pytest.raises(ValueError, match="width"):
+        GraphTransformerDenoiser(SOCIAL, {"kind": 4})
+    with pytest.raises(ValueError, match="not fields"):
+        GraphTransformerDenoiser(SOCIAL, {"nope": 4})
+    with pytest.raises(ValueError, match="periodic"):
+        GraphTransformerDenoiser(CRYSTAL, {"types": 5})
+    with pytest.raises(ValueError, match="positions field"):
+        EGNNDenoiser(SOCIAL, {"kind": 3})
+    with pytest.raises(ValueError, match="torus field"):
+        PeriodicDenoiser(SOCIAL, {"kind": 3})
+    with pytest.raises(ValueError, match="egnn"):
+        PeriodicDenoiser(GraphSpec("x", CRYSTAL.fields + MOLECULE.fields[2:3]), {"types": 5})
+
+
+def test_pair_values_on_edges_is_symmetric():
+    ptr = torch.tensor([0, 3, 4, 6])
+    edges = fully_connected_edges(ptr, self_loops=True)
+    assert edges.size(1) == 9 + 1 + 4
+    from graphdiff.nn import all_pairs
+    pairs, _ = all_pairs(ptr)
+    values = torch.arange(pairs.size(1), dtype=torch.float64)[:, None] + 1
+    on_edges = pair_values_on_edges(values, pairs, edges, 6)
+    for (s, t), v in zip(edges.T.tolist(), on_edges[:, 0].tolist()):
+        if s == t:
+            assert v == 0
+        else:
+            k = [(a, b) for a, b in pairs.T.tolist()].index((min(s, t), max(s, t)))
+            assert v == k + 1
+
+
+def test_builtins_register_the_denoisers():
+    from graphdiff.testing import isolated_manager
+
+    with isolated_manager() as pm:
+        registry = pm.registries["denoisers"]
+        assert registry.get("graph_transformer") is GraphTransformerDenoiser
+        assert registry.get("egnn") is EGNNDenoiser
+        assert registry.get("periodic") is PeriodicDenoiser
+
+
+@pytest.mark.parametrize("case", ["gt-social", "egnn-molecule", "periodic"])
+def test_symmetries_hold_in_float32(case):
+    cls, spec, options = CASES[case]
+    torch.manual_seed(0)
+    model = cls(spec, everything(spec), hidden=32, layers=2, **options)
+    graphs = random_noisy_graphs(spec, [9, 1, 14], seed=5, dtype=torch.float32)
+    assert_permutation_equivariant(model, graphs)
+    if cls is EGNNDenoiser:
+        assert_rotation_equivariant(model, graphs, reflect=True)
+    if cls is PeriodicDenoiser:
+        assert_periodic_invariant(model, graphs)
