@@ -98,6 +98,7 @@ class TrainingConfig(_Section):
     lr: float = Field(1e-3, gt=0.0)
     weight_decay: float = Field(0.0, ge=0.0)
     max_steps: int = Field(1000, gt=0)
+    max_minutes: float | None = Field(None, gt=0.0, description="stop after this wall time (checkpoint kept)")
     warmup_steps: int = Field(0, ge=0)
     lr_schedule: Literal["constant", "cosine"] = "cosine"
     grad_clip: float | None = Field(1.0, gt=0.0)

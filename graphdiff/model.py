@@ -26,7 +26,8 @@ from graphdiff.diffusion import GraphDiffusion
 from graphdiff.errors import CheckpointError, ConfigError
 from graphdiff.graph import FieldKind, GraphSpec
 
-__all__ = ["build_model", "save_checkpoint", "read_checkpoint", "load_model", "resolve_checkpoint"]
+__all__ = ["build_model", "save_checkpoint", "read_checkpoint", "load_model", "resolve_checkpoint",
+           "export_checkpoint"]
 
 FORMAT = "graphdiff-checkpoint"
 
@@ -82,6 +83,16 @@ def save_checkpoint(path: str | Path, payload: dict[str, Any]) -> Path:
         Path(tmp).unlink(missing_ok=True)
         raise
     return path
+
+
+def export_checkpoint(src: str | Path, dst: str | Path, meta: dict[str, Any] | None = None) -> Path:
+    """A model-only copy of a training checkpoint (EMA weights, config, spec; no optimiser):
+    what gets bundled and shared."""
+    ckpt = read_checkpoint(src)
+    weights = ckpt["ema"] if ckpt.get("ema") is not None else ckpt["model"]
+    old = json.loads(ckpt.get("meta") or "{}")
+    return save_checkpoint(dst, {"config": ckpt["config"], "spec": ckpt["spec"],
+                                 "meta": json.dumps({**old, **(meta or {})}), "model": weights})
 
 
 def resolve_checkpoint(name_or_path: str | Path) -> Path:

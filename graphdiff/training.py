@@ -205,14 +205,23 @@ class Trainer:
 
             bar = tqdm(total=end, initial=self.step, desc="train", unit="step", dynamic_ncols=True)
         t0, seen, last_loss = time.perf_counter(), 0, float("nan")
+        deadline = t0 + 60 * tc.max_minutes if tc.max_minutes else None
         while self.step < end:
+            if deadline is not None and time.perf_counter() > deadline:
+                self._log({"step": self.step, "stopped": "max_minutes reached"})
+                end = self.step
+                val = self.validate()
+                if val is not None:
+                    self._log({"step": self.step, "val_loss": val})
+                self.save()
+                break
             batch = self.stream.batch_at(self.step).to(self.device)
             loss, parts = self.wrapped(batch, generator=self.gen)
             if not torch.isfinite(loss):
                 if bar:
                     bar.close()
                 raise TrainingError(
-                    f"non-finite loss {float(loss)} at step {self.step} (fields: {parts}); training "
+                    f"non-finite loss {loss.item()} at step {self.step} (fields: {parts}); training "
                     f"stopped, the last good checkpoint in {self.out_dir} is kept")
             self.opt.zero_grad(set_to_none=True)
             loss.backward()

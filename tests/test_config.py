@@ -225,7 +225,7 @@ def test_dump_reparses_to_an_equal_config(fmt: str) -> None:
         "diffusion": {"given": ["atom_types"], "condition": ["gap"],
                       "fields": {"lattice": {"schedule": "cosine", "schedule_options": {"s": 0.01}},
                                  "frac_coords": {"prior": "uniform", "sigma_min": 0.01}}},
-        "model": {"denoiser": "cspnet", "options": {"cutoff": 7.0}},
+        "model": {"denoiser": "cspnet", "options": {"layer norm": {"eps": 1e-5}, "a.b": {"c d": {"e": [1, 2]}}}},
         "sampling": {"guidance_scale": -1.5},
     })
     text = dump_config(cfg, fmt)  # type: ignore[arg-type]

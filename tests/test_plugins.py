@@ -14,7 +14,7 @@ import textwrap
 import threading
 import warnings
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Iterator
 
 import pytest
 

@@ -18,6 +18,9 @@ import pytest
 
 @pytest.fixture
 def graphdiff_plugins() -> Iterator[Any]:
+    """Factory ``graphdiff_plugins(*plugins, builtins=True, strict=False)``: a fresh, loaded
+    plugin manager with entry-point discovery off and ``plugins`` (modules or objects with
+    ``@graphdiff.hookimpl`` hooks) registered; it is the process-wide manager until the test ends."""
     from graphdiff.testing import isolated_manager
 
     with ExitStack() as stack:

@@ -43,7 +43,8 @@ from graphdiff.domain import Domain, Record
 from graphdiff.errors import DataError
 from graphdiff.graph import FieldKind, FieldSpec, GraphSpec, Level
 
-from graphdiff_crystals.lattice import lattice_to_params, params_to_lattice, right_handed, wrap_frac
+from graphdiff_crystals.lattice import (lattice_to_params, params_to_lattice, periodic_close_pairs, right_handed,
+                                        wrap_frac)
 
 __all__ = ["CrystalDomain", "MAX_Z", "ELEMENT_SYMBOLS", "RESERVED_NAMES", "property_attribute"]
 
@@ -191,15 +192,13 @@ class CrystalDomain(Domain):
     def _overlap_problem(self, structure: IStructure) -> str | None:
         if self.min_distance <= 0:
             return None
-        centers, points, _, dists = structure.get_neighbor_list(self.min_distance)
-        if len(centers) == 0:
+        pairs = periodic_close_pairs(structure.lattice.matrix, structure.frac_coords, self.min_distance)
+        if not pairs:
             return None
-        k = int(np.argmin(dists))
-        i, j, d = int(centers[k]), int(points[k]), float(dists[k])
+        i, j, d = min(pairs, key=lambda p: p[2])
         if i == j:
             return (f"site {i} ({structure[i].specie}) is {d:.3f} Å from its own periodic image, "
                     f"closer than {self.min_distance} Å (a lattice vector is too short)")
-        i, j = min(i, j), max(i, j)
         return (f"sites {i} ({structure[i].specie}) and {j} ({structure[j].specie}) overlap: "
                 f"{d:.3f} Å apart under periodic boundaries, closer than {self.min_distance} Å")
 

@@ -46,6 +46,7 @@ __all__ = [
     "right_handed",
     "volume_from_params",
     "wrap_frac",
+    "periodic_close_pairs",
 ]
 
 ArrayT = TypeVar("ArrayT", torch.Tensor, np.ndarray)
@@ -236,3 +237,62 @@ def right_handed(lattice: ArrayT, frac_coords: ArrayT) -> tuple[ArrayT, ArrayT]:
     lat[2] = -lat[2]
     frac[:, 2] = wrap_frac(-frac[:, 2])
     return lat, frac
+
+
+def periodic_close_pairs(lattice: Any, frac_coords: Any, cutoff: float,
+                         max_work: int = 20_000_000) -> list[tuple[int, int, float]]:
+    """Pairs of atoms closer than ``cutoff`` under periodic boundary conditions.
+
+    Exact for any cell: with interplanar spacings ``s_k`` (``1 / |row k of L⁻ᵀ|``), a vector
+    shorter than ``cutoff`` has fractional components ``|x_k| <= cutoff / s_k``, so after wrapping
+    coordinate differences into ``[-0.5, 0.5]`` only translations ``|n_k| <= floor(0.5 +
+    cutoff / s_k)`` need checking. Falls back to pymatgen's cell-list search when that would
+    exceed ``max_work`` pair-image distances (very thin cells).
+
+    Parameters
+    ----------
+    lattice:
+        ``[3, 3]`` rows are the lattice vectors (non-degenerate).
+    frac_coords:
+        ``[num_atoms, 3]`` finite.
+    cutoff:
+        Distance in the unit of the lattice (Å).
+
+    Returns
+    -------
+    ``[(i, j, distance), ...]`` with ``i <= j`` sorted by ``(i, j)``, the shortest distance of
+    each pair over all images; ``i == j`` means an atom is that close to its own periodic
+    image (a lattice vector shorter than ``cutoff``).
+    """
+    lat = np.asarray(lattice, dtype=np.float64)
+    frac = np.asarray(frac_coords, dtype=np.float64).reshape(-1, 3)
+    n = len(frac)
+    spacing = 1.0 / np.linalg.norm(np.linalg.inv(lat).T, axis=1)
+    reach = np.floor(0.5 + cutoff / spacing).astype(int)
+    num_images = int(np.prod(2 * reach + 1))
+    if n * n * num_images > max_work:
+        return _close_pairs_cell_list(lat, frac, cutoff)
+    grids = np.meshgrid(*[np.arange(-k, k + 1) for k in reach], indexing="ij")
+    images = np.stack([g.ravel() for g in grids], axis=1).astype(np.float64)  # [m, 3]
+    diff = frac[None, :, :] - frac[:, None, :]
+    diff -= np.round(diff)
+    cart = (diff[:, :, None, :] + images[None, None, :, :]) @ lat  # [n, n, m, 3]
+    dist = np.sqrt((cart ** 2).sum(-1))
+    zero = np.flatnonzero((images == 0).all(axis=1))[0]
+    idx = np.arange(n)
+    dist[idx, idx, zero] = np.inf
+    shortest = dist.min(axis=2)
+    i, j = np.nonzero(np.triu(shortest < cutoff))
+    return [(int(a), int(b), float(shortest[a, b])) for a, b in zip(i, j)]
+
+
+def _close_pairs_cell_list(lat: np.ndarray, frac: np.ndarray, cutoff: float) -> list[tuple[int, int, float]]:
+    from pymatgen.core import Lattice, Structure
+
+    s = Structure(Lattice(lat), ["H"] * len(frac), frac)
+    centers, points, _, dists = s.get_neighbor_list(cutoff)
+    best: dict[tuple[int, int], float] = {}
+    for a, b, d in zip(centers.tolist(), points.tolist(), dists.tolist()):
+        key = (min(a, b), max(a, b))
+        best[key] = min(d, best.get(key, np.inf))
+    return sorted((a, b, d) for (a, b), d in best.items())

@@ -24,6 +24,7 @@ from hypothesis import strategies as st
 from pymatgen.core import Element, Lattice, Structure
 
 from graphdiff_crystals.domain import ELEMENT_SYMBOLS
+from graphdiff_crystals.lattice import periodic_close_pairs
 
 __all__ = ["lattices", "rotations", "structures", "EDGE_FRACTIONS"]
 
@@ -88,15 +89,6 @@ def _fraction() -> st.SearchStrategy[float]:
     )
 
 
-def _min_image_pairs(lattice: Lattice, frac: np.ndarray, cutoff: float) -> tuple[bool, list[tuple[int, int]]]:
-    """(an atom is closer than ``cutoff`` to its own image, pairs ``i < j`` closer than ``cutoff``)."""
-    s = Structure(lattice, ["H"] * len(frac), frac)
-    centers, points, _, _ = s.get_neighbor_list(cutoff)
-    self_image = bool(np.any(centers == points))
-    pairs = sorted({(int(min(i, j)), int(max(i, j))) for i, j in zip(centers, points) if i != j})
-    return self_image, pairs
-
-
 @st.composite
 def structures(draw: Any, min_atoms: int = 1, max_atoms: int = 30,
                elements: Sequence[str | int] | None = None, min_distance: float = 0.7,
@@ -139,10 +131,10 @@ def structures(draw: Any, min_atoms: int = 1, max_atoms: int = 30,
     # a few spare candidates make up for the atoms dropped as too close
     candidates = n + min(n // 4 + 1, 8)
     frac = np.array([[draw(_fraction()) for _ in range(3)] for _ in range(candidates)], dtype=np.float64)
-    self_image, pairs = _min_image_pairs(lat, frac, min_distance)
-    assume(not self_image)
+    pairs = periodic_close_pairs(lat.matrix, frac, min_distance)
+    assume(all(i != j for i, j, _ in pairs))  # no atom close to its own image
     dropped: set[int] = set()
-    for i, j in pairs:  # greedy: keep the earlier atom of each close pair
+    for i, j, _ in pairs:  # greedy, in order: keep the earlier atom of each close pair
         if i not in dropped:
             dropped.add(j)
     keep = [k for k in range(candidates) if k not in dropped][:n]

@@ -8,7 +8,7 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from graphdiff_crystals.lattice import (canonical_lattice, lattice_to_params, metric_tensor,
+from graphdiff_crystals.lattice import (canonical_lattice, lattice_to_params, metric_tensor, periodic_close_pairs,
                                         params_to_lattice, right_handed, volume_from_params,
                                         wrap_frac)
 from graphdiff_crystals.testing import lattices, rotations
@@ -98,3 +98,22 @@ def test_wrap_frac_edge_values():
     t = wrap_frac(torch.tensor([-1e-9, -0.0, 1.0], dtype=torch.float32))
     assert t.dtype == torch.float32 and (t >= 0).all() and (t < 1).all()
     assert not torch.signbit(t).any()
+
+
+@settings(max_examples=100, deadline=None)
+@given(lattices(min_length=1.0, max_length=8.0, min_volume_fraction=0.1),
+       st.lists(st.tuples(*[st.floats(-1.0, 2.0)] * 3), min_size=1, max_size=12),
+       st.floats(0.3, 3.0), st.booleans())
+def test_periodic_close_pairs_matches_pymatgen(lattice, frac, cutoff, force_fallback):
+    from pymatgen.core import Structure
+
+    frac = np.array(frac)
+    pairs = periodic_close_pairs(lattice.matrix, frac, cutoff, max_work=0 if force_fallback else 10**8)
+    s = Structure(lattice, ["H"] * len(frac), frac)
+    centers, points, _, dists = s.get_neighbor_list(cutoff)
+    expected: dict[tuple[int, int], float] = {}
+    for a, b, d in zip(centers, points, dists):
+        key = (int(min(a, b)), int(max(a, b)))
+        expected[key] = min(float(d), expected.get(key, np.inf))
+    assert [(i, j) for i, j, _ in pairs] == sorted(expected)
+    assert np.allclose([d for _, _, d in pairs], [expected[k] for k in sorted(expected)], atol=1e-9)

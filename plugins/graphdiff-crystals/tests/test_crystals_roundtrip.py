@@ -17,7 +17,7 @@ MATCHER = StructureMatcher(ltol=1e-3, stol=1e-3, angle_tol=1e-2, primitive_cell=
 
 
 @settings(max_examples=1000, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(structures(max_atoms=10))
+@given(structures(max_atoms=20))
 def test_roundtrip_random_structures(structure):
     data = assert_roundtrip(DOMAIN, structure)
     back = DOMAIN.from_graph(data)

@@ -289,6 +289,9 @@ def iter_graph_file(path: str | Path, *, node_type: Callable[[str], Any] | None 
             raise DataError(f"{path}: GraphML file holds no <graph> element")
         for k, graph in enumerate(graphs):
             where = f"{path} graph {k}" if len(graphs) > 1 else str(path)
+            for key in ("node_default", "edge_default"):  # reader artefacts, when empty
+                if graph.graph.get(key) == {}:
+                    del graph.graph[key]
             try:
                 yield where, _decode_marked(graph, where, node_type)
             except DataError as exc:

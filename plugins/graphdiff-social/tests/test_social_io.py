@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import warnings
 
 import networkx as nx
 import pytest
@@ -48,6 +49,9 @@ def test_single_graph_roundtrip(tmp_path, suffix, labels):
     assert len(records) == 1
     assert records[0]["id"] == (f"{path.name} line 1" if suffix == ".jsonl" else path.name)
     assert _exact(records[0]["obj"], graph)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the files add no attributes of their own
+        DOMAIN.to_graph(records[0]["obj"])
 
 
 def _edgelist_text(graph, label):

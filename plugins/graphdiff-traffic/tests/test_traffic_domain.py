@@ -120,7 +120,7 @@ def _osmnx_like():
     graph.add_edge(0, 1, length=100.0, osmid=11)
     graph.add_edge(1, 0, length=100.0, osmid=11)
     graph.add_edge(1, 2, length=120.0, osmid=12)
-    graph.add_edge(1, 2, length=101.0, osmid=13)  # parallel, shorter
+    graph.add_edge(1, 2, length=100.0, osmid=13)  # parallel, shorter
     graph.add_edge(2, 3, length=100.0, osmid=14)
     return graph
 
@@ -146,7 +146,7 @@ def test_undirected_merge_keeps_the_shortest_parallel_edge():
 
     merged = to_simple_undirected(_osmnx_like())
     assert type(merged) is nx.Graph
-    assert merged.edges[1, 2]["length"] == 101.0 and merged.edges[1, 2]["osmid"] == 13
+    assert merged.edges[1, 2]["length"] == 100.0 and merged.edges[1, 2]["osmid"] == 13
     assert merged.graph["crs"] == "epsg:32633" and merged.nodes[0]["street_count"] == 2
 
 

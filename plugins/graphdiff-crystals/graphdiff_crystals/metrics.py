@@ -1,0 +1,94 @@
+"""Crystal structure prediction metrics, following the CDVAE evaluation protocol.
+
+Match rate and RMSE (Xie et al. 2022, ``scripts/compute_metrics.py``; DiffCSP tables):
+a generated structure *matches* its reference when pymatgen's
+``StructureMatcher(stol=0.5, angle_tol=10, ltol=0.3)`` finds a mapping; the RMSE is
+``get_rms_dist(...)[0]`` (already normalised by ``(V / n)^(1/3)``), averaged over matched pairs.
+With ``k`` candidates per reference the best (smallest RMS) valid candidate counts.
+
+Only *valid* candidates may match: structurally valid (every interatomic distance under periodic
+boundaries > 0.5 Å and volume ≥ 0.1 Å³) and compositionally valid (SMACT charge neutrality
+with electronegativity ordering, as CDVAE's ``smact_validity``; single-element and all-metal
+compositions count as valid).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+import numpy as np
+
+__all__ = ["structure_valid", "composition_valid", "match_rate", "MATCHER_KW"]
+
+MATCHER_KW = {"stol": 0.5, "angle_tol": 10, "ltol": 0.3}
+
+
+def structure_valid(structure: Any, cutoff: float = 0.5) -> bool:
+    """All interatomic distances (periodic) above ``cutoff`` Å and volume ≥ 0.1 Å³."""
+    if not np.isfinite(structure.lattice.matrix).all() or structure.volume < 0.1:
+        return False
+    if len(structure) == 1:
+        return True
+    dist = structure.distance_matrix + np.eye(len(structure)) * 10.0
+    return bool((dist > cutoff).all())
+
+
+def composition_valid(structure: Any) -> bool:
+    """SMACT charge-balance + Pauling electronegativity validity of the composition, with the
+    SMACT 2014 oxidation-state set (``"smact14"``: smact 2.x's default, which the CDVAE,
+    DiffCSP and MatterGen tables used); single elements and all-metal alloys are valid."""
+    from smact.screening import smact_validity
+
+    return bool(smact_validity(structure.composition, use_pauling_test=True, include_alloys=True,
+                               oxidation_states_set="smact14"))
+
+
+def match_rate(generated: Sequence[Sequence[Any]], references: Sequence[Any], k: int | None = None,
+               check_composition: bool = True) -> dict[str, Any]:
+    """CSP match rate and RMSE with up to ``k`` candidates per reference.
+
+    Parameters
+    ----------
+    generated:
+        For each reference, its candidate structures (in the order they were generated).
+    references:
+        The true structures.
+    k:
+        Use the first ``k`` candidates of each reference (default: all).
+
+    Returns
+    -------
+    ``{"match_rate", "rmse", "k", "num", "per_item": [{"matched", "rms", "valid"}...]}``;
+    ``rmse`` is ``None`` when nothing matched.
+    """
+    from pymatgen.analysis.structure_matcher import StructureMatcher
+
+    if len(generated) != len(references):
+        raise ValueError(f"{len(generated)} candidate lists for {len(references)} references")
+    matcher = StructureMatcher(**MATCHER_KW)
+    per_item, rms_values = [], []
+    for cands, ref in zip(generated, references):
+        cands = list(cands)[:k] if k else list(cands)
+        best, valid = None, []
+        for cand in cands:
+            ok = structure_valid(cand) and (not check_composition or composition_valid(cand))
+            valid.append(ok)
+            if not ok:
+                continue
+            try:
+                rms = matcher.get_rms_dist(cand, ref)
+            except Exception:  # noqa: BLE001 - pymatgen raises on degenerate cells: no match
+                rms = None
+            if rms is not None and (best is None or rms[0] < best):
+                best = float(rms[0])
+        per_item.append({"matched": best is not None, "rms": best, "valid": valid})
+        if best is not None:
+            rms_values.append(best)
+    n = len(references)
+    return {
+        "k": k if k else max((len(c) for c in generated), default=0),
+        "num": n,
+        "match_rate": len(rms_values) / n if n else 0.0,
+        "rmse": float(np.mean(rms_values)) if rms_values else None,
+        "per_item": per_item,
+    }
