@@ -57,7 +57,6 @@ def split(dataset: str, seed: int = 0, test_fraction: float = 0.2) -> tuple[Path
 
 def train(dataset: str, name: str, minutes: float, max_steps: int, seed: int) -> Path:
     from graphdiff.config import RunConfig
-    from graphdiff.model import export_checkpoint
     from graphdiff.runner import train as run_train
 
     train_csv = ROOT / "runs" / dataset / "train.csv"
@@ -78,12 +77,27 @@ def train(dataset: str, name: str, minutes: float, max_steps: int, seed: int) ->
     t0 = time.perf_counter()
     trainer, ckpt = run_train(cfg, progress=False)
     minutes_used = (time.perf_counter() - t0) / 60
+    return export(dataset, name, minutes, round(minutes_used, 1))
+
+
+def export(dataset: str, name: str, minutes: float, minutes_used: float | None = None) -> Path:
+    """Bundle the EMA weights of ``runs/<name>/last.ckpt`` with the split's held-out ids."""
+    from graphdiff.model import export_checkpoint, read_checkpoint
+
+    src = ROOT / "runs" / name / "last.ckpt"
+    step = int(read_checkpoint(src)["step"])
+    with (ROOT / "runs" / dataset / "test.csv").open(newline="") as fh:
+        csv.field_size_limit(sys.maxsize)
+        test_ids = [row.get("material_id") or row.get("") for row in csv.DictReader(fh)]
     BUNDLE.mkdir(parents=True, exist_ok=True)
-    dst = export_checkpoint(ckpt, BUNDLE / f"{name}.ckpt", meta={
-        "name": name, "task": "csp", "dataset": dataset, "train_minutes": round(minutes_used, 1),
-        "steps": trainer.step, "made_by": f"python benchmarks/crystals_csp.py train --dataset {dataset} "
-                                          f"--minutes {minutes} --name {name}"})
-    print(f"exported {dst} ({dst.stat().st_size / 1e6:.1f} MB) after {trainer.step} steps, {minutes_used:.1f} min")
+    meta = {"name": name, "task": "csp", "dataset": dataset, "steps": step, "test_ids": test_ids,
+            "split": "seeded 80/20 of ../shared/data/%s/val.csv (benchmarks/crystals_csp.py split)" % dataset,
+            "made_by": f"python benchmarks/crystals_csp.py train --dataset {dataset} --minutes {minutes} "
+                       f"--name {name}"}
+    if minutes_used is not None:
+        meta["train_minutes"] = minutes_used
+    dst = export_checkpoint(src, BUNDLE / f"{name}.ckpt", meta=meta)
+    print(f"exported {dst} ({dst.stat().st_size / 1e6:.1f} MB) after {step} steps")
     return dst
 
 
@@ -129,7 +143,7 @@ def evaluate(dataset: str, name: str, k: int, limit: int | None, steps: int | No
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("action", choices=["split", "train", "eval"])
+    ap.add_argument("action", choices=["split", "train", "export", "eval"])
     ap.add_argument("--dataset", default="perov_5", choices=sorted(MODEL))
     ap.add_argument("--name", default=None)
     ap.add_argument("--minutes", type=float, default=45.0)
@@ -144,6 +158,8 @@ def main() -> None:
         split(args.dataset)
     elif args.action == "train":
         train(args.dataset, name, args.minutes, args.max_steps, args.seed)
+    elif args.action == "export":
+        export(args.dataset, name, args.minutes)
     else:
         evaluate(args.dataset, name, args.k, args.limit, args.steps, args.seed)
 

@@ -147,3 +147,34 @@ def schedule_plot(out: Path, names: str | None) -> None:
     noised = plot_noised_graph(out.with_name(out.stem + "_noised" + out.suffix))
     for p in [*paths, noised]:
         click.echo(f"wrote {p}")
+
+
+@cli.command("evaluate")
+@click.option("--domain", "domain_name", default="crystals", show_default=True, help="Domain of the files.")
+@click.option("--task", required=True, help="Metric set, e.g. csp or dng (the domain's metric '<domain>-<task>').")
+@click.option("--generated", required=True, type=click.Path(exists=True, path_type=Path),
+              help="Generated items (rows sharing an id are the candidates of one reference).")
+@click.option("--reference", required=True, type=click.Path(exists=True, path_type=Path),
+              help="Reference items.")
+@click.option("--train", "train_path", type=click.Path(exists=True, path_type=Path),
+              help="Training items (novelty).")
+@click.option("--k", type=int, multiple=True, help="Candidates per reference to score (repeatable).")
+@click.option("--out", "-o", type=click.Path(path_type=Path), help="Write the metrics as JSON here.")
+def evaluate_cmd(domain_name: str, task: str, generated: Path, reference: Path, train_path: Path | None,
+                 k: tuple[int, ...], out: Path | None) -> None:
+    """Score generated items against references with a registered domain metric."""
+    from graphdiff.plugins import get_manager
+
+    manager = get_manager()
+    domain = manager.get("domains", domain_name)
+    metric = manager.get("metrics", f"{domain_name}-{task}")
+    gen = list(domain.read(generated))
+    ref = list(domain.read(reference))
+    train = list(domain.read(train_path)) if train_path else None
+    result = metric(gen, ref, train=train, k=list(k) or None)
+    summary = {key: v for key, v in result.items() if key != "per_item"}
+    click.echo(json.dumps(summary, indent=2))
+    if out:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps(result, indent=2))
+        click.echo(f"wrote {out}")

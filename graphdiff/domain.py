@@ -37,8 +37,9 @@ class Domain(ABC):
     description: str = ""
     read_suffixes: tuple[str, ...] = ()
     write_suffixes: tuple[str, ...] = ()
-    #: denoiser used when a config says ``model.denoiser = "auto"``
-    default_denoiser: str = "graph_transformer"
+    #: denoiser used when a config says ``model.denoiser = "auto"`` (``None``: chosen from the
+    #: spec: ``periodic`` with a torus field, ``egnn`` with positions, else ``graph_transformer``)
+    default_denoiser: str | None = None
 
     @property
     @abstractmethod

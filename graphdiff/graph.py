@@ -175,11 +175,10 @@ class GraphSpec:
         dup = {n for n in names if names.count(n) > 1}
         if dup:
             raise ValueError(f"graph spec {self.name!r}: duplicate field names {sorted(dup)}")
-        reserved = {"edge_index", "batch", "ptr", "num_nodes", "x", "pos"} & set(names)
-        # 'pos' and 'x' are allowed as names; only structural attributes are reserved.
-        reserved -= {"x", "pos"}
-        if reserved:
-            raise ValueError(f"graph spec {self.name!r}: reserved field names {sorted(reserved)}")
+        for n in list(names) + list(self.properties):
+            problem = _name_problem(n)
+            if problem:
+                raise ValueError(f"graph spec {self.name!r}: field or property name {n!r} {problem}")
         if sum(f.level is Level.EDGE for f in self.fields) > 1:
             raise ValueError(f"graph spec {self.name!r}: at most one edge-level field")
         clash = set(names) & set(self.properties)
@@ -313,6 +312,17 @@ class GraphSpec:
             if f.kind is FieldKind.TORUS and value.numel():
                 if float(value.min()) < 0.0 or float(value.max()) >= 1.0:
                     raise GraphValidationError(f"{label}: torus values must lie in [0, 1)")
+
+
+def _name_problem(name: str) -> str | None:
+    """Why ``name`` cannot be a ``Data`` attribute holding a field, or ``None``."""
+    if name in {"edge_index", "batch", "ptr", "num_nodes", "edge_attr", "y", "face"}:
+        return "is a structural attribute of torch_geometric's Data"
+    if hasattr(Data, name) and name not in {"x", "pos"}:  # x and pos are plain stored attributes
+        return "clashes with an attribute or method of torch_geometric's Data"
+    if "index" in name or "batch" in name:
+        return "contains 'index' or 'batch', which torch_geometric shifts when batching"
+    return None
 
 
 def wrap01(x: torch.Tensor) -> torch.Tensor:

@@ -298,7 +298,10 @@ def test_unknown_kind_or_level() -> None:
     ("fields", "properties", "message"),
     [
         ((FieldSpec("a", "continuous", "node"), FieldSpec("a", "torus", "node")), (), "duplicate field names ['a']"),
-        ((FieldSpec("edge_index", "continuous", "node"),), (), "reserved field names ['edge_index']"),
+        ((FieldSpec("edge_index", "continuous", "node"),), (), "'edge_index' is a structural attribute"),
+        ((FieldSpec("size", "continuous", "node"),), (), "'size' clashes with an attribute or method"),
+        ((FieldSpec("node_index", "continuous", "node"),), (), "contains 'index' or 'batch'"),
+        ((FieldSpec("a", "continuous", "node"),), ("to",), "'to' clashes"),
         ((FieldSpec("e1", "categorical", "edge", num_classes=2),
           FieldSpec("e2", "categorical", "edge", num_classes=2)), (), "at most one edge-level field"),
         ((FieldSpec("gap", "continuous", "graph"),), ("gap",), "['gap'] are fields and properties"),

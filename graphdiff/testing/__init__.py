@@ -3,6 +3,9 @@
 * :mod:`graphdiff.testing.strategies` — hypothesis strategies for random graphs of any
   :class:`~graphdiff.graph.GraphSpec`.
 * :func:`assert_roundtrip` — ``domain.from_graph(domain.to_graph(obj))`` equals ``obj``.
+* :func:`assert_permutation_equivariant`, :func:`assert_rotation_equivariant`,
+  :func:`assert_periodic_invariant`, :func:`assert_condition_masking` — numerical symmetry
+  checks of a denoiser on :func:`random_noisy_graphs`.
 * :func:`isolated_manager` / the ``graphdiff_plugins`` pytest fixture — a fresh plugin manager
   with autoload off, into which a test registers plugin objects by hand.
 """
@@ -13,8 +16,23 @@ from contextlib import contextmanager
 from typing import Any, Callable, Iterator
 
 from graphdiff.testing.asserts import assert_roundtrip
+from graphdiff.testing.symmetry import (
+    assert_condition_masking,
+    assert_periodic_invariant,
+    assert_permutation_equivariant,
+    assert_rotation_equivariant,
+    random_noisy_graphs,
+)
 
-__all__ = ["assert_roundtrip", "isolated_manager"]
+__all__ = [
+    "assert_roundtrip",
+    "isolated_manager",
+    "assert_permutation_equivariant",
+    "assert_rotation_equivariant",
+    "assert_periodic_invariant",
+    "assert_condition_masking",
+    "random_noisy_graphs",
+]
 
 
 @contextmanager

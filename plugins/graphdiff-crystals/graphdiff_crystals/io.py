@@ -127,10 +127,10 @@ def sample_path() -> Path:
 
 def format_of(path: Path) -> str | None:
     """The reader format of a file: ``csv``, ``cif``, ``poscar``, ``json``, ``extxyz`` or None."""
-    suffix, name = path.suffix.lower(), path.name.upper()
+    suffix = path.suffix.lower()
     if suffix in (".csv", ".cif", ".json"):
         return suffix[1:]
-    if suffix in (".vasp", ".poscar") or name.startswith(("POSCAR", "CONTCAR")):
+    if suffix in (".vasp", ".poscar") or path.name.startswith(("POSCAR", "CONTCAR")):
         return "poscar"
     if suffix in (".extxyz", ".xyz"):
         return "extxyz"

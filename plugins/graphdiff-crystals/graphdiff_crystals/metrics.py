@@ -92,3 +92,31 @@ def match_rate(generated: Sequence[Sequence[Any]], references: Sequence[Any], k:
         "rmse": float(np.mean(rms_values)) if rms_values else None,
         "per_item": per_item,
     }
+
+
+def csp_metric(generated: Sequence[Any], references: Sequence[Any], train: Any = None,
+               k: Sequence[int] | None = None) -> dict[str, Any]:
+    """``graphdiff evaluate --task csp``: records in, CDVAE match rate / RMSE at each ``k`` out.
+
+    ``generated`` and ``references`` are records (``id``, ``obj``); generated rows whose id
+    equals a reference's id are that reference's candidates, in file order. A reference with no
+    candidate counts as unmatched.
+    """
+    groups: dict[str, list[Any]] = {}
+    for rec in generated:
+        groups.setdefault(str(rec["id"]), []).append(rec["obj"])
+    ids = [str(r["id"]) for r in references]
+    refs = [r["obj"] for r in references]
+    cands = [groups.get(i, []) for i in ids]
+    unknown = sorted(set(groups) - set(ids))
+    ks = sorted(set(k)) if k else sorted({1, max((len(c) for c in cands), default=1)})
+    out: dict[str, Any] = {"task": "csp", "num_references": len(refs),
+                           "references_without_candidates": sum(not c for c in cands),
+                           "generated_ids_not_in_reference": unknown[:20], "metrics": {}}
+    per_item = None
+    for kk in ks:
+        res = match_rate(cands, refs, k=kk)
+        out["metrics"][f"k={kk}"] = {"match_rate": res["match_rate"], "rmse": res["rmse"]}
+        per_item = res["per_item"]
+    out["per_item"] = [{"id": i, **p} for i, p in zip(ids, per_item or [])]
+    return out

@@ -18,7 +18,7 @@ from pymatgen.core import Structure
 from graphdiff.errors import DataError
 
 __all__ = ["split_cif_blocks", "parse_cif_block", "parse_poscar", "structure_from_dict",
-           "structure_from_atoms", "cif_string"]
+           "structure_from_atoms", "cif_string", "right_handed_structure"]
 
 T = TypeVar("T")
 
@@ -192,13 +192,26 @@ def cif_string(structure: Structure, block: str | None = None, significant_figur
     """
     from pymatgen.io.cif import CifWriter
 
-    from graphdiff_crystals.lattice import right_handed
-
-    if np.linalg.det(structure.lattice.matrix) < 0:
-        lat, frac = right_handed(structure.lattice.matrix, structure.frac_coords)
-        structure = Structure(lat, structure.species, frac)
-    text = str(CifWriter(structure, significant_figures=significant_figures))
+    with warnings.catch_warnings():  # pymatgen's notice when sorting noble gases by electronegativity
+        warnings.filterwarnings("ignore", message="No Pauling electronegativity")
+        text = str(CifWriter(right_handed_structure(structure), significant_figures=significant_figures))
     if block is not None:
         name = re.sub(r"[^A-Za-z0-9._-]+", "_", str(block)) or "structure"
         text = re.sub(r"^data_.*$", lambda _: f"data_{name}", text, count=1, flags=re.M)
     return text
+
+
+def right_handed_structure(structure: Structure) -> Structure:
+    """``structure`` itself when its basis is right-handed, else the same crystal in the basis
+    ``a, b, -c`` (third fractional coordinate negated and wrapped; no atom moves).
+
+    CIF cannot express a left-handed basis, and pymatgen's POSCAR writer negates a left-handed
+    lattice *without* changing the fractional coordinates, which inverts the crystal (a mirror
+    image for chiral structures); the writers call this first.
+    """
+    from graphdiff_crystals.lattice import right_handed
+
+    if np.linalg.det(structure.lattice.matrix) >= 0:
+        return structure
+    lat, frac = right_handed(structure.lattice.matrix, structure.frac_coords)
+    return Structure(lat, structure.species, frac)

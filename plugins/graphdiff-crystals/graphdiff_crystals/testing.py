@@ -26,7 +26,7 @@ from pymatgen.core import Element, Lattice, Structure
 from graphdiff_crystals.domain import ELEMENT_SYMBOLS
 from graphdiff_crystals.lattice import periodic_close_pairs
 
-__all__ = ["lattices", "rotations", "structures", "EDGE_FRACTIONS"]
+__all__ = ["lattices", "rotations", "structures", "chiral_structure", "triple_product", "EDGE_FRACTIONS"]
 
 #: Fractional coordinates at or near the wrap boundary, drawn now and then.
 EDGE_FRACTIONS = (0.0, -0.0, 1.0, 1.0 - 1e-12, 1e-12, -1e-12, 0.9999999999, 0.5, -1.0, 2.0)
@@ -141,3 +141,26 @@ def structures(draw: Any, min_atoms: int = 1, max_atoms: int = 30,
     assume(len(keep) >= min_atoms)
     species = [draw(st.sampled_from(pool)) for _ in keep]
     return Structure(lat, species, frac[keep])
+
+
+def chiral_structure(left_handed: bool = False) -> Structure:
+    """A fixed chiral test crystal: C, N, O and F at the corners of an irregular tetrahedron
+    in a 10-12 Å triclinic cell. With ``left_handed`` the same atoms (same Cartesian positions)
+    are described in the left-handed basis ``a, b, -c``."""
+    lattice = Lattice.from_parameters(10.0, 11.0, 12.0, 80.0, 85.0, 95.0).matrix
+    if left_handed:
+        lattice = lattice * np.array([[1.0], [1.0], [-1.0]])
+    cart = np.array([[5.0, 5.0, 5.0], [6.4, 5.1, 5.2], [5.3, 6.7, 4.9], [5.2, 5.4, 6.9]])
+    return Structure(lattice, ["C", "N", "O", "F"], cart @ np.linalg.inv(lattice))
+
+
+def triple_product(structure: Structure, sites: tuple[int, int, int, int] = (0, 1, 2, 3)) -> float:
+    """Signed volume ``v1 . (v2 x v3)`` of the vectors from site ``sites[0]`` to the other three
+    (minimum images, exact when they are closer than half the cell). Unchanged by rotations,
+    translations and changes of basis; its sign flips under a mirror image, so it tells
+    whether a conversion mirrored a chiral structure."""
+    i, j, k, m = sites
+    df = structure.frac_coords[[j, k, m]] - structure.frac_coords[i]
+    df -= np.round(df)
+    v = df @ structure.lattice.matrix
+    return float(np.dot(v[0], np.cross(v[1], v[2])))

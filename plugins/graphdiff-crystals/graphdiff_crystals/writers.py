@@ -14,8 +14,9 @@ anything else (a folder)             one file per structure, ``<id>.cif`` (``fol
                                      "cif"``, the default) or ``<id>.vasp`` (``"poscar"``)
 ==================================== =========================================================
 
-CIF (and so CSV) cannot express a left-handed basis; such structures are written in their
-right-handed form (same atoms, see :func:`graphdiff_crystals.parsing.cif_string`). POSCAR,
+A left-handed basis is written to CIF, CSV and POSCAR in its right-handed form ``a, b, -c``
+(same atoms, see :func:`graphdiff_crystals.parsing.right_handed_structure`): CIF cannot express
+it, and pymatgen's POSCAR writer would negate the lattice, inverting (mirroring) the crystal.
 JSON and extended XYZ keep the lattice matrix as it is.
 """
 
@@ -32,7 +33,7 @@ from pymatgen.core.structure import IStructure
 
 from graphdiff.errors import DataError
 
-from graphdiff_crystals.parsing import cif_string
+from graphdiff_crystals.parsing import cif_string, right_handed_structure
 
 __all__ = ["write_structures"]
 
@@ -93,7 +94,7 @@ def write_structures(objs: Iterable[Any], path: str | Path, *, ids: list[str] | 
     items = _items(objs, ids)
     suffix = path.suffix.lower()
     if path.is_dir() or suffix not in (".cif", ".csv", ".json", ".extxyz", ".vasp", ".poscar") and \
-            not path.name.upper().startswith(("POSCAR", "CONTCAR")):
+            not path.name.startswith(("POSCAR", "CONTCAR")):
         return _write_folder(items, path, folder_format, significant_figures)
     path.parent.mkdir(parents=True, exist_ok=True)
     if suffix == ".cif":
@@ -116,7 +117,7 @@ def write_structures(objs: Iterable[Any], path: str | Path, *, ids: list[str] | 
 def _poscar(rid: str, structure: Structure) -> str:
     from pymatgen.io.vasp import Poscar
 
-    return Poscar(structure, comment=rid).get_str(significant_figures=16)
+    return Poscar(right_handed_structure(structure), comment=rid).get_str(significant_figures=16)
 
 
 def _write_folder(items: list[tuple[str, Structure, dict[str, float]]], folder: Path, fmt: str,

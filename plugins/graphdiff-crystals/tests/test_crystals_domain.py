@@ -14,26 +14,7 @@ from graphdiff.errors import DataError
 from graphdiff.graph import FieldKind, Level
 from graphdiff.testing import assert_roundtrip
 from graphdiff_crystals.domain import CrystalDomain, property_attribute
-
-
-def chiral_structure(left_handed: bool) -> Structure:
-    """Four different atoms at the corners of an irregular tetrahedron (a chiral motif) in a
-    10 Å triclinic cell; ``left_handed`` expresses the same atoms in a left-handed basis."""
-    lattice = Lattice.from_parameters(10.0, 11.0, 12.0, 80.0, 85.0, 95.0).matrix
-    if left_handed:
-        lattice = lattice * np.array([[1.0], [1.0], [-1.0]])
-    cart = np.array([[5.0, 5.0, 5.0], [6.4, 5.1, 5.2], [5.3, 6.7, 4.9], [5.2, 5.4, 6.9]])
-    frac = cart @ np.linalg.inv(lattice)
-    return Structure(lattice, ["C", "N", "O", "F"], frac)
-
-
-def triple_product(structure: Structure) -> float:
-    """Signed volume spanned by atoms 1..3 seen from atom 0 (minimum images): flips sign under
-    a mirror, unchanged under rotations and changes of basis."""
-    df = structure.frac_coords[1:4] - structure.frac_coords[0]
-    df -= np.round(df)
-    v = df @ structure.lattice.matrix
-    return float(np.dot(v[0], np.cross(v[1], v[2])))
+from graphdiff_crystals.testing import chiral_structure, triple_product
 
 
 def test_spec(domain):

@@ -17,7 +17,7 @@ from pymatgen.core import Composition, Lattice, Structure
 from graphdiff.errors import DataError
 from graphdiff_crystals.io import CrystalReadWarning, read_records, sample_path
 from graphdiff_crystals.parsing import cif_string, split_cif_blocks
-from graphdiff_crystals.testing import structures
+from graphdiff_crystals.testing import chiral_structure, structures, triple_product
 
 PROPS = {"heat_all", "heat_ref", "dir_gap", "ind_gap"}
 PEROV5 = Path(__file__).resolve().parents[3] / ".." / "shared" / "data" / "perov_5" / "val.csv"
@@ -302,3 +302,13 @@ def test_validate_false_keeps_structures_the_converter_rejects(tmp_path, domain)
     (record,) = domain.read(tmp_path / "close.json", validate=False)
     assert np.allclose(record["obj"].frac_coords, s.frac_coords)
     assert read_records(tmp_path / "close.json", check=None) is not None
+
+
+@pytest.mark.parametrize("name", ["chiral.cif", "chiral.csv", "POSCAR", "chiral.json", "chiral.extxyz"])
+def test_writers_do_not_mirror_left_handed_cells(domain, tmp_path, name):
+    left = chiral_structure(left_handed=True)
+    handedness = triple_product(left)
+    domain.write([left], tmp_path / name)
+    (record,) = domain.read(tmp_path / name)
+    assert math.isclose(triple_product(record["obj"]), handedness, rel_tol=1e-6)
+    assert domain.equal(record["obj"], left, ordered=False)

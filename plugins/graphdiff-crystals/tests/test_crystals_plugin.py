@@ -1,0 +1,69 @@
+"""The plugin through its real entry point: domain and targets registered, data shipped."""
+
+from __future__ import annotations
+
+import tomllib
+from importlib import metadata
+from pathlib import Path
+
+import pytest
+from pymatgen.core import Lattice, Structure
+
+import graphdiff
+from graphdiff.errors import DataError
+from graphdiff.plugins import PluginManager, manager as manager_module, reset_manager
+from graphdiff.targets import Target
+from graphdiff_crystals.domain import CrystalDomain
+from graphdiff_crystals.io import sample_path
+from graphdiff_crystals.targets import density, volume_per_atom
+
+PLUGIN_ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_entry_point_is_declared():
+    eps = {ep.name: ep for ep in metadata.entry_points(group="graphdiff")}
+    assert eps["crystals"].value == "graphdiff_crystals.plugin"
+    assert eps["crystals"].dist.metadata["Name"] == "graphdiff-crystals"
+
+
+def test_discovery_through_the_entry_point():
+    pm = PluginManager(autoload=True, allow=["crystals"], strict=True).load()
+    info = pm.plugins["crystals"]
+    assert info.ok and info.distribution == "graphdiff-crystals"
+    assert info.registered == {"domains": ["crystals"],
+                               "targets": ["crystals-density", "crystals-volume_per_atom"]}
+    assert isinstance(pm.get("domains", "crystals"), CrystalDomain)
+    target = pm.get("targets", "crystals-density")
+    assert isinstance(target, Target) and target.domain == "crystals" and target.units == "g/cm^3"
+
+
+def test_load_domain(monkeypatch):
+    monkeypatch.delenv("GRAPHDIFF_DISABLE_PLUGIN_AUTOLOAD", raising=False)
+    monkeypatch.setenv("GRAPHDIFF_PLUGINS", "crystals")
+    previous = manager_module._MANAGER
+    reset_manager(None)
+    try:
+        domain = graphdiff.load_domain("crystals")
+        assert isinstance(domain, CrystalDomain) and domain.name == "crystals"
+        records = domain.read(sample_path(), skipped=[])
+        data = domain.record_to_graph(next(iter(records)))
+        assert data.num_nodes == 5
+    finally:
+        reset_manager(previous)
+
+
+def test_targets():
+    nacl = Structure.from_spacegroup("Fm-3m", Lattice.cubic(5.64), ["Na", "Cl"], [[0, 0, 0], [0.5, 0.5, 0.5]])
+    # 4 NaCl (58.44 g/mol) in (5.64 Å)³
+    assert density(nacl) == pytest.approx(4 * 58.443 / 6.02214076e23 / (5.64e-8) ** 3, rel=1e-3)
+    assert volume_per_atom(nacl) == pytest.approx(5.64 ** 3 / 8)
+    with pytest.raises(DataError, match="pymatgen Structure"):
+        density("NaCl")
+
+
+def test_sample_ships_as_package_data():
+    path = sample_path()
+    assert path.is_file() and path.name == "perov5_sample.csv"
+    assert path.parent == PLUGIN_ROOT / "graphdiff_crystals" / "data"
+    config = tomllib.loads((PLUGIN_ROOT / "pyproject.toml").read_text())
+    assert "data/*.csv" in config["tool"]["setuptools"]["package-data"]["graphdiff_crystals"]
