@@ -138,6 +138,17 @@ def evaluate(dataset: str, name: str, k: int, limit: int | None, steps: int | No
                          f"--k {k}" + (f" --limit {limit}" if limit else ""))
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / f"{name}.json").write_text(json.dumps(result, indent=2))
+    figures = {f"match_rate@{kk.split('=')[1]}": round(v["match_rate"], 4) for kk, v in result["metrics"].items()}
+    figures.update({f"rmse@{kk.split('=')[1]}": (round(v["rmse"], 4) if v["rmse"] is not None else None)
+                    for kk, v in result["metrics"].items()})
+    figures["held_out_rows"] = len(refs)
+    figures["steps"] = steps
+    manifest = {"task": "csp", "dataset": dataset,
+                "trained_on": f"{meta.get('split', dataset)}: {meta.get('steps')} steps, "
+                              f"{meta.get('train_minutes', '?')} min on a 2-core CPU",
+                "figures": figures, "made_by": meta.get("made_by", ""),
+                "evaluated_by": result["command"]}
+    (BUNDLE / f"{name}.json").write_text(json.dumps(manifest, indent=2))
     return result
 
 

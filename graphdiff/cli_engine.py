@@ -178,3 +178,40 @@ def evaluate_cmd(domain_name: str, task: str, generated: Path, reference: Path, 
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(json.dumps(result, indent=2))
         click.echo(f"wrote {out}")
+
+
+@cli.command("interpolate")
+@click.option("--checkpoint", "-c", required=True, help="Checkpoint path or bundled name.")
+@click.option("--input", "input_path", required=True, type=click.Path(exists=True, path_type=Path),
+              help="A file the domain reads holding the two end points.")
+@click.option("--pair", nargs=2, type=int, default=(0, 1), show_default=True,
+              help="Indices of the two items in --input.")
+@click.option("--num", "-n", type=int, default=8, show_default=True, help="Points on the path, ends included.")
+@click.option("--steps", type=int, default=100, show_default=True, help="Inversion and decoding steps.")
+@click.option("--target-path", nargs=3, type=(str, float, float), default=None,
+              help="COLUMN START END: a condition that changes linearly along the path.")
+@click.option("--out", "-o", required=True, type=click.Path(path_type=Path), help="Output file.")
+def interpolate_cmd(checkpoint: str, input_path: Path, pair: tuple[int, int], num: int, steps: int,
+                    target_path: tuple[str, float, float] | None, out: Path) -> None:
+    """Walk from one graph to another through the model's latent space."""
+    from graphdiff.graphio import GraphSink
+    from graphdiff.model import load_model
+    from graphdiff.plugins import get_manager
+
+    model, cfg, _ = load_model(checkpoint)
+    domain = get_manager().get("domains", cfg.data.domain)
+    records = list(domain.read(input_path))
+    for i in pair:
+        if not 0 <= i < len(records):
+            raise DataError(f"{input_path}: no item {i} (it has {len(records)})")
+    a, b = (domain.record_to_graph(records[i]) for i in pair)
+    cond_path = None
+    if target_path is not None:
+        col, lo, hi = target_path
+        cond_path = [{col: lo + (hi - lo) * k / (num - 1)} for k in range(num)]
+    path = model.interpolate(a, b, num=num, steps=steps, cond_path=cond_path)
+    sink = GraphSink(out, domain)
+    sink.write(path, ids=[f"{k}" for k in range(num)],
+               extra=[{"lambda": k / (num - 1), **(cond_path[k] if cond_path else {})} for k in range(num)])
+    sink.close()
+    click.echo(f"wrote {num} graphs from item {pair[0]} to item {pair[1]} to {out}")

@@ -2,13 +2,12 @@
 
 Graph layout (one crystal of ``n`` atoms)
 -----------------------------------------
-============== ===== ============ ================= ===========================================
-field          level kind         tensor            meaning
-============== ===== ============ ================= ===========================================
-``atom_types`` node  categorical  ``long [n]``      ``Z - 1`` for elements ``Z = 1..100``
-``frac_coords`` node torus (dim 3) ``float64 [n, 3]`` fractional coordinates in ``[0, 1)``
-``lattice``    graph continuous 6 ``float64 [1, 6]`` ``[log C11, log C22, log C33, C21, C31, C32]``
-============== ===== ============ ================= ===========================================
+``atom_types``
+    node, categorical (100 classes), ``long [n]``: ``Z - 1`` for the elements ``Z = 1..100``.
+``frac_coords``
+    node, torus (dim 3), ``float64 [n, 3]``: fractional coordinates in ``[0, 1)``.
+``lattice``
+    graph, continuous (dim 6), ``float64 [1, 6]``: ``[log C11, log C22, log C33, C21, C31, C32]``.
 
 plus ``num_nodes`` and, through :meth:`CrystalDomain.record_to_graph`, one ``float32 [1]``
 attribute per numeric property of a record (a CSV column such as ``heat_all``).
@@ -108,6 +107,7 @@ class CrystalDomain(Domain):
     description = "periodic crystal structures (pymatgen Structure): atom types, fractional coordinates, lattice"
     read_suffixes = (".csv", ".cif", ".vasp", ".poscar", "POSCAR*", "CONTCAR*", ".json", ".extxyz",
                      "<folder>")
+    default_denoiser = "periodic"
     write_suffixes = (".csv", ".cif", ".json", ".extxyz", ".vasp", ".poscar", "<folder>")
 
     def __init__(self, *, max_nodes: int = 100, min_distance: float = 0.5, min_volume: float = 1e-3,
@@ -187,6 +187,15 @@ class CrystalDomain(Domain):
         bad = ~np.isfinite(structure.frac_coords)
         if bad.any():
             return f"site {int(np.argwhere(bad)[0, 0])} has non-finite (NaN/inf) coordinates"
+        lengths = np.linalg.norm(matrix, axis=1)
+        if lengths.max() > MAX_CELL_LENGTH:
+            return (f"degenerate lattice: a cell vector is {lengths.max():.3g} Å long "
+                    f"(> {MAX_CELL_LENGTH:g} Å)")
+        areas = np.linalg.norm(np.cross(matrix[[1, 2, 0]], matrix[[2, 0, 1]]), axis=1)
+        thickness = volume / areas.max()
+        if thickness < self.min_distance:
+            return (f"degenerate lattice: the cell is only {thickness:.3g} Å thick "
+                    f"(< {self.min_distance:g} Å); flat cells are not crystals this domain accepts")
         return self._overlap_problem(structure)
 
     def _overlap_problem(self, structure: IStructure) -> str | None:
@@ -388,6 +397,11 @@ class CrystalDomain(Domain):
         from graphdiff_crystals.io import write_structures
 
         write_structures(objs, path, **options)
+
+
+#: Longest cell vector accepted (Å): longer ones come from failed generations, not crystals,
+#: and make neighbour searches explode.
+MAX_CELL_LENGTH = 1000.0
 
 
 def _is_dummy(sp: Any) -> bool:

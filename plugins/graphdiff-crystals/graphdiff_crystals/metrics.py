@@ -25,11 +25,17 @@ MATCHER_KW = {"stol": 0.5, "angle_tol": 10, "ltol": 0.3}
 
 def structure_valid(structure: Any, cutoff: float = 0.5) -> bool:
     """All interatomic distances (periodic) above ``cutoff`` Å and volume ≥ 0.1 Å³."""
-    if not np.isfinite(structure.lattice.matrix).all() or structure.volume < 0.1:
+    lat = structure.lattice
+    if not np.isfinite(lat.matrix).all() or not np.isfinite(structure.frac_coords).all():
+        return False
+    if structure.volume < 0.1 or min(lat.abc) <= 0:
         return False
     if len(structure) == 1:
         return True
-    dist = structure.distance_matrix + np.eye(len(structure)) * 10.0
+    try:
+        dist = structure.distance_matrix + np.eye(len(structure)) * 10.0
+    except (OverflowError, ValueError, np.linalg.LinAlgError):  # a degenerate cell: no valid distances
+        return False
     return bool((dist > cutoff).all())
 
 
@@ -77,7 +83,7 @@ def match_rate(generated: Sequence[Sequence[Any]], references: Sequence[Any], k:
                 continue
             try:
                 rms = matcher.get_rms_dist(cand, ref)
-            except Exception:  # noqa: BLE001 - pymatgen raises on degenerate cells: no match
+            except (OverflowError, ValueError, np.linalg.LinAlgError):  # degenerate cell: no match
                 rms = None
             if rms is not None and (best is None or rms[0] < best):
                 best = float(rms[0])

@@ -31,6 +31,8 @@ _P1_RE = re.compile(
 )
 # Composition checks of CifParser that mean atoms were lost or merged: the structure is wrong.
 _FATAL_CIF = ("Missing elements", "Incorrect stoichiometry")
+# pymatgen notices that say nothing about the file (sorting noble gases by electronegativity).
+_NOISE = ("No Pauling electronegativity",)
 
 
 def _one_line(text: str, limit: int = 300) -> str:
@@ -117,6 +119,7 @@ def parse_cif_block(text: str) -> tuple[Structure, list[str]]:
             raise DataError(_one_line(f"CIF could not be parsed ({type(exc).__name__}: {exc}){extra}")) from exc
     notes = list(dict.fromkeys([_one_line(str(w.message)) for w in caught]
                                + [_one_line(m) for m in state["parser"].warnings]))
+    notes = [m for m in notes if not m.startswith(_NOISE)]
     fatal = [m for m in notes if m.startswith(_FATAL_CIF)]
     if fatal:
         raise DataError(f"CIF composition check failed: {fatal[0]}")

@@ -21,3 +21,20 @@ def register_targets(register: Any) -> None:
     """Register ``crystals-density`` (g/cm³) and ``crystals-volume_per_atom`` (Å³/atom) on structures."""
     for target in TARGETS:
         register(target.name, target, description=f"{target.description} ({target.units})")
+
+
+@hookimpl
+def register_metrics(register: Any) -> None:
+    """Register ``crystals-csp``: CDVAE match rate and RMSE of predicted structures."""
+    from graphdiff_crystals.metrics import csp_metric
+
+    register("crystals-csp", csp_metric, description="CSP match rate and RMSE (CDVAE protocol)")
+
+
+@hookimpl
+def register_checkpoints(register: Any) -> None:
+    """Register the bundled checkpoints shipped in ``graphdiff_crystals/checkpoints``."""
+    from graphdiff_crystals.bundled import bundled_checkpoints
+
+    for ckpt in bundled_checkpoints():
+        register(ckpt.name, ckpt, description=f"{ckpt.domain} {ckpt.task}: {ckpt.trained_on}")

@@ -63,7 +63,8 @@ def _safe(name: str) -> str:
 
 
 def write_structures(objs: Iterable[Any], path: str | Path, *, ids: list[str] | None = None,
-                     folder_format: str = "cif", significant_figures: int = 10) -> list[Path]:
+                     folder_format: str = "cif", significant_figures: int = 10, append: bool = False,
+                     extra: list[dict[str, Any]] | None = None) -> list[Path]:
     """Write structures (or records) to ``path`` in the format its suffix names (see the module docstring).
 
     Parameters
@@ -79,6 +80,12 @@ def write_structures(objs: Iterable[Any], path: str | Path, *, ids: list[str] | 
         ``"cif"`` or ``"poscar"``, for folders.
     significant_figures:
         Decimals of CIF numbers.
+    append:
+        Add to a file an earlier call wrote (CSV: same columns; CIF, extxyz: more blocks/frames;
+        JSON: the list grows; folder: more files). Generation streams its output this way.
+    extra:
+        Per-structure values stored beside it (CSV columns, extxyz info, JSON keys), e.g.
+        ``{"sample": 1}``.
 
     Returns
     -------
@@ -92,6 +99,11 @@ def write_structures(objs: Iterable[Any], path: str | Path, *, ids: list[str] | 
     """
     path = Path(path)
     items = _items(objs, ids)
+    if extra is not None:
+        if len(extra) != len(items):
+            raise DataError(f"{len(extra)} extra entries for {len(items)} structures")
+        items = [(rid, st, {**props, **ex}) for (rid, st, props), ex in zip(items, extra)]
+    append = append and path.exists()
     suffix = path.suffix.lower()
     if path.is_dir() or suffix not in (".cif", ".csv", ".json", ".extxyz", ".vasp", ".poscar") and \
             not path.name.startswith(("POSCAR", "CONTCAR")):
@@ -99,14 +111,16 @@ def write_structures(objs: Iterable[Any], path: str | Path, *, ids: list[str] | 
     path.parent.mkdir(parents=True, exist_ok=True)
     if suffix == ".cif":
         text = "\n".join(cif_string(s, block=rid, significant_figures=significant_figures) for rid, s, _ in items)
-        path.write_text(text, encoding="utf-8")
+        with open(path, "a" if append else "w", encoding="utf-8") as fh:
+            fh.write(("\n" if append else "") + text)
     elif suffix == ".csv":
-        _write_csv(items, path, significant_figures)
+        _write_csv(items, path, significant_figures, append)
     elif suffix == ".json":
-        docs = [{"material_id": rid, "structure": s.as_dict(), **p} for rid, s, p in items]
+        docs = json.loads(path.read_text(encoding="utf-8")) if append else []
+        docs += [{"material_id": rid, "structure": s.as_dict(), **p} for rid, s, p in items]
         path.write_text(json.dumps(docs), encoding="utf-8")
     elif suffix == ".extxyz":
-        _write_extxyz(items, path)
+        _write_extxyz(items, path, append)
     else:
         if len(items) != 1:
             raise DataError(f"{path}: a POSCAR holds one structure, got {len(items)}; write to a folder instead")
@@ -139,22 +153,31 @@ def _write_folder(items: list[tuple[str, Structure, dict[str, float]]], folder: 
     return written
 
 
-def _write_csv(items: list[tuple[str, Structure, dict[str, float]]], path: Path, significant_figures: int) -> None:
+def _write_csv(items: list[tuple[str, Structure, dict[str, float]]], path: Path, significant_figures: int,
+               append: bool = False) -> None:
     columns: dict[str, None] = {}
     for _, _, props in items:
         columns.update(dict.fromkeys(props))
     clash = {"material_id", "cif"} & set(columns)
     if clash:
         raise DataError(f"{path}: property names {sorted(clash)} clash with the CSV's own columns")
-    with open(path, "w", newline="", encoding="utf-8") as fh:
+    if append:
+        with open(path, newline="", encoding="utf-8") as fh:
+            header = next(csv.reader(fh), [])
+        new = [c for c in columns if c not in header[2:]]
+        if header[:2] != ["material_id", "cif"] or new:
+            raise DataError(f"{path}: cannot append: its columns {header} lack {new or ['material_id', 'cif']}")
+        columns = dict.fromkeys(header[2:])
+    with open(path, "a" if append else "w", newline="", encoding="utf-8") as fh:
         writer = csv.writer(fh)
-        writer.writerow(["material_id", "cif", *columns])
+        if not append:
+            writer.writerow(["material_id", "cif", *columns])
         for rid, s, props in items:
             cells = ["" if props.get(c) is None else repr(float(props[c])) for c in columns]
             writer.writerow([rid, cif_string(s, significant_figures=significant_figures), *cells])
 
 
-def _write_extxyz(items: list[tuple[str, Structure, dict[str, float]]], path: Path) -> None:
+def _write_extxyz(items: list[tuple[str, Structure, dict[str, float]]], path: Path, append: bool = False) -> None:
     from ase.io import write
     from pymatgen.io.ase import AseAtomsAdaptor
 
@@ -163,4 +186,4 @@ def _write_extxyz(items: list[tuple[str, Structure, dict[str, float]]], path: Pa
         atoms = AseAtomsAdaptor.get_atoms(Structure(s.lattice, [site.specie for site in s], s.frac_coords))
         atoms.info.update({"material_id": rid, **props})
         frames.append(atoms)
-    write(str(path), frames, format="extxyz")
+    write(str(path), frames, format="extxyz", append=append)

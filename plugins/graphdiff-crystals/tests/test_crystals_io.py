@@ -118,6 +118,7 @@ def test_bad_rows_are_skipped_and_reported(domain, tmp_path):
     assert "4 fields but the header has 5" in reasons[4]
 
 
+@pytest.mark.filterwarnings("ignore::graphdiff_crystals.io.CrystalReadWarning")
 def test_strict_raises_on_the_first_bad_row(domain, tmp_path):
     path = _csv_with_bad_rows(tmp_path)
     reader = domain.read(path, strict=True)

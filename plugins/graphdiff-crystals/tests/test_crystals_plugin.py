@@ -37,6 +37,7 @@ def test_discovery_through_the_entry_point():
     assert isinstance(target, Target) and target.domain == "crystals" and target.units == "g/cm^3"
 
 
+@pytest.mark.filterwarnings("ignore::graphdiff_crystals.io.CrystalReadWarning")
 def test_load_domain(monkeypatch):
     monkeypatch.delenv("GRAPHDIFF_DISABLE_PLUGIN_AUTOLOAD", raising=False)
     monkeypatch.setenv("GRAPHDIFF_PLUGINS", "crystals")

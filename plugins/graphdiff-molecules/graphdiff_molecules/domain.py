@@ -101,7 +101,8 @@ class MoleculeDomain(Domain):
     version = "1"
     description = "Molecules: element types and 3D positions (Å), E(3)-equivariant"
     read_suffixes = (".xyz", ".extxyz")
-    write_suffixes = (".xyz", ".extxyz", ".vasp", ".poscar", ".cif", "POSCAR")
+    #: Also files named ``POSCAR`` / ``CONTCAR`` (no suffix), see :meth:`write`.
+    write_suffixes = (".xyz", ".extxyz", ".vasp", ".poscar", ".cif")
 
     def __init__(self, elements: Sequence[str] = QM9_ELEMENTS, *, min_distance: float = 0.1,
                  max_atoms: int | None = None, dtype: torch.dtype = torch.float32,

@@ -1,11 +1,16 @@
 """XYZ / extended XYZ reading (frame by frame, with skip reports) and molecule writers.
 
-``ase.io.read(path, index=":")`` raises on the first bad frame and loses every frame after
-it (and, through ``iread``, the reason is only an ``XYZError`` without a frame number). This
-module splits the file into frames itself: a frame is an atom-count line, a comment line and
-that many atom lines. A frame whose header is not a count, whose atom block is cut short (by
-the end of the file, a blank line, or the next frame's count line) or that ASE cannot parse is
-reported with its number and first line, and reading goes on with the next frame.
+``ase.io.read(path, index=":")`` raises on the first bad frame and returns none of the frames:
+a frame cut short makes the next frame's header unreadable, and ASE (3.29) raises
+``ase.io.extxyz.XYZError("Expected xyz header but got: invalid literal for int() ...")``, or a
+bare ``ValueError("could not convert string to float: ...")`` for a bad coordinate, neither
+naming the frame. ``ase.io.iread`` indexes the whole file first and fails the same way, before
+yielding any frame.
+
+This module splits the file into frames itself: a frame is an atom-count line, a comment line
+and that many atom lines. A frame whose header is not a count, whose atom block is cut short
+(by the end of the file, a blank line, or the next frame's count line) or that ASE cannot parse
+is reported with its number and first line, and reading goes on with the next frame.
 """
 
 from __future__ import annotations

@@ -139,6 +139,12 @@ def test_bad_vocabulary():
         MoleculeDomain(elements=("H", "Xx"))
     with pytest.raises(ValueError, match="repeat"):
         MoleculeDomain(elements=("H", "C", "H"))
+    with pytest.raises(ValueError, match="at least 2"):
+        MoleculeDomain(elements=("C",))
+    with pytest.raises(ValueError, match="min_distance"):
+        MoleculeDomain(min_distance=-1.0)
+    with pytest.raises(ValueError, match="floating dtype"):
+        MoleculeDomain(dtype=torch.int64)
 
 
 def test_from_graph_rejects_invalid_graphs():

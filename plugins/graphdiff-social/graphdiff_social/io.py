@@ -23,10 +23,11 @@ Pickle is never read or written.
 Exact node labels
 -----------------
 GraphML, GML and edge lists store node labels as text. When every label is a ``str`` (and, for
-GraphML and GML, a printable one) they are written as they are. Otherwise each label is written as a Python literal (``0``, ``'a'``,
-``(1,2)``) and the file is marked (graph attribute ``graphdiff_labels="literal"``, or a first
-line ``# graphdiff: labels=literal`` in an edge list); reading a marked file evaluates the
-literals back, so ``int`` and ``tuple`` labels survive a round trip. Unmarked files written
+GraphML and GML, a printable one) they are written as they are. Otherwise each label is
+written as a Python literal (``0``, ``'a'``, ``(1,2)``) and the file is marked (graph
+attribute ``graphdiff_labels="literal"``, or a first line ``# graphdiff: labels=literal`` in
+an edge list); reading a marked file evaluates the literals back, so ``int`` and ``tuple``
+labels survive a round trip. Unmarked files written
 by other tools give ``str`` labels (or ``node_type(label)`` when a ``node_type`` is given).
 JSON keeps ``int``, ``float`` and ``str`` labels as they are; ``tuple`` labels, which JSON
 writes as lists, are turned back into tuples.
@@ -42,16 +43,24 @@ from __future__ import annotations
 
 import ast
 import json
-import os
 import warnings
 from pathlib import Path
-from typing import Any, Callable, Hashable, Iterable, Iterator
+from typing import Any, Callable, Iterable, Iterator
 
 import networkx as nx
-from networkx.readwrite.gml import literal_destringizer, literal_stringizer
+from networkx.readwrite.gml import literal_destringizer
 
 from graphdiff.domain import Record
 from graphdiff.errors import DataError
+from graphdiff_social.formats import (
+    EDGELIST_HEADER,
+    LITERAL_MARK,
+    SUFFIX_FORMATS,
+    decode_marked,
+    format_of,
+    to_tuples,
+)
+from graphdiff_social.writers import write_graphs
 
 __all__ = [
     "SUFFIX_FORMATS",
@@ -63,22 +72,6 @@ __all__ = [
     "write_graphs",
     "report_skip",
 ]
-
-#: File suffix -> format name.
-SUFFIX_FORMATS: dict[str, str] = {
-    ".graphml": "graphml",
-    ".gml": "gml",
-    ".edgelist": "edgelist",
-    ".txt": "edgelist",
-    ".json": "json",
-    ".jsonl": "jsonl",
-}
-_FORMAT_SUFFIX = {"graphml": ".graphml", "gml": ".gml", "edgelist": ".edgelist", "json": ".json",
-                  "jsonl": ".jsonl"}
-
-#: Graph attribute marking a GraphML/GML file whose node labels are Python literals.
-LITERAL_MARK = "graphdiff_labels"
-_EDGELIST_HEADER = "# graphdiff: labels=literal"
 
 Checker = Callable[[nx.Graph, str], nx.Graph]
 
@@ -101,74 +94,15 @@ def report_skip(skipped: list[dict[str, str]] | None, where: str, reason: str, s
         skipped.append({"where": where, "reason": reason})
 
 
-# ---------------------------------------------------------------------------- labels
-def _needs_literals(graph: nx.Graph, text_only: bool = False) -> bool:
-    """Whether labels must be written as literals: some are not ``str`` (or, for XML/GML
-    text, some hold non-printable characters that the file could not carry as they are)."""
-    if text_only:
-        return not all(isinstance(u, str) and u.isprintable() for u in graph.nodes)
-    return not all(isinstance(u, str) for u in graph.nodes)
-
-
-def _encode(label: Any) -> str:
-    try:
-        text = literal_stringizer(label)
-    except ValueError as exc:
-        raise DataError(f"node label {label!r} cannot be written as a Python literal: {exc}") from exc
-    if literal_destringizer(text) != label:
-        raise DataError(f"node label {label!r} does not survive writing as a literal ({text!r})")
-    return text
-
-
-def _to_tuples(value: Any) -> Any:
-    """JSON lists back to tuples (labels are hashable, so they were tuples)."""
-    if isinstance(value, list):
-        return tuple(_to_tuples(v) for v in value)
-    return value
-
-
-def _relabel(graph: nx.Graph, fn: Callable[[Any], Hashable], where: str) -> nx.Graph:
-    mapping = {}
-    for u in graph.nodes:
-        try:
-            mapping[u] = fn(u)
-        except Exception as exc:  # noqa: BLE001 - any conversion failure names the label
-            raise DataError(f"{where}: node label {u!r} cannot be converted: {exc}") from exc
-    if len(set(mapping.values())) != len(mapping):
-        raise DataError(f"{where}: converting the node labels made two of them equal")
-    return nx.relabel_nodes(graph, mapping, copy=True)
-
-
-def _decode_marked(graph: nx.Graph, where: str, node_type: Callable[[str], Any] | None) -> nx.Graph:
-    if graph.graph.get(LITERAL_MARK) == "literal":
-        graph = _relabel(graph, literal_destringizer, where)
-        del graph.graph[LITERAL_MARK]
-    elif node_type is not None:
-        graph = _relabel(graph, node_type, where)
-    return graph
-
-
-def _plain(value: Any) -> Any:
-    """NumPy scalars to Python scalars, for writers that only know Python types."""
-    item = getattr(value, "item", None)
-    if item is not None and getattr(value, "shape", None) == ():
-        return item()
-    return value
-
 
 # ---------------------------------------------------------------------------- readers
-def format_of(path: str | Path) -> str | None:
-    """The format name of a file, from its suffix (``None`` when unsupported)."""
-    return SUFFIX_FORMATS.get(Path(path).suffix.lower())
-
-
 def _read_edgelist(path: Path, node_type: Callable[[str], Any] | None) -> nx.Graph:
     graph = nx.Graph()
     literal = False
     with path.open(encoding="utf-8") as fh:
         for lineno, line in enumerate(fh, 1):
             text = line.strip()
-            if lineno == 1 and text == _EDGELIST_HEADER:
+            if lineno == 1 and text == EDGELIST_HEADER:
                 literal = True
                 continue
             if not text or text.startswith("#"):
@@ -211,8 +145,8 @@ def _node_link(obj: Any, where: str) -> nx.Graph:
     edges_key = "edges" if "edges" in obj else "links"
     obj = dict(obj)
     obj.setdefault(edges_key, [])
-    obj["nodes"] = [dict(n, id=_to_tuples(n.get("id"))) for n in obj["nodes"]]
-    obj[edges_key] = [dict(e, source=_to_tuples(e.get("source")), target=_to_tuples(e.get("target")))
+    obj["nodes"] = [dict(n, id=to_tuples(n.get("id"))) for n in obj["nodes"]]
+    obj[edges_key] = [dict(e, source=to_tuples(e.get("source")), target=to_tuples(e.get("target")))
                       for e in obj[edges_key]]
     try:
         return nx.node_link_graph(obj, directed=False, multigraph=False, edges=edges_key)
@@ -293,7 +227,7 @@ def iter_graph_file(path: str | Path, *, node_type: Callable[[str], Any] | None 
                 if graph.graph.get(key) == {}:
                     del graph.graph[key]
             try:
-                yield where, _decode_marked(graph, where, node_type)
+                yield where, decode_marked(graph, where, node_type)
             except DataError as exc:
                 yield where, exc
         return
@@ -308,7 +242,7 @@ def iter_graph_file(path: str | Path, *, node_type: Callable[[str], Any] | None 
     except Exception as exc:  # noqa: BLE001 - NetworkXError, UnicodeDecodeError...
         raise DataError(f"{path}: corrupt or invalid GML: {type(exc).__name__}: {exc}") from exc
     try:
-        yield str(path), _decode_marked(graph, str(path), node_type)
+        yield str(path), decode_marked(graph, str(path), node_type)
     except DataError as exc:
         yield str(path), exc
 
@@ -401,140 +335,3 @@ def _file_records(path: Path, root: Path, check: Checker, strict: bool,
             report_skip(skipped, where, str(exc), strict)
             continue
         yield Record(id=record_id, obj=graph, props={})
-
-
-# ---------------------------------------------------------------------------- writers
-def _atomic_write_text(path: Path, text: str) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
-
-
-def _json_default(value: Any) -> Any:
-    plain = _plain(value)
-    if plain is not value:
-        return plain
-    if isinstance(value, (set, frozenset)):
-        return sorted(value, key=repr)
-    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
-
-
-def _node_link_text(graph: nx.Graph, where: str, indent: int | None) -> str:
-    try:
-        return json.dumps(nx.node_link_data(graph, edges="edges"), default=_json_default, indent=indent)
-    except (TypeError, ValueError) as exc:
-        raise DataError(f"{where}: cannot write as node-link JSON: {exc}") from exc
-
-
-def _edgelist_text(graph: nx.Graph, where: str) -> str:
-    if graph.is_directed() or graph.is_multigraph():
-        raise DataError(f"{where}: an edge list holds one simple undirected graph, got "
-                        f"{type(graph).__name__}; write GraphML or JSON instead")
-    literal = _needs_literals(graph)
-    names: dict[Any, str] = {}
-    for u in graph.nodes:
-        name = _encode(u) if literal else u
-        if not name or any(c.isspace() for c in name) or name.startswith("#"):
-            raise DataError(f"{where}: node {u!r} cannot be written to an edge list (its label is "
-                            "empty, holds whitespace or starts with '#'); write GraphML or JSON")
-        names[u] = name
-    lines = [_EDGELIST_HEADER] if literal else []
-    lines += [names[u] for u in graph.nodes if graph.degree(u) == 0]
-    for u, v, attrs in graph.edges(data=True):
-        line = f"{names[u]} {names[v]}"
-        if attrs:
-            plain = {k: _plain(x) for k, x in attrs.items()}
-            text = repr(plain)
-            try:
-                same = ast.literal_eval(text) == plain
-            except (ValueError, SyntaxError):
-                same = False
-            if not same or "\n" in text:
-                raise DataError(f"{where}: attributes of edge ({u!r}, {v!r}) cannot be written as a "
-                                "Python literal; write GraphML or JSON")
-            line += " " + text
-        lines.append(line)
-    return "\n".join(lines) + "\n"
-
-
-def _write_one(graph: nx.Graph, path: Path, fmt: str) -> None:
-    where = str(path)
-    if fmt == "edgelist":
-        _atomic_write_text(path, _edgelist_text(graph, where))
-        return
-    if fmt == "json":
-        _atomic_write_text(path, _node_link_text(graph, where, indent=None) + "\n")
-        return
-    if _needs_literals(graph, text_only=True):
-        mapping = {u: _encode(u) for u in graph.nodes}
-        graph = nx.relabel_nodes(graph, mapping, copy=True)
-        graph.graph[LITERAL_MARK] = "literal"
-    tmp = path.with_name(path.name + ".tmp")
-    try:
-        if fmt == "graphml":
-            nx.write_graphml(graph, tmp)
-        else:
-            nx.write_gml(graph, tmp)
-    except Exception as exc:  # noqa: BLE001 - networkx raises TypeError/NetworkXError on bad data
-        tmp.unlink(missing_ok=True)
-        raise DataError(f"{where}: cannot write as {fmt.upper()}: {type(exc).__name__}: {exc}") from exc
-    os.replace(tmp, path)
-
-
-def write_graphs(graphs: list[nx.Graph], path: str | Path, *, fmt: str | None = None) -> list[Path]:
-    """Write graphs to a file, or to a folder with one file per graph.
-
-    Parameters
-    ----------
-    graphs:
-        networkx graphs.
-    path:
-        A file whose suffix names the format (:data:`SUFFIX_FORMATS`), or a folder (an
-        existing folder, or a path without suffix, created) that receives
-        ``graph_00000.<suffix>``, ``graph_00001.<suffix>``...
-    fmt:
-        Format for a folder (default ``"graphml"``); for a file it must agree with the suffix.
-
-    Returns
-    -------
-    The files written.
-
-    Raises
-    ------
-    DataError
-        For an unsupported suffix, several graphs for a one-graph format (GraphML, GML, edge
-        list: give a folder instead, or use ``.json``/``.jsonl``), or a graph the format cannot
-        hold (an attribute value type, an edge-list label with whitespace); naming the file.
-    """
-    path = Path(path)
-    graphs = list(graphs)
-    if path.is_dir() or not path.suffix:
-        fmt = fmt or "graphml"
-        if fmt not in _FORMAT_SUFFIX:
-            raise DataError(f"unknown graph format {fmt!r}; formats: {', '.join(_FORMAT_SUFFIX)}")
-        path.mkdir(parents=True, exist_ok=True)
-        written = []
-        for k, graph in enumerate(graphs):
-            target = path / f"graph_{k:05d}{_FORMAT_SUFFIX[fmt]}"
-            _write_one(graph, target, "json" if fmt == "jsonl" else fmt)
-            written.append(target)
-        return written
-    file_fmt = format_of(path)
-    if file_fmt is None:
-        raise DataError(f"{path}: unsupported suffix {path.suffix!r}; graph files end in "
-                        + ", ".join(SUFFIX_FORMATS))
-    if fmt is not None and fmt != file_fmt:
-        raise DataError(f"{path}: format {fmt!r} does not match the suffix {path.suffix!r}")
-    if file_fmt == "jsonl":
-        text = "".join(_node_link_text(g, f"{path} graph {k}", None) + "\n" for k, g in enumerate(graphs))
-        _atomic_write_text(path, text)
-        return [path]
-    if file_fmt == "json" and len(graphs) != 1:
-        items = [json.loads(_node_link_text(g, f"{path} graph {k}", None)) for k, g in enumerate(graphs)]
-        _atomic_write_text(path, json.dumps(items) + "\n")
-        return [path]
-    if len(graphs) != 1:
-        raise DataError(f"{path}: a {file_fmt} file holds one graph, got {len(graphs)}; give a "
-                        "folder path (one file per graph) or a .json/.jsonl file")
-    _write_one(graphs[0], path, file_fmt)
-    return [path]

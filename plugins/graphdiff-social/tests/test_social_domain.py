@@ -93,6 +93,9 @@ def test_from_graph_accepts_one_direction_and_validates():
                  node_labels=["a"])
     with pytest.raises(DataError, match="1 labels for 2 nodes"):
         DOMAIN.from_graph(wrong)
+    wrong.node_labels = ["a", "a"]
+    with pytest.raises(DataError, match="repeated labels"):
+        DOMAIN.from_graph(wrong)
 
 
 # ---------------------------------------------------------------------------- bad inputs

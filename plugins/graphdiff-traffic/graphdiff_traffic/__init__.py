@@ -14,7 +14,8 @@ Public API
 Readers and writers (GraphML, GML, node-link JSON) come from :mod:`graphdiff_social.io`.
 """
 
-from graphdiff_traffic.domain import LengthMismatchWarning, TrafficDomain, to_simple_undirected
+from graphdiff_traffic.domain import LengthMismatchWarning, TrafficDomain
+from graphdiff_traffic.roads import to_simple_undirected
 from graphdiff_traffic.generators import road_like_graphs
 
 __version__ = "0.1.0"

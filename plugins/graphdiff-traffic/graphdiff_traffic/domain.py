@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-import numbers
 import warnings
 from pathlib import Path
 from typing import Any, Callable, Hashable, Iterator
@@ -27,9 +26,15 @@ from graphdiff_social.nxgraph import (
     same_structure,
     structure_to_data,
 )
+from graphdiff_traffic.roads import (
+    coerce_numbers,
+    is_geographic_crs,
+    is_number,
+    node_xy,
+    to_simple_undirected,
+)
 
-__all__ = ["TrafficDomain", "LengthMismatchWarning", "DEFAULT_MAX_NODES", "to_simple_undirected",
-           "node_xy"]
+__all__ = ["TrafficDomain", "LengthMismatchWarning", "DEFAULT_MAX_NODES"]
 
 #: Largest road network the default ``traffic`` domain accepts.
 DEFAULT_MAX_NODES = 1000
@@ -41,88 +46,6 @@ _UNDIRECTED_HINT = ("OSMnx saves road networks as MultiDiGraphs, one edge per tr
 
 class LengthMismatchWarning(UserWarning):
     """Some edge lengths differ from the straight-line distance between their end nodes."""
-
-
-def _is_number(value: Any) -> bool:
-    return isinstance(value, numbers.Real) and not isinstance(value, bool)
-
-
-def node_xy(graph: nx.Graph, node: Hashable, where: str) -> tuple[float, float]:
-    """The ``(x, y)`` of a node as floats.
-
-    Raises
-    ------
-    DataError
-        When ``x`` or ``y`` is missing, not a real number, or not finite; naming the node.
-    """
-    attrs = graph.nodes[node]
-    out = []
-    for key in ("x", "y"):
-        if key not in attrs:
-            raise DataError(f"{where}: node {node!r} has no {key!r} coordinate (road network nodes "
-                            "need numeric 'x' and 'y' attributes, in metres)")
-        value = attrs[key]
-        if not _is_number(value):
-            raise DataError(f"{where}: node {node!r} has a non-numeric {key!r}: {value!r} "
-                            f"({type(value).__name__})")
-        value = float(value)
-        if not math.isfinite(value):
-            raise DataError(f"{where}: node {node!r} has a non-finite {key!r}: {value!r}")
-        out.append(value)
-    return out[0], out[1]
-
-
-def to_simple_undirected(graph: nx.Graph) -> nx.Graph:
-    """Merge a directed graph or a multigraph into a simple undirected ``networkx.Graph``.
-
-    Node attributes and graph attributes are copied. Of the edges between one node pair (both
-    travel directions, parallel edges), the one with the smallest numeric ``length`` is kept
-    with its attributes (the first one when none has a numeric length). Self-loops stay.
-    """
-    simple = nx.Graph()
-    simple.graph.update(graph.graph)
-    simple.add_nodes_from(graph.nodes(data=True))
-    for u, v, attrs in graph.edges(data=True):
-        if simple.has_edge(u, v):
-            old = simple.edges[u, v].get("length")
-            new = attrs.get("length")
-            if _is_number(new) and (not _is_number(old) or new < old):
-                simple.remove_edge(u, v)
-                simple.add_edge(u, v, **attrs)
-        else:
-            simple.add_edge(u, v, **attrs)
-    return simple
-
-
-def _geographic_crs(crs: Any) -> bool:
-    if crs is None:
-        return False
-    if getattr(crs, "is_geographic", False) is True:  # a pyproj CRS
-        return True
-    text = str(crs).lower().replace(" ", "")
-    return ("4326" in text or "+proj=longlat" in text or "+proj=latlong" in text
-            or "+proj=lonlat" in text)
-
-
-def _coerce_numbers(graph: nx.Graph) -> nx.Graph:
-    """Numeric strings in ``x``/``y``/``length`` to floats (GraphML from OSMnx stores strings).
-
-    Values that do not parse are left as they are, for the domain's check to name them.
-    """
-    def coerce(attrs: dict[str, Any], keys: tuple[str, ...]) -> None:
-        for key in keys:
-            value = attrs.get(key)
-            if isinstance(value, str):
-                try:
-                    attrs[key] = float(value)
-                except ValueError:
-                    pass
-
-    for _, attrs in graph.nodes(data=True):
-        coerce(attrs, ("x", "y"))
-    for *_, attrs in graph.edges(data=True):
-        coerce(attrs, ("length",))
-    return graph
 
 
 class TrafficDomain(Domain):
@@ -246,7 +169,7 @@ class TrafficDomain(Domain):
             raise DataError(f"{where}: {describe(graph)} has more than the {self.max_nodes} nodes "
                             f"the {self.name!r} domain allows (max_nodes)")
         crs = graph.graph.get("crs")
-        if _geographic_crs(crs):
+        if is_geographic_crs(crs):
             raise DataError(f"{where}: the graph's crs {str(crs)!r} is geographic (longitude/latitude "
                             "degrees); the traffic domain needs planar coordinates in metres: "
                             "project it first, e.g. osmnx.project_graph(G)")
@@ -265,7 +188,7 @@ class TrafficDomain(Domain):
             if "length" not in attrs:
                 continue
             length = attrs["length"]
-            if not _is_number(length) or not math.isfinite(float(length)):
+            if not is_number(length) or not math.isfinite(float(length)):
                 raise DataError(f"{where}: edge ({u!r}, {v!r}) has a non-numeric or non-finite "
                                 f"length {length!r}")
             length = float(length)
@@ -364,7 +287,7 @@ class TrafficDomain(Domain):
         for u in a.nodes:
             for key in ("x", "y"):
                 va, vb = a.nodes[u].get(key), b.nodes[u].get(key)
-                if not (_is_number(va) and _is_number(vb)):
+                if not (is_number(va) and is_number(vb)):
                     return False
                 if not math.isclose(float(va), float(vb), rel_tol=2 * info.eps, abs_tol=info.tiny):
                     return False
@@ -398,7 +321,7 @@ class TrafficDomain(Domain):
             Conversion of text node labels, e.g. ``int`` for OSM node ids in GraphML.
         """
         def check(graph: nx.Graph, where: str) -> nx.Graph:
-            return self.prepare(_coerce_numbers(graph), where, undirected)
+            return self.prepare(coerce_numbers(graph), where, undirected)
 
         yield from read_graph_records(path, check, strict=strict, skipped=skipped,
                                       recursive=recursive, node_type=node_type,

@@ -10,7 +10,7 @@ import numpy as np
 
 from graphdiff.errors import DataError
 from graphdiff.targets import Target
-from graphdiff_traffic.domain import node_xy
+from graphdiff_traffic.roads import node_xy
 
 __all__ = ["global_efficiency", "mean_edge_length", "spatial_efficiency", "traffic_targets"]
 

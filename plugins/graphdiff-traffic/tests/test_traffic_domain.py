@@ -166,6 +166,10 @@ def test_other_bad_inputs():
         small.to_graph(_road(coords=SQUARE))
     with pytest.raises(DataError, match="expected a networkx graph, got dict"):
         DOMAIN.to_graph(SQUARE)
+    with pytest.raises(ValueError, match="floating dtype"):
+        TrafficDomain(dtype=torch.long)
+    with pytest.raises(ValueError, match="max_nodes"):
+        TrafficDomain(max_nodes=0)
 
 
 def _with_crs(crs):

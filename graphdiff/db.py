@@ -1,0 +1,728 @@
+"""The on-disk graph database: one SQLite file of validated graphs, built, appended and streamed.
+
+A database holds the graphs of one domain (name and version fixed at creation) read from one or
+more sources. It is a single SQLite file in WAL mode: any number of readers (threads, processes,
+DataLoader workers) read while one writer appends.
+
+=========== =================================================================================
+table       columns
+=========== =================================================================================
+``meta``    ``key, value`` (text): ``format``, ``format_version``, ``domain``,
+            ``domain_version``, ``spec`` (GraphSpec JSON), ``created``, ``updated``,
+            ``graphdiff_version``, ``num_graphs``
+``sources`` ``id, name`` (the resolved source path, or a label), ``started``, ``finished``,
+            ``complete`` (whether a build read the whole source)
+``graphs``  ``row`` (1-based, contiguous), ``item_id`` (text, unique per source), ``source``
+            (id), ``num_nodes``, ``blob`` (tensors, see :func:`encode_tensors`) and one ``REAL``
+            column ``p_<name>`` per float property (``'nan'`` text for NaN, ``NULL``: absent)
+``skipped`` ``source`` (id), ``location``, ``reason``: what a build skipped and why
+=========== =================================================================================
+
+Graph ``i`` (0-based) is the row ``i + 1``. Rows are never deleted, so indices are stable.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import sqlite3
+import struct
+import threading
+import time
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, Iterable, Iterator, Sequence
+
+import torch
+from torch_geometric.data import Data
+
+from graphdiff.errors import DataError, GraphValidationError
+from graphdiff.graph import GraphSpec
+
+__all__ = ["GraphDatabase", "DatabaseDataset", "DatabaseError", "BuildReport", "encode_tensors",
+           "decode_tensors"]
+
+FORMAT, FORMAT_VERSION = "graphdiff-graph-db", "1"
+_MAGIC = b"GDG1"
+_DTYPES = [torch.float32, torch.float64, torch.float16, torch.bfloat16, torch.int64, torch.int32,
+           torch.int16, torch.int8, torch.uint8, torch.bool]
+_CODE = {dt: k for k, dt in enumerate(_DTYPES)}
+_ITEMSIZE = [torch.empty((), dtype=dt).element_size() for dt in _DTYPES]
+_SCHEMA = """
+CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE sources (id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE, started TEXT NOT NULL,
+                      finished TEXT, complete INTEGER NOT NULL DEFAULT 0);
+CREATE TABLE graphs (row INTEGER PRIMARY KEY, item_id TEXT NOT NULL, source INTEGER NOT NULL,
+                     num_nodes INTEGER NOT NULL, blob BLOB NOT NULL, UNIQUE (source, item_id));
+CREATE INDEX graphs_num_nodes ON graphs (num_nodes);
+CREATE TABLE skipped (source INTEGER NOT NULL, location TEXT NOT NULL, reason TEXT NOT NULL,
+                      UNIQUE (source, location, reason));
+"""
+
+
+class DatabaseError(DataError):
+    """A graph database is missing, corrupt, of another domain, or asked something impossible."""
+
+
+def _now() -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%S%z")
+
+
+# ---------------------------------------------------------------------------- serialisation
+def encode_tensors(tensors: dict[str, torch.Tensor]) -> bytes:
+    """Serialise named tensors into one blob (no pickle).
+
+    Layout (little-endian): ``b"GDG1"``, ``uint16`` count, then per tensor ``uint8`` name
+    length, the UTF-8 name, ``uint8`` dtype code, ``uint8`` ndim and ``ndim × uint32`` sizes;
+    then the raw bytes of every tensor (C order) in the same order.
+    """
+    head, body = [_MAGIC, struct.pack("<H", len(tensors))], []
+    for name, t in tensors.items():
+        if t.dtype not in _CODE:
+            raise DatabaseError(f"tensor {name!r}: dtype {t.dtype} cannot be stored")
+        raw = name.encode()
+        head.append(struct.pack(f"<B{len(raw)}sBB{t.dim()}I", len(raw), raw, _CODE[t.dtype], t.dim(), *t.shape))
+        body.append(t.detach().cpu().contiguous().reshape(-1).view(torch.uint8).numpy().tobytes())
+    return b"".join(head + body)
+
+
+def decode_tensors(blob: bytes) -> dict[str, torch.Tensor]:
+    """Inverse of :func:`encode_tensors`; raises :class:`DatabaseError` on a damaged blob."""
+    try:
+        if blob[:4] != _MAGIC:
+            raise ValueError("bad magic")
+        (count,), off, metas = struct.unpack_from("<H", blob, 4), 6, []
+        for _ in range(count):
+            n = blob[off]
+            name = blob[off + 1:off + 1 + n].decode()
+            code, ndim = blob[off + 1 + n], blob[off + 2 + n]
+            shape = struct.unpack_from(f"<{ndim}I", blob, off + 3 + n)
+            off += 3 + n + 4 * ndim
+            metas.append((name, code, shape))
+        out = {}
+        for name, code, shape in metas:
+            nbytes = math.prod(shape) * _ITEMSIZE[code]
+            if off + nbytes > len(blob):
+                raise ValueError("truncated")
+            out[name] = (torch.frombuffer(bytearray(blob[off:off + nbytes]), dtype=_DTYPES[code]).reshape(shape)
+                         if nbytes else torch.empty(shape, dtype=_DTYPES[code]))
+            off += nbytes
+        if off != len(blob):
+            raise ValueError(f"{len(blob) - off} trailing bytes")
+    except (ValueError, IndexError, struct.error) as exc:
+        raise DatabaseError(f"damaged graph blob: {exc}") from None
+    return out
+
+
+def _is_prop(key: str, value: Any, spec: GraphSpec) -> bool:
+    return (isinstance(value, torch.Tensor) and value.dtype == torch.float32 and tuple(value.shape) == (1,)
+            and key not in spec)
+
+
+def _split(data: Data, spec: GraphSpec, where: str) -> tuple[dict[str, torch.Tensor], dict[str, float]]:
+    """Tensors for the blob and float properties for the ``p_*`` columns of one graph."""
+    tensors, props = {}, {}
+    for key in data.keys():
+        value = getattr(data, key)
+        if key in ("num_nodes", "item_id"):
+            continue
+        if _is_prop(key, value, spec):
+            if not key.isidentifier():
+                raise DatabaseError(f"{where}: property name {key!r} is not an identifier")
+            props[key] = float(value)
+        elif isinstance(value, torch.Tensor):
+            tensors[key] = value
+        else:
+            raise DatabaseError(f"{where}: attribute {key!r} is a {type(value).__name__}; only tensors "
+                                "(and the item id) can be stored")
+    return tensors, props
+
+
+def _cell(value: float | None) -> float | str | None:
+    """A property as stored: SQLite turns NaN into NULL, so NaN is kept as the text ``'nan'``."""
+    return None if value is None else ("nan" if math.isnan(value) else value)
+
+
+@dataclass
+class BuildReport:
+    """What :meth:`GraphDatabase.build` did with one source."""
+
+    source: str
+    read: int = 0        #: records the reader yielded (plus those it skipped: see ``skipped``)
+    stored: int = 0      #: graphs inserted by this run
+    already: int = 0     #: graphs an earlier (interrupted) run had stored, left as they were
+    skipped: int = 0     #: items reported to the ``skipped`` table by this run
+    complete: bool = False
+    seconds: float = 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+# ---------------------------------------------------------------------------- database
+class GraphDatabase:
+    """A SQLite file of one domain's graphs. Use :meth:`create`, :meth:`open` or :meth:`build`.
+
+    ``len(db)`` graphs; ``db[i]`` is graph ``i`` as ``Data`` (fields, other tensors and float
+    properties as ``float32 [1]``; ``num_nodes`` set). Close it (or use ``with``) when done.
+    """
+
+    def __init__(self, path: Path, conn: sqlite3.Connection, readonly: bool) -> None:
+        self.path, self._conn, self.readonly = path, conn, readonly
+        self._meta = self._read_meta()
+        self.spec = GraphSpec.from_dict(json.loads(self._meta["spec"]))
+
+    # ------------------------------------------------------------------ opening
+    @staticmethod
+    def _connect(path: Path, readonly: bool) -> sqlite3.Connection:
+        uri = path.resolve().as_uri() + ("?mode=ro" if readonly else "")
+        conn = sqlite3.connect(uri, uri=True, isolation_level=None, timeout=60.0)
+        conn.execute("PRAGMA busy_timeout = 60000")
+        return conn
+
+    @classmethod
+    def create(cls, path: str | Path, domain: Any, *, exist_ok: bool = False) -> "GraphDatabase":
+        """Create an empty database for ``domain`` (anything with ``name``, ``version`` and ``spec``).
+
+        With ``exist_ok``, an existing database is opened for writing instead (and must belong
+        to the same domain name and version).
+        """
+        path = Path(path)
+        if path.exists():
+            if exist_ok:
+                return cls.open(path, readonly=False, domain=domain)
+            raise DatabaseError(f"{path}: already exists; open it, or build into it to resume or add a source")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        conn = cls._connect(path, readonly=False)
+        try:
+            conn.execute("PRAGMA journal_mode = WAL")
+            conn.execute("BEGIN IMMEDIATE")
+            for statement in filter(str.strip, _SCHEMA.split(";")):
+                conn.execute(statement)
+            now = _now()
+            from graphdiff import __version__
+            meta = {"format": FORMAT, "format_version": FORMAT_VERSION, "domain": domain.name,
+                    "domain_version": str(domain.version), "spec": json.dumps(domain.spec.to_dict()),
+                    "created": now, "updated": now, "graphdiff_version": __version__,
+                    "num_graphs": "0"}
+            conn.executemany("INSERT INTO meta VALUES (?, ?)", meta.items())
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.close()
+            path.unlink(missing_ok=True)
+            raise
+        return cls(path, conn, readonly=False)
+
+    @classmethod
+    def open(cls, path: str | Path, readonly: bool = True, domain: Any = None) -> "GraphDatabase":
+        """Open an existing database; with ``domain`` (a Domain or a name) check it matches.
+
+        Raises
+        ------
+        DatabaseError
+            When the file is missing, is not SQLite, is not a graphdiff database, or was built
+            for another domain name or version.
+        """
+        path = Path(path)
+        if not path.is_file():
+            raise DatabaseError(f"{path}: no such database file")
+        conn = cls._connect(path, readonly)
+        try:
+            db = cls(path, conn, readonly)
+            if domain is not None:
+                db.check_domain(domain)
+        except sqlite3.DatabaseError as exc:
+            conn.close()
+            raise DatabaseError(f"{path}: not a graphdiff database ({exc})") from None
+        except BaseException:
+            conn.close()
+            raise
+        return db
+
+    def _read_meta(self) -> dict[str, str]:
+        try:
+            meta = dict(self._conn.execute("SELECT key, value FROM meta").fetchall())
+        except sqlite3.OperationalError as exc:
+            raise DatabaseError(f"{self.path}: not a graphdiff database (an SQLite file without its "
+                                f"tables: {exc})") from None
+        if meta.get("format") != FORMAT or meta.get("format_version") != FORMAT_VERSION:
+            raise DatabaseError(f"{self.path}: not a graphdiff database of format version {FORMAT_VERSION} "
+                                f"(format {meta.get('format')!r}, version {meta.get('format_version')!r})")
+        return meta
+
+    def check_domain(self, domain: Any) -> None:
+        """Raise :class:`DatabaseError` unless ``domain`` (a Domain or a name) is the stored one."""
+        name = domain if isinstance(domain, str) else domain.name
+        version = None if isinstance(domain, str) else str(domain.version)
+        stored = (self._meta["domain"], self._meta["domain_version"])
+        if name != stored[0] or (version is not None and version != stored[1]):
+            given = f"{name!r}" + (f" version {version}" if version is not None else "")
+            raise DatabaseError(f"{self.path}: built for domain {stored[0]!r} version {stored[1]}, not {given}; "
+                                "rebuild the database with this domain")
+
+    def close(self) -> None:
+        self._conn.close()
+
+    def __enter__(self) -> "GraphDatabase":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"<GraphDatabase {self.path} {self.domain} v{self.domain_version}: {len(self)} graphs>"
+
+    @property
+    def domain(self) -> str:
+        return self._meta["domain"]
+
+    @property
+    def domain_version(self) -> str:
+        return self._meta["domain_version"]
+
+    def meta(self) -> dict[str, Any]:
+        """The ``meta`` table, freshly read (``spec`` decoded)."""
+        meta: dict[str, Any] = dict(self._conn.execute("SELECT key, value FROM meta").fetchall())
+        meta["spec"], meta["num_graphs"] = json.loads(meta["spec"]), int(meta["num_graphs"])
+        return meta
+
+    def sources(self) -> dict[str, dict[str, Any]]:
+        """``name -> {"started", "finished", "complete", "graphs", "skipped"}`` per source."""
+        rows = self._conn.execute(
+            "SELECT name, started, finished, complete, (SELECT count(*) FROM graphs g WHERE g.source = s.id), "
+            "(SELECT count(*) FROM skipped k WHERE k.source = s.id) FROM sources s ORDER BY id").fetchall()
+        return {r[0]: {"started": r[1], "finished": r[2], "complete": bool(r[3]), "graphs": r[4], "skipped": r[5]}
+                for r in rows}
+
+    def _source_id(self, name: str, create: bool = False) -> int | None:
+        if create:
+            self._conn.execute("INSERT OR IGNORE INTO sources (name, started) VALUES (?, ?)", (name, _now()))
+        row = self._conn.execute("SELECT id FROM sources WHERE name = ?", (name,)).fetchone()
+        return row[0] if row else None
+
+    # ------------------------------------------------------------------ reading
+    def __len__(self) -> int:
+        return int(self._conn.execute("SELECT value FROM meta WHERE key = 'num_graphs'").fetchone()[0])
+
+    def _rows(self, sql: str, args: Sequence[Any]) -> list[tuple[int, str, Data]]:
+        """``(row, item_id, graph)`` of each row a ``SELECT * FROM graphs ...`` query returns."""
+        cur = self._conn.execute(sql, args)
+        props = [(k, d[0][2:]) for k, d in enumerate(cur.description) if d[0].startswith("p_")]
+        out = []
+        for row in cur.fetchall():
+            data = Data(num_nodes=row[3], **decode_tensors(row[4]))
+            for k, name in props:
+                if row[k] is not None:
+                    setattr(data, name, torch.tensor([float(row[k])], dtype=torch.float32))
+            out.append((row[0], row[1], data))
+        return out
+
+    def __getitem__(self, index: int) -> Data:
+        n = len(self)
+        if not -n <= index < n:
+            raise IndexError(f"graph index {index} out of range for a database of {n} graphs")
+        return self.get_many([index % n])[0]
+
+    def get_many(self, indices: Sequence[int], with_ids: bool = False) -> list[Any]:
+        """Graphs (or ``(item_id, graph)`` pairs) at 0-based ``indices``, in that order."""
+        rows = [int(i) + 1 for i in indices]
+        found: dict[int, Any] = {}
+        for k in range(0, len(rows), 500):
+            part = sorted(set(rows[k:k + 500]))
+            for row, rid, data in self._rows(f"SELECT * FROM graphs WHERE row IN ({','.join('?' * len(part))})",
+                                             part):
+                found[row] = (rid, data) if with_ids else data
+        missing = [r - 1 for r in rows if r not in found]
+        if missing:
+            raise IndexError(f"graph index {missing[0]} is not in {self.path} ({len(self)} graphs)")
+        return [found[r] for r in rows]
+
+    def iter_graphs(self, batch: int = 1000, *, start: int = 0, stop: int | None = None,
+                    with_ids: bool = False) -> Iterator[Any]:
+        """Stream graphs ``start..stop`` (default: all stored when the iteration starts).
+
+        Reads ``batch`` rows per query, so memory stays bounded by one batch; yields ``Data``
+        (or ``(item_id, Data)`` with ``with_ids``).
+        """
+        stop = len(self) if stop is None else min(stop, len(self))
+        row = start
+        while row < stop:
+            rows = self._rows("SELECT * FROM graphs WHERE row > ? AND row <= ? ORDER BY row",
+                              (row, min(row + batch, stop)))
+            yield from (((rid, data) if with_ids else data) for _, rid, data in rows)
+            row += batch
+
+    def ids(self, source: str | None = None) -> list[str]:
+        """Item ids in row order (of one source when given)."""
+        sql, args = "SELECT item_id FROM graphs", ()
+        if source is not None:
+            sql, args = sql + " WHERE source = ?", (self._source_id(source),)
+        return [r[0] for r in self._conn.execute(sql + " ORDER BY row", args)]
+
+    def skipped(self, source: str | None = None) -> list[dict[str, str]]:
+        """Skip reports ``{"source", "where", "reason"}`` in the order they were stored."""
+        sql, args = "SELECT s.name, k.location, k.reason FROM skipped k JOIN sources s ON s.id = k.source", ()
+        if source is not None:
+            sql, args = sql + " WHERE s.name = ?", (source,)
+        return [{"source": s, "where": w, "reason": r}
+                for s, w, r in self._conn.execute(sql + " ORDER BY k.rowid", args)]
+
+    def property_names(self) -> list[str]:
+        return [r[1][2:] for r in self._conn.execute("PRAGMA table_info(graphs)") if r[1].startswith("p_")]
+
+    # ------------------------------------------------------------------ writing
+    def _writable(self) -> None:
+        if self.readonly:
+            raise DatabaseError(f"{self.path}: opened read-only; open it with readonly=False to write")
+
+    def append(self, items: Iterable[tuple[str, Data]], source: str, *, validate: bool = True,
+               chunk: int = 1000) -> int:
+        """Insert ``(item_id, graph)`` pairs from ``source``; one transaction per ``chunk`` pairs.
+
+        Raises
+        ------
+        DatabaseError
+            On an item id already stored for ``source`` (that chunk is rolled back; earlier
+            chunks stay) or an attribute that cannot be stored.
+        GraphValidationError
+            When ``validate`` and a graph does not match the spec.
+        """
+        self._writable()
+        total, pending = 0, []
+        for item_id, data in items:
+            if validate:
+                self.spec.validate(data, where=f"{source} id {item_id}")
+            pending.append((str(item_id), data, f"{source} id {item_id}"))
+            if len(pending) >= chunk:
+                total += self._insert(pending, source)
+                pending = []
+        return total + (self._insert(pending, source) if pending else 0)
+
+    def _insert(self, items: list[tuple[str, Data, str]], source: str,
+                skipped: Sequence[dict[str, str]] = ()) -> int:
+        rows, props_seen = [], {}
+        for item_id, data, where in items:
+            tensors, props = _split(data, self.spec, where)
+            props_seen.update(dict.fromkeys(props))
+            rows.append((item_id, int(data.num_nodes), encode_tensors(tensors), props))
+        with self._transaction():
+            have = set(self.property_names())
+            for name in props_seen:
+                if name not in have:
+                    self._conn.execute(f'ALTER TABLE graphs ADD COLUMN "p_{name}" REAL')
+            n, sid = len(self), self._source_id(source, create=True)
+            cols = ["row", "item_id", "source", "num_nodes", "blob"] + [f'"p_{p}"' for p in props_seen]
+            sql = f"INSERT INTO graphs ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})"
+            values = [(n + k + 1, rid, sid, nn, blob, *(_cell(pr.get(p)) for p in props_seen))
+                      for k, (rid, nn, blob, pr) in enumerate(rows)]
+            try:
+                self._conn.executemany(sql, values)
+            except sqlite3.IntegrityError:
+                dup = self._conn.execute(
+                    f"SELECT item_id FROM graphs WHERE source = ? AND item_id IN ({','.join('?' * len(rows))})",
+                    (sid, *[r[0] for r in rows])).fetchone()
+                raise DatabaseError(f"{self.path}: item id {dup[0] if dup else '?'!r} of source {source!r} "
+                                    "is stored already (or repeated in this chunk)") from None
+            self._conn.executemany("INSERT OR IGNORE INTO skipped VALUES (?, ?, ?)",
+                                   [(sid, s["where"], s["reason"]) for s in skipped])
+            self._set_meta(num_graphs=str(n + len(rows)), updated=_now())
+        return len(rows)
+
+    @contextmanager
+    def _transaction(self) -> Iterator[None]:
+        """One write transaction (``BEGIN IMMEDIATE``: waits for, then excludes, other writers)."""
+        self._writable()
+        self._conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+        except BaseException:
+            self._conn.execute("ROLLBACK")
+            self._meta = self._read_meta()
+            raise
+        self._conn.execute("COMMIT")
+
+    def _set_meta(self, **values: str) -> None:
+        self._conn.executemany("INSERT OR REPLACE INTO meta VALUES (?, ?)", values.items())
+        self._meta.update(values)
+
+    def _existing(self, source: str, ids: list[str]) -> dict[str, int]:
+        """``item_id -> row`` of those ``ids`` stored for ``source``."""
+        found: dict[str, int] = {}
+        sid = self._source_id(source)
+        for k in range(0, len(ids) if sid is not None else 0, 500):
+            part = ids[k:k + 500]
+            found.update(self._conn.execute(
+                f"SELECT item_id, row FROM graphs WHERE source = ? AND item_id IN ({','.join('?' * len(part))})",
+                (sid, *part)).fetchall())
+        return found
+
+    # ------------------------------------------------------------------ building
+    @classmethod
+    def build(cls, domain: Any, source: str | Path, path: str | Path, *, strict: bool = False,
+              chunk: int = 1000, progress: bool = True, max_items: int | None = None,
+              **read_options: Any) -> BuildReport:
+        """Read ``source`` with ``domain.read`` into the database at ``path`` (created when missing).
+
+        Records stream through ``record_to_graph`` and ``spec.validate`` and are inserted
+        ``chunk`` at a time, each chunk one transaction. Bad items go to the ``skipped`` table
+        (``strict=True``: the first raises :class:`DataError`). Building again into the same
+        file *resumes*: items of this source already stored (by item id) are left as they are,
+        the rest are added, so an interrupted build loses and duplicates nothing. The source is
+        keyed by its resolved path. ``max_items`` stops after that many records (a partial
+        build a later run completes).
+        """
+        if not Path(source).exists():
+            raise DataError(f"{source}: no such file or folder")
+        with cls.create(path, domain, exist_ok=True) as db:
+            return db._build(domain, Path(source), strict, chunk, progress, max_items, read_options)
+
+    def _build(self, domain: Any, source: Path, strict: bool, chunk: int, progress: bool,
+               max_items: int | None, read_options: dict[str, Any]) -> BuildReport:
+        self._writable()
+        key, t0 = str(source.resolve()), time.perf_counter()
+        report, first_new = BuildReport(key), len(self) + 1
+        self._mark_source(key, complete=False)
+        sid = self._source_id(key)
+        skipped: list[dict[str, str]] = []
+        pending: list[tuple[str, Data, str]] = []
+        from tqdm.auto import tqdm
+
+        bar = tqdm(desc=f"db build {source.name}", unit="item", disable=not progress, dynamic_ncols=True)
+        try:
+            for k, record in enumerate(domain.read(source, strict=strict, skipped=skipped, **read_options)):
+                if max_items is not None and k >= max_items:
+                    break
+                report.read += 1
+                bar.update()
+                rid = str(record["id"]) if record.get("id") is not None else str(k)
+                where = str(record.get("source") or f"{source.name} item {k} (id {rid})")
+                if self._conn.execute("SELECT 1 FROM graphs WHERE source = ? AND item_id = ? AND row < ?",
+                                      (sid, rid, first_new)).fetchone():
+                    report.already += 1  # stored by an earlier run: not converted again
+                    continue
+                try:
+                    graph = domain.record_to_graph(record)
+                    self.spec.validate(graph, where=where)
+                except (DataError, GraphValidationError, ValueError) as exc:
+                    if strict:
+                        raise DataError(f"{where}: {exc}") from None
+                    skipped.append({"where": where, "reason": str(exc)})
+                    continue
+                pending.append((rid, graph, where))
+                if len(pending) >= chunk:
+                    self._flush(pending, skipped, key, report)
+            else:
+                report.complete = True
+        finally:  # keep what was read, also when interrupted: the next build resumes after it
+            bar.close()
+            self._flush(pending, skipped, key, report)
+        if report.complete:
+            self._mark_source(key, complete=True)
+        report.seconds = time.perf_counter() - t0
+        return report
+
+    def _flush(self, pending: list[tuple[str, Data, str]], skipped: list[dict[str, str]], key: str,
+               report: BuildReport) -> None:
+        """Insert ``pending`` but for repeated ids (reported as skipped); store and clear the skips."""
+        stored = self._existing(key, [rid for rid, _, _ in pending])
+        fresh, seen = [], set()
+        for rid, graph, where in pending:
+            if rid in stored or rid in seen:
+                skipped.append({"where": where, "reason": f"duplicate id {rid!r}: an earlier item of this "
+                                                          "source has it (only the first is stored)"})
+            else:
+                seen.add(rid)
+                fresh.append((rid, graph, where))
+        if fresh or skipped:
+            report.stored += self._insert(fresh, key, skipped)
+            report.skipped += len(skipped)
+        pending.clear()
+        skipped.clear()
+
+    def _mark_source(self, key: str, complete: bool) -> None:
+        with self._transaction():
+            sid = self._source_id(key, create=True)
+            self._conn.execute("UPDATE sources SET complete = ?, finished = ? WHERE id = ?",
+                               (int(complete), _now() if complete else None, sid))
+            self._set_meta(updated=_now())
+
+    # ------------------------------------------------------------------ summary and export
+    def info(self) -> dict[str, Any]:
+        """Counts, skip counts, domain, sources, property statistics and a node-count histogram.
+
+        ``properties[name]`` holds ``count`` (finite values), ``nan``, ``missing``, ``min``,
+        ``max`` and ``mean``; ``num_nodes["histogram"]`` maps a node count to its graphs.
+        """
+        q, names, props = self._conn.execute, self.property_names(), {}
+        meta = self.meta()
+        if names:  # one scan for every property: count, min, max, mean of numbers, NaN and NULL counts
+            parts = [f"{fn}(CASE WHEN typeof(\"p_{n}\") = 'real' THEN \"p_{n}\" END)"
+                     for n in names for fn in ("count", "min", "max", "avg")]
+            parts += [f"count(CASE WHEN typeof(\"p_{n}\") = '{t}' THEN 1 END)" for n in names for t in ("text", "null")]
+            row = q(f"SELECT {', '.join(parts)} FROM graphs").fetchone()
+            for k, name in enumerate(names):
+                count, lo, hi, mean = row[4 * k:4 * k + 4]
+                nan, missing = row[4 * len(names) + 2 * k:4 * len(names) + 2 * k + 2]
+                props[name] = {"count": count, "nan": nan, "missing": missing, "min": lo, "max": hi, "mean": mean}
+        hist = {int(n): c for n, c in q("SELECT num_nodes, count(*) FROM graphs GROUP BY num_nodes")}
+        total = sum(hist.values())
+        nodes = {"min": min(hist, default=None), "max": max(hist, default=None),
+                 "mean": sum(n * c for n, c in hist.items()) / total if total else None, "histogram": hist}
+        return {"path": str(self.path), "domain": meta["domain"], "domain_version": meta["domain_version"],
+                "graphdiff_version": meta["graphdiff_version"], "created": meta["created"],
+                "updated": meta["updated"], "num_graphs": meta["num_graphs"],
+                "num_skipped": q("SELECT count(*) FROM skipped").fetchone()[0], "sources": self.sources(),
+                "file_bytes": sum(p.stat().st_size for p in (self.path, Path(f"{self.path}-wal")) if p.exists()),
+                "fields": [{k: v for k, v in f.items() if k != "labels"} for f in meta["spec"]["fields"]],
+                "properties": props, "num_nodes": nodes}
+
+    def export(self, path: str | Path, fmt: str | None = None, *, domain: Any = None, chunk: int = 1000,
+               progress: bool = False) -> int:
+        """Write every graph to ``path``; return how many were written.
+
+        ``fmt`` (default: the suffix) is ``"jsonl"`` (:func:`graphdiff.graphio.graph_to_json`
+        lines plus ``id`` and ``source``; no domain needed) or ``"domain"``: ``domain.write``
+        (default: the installed domain of the stored name, which must have the stored version),
+        in ``chunk``-sized calls with ``append=True`` when its writer takes ``append``; a writer
+        without it gets every object in one call (memory grows with the database). ``ids`` go
+        along when the writer accepts them, properties as ``extra`` (or ``props``) likewise.
+        """
+        from tqdm.auto import tqdm
+
+        path = Path(path)
+        fmt = fmt or ("jsonl" if path.suffix.lower() == ".jsonl" else "domain")
+        if fmt not in ("jsonl", "domain"):
+            raise DatabaseError(f"unknown export format {fmt!r}; use 'jsonl' or 'domain'")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        stream = tqdm(self.iter_graphs(chunk, with_ids=True), total=len(self), desc=f"export {path.name}",
+                      unit="graph", disable=not progress, dynamic_ncols=True)
+        if fmt == "jsonl":
+            from graphdiff.graphio import graph_to_json
+
+            count = 0
+            with path.open("w", encoding="utf-8") as fh:
+                for rid, graph in stream:
+                    fh.write(json.dumps({"id": rid, **graph_to_json(graph, self.spec)}) + "\n")
+                    count += 1
+            return count
+        domain = self._export_domain(domain, path)
+        kwargs, streams = _write_keywords(domain)
+        written, objs, ids, props = 0, [], [], []
+        for rid, graph in stream:
+            objs.append(domain.from_graph(graph))
+            ids.append(rid)
+            props.append({k: float(v) for k in graph.keys() if _is_prop(k, v := getattr(graph, k), self.spec)})
+            if streams and len(objs) >= chunk:
+                written = _write(domain, objs, ids, props, path, kwargs, written)
+        if objs or not written:
+            written = _write(domain, objs, ids, props, path, kwargs, written)
+        return written
+
+    def _export_domain(self, domain: Any, path: Path) -> Any:
+        if domain is None:
+            import graphdiff
+
+            domain = graphdiff.load_domain(self.domain)
+        self.check_domain(domain)
+        suffix = path.suffix.lower()
+        if suffix not in domain.write_suffixes and not (path.is_dir() or "<folder>" in domain.write_suffixes
+                                                        and not suffix):
+            raise DatabaseError(f"{path}: domain {domain.name!r} writes {', '.join(domain.write_suffixes) or 'nothing'}"
+                                "; graphdiff itself writes .jsonl")
+        return domain
+
+
+def _write_keywords(domain: Any) -> tuple[set[str], bool]:
+    """The contract keywords ``domain.write`` accepts, and whether it can append."""
+    import inspect
+
+    params = inspect.signature(domain.write).parameters
+    var_kw = any(p.kind is p.VAR_KEYWORD for p in params.values())
+    names = {n for n in ("append", "ids", "extra", "props") if n in params}
+    if var_kw:  # ``**options`` is passed on to the format's writer: only ids are part of every contract
+        names.add("ids")
+    return names, "append" in names
+
+
+def _write(domain: Any, objs: list, ids: list, props: list, path: Path, kwargs: set[str], written: int) -> int:
+    options: dict[str, Any] = {"append": written > 0, "ids": list(ids), "extra": list(props),
+                               "props": list(props)}
+    domain.write(list(objs), path, **{k: v for k, v in options.items() if k in kwargs})
+    written += len(objs)
+    for part in (objs, ids, props):
+        part.clear()
+    return written
+
+
+# ---------------------------------------------------------------------------- torch dataset
+class DatabaseDataset(torch.utils.data.Dataset):
+    """A map-style torch ``Dataset`` over a graph database, read from disk item by item.
+
+    Each process (and each thread) opens its own read-only SQLite connection on first use, so
+    the dataset can be created before ``fork`` (DataLoader workers) or pickled (``spawn``). The
+    length is fixed when the dataset is made (:meth:`refresh` re-reads it). ``__getitems__``
+    fetches a whole batch with one query, which torch's DataLoader uses; iterating streams.
+    Every graph carries every property column of the database (``fill`` where it had none),
+    so graphs from sources with different columns can share a batch.
+
+    Parameters
+    ----------
+    path:
+        The database file.
+    domain:
+        Optional domain (or name) the database must belong to.
+    transform:
+        Optional callable applied to each graph.
+    fill:
+        Value of a property a graph lacks (``float32 [1]``); ``None`` leaves it absent.
+    """
+
+    def __init__(self, path: str | Path, *, domain: Any = None, transform: Any = None,
+                 fill: float | None = math.nan) -> None:
+        self.path, self.transform, self.fill = Path(path), transform, fill
+        with GraphDatabase.open(self.path, domain=domain) as db:
+            self.spec, self.length, self.properties = db.spec, len(db), db.property_names()
+        self._local = threading.local()
+
+    def _finish(self, graph: Data) -> Data:
+        if self.fill is not None:
+            for name in self.properties:
+                if name not in graph:
+                    setattr(graph, name, torch.tensor([self.fill], dtype=torch.float32))
+        return self.transform(graph) if self.transform else graph
+
+    def _db(self) -> GraphDatabase:
+        pid = os.getpid()
+        db = getattr(self._local, "db", None)
+        if db is None or self._local.pid != pid:  # after fork the parent's connection is not ours
+            self._local.db, self._local.pid = GraphDatabase.open(self.path), pid
+        return self._local.db
+
+    def refresh(self) -> int:
+        """Re-read the number of graphs (after a writer appended) and return it."""
+        db = self._db()
+        self.length, self.properties = len(db), db.property_names()
+        return self.length
+
+    def __len__(self) -> int:
+        return self.length
+
+    def __getitem__(self, index: int) -> Data:
+        if not -self.length <= index < self.length:
+            raise IndexError(f"index {index} out of range for {self.length} graphs")
+        return self.__getitems__([index % self.length])[0]
+
+    def __getitems__(self, indices: Sequence[int]) -> list[Data]:
+        return [self._finish(g) for g in self._db().get_many(list(indices))]
+
+    def __iter__(self) -> Iterator[Data]:
+        return map(self._finish, self._db().iter_graphs(stop=self.length))
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {k: v for k, v in self.__dict__.items() if k != "_local"}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._local = threading.local()
