@@ -75,7 +75,11 @@ def sample_cmd(checkpoint: str, out: Path, num: int | None, input_path: Path | N
                target: tuple[str, ...], guidance_scale: float | None, steps: int | None,
                sampler: str | None, corrector_steps: int | None, batch_size: int | None, seed: int,
                quiet: bool) -> None:
-    """Generate graphs with a trained model and stream them to OUT."""
+    """Generate graphs with a trained model and stream them to OUT.
+
+    Under torchrun (WORLD_SIZE > 1) the work is split across ranks: rank r writes its
+    contiguous share to OUT with ".rank<r>of<world>" before the suffix.
+    """
     from graphdiff.graphio import GraphSink
     from graphdiff.model import load_model
     from graphdiff.plugins import get_manager
@@ -94,6 +98,19 @@ def sample_cmd(checkpoint: str, out: Path, num: int | None, input_path: Path | N
         raise ConfigError("give --num N (de novo) or --input FILE (items to complete)")
     elif model.given:
         raise ConfigError(f"this model is trained to complete given fields {model.given}: use --input")
+    rank, world = _shard()
+    if world > 1:  # under torchrun: each rank writes its own contiguous share
+        total = len(templates) if templates is not None else num
+        lo, hi = rank * total // world, (rank + 1) * total // world
+        if templates is not None:
+            templates, ids = templates[lo:hi], ids[lo:hi]
+        else:
+            num = hi - lo
+        seed = seed + 7919 * rank
+        out = out.with_name(f"{out.stem}.rank{rank}of{world}{out.suffix}")
+        if num == 0 or (templates is not None and not templates):
+            click.echo(f"rank {rank}: nothing to sample")
+            return
     sink = GraphSink(out, domain)
     t0 = time.perf_counter()
     extra = None
@@ -111,6 +128,13 @@ def sample_cmd(checkpoint: str, out: Path, num: int | None, input_path: Path | N
     sink.close()
     dt = time.perf_counter() - t0
     click.echo(f"wrote {sink.count} graphs to {out} in {dt:.1f} s ({sink.count / max(dt, 1e-9):.2f} graphs/s)")
+
+
+def _shard() -> tuple[int, int]:
+    """``(rank, world_size)`` under torchrun, else ``(0, 1)``."""
+    import os
+
+    return int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1))
 
 
 @cli.command("checkpoints")

@@ -30,6 +30,7 @@ import sqlite3
 import struct
 import threading
 import time
+from collections import Counter
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -76,13 +77,22 @@ def encode_tensors(tensors: dict[str, torch.Tensor]) -> bytes:
 
     Layout (little-endian): ``b"GDG1"``, ``uint16`` count, then per tensor ``uint8`` name
     length, the UTF-8 name, ``uint8`` dtype code, ``uint8`` ndim and ``ndim × uint32`` sizes;
-    then the raw bytes of every tensor (C order) in the same order.
+    then the raw bytes of every tensor (C order, the host's byte order: little-endian on x86 and
+    ARM) in the same order.
+
+    Parameters
+    ----------
+    tensors:
+        ``name -> tensor`` of any shape (``[n]``, ``[n, d]``, ``[2, E]``, ``[]``...) and a dtype
+        of ``float16/32/64``, ``bfloat16``, ``int8/16/32/64``, ``uint8`` or ``bool``.
     """
     head, body = [_MAGIC, struct.pack("<H", len(tensors))], []
     for name, t in tensors.items():
         if t.dtype not in _CODE:
             raise DatabaseError(f"tensor {name!r}: dtype {t.dtype} cannot be stored")
         raw = name.encode()
+        if len(raw) > 255 or t.dim() > 255:
+            raise DatabaseError(f"tensor {name!r}: name longer than 255 bytes or more than 255 dimensions")
         head.append(struct.pack(f"<B{len(raw)}sBB{t.dim()}I", len(raw), raw, _CODE[t.dtype], t.dim(), *t.shape))
         body.append(t.detach().cpu().contiguous().reshape(-1).view(torch.uint8).numpy().tobytes())
     return b"".join(head + body)
@@ -150,7 +160,7 @@ class BuildReport:
     """What :meth:`GraphDatabase.build` did with one source."""
 
     source: str
-    read: int = 0        #: records the reader yielded (plus those it skipped: see ``skipped``)
+    read: int = 0        #: records the reader yielded (rows it rejected count in ``skipped`` only)
     stored: int = 0      #: graphs inserted by this run
     already: int = 0     #: graphs an earlier (interrupted) run had stored, left as they were
     skipped: int = 0     #: items reported to the ``skipped`` table by this run
@@ -306,18 +316,20 @@ class GraphDatabase:
     def __len__(self) -> int:
         return int(self._conn.execute("SELECT value FROM meta WHERE key = 'num_graphs'").fetchone()[0])
 
-    def _rows(self, sql: str, args: Sequence[Any]) -> list[tuple[int, str, Data]]:
-        """``(row, item_id, graph)`` of each row a ``SELECT * FROM graphs ...`` query returns."""
+    def _rows(self, sql: str, args: Sequence[Any]) -> Iterator[tuple[int, str, Data]]:
+        """``(row, item_id, graph)`` of each row a ``SELECT * FROM graphs ...`` query returns.
+
+        The rows are fetched at once (ending the statement's read snapshot) and decoded one
+        by one as they are consumed, so a batch of decoded graphs never sits in memory.
+        """
         cur = self._conn.execute(sql, args)
         props = [(k, d[0][2:]) for k, d in enumerate(cur.description) if d[0].startswith("p_")]
-        out = []
         for row in cur.fetchall():
             data = Data(num_nodes=row[3], **decode_tensors(row[4]))
             for k, name in props:
                 if row[k] is not None:
                     setattr(data, name, torch.tensor([float(row[k])], dtype=torch.float32))
-            out.append((row[0], row[1], data))
-        return out
+            yield row[0], row[1], data
 
     def __getitem__(self, index: int) -> Data:
         n = len(self)
@@ -349,9 +361,9 @@ class GraphDatabase:
         stop = len(self) if stop is None else min(stop, len(self))
         row = start
         while row < stop:
-            rows = self._rows("SELECT * FROM graphs WHERE row > ? AND row <= ? ORDER BY row",
-                              (row, min(row + batch, stop)))
-            yield from (((rid, data) if with_ids else data) for _, rid, data in rows)
+            for _, rid, data in self._rows("SELECT * FROM graphs WHERE row > ? AND row <= ? ORDER BY row",
+                                           (row, min(row + batch, stop))):
+                yield (rid, data) if with_ids else data
             row += batch
 
     def ids(self, source: str | None = None) -> list[str]:
@@ -417,14 +429,13 @@ class GraphDatabase:
             sql = f"INSERT INTO graphs ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})"
             values = [(n + k + 1, rid, sid, nn, blob, *(_cell(pr.get(p)) for p in props_seen))
                       for k, (rid, nn, blob, pr) in enumerate(rows)]
-            try:
-                self._conn.executemany(sql, values)
-            except sqlite3.IntegrityError:
-                dup = self._conn.execute(
-                    f"SELECT item_id FROM graphs WHERE source = ? AND item_id IN ({','.join('?' * len(rows))})",
-                    (sid, *[r[0] for r in rows])).fetchone()
-                raise DatabaseError(f"{self.path}: item id {dup[0] if dup else '?'!r} of source {source!r} "
-                                    "is stored already (or repeated in this chunk)") from None
+            ids = [r[0] for r in rows]
+            dup = next(iter(self._existing(source, ids)), None) or (
+                next((i for i, c in Counter(ids).items() if c > 1), None))
+            if dup is not None:
+                raise DatabaseError(f"{self.path}: item id {dup!r} of source {source!r} is stored already "
+                                    "or repeated in this chunk; ids are unique per source")
+            self._conn.executemany(sql, values)
             self._conn.executemany("INSERT OR IGNORE INTO skipped VALUES (?, ?, ?)",
                                    [(sid, s["where"], s["reason"]) for s in skipped])
             self._set_meta(num_graphs=str(n + len(rows)), updated=_now())
@@ -552,7 +563,7 @@ class GraphDatabase:
     def info(self) -> dict[str, Any]:
         """Counts, skip counts, domain, sources, property statistics and a node-count histogram.
 
-        ``properties[name]`` holds ``count`` (finite values), ``nan``, ``missing``, ``min``,
+        ``properties[name]`` holds ``count`` (non-NaN values), ``nan``, ``missing``, ``min``,
         ``max`` and ``mean``; ``num_nodes["histogram"]`` maps a node count to its graphs.
         """
         q, names, props = self._conn.execute, self.property_names(), {}

@@ -181,11 +181,24 @@ class GraphDiffusion(nn.Module):
         return cond, mask
 
     # ------------------------------------------------------------------ statistics
+    def validate(self, graphs: Iterable[Data], where: str = "item") -> None:
+        """Check that every graph carries the generated and given fields, well formed, and the
+        condition properties; raises :class:`GraphValidationError` naming the first bad one."""
+        for i, g in enumerate(graphs):
+            self.spec.validate(g, where=f"{where} {i}", fields=self.generate + self.given)
+            for name in self.condition:
+                if getattr(g, name, None) is None:
+                    raise GraphValidationError(f"{where} {i}: the model is conditioned on {name!r}, "
+                                               "which this graph lacks")
+
     @torch.no_grad()
     def fit_statistics(self, graphs: Iterable[Data] | Batch) -> None:
         """Set every process's data statistics, the condition normaliser and the node-count
         histogram from the training graphs (call once before training)."""
-        batch = graphs if isinstance(graphs, Batch) else Batch.from_data_list(list(graphs))
+        if not isinstance(graphs, Batch):
+            graphs = list(graphs)
+            self.validate(graphs, "training item")
+        batch = graphs if isinstance(graphs, Batch) else Batch.from_data_list(graphs)
         pair_index, _ = self._pairs(batch)
         for name in self.generate + self.given:
             el = self._elements(batch, name, pair_index)
@@ -253,11 +266,10 @@ class GraphDiffusion(nn.Module):
     def _template(self, num_nodes: Sequence[int] | None, template: Batch | Sequence[Data] | None,
                   device: torch.device) -> Batch:
         if template is not None:
-            batch = template if isinstance(template, Batch) else Batch.from_data_list(list(template))
-            missing = [n for n in self.given if getattr(batch, n, None) is None]
-            if missing:
-                raise GraphValidationError(f"the task needs the given fields {missing} in the template")
-            return batch.to(device)
+            graphs = template.to_data_list() if isinstance(template, Batch) else list(template)
+            for i, g in enumerate(graphs):
+                self.spec.validate(g, where=f"template {i}", fields=self.given)
+            return Batch.from_data_list(graphs).to(device)
         if self.given:
             raise GraphValidationError(f"this model needs the given fields {self.given}: pass a template")
         if num_nodes is None:

@@ -94,6 +94,8 @@ class Trainer:
                  progress: bool = True) -> None:
         self.cfg = config
         tc = config.training
+        model.validate(train, "training item")
+        model.validate(val or [], "validation item")
         self.distributed = int(os.environ.get("WORLD_SIZE", "1")) > 1
         if self.distributed and not dist.is_initialized():
             dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")

@@ -211,7 +211,8 @@ def test_interrupted_build_resumes_without_duplicates_or_losses(tmp_path: Path) 
         assert db.ids() == [f"g{k}" for k in range(23)]
         assert not db.sources()[str(src.resolve())]["complete"]
     partial = GraphDatabase.build(domain, src, path, progress=False, chunk=4, max_items=35)
-    assert (partial.already, partial.stored, partial.complete) == (23, 12, False)  # 35 records: lines 1-36 but the bad line 30
+    # 35 records are lines 1-36 but the bad line 30: 23 stored before, 12 new
+    assert (partial.already, partial.stored, partial.complete) == (23, 12, False)
     converted = domain.converted
     report = GraphDatabase.build(domain, src, path, progress=False, chunk=7)
     assert (report.already, report.stored, report.skipped, report.complete) == (35, 14, 1, True)
@@ -297,7 +298,9 @@ def test_two_readers_while_a_writer_appends(tmp_path: Path) -> None:
     with GraphDatabase.open(path, readonly=False) as db:
         with pytest.raises(DatabaseError, match="'g3'"):
             db.append(items[3:4], "synthetic")
-        assert len(db) == 210
+        with pytest.raises(DatabaseError, match="'x'"):
+            db.append([("x", items[0][1]), ("y", items[1][1]), ("x", items[2][1])], "synthetic")
+        assert len(db) == 210 and db.ids()[-1] == "g209"
 
 
 # ---------------------------------------------------------------------------- checks and errors

@@ -185,3 +185,23 @@ def test_ddp_two_cpu_processes_under_torchrun(tmp_path):
     # data-parallel replicas stay identical
     assert abs(rows[0]["checksum"] - rows[1]["checksum"]) < 1e-4
     assert (tmp_path / "run" / "last.ckpt").exists()
+
+
+def test_bad_training_graphs_are_named():
+    m = model()
+    g = graphs(3)
+    g[1].x = torch.zeros(g[1].num_nodes, 5)
+    with pytest.raises(GraphValidationError, match=r"training item 1: field 'x': shape"):
+        m.fit_statistics(g)
+    g = graphs(3)
+    g[2].x[0, 0] = float("inf")
+    with pytest.raises(GraphValidationError, match=r"training item 2: field 'x': non-finite"):
+        Trainer(m, config(Path("/tmp/unused-run")), g, progress=False)
+    with pytest.raises(GraphValidationError, match="template 0: field 'kind' is missing"):
+        m2 = GraphDiffusion(SPEC, m.denoiser.__class__(SPEC, {"x": 2, "edges": 2}, hidden=16, layers=1, heads=2),
+                            {n: m.processes[n] for n in SPEC.names}, generate=["x", "edges"], given=["kind"])
+        m2.sample(template=[Data(num_nodes=3)], steps=2)
+    empty = Data(num_nodes=0, kind=torch.zeros(0, dtype=torch.long), x=torch.zeros(0, 2),
+                 edge_index=torch.zeros(2, 0, dtype=torch.long), edges=torch.zeros(0, dtype=torch.long))
+    with pytest.raises(GraphValidationError, match="training item 0: graph has no nodes"):
+        m.fit_statistics([empty])

@@ -173,8 +173,17 @@ def _write_csv(items: list[tuple[str, Structure, dict[str, float]]], path: Path,
         if not append:
             writer.writerow(["material_id", "cif", *columns])
         for rid, s, props in items:
-            cells = ["" if props.get(c) is None else repr(float(props[c])) for c in columns]
+            cells = [_cell(props.get(c)) for c in columns]
             writer.writerow([rid, cif_string(s, significant_figures=significant_figures), *cells])
+
+
+def _cell(value: Any) -> str:
+    """A CSV cell: empty for missing, integers as integers, other numbers in full precision."""
+    if value is None:
+        return ""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(value)
+    return repr(float(value))
 
 
 def _write_extxyz(items: list[tuple[str, Structure, dict[str, float]]], path: Path, append: bool = False) -> None:

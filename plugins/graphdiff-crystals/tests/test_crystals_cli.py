@@ -1,0 +1,130 @@
+"""Crystals end to end through the CLI: train, sample (CSP and de novo), evaluate, interpolate."""
+
+from __future__ import annotations
+
+import csv
+import json
+import sys
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from graphdiff.cli import cli
+from graphdiff_crystals import sample_path
+
+
+@pytest.fixture(scope="module")
+def small_csv(tmp_path_factory) -> Path:
+    csv.field_size_limit(sys.maxsize)
+    with open(sample_path(), newline="") as fh:
+        rows = list(csv.reader(fh))
+    out = tmp_path_factory.mktemp("data") / "small.csv"
+    with out.open("w", newline="") as fh:
+        csv.writer(fh).writerows(rows[:41])
+    return out
+
+
+def run(args: list[str]) -> str:
+    result = CliRunner().invoke(cli, args, catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    return result.output
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory, small_csv) -> dict[str, Path]:
+    root = tmp_path_factory.mktemp("runs")
+    out = {}
+    for task, given in (("csp", '["atom_types"]'), ("dng", "[]")):
+        cfg = root / f"{task}.toml"
+        cfg.write_text(f"""
+[data]
+domain = "crystals"
+source = "{small_csv}"
+val_fraction = 0.1
+batch_size = 16
+
+[model]
+hidden = 32
+layers = 2
+
+[diffusion]
+given = {given}
+condition = ["heat_ref"]
+
+[training]
+max_steps = 6
+log_every = 2
+val_every = 3
+out_dir = "{root / task}"
+
+[sampling]
+steps = 5
+""")
+        text = run(["train", str(cfg), "--quiet"])
+        assert "trained 6 steps" in text
+        out[task] = root / task / "last.ckpt"
+    return out
+
+
+def test_csp_sample_writes_one_row_per_input_and_k_candidates(trained, small_csv, tmp_path):
+    gen = tmp_path / "gen.csv"
+    text = run(["sample", "--checkpoint", str(trained["csp"]), "--input", str(small_csv), "-k", "2",
+                "--out", str(gen), "--quiet", "--steps", "4", "--batch-size", "16"])
+    assert "wrote 80 graphs" in text
+    with gen.open(newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    with small_csv.open(newline="") as fh:
+        refs = list(csv.DictReader(fh))
+    assert [r["material_id"] for r in rows] == [r["material_id"] for r in refs for _ in range(2)]
+    assert [r["sample"] for r in rows[:4]] == ["0", "1", "0", "1"]
+    # the composition is given: every candidate keeps its reference's formula (read from the CIF
+    # text: an untrained model's cells may be too degenerate for pymatgen to parse)
+    from pymatgen.core import Composition
+
+    def formula(cif: str) -> str:
+        line = next(x for x in cif.splitlines() if x.startswith("_chemical_formula_sum"))
+        return Composition(line.split(None, 1)[1].strip("'\" ")).reduced_formula
+
+    for row, ref in zip(rows[::2], refs):
+        assert formula(row["cif"]) == formula(ref["cif"])
+    metrics = tmp_path / "m.json"
+    run(["evaluate", "--task", "csp", "--generated", str(gen), "--reference", str(small_csv),
+         "--k", "1", "--k", "2", "--out", str(metrics)])
+    result = json.loads(metrics.read_text())
+    assert set(result["metrics"]) == {"k=1", "k=2"} and result["num_references"] == 40
+    assert len(result["per_item"]) == 40
+
+
+def test_dng_sample_with_target_and_jsonl(trained, tmp_path):
+    gen = tmp_path / "gen.jsonl"
+    run(["sample", "--checkpoint", str(trained["dng"]), "--num", "7", "--target", "heat_ref=-0.5",
+         "--guidance-scale", "1.0", "--out", str(gen), "--quiet", "--batch-size", "3"])
+    lines = [json.loads(line) for line in gen.read_text().splitlines()]
+    assert len(lines) == 7 and all(rec["num_nodes"] == len(rec["fields"]["atom_types"]) for rec in lines)
+
+
+def test_bad_cli_input_is_reported(trained, small_csv, tmp_path):
+    runner = CliRunner()
+    res = runner.invoke(cli, ["sample", "--checkpoint", str(trained["csp"]), "--num", "3", "--out",
+                              str(tmp_path / "x.csv")])
+    assert res.exit_code == 2 and "use --input" in res.output
+    res = runner.invoke(cli, ["sample", "--checkpoint", str(trained["dng"]), "--num", "3", "--target", "heat_ref",
+                              "--out", str(tmp_path / "x.csv")])
+    assert res.exit_code == 2 and "COLUMN=VALUE" in res.output
+    res = runner.invoke(cli, ["sample", "--checkpoint", "no-such-model", "--num", "3", "--out", str(tmp_path / "x.csv")])
+    assert res.exit_code == 2 and "no bundled checkpoint" in res.output
+    res = runner.invoke(cli, ["sample", "--checkpoint", str(trained["dng"]), "--num", "3", "--out",
+                              str(tmp_path / "x.xyz")])
+    assert res.exit_code == 2 and "writes" in res.output
+
+
+def test_interpolate_between_two_crystals(trained, small_csv, tmp_path):
+    out = tmp_path / "path.csv"
+    text = run(["interpolate", "--checkpoint", str(trained["dng"]), "--input", str(small_csv), "--pair", "0", "1",
+                "--num", "4", "--steps", "5", "--target-path", "heat_ref", "-1.0", "0.0", "--out", str(out)])
+    assert "wrote 4 graphs" in text
+    with out.open(newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    assert [float(r["lambda"]) for r in rows] == [0.0, 1 / 3, 2 / 3, 1.0]
+    assert [float(r["heat_ref"]) for r in rows] == pytest.approx([-1.0, -2 / 3, -1 / 3, 0.0])
