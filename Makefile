@@ -20,7 +20,7 @@ $(STAMP): pyproject.toml $(addsuffix /pyproject.toml,$(PLUGINS))
 install: $(STAMP)
 
 demo: $(STAMP)
-	$(VENV)/bin/graphdiff demo --out demo-output
+	$(PY) -m graphdiff_crystals.demo --out demo-output
 
 test: $(STAMP)
 	$(PY) -m pytest -q -m "not slow" $(PYTEST_ARGS)

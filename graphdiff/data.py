@@ -11,7 +11,49 @@ from torch_geometric.data import Batch, Data
 
 from graphdiff.errors import DataError, GraphValidationError
 
-__all__ = ["read_graphs", "split_graphs", "BatchStream"]
+__all__ = ["read_graphs", "split_graphs", "split_indices", "IndexView", "statistics_sample", "BatchStream"]
+
+DATABASE_SUFFIXES = (".db", ".sqlite", ".sqlite3")
+
+
+class IndexView:
+    """A lazy view of some items of an indexable dataset (items are fetched when asked for)."""
+
+    def __init__(self, dataset: Any, indices: Sequence[int]) -> None:
+        self.dataset, self.indices = dataset, list(indices)
+
+    def __len__(self) -> int:
+        return len(self.indices)
+
+    def __getitem__(self, i: int) -> Data:
+        return self.dataset[self.indices[i]]
+
+    def __getitems__(self, idx: Sequence[int]) -> list[Data]:
+        real = [self.indices[i] for i in idx]
+        getitems = getattr(self.dataset, "__getitems__", None)
+        return getitems(real) if getitems is not None else [self.dataset[i] for i in real]
+
+    def __iter__(self) -> Iterator[Data]:
+        for i in range(len(self)):
+            yield self[i]
+
+
+def split_indices(n: int, val_fraction: float, seed: int = 0) -> tuple[list[int], list[int]]:
+    """Seeded ``(train, val)`` index lists; see :func:`split_graphs`."""
+    n_val = int(round(val_fraction * n))
+    if val_fraction > 0 and n >= 2:
+        n_val = min(max(n_val, 1), n - 1)
+    perm = torch.randperm(n, generator=torch.Generator().manual_seed(seed)).tolist()
+    return perm[n_val:], perm[:n_val]
+
+
+def statistics_sample(graphs: Any, limit: int = 50_000, seed: int = 0) -> list[Data]:
+    """All graphs, or a seeded random ``limit`` of them, for fitting data statistics."""
+    n = len(graphs)
+    if n <= limit:
+        return list(graphs) if isinstance(graphs, list) else [graphs[i] for i in range(n)]
+    idx = torch.randperm(n, generator=torch.Generator().manual_seed(seed))[:limit].tolist()
+    return [graphs[i] for i in idx]
 
 
 def read_graphs(domain: Any, source: str | Path, *, strict: bool = False, max_items: int | None = None,
@@ -50,14 +92,8 @@ def read_graphs(domain: Any, source: str | Path, *, strict: bool = False, max_it
 def split_graphs(graphs: Sequence[Data], val_fraction: float, seed: int = 0) -> tuple[list[Data], list[Data]]:
     """A seeded random split into ``(train, val)``; ``val`` has ``round(val_fraction · n)`` items
     (at least one when ``val_fraction > 0`` and there are two or more graphs)."""
-    n = len(graphs)
-    n_val = int(round(val_fraction * n))
-    if val_fraction > 0 and n >= 2:
-        n_val = min(max(n_val, 1), n - 1)
-    perm = torch.randperm(n, generator=torch.Generator().manual_seed(seed)).tolist()
-    val = [graphs[i] for i in perm[:n_val]]
-    train = [graphs[i] for i in perm[n_val:]]
-    return train, val
+    train_idx, val_idx = split_indices(len(graphs), val_fraction, seed)
+    return [graphs[i] for i in train_idx], [graphs[i] for i in val_idx]
 
 
 class BatchStream:
@@ -72,9 +108,10 @@ class BatchStream:
 
     def __init__(self, graphs: Sequence[Data], batch_size: int, seed: int = 0, shuffle: bool = True,
                  rank: int = 0, world_size: int = 1, drop_last: bool = False) -> None:
-        if not graphs:
+        if len(graphs) == 0:
             raise DataError("no graphs to batch")
-        self.graphs = list(graphs)
+        # any indexable sequence works (a list, or a DatabaseDataset that streams from disk)
+        self.graphs = graphs if hasattr(graphs, "__getitem__") else list(graphs)
         self.batch_size, self.seed, self.shuffle = int(batch_size), int(seed), shuffle
         self.rank, self.world_size, self.drop_last = rank, world_size, drop_last
         per_rank = -(-len(self.graphs) // world_size)
@@ -97,7 +134,9 @@ class BatchStream:
         epoch, k = divmod(step, self.batches_per_epoch)
         order = self._order(epoch)
         idx = order[k * self.batch_size:(k + 1) * self.batch_size]
-        return Batch.from_data_list([self.graphs[i] for i in idx])
+        getitems = getattr(self.graphs, "__getitems__", None)
+        items = getitems(idx) if getitems is not None else [self.graphs[i] for i in idx]
+        return Batch.from_data_list(items)
 
     def epoch(self, epoch: int = 0) -> Iterator[Batch]:
         for k in range(self.batches_per_epoch):

@@ -187,9 +187,15 @@ class GraphDatabase:
     # ------------------------------------------------------------------ opening
     @staticmethod
     def _connect(path: Path, readonly: bool) -> sqlite3.Connection:
-        uri = path.resolve().as_uri() + ("?mode=ro" if readonly else "")
+        """A connection in autocommit mode. Read-only ones use ``query_only`` where the file and
+        folder are writable (so the last one to close removes the ``-wal``/``-shm`` files), else
+        SQLite's ``mode=ro``."""
+        writable = os.access(path, os.W_OK) and os.access(path.resolve().parent, os.W_OK)
+        uri = path.resolve().as_uri() + ("?mode=ro" if readonly and not writable else "")
         conn = sqlite3.connect(uri, uri=True, isolation_level=None, timeout=60.0)
         conn.execute("PRAGMA busy_timeout = 60000")
+        if readonly:
+            conn.execute("PRAGMA query_only = ON")
         return conn
 
     @classmethod
@@ -536,21 +542,23 @@ class GraphDatabase:
 
     def _flush(self, pending: list[tuple[str, Data, str]], skipped: list[dict[str, str]], key: str,
                report: BuildReport) -> None:
-        """Insert ``pending`` but for repeated ids (reported as skipped); store and clear the skips."""
-        stored = self._existing(key, [rid for rid, _, _ in pending])
+        """Insert ``pending`` but for repeated ids (reported as skipped) with the skip reports;
+        both lists are emptied first, so a failed insert is not retried."""
+        items, skips = list(pending), list(skipped)
+        pending.clear()
+        skipped.clear()
+        stored = self._existing(key, [rid for rid, _, _ in items])
         fresh, seen = [], set()
-        for rid, graph, where in pending:
+        for rid, graph, where in items:
             if rid in stored or rid in seen:
-                skipped.append({"where": where, "reason": f"duplicate id {rid!r}: an earlier item of this "
-                                                          "source has it (only the first is stored)"})
+                skips.append({"where": where, "reason": f"duplicate id {rid!r}: an earlier item of this "
+                                                        "source has it (only the first is stored)"})
             else:
                 seen.add(rid)
                 fresh.append((rid, graph, where))
-        if fresh or skipped:
-            report.stored += self._insert(fresh, key, skipped)
-            report.skipped += len(skipped)
-        pending.clear()
-        skipped.clear()
+        if fresh or skips:
+            report.stored += self._insert(fresh, key, skips)
+            report.skipped += len(skips)
 
     def _mark_source(self, key: str, complete: bool) -> None:
         with self._transaction():
@@ -594,11 +602,13 @@ class GraphDatabase:
         """Write every graph to ``path``; return how many were written.
 
         ``fmt`` (default: the suffix) is ``"jsonl"`` (:func:`graphdiff.graphio.graph_to_json`
-        lines plus ``id`` and ``source``; no domain needed) or ``"domain"``: ``domain.write``
+        lines plus ``id``; no domain needed) or ``"domain"``: ``domain.write``
         (default: the installed domain of the stored name, which must have the stored version),
         in ``chunk``-sized calls with ``append=True`` when its writer takes ``append``; a writer
         without it gets every object in one call (memory grows with the database). ``ids`` go
-        along when the writer accepts them, properties as ``extra`` (or ``props``) likewise.
+        along when the writer accepts them, properties (NaN where a graph has none) as ``extra``
+        (or ``props``) likewise; a writer taking ``**options`` is held to the
+        :meth:`~graphdiff.domain.Domain.write` contract (``append``, ``ids``, ``extra``).
         """
         from tqdm.auto import tqdm
 
@@ -620,11 +630,11 @@ class GraphDatabase:
             return count
         domain = self._export_domain(domain, path)
         kwargs, streams = _write_keywords(domain)
-        written, objs, ids, props = 0, [], [], []
+        written, objs, ids, props, names = 0, [], [], [], self.property_names()
         for rid, graph in stream:
             objs.append(domain.from_graph(graph))
-            ids.append(rid)
-            props.append({k: float(v) for k in graph.keys() if _is_prop(k, v := getattr(graph, k), self.spec)})
+            ids.append(rid)  # every property column on every item (NaN where absent): uniform CSV columns
+            props.append({k: float(getattr(graph, k, math.nan)) for k in names})
             if streams and len(objs) >= chunk:
                 written = _write(domain, objs, ids, props, path, kwargs, written)
         if objs or not written:
@@ -652,8 +662,8 @@ def _write_keywords(domain: Any) -> tuple[set[str], bool]:
     params = inspect.signature(domain.write).parameters
     var_kw = any(p.kind is p.VAR_KEYWORD for p in params.values())
     names = {n for n in ("append", "ids", "extra", "props") if n in params}
-    if var_kw:  # ``**options`` is passed on to the format's writer: only ids are part of every contract
-        names.add("ids")
+    if var_kw:  # ``**options``: the writer follows the Domain.write contract (append, ids, extra)
+        names |= {"append", "ids", "extra"}
     return names, "append" in names
 
 

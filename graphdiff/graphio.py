@@ -26,6 +26,8 @@ def graph_to_json(data: Data, spec: GraphSpec) -> dict[str, Any]:
         value = getattr(data, f.name, None)
         if value is not None:
             out["fields"][f.name] = value.tolist()
+            if value.dtype == torch.float64:
+                out.setdefault("dtypes", {})[f.name] = "float64"
     if spec.edge_field is not None and getattr(data, "edge_index", None) is not None:
         out["edge_index"] = data.edge_index.tolist()
     for key in data.keys():
@@ -40,7 +42,8 @@ def graph_from_json(obj: dict[str, Any], spec: GraphSpec) -> Data:
     data = Data(num_nodes=int(obj["num_nodes"]))
     for f in spec.fields:
         if f.name in obj["fields"]:
-            dtype = torch.long if f.kind.value == "categorical" else torch.float32
+            float_type = torch.float64 if obj.get("dtypes", {}).get(f.name) == "float64" else torch.float32
+            dtype = torch.long if f.kind.value == "categorical" else float_type
             value = torch.tensor(obj["fields"][f.name], dtype=dtype)
             if f.level is Level.GRAPH and f.kind.value != "categorical":
                 value = value.view(1, f.dim)
@@ -58,7 +61,9 @@ class GraphSink:
     """Write generated graphs chunk by chunk to ``path``.
 
     ``.jsonl`` -> one graph per line (domain-free); ``.pt`` -> a list of graphs (gathered,
-    for small outputs); any other suffix -> ``domain.write(objects, path, append=...)``.
+    for small outputs); any other suffix -> ``domain.write(objects, path, append=...)``, chunk
+    by chunk when the domain's writer takes ``append``/``ids``/``extra``; otherwise the objects
+    are held and written once by :meth:`close`.
     """
 
     def __init__(self, path: str | Path, domain: Any) -> None:
@@ -66,6 +71,7 @@ class GraphSink:
         self.domain = domain
         self.count = 0
         self._pt: list[Data] = []
+        self._held: list[tuple[Any, str | None, dict[str, Any] | None]] = []
         suffix = self.path.suffix.lower()
         self.mode = "jsonl" if suffix == ".jsonl" and ".jsonl" not in domain.write_suffixes else (
             "pt" if suffix == ".pt" else "domain")
@@ -91,9 +97,23 @@ class GraphSink:
             self._pt.extend(graphs)
         else:
             objs = [self.domain.from_graph(g) for g in graphs]
-            self.domain.write(objs, self.path, append=self.count > 0, ids=ids, extra=extra)
+            if self._streams():
+                self.domain.write(objs, self.path, append=self.count > 0, ids=ids, extra=extra)
+            else:  # a writer that cannot append: hold the objects and write once at close
+                self._held.extend(zip(objs, ids or [None] * len(objs), extra or [None] * len(objs)))
         self.count += len(graphs)
+
+    def _streams(self) -> bool:
+        """Whether the domain's writer takes ``append``, ``ids`` and ``extra``."""
+        import inspect
+
+        params = inspect.signature(self.domain.write).parameters
+        has_kwargs = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
+        return has_kwargs or {"append", "ids", "extra"} <= set(params)
 
     def close(self) -> None:
         if self.mode == "pt":
             torch.save(self._pt, self.path)
+        elif self._held:
+            self.domain.write([o for o, _, _ in self._held], self.path)
+            self._held = []

@@ -10,7 +10,8 @@ import torch
 from torch_geometric.data import Data
 
 from graphdiff.config import RunConfig
-from graphdiff.data import read_graphs, split_graphs
+from graphdiff.data import (DATABASE_SUFFIXES, IndexView, read_graphs, split_graphs, split_indices,
+                            statistics_sample)
 from graphdiff.diffusion import GraphDiffusion
 from graphdiff.errors import DataError, GraphValidationError
 from graphdiff.model import build_model
@@ -28,6 +29,14 @@ def load_training_data(cfg: RunConfig, domain: Any, strict: bool = False) -> tup
                             skipped=skipped, **d.options)
         val = (read_graphs(domain, d.val_source, strict=strict, skipped=skipped, **d.options)
                if d.val_source else [])
+    elif d.source and Path(d.source).suffix.lower() in DATABASE_SUFFIXES:
+        # a graph database: stream from disk, never load it whole
+        from graphdiff.db import DatabaseDataset
+
+        dataset = DatabaseDataset(d.source, domain=domain)
+        n = min(len(dataset), d.max_items) if d.max_items else len(dataset)
+        train_idx, val_idx = split_indices(n, d.val_fraction, d.split_seed)
+        return IndexView(dataset, train_idx), IndexView(dataset, val_idx), []
     elif d.source:
         graphs = read_graphs(domain, d.source, strict=strict, max_items=d.max_items, skipped=skipped,
                              **d.options)
@@ -35,6 +44,8 @@ def load_training_data(cfg: RunConfig, domain: Any, strict: bool = False) -> tup
     else:
         raise DataError("data.source (or data.train_source) must name the data to train on")
     for name in cfg.diffusion.condition:
+        if not isinstance(train, list):
+            continue  # a database: checked when the model validates its statistics sample
         have = sum(getattr(g, name, None) is not None for g in train)
         if have == 0:
             raise DataError(f"diffusion.condition names {name!r} but no training item has that property")
@@ -53,7 +64,7 @@ def train(cfg: RunConfig, *, resume: str | Path | None = None, max_steps: int | 
     train_graphs, val_graphs, skipped = load_training_data(cfg, domain, strict=strict)
     torch.manual_seed(cfg.training.seed)
     model = build_model(cfg, domain)
-    model.fit_statistics(train_graphs)
+    model.fit_statistics(statistics_sample(train_graphs, seed=cfg.training.seed))
     out = Path(cfg.training.out_dir)
     out.mkdir(parents=True, exist_ok=True)
     (out / "skipped.json").write_text(json.dumps(skipped, indent=1))

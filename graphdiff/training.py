@@ -94,8 +94,10 @@ class Trainer:
                  progress: bool = True) -> None:
         self.cfg = config
         tc = config.training
-        model.validate(train, "training item")
-        model.validate(val or [], "validation item")
+        if isinstance(train, list):  # a database validated its graphs when it stored them
+            model.validate(train, "training item")
+        if isinstance(val, list):
+            model.validate(val, "validation item")
         self.distributed = int(os.environ.get("WORLD_SIZE", "1")) > 1
         if self.distributed and not dist.is_initialized():
             dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
@@ -113,7 +115,7 @@ class Trainer:
         self.ema = EMA(self.model, tc.ema_decay)
         self.stream = BatchStream(train, config.data.batch_size, seed=tc.seed, rank=self.rank,
                                   world_size=self.world)
-        self.val = list(val or [])
+        self.val = val if val is not None else []
         self.meta = dict(meta or {})
         self.progress = progress and self.rank == 0
         self.step = 0
@@ -175,7 +177,7 @@ class Trainer:
     # ------------------------------------------------------------------ loop
     @torch.no_grad()
     def validate(self) -> float | None:
-        if not self.val:
+        if len(self.val) == 0:
             return None
         was = self.model.training
         self.model.eval()

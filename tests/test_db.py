@@ -17,6 +17,7 @@ import sqlite3
 import threading
 import time
 import warnings
+from contextlib import closing
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -176,11 +177,12 @@ def test_crystals_build_equals_record_to_graph_and_records_skips(crystals: Any, 
 def test_crystals_export_csv_reads_back(crystals: Any, crystal_csv: Path, tmp_path: Path) -> None:
     GraphDatabase.build(crystals, crystal_csv, tmp_path / "c.db", progress=False)
     with GraphDatabase.open(tmp_path / "c.db") as db:
-        assert db.export(tmp_path / "out.csv") == 12
+        assert db.export(tmp_path / "out.csv", chunk=5) == 12  # three appending writes
         stored = list(db.iter_graphs(batch=5, with_ids=True))
     back = expected_graphs(crystals, tmp_path / "out.csv")
     assert [rid for rid, _ in back] == [rid for rid, _ in stored]
     for (_, a), (_, b) in zip(back, stored):
+        assert torch.equal(a.heat_all, b.heat_all) and torch.equal(a.dir_gap, b.dir_gap)  # properties as columns
         assert torch.equal(a.atom_types, b.atom_types)
         torch.testing.assert_close(a.frac_coords, b.frac_coords, rtol=0, atol=1e-6)
         torch.testing.assert_close(a.lattice, b.lattice, rtol=0, atol=1e-6)
@@ -260,6 +262,8 @@ def _count(path: Path) -> int:
 def test_two_readers_while_a_writer_appends(tmp_path: Path) -> None:
     path, domain = tmp_path / "c.db", RingsDomain()
     GraphDatabase.create(path, domain).close()
+    with closing(sqlite3.connect(path)) as conn:  # WAL: readers never wait for the writer
+        assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     items = [(f"g{k}", domain.record_to_graph({"obj": (i["types"], i["xy"]), "props": {}}))
              for k, i in enumerate(map(ring_item, range(210)))]
     done, seen, errors = threading.Event(), [set(), set()], []

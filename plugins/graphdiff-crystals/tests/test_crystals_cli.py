@@ -128,3 +128,21 @@ def test_interpolate_between_two_crystals(trained, small_csv, tmp_path):
         rows = list(csv.DictReader(fh))
     assert [float(r["lambda"]) for r in rows] == [0.0, 1 / 3, 2 / 3, 1.0]
     assert [float(r["heat_ref"]) for r in rows] == pytest.approx([-1.0, -2 / 3, -1 / 3, 0.0])
+
+
+def test_train_streams_from_a_graph_database(small_csv, tmp_path):
+    db = tmp_path / "perov.db"
+    run(["db", "build", str(small_csv), "--domain", "crystals", "--out", str(db), "--quiet"])
+    cfg = tmp_path / "db.yaml"
+    cfg.write_text(f"""
+data: {{domain: crystals, source: "{db}", val_fraction: 0.1, batch_size: 8}}
+model: {{hidden: 16, layers: 1}}
+diffusion: {{given: [atom_types]}}
+training: {{max_steps: 3, log_every: 1, out_dir: "{tmp_path / 'run'}"}}
+""")
+    text = run(["train", str(cfg), "--quiet"])
+    assert "trained 3 steps" in text
+    from graphdiff.model import load_model
+
+    model, _, meta = load_model(tmp_path / "run" / "last.ckpt")
+    assert meta["num_train"] + meta["num_val"] == 40 and model.given == ["atom_types"]
