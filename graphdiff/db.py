@@ -27,8 +27,6 @@ import json
 import math
 import os
 import sqlite3
-import struct
-import threading
 import time
 from collections import Counter
 from contextlib import contextmanager
@@ -41,16 +39,12 @@ from torch_geometric.data import Data
 
 from graphdiff.errors import DataError, GraphValidationError
 from graphdiff.graph import GraphSpec
+from graphdiff.db_format import DatabaseError, decode_tensors, encode_tensors
 
 __all__ = ["GraphDatabase", "DatabaseDataset", "DatabaseError", "BuildReport", "encode_tensors",
            "decode_tensors"]
 
 FORMAT, FORMAT_VERSION = "graphdiff-graph-db", "1"
-_MAGIC = b"GDG1"
-_DTYPES = [torch.float32, torch.float64, torch.float16, torch.bfloat16, torch.int64, torch.int32,
-           torch.int16, torch.int8, torch.uint8, torch.bool]
-_CODE = {dt: k for k, dt in enumerate(_DTYPES)}
-_ITEMSIZE = [torch.empty((), dtype=dt).element_size() for dt in _DTYPES]
 _SCHEMA = """
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE sources (id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE, started TEXT NOT NULL,
@@ -63,69 +57,11 @@ CREATE TABLE skipped (source INTEGER NOT NULL, location TEXT NOT NULL, reason TE
 """
 
 
-class DatabaseError(DataError):
-    """A graph database is missing, corrupt, of another domain, or asked something impossible."""
-
-
 def _now() -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%S%z")
 
 
 # ---------------------------------------------------------------------------- serialisation
-def encode_tensors(tensors: dict[str, torch.Tensor]) -> bytes:
-    """Serialise named tensors into one blob (no pickle).
-
-    Layout (little-endian): ``b"GDG1"``, ``uint16`` count, then per tensor ``uint8`` name
-    length, the UTF-8 name, ``uint8`` dtype code, ``uint8`` ndim and ``ndim × uint32`` sizes;
-    then the raw bytes of every tensor (C order, the host's byte order: little-endian on x86 and
-    ARM) in the same order.
-
-    Parameters
-    ----------
-    tensors:
-        ``name -> tensor`` of any shape (``[n]``, ``[n, d]``, ``[2, E]``, ``[]``...) and a dtype
-        of ``float16/32/64``, ``bfloat16``, ``int8/16/32/64``, ``uint8`` or ``bool``.
-    """
-    head, body = [_MAGIC, struct.pack("<H", len(tensors))], []
-    for name, t in tensors.items():
-        if t.dtype not in _CODE:
-            raise DatabaseError(f"tensor {name!r}: dtype {t.dtype} cannot be stored")
-        raw = name.encode()
-        if len(raw) > 255 or t.dim() > 255:
-            raise DatabaseError(f"tensor {name!r}: name longer than 255 bytes or more than 255 dimensions")
-        head.append(struct.pack(f"<B{len(raw)}sBB{t.dim()}I", len(raw), raw, _CODE[t.dtype], t.dim(), *t.shape))
-        body.append(t.detach().cpu().contiguous().reshape(-1).view(torch.uint8).numpy().tobytes())
-    return b"".join(head + body)
-
-
-def decode_tensors(blob: bytes) -> dict[str, torch.Tensor]:
-    """Inverse of :func:`encode_tensors`; raises :class:`DatabaseError` on a damaged blob."""
-    try:
-        if blob[:4] != _MAGIC:
-            raise ValueError("bad magic")
-        (count,), off, metas = struct.unpack_from("<H", blob, 4), 6, []
-        for _ in range(count):
-            n = blob[off]
-            name = blob[off + 1:off + 1 + n].decode()
-            code, ndim = blob[off + 1 + n], blob[off + 2 + n]
-            shape = struct.unpack_from(f"<{ndim}I", blob, off + 3 + n)
-            off += 3 + n + 4 * ndim
-            metas.append((name, code, shape))
-        out = {}
-        for name, code, shape in metas:
-            nbytes = math.prod(shape) * _ITEMSIZE[code]
-            if off + nbytes > len(blob):
-                raise ValueError("truncated")
-            out[name] = (torch.frombuffer(bytearray(blob[off:off + nbytes]), dtype=_DTYPES[code]).reshape(shape)
-                         if nbytes else torch.empty(shape, dtype=_DTYPES[code]))
-            off += nbytes
-        if off != len(blob):
-            raise ValueError(f"{len(blob) - off} trailing bytes")
-    except (ValueError, IndexError, struct.error) as exc:
-        raise DatabaseError(f"damaged graph blob: {exc}") from None
-    return out
-
-
 def _is_prop(key: str, value: Any, spec: GraphSpec) -> bool:
     return (isinstance(value, torch.Tensor) and value.dtype == torch.float32 and tuple(value.shape) == (1,)
             and key not in spec)
@@ -677,73 +613,4 @@ def _write(domain: Any, objs: list, ids: list, props: list, path: Path, kwargs: 
     return written
 
 
-# ---------------------------------------------------------------------------- torch dataset
-class DatabaseDataset(torch.utils.data.Dataset):
-    """A map-style torch ``Dataset`` over a graph database, read from disk item by item.
-
-    Each process (and each thread) opens its own read-only SQLite connection on first use, so
-    the dataset can be created before ``fork`` (DataLoader workers) or pickled (``spawn``). The
-    length is fixed when the dataset is made (:meth:`refresh` re-reads it). ``__getitems__``
-    fetches a whole batch with one query, which torch's DataLoader uses; iterating streams.
-    Every graph carries every property column of the database (``fill`` where it had none),
-    so graphs from sources with different columns can share a batch.
-
-    Parameters
-    ----------
-    path:
-        The database file.
-    domain:
-        Optional domain (or name) the database must belong to.
-    transform:
-        Optional callable applied to each graph.
-    fill:
-        Value of a property a graph lacks (``float32 [1]``); ``None`` leaves it absent.
-    """
-
-    def __init__(self, path: str | Path, *, domain: Any = None, transform: Any = None,
-                 fill: float | None = math.nan) -> None:
-        self.path, self.transform, self.fill = Path(path), transform, fill
-        with GraphDatabase.open(self.path, domain=domain) as db:
-            self.spec, self.length, self.properties = db.spec, len(db), db.property_names()
-        self._local = threading.local()
-
-    def _finish(self, graph: Data) -> Data:
-        if self.fill is not None:
-            for name in self.properties:
-                if name not in graph:
-                    setattr(graph, name, torch.tensor([self.fill], dtype=torch.float32))
-        return self.transform(graph) if self.transform else graph
-
-    def _db(self) -> GraphDatabase:
-        pid = os.getpid()
-        db = getattr(self._local, "db", None)
-        if db is None or self._local.pid != pid:  # after fork the parent's connection is not ours
-            self._local.db, self._local.pid = GraphDatabase.open(self.path), pid
-        return self._local.db
-
-    def refresh(self) -> int:
-        """Re-read the number of graphs (after a writer appended) and return it."""
-        db = self._db()
-        self.length, self.properties = len(db), db.property_names()
-        return self.length
-
-    def __len__(self) -> int:
-        return self.length
-
-    def __getitem__(self, index: int) -> Data:
-        if not -self.length <= index < self.length:
-            raise IndexError(f"index {index} out of range for {self.length} graphs")
-        return self.__getitems__([index % self.length])[0]
-
-    def __getitems__(self, indices: Sequence[int]) -> list[Data]:
-        return [self._finish(g) for g in self._db().get_many(list(indices))]
-
-    def __iter__(self) -> Iterator[Data]:
-        return map(self._finish, self._db().iter_graphs(stop=self.length))
-
-    def __getstate__(self) -> dict[str, Any]:
-        return {k: v for k, v in self.__dict__.items() if k != "_local"}
-
-    def __setstate__(self, state: dict[str, Any]) -> None:
-        self.__dict__.update(state)
-        self._local = threading.local()
+from graphdiff.db_dataset import DatabaseDataset  # noqa: E402  (re-exported)
