@@ -195,7 +195,7 @@ class CrystalDomain(Domain):
         thickness = volume / areas.max()
         if thickness < self.min_distance:
             return (f"degenerate lattice: the cell is only {thickness:.3g} Å thick "
-                    f"(< {self.min_distance:g} Å); flat cells are not crystals this domain accepts")
+                    f"(< the {self.min_distance:g} Å minimum distance)")
         return self._overlap_problem(structure)
 
     def _overlap_problem(self, structure: IStructure) -> str | None:

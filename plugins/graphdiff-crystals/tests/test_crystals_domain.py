@@ -123,7 +123,10 @@ def _cubic(species, coords, a=4.0):
     (lambda: _cubic(["Na", "Cl"], [[0, 0, 0], [np.nan, 0.5, 0.5]]), "site 1 has non-finite"),
     (lambda: _cubic(["Na", "Cl"], [[0.1, 0.1, 0.1], [0.15, 0.1, 0.1]]), r"sites 0 \(Na\) and 1 \(Cl\) overlap: 0.200"),
     (lambda: _cubic(["Na", "Cl"], [[0.01, 0.5, 0.5], [0.99, 0.5, 0.5]]), "0.080 Å apart under periodic"),
-    (lambda: _cubic(["Na"], [[0, 0, 0]], a=0.3), "own periodic image"),
+    (lambda: _cubic(["Na"], [[0, 0, 0]], a=0.3), "only 0.3 Å thick"),
+    (lambda: Structure(Lattice([[1000, 0, 0], [0, 1000, 0], [500, 500, 0.001]]), ["Na"], [[0, 0, 0]]),
+     "degenerate lattice: the cell is only 0.001 Å thick"),
+    (lambda: _cubic(["Na"], [[0, 0, 0]], a=2000.0), "2e\\+03 Å long"),
     (lambda: Structure(Lattice.cubic(4), [], []), "no atoms"),
     (lambda: Molecule(["H", "H"], [[0, 0, 0], [0.74, 0, 0]]), "expected a pymatgen Structure"),
 ])
