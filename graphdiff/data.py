@@ -56,6 +56,21 @@ def statistics_sample(graphs: Any, limit: int = 50_000, seed: int = 0) -> list[D
     return [graphs[i] for i in idx]
 
 
+def convert_record(domain: Any, record: Any, where: str, strict: bool,
+                   report: list[dict[str, str]]) -> Data | None:
+    """``domain.record_to_graph`` + validation; a failure is reported (``None`` returned) or,
+    with ``strict``, raised as :class:`DataError` naming ``where``."""
+    try:
+        graph = domain.record_to_graph(record)
+        domain.spec.validate(graph, where=where)
+    except (DataError, GraphValidationError, ValueError) as exc:
+        if strict:
+            raise DataError(f"{where}: {exc}") from None
+        report.append({"where": where, "reason": str(exc)})
+        return None
+    return graph
+
+
 def read_graphs(domain: Any, source: str | Path, *, strict: bool = False, max_items: int | None = None,
                 skipped: list[dict[str, str]] | None = None, **options: Any) -> list[Data]:
     """Read ``source`` with ``domain.read`` and convert every record to a validated graph.
@@ -70,15 +85,9 @@ def read_graphs(domain: Any, source: str | Path, *, strict: bool = False, max_it
         if max_items is not None and len(graphs) >= max_items:
             break
         where = f"{source} item {k}" + (f" (id {record.get('id')})" if record.get("id") is not None else "")
-        try:
-            graph = domain.record_to_graph(record)
-            domain.spec.validate(graph, where=where)
-        except (DataError, GraphValidationError, ValueError) as exc:
-            if strict:
-                raise DataError(f"{where}: {exc}") from None
-            report.append({"where": where, "reason": str(exc)})
-            continue
-        graphs.append(graph)
+        graph = convert_record(domain, record, where, strict, report)
+        if graph is not None:
+            graphs.append(graph)
     if skipped is None and report:
         shown = "; ".join(f"{r['where']}: {r['reason']}" for r in report[:5])
         more = f" (and {len(report) - 5} more)" if len(report) > 5 else ""

@@ -37,8 +37,9 @@ from typing import Any, Iterable, Iterator, Sequence
 import torch
 from torch_geometric.data import Data
 
-from graphdiff.errors import DataError, GraphValidationError
+from graphdiff.errors import DataError
 from graphdiff.graph import GraphSpec
+from graphdiff.data import convert_record
 from graphdiff.db_format import DatabaseError, decode_tensors, encode_tensors
 
 __all__ = ["GraphDatabase", "DatabaseDataset", "DatabaseError", "BuildReport", "encode_tensors",
@@ -455,13 +456,8 @@ class GraphDatabase:
                                       (sid, rid, first_new)).fetchone():
                     report.already += 1  # stored by an earlier run: not converted again
                     continue
-                try:
-                    graph = domain.record_to_graph(record)
-                    self.spec.validate(graph, where=where)
-                except (DataError, GraphValidationError, ValueError) as exc:
-                    if strict:
-                        raise DataError(f"{where}: {exc}") from None
-                    skipped.append({"where": where, "reason": str(exc)})
+                graph = convert_record(domain, record, where, strict, skipped)
+                if graph is None:
                     continue
                 pending.append((rid, graph, where))
                 if len(pending) >= chunk:

@@ -13,7 +13,7 @@
 from __future__ import annotations
 
 from contextlib import contextmanager
-from typing import Any, Callable, Iterator
+from typing import Any, Iterator
 
 from graphdiff.testing.asserts import assert_roundtrip
 from graphdiff.testing.symmetry import (
