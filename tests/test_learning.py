@@ -176,6 +176,13 @@ def test_positions_are_learned_equivariantly(tmp_path):
     train(model, data, tmp_path, steps=500, lr=1e-3)
     after = score(model)
     assert after < 0.25 and after < before / 3, (before, after)
+    # interpolation: the end points of a path come back as the inputs (deterministic inversion)
+    a, b = squares(2, seed=9)
+    path = model.interpolate(a, b, num=3, steps=100)
+    for end, src in ((path[0], a), (path[-1], b)):
+        assert torch.equal(end.atom, src.atom)
+        centred = src.pos - src.pos.mean(0)
+        assert float((end.pos - centred).abs().max()) < 0.1, (end.pos, centred)
 
 
 # --------------------------------------------------------------------------- torus

@@ -146,3 +146,27 @@ training: {{max_steps: 3, log_every: 1, out_dir: "{tmp_path / 'run'}"}}
 
     model, _, meta = load_model(tmp_path / "run" / "last.ckpt")
     assert meta["num_train"] + meta["num_val"] == 40 and model.given == ["atom_types"]
+
+
+def test_bundled_checkpoint_is_listed_by_name_with_its_figures():
+    items = json.loads(run(["checkpoints", "--json"]))
+    perov = next(c for c in items if c["name"] == "perov5-csp")
+    assert perov["domain"] == "crystals" and perov["task"] == "csp"
+    assert 0 < perov["figures"]["match_rate@1"] <= perov["figures"]["match_rate@2"] <= 1
+    assert Path(perov["path"]).stat().st_size < 20e6
+
+
+def test_demo_runs_on_the_bundled_checkpoint(tmp_path):
+    from graphdiff_crystals.demo import main
+
+    summary = main(["--out", str(tmp_path), "--num", "3", "--k", "2", "--steps", "5"])
+    assert summary["num"] == 3 and summary["k"] == 2
+    assert len(list((tmp_path / "cif").glob("*.cif"))) == 6
+    for name in ("structures.png", "distributions.png", "metrics.json"):
+        assert (tmp_path / name).stat().st_size > 0
+    # every composition came from the checkpoint's held-out split
+    from graphdiff.model import load_model
+
+    _, _, meta = load_model("perov5-csp")
+    ids = {p.name.split("_")[0] for p in (tmp_path / "cif").glob("*.cif")}
+    assert ids <= set(meta["test_ids"])
