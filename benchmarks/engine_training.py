@@ -70,9 +70,9 @@ print(json.dumps({{"denoiser": kind, "batch_size": batch_size, "nodes": nodes,
 """
 
 GRID = {
-    "periodic": {"batch": [16, 64, 256], "nodes": [5, 20, 50]},
-    "egnn": {"batch": [16, 64, 256], "nodes": [9, 19, 29]},
-    "graph_transformer": {"batch": [8, 32, 128], "nodes": [20, 64, 128]},
+    "periodic": {"batch": [16, 64], "nodes": [5, 20, 50]},
+    "egnn": {"batch": [16, 64], "nodes": [9, 19, 29]},
+    "graph_transformer": {"batch": [8, 32], "nodes": [20, 64, 128]},
 }
 
 

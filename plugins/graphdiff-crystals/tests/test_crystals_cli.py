@@ -170,3 +170,18 @@ def test_demo_runs_on_the_bundled_checkpoint(tmp_path):
     _, _, meta = load_model("perov5-csp")
     ids = {p.name.split("_")[0] for p in (tmp_path / "cif").glob("*.cif")}
     assert ids <= set(meta["test_ids"])
+
+
+def test_sampling_is_sharded_across_torchrun_ranks(trained, small_csv, tmp_path):
+    outs = []
+    for rank in (0, 1):
+        result = CliRunner().invoke(
+            cli, ["sample", "--checkpoint", str(trained["csp"]), "--input", str(small_csv), "--out",
+                  str(tmp_path / "gen.csv"), "--quiet", "--steps", "2"],
+            env={"RANK": str(rank), "WORLD_SIZE": "2"}, catch_exceptions=False)
+        assert result.exit_code == 0, result.output
+        with (tmp_path / f"gen.rank{rank}of2.csv").open(newline="") as fh:
+            outs.append([r["material_id"] for r in csv.DictReader(fh)])
+    with small_csv.open(newline="") as fh:
+        ids = [r["material_id"] for r in csv.DictReader(fh)]
+    assert outs[0] + outs[1] == ids and len(outs[0]) == 20
