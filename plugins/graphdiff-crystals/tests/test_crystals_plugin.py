@@ -31,7 +31,9 @@ def test_discovery_through_the_entry_point():
     info = pm.plugins["crystals"]
     assert info.ok and info.distribution == "graphdiff-crystals"
     assert info.registered == {"domains": ["crystals"],
-                               "targets": ["crystals-density", "crystals-volume_per_atom"]}
+                               "targets": ["crystals-density", "crystals-volume_per_atom"],
+                               "metrics": ["crystals-csp"],
+                               "checkpoints": ["perov5-csp"]}
     assert isinstance(pm.get("domains", "crystals"), CrystalDomain)
     target = pm.get("targets", "crystals-density")
     assert isinstance(target, Target) and target.domain == "crystals" and target.units == "g/cm^3"
