@@ -48,6 +48,7 @@ class NoiseSchedule:
             raise ValueError(f"schedule {self.name!r}: eps must be in (0, 1), got {eps}")
         self.eps = float(eps)
         self.options = dict(options)
+        self._float_cache: dict[float, float] = {}
 
     def _alpha_bar(self, t: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError
@@ -58,6 +59,22 @@ class NoiseSchedule:
         if bool(((t < 0) | (t > 1)).any()):
             raise ValueError("schedule time must lie in [0, 1]")
         return self._alpha_bar(t).clamp(self.eps, 1.0)
+
+    def alpha_bar_float(self, t: float) -> float:
+        """``ᾱ(t)`` of one time as a Python float, memoised (sampling asks for the same few
+        times at every step)."""
+        t = float(t)
+        value = self._float_cache.get(t)
+        if value is None:
+            value = float(self.alpha_bar(t))
+            if len(self._float_cache) < 100_000:
+                self._float_cache[t] = value
+        return value
+
+    def alpha_sigma_float(self, t: float) -> tuple[float, float]:
+        """``(sqrt(ᾱ), sqrt(1 − ᾱ))`` of one time as Python floats."""
+        ab = self.alpha_bar_float(t)
+        return ab**0.5, max(1.0 - ab, 0.0) ** 0.5
 
     def alpha_sigma(self, t: torch.Tensor | float) -> tuple[torch.Tensor, torch.Tensor]:
         """``(sqrt(ᾱ), sqrt(1 − ᾱ))`` as float32 tensors of ``t``'s shape."""

@@ -101,8 +101,8 @@ class CategoricalProcess(Process):
 
     def posterior(self, x: torch.Tensor, pred: torch.Tensor, t: float, s: float) -> torch.Tensor:
         """``p(x_s | x_t)`` as probabilities ``[M, C]`` for states ``x`` and logits ``pred``."""
-        ab_t = float(self.schedule.alpha_bar(t))
-        ab_s = float(self.schedule.alpha_bar(s))
+        ab_t = self.schedule.alpha_bar_float(t)
+        ab_s = self.schedule.alpha_bar_float(s)
         a_ts = ab_t / ab_s
         p0 = torch.softmax(pred.float(), -1)
         onehot = F.one_hot(x.long(), self.field.num_classes).float()

@@ -99,7 +99,7 @@ class GaussianProcess(Process):
     # ------------------------------------------------------------------ reverse
     def split(self, x: torch.Tensor, pred: torch.Tensor, t: float) -> tuple[torch.Tensor, torch.Tensor]:
         """``(x̂_0, ε̂)`` from a state at time ``t`` and the denoiser output."""
-        a, s = (float(v) for v in self.schedule.alpha_sigma(t))
+        a, s = self.schedule.alpha_sigma_float(t)
         if self.prediction == "eps":
             eps = pred
             x0 = (x - s * eps) / a
@@ -114,7 +114,7 @@ class GaussianProcess(Process):
     def ddim(self, x: torch.Tensor, pred: torch.Tensor, t: float, s: float) -> torch.Tensor:
         """Deterministic step from ``t`` to ``s`` (either direction)."""
         x0, eps = self.split(x, pred, t)
-        a_s, s_s = (float(v) for v in self.schedule.alpha_sigma(s))
+        a_s, s_s = self.schedule.alpha_sigma_float(s)
         return a_s * x0 + s_s * eps
 
     def step(self, x: torch.Tensor, pred: torch.Tensor, t: float, s: float, index: torch.Tensor,
@@ -122,8 +122,8 @@ class GaussianProcess(Process):
         if deterministic:
             return self.ddim(x, pred, t, s)
         x0, _ = self.split(x, pred, t)
-        a_t, s_t = (float(v) for v in self.schedule.alpha_sigma(t))
-        a_s, s_s = (float(v) for v in self.schedule.alpha_sigma(s))
+        a_t, s_t = self.schedule.alpha_sigma_float(t)
+        a_s, s_s = self.schedule.alpha_sigma_float(s)
         a_ts = a_t / a_s
         var_ts = max(s_t**2 - a_ts**2 * s_s**2, 0.0)
         mean = (a_ts * s_s**2 / s_t**2) * x + (a_s * var_ts / s_t**2) * x0

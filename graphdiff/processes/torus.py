@@ -80,6 +80,7 @@ class TorusProcess(Process):
         grid = torch.logspace(math.log10(sigma_min), math.log10(sigma_max), 256, dtype=torch.float64)
         self.register_buffer("_log_sigma_grid", grid.log().float(), persistent=False)
         self.register_buffer("_lambda_grid", self._lambda(grid).float(), persistent=False)
+        self._scale_cache: dict[float, float] = {}
 
     @staticmethod
     def _lambda(sigmas: torch.Tensor) -> torch.Tensor:
@@ -134,15 +135,22 @@ class TorusProcess(Process):
         return wrap01(x)
 
     # ------------------------------------------------------------------ reverse
+    def sigma_float(self, t: float) -> float:
+        return self.sigma_min ** (1 - float(t)) * self.sigma_max ** float(t)
+
     def score(self, pred: torch.Tensor, t: float) -> torch.Tensor:
-        sigma = self.sigma(t).to(pred)
-        return pred * self.score_scale(sigma.view(1))
+        key = float(t)
+        scale = self._scale_cache.get(key)
+        if scale is None:
+            scale = float(self.score_scale(torch.tensor([self.sigma_float(key)])))
+            self._scale_cache[key] = scale
+        return pred * scale
 
     def step(self, x: torch.Tensor, pred: torch.Tensor, t: float, s: float, index: torch.Tensor,
              generator: torch.Generator | None = None, deterministic: bool = False) -> torch.Tensor:
         if deterministic:
             return self.ddim(x, pred, t, s)
-        st, ss = float(self.sigma(t)), float(self.sigma(s))
+        st, ss = self.sigma_float(t), self.sigma_float(s)
         score = self.score(pred, t)
         var = st**2 - ss**2
         if s <= 0:  # last step: no noise
@@ -153,13 +161,13 @@ class TorusProcess(Process):
 
     def ddim(self, x: torch.Tensor, pred: torch.Tensor, t: float, s: float) -> torch.Tensor:
         """Probability-flow ODE step from ``t`` to ``s`` (either direction)."""
-        st, ss = float(self.sigma(t)), float(self.sigma(s))
+        st, ss = self.sigma_float(t), self.sigma_float(s)
         return wrap01(x + 0.5 * (st**2 - ss**2) * self.score(pred, t))
 
     def correct(self, x: torch.Tensor, pred: torch.Tensor, t: float,
                 generator: torch.Generator | None = None) -> torch.Tensor:
         """One Langevin corrector step at time ``t``."""
-        gamma = self.step_lr * (float(self.sigma(t)) / self.sigma_min) ** 2
+        gamma = self.step_lr * (self.sigma_float(t) / self.sigma_min) ** 2
         z = torch.randn(x.shape, generator=generator, device=x.device, dtype=x.dtype)
         return wrap01(x + gamma * self.score(pred, t) + math.sqrt(2 * gamma) * z)
 
