@@ -7,6 +7,7 @@ A plugin registers one :class:`Domain` instance per domain through ``register_do
 
 from __future__ import annotations
 
+import warnings
 from abc import ABC, abstractmethod
 from pathlib import Path
 from typing import Any, Iterator
@@ -16,7 +17,25 @@ from torch_geometric.data import Data
 from graphdiff.errors import DataError
 from graphdiff.graph import GraphSpec
 
-__all__ = ["Domain", "Record"]
+__all__ = ["Domain", "Record", "report_skip"]
+
+
+def report_skip(skipped: list[dict[str, str]] | None, where: str, reason: str, strict: bool) -> None:
+    """Record one skipped item, following the :meth:`Domain.read` contract.
+
+    With ``strict=True`` raise :class:`DataError` (``"where: reason"``); otherwise append
+    ``{"where": ..., "reason": ...}`` to ``skipped``, or warn when ``skipped`` is ``None``.
+    A ``reason`` that already starts with ``"where: "`` is not prefixed twice.
+    """
+    prefix = f"{where}: "
+    if reason.startswith(prefix):
+        reason = reason[len(prefix):]
+    if strict:
+        raise DataError(f"{where}: {reason}")
+    if skipped is None:
+        warnings.warn(f"skipped {where}: {reason}", RuntimeWarning, stacklevel=3)
+    else:
+        skipped.append({"where": where, "reason": reason})
 
 
 class Record(dict):

@@ -26,7 +26,7 @@ from typing import Any, Callable, Iterator
 import ase.io
 from ase import Atoms
 
-from graphdiff.domain import Record
+from graphdiff.domain import Record, report_skip
 from graphdiff.errors import DataError
 from graphdiff_molecules.domain import as_symbols_positions
 
@@ -34,18 +34,6 @@ __all__ = ["iter_xyz_frames", "read_xyz", "read_xyz_records", "write_molecules",
 
 _POSCAR_NAMES = ("POSCAR", "CONTCAR")
 _POSCAR_SUFFIXES = (".vasp", ".poscar")
-
-
-def _report(skipped: list[dict[str, str]] | None, where: str, reason: str, strict: bool) -> None:
-    prefix = f"{where}: "
-    if reason.startswith(prefix):
-        reason = reason[len(prefix):]
-    if strict:
-        raise DataError(f"{where}: {reason}")
-    if skipped is None:
-        warnings.warn(f"skipped {where}: {reason}", RuntimeWarning, stacklevel=3)
-    else:
-        skipped.append({"where": where, "reason": reason})
 
 
 def _count(line: str) -> int | None:
@@ -172,13 +160,13 @@ def read_xyz_records(path: str | Path, check: Callable[[Any, str], Any] | None, 
     path = Path(path)
     for frame, where, item in iter_xyz_frames(path):
         if isinstance(item, DataError):
-            _report(skipped, where, str(item), strict)
+            report_skip(skipped, where, str(item), strict)
             continue
         if check is not None:
             try:
                 check(item, where)
             except DataError as exc:
-                _report(skipped, where, str(exc), strict)
+                report_skip(skipped, where, str(exc), strict)
                 continue
         yield Record(id=f"{path.name} frame {frame}", obj=item, props=frame_props(item))
 

@@ -43,14 +43,13 @@ from __future__ import annotations
 
 import ast
 import json
-import warnings
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator
 
 import networkx as nx
 from networkx.readwrite.gml import literal_destringizer
 
-from graphdiff.domain import Record
+from graphdiff.domain import Record, report_skip
 from graphdiff.errors import DataError
 from graphdiff_social.formats import (
     EDGELIST_HEADER,
@@ -77,23 +76,6 @@ Checker = Callable[[nx.Graph, str], nx.Graph]
 
 
 # ---------------------------------------------------------------------------- skip reports
-def report_skip(skipped: list[dict[str, str]] | None, where: str, reason: str, strict: bool) -> None:
-    """Record one skipped item, following the :meth:`Domain.read` contract.
-
-    With ``strict=True`` raise :class:`DataError` (``"where: reason"``); otherwise append
-    ``{"where": ..., "reason": ...}`` to ``skipped``, or warn when ``skipped`` is ``None``.
-    """
-    prefix = f"{where}: "
-    if reason.startswith(prefix):
-        reason = reason[len(prefix):]
-    if strict:
-        raise DataError(f"{where}: {reason}")
-    if skipped is None:
-        warnings.warn(f"skipped {where}: {reason}", RuntimeWarning, stacklevel=3)
-    else:
-        skipped.append({"where": where, "reason": reason})
-
-
 
 # ---------------------------------------------------------------------------- readers
 def _read_edgelist(path: Path, node_type: Callable[[str], Any] | None) -> nx.Graph:
