@@ -14,7 +14,7 @@ $(STAMP): pyproject.toml $(addsuffix /pyproject.toml,$(PLUGINS))
 	$(PIP) install -q --upgrade pip
 	# torch first, pinned: this resolves to the CPU build; the rest then accept it.
 	$(PIP) install -q torch==2.13.0
-	$(PIP) install -q -e ".[testing]" $(addprefix -e ,$(PLUGINS))
+	$(PIP) install -q -e ".[testing,graphs]" $(addprefix -e ,$(PLUGINS))
 	touch $(STAMP)
 
 install: $(STAMP)

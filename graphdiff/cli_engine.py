@@ -60,8 +60,17 @@ def train_cmd(config: Path, resume: Path | None, max_steps: int | None, out_dir:
 @click.option("--num", "-n", type=int, help="Number of graphs (de novo).")
 @click.option("--input", "input_path", type=click.Path(exists=True, path_type=Path),
               help="Items whose given fields (e.g. compositions) the model completes.")
+@click.option("--task", help="A task of the domain (e.g. crystals: csp, dng). Default: complete the "
+              "--input items' given fields, or de novo with --num.")
 @click.option("--samples-per-row", "-k", type=int, default=1, show_default=True,
-              help="Samples per input item.")
+              help="Candidates per input item: distinct answers, ranked (see --draws).")
+@click.option("--draws", type=int, help="Samples drawn per input item to choose the K candidates from, "
+              "grouped with the domain's equivalence and ranked by how often each answer is drawn "
+              "[default: 2K when K > 1, else 1].")
+@click.option("--max-draws", type=int, help="Draw up to this many per item while fewer than K distinct "
+              "answers were found [default: max(draws, 4K)].")
+@click.option("--allow-larger", is_flag=True, help="Accept input items larger than any training item.")
+@click.option("--no-distinct", is_flag=True, help="K independent samples per item, no grouping or ranking.")
 @click.option("--target", multiple=True, help="Condition COLUMN=VALUE (repeatable).")
 @click.option("--guidance-scale", type=float, help="Classifier-free guidance weight.")
 @click.option("--steps", type=int, help="Reverse steps (default: the config's).")
@@ -70,11 +79,20 @@ def train_cmd(config: Path, resume: Path | None, max_steps: int | None, out_dir:
 @click.option("--batch-size", type=int, help="Graphs per chunk.")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
-def sample_cmd(checkpoint: str, out: Path, num: int | None, input_path: Path | None, samples_per_row: int,
+def sample_cmd(checkpoint: str, out: Path, num: int | None, input_path: Path | None, task: str | None,
+               samples_per_row: int,
+               draws: int | None, max_draws: int | None, allow_larger: bool, no_distinct: bool,
                target: tuple[str, ...], guidance_scale: float | None, steps: int | None,
                sampler: str | None, corrector_steps: int | None, batch_size: int | None, seed: int,
                quiet: bool) -> None:
     """Generate graphs with a trained model and stream them to OUT.
+
+    With --input, each item's given fields (e.g. a composition) are completed. With
+    --samples-per-row K the K candidates of an item are distinct where the model offers distinct
+    answers: more samples are drawn, grouped by the domain's equivalence (crystals:
+    StructureMatcher) and ranked by validity, then by the share of draws each answer received
+    (the model's own probability of it); OUT gets the columns sample (the rank), share and
+    distinct.
 
     Under torchrun (WORLD_SIZE > 1) the work is split across ranks: rank r writes its
     contiguous share to OUT with ".rank<r>of<world>" before the suffix.
@@ -84,49 +102,110 @@ def sample_cmd(checkpoint: str, out: Path, num: int | None, input_path: Path | N
     from graphdiff.plugins import get_manager
     from graphdiff.runner import sample_graphs
 
+    if samples_per_row < 1:
+        raise ConfigError("--samples-per-row must be at least 1")
     model, cfg, meta = load_model(checkpoint)
     domain = get_manager().get("domains", cfg.data.domain)
     sc = cfg.sampling
-    templates, ids = None, None
+    rows, row_ids = None, None
     if input_path is not None:
         records = list(domain.read(input_path))
-        graphs = [domain.record_to_graph(r) for r in records]
-        templates = [g for g in graphs for _ in range(samples_per_row)]
-        ids = [str(r.get("id", i)) for i, r in enumerate(records) for _ in range(samples_per_row)]
+        rows = [domain.record_to_graph(r) for r in records]
+        row_ids = [str(r.get("id", i)) for i, r in enumerate(records)]
     elif num is None:
         raise ConfigError("give --num N (de novo) or --input FILE (items to complete)")
     elif model.given:
         raise ConfigError(f"this model is trained to complete given fields {model.given}: use --input")
+    inpaint = _task_fields(task, domain, model, rows is not None)
+    distinct = rows is not None and not no_distinct and (samples_per_row > 1 or (draws or 1) > 1)
+    if distinct:
+        draws = draws or (2 * samples_per_row if samples_per_row > 1 else 1)
+        max_draws = max_draws or max(draws, 4 * samples_per_row)
+        if draws < 1 or max_draws < draws:
+            raise ConfigError(f"need --draws >= 1 and --max-draws >= --draws (got {draws}, {max_draws})")
     rank, world = _shard()
     if world > 1:  # under torchrun: each rank writes its own contiguous share
-        total = len(templates) if templates is not None else num
+        total = len(rows) if rows is not None else num
         lo, hi = rank * total // world, (rank + 1) * total // world
-        if templates is not None:
-            templates, ids = templates[lo:hi], ids[lo:hi]
+        if rows is not None:
+            rows, row_ids = rows[lo:hi], row_ids[lo:hi]
         else:
             num = hi - lo
         seed = seed + 7919 * rank
         out = out.with_name(f"{out.stem}.rank{rank}of{world}{out.suffix}")
-        if num == 0 or (templates is not None and not templates):
+        if num == 0 or (rows is not None and not rows):
             click.echo(f"rank {rank}: nothing to sample")
             return
+    opts = dict(cond=_parse_targets(target) or None, steps=steps or sc.steps, sampler=sampler or sc.sampler,
+                guidance_scale=sc.guidance_scale if guidance_scale is None else guidance_scale,
+                corrector_steps=sc.corrector_steps if corrector_steps is None else corrector_steps,
+                batch_size=batch_size or sc.batch_size, inpaint=inpaint, allow_larger=allow_larger)
     sink = GraphSink(out, domain)
     t0 = time.perf_counter()
-    extra = None
-    for chunk_index, chunk in enumerate(sample_graphs(
-            model, num, templates=templates, cond=_parse_targets(target) or None,
-            steps=steps or sc.steps, sampler=sampler or sc.sampler,
-            guidance_scale=sc.guidance_scale if guidance_scale is None else guidance_scale,
-            corrector_steps=sc.corrector_steps if corrector_steps is None else corrector_steps,
-            batch_size=batch_size or sc.batch_size, seed=seed, progress=not quiet)):
-        start = sink.count
-        chunk_ids = ids[start:start + len(chunk)] if ids else [str(start + i) for i in range(len(chunk))]
-        if samples_per_row > 1:
-            extra = [{"sample": (start + i) % samples_per_row} for i in range(len(chunk))]
-        sink.write(chunk, ids=chunk_ids, extra=extra)
+    if distinct:
+        _sample_distinct(model, domain, sink, rows, row_ids, samples_per_row, draws, max_draws, opts,
+                         seed, progress=not quiet)
+    else:
+        templates = ids = None
+        if rows is not None:
+            templates = [g for g in rows for _ in range(samples_per_row)]
+            ids = [i for i in row_ids for _ in range(samples_per_row)]
+        extra = None
+        for chunk in sample_graphs(model, num, templates=templates, seed=seed, progress=not quiet, **opts):
+            start = sink.count
+            chunk_ids = ids[start:start + len(chunk)] if ids else [str(start + i) for i in range(len(chunk))]
+            if samples_per_row > 1:
+                extra = [{"sample": (start + i) % samples_per_row} for i in range(len(chunk))]
+            sink.write(chunk, ids=chunk_ids, extra=extra)
     sink.close()
     dt = time.perf_counter() - t0
     click.echo(f"wrote {sink.count} graphs to {out} in {dt:.1f} s ({sink.count / max(dt, 1e-9):.2f} graphs/s)")
+
+
+def _task_fields(task: str | None, domain, model, have_input: bool) -> list[str]:
+    """Check ``--task`` against the model and the input; return the generated fields to hold to
+    the input's values (a de novo model asked to complete given fields, e.g. CSP)."""
+    if task is None:
+        return []
+    if task not in domain.tasks:
+        raise ConfigError(f"unknown task {task!r} for domain {domain.name!r}; it has "
+                          f"{', '.join(sorted(domain.tasks))}")
+    fields = list(domain.tasks[task])
+    if fields and not have_input:
+        raise ConfigError(f"task {task!r} completes the fields {fields} of given items: pass --input")
+    if not fields and have_input:
+        raise ConfigError(f"task {task!r} is de novo: pass --num, not --input")
+    extra = [f for f in model.given if f not in fields]
+    if extra:
+        raise ConfigError(f"this model needs the given fields {model.given}, task {task!r} gives "
+                          f"{fields or 'none'}: use a model trained for {task!r}")
+    return [f for f in fields if f not in model.given]
+
+
+def _sample_distinct(model, domain, sink, rows, row_ids, k: int, draws: int, max_draws: int, opts: dict,
+                     seed: int, progress: bool) -> None:
+    """Distinct ranked candidates per row (graphdiff.candidates), streamed to ``sink``."""
+    from graphdiff.candidates import distinct_candidates
+    from graphdiff.runner import sample_graphs
+
+    rounds = [0]
+
+    def sample(templates):
+        rounds[0] += 1
+        return [g for chunk in sample_graphs(model, templates=templates, seed=seed + 104729 * rounds[0],
+                                             **opts) for g in chunk]
+
+    per_round = max(1, opts["batch_size"] // draws)
+    fewer = 0
+    for i, cands in distinct_candidates(sample, rows, k, domain, draws=draws, max_draws=max_draws,
+                                        rows_per_round=per_round, progress=progress):
+        fewer += sum(not c.distinct for c in cands) > 0
+        sink.write([c.graph for c in cands], ids=[row_ids[i]] * len(cands),
+                   extra=[{"sample": c.rank, "share": round(c.share, 4), "distinct": int(c.distinct)}
+                          for c in cands])
+    if fewer:
+        click.echo(f"{fewer} of {len(rows)} items had fewer than {k} distinct answers after up to "
+                   f"{max_draws} draws: their last rows repeat earlier answers (distinct = 0)")
 
 
 def _shard() -> tuple[int, int]:
@@ -175,32 +254,128 @@ def schedule_plot(out: Path, names: str | None) -> None:
 @cli.command("evaluate")
 @click.option("--domain", "domain_name", default="crystals", show_default=True, help="Domain of the files.")
 @click.option("--task", required=True, help="Metric set, e.g. csp or dng (the domain's metric '<domain>-<task>').")
-@click.option("--generated", required=True, type=click.Path(exists=True, path_type=Path),
-              help="Generated items (rows sharing an id are the candidates of one reference).")
+@click.option("--generated", type=click.Path(exists=True, path_type=Path),
+              help="Generated items (rows sharing an id are the candidates of one reference). "
+                   "Exactly one of --generated and --baseline.")
+@click.option("--baseline", "baseline_name",
+              help="Score a registered baseline ('<domain>-<NAME>', e.g. retrieval or substitution) "
+                   "built from --train instead of a --generated file.")
 @click.option("--reference", required=True, type=click.Path(exists=True, path_type=Path),
               help="Reference items.")
 @click.option("--train", "train_path", type=click.Path(exists=True, path_type=Path),
-              help="Training items (novelty).")
-@click.option("--k", type=int, multiple=True, help="Candidates per reference to score (repeatable).")
+              help="Training items (novelty; the pool a --baseline draws from).")
+@click.option("--k", type=int, multiple=True,
+              help="Candidates per reference to score (repeatable; with --baseline default 1 and 2).")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of a --baseline's random choices.")
+@click.option("--dataset", help="Dataset name passed to the metric (dataset=NAME), for metrics that use it.")
+@click.option("--save-generated", type=click.Path(path_type=Path),
+              help="Write a --baseline's candidates here (any format the domain writes).")
 @click.option("--out", "-o", type=click.Path(path_type=Path), help="Write the metrics as JSON here.")
-def evaluate_cmd(domain_name: str, task: str, generated: Path, reference: Path, train_path: Path | None,
-                 k: tuple[int, ...], out: Path | None) -> None:
-    """Score generated items against references with a registered domain metric."""
+def evaluate_cmd(domain_name: str, task: str, generated: Path | None, baseline_name: str | None, reference: Path,
+                 train_path: Path | None, k: tuple[int, ...], seed: int, dataset: str | None,
+                 save_generated: Path | None, out: Path | None) -> None:
+    """Score generated items, or a baseline's candidates, against references with a registered
+    domain metric."""
+    from graphdiff.errors import UnknownNameError
     from graphdiff.plugins import get_manager
+
+    if (generated is None) == (baseline_name is None):
+        raise ConfigError("evaluate: give exactly one of --generated FILE (a model's samples) and "
+                          "--baseline NAME (a registered baseline built from --train)"
+                          + ("; both were given" if generated is not None else ""))
+    if baseline_name is not None and train_path is None:
+        raise ConfigError(f"evaluate --baseline {baseline_name}: needs --train FILE, the training items "
+                          "the baseline draws its candidates from")
+    if save_generated is not None and baseline_name is None:
+        raise ConfigError("evaluate --save-generated: only a --baseline's candidates can be saved "
+                          "(--generated is already a file)")
+    bad_k = [kk for kk in k if kk < 1]
+    if bad_k:
+        raise ConfigError(f"evaluate --k {bad_k[0]}: the number of candidates must be at least 1")
 
     manager = get_manager()
     domain = manager.get("domains", domain_name)
     metric = manager.get("metrics", f"{domain_name}-{task}")
-    gen = list(domain.read(generated))
+    baseline = None
+    if baseline_name is not None:
+        registry = manager.registry("baselines")
+        full = f"{domain_name}-{baseline_name}"
+        if full not in registry:
+            prefix = f"{domain_name}-"
+            valid = [n[len(prefix):] for n in registry.names() if n.startswith(prefix)]
+            raise UnknownNameError(
+                f"unknown baseline {baseline_name!r} for domain {domain_name!r} (no baseline "
+                f"registered as {full!r}). Valid names: {', '.join(valid) if valid else '(none registered)'}"
+            )
+        baseline = registry.get(full)
     ref = list(domain.read(reference))
     train = list(domain.read(train_path)) if train_path else None
-    result = metric(gen, ref, train=train, k=list(k) or None)
+    ks = list(k) or ([1, 2] if baseline is not None else None)
+    extra: dict[str, object] = {}
+    if baseline is not None:
+        gen = _baseline_candidates(baseline, baseline_name, ref, train or [], max(ks), seed)
+        if save_generated is not None:
+            _save_candidates(domain, gen, save_generated)
+        with_candidates = {str(r["id"]) for r in gen}
+        extra = {"baseline": baseline_name, "seed": seed, "baseline_candidates": len(gen),
+                 "baseline_references_without_candidates":
+                     sum(str(r["id"]) not in with_candidates for r in ref)}
+    else:
+        gen, unreadable = _read_generated(domain, generated)
+        if unreadable:
+            extra = {"generated_rows_unreadable": len(unreadable), "unreadable": unreadable[:20]}
+            click.echo(f"{len(unreadable)} generated rows could not be read and are not scored: "
+                       f"{unreadable[0]['where']}: {unreadable[0]['reason']}"
+                       + (" (all in the JSON)" if out else ""), err=True)
+    kwargs = {"dataset": dataset} if dataset is not None else {}
+    result = {**metric(gen, ref, train=train, k=ks, **kwargs), **extra}
     summary = {key: v for key, v in result.items() if key != "per_item"}
     click.echo(json.dumps(summary, indent=2))
+    if save_generated is not None:
+        click.echo(f"wrote {len(gen)} baseline candidates to {save_generated}")
     if out:
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(json.dumps(result, indent=2))
         click.echo(f"wrote {out}")
+
+
+def _read_generated(domain, path: Path) -> tuple[list, list[dict[str, str]]]:
+    """Generated items as the metric must see them: the domain's own checks (e.g. overlapping
+    atoms) are off where its reader allows, since invalid outputs are scored as invalid, not
+    skipped; rows that cannot be read at all are returned for the report."""
+    import inspect
+
+    params = inspect.signature(domain.read).parameters
+    takes = "validate" in params or any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
+    skipped: list[dict[str, str]] = []
+    records = list(domain.read(path, skipped=skipped, **({"validate": False} if takes else {})))
+    return records, skipped
+
+
+def _baseline_candidates(baseline, name: str, references: list, train: list, k: int, seed: int) -> list:
+    """Run a baseline and check what it returned against the ``register_baselines`` contract."""
+    from collections.abc import Mapping
+
+    cands = baseline(references, train, k, seed=seed)
+    if not isinstance(cands, (list, tuple)):
+        raise DataError(f"baseline {name!r} returned {type(cands).__name__}, not a list of records")
+    for i, rec in enumerate(cands):
+        if not isinstance(rec, Mapping) or "id" not in rec or "obj" not in rec:
+            raise DataError(f"baseline {name!r}: candidate {i} is not a record with 'id' and 'obj'")
+    return list(cands)
+
+
+def _save_candidates(domain, cands: list, path: Path) -> None:
+    """Write baseline candidates with their reference's id and their rank (``sample``)."""
+    ranks: dict[str, int] = {}
+    extra = []
+    for rec in cands:
+        rid = str(rec["id"])
+        rank = rec.get("sample", ranks.get(rid, 0))
+        ranks[rid] = ranks.get(rid, 0) + 1
+        extra.append({"sample": rank})
+    path.parent.mkdir(parents=True, exist_ok=True)
+    domain.write([r["obj"] for r in cands], path, ids=[str(r["id"]) for r in cands], extra=extra)
 
 
 @cli.command("interpolate")

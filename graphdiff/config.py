@@ -50,6 +50,7 @@ class DataConfig(_Section):
     split_seed: int = 0
     max_items: int | None = Field(None, gt=0, description="read at most this many items")
     batch_size: int = Field(64, gt=0)
+    cache: bool = Field(True, description="cache converted graphs (keyed by source bytes and converter version)")
     options: dict[str, Any] = Field(default_factory=dict, description="passed to the domain reader")
 
 

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
+import os
 import warnings
 from pathlib import Path
 from typing import Any, Iterator, Sequence
@@ -11,7 +14,7 @@ from torch_geometric.data import Batch, Data
 
 from graphdiff.errors import DataError, GraphValidationError
 
-__all__ = ["read_graphs", "split_graphs", "split_indices", "IndexView", "statistics_sample", "BatchStream"]
+__all__ = ["read_graphs", "cache_dir", "source_fingerprint", "split_graphs", "split_indices", "IndexView", "statistics_sample", "BatchStream"]
 
 DATABASE_SUFFIXES = (".db", ".sqlite", ".sqlite3")
 
@@ -71,31 +74,110 @@ def convert_record(domain: Any, record: Any, where: str, strict: bool,
     return graph
 
 
+def cache_dir() -> Path:
+    """Where converted graph datasets are cached: ``$GRAPHDIFF_CACHE_DIR`` or
+    ``~/.cache/graphdiff/graphs``."""
+    root = os.environ.get("GRAPHDIFF_CACHE_DIR")
+    return Path(root) if root else Path.home() / ".cache" / "graphdiff" / "graphs"
+
+
+def source_fingerprint(source: str | Path) -> str:
+    """SHA-256 over the bytes of a file, or of every file under a folder (with relative paths)."""
+    path = Path(source)
+    h = hashlib.sha256()
+    files = [path] if path.is_file() else sorted(p for p in path.rglob("*") if p.is_file())
+    for f in files:
+        h.update(str(f.relative_to(path) if f != path else f.name).encode())
+        with f.open("rb") as fh:
+            for block in iter(lambda: fh.read(1 << 20), b""):
+                h.update(block)
+    return h.hexdigest()
+
+
+def _cache_key(domain: Any, source: str | Path, strict: bool, max_items: int | None, options: dict) -> str:
+    from graphdiff import __version__
+
+    facts = {"domain": domain.name, "domain_version": domain.version, "graphdiff": __version__,
+             "plugin": _plugin_version(domain), "source": source_fingerprint(source), "strict": strict,
+             "max_items": max_items, "options": options}
+    return hashlib.sha256(json.dumps(facts, sort_keys=True, default=str).encode()).hexdigest()[:32]
+
+
+def _plugin_version(domain: Any) -> str:
+    """Version of the distribution that ships the domain's class (a converter change ships as a
+    new version), or '' when unknown."""
+    from importlib import metadata
+
+    top = type(domain).__module__.split(".")[0]
+    try:
+        names = metadata.packages_distributions().get(top, [])
+        return ",".join(f"{n}=={metadata.version(n)}" for n in names)
+    except Exception:  # metadata unavailable: the domain version still keys the cache
+        return ""
+
+
 def read_graphs(domain: Any, source: str | Path, *, strict: bool = False, max_items: int | None = None,
-                skipped: list[dict[str, str]] | None = None, **options: Any) -> list[Data]:
+                skipped: list[dict[str, str]] | None = None, cache: bool = False, progress: bool = False,
+                **options: Any) -> list[Data]:
     """Read ``source`` with ``domain.read`` and convert every record to a validated graph.
 
     Rows the reader rejects and records whose conversion or validation fails are appended to
     ``skipped`` as ``{"where", "reason"}`` (a warning summarises them when ``skipped`` is
     ``None``); ``strict=True`` raises :class:`~graphdiff.errors.DataError` on the first instead.
+
+    ``cache=True`` stores the converted graphs (and the skip report) under :func:`cache_dir`,
+    keyed by the source's bytes, the domain's name and version, the plugin's and graphdiff's
+    versions and the read options: a changed source or converter misses the cache and is
+    converted again. ``progress=True`` shows a progress bar while converting.
     """
     report: list[dict[str, str]] = [] if skipped is None else skipped
+    path = None
+    if cache:
+        path = cache_dir() / f"{domain.name}-{_cache_key(domain, source, strict, max_items, options)}.pt"
+        if path.exists():
+            try:
+                stored = torch.load(path, weights_only=False)
+                report.extend(stored["skipped"])
+                _warn_skipped(skipped, report, source)
+                return stored["graphs"]
+            except Exception as exc:  # an unreadable cache file is rebuilt, never trusted
+                warnings.warn(f"ignoring unreadable graph cache {path}: {exc}", RuntimeWarning, stacklevel=2)
+    graphs = _convert_all(domain, source, strict, max_items, report, progress, options)
+    if path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(f".tmp{os.getpid()}")
+        torch.save({"graphs": graphs, "skipped": list(report), "source": str(source)}, tmp)
+        os.replace(tmp, path)
+    _warn_skipped(skipped, report, source)
+    return graphs
+
+
+def _convert_all(domain: Any, source: str | Path, strict: bool, max_items: int | None,
+                 report: list[dict[str, str]], progress: bool, options: dict) -> list[Data]:
     graphs: list[Data] = []
-    for k, record in enumerate(domain.read(source, strict=strict, skipped=report, **options)):
+    records = domain.read(source, strict=strict, skipped=report, **options)
+    if progress:
+        from tqdm.auto import tqdm
+
+        records = tqdm(records, desc=f"read {Path(source).name}", unit="item", dynamic_ncols=True)
+    for k, record in enumerate(records):
         if max_items is not None and len(graphs) >= max_items:
             break
         where = f"{source} item {k}" + (f" (id {record.get('id')})" if record.get("id") is not None else "")
         graph = convert_record(domain, record, where, strict, report)
         if graph is not None:
             graphs.append(graph)
+    if not graphs:
+        raise DataError(f"{source}: no usable items" + (f" ({len(report)} skipped)" if report else ""))
+    return graphs
+
+
+def _warn_skipped(skipped: list | None, report: list[dict[str, str]], source: str | Path) -> None:
     if skipped is None and report:
         shown = "; ".join(f"{r['where']}: {r['reason']}" for r in report[:5])
         more = f" (and {len(report) - 5} more)" if len(report) > 5 else ""
         warnings.warn(f"skipped {len(report)} item(s) of {source}: {shown}{more}", RuntimeWarning,
-                      stacklevel=2)
-    if not graphs:
-        raise DataError(f"{source}: no usable items" + (f" ({len(report)} skipped)" if report else ""))
-    return graphs
+                      stacklevel=3)
 
 
 def split_graphs(graphs: Sequence[Data], val_fraction: float, seed: int = 0) -> tuple[list[Data], list[Data]]:

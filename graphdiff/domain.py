@@ -59,6 +59,9 @@ class Domain(ABC):
     #: denoiser used when a config says ``model.denoiser = "auto"`` (``None``: chosen from the
     #: spec: ``periodic`` with a torus field, ``egnn`` with positions, else ``graph_transformer``)
     default_denoiser: str | None = None
+    #: generation tasks: name -> the fields an input item gives (``graphdiff sample --task``);
+    #: ``dng`` (de novo) gives none. A domain adds its own, e.g. crystals' ``csp`` (composition).
+    tasks: dict[str, tuple[str, ...]] = {"dng": ()}
 
     @property
     @abstractmethod
@@ -109,9 +112,31 @@ class Domain(ABC):
         """
         raise DataError(f"domain {self.name!r} cannot write {str(path)!r}: it has no writer")
 
+    #: names of the domains whose objects :meth:`convert_from` turns into this domain's (used by
+    #: ``graphdiff convert`` when the domain that reads a file cannot write the output format)
+    converts_from: tuple[str, ...] = ()
+
+    def convert_from(self, obj: Any, source: str) -> Any:
+        """An object of this domain made from ``obj``, an object of the domain named ``source``
+        (one of :attr:`converts_from`), e.g. a molecule from a crystal structure holding it.
+        Raises :class:`DataError` when ``obj`` cannot be converted. Default: no conversion."""
+        raise DataError(f"domain {self.name!r} does not convert objects of domain {source!r}"
+                        + (f" (it converts {', '.join(self.converts_from)})" if self.converts_from else ""))
+
     def equal(self, a: Any, b: Any) -> bool:
         """Whether two domain objects are the same (used by round-trip checks)."""
         return bool(a == b)
+
+    def equivalent(self, a: Any, b: Any) -> bool:
+        """Whether two generated objects are the same answer up to the domain's symmetries (used to
+        keep the K candidates of one input distinct). Default: :meth:`equal`; domains override it
+        (crystals: ``StructureMatcher``; graphs: isomorphism)."""
+        return self.equal(a, b)
+
+    def valid(self, obj: Any) -> bool:
+        """Whether a generated object is physically / structurally valid (ranks candidates).
+        Default: every object is."""
+        return True
 
     def __repr__(self) -> str:
         return f"<Domain {self.name} v{self.version}>"

@@ -28,6 +28,7 @@ KINDS: tuple[str, ...] = (
     "denoisers",
     "objectives",
     "checkpoints",
+    "baselines",
 )
 
 

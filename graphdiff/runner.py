@@ -20,14 +20,16 @@ from graphdiff.training import Trainer
 __all__ = ["train", "load_training_data", "sample_graphs", "sample_in_chunks"]
 
 
-def load_training_data(cfg: RunConfig, domain: Any, strict: bool = False) -> tuple[list[Data], list[Data], list[dict]]:
+def load_training_data(cfg: RunConfig, domain: Any, strict: bool = False,
+                       progress: bool = False) -> tuple[list[Data], list[Data], list[dict]]:
     """Read, convert and split the config's data: ``(train, val, skipped)``."""
     d = cfg.data
     skipped: list[dict[str, str]] = []
     if d.train_source:
         train = read_graphs(domain, d.train_source, strict=strict, max_items=d.max_items,
-                            skipped=skipped, **d.options)
-        val = (read_graphs(domain, d.val_source, strict=strict, skipped=skipped, **d.options)
+                            skipped=skipped, cache=d.cache, progress=progress, **d.options)
+        val = (read_graphs(domain, d.val_source, strict=strict, skipped=skipped, cache=d.cache,
+                           progress=progress, **d.options)
                if d.val_source else [])
     elif d.source and Path(d.source).suffix.lower() in DATABASE_SUFFIXES:
         # a graph database: stream from disk, never load it whole
@@ -39,7 +41,7 @@ def load_training_data(cfg: RunConfig, domain: Any, strict: bool = False) -> tup
         return IndexView(dataset, train_idx), IndexView(dataset, val_idx), []
     elif d.source:
         graphs = read_graphs(domain, d.source, strict=strict, max_items=d.max_items, skipped=skipped,
-                             **d.options)
+                             cache=d.cache, progress=progress, **d.options)
         train, val = split_graphs(graphs, d.val_fraction, d.split_seed)
     else:
         raise DataError("data.source (or data.train_source) must name the data to train on")
@@ -61,7 +63,7 @@ def train(cfg: RunConfig, *, resume: str | Path | None = None, max_steps: int | 
     from graphdiff.plugins import get_manager
 
     domain = get_manager().get("domains", cfg.data.domain)
-    train_graphs, val_graphs, skipped = load_training_data(cfg, domain, strict=strict)
+    train_graphs, val_graphs, skipped = load_training_data(cfg, domain, strict=strict, progress=progress)
     torch.manual_seed(cfg.training.seed)
     model = build_model(cfg, domain)
     model.fit_statistics(statistics_sample(train_graphs, seed=cfg.training.seed))
@@ -106,16 +108,25 @@ def sample_in_chunks(model: GraphDiffusion, total: int, chunk: int, *, make_kwar
 def sample_graphs(model: GraphDiffusion, num: int | None = None, *, templates: Sequence[Data] | None = None,
                   cond: dict[str, float] | None = None, steps: int = 200, sampler: str = "ancestral",
                   guidance_scale: float = 0.0, corrector_steps: int = 0, batch_size: int = 256,
-                  seed: int = 0, progress: bool = False) -> Iterator[list[Data]]:
+                  seed: int = 0, progress: bool = False, inpaint: Sequence[str] = (),
+                  allow_larger: bool = False) -> Iterator[list[Data]]:
     """De novo (``num``) or templated (``templates``: the given fields, e.g. compositions) sampling,
-    in chunks of ``batch_size``."""
+    in chunks of ``batch_size``. ``inpaint`` names generated fields held to the templates' values
+    (a de novo model completing partial graphs; see :meth:`GraphDiffusion.sample`)."""
     if templates is None and num is None:
         raise ValueError("give num (de novo) or templates (the given fields)")
     if templates is not None:
         total = len(templates)
-        if model.given:
+        trained = model.max_trained_nodes()
+        if not allow_larger and trained:
             for i, tpl in enumerate(templates):
-                for name in model.given:
+                if tpl.num_nodes > trained:
+                    raise GraphValidationError(
+                        f"input item {i} has {tpl.num_nodes} nodes; the model was trained on at most "
+                        f"{trained} (--allow-larger to try anyway)")
+        if model.given or inpaint:
+            for i, tpl in enumerate(templates):
+                for name in [*model.given, *inpaint]:
                     if getattr(tpl, name, None) is None:
                         raise GraphValidationError(f"input item {i}: the task needs field {name!r}")
     else:
@@ -127,6 +138,10 @@ def sample_graphs(model: GraphDiffusion, num: int | None = None, *, templates: S
     def kwargs(start: int, count: int) -> dict:
         common = dict(steps=steps, sampler=sampler, guidance_scale=guidance_scale,
                       corrector_steps=corrector_steps, cond=cond)
+        if inpaint:
+            common["inpaint"] = list(inpaint)
+        if allow_larger:
+            common["allow_larger"] = True
         if templates is not None:
             return {**common, "template": list(templates[start:start + count])}
         return {**common, "num_nodes": sizes[start:start + count]}

@@ -59,7 +59,14 @@ class EMA:
                 self.shadow[k] = v.detach().clone()
 
 
-def _lr_lambda(cfg: Any) -> Callable[[int], float]:
+def _lr_lambda(cfg: Any, time_progress: Callable[[], float] | None = None) -> Callable[[int], float]:
+    """Warm-up, then constant or cosine decay to 5 % of the peak.
+
+    The cosine runs over ``max_steps`` or, when a wall-time budget is set, over whichever of the
+    two ends first (``time_progress()`` is the fraction of the budget used), so a run stopped by
+    ``max_minutes`` still ends at the low learning rate.
+    """
+
     def f(step: int) -> float:
         if cfg.warmup_steps and step < cfg.warmup_steps:
             return (step + 1) / cfg.warmup_steps
@@ -67,6 +74,8 @@ def _lr_lambda(cfg: Any) -> Callable[[int], float]:
             return 1.0
         span = max(1, cfg.max_steps - cfg.warmup_steps)
         progress = min(1.0, (step - cfg.warmup_steps) / span)
+        if time_progress is not None:
+            progress = max(progress, min(1.0, time_progress()))
         return 0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * progress))
 
     return f
@@ -111,7 +120,11 @@ class Trainer:
                 self.model, device_ids=[self.device.index] if self.device.type == "cuda" else None,
                 find_unused_parameters=True)
         self.opt = torch.optim.AdamW(self.model.parameters(), lr=tc.lr, weight_decay=tc.weight_decay)
-        self.sched = torch.optim.lr_scheduler.LambdaLR(self.opt, _lr_lambda(tc))
+        # the wall-time share of the cosine is per process, so only single-process runs use it
+        self._time_progress = 0.0
+        self.sched = torch.optim.lr_scheduler.LambdaLR(
+            self.opt, _lr_lambda(tc, None if self.distributed or not tc.max_minutes
+                                 else (lambda: self._time_progress)))
         self.ema = EMA(self.model, tc.ema_decay)
         self.stream = BatchStream(train, config.data.batch_size, seed=tc.seed, rank=self.rank,
                                   world_size=self.world)
@@ -219,6 +232,8 @@ class Trainer:
                     self._log({"step": self.step, "val_loss": val})
                 self.save()
                 break
+            if deadline is not None:
+                self._time_progress = (time.perf_counter() - t0) / (deadline - t0)
             batch = self.stream.batch_at(self.step).to(self.device)
             loss, parts = self.wrapped(batch, generator=self.gen)
             if not torch.isfinite(loss):

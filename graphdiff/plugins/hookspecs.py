@@ -73,3 +73,24 @@ def register_objectives(register: Register) -> None:
 def register_checkpoints(register: Register) -> None:
     """Register :class:`graphdiff.checkpoints.NamedCheckpoint` entries (bundled trained models,
     addressable by name wherever a checkpoint path is accepted)."""
+
+
+@hookspec
+def register_baselines(register: Register) -> None:
+    """Register baseline callables: reference methods a model's samples are compared with.
+
+    A baseline is a callable::
+
+        baseline(references: list[Record], train: list[Record], k: int, seed: int = 0) -> list[Record]
+
+    For each reference record it returns up to ``k`` candidate records built from the training
+    records (no model involved), each carrying the reference's ``"id"`` and its domain object
+    under ``"obj"``; the candidates of one reference come in rank order (the first is the
+    baseline's best guess), optionally with a ``"sample"`` rank. A reference for which the
+    baseline has no candidate simply gets none (the metric counts it as unmatched). The same
+    ``seed`` must give the same candidates.
+
+    Name it ``<domain>-<name>``: ``graphdiff evaluate --domain D --task T --baseline NAME`` looks
+    up ``D-NAME`` and scores its candidates with the metric ``D-T``, exactly as it scores a
+    model's ``--generated`` file.
+    """

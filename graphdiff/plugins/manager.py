@@ -117,6 +117,7 @@ def _checks() -> dict[str, Callable[[str, Any], None]]:
         "denoisers": subclass_of("graphdiff.nn.base.Denoiser"),
         "objectives": is_callable,
         "checkpoints": instance_of("graphdiff.checkpoints.NamedCheckpoint"),
+        "baselines": is_callable,
     }
 
 

@@ -6,6 +6,10 @@ graphdiff_plugins
     A factory ``graphdiff_plugins(*plugin_objects)`` returning a fresh, loaded plugin manager
     with autoload off and the given plugins registered; it is the process-wide manager until
     the test ends.
+
+Every test session also gets its own graph-dataset cache directory (``GRAPHDIFF_CACHE_DIR``
+points into pytest's temporary folder unless it is already set), so tests never read or fill
+the user's cache.
 """
 
 from __future__ import annotations
@@ -14,6 +18,20 @@ from contextlib import ExitStack
 from typing import Any, Iterator
 
 import pytest
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _graphdiff_cache_dir(tmp_path_factory: Any) -> Iterator[None]:
+    import os
+
+    if os.environ.get("GRAPHDIFF_CACHE_DIR"):
+        yield
+        return
+    os.environ["GRAPHDIFF_CACHE_DIR"] = str(tmp_path_factory.mktemp("graphdiff-cache"))
+    try:
+        yield
+    finally:
+        os.environ.pop("GRAPHDIFF_CACHE_DIR", None)
 
 
 @pytest.fixture

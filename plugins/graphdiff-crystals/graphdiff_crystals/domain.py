@@ -104,6 +104,8 @@ class CrystalDomain(Domain):
 
     name = "crystals"
     version = "1"
+    #: crystal structure prediction gives the composition (atom types); de novo gives nothing
+    tasks = {"csp": ("atom_types",), "dng": ()}
     description = "periodic crystal structures (pymatgen Structure): atom types, fractional coordinates, lattice"
     read_suffixes = (".csv", ".cif", ".vasp", ".poscar", "POSCAR*", "CONTCAR*", ".json", ".extxyz",
                      "<folder>")
@@ -329,6 +331,29 @@ class CrystalDomain(Domain):
         return data
 
     # ------------------------------------------------------------------ comparison
+    def equivalent(self, a: Any, b: Any) -> bool:
+        """The same crystal up to symmetry, cell choice and a volume scale: pymatgen's
+        ``StructureMatcher`` with its default tolerances (ltol 0.2, stol 0.3, angle_tol 5°), the
+        usual polymorph-deduplication setting. Keeps the K CSP candidates of a row distinct."""
+        from pymatgen.analysis.structure_matcher import StructureMatcher
+
+        if not (isinstance(a, (Structure, IStructure)) and isinstance(b, (Structure, IStructure))):
+            return False
+        if a.composition.reduced_composition != b.composition.reduced_composition:
+            return False
+        if not (_sane_cell(a) and _sane_cell(b)):  # Niggli reduction of a wild cell can run for hours
+            return False
+        try:
+            return bool(StructureMatcher().fit(a, b))
+        except (ValueError, OverflowError, np.linalg.LinAlgError):  # a degenerate cell matches nothing
+            return False
+
+    def valid(self, obj: Any) -> bool:
+        """CDVAE structural validity: every interatomic distance > 0.5 Å and volume ≥ 0.1 Å³."""
+        from graphdiff_crystals.metrics import structure_valid
+
+        return isinstance(obj, (Structure, IStructure)) and structure_valid(obj)
+
     def equal(self, a: Any, b: Any, *, tol: float | None = None, ordered: bool = True) -> bool:
         """Whether two structures are the same crystal in the same description.
 
@@ -402,6 +427,18 @@ class CrystalDomain(Domain):
 #: Longest cell vector accepted (Å): longer ones come from failed generations, not crystals,
 #: and make neighbour searches explode.
 MAX_CELL_LENGTH = 1000.0
+
+
+def _sane_cell(s: Any, max_skew: float = 10.0) -> bool:
+    """A cell StructureMatcher can reduce quickly: finite, 0.5–1000 Å³ per atom, and no length
+    over ``max_skew`` times the cube root of the volume (a needle or pancake cell)."""
+    lat = s.lattice
+    if not np.isfinite(lat.matrix).all():
+        return False
+    vol = abs(float(np.linalg.det(lat.matrix)))
+    if not 0.5 <= vol / max(len(s), 1) <= 1000.0:
+        return False
+    return max(lat.abc) <= max_skew * vol ** (1 / 3)
 
 
 def _is_dummy(sp: Any) -> bool:

@@ -114,14 +114,20 @@ class _Context:
                           CrystalReadWarning, stacklevel=3)
 
 
-def sample_path() -> Path:
-    """Path of the bundled sample ``perov5_sample.csv`` (600 Perov-5 crystals, CDVAE format).
+def sample_path(dataset: str = "perov_5") -> Path:
+    """Path of a bundled sample of a CDVAE benchmark (CSV in the CDVAE format).
 
-    The rows are every 6th row of the CDVAE Perov-5 ``val.csv`` (MIT licence; Castelli et al.
-    2012), with the same columns: ``material_id, cif, formula, heat_all, heat_ref, dir_gap,
-    ind_gap`` and the unnamed index column.
+    ``perov_5``: ``perov5_sample.csv``, 600 Perov-5 crystals, every 6th row of the CDVAE
+    Perov-5 ``val.csv`` (MIT licence; Castelli et al. 2012), with the same columns:
+    ``material_id, cif, formula, heat_all, heat_ref, dir_gap, ind_gap`` and the unnamed index
+    column. ``carbon_24``: ``carbon24_sample.csv``, 200 Carbon-24 crystals (6–24 atoms), every
+    10th row of the CDVAE Carbon-24 ``val.csv`` (Pickard 2020), columns ``material_id, cif,
+    energy_per_atom``.
     """
-    with as_file(files("graphdiff_crystals") / "data" / "perov5_sample.csv") as path:
+    files_ = {"perov_5": "perov5_sample.csv", "carbon_24": "carbon24_sample.csv"}
+    if dataset not in files_:
+        raise ValueError(f"no bundled sample {dataset!r}; there are {', '.join(files_)}")
+    with as_file(files("graphdiff_crystals") / "data" / files_[dataset]) as path:
         return Path(path)
 
 

@@ -101,12 +101,13 @@ def match_rate(generated: Sequence[Sequence[Any]], references: Sequence[Any], k:
 
 
 def csp_metric(generated: Sequence[Any], references: Sequence[Any], train: Any = None,
-               k: Sequence[int] | None = None) -> dict[str, Any]:
+               k: Sequence[int] | None = None, dataset: str | None = None, **_: Any) -> dict[str, Any]:
     """``graphdiff evaluate --task csp``: records in, CDVAE match rate / RMSE at each ``k`` out.
 
     ``generated`` and ``references`` are records (``id``, ``obj``); generated rows whose id
     equals a reference's id are that reference's candidates, in file order. A reference with no
-    candidate counts as unmatched.
+    candidate counts as unmatched. ``dataset`` (``evaluate --dataset``) is only recorded in the
+    output; other keywords meant for other metrics are ignored.
     """
     groups: dict[str, list[Any]] = {}
     for rec in generated:
@@ -116,7 +117,7 @@ def csp_metric(generated: Sequence[Any], references: Sequence[Any], train: Any =
     cands = [groups.get(i, []) for i in ids]
     unknown = sorted(set(groups) - set(ids))
     ks = sorted(set(k)) if k else sorted({1, max((len(c) for c in cands), default=1)})
-    out: dict[str, Any] = {"task": "csp", "num_references": len(refs),
+    out: dict[str, Any] = {"task": "csp", "dataset": dataset, "num_references": len(refs),
                            "references_without_candidates": sum(not c for c in cands),
                            "generated_ids_not_in_reference": unknown[:20], "metrics": {}}
     per_item = None

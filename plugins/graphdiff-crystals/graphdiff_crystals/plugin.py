@@ -25,10 +25,28 @@ def register_targets(register: Any) -> None:
 
 @hookimpl
 def register_metrics(register: Any) -> None:
-    """Register ``crystals-csp``: CDVAE match rate and RMSE of predicted structures."""
+    """Register ``crystals-csp`` (CDVAE match rate and RMSE of predicted structures) and
+    ``crystals-dng`` (CDVAE de novo metrics: validity, COV-R/COV-P, property Wasserstein
+    distances, plus uniqueness and novelty)."""
+    from graphdiff_crystals.dng_metrics import dng_metric
     from graphdiff_crystals.metrics import csp_metric
 
     register("crystals-csp", csp_metric, description="CSP match rate and RMSE (CDVAE protocol)")
+    register("crystals-dng", dng_metric,
+             description="De novo validity, coverage, Wasserstein, uniqueness, novelty (CDVAE protocol)")
+
+
+@hookimpl
+def register_baselines(register: Any) -> None:
+    """Register the CSP baselines ``crystals-retrieval`` (a random training structure with the
+    same number of atoms) and ``crystals-substitution`` (a training structure of the same
+    prototype with the elements swapped in by electronegativity rank)."""
+    from graphdiff_crystals.baselines import retrieval, substitution
+
+    register("crystals-retrieval", retrieval,
+             description="CSP baseline: random training structures with the same number of atoms")
+    register("crystals-substitution", substitution,
+             description="CSP baseline: same-prototype training structures, elements swapped by electronegativity")
 
 
 @hookimpl

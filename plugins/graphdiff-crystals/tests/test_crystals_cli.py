@@ -156,14 +156,17 @@ def test_bundled_checkpoint_is_listed_by_name_with_its_figures():
     assert Path(perov["path"]).stat().st_size < 20e6
 
 
-def test_demo_runs_on_the_bundled_checkpoint(tmp_path):
+def test_demo_runs_on_the_bundled_checkpoints(tmp_path):
     from graphdiff_crystals.demo import main
 
-    summary = main(["--out", str(tmp_path), "--num", "3", "--k", "2", "--steps", "5"])
-    assert summary["num"] == 3 and summary["k"] == 2
+    result = main(["--out", str(tmp_path), "--num", "3", "--k", "2", "--steps", "5", "--dng", "3"])
+    summary = result["csp"]
+    assert summary["num"] == 3 and summary["k"] == 2 and summary["samples_drawn"] >= 12
     assert len(list((tmp_path / "cif").glob("*.cif"))) == 6
-    for name in ("structures.png", "distributions.png", "metrics.json"):
+    assert len(list((tmp_path / "dng").glob("*.cif"))) == 3 and result["dng"]["num"] == 3
+    for name in ("structures.png", "distributions.png", "dng_distributions.png", "metrics.json"):
         assert (tmp_path / name).stat().st_size > 0
+    assert json.loads((tmp_path / "metrics.json").read_text())["dng"]["reference"].startswith("bundled")
     # every composition came from the checkpoint's held-out split
     from graphdiff.model import load_model
 
@@ -185,3 +188,61 @@ def test_sampling_is_sharded_across_torchrun_ranks(trained, small_csv, tmp_path)
     with small_csv.open(newline="") as fh:
         ids = [r["material_id"] for r in csv.DictReader(fh)]
     assert outs[0] + outs[1] == ids and len(outs[0]) == 20
+
+
+def test_csp_candidates_are_ranked_with_their_share(trained, small_csv, tmp_path):
+    gen = tmp_path / "gen.csv"
+    run(["sample", "--checkpoint", str(trained["csp"]), "--task", "csp", "--input", str(small_csv), "-k", "3",
+         "--draws", "4", "--max-draws", "8", "--out", str(gen), "--quiet", "--steps", "3"])
+    with gen.open(newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    assert len(rows) == 120 and set(rows[0]) >= {"material_id", "cif", "sample", "share", "distinct"}
+    for i in range(0, 120, 3):
+        group = rows[i:i + 3]
+        assert [r["sample"] for r in group] == ["0", "1", "2"]
+        assert len({r["material_id"] for r in group}) == 1
+        shares = [float(r["share"]) for r in group if r["distinct"] == "1"]
+        assert all(0 < s <= 1 for s in shares) and sum(shares) <= 1 + 1e-9
+
+
+def test_a_de_novo_model_does_csp_by_holding_the_composition(trained, small_csv, tmp_path):
+    gen = tmp_path / "gen.csv"
+    run(["sample", "--checkpoint", str(trained["dng"]), "--task", "csp", "--input", str(small_csv),
+         "--out", str(gen), "--quiet", "--steps", "4"])
+    from pymatgen.core import Composition
+
+    def formula(cif: str) -> str:
+        line = next(x for x in cif.splitlines() if x.startswith("_chemical_formula_sum"))
+        return Composition(line.split(None, 1)[1].strip("'\" ")).reduced_formula
+
+    with gen.open(newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    with small_csv.open(newline="") as fh:
+        refs = list(csv.DictReader(fh))
+    assert [formula(r["cif"]) for r in rows] == [formula(r["cif"]) for r in refs]
+
+
+def test_task_mismatches_are_reported(trained, small_csv, tmp_path):
+    runner = CliRunner()
+    out = str(tmp_path / "x.csv")
+    res = runner.invoke(cli, ["sample", "-c", str(trained["csp"]), "--task", "dng", "--input", str(small_csv),
+                              "--out", out])
+    assert res.exit_code == 2 and "de novo" in res.output
+    res = runner.invoke(cli, ["sample", "-c", str(trained["dng"]), "--task", "csp", "--num", "2", "--out", out])
+    assert res.exit_code == 2 and "pass --input" in res.output
+    res = runner.invoke(cli, ["sample", "-c", str(trained["dng"]), "--task", "nope", "--num", "2", "--out", out])
+    assert res.exit_code == 2 and "csp, dng" in res.output
+
+
+def test_inputs_larger_than_any_training_item_are_refused(trained, tmp_path):
+    csv.field_size_limit(sys.maxsize)
+    with open(sample_path("carbon_24"), newline="") as fh:
+        rows = list(csv.reader(fh))
+    big = tmp_path / "big.csv"
+    with big.open("w", newline="") as fh:
+        csv.writer(fh).writerows(rows[:3])
+    res = CliRunner().invoke(cli, ["sample", "-c", str(trained["csp"]), "--input", str(big), "--out",
+                                   str(tmp_path / "x.csv"), "--steps", "2"])
+    assert res.exit_code == 2 and "trained on at most 5" in res.output and "--allow-larger" in res.output
+    run(["sample", "-c", str(trained["csp"]), "--input", str(big), "--out", str(tmp_path / "x.csv"),
+         "--steps", "2", "--allow-larger", "--quiet"])

@@ -32,8 +32,9 @@ def test_discovery_through_the_entry_point():
     assert info.ok and info.distribution == "graphdiff-crystals"
     assert info.registered == {"domains": ["crystals"],
                                "targets": ["crystals-density", "crystals-volume_per_atom"],
-                               "metrics": ["crystals-csp"],
-                               "checkpoints": ["perov5-csp"]}
+                               "metrics": ["crystals-csp", "crystals-dng"],
+                               "checkpoints": ["perov5-csp"],
+                               "baselines": ["crystals-retrieval", "crystals-substitution"]}
     assert isinstance(pm.get("domains", "crystals"), CrystalDomain)
     target = pm.get("targets", "crystals-density")
     assert isinstance(target, Target) and target.domain == "crystals" and target.units == "g/cm^3"

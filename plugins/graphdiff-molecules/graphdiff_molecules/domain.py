@@ -100,9 +100,10 @@ class MoleculeDomain(Domain):
 
     version = "1"
     description = "Molecules: element types and 3D positions (Å), E(3)-equivariant"
-    read_suffixes = (".xyz", ".extxyz")
-    #: Also files named ``POSCAR`` / ``CONTCAR`` (no suffix), see :meth:`write`.
-    write_suffixes = (".xyz", ".extxyz", ".vasp", ".poscar", ".cif")
+    #: ``qm9://SPLIT``: QM9 from the qm9pack wheel (see :mod:`graphdiff_molecules.qm9`).
+    read_suffixes = (".xyz", ".extxyz", "qm9://*")
+    #: ``POSCAR`` / ``CONTCAR``: files with those names (no suffix), see :meth:`write`.
+    write_suffixes = (".xyz", ".extxyz", ".vasp", ".poscar", ".cif", "POSCAR", "CONTCAR")
 
     def __init__(self, elements: Sequence[str] = QM9_ELEMENTS, *, min_distance: float = 0.1,
                  max_atoms: int | None = None, dtype: torch.dtype = torch.float32,
@@ -267,27 +268,56 @@ class MoleculeDomain(Domain):
         Frames are counted from 0 (as ``ase.io.read(index=...)``). A truncated or malformed
         frame, or (with ``validate``) a molecule :meth:`check` rejects, is skipped and reported
         as ``"file.xyz frame 3 (line 12)"`` in ``skipped`` (``strict=True``: raised); the frames
-        before and after it are kept. Records hold ``id`` (``"file.xyz frame 3"``), ``obj``
-        (``ase.Atoms``) and ``props`` (numeric ``info`` entries and scalar calculator results
-        such as ``energy``). See :func:`graphdiff_molecules.io.read_xyz`.
+        before and after it are kept. Records hold ``id`` (a string ``id`` in the frame's info,
+        else ``"file.xyz frame 3"``), ``obj`` (``ase.Atoms``) and ``props`` (numeric ``info``
+        entries and scalar calculator results such as ``energy``). See
+        :func:`graphdiff_molecules.io.read_xyz`.
+
+        ``path = "qm9://train"`` (also ``valid``, ``test``, ``all``; ``qm9://train?seed=1``)
+        reads QM9 from the qm9pack wheel with EDM's split, see :func:`graphdiff_molecules.qm9.read_qm9`.
         """
         from graphdiff_molecules.io import read_xyz_records
+        from graphdiff_molecules.qm9 import parse_qm9_source, read_qm9
 
-        yield from read_xyz_records(path, self.check if validate else None, strict=strict,
-                                    skipped=skipped)
+        check = self.check if validate else None
+        qm9 = parse_qm9_source(path) if isinstance(path, (str, Path)) else None
+        if qm9 is not None:
+            yield from read_qm9(qm9["split"], seed=qm9["seed"], strict=strict, skipped=skipped,
+                                check=check)
+            return
+        yield from read_xyz_records(path, check, strict=strict, skipped=skipped)
 
     def write(self, objs: list[Any], path: str | Path, *, props: list[dict[str, Any]] | None = None,
-              vacuum: float | None = 10.0, cell: Any = None) -> None:
+              vacuum: float | None = 10.0, cell: Any = None, ids: list[str] | None = None,
+              extra: list[dict[str, Any]] | None = None, append: bool = False) -> None:
         """Write molecules; the format follows the file name.
 
         ``.extxyz``
-            Extended XYZ, all molecules as frames; ``props[k]`` goes into frame ``k``'s info.
+            Extended XYZ, all molecules as frames; ``props[k]`` (and ``extra[k]``, and
+            ``ids[k]`` as ``id``) go into frame ``k``'s info.
         ``.xyz``
-            Plain XYZ, all molecules as frames (no properties).
+            Plain XYZ, all molecules as frames (no properties; ``ids``/``extra`` are left out).
         ``POSCAR``/``CONTCAR``/``.vasp``/``.poscar``, ``.cif``
             One molecule in a periodic box, see
             :func:`graphdiff_molecules.periodic.molecule_to_structure` (``vacuum``, ``cell``).
+
+        ``append=True`` adds frames to an XYZ / extxyz file an earlier call wrote.
         """
         from graphdiff_molecules.io import write_molecules
 
-        write_molecules(list(objs), path, props=props, vacuum=vacuum, cell=cell)
+        write_molecules(list(objs), path, props=props, vacuum=vacuum, cell=cell, ids=ids,
+                        extra=extra, append=append)
+
+    # ------------------------------------------------------------------ other domains
+    #: :meth:`convert_from` turns crystals (pymatgen ``Structure``) into molecules.
+    converts_from = ("crystals",)
+
+    def convert_from(self, obj: Any, source: str) -> Atoms:
+        """A molecule from an object of another domain: a ``crystals`` structure (a molecule in
+        a box, e.g. a POSCAR) becomes the molecule it holds, made whole across the cell
+        boundary (:func:`graphdiff_molecules.periodic.structure_to_molecule`)."""
+        if source not in self.converts_from:
+            return super().convert_from(obj, source)
+        from graphdiff_molecules.periodic import structure_to_molecule
+
+        return structure_to_molecule(obj)

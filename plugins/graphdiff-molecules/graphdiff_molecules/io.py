@@ -168,7 +168,10 @@ def read_xyz_records(path: str | Path, check: Callable[[Any, str], Any] | None, 
             except DataError as exc:
                 report_skip(skipped, where, str(exc), strict)
                 continue
-        yield Record(id=f"{path.name} frame {frame}", obj=item, props=frame_props(item))
+        rid = item.info.get("id")
+        if not isinstance(rid, str) or not rid.strip():
+            rid = f"{path.name} frame {frame}"
+        yield Record(id=rid, obj=item, props=frame_props(item))
 
 
 def _as_ase(obj: Any, where: str) -> Atoms:
@@ -179,7 +182,8 @@ def _as_ase(obj: Any, where: str) -> Atoms:
 
 
 def write_molecules(objs: list[Any], path: str | Path, *, props: list[dict[str, Any]] | None = None,
-                    vacuum: float | None = 10.0, cell: Any = None) -> None:
+                    vacuum: float | None = 10.0, cell: Any = None, ids: list[str] | None = None,
+                    extra: list[dict[str, Any]] | None = None, append: bool = False) -> None:
     """Write molecules to ``path``, in the format its name gives.
 
     Parameters
@@ -191,33 +195,53 @@ def write_molecules(objs: list[Any], path: str | Path, *, props: list[dict[str, 
         frames), ``POSCAR``/``CONTCAR``/``*.vasp``/``*.poscar`` or ``*.cif`` (one molecule in
         a periodic box).
     props:
-        One dict of scalar properties per molecule (extxyz only).
+        One dict of scalar properties per molecule (extxyz only: another format raises).
     vacuum, cell:
         The box of POSCAR/CIF output, see
         :func:`graphdiff_molecules.periodic.molecule_to_structure`.
+    ids, extra:
+        The :meth:`graphdiff.domain.Domain.write` contract: a name and a dict of values per
+        molecule, stored where the format allows (extxyz: the info line, ``id=...``; the
+        reader takes that ``id`` back), else left out.
+    append:
+        Add frames to an existing XYZ / extxyz file (POSCAR and CIF hold one molecule).
 
     Raises
     ------
     DataError
-        For an unknown format, ``props`` of the wrong length or with an XYZ/POSCAR/CIF file,
-        several molecules for POSCAR/CIF, or a box too small; naming the file.
+        For an unknown format, ``props``/``ids``/``extra`` of the wrong length, ``props`` with
+        an XYZ/POSCAR/CIF file, several molecules (or ``append``) for POSCAR/CIF, or a box too
+        small; naming the file.
     """
     path = Path(path)
     suffix = path.suffix.lower()
-    if props is not None and len(props) != len(objs):
-        raise DataError(f"{path}: {len(props)} property dicts for {len(objs)} molecules")
+    for what, values in (("property dicts", props), ("ids", ids), ("extra dicts", extra)):
+        if values is not None and len(values) != len(objs):
+            raise DataError(f"{path}: {len(values)} {what} for {len(objs)} molecules")
     if suffix in (".xyz", ".extxyz"):
         if props is not None and suffix == ".xyz":
             raise DataError(f"{path}: plain XYZ holds no properties; write .extxyz to keep them")
         images = []
         for k, obj in enumerate(objs):
             atoms = _as_ase(obj, f"{path} molecule {k}")
-            if props is not None:
-                atoms.info.update(props[k])
+            if suffix == ".extxyz":
+                if ids is not None:
+                    atoms.info["id"] = str(ids[k])
+                if extra is not None:
+                    atoms.info.update(extra[k])
+                if props is not None:
+                    atoms.info.update(props[k])
             images.append(atoms)
+        fmt = "extxyz" if suffix == ".extxyz" else "xyz"
+        if append and path.exists():
+            try:
+                ase.io.write(path, images, format=fmt, append=True)
+            except Exception as exc:  # noqa: BLE001 - ASE raises many types on unwritable info
+                raise DataError(f"{path}: cannot append: {type(exc).__name__}: {exc}") from exc
+            return
         tmp = path.with_name(path.name + ".tmp")
         try:
-            ase.io.write(tmp, images, format="extxyz" if suffix == ".extxyz" else "xyz")
+            ase.io.write(tmp, images, format=fmt)
         except Exception as exc:  # noqa: BLE001 - ASE raises many types on unwritable info
             tmp.unlink(missing_ok=True)
             raise DataError(f"{path}: cannot write: {type(exc).__name__}: {exc}") from exc
@@ -227,8 +251,9 @@ def write_molecules(objs: list[Any], path: str | Path, *, props: list[dict[str, 
         if props is not None:
             raise DataError(f"{path}: POSCAR and CIF files hold no molecule properties; "
                             "write .extxyz to keep them")
-        if len(objs) != 1:
-            raise DataError(f"{path}: a POSCAR or CIF file holds one molecule, got {len(objs)}; "
+        if len(objs) != 1 or (append and path.exists()):
+            got = len(objs) + (1 if append and path.exists() else 0)
+            raise DataError(f"{path}: a POSCAR or CIF file holds one molecule, got {got}; "
                             "write one file per molecule")
         from graphdiff_molecules.periodic import write_structure
 

@@ -19,3 +19,13 @@ def register_targets(register):
 
     for target in social_targets("social"):
         register(target.name, target, description=target.description)
+
+
+@hookimpl
+def register_metrics(register):
+    """Register ``social-dng``: the core's graph generation metrics (MMD² of degree, clustering,
+    orbit and spectrum under the GDSS or DiGress kernels; validity, uniqueness, novelty, V.U.N.),
+    see :func:`graphdiff.metrics.dng_metric`."""
+    from graphdiff.metrics import register_dng_metric
+
+    register_dng_metric(register, "social")

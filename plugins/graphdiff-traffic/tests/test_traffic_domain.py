@@ -250,3 +250,17 @@ def test_load_domain_through_entry_point():
                                                   "traffic-spatial_efficiency"]
     assert pm.registry("targets").get("traffic-mean_edge_length").units == "m"
     assert isinstance(graphdiff.load_domain("traffic"), TrafficDomain)
+
+
+def test_traffic_registers_the_dng_metric_on_road_networks(monkeypatch):
+    from graphdiff.metrics import dng_metric
+
+    for var in ("GRAPHDIFF_DISABLE_PLUGIN_AUTOLOAD", "GRAPHDIFF_PLUGINS", "GRAPHDIFF_STRICT_PLUGINS"):
+        monkeypatch.delenv(var, raising=False)
+    pm = PluginManager(autoload=True, allow=["traffic"], strict=True).load()
+    metric = pm.registry("metrics").get("traffic-dng")
+    assert metric is dng_metric and pm.plugins["traffic"].registered["metrics"] == ["traffic-dng"]
+    grids = [{"id": f"g{i}", "obj": g} for i, g in enumerate(road_like_graphs(4, 0, kind="grid"))]
+    result = metric(grids, grids, train=None, k=None, dataset="planar")
+    assert result["validity"] == 1.0 and result["novelty"] is None
+    assert all(v == 0.0 for v in result["mmd"].values())

@@ -1,0 +1,128 @@
+"""Distinct, ranked candidates per input item (``graphdiff sample --samples-per-row K``).
+
+A user asking for K structures of one composition wants K *different* answers, best first, not K
+copies of the likeliest one. For each input item this module draws ``draws`` samples, groups
+them into classes of equivalent objects with the domain's :meth:`~graphdiff.domain.Domain.equivalent`
+(for crystals: pymatgen's ``StructureMatcher``), draws more for items with fewer than K classes
+(up to ``max_draws``), and returns one representative per class, ranked by
+
+1. validity (:meth:`~graphdiff.domain.Domain.valid`), then
+2. the share of the item's draws that fell into the class — a Monte-Carlo estimate of the
+   probability the model gives that answer, i.e. the model's own ranking of its candidates.
+
+Items for which the model offers fewer than K distinct answers get repeats of their best classes
+after the distinct ones, flagged ``distinct = 0``: nothing is hidden and every item still gets K rows.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterator, Sequence
+
+from torch_geometric.data import Data
+
+__all__ = ["Candidate", "group_equivalent", "rank_candidates", "distinct_candidates"]
+
+
+@dataclass
+class _Class:
+    members: list[int] = field(default_factory=list)
+    valid: bool = True
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """One answer for one input item."""
+
+    graph: Data
+    rank: int           #: 0 = best
+    share: float        #: fraction of the item's draws equivalent to this answer
+    distinct: bool      #: False for a repeat filling the K slots
+    valid: bool
+    draws: int          #: samples drawn for the item
+
+
+def group_equivalent(objs: Sequence[Any], equivalent: Callable[[Any, Any], bool],
+                     valid: Sequence[bool]) -> list[_Class]:
+    """Greedy grouping: each valid object joins the first valid class whose first member it is
+    equivalent to; invalid objects are never compared (each is its own class)."""
+    classes: list[_Class] = []
+    for i, obj in enumerate(objs):
+        for c in classes:
+            if valid[i] and c.valid and equivalent(objs[c.members[0]], obj):
+                c.members.append(i)
+                break
+        else:
+            classes.append(_Class([i], valid[i]))
+    return classes
+
+
+def rank_candidates(graphs: Sequence[Data], classes: list[_Class], k: int) -> list[Candidate]:
+    """Valid before invalid, then larger share first (ties: earlier first); repeats fill to ``k``."""
+    n = len(graphs)
+    order = sorted(range(len(classes)), key=lambda j: (not classes[j].valid, -len(classes[j].members),
+                                                       classes[j].members[0]))
+    out = [Candidate(graphs[classes[j].members[0]], r, len(classes[j].members) / n, True,
+                     classes[j].valid, n) for r, j in enumerate(order[:k])]
+    # fewer distinct answers than asked: further members of the best classes, best first
+    extra = iter([(j, m) for j in order for m in classes[j].members[1:]])
+    while len(out) < k:
+        nxt = next(extra, None)
+        if nxt is None:
+            break
+        j, m = nxt
+        out.append(Candidate(graphs[m], len(out), len(classes[j].members) / n, False, classes[j].valid, n))
+    return out
+
+
+def distinct_candidates(sample: Callable[[list[Data]], list[Data]], templates: Sequence[Data], k: int,
+                        domain: Any, *, draws: int, max_draws: int, rows_per_round: int = 64,
+                        progress: bool = False) -> Iterator[tuple[int, list[Candidate]]]:
+    """Yield ``(item index, its k ranked candidates)`` for every template, in order.
+
+    ``sample(templates)`` returns one generated graph per template (the caller fixes steps,
+    sampler and seeds). Rows are processed ``rows_per_round`` at a time so memory stays bounded.
+    """
+    if k < 1 or draws < 1 or max_draws < draws:
+        raise ValueError(f"need k >= 1, draws >= 1 and max_draws >= draws (got {k}, {draws}, {max_draws})")
+    bar = None
+    if progress:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=len(templates), desc="rows", unit="row", dynamic_ncols=True)
+    for lo in range(0, len(templates), rows_per_round):
+        rows = list(range(lo, min(len(templates), lo + rows_per_round)))
+        graphs: dict[int, list[Data]] = {i: [] for i in rows}
+        objs: dict[int, list[Any]] = {i: [] for i in rows}
+        valid: dict[int, list[bool]] = {i: [] for i in rows}
+        classes: dict[int, list[_Class]] = {}
+        pending = rows
+        while pending:
+            batch = [i for i in pending for _ in range(draws)]
+            new = sample([templates[i] for i in batch])
+            for i, g in zip(batch, new):
+                graphs[i].append(g)
+                obj, ok = _convert(domain, g)
+                objs[i].append(obj)
+                valid[i].append(ok)
+            pending = []
+            for i in {i for i in batch}:
+                classes[i] = group_equivalent(objs[i], domain.equivalent, valid[i])
+                if len(classes[i]) < k and len(graphs[i]) + draws <= max_draws:
+                    pending.append(i)
+            pending.sort()
+        for i in rows:
+            yield i, rank_candidates(graphs[i], classes[i], k)
+            if bar:
+                bar.update(1)
+    if bar:
+        bar.close()
+
+
+def _convert(domain: Any, g: Data) -> tuple[Any, bool]:
+    """The domain object of a generated graph and whether it is valid (unconvertible: invalid)."""
+    try:
+        obj = domain.from_graph(g)
+    except Exception:  # an unconvertible sample is an invalid answer, ranked last, never dropped
+        return None, False
+    return obj, bool(domain.valid(obj))

@@ -1,0 +1,189 @@
+"""Validity, uniqueness and novelty (V.U.N.) of generated graphs.
+
+Definitions follow DiGress ``src/analysis/spectre_utils.py``
+(``eval_fraction_unique_non_isomorphic_valid``, ``eval_fraction_isomorphic``,
+``is_planar_graph``, ``is_sbm_graph``) and SPECTRE ``util/eval_helper.py`` (``is_grid_graph``):
+
+unique
+    A generated graph is unique when no *earlier* generated graph is isomorphic to it (the first
+    of each isomorphism class counts as unique, its later copies do not). Uniqueness is the
+    fraction of unique graphs among all generated ones.
+novel
+    Not isomorphic to any training graph. Novelty is the fraction of novel graphs among all
+    generated ones (DiGress ``frac_non_iso``).
+valid
+    Dataset-specific, see :data:`VALIDITY`. V.U.N. is the fraction of generated graphs that are
+    unique, novel and valid (DiGress ``frac_unique_non_iso_valid``).
+
+Isomorphism is decided exactly with ``networkx.is_isomorphic``; graphs are first bucketed by
+their Weisfeiler–Lehman hash (``networkx.weisfeiler_lehman_graph_hash``: isomorphic graphs
+always share it), so only same-hash pairs are tested.
+"""
+
+from __future__ import annotations
+
+import warnings
+from typing import Callable, Sequence
+
+import networkx as nx
+import numpy as np
+
+__all__ = ["wl_hash", "first_isomorphic", "match_in", "is_planar_valid", "is_grid_valid",
+           "sbm_wald_pvalue", "is_sbm_valid", "graph_tool_available", "VALIDITY", "validity_function"]
+
+
+def wl_hash(graph: nx.Graph) -> str:
+    """Weisfeiler–Lehman hash of the structure (3 iterations); equal for isomorphic graphs.
+
+    Only compared within one run (networkx 3.5 changed the hashes of unlabelled graphs; the
+    warning it gives about that is silenced here).
+    """
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        return nx.weisfeiler_lehman_graph_hash(graph, iterations=3)
+
+
+def first_isomorphic(graphs: Sequence[nx.Graph]) -> list[int | None]:
+    """For each graph, the index of the first earlier graph isomorphic to it (``None`` if none)."""
+    buckets: dict[str, list[int]] = {}
+    out: list[int | None] = []
+    for i, g in enumerate(graphs):
+        reps = buckets.setdefault(wl_hash(g), [])
+        match = next((j for j in reps if nx.is_isomorphic(g, graphs[j])), None)
+        if match is None:
+            reps.append(i)
+        out.append(match)
+    return out
+
+
+def match_in(graphs: Sequence[nx.Graph], pool: Sequence[nx.Graph]) -> list[int | None]:
+    """For each graph, the index of a graph of ``pool`` isomorphic to it (``None`` if none)."""
+    buckets: dict[str, list[int]] = {}
+    for j, g in enumerate(pool):
+        buckets.setdefault(wl_hash(g), []).append(j)
+    return [next((j for j in buckets.get(wl_hash(g), []) if nx.is_isomorphic(g, pool[j])), None)
+            for g in graphs]
+
+
+# ---------------------------------------------------------------------------- validity
+def is_planar_valid(graph: nx.Graph) -> bool:
+    """Planar dataset: connected and planar (DiGress ``is_planar_graph``). No nodes: invalid."""
+    if graph.number_of_nodes() == 0:
+        return False
+    return bool(nx.is_connected(graph) and nx.check_planarity(graph)[0])
+
+
+def is_grid_valid(graph: nx.Graph, max_side: int = 19) -> bool:
+    """Grid dataset: isomorphic to a 2-D grid ``i × j`` with ``2 <= i, j <= max_side``.
+
+    SPECTRE ``is_grid_graph`` compares with every ``nx.grid_2d_graph(i, j)`` for ``i, j`` in
+    ``range(2, 20)`` with the same node count.
+    """
+    n = graph.number_of_nodes()
+    for i in range(2, max_side + 1):
+        j, rem = divmod(n, i)
+        if rem or j < i or j > max_side:  # j >= i: an i×j grid is isomorphic to j×i
+            continue
+        grid = nx.grid_2d_graph(i, j)
+        if nx.faster_could_be_isomorphic(graph, grid) and nx.is_isomorphic(graph, grid):
+            return True
+    return False
+
+
+def sbm_wald_pvalue(block_sizes: Sequence[int], edge_counts: np.ndarray, p_intra: float = 0.3,
+                    p_inter: float = 0.005) -> float:
+    """Mean Wald-test p-value that a block partition has the SBM's edge probabilities.
+
+    DiGress ``is_sbm_graph`` after its block-model fit: from the block sizes ``n_r`` and the
+    undirected edge counts ``m_rs`` (``m_rr`` inside block ``r``), estimate
+    ``p_rr = 2 m_rr / (n_r (n_r − 1))`` and ``p_rs = m_rs / (n_r n_s)``; for each, the Wald
+    statistic ``W = (p̂ − p)² / (p̂ (1 − p̂) + 1e-6)`` and ``1 − chi2.cdf(W, 1)``; return their
+    mean (the graph passes when it is > 0.9). As in DiGress, ``W`` has no sample-size factor,
+    which makes the test lenient; it is kept as published. DiGress builds a *directed* graph-tool graph with
+    both edge directions, so its intra-block counts are ``2 m_rr`` over ``n_r (n_r − 1)`` and its
+    inter-block counts ``m_rs`` over ``n_r n_s``, which is what is written here.
+    """
+    from scipy.stats import chi2
+
+    sizes = np.asarray(block_sizes, dtype=float)
+    m = np.asarray(edge_counts, dtype=float)
+    est_intra = 2.0 * np.diagonal(m) / (sizes * (sizes - 1) + 1e-6)
+    inter = m.copy()
+    np.fill_diagonal(inter, 0.0)
+    est_inter = inter / (np.outer(sizes, sizes) + 1e-6)
+    w_intra = (est_intra - p_intra) ** 2 / (est_intra * (1 - est_intra) + 1e-6)
+    w = (est_inter - p_inter) ** 2 / (est_inter * (1 - est_inter) + 1e-6)
+    np.fill_diagonal(w, w_intra)
+    return float((1 - chi2.cdf(np.abs(w), 1)).mean())
+
+
+def graph_tool_available() -> bool:
+    """Whether ``graph_tool`` (needed for the SBM block-model fit) can be imported."""
+    try:
+        import graph_tool.all  # noqa: F401
+    except Exception:  # noqa: BLE001 - ImportError, or a broken binary install
+        return False
+    return True
+
+
+def is_sbm_valid(graph: nx.Graph, p_intra: float = 0.3, p_inter: float = 0.005,
+                 refinement_steps: int = 1000) -> bool:
+    """SBM dataset (DiGress ``is_sbm_graph``, ``strict=True``): fit a stochastic block model with
+    graph-tool (``minimize_blockmodel_dl`` then ``refinement_steps`` merge-split sweeps); valid
+    when there are 2–5 blocks of 20–40 nodes and :func:`sbm_wald_pvalue` > 0.9.
+
+    Raises
+    ------
+    ImportError
+        Without ``graph_tool`` (not on PyPI; conda-forge only).
+    """
+    import graph_tool.all as gt
+
+    if graph.number_of_nodes() == 0 or graph.number_of_edges() == 0:
+        return False
+    adj = nx.to_numpy_array(graph)
+    g = gt.Graph()
+    g.add_edge_list(np.transpose(adj.nonzero()))
+    try:
+        state = gt.minimize_blockmodel_dl(g)
+    except ValueError:
+        return False
+    for _ in range(refinement_steps):
+        state.multiflip_mcmc_sweep(beta=np.inf, niter=10)
+    state = state.copy(b=gt.contiguous_map(state.get_blocks()))
+    n_blocks = state.get_nonempty_B()
+    sizes = state.get_nr().get_array()[:n_blocks]
+    directed_counts = np.asarray(state.get_matrix().todense())[:n_blocks, :n_blocks]
+    if (sizes > 40).any() or (sizes < 20).any() or n_blocks > 5 or n_blocks < 2:
+        return False
+    # undirected counts: the directed graph holds each edge twice (inside a block, both on the
+    # diagonal; between blocks r and s, once in e_rs and once in e_sr)
+    counts = directed_counts.astype(float)
+    np.fill_diagonal(counts, np.diagonal(directed_counts) / 2.0)
+    return sbm_wald_pvalue(sizes, counts, p_intra, p_inter) > 0.9
+
+
+def _sbm_validity(graph: nx.Graph) -> bool:
+    return is_sbm_valid(graph)
+
+
+#: Dataset -> (validity function or None, description). ``None``: no validity is defined.
+VALIDITY: dict[str, tuple[Callable[[nx.Graph], bool] | None, str]] = {
+    "planar": (is_planar_valid, "connected and planar (DiGress is_planar_graph)"),
+    "sbm": (_sbm_validity, "SBM block-model fit with graph-tool, Wald test p > 0.9 (DiGress is_sbm_graph)"),
+    "grid": (is_grid_valid, "isomorphic to a 2-D grid i×j, 2 <= i, j <= 19 (SPECTRE is_grid_graph)"),
+    "community-small": (None, "none: GDSS and DiGress define no validity for community-small"),
+}
+
+
+def validity_function(dataset: str | None) -> tuple[Callable[[nx.Graph], bool] | None, str]:
+    """``(function or None, note)`` for a dataset; ``None`` with the reason when unavailable."""
+    if dataset is None:
+        return None, "none: no dataset given (pass dataset= planar, sbm, grid or community-small)"
+    if dataset not in VALIDITY:
+        return None, f"none: no validity is defined for dataset {dataset!r}"
+    fn, note = VALIDITY[dataset]
+    if dataset == "sbm" and not graph_tool_available():
+        return None, ("unavailable: SBM validity needs graph_tool (DiGress's block-model fit), which "
+                      "is not installed; only uniqueness and novelty are reported")
+    return fn, note

@@ -1,0 +1,66 @@
+"""Distinct ranked candidates per input item (graphdiff.candidates)."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+import torch
+from torch_geometric.data import Data
+
+from graphdiff.candidates import distinct_candidates, group_equivalent, rank_candidates
+
+
+class ModDomain:
+    """Objects are integers; equivalent modulo 10; negative ones are invalid."""
+
+    def from_graph(self, g):
+        if int(g.value) == 999:
+            raise ValueError("unconvertible")
+        return int(g.value)
+
+    def equivalent(self, a, b):
+        return a % 10 == b % 10
+
+    def valid(self, obj):
+        return obj >= 0
+
+
+def graph(v: int) -> Data:
+    return Data(value=torch.tensor(v), num_nodes=1)
+
+
+def test_grouping_keeps_invalid_apart_and_ranks_by_share():
+    objs = [1, 11, 2, -1, 21, 2]
+    classes = group_equivalent(objs, ModDomain().equivalent, [o >= 0 for o in objs])
+    assert [c.members for c in classes] == [[0, 1, 4], [2, 5], [3]]
+    cands = rank_candidates([graph(o) for o in objs], classes, 4)
+    assert [int(c.graph.value) for c in cands] == [1, 2, -1, 11]
+    assert [c.distinct for c in cands] == [True, True, True, False]
+    assert cands[0].share == pytest.approx(0.5) and cands[2].valid is False
+
+
+def test_draws_more_until_k_distinct_and_flags_repeats():
+    rng = random.Random(0)
+    calls = []
+
+    def sample(templates):
+        calls.append(len(templates))
+        # item 0 always gives the same answer; item 1 gives 3 answers; 999 cannot be converted
+        return [graph(10 * rng.randrange(5) if int(t.value) == 0 else rng.choice([1, 2, 3, 999]))
+                for t in templates]
+
+    out = dict(distinct_candidates(sample, [graph(0), graph(1)], 3, ModDomain(), draws=2, max_draws=6))
+    assert calls[0] == 4 and sum(calls) <= 12
+    same = out[0]
+    assert [c.distinct for c in same] == [True, False, False] and same[0].draws == 6
+    assert len({int(c.graph.value) % 10 for c in out[1] if c.distinct}) == sum(c.distinct for c in out[1])
+    # an unconvertible draw is ranked after every valid answer
+    vals = [int(c.graph.value) for c in out[1]]
+    if 999 in vals:
+        assert vals.index(999) == len([c for c in out[1] if c.valid])
+
+
+def test_bad_arguments():
+    with pytest.raises(ValueError, match="max_draws"):
+        list(distinct_candidates(lambda t: t, [graph(0)], 2, ModDomain(), draws=4, max_draws=2))
