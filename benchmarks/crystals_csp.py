@@ -111,7 +111,7 @@ def _records(domain, path: Path, limit: int | None = None) -> list:
 
 
 def evaluate(dataset: str, name: str, k: int, limit: int | None, steps: int | None, seed: int,
-             draws: int | None = None, baselines: bool = True) -> dict:
+             draws: int | None = None, baselines: bool = True, max_draws: int | None = None) -> dict:
     """CSP on the held-out rows: ``k`` distinct candidates per row, ranked by the share of
     ``draws`` samples (graphdiff.candidates), scored at k' in {1, 2, k}; the two baselines beside."""
     from graphdiff.candidates import distinct_candidates
@@ -133,6 +133,7 @@ def evaluate(dataset: str, name: str, k: int, limit: int | None, steps: int | No
     inpaint = [] if model.given else ["atom_types"]  # a de novo model holds the composition
     steps = steps or cfg.sampling.steps
     draws = max(draws or k, k)
+    max_draws = max(max_draws or 2 * k, draws)
     rounds = [0]
     drawn = [0]
 
@@ -146,7 +147,7 @@ def evaluate(dataset: str, name: str, k: int, limit: int | None, steps: int | No
 
     t0 = time.perf_counter()
     cands = [[domain.from_graph(c.graph) for c in cs]
-             for _, cs in distinct_candidates(sample, rows, k, domain, draws=draws, max_draws=max(draws, 2 * k),
+             for _, cs in distinct_candidates(sample, rows, k, domain, draws=draws, max_draws=max_draws,
                                               rows_per_round=max(1, 512 // draws))]
     seconds = time.perf_counter() - t0
     result = {"dataset": dataset, "checkpoint": name, "num_test": len(refs), "steps": steps,
@@ -178,7 +179,8 @@ def evaluate(dataset: str, name: str, k: int, limit: int | None, steps: int | No
                 result["baselines"][b][f"k={kk}"] = {"match_rate": m["match_rate"], "rmse": m["rmse"]}
                 print(f"baseline {b} k={kk}: match rate {100 * m['match_rate']:.1f} %, RMSE {m['rmse']}")
     result["command"] = (f"python benchmarks/crystals_csp.py eval --dataset {dataset} --name {name} --k {k}"
-                         + (f" --draws {draws}" if draws != k else "") + (f" --limit {limit}" if limit else "")
+                         + (f" --draws {draws}" if draws != k else "")
+                         + (f" --max-draws {max_draws}" if max_draws != max(2 * k, draws) else "") + (f" --limit {limit}" if limit else "")
                          + (f" --steps {steps}" if steps != cfg.sampling.steps else ""))
     RESULTS.mkdir(parents=True, exist_ok=True)
     path = RESULTS / f"{name}.json"
@@ -193,7 +195,7 @@ def evaluate(dataset: str, name: str, k: int, limit: int | None, steps: int | No
 def write_manifest(name: str, dataset: str, meta: dict, runs: dict) -> None:
     """The bundled checkpoint's manifest: what it was trained on and its figures."""
     figures: dict = {}
-    for run in runs.values():
+    for run in sorted(runs.values(), key=lambda r: r["num_test"]):  # the most rows wins per k
         for kk, v in run["metrics"].items():
             kk = kk.split("=")[1]
             figures[f"match_rate@{kk}"] = round(v["match_rate"], 4)
@@ -245,7 +247,7 @@ def plot_results(name: str, runs: dict) -> None:
     plt.close(fig)
 
 
-def evaluate_dng(dataset: str, name: str, num: int, steps: int | None, seed: int) -> dict:
+def evaluate_dng(dataset: str, name: str, num: int, steps: int | None, seed: int, reuse: bool = False) -> dict:
     """De novo: ``num`` structures (atom counts drawn from training), CDVAE's generation metrics
     against the held-out rows (coverage, property distributions) and the training rows (novelty)."""
     from graphdiff.model import load_model
@@ -256,19 +258,25 @@ def evaluate_dng(dataset: str, name: str, num: int, steps: int | None, seed: int
     manager = get_manager()
     domain = manager.get("domains", "crystals")
     steps = steps or cfg.sampling.steps
-    t0 = time.perf_counter()
-    graphs = [g for chunk in sample_graphs(model, num, steps=steps, sampler=cfg.sampling.sampler,
-                                           batch_size=256, seed=seed) for g in chunk]
-    seconds = time.perf_counter() - t0
     out_csv = ROOT / "runs" / dataset / f"{name}-dng-{num}.csv"
-    domain.write([domain.from_graph(g) for g in graphs], out_csv, ids=[str(i) for i in range(num)])
+    timing = ROOT / "runs" / dataset / f"{name}-dng-{num}.seconds"
+    if reuse and out_csv.exists() and timing.exists():  # score the structures of an earlier run
+        seconds = float(timing.read_text())
+    else:
+        t0 = time.perf_counter()
+        graphs = [g for chunk in sample_graphs(model, num, steps=steps, sampler=cfg.sampling.sampler,
+                                               batch_size=256, seed=seed) for g in chunk]
+        seconds = time.perf_counter() - t0
+        domain.write([domain.from_graph(g) for g in graphs], out_csv, ids=[str(i) for i in range(num)])
+        timing.write_text(str(seconds))
     gen = list(domain.read(out_csv, validate=False))
     refs = _records(domain, ROOT / "runs" / dataset / "test.csv")
     train_recs = _records(domain, ROOT / "runs" / dataset / "train.csv")
     metric = manager.get("metrics", "crystals-dng")(gen, refs, train=train_recs, dataset=dataset)
     summary = {key: v for key, v in metric.items() if key != "per_item"}
     result = {"dataset": dataset, "checkpoint": name, "num_generated": num, "steps": steps,
-              "sampling_structures_per_s": num / seconds, "threads": torch.get_num_threads(),
+              "sampling_structures_per_s": num / seconds, "sampling_seconds": round(seconds, 1),
+              "threads": torch.get_num_threads(),
               "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
               "train_meta": {key: v for key, v in meta.items() if key != "test_ids"},
               "metrics": summary,
@@ -292,7 +300,10 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--num", type=int, default=1000, help="structures to generate (dng)")
     ap.add_argument("--draws", type=int, default=None, help="samples per row to rank candidates from")
+    ap.add_argument("--max-draws", type=int, default=None,
+                    help="draw up to this many per row while fewer than k distinct (default 2k)")
     ap.add_argument("--no-baselines", action="store_true")
+    ap.add_argument("--reuse", action="store_true", help="dng: score the structures an earlier run sampled")
     ap.add_argument("--task", choices=["csp", "dng"], default="csp",
                     help="csp: atom types given; dng: every field generated")
     ap.add_argument("--threads", type=int, default=None, help="torch CPU threads")
@@ -307,10 +318,10 @@ def main() -> None:
     elif args.action == "export":
         export(args.dataset, name, args.minutes, task=args.task)
     elif args.action == "dng":
-        evaluate_dng(args.dataset, name, args.num, args.steps, args.seed)
+        evaluate_dng(args.dataset, name, args.num, args.steps, args.seed, args.reuse)
     else:
         evaluate(args.dataset, name, args.k, args.limit, args.steps, args.seed, args.draws,
-                 not args.no_baselines)
+                 not args.no_baselines, args.max_draws)
 
 
 if __name__ == "__main__":

@@ -114,6 +114,7 @@ def _check_names(cfg, file: Path) -> None:
 
 from graphdiff import cli_engine  # noqa: E402,F401  (registers the engine commands)
 from graphdiff import cli_db  # noqa: E402,F401
+from graphdiff import cli_convert  # noqa: E402,F401
 
 
 def main() -> None:

@@ -123,28 +123,14 @@ def _labelled(structure: Any) -> Any:
                      structure.frac_coords)
 
 
-def _prototype_classes(structures: list[Any]) -> list[int]:
-    """For structures sharing one :func:`prototype_key`, the index of each one's distinct
-    prototype.
-
-    Two structures are the same prototype when their site-class-labelled forms match with the
-    metric's own ``StructureMatcher`` tolerances (pymatgen's greedy ``group_structures``, in the
-    training order): substituting any composition into either then gives the same candidate as
-    far as the metric can tell. The grouping depends on the training structures only, so a
-    reference's candidates do not depend on the other references or on ``k``.
-    """
-    from pymatgen.analysis.structure_matcher import StructureMatcher
-
-    from graphdiff_crystals.metrics import MATCHER_KW
-
-    labelled = [_labelled(s) for s in structures]
-    position = {id(s): i for i, s in enumerate(labelled)}
-    classes = [0] * len(structures)
-    groups = StructureMatcher(**MATCHER_KW).group_structures(labelled)
-    for c, group in enumerate(sorted(groups, key=lambda g: min(position[id(s)] for s in g))):
-        for s in group:
-            classes[position[id(s)]] = c
-    return classes
+def _same_prototype(matcher: Any, a: Any, b: Any) -> bool:
+    """Two training structures are the same prototype when their site-class-labelled forms match
+    with the metric's own ``StructureMatcher`` tolerances: substituting any composition into
+    either then gives the same candidate as far as the metric can tell."""
+    try:
+        return bool(matcher.fit(a, b))
+    except (ValueError, OverflowError, np.linalg.LinAlgError):  # a degenerate cell matches nothing
+        return False
 
 
 def _check(k: int) -> None:
@@ -189,22 +175,29 @@ def substitution(references: Sequence[Any], train: Sequence[Any], k: int, seed: 
     by_key: dict[tuple[int, str], list[int]] = {}
     for i, rec in enumerate(train):
         by_key.setdefault(prototype_key(rec["obj"]), []).append(i)
-    classes: dict[tuple[int, str], list[int]] = {}  # grouped on first use: only keys referenced
+    from pymatgen.analysis.structure_matcher import StructureMatcher
+
+    from graphdiff_crystals.metrics import MATCHER_KW
+
+    matcher = StructureMatcher(**MATCHER_KW)
+    labelled: dict[int, Any] = {}  # site-class-labelled training structures, made on first use
     out: list[dict[str, Any]] = []
     for ref in references:
-        key = prototype_key(ref["obj"])
-        pool = by_key.get(key)
+        pool = by_key.get(prototype_key(ref["obj"]))
         if not pool:
             continue
-        if key not in classes:
-            classes[key] = _prototype_classes([train[i]["obj"] for i in pool])
-        seen: set[int] = set()
+        chosen: list[int] = []
+        # the reference's own seeded order; a prototype equal to an earlier pick is skipped, so the
+        # first k' candidates of a k-list are the k'-list (k only says when to stop)
         for j in _rng(seed, ref["id"]).permutation(len(pool)):
-            if classes[key][j] in seen:
+            t = pool[j]
+            if t not in labelled:
+                labelled[t] = _labelled(train[t]["obj"])
+            if any(_same_prototype(matcher, labelled[c], labelled[t]) for c in chosen):
                 continue
-            seen.add(classes[key][j])
-            out.append({"id": ref["id"], "obj": substitute(train[pool[j]]["obj"], ref["obj"]),
-                        "sample": len(seen) - 1})
-            if len(seen) == k:
+            chosen.append(t)
+            out.append({"id": ref["id"], "obj": substitute(train[t]["obj"], ref["obj"]),
+                        "sample": len(chosen) - 1})
+            if len(chosen) == k:
                 break
     return out

@@ -43,6 +43,11 @@ Deviations (each small, all stated)
   ``check_exists=True``) and such an atom is unstable, and ``notes`` says so.
 - Without training molecules novelty is ``None`` (EDM prints nothing and returns 0.0).
 - With no generated molecule the fractions are ``None`` (EDM divides by zero).
+- EDM's ``bonds2`` lists C=S (160 pm) under ``"C"`` but not under ``"S"``, so its
+  ``get_bond_order("S", "C", d)`` never gives a double bond, and ``check_stability`` (pair in
+  atom order) and ``build_xae_molecule`` (pair sorted by the dataset's atom decoder) can
+  disagree on a C–S pair. Here both use the atom-order rule of ``check_stability``. QM9
+  (H, C, N, O, F) has no such pair.
 - Sanitisation errors other than ``ValueError`` (none are known) also count as invalid instead
   of stopping the evaluation.
 
@@ -161,9 +166,10 @@ def _thresholds(symbols: Sequence[str]) -> tuple[np.ndarray, np.ndarray, np.ndar
 def bond_orders(symbols: Sequence[str], positions: np.ndarray) -> np.ndarray:
     """``int [n, n]`` symmetric matrix of EDM bond orders (0 on the diagonal).
 
-    The vectorised :func:`get_bond_order` (with ``check_exists=True``) over every pair; a double
-    (triple) bond needs the pair in ``bonds2`` (``bonds3``) and the distance under both the
-    single and the double (and triple) thresholds, exactly as EDM's nested tests.
+    The vectorised :func:`get_bond_order` (with ``check_exists=True``) over every pair ``i < j``
+    called as ``get_bond_order(symbols[i], symbols[j], d)`` (EDM's ``check_stability``); a
+    double (triple) bond needs the pair in ``bonds2`` (``bonds3``) and the distance under both
+    the single and the double (and triple) thresholds, exactly as EDM's nested tests.
     """
     pos = np.asarray(positions, dtype=np.float64).reshape(-1, 3)
     n = len(symbols)
@@ -174,9 +180,8 @@ def bond_orders(symbols: Sequence[str], positions: np.ndarray) -> np.ndarray:
     single = d < t1
     double = single & (d < t2)
     triple = double & (d < t3)
-    order = single.astype(np.int64) + double + triple
-    np.fill_diagonal(order, 0)
-    return order
+    order = np.triu(single.astype(np.int64) + double + triple, k=1)  # pairs i < j, as EDM
+    return order + order.T
 
 
 def _allowed(symbol: str) -> list[int] | None:

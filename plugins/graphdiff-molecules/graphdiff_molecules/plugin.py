@@ -20,3 +20,13 @@ def register_targets(register):
 
     for target in molecule_targets("molecules", QM9_ELEMENTS):
         register(target.name, target, description=target.description)
+
+
+@hookimpl
+def register_metrics(register):
+    """Register ``molecules-dng``: EDM's atom / molecule stability, RDKit validity, uniqueness
+    and novelty (``graphdiff evaluate --domain molecules --task dng``)."""
+    from graphdiff_molecules.edm_metrics import dng_metric
+
+    register("molecules-dng", dng_metric,
+             description="De novo stability, validity, uniqueness, novelty (EDM protocol)")

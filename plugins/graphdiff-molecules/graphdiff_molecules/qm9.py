@@ -118,8 +118,6 @@ _PARTS = ("qm9_part1.csv", "qm9_part2.csv", "qm9_part3.csv")
 _POLAR = "qm9_polarizability.csv"
 _NAME = re.compile(r"^dsgdb9nsd_(\d+)(?:\.xyz)?$")
 
-csv.field_size_limit(min(sys.maxsize, 2**31 - 1))
-
 
 # ---------------------------------------------------------------------------- files
 def _data_dir() -> Any:

@@ -1,0 +1,240 @@
+"""``graphdiff convert IN OUT``: read a file with one domain's reader, write it with a domain's writer.
+
+The reading domain is the one whose ``read_suffixes`` match ``IN`` (or ``--from``); the writing
+domain is the reading domain when it writes ``OUT``'s format, else a domain that writes it and
+converts the reader's objects (:attr:`graphdiff.domain.Domain.converts_from`, e.g. molecules
+from crystals: a POSCAR holding a molecule becomes an XYZ file).
+
+Suffix patterns (``read_suffixes`` / ``write_suffixes``): ``".cif"`` matches the end of the
+file name (case-insensitive); ``"<folder>"`` a folder (for writing also a name without a
+suffix); anything else is a shell pattern matched against the file name and the whole argument
+(``"POSCAR*"``, ``"qm9://*"``).
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import inspect
+import os
+from pathlib import Path
+from typing import Any
+
+import click
+
+from graphdiff.cli import cli
+from graphdiff.errors import ConfigError, DataError
+
+__all__ = ["convert_cmd", "convert", "matches", "parse_cell"]
+
+
+def matches(patterns: tuple[str, ...] | list[str], target: str, *, reading: bool) -> bool:
+    """Whether a domain's suffix ``patterns`` cover ``target`` (a path or a source like
+    ``qm9://train``); see the module docstring."""
+    path = Path(target)
+    name = path.name
+    for pattern in patterns:
+        if pattern == "<folder>":
+            if path.is_dir() or (not reading and not path.suffix and not path.exists()):
+                return True
+        elif pattern.startswith("."):
+            if name.lower().endswith(pattern.lower()) and len(name) > len(pattern):
+                return True
+        elif fnmatch.fnmatchcase(name, pattern) or fnmatch.fnmatchcase(str(target), pattern):
+            return True
+    return False
+
+
+def _describe(domains: dict[str, Any], attr: str) -> str:
+    parts = [f"{name} ({', '.join(getattr(d, attr, ()) or ())})"
+             for name, d in domains.items() if getattr(d, attr, ())]
+    return "; ".join(parts) or "nothing"
+
+
+def _suffix_of(target: str) -> str:
+    path = Path(target)
+    if "://" in target:
+        return target.split("://", 1)[0] + "://"
+    return path.suffix.lower() or f"a name without a suffix ({path.name!r})"
+
+
+def parse_cell(text: str | None) -> Any:
+    """``--cell``: one side length (cube), three lengths (orthorhombic) or nine numbers (the rows
+    of the 3 × 3 lattice matrix), in Å, separated by commas or spaces."""
+    if text is None:
+        return None
+    try:
+        values = [float(x) for x in text.replace(",", " ").split()]
+    except ValueError:
+        raise ConfigError(f"--cell {text!r}: expected 1, 3 or 9 numbers (Å)") from None
+    if len(values) == 1:
+        return values[0]
+    if len(values) == 3:
+        return values
+    if len(values) == 9:
+        return [values[0:3], values[3:6], values[6:9]]
+    raise ConfigError(f"--cell {text!r}: expected 1, 3 or 9 numbers (Å), got {len(values)}")
+
+
+def _accepts(fn: Any, name: str, *, contract: bool = False) -> bool:
+    """Whether ``fn`` takes the keyword ``name``: named in its signature, or (for the
+    :meth:`graphdiff.domain.Domain.write` contract keywords ``ids``, ``extra``) taken by its
+    ``**options``."""
+    params = inspect.signature(fn).parameters
+    return name in params or (contract and any(p.kind is p.VAR_KEYWORD for p in params.values()))
+
+
+def _routes(reader: Any, writers: dict[str, Any]) -> list[Any]:
+    """Writers that can take the reader's objects: the reader itself first, else converters."""
+    if reader.name in writers:
+        return [writers[reader.name]]
+    return [w for w in writers.values() if reader.name in (getattr(w, "converts_from", ()) or ())]
+
+
+def _choose(source: str, out: str, domains: dict[str, Any], from_name: str | None) -> tuple[Any, Any]:
+    """The reading and the writing domain, or a :class:`ConfigError` saying why there is none."""
+    writers = {n: d for n, d in domains.items() if matches(d.write_suffixes, out, reading=False)}
+    if not writers:
+        raise ConfigError(f"convert: no domain writes {_suffix_of(out)} (OUT {out}). Writable: "
+                          f"{_describe(domains, 'write_suffixes')}; or give --to FORMAT")
+    if from_name is not None:
+        if from_name not in domains:
+            raise ConfigError(f"convert --from {from_name}: no such domain; domains: "
+                              f"{', '.join(domains) or '(none installed)'}")
+        readers = [domains[from_name]]
+    else:
+        readers = [d for d in domains.values() if matches(d.read_suffixes, source, reading=True)]
+        if not readers:
+            raise ConfigError(f"convert: no domain reads {_suffix_of(source)} (IN {source}). Readable: "
+                              f"{_describe(domains, 'read_suffixes')}; or name the reader with --from DOMAIN")
+    options = {r.name: _routes(r, writers) for r in readers}
+    usable = [r for r in readers if options[r.name]]
+    if not usable:
+        names = ", ".join(r.name for r in readers)
+        raise ConfigError(
+            f"convert: no domain offers this conversion: {source} is read by {names}; "
+            f"{_suffix_of(out)} is written by {', '.join(writers)}, and none of these converts "
+            f"{names} objects (a domain lists the domains it converts from in converts_from)")
+    if len(usable) > 1:  # a reader that writes OUT itself beats one that needs a conversion
+        direct = [r for r in usable if r.name in writers]
+        if len(direct) == 1:
+            usable = direct
+    if len(usable) > 1:
+        names = ", ".join(r.name for r in usable)
+        raise ConfigError(f"convert: {source} is ambiguous: domains {names} all read it and can "
+                          f"write {out}; say which reads it with --from "
+                          + " or --from ".join(r.name for r in usable))
+    reader = usable[0]
+    routes = options[reader.name]
+    if len(routes) > 1:
+        raise ConfigError(f"convert: several domains ({', '.join(w.name for w in routes)}) write "
+                          f"{out} from {reader.name} objects; convert to a format only one writes")
+    return reader, routes[0]
+
+
+def convert(source: str, out: str | Path, *, from_name: str | None = None, to: str | None = None,
+            vacuum: float | None = None, cell: Any = None, strict: bool = False,
+            max_items: int | None = None) -> dict[str, Any]:
+    """Read ``source`` and write ``out`` (see :func:`convert_cmd`); returns a report
+    ``{"reader", "writer", "read", "written", "skipped", "converted"}``."""
+    from graphdiff.plugins import get_manager
+
+    registry = get_manager().registry("domains")
+    domains = {name: registry.get(name) for name in registry.names()}
+    out = Path(out)
+    target = out
+    if to is not None:
+        fmt = to.strip().lower().lstrip(".")
+        if not fmt:
+            raise ConfigError("--to: give a format such as xyz, extxyz, cif, poscar, csv")
+        suffix = "." + fmt
+        if out.suffix.lower() != suffix:  # written under a name with the suffix, then renamed
+            target = out.with_name(f".{out.name}.convert{os.getpid()}{suffix}")
+    if "://" not in source and not Path(source).exists():
+        raise DataError(f"{source}: no such file or folder")
+    reader, writer = _choose(source, str(target), domains, from_name)
+
+    write_opts: dict[str, Any] = {}
+    for opt, value in (("vacuum", vacuum), ("cell", cell)):
+        if value is not None:
+            if not _accepts(writer.write, opt):
+                raise ConfigError(f"--{opt} sets the box of a molecule written as POSCAR/CIF; the "
+                                  f"{writer.name!r} writer takes no {opt!r} option")
+            write_opts[opt] = value
+
+    skipped: list[dict[str, str]] = []
+    records = []
+    for record in reader.read(source, strict=strict, skipped=skipped):
+        records.append(record)
+        if max_items is not None and len(records) >= max_items:
+            break
+    if not records:
+        detail = f": {skipped[0]['where']}: {skipped[0]['reason']}" if skipped else ""
+        raise DataError(f"{source}: nothing to convert ({len(skipped)} item(s) skipped{detail})")
+    objs = [r["obj"] for r in records]
+    if writer is not reader:
+        converted = []
+        for k, (rec, obj) in enumerate(zip(records, objs)):
+            try:
+                converted.append(writer.convert_from(obj, reader.name))
+            except DataError as exc:
+                raise DataError(f"{source} item {k} (id {rec.get('id')}): cannot convert from "
+                                f"{reader.name} to {writer.name}: {exc}") from exc
+        objs = converted
+    ids = [str(r.get("id", k)) for k, r in enumerate(records)]
+    props = [dict(r.get("props") or {}) for r in records]
+    if _accepts(writer.write, "ids", contract=True):
+        write_opts["ids"] = ids
+    if any(props) and _accepts(writer.write, "extra", contract=True):
+        write_opts["extra"] = props
+    if target.parent and not target.parent.exists():
+        target.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        writer.write(objs, target, **write_opts)
+        if target != out:
+            os.replace(target, out)
+    finally:
+        if target != out and target.exists() and target.is_file():
+            target.unlink()
+    return {"reader": reader.name, "writer": writer.name, "read": len(records),
+            "written": len(objs), "skipped": skipped, "converted": writer is not reader}
+
+
+@cli.command("convert")
+@click.argument("source", metavar="IN")
+@click.argument("out", metavar="OUT", type=click.Path(path_type=Path))
+@click.option("--from", "from_name", metavar="DOMAIN",
+              help="Domain that reads IN (default: the one whose read suffixes match IN).")
+@click.option("--to", "to", metavar="FORMAT",
+              help="Output format (a suffix such as xyz, extxyz, cif, poscar, csv) when OUT's name "
+                   "does not say it.")
+@click.option("--vacuum", type=float,
+              help="Molecule -> POSCAR/CIF: Å of vacuum around the molecule in a cubic box "
+                   "[the writer's default: 10].")
+@click.option("--cell", help="Molecule -> POSCAR/CIF: the box, one side, three lengths or nine "
+                             "numbers (Å); overrides --vacuum.")
+@click.option("--max", "max_items", type=click.IntRange(min=1), help="Convert at most N items.")
+@click.option("--strict", is_flag=True, help="Fail on the first bad item instead of skipping it.")
+def convert_cmd(source: str, out: Path, from_name: str | None, to: str | None, vacuum: float | None,
+                cell: str | None, max_items: int | None, strict: bool) -> None:
+    """Convert IN to OUT between the formats the installed domains read and write.
+
+    IN is read by the domain whose read suffixes match it (or --from DOMAIN) and OUT written by
+    the domain whose write suffixes match it: the same domain when it writes that format, else
+    one that converts the reader's objects (molecules convert crystals: a POSCAR holding a
+    molecule becomes XYZ). Examples:
+
+    \b
+      graphdiff convert water.xyz POSCAR --vacuum 8      # molecule in a box
+      graphdiff convert POSCAR water.xyz                 # and back (crystals -> molecules)
+      graphdiff convert NaCl.cif NaCl.vasp               # crystals
+      graphdiff convert qm9://test qm9_test.extxyz       # QM9 (molecules plugin)
+    """
+    report = convert(source, out, from_name=from_name, to=to, vacuum=vacuum, cell=parse_cell(cell),
+                     strict=strict, max_items=max_items)
+    for item in report["skipped"][:5]:
+        click.echo(f"skipped {item['where']}: {item['reason']}", err=True)
+    if len(report["skipped"]) > 5:
+        click.echo(f"... and {len(report['skipped']) - 5} more skipped", err=True)
+    via = (f"{report['reader']} -> {report['writer']}" if report["converted"] else report["reader"])
+    click.echo(f"converted {report['written']} item(s) from {source} to {out} ({via}"
+               + (f"; {len(report['skipped'])} skipped" if report["skipped"] else "") + ")")
