@@ -95,10 +95,10 @@ def test_cif_to_poscar_to_cif_for_crystals(tmp_path):
     (back,) = [r["obj"] for r in crystals.read(cif2)]
     assert back.composition == original.composition
     assert np.allclose(back.lattice.abc, original.lattice.abc, atol=1e-6)
-    assert np.allclose(back.lattice.angles, original.lattice.angles, atol=1e-5)
-    for site in original:
+    assert np.allclose(back.lattice.angles, original.lattice.angles, atol=1e-6)
+    for site in original:  # the CIF writer may order sites differently: match by position
         dist = [site.distance(other) for other in back if other.specie == site.specie]
-        assert min(dist) < 1e-5
+        assert min(dist) < 1e-6
 
 
 # ---------------------------------------------------------------------------- errors

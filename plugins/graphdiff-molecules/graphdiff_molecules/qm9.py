@@ -307,6 +307,8 @@ def read_qm9(split: str = "all", *, seed: int = 0, ids: Iterable[str] | None = N
                 raise DataError(f"{name!r} is not a QM9 id (dsgdb9nsd_NNNNNN)")
             chosen.add(idx)
         wanted = chosen if wanted is None else wanted & chosen
+    # qm9pack's rows are in ascending index order: stop past the last one wanted
+    last = max(wanted) if wanted and files is None else None
     count = 0
     for part in parts:
         label = Path(str(part)).name
@@ -317,6 +319,8 @@ def read_qm9(split: str = "all", *, seed: int = 0, ids: Iterable[str] | None = N
                     return
                 name = (row.get("XYZ_file") or "").strip()
                 index = _index_of(name)
+                if last is not None and index is not None and index > last:
+                    return
                 if wanted is not None and index is not None and index not in wanted:
                     continue
                 where = f"{label} row {rownum}" + (f" ({name.removesuffix('.xyz')})" if name else "")
