@@ -341,6 +341,10 @@ def _reduced_key(structure: Any) -> tuple[str, int]:
 
 
 def _fits(matcher: Any, a: Any, b: Any) -> bool:
+    from graphdiff_crystals.metrics import sane_cell
+
+    if not (sane_cell(a) and sane_cell(b)):  # Niggli reduction of a wild cell may not finish
+        return False
     try:
         return bool(matcher.fit(a, b))
     except Exception:  # noqa: BLE001 - a matcher failure on a degenerate cell is "no match"

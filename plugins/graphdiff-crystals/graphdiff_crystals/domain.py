@@ -429,16 +429,10 @@ class CrystalDomain(Domain):
 MAX_CELL_LENGTH = 1000.0
 
 
-def _sane_cell(s: Any, max_skew: float = 10.0) -> bool:
-    """A cell StructureMatcher can reduce quickly: finite, 0.5–1000 Å³ per atom, and no length
-    over ``max_skew`` times the cube root of the volume (a needle or pancake cell)."""
-    lat = s.lattice
-    if not np.isfinite(lat.matrix).all():
-        return False
-    vol = abs(float(np.linalg.det(lat.matrix)))
-    if not 0.5 <= vol / max(len(s), 1) <= 1000.0:
-        return False
-    return max(lat.abc) <= max_skew * vol ** (1 / 3)
+def _sane_cell(s: Any) -> bool:
+    from graphdiff_crystals.metrics import sane_cell
+
+    return sane_cell(s)
 
 
 def _is_dummy(sp: Any) -> bool:
