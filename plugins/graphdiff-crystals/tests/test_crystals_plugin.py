@@ -33,7 +33,7 @@ def test_discovery_through_the_entry_point():
     assert info.registered == {"domains": ["crystals"],
                                "targets": ["crystals-density", "crystals-volume_per_atom"],
                                "metrics": ["crystals-csp", "crystals-dng"],
-                               "checkpoints": ["perov5-csp"],
+                               "checkpoints": ["carbon24-dng", "perov5-csp"],
                                "baselines": ["crystals-retrieval", "crystals-substitution"]}
     assert isinstance(pm.get("domains", "crystals"), CrystalDomain)
     target = pm.get("targets", "crystals-density")
