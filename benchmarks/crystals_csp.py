@@ -117,7 +117,7 @@ def evaluate(dataset: str, name: str, k: int, limit: int | None, steps: int | No
     from graphdiff.candidates import distinct_candidates
     from graphdiff.model import load_model
     from graphdiff.plugins import get_manager
-    from graphdiff.runner import sample_graphs
+    from graphdiff.runner import template_sampler
     from graphdiff_crystals.metrics import match_rate
 
     test_csv = ROOT / "runs" / dataset / "test.csv"
@@ -134,28 +134,20 @@ def evaluate(dataset: str, name: str, k: int, limit: int | None, steps: int | No
     steps = steps or cfg.sampling.steps
     draws = max(draws or k, k)
     max_draws = max(max_draws or 2 * k, draws)
-    rounds = [0]
-    drawn = [0]
-
-    def sample(templates):
-        rounds[0] += 1
-        drawn[0] += len(templates)
-        return [g for chunk in sample_graphs(model, templates=templates, steps=steps,
-                                             sampler=cfg.sampling.sampler, batch_size=512,
-                                             seed=seed + 104729 * rounds[0], inpaint=inpaint)
-                for g in chunk]
-
+    sample = template_sampler(model, seed=seed, steps=steps, sampler=cfg.sampling.sampler, batch_size=512,
+                              inpaint=inpaint)
     t0 = time.perf_counter()
-    cands = [[domain.from_graph(c.graph) for c in cs]
-             for _, cs in distinct_candidates(sample, rows, k, domain, draws=draws, max_draws=max_draws,
-                                              rows_per_round=max(1, 512 // draws))]
+    ranked = [cs for _, cs in distinct_candidates(sample, rows, k, domain, draws=draws, max_draws=max_draws,
+                                                  rows_per_round=max(1, 512 // draws))]
     seconds = time.perf_counter() - t0
+    cands = [[domain.from_graph(c.graph) for c in cs] for cs in ranked]
+    drawn = sum(cs[0].draws for cs in ranked)
     result = {"dataset": dataset, "checkpoint": name, "num_test": len(refs), "steps": steps,
               "sampler": cfg.sampling.sampler, "k": k, "draws_per_row": draws,
               "candidates": "distinct (StructureMatcher), ranked by share of draws",
               "train_meta": {key: v for key, v in meta.items() if key != "test_ids"},
-              "samples_drawn": drawn[0],
-              "sampling_structures_per_s": drawn[0] / seconds,
+              "samples_drawn": drawn,
+              "sampling_structures_per_s": drawn / seconds,
               "seconds_with_grouping": round(seconds, 1),
               "threads": torch.get_num_threads(),
               "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,

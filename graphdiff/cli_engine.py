@@ -186,15 +186,9 @@ def _sample_distinct(model, domain, sink, rows, row_ids, k: int, draws: int, max
                      seed: int, progress: bool) -> None:
     """Distinct ranked candidates per row (graphdiff.candidates), streamed to ``sink``."""
     from graphdiff.candidates import distinct_candidates
-    from graphdiff.runner import sample_graphs
+    from graphdiff.runner import template_sampler
 
-    rounds = [0]
-
-    def sample(templates):
-        rounds[0] += 1
-        return [g for chunk in sample_graphs(model, templates=templates, seed=seed + 104729 * rounds[0],
-                                             **opts) for g in chunk]
-
+    sample = template_sampler(model, seed=seed, **opts)
     per_round = max(1, opts["batch_size"] // draws)
     fewer = 0
     for i, cands in distinct_candidates(sample, rows, k, domain, draws=draws, max_draws=max_draws,

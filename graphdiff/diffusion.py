@@ -268,17 +268,24 @@ class GraphDiffusion(nn.Module):
         nz = torch.nonzero(self.num_nodes_hist > 0)
         return int(nz.max()) if nz.numel() else 0
 
+    def check_sizes(self, graphs: Sequence[Data], where: str = "template") -> None:
+        """Refuse graphs larger than any training graph (the model is only known to work on the
+        sizes it was trained on); ``where`` names the items in the error."""
+        trained = self.max_trained_nodes()
+        for i, g in enumerate(graphs):
+            if trained and g.num_nodes > trained:
+                raise GraphValidationError(
+                    f"{where} {i} has {g.num_nodes} nodes; the model was trained on at most {trained} "
+                    "(pass allow_larger=True, or --allow-larger, to try anyway)")
+
     def _template(self, num_nodes: Sequence[int] | None, template: Batch | Sequence[Data] | None,
                   device: torch.device, inpaint: Sequence[str] = (), allow_larger: bool = False) -> Batch:
         if template is not None:
             graphs = template.to_data_list() if isinstance(template, Batch) else list(template)
-            trained = self.max_trained_nodes()
             for i, g in enumerate(graphs):
                 self.spec.validate(g, where=f"template {i}", fields=self.given + list(inpaint))
-                if not allow_larger and trained and g.num_nodes > trained:
-                    raise GraphValidationError(
-                        f"template {i} has {g.num_nodes} nodes; this model was trained on graphs of at "
-                        f"most {trained} (pass allow_larger=True, or --allow-larger, to try anyway)")
+            if not allow_larger:
+                self.check_sizes(graphs)
             return Batch.from_data_list(graphs).to(device)
         if self.given:
             raise GraphValidationError(f"this model needs the given fields {self.given}: pass a template")

@@ -17,7 +17,7 @@ from graphdiff.errors import DataError, GraphValidationError
 from graphdiff.model import build_model
 from graphdiff.training import Trainer
 
-__all__ = ["train", "load_training_data", "sample_graphs", "sample_in_chunks"]
+__all__ = ["train", "load_training_data", "sample_graphs", "sample_in_chunks", "template_sampler"]
 
 
 def load_training_data(cfg: RunConfig, domain: Any, strict: bool = False,
@@ -117,13 +117,8 @@ def sample_graphs(model: GraphDiffusion, num: int | None = None, *, templates: S
         raise ValueError("give num (de novo) or templates (the given fields)")
     if templates is not None:
         total = len(templates)
-        trained = model.max_trained_nodes()
-        if not allow_larger and trained:
-            for i, tpl in enumerate(templates):
-                if tpl.num_nodes > trained:
-                    raise GraphValidationError(
-                        f"input item {i} has {tpl.num_nodes} nodes; the model was trained on at most "
-                        f"{trained} (--allow-larger to try anyway)")
+        if not allow_larger:  # all of them before any sampling, not chunk by chunk
+            model.check_sizes(templates, "input item")
         if model.given or inpaint:
             for i, tpl in enumerate(templates):
                 for name in [*model.given, *inpaint]:
@@ -147,3 +142,18 @@ def sample_graphs(model: GraphDiffusion, num: int | None = None, *, templates: S
         return {**common, "num_nodes": sizes[start:start + count]}
 
     yield from sample_in_chunks(model, total, batch_size, make_kwargs=kwargs, seed=seed, progress=progress)
+
+
+def template_sampler(model: GraphDiffusion, *, seed: int = 0, **options: Any) -> Callable[[list[Data]], list[Data]]:
+    """``sample(templates) -> one generated graph per template``, for
+    :func:`graphdiff.candidates.distinct_candidates`: each call is a :func:`sample_graphs` run
+    (``options``: steps, sampler, batch_size, inpaint...) with its own seed, so repeated draws for
+    the same templates differ and a run is reproducible from ``seed``."""
+    calls = [0]
+
+    def sample(templates: list[Data]) -> list[Data]:
+        calls[0] += 1
+        return [g for chunk in sample_graphs(model, templates=templates, seed=seed + 104729 * calls[0],
+                                             **options) for g in chunk]
+
+    return sample

@@ -100,7 +100,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     from graphdiff.candidates import distinct_candidates
     from graphdiff.model import load_model
     from graphdiff.plugins import get_manager
-    from graphdiff.runner import sample_graphs
+    from graphdiff.runner import template_sampler
 
     from graphdiff_crystals import sample_path
     from graphdiff_crystals.metrics import match_rate, structure_valid
@@ -117,13 +117,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
           + (" (all from its held-out split)" if held_out else ""))
     rows = [domain.record_to_graph(r) for r in records]
     steps = args.steps or cfg.sampling.steps
-    rounds = [0]
-
-    def sample(templates):
-        rounds[0] += 1
-        return [g for chunk in sample_graphs(model, templates=templates, steps=steps, sampler=cfg.sampling.sampler,
-                                             batch_size=256, seed=args.seed + rounds[0]) for g in chunk]
-
+    sample = template_sampler(model, seed=args.seed, steps=steps, sampler=cfg.sampling.sampler, batch_size=256)
     t0 = time.perf_counter()
     draws = 2 * args.k if args.k > 1 else 1
     ranked = [cs for _, cs in distinct_candidates(sample, rows, args.k, domain, draws=draws,
@@ -167,13 +161,13 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
 
 def de_novo(args: Any, domain: Any, out: Path) -> dict[str, Any]:
     """Part 2: new carbon crystals from ``carbon24-dng``, checked against the bundled sample."""
-    from pymatgen.analysis.structure_matcher import StructureMatcher
     from scipy.stats import wasserstein_distance
 
     from graphdiff.model import load_model
     from graphdiff.runner import sample_graphs
 
     from graphdiff_crystals import sample_path
+    from graphdiff_crystals.dng_metrics import uniqueness_novelty
     from graphdiff_crystals.metrics import structure_valid
 
     model, cfg, meta = load_model(args.dng_checkpoint)
@@ -191,15 +185,11 @@ def de_novo(args: Any, domain: Any, out: Path) -> dict[str, Any]:
         s.to(filename=str(out / "dng" / f"{i:03d}_{s.composition.reduced_formula}{len(s)}.cif"))
     valid = [structure_valid(s) for s in gen]
     good = [s for s, v in zip(gen, valid) if v]
-    matcher = StructureMatcher()
-    unique: list[Any] = []
-    for s in good:
-        if not any(len(u) == len(s) and matcher.fit(u, s) for u in unique):
-            unique.append(s)
+    n_unique = sum(r["unique"] for r in uniqueness_novelty(good))
     summary = {"checkpoint": args.dng_checkpoint, "num": len(gen), "steps": steps, "seconds": round(seconds, 1),
                "structures_per_s": round(len(gen) / max(seconds, 1e-9), 2),
                "structural_validity": float(np.mean(valid)),
-               "uniqueness": len(unique) / max(len(good), 1),
+               "uniqueness": n_unique / max(len(good), 1),
                "wasserstein_density": (float(wasserstein_distance([s.density for s in good],
                                                                   [s.density for s in refs])) if good else None),
                "reference": f"bundled Carbon-24 sample ({len(refs)} crystals)"}

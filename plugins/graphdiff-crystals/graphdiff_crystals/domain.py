@@ -337,11 +337,13 @@ class CrystalDomain(Domain):
         usual polymorph-deduplication setting. Keeps the K CSP candidates of a row distinct."""
         from pymatgen.analysis.structure_matcher import StructureMatcher
 
+        from graphdiff_crystals.metrics import sane_cell
+
         if not (isinstance(a, (Structure, IStructure)) and isinstance(b, (Structure, IStructure))):
             return False
         if a.composition.reduced_composition != b.composition.reduced_composition:
             return False
-        if not (_sane_cell(a) and _sane_cell(b)):  # Niggli reduction of a wild cell can run for hours
+        if not (sane_cell(a) and sane_cell(b)):  # Niggli reduction of a wild cell can run for hours
             return False
         try:
             return bool(StructureMatcher().fit(a, b))
@@ -428,11 +430,6 @@ class CrystalDomain(Domain):
 #: and make neighbour searches explode.
 MAX_CELL_LENGTH = 1000.0
 
-
-def _sane_cell(s: Any) -> bool:
-    from graphdiff_crystals.metrics import sane_cell
-
-    return sane_cell(s)
 
 
 def _is_dummy(sp: Any) -> bool:
