@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
-__all__ = ["NamedCheckpoint", "find_named", "list_named"]
+__all__ = ["NamedCheckpoint", "bundled_in", "find_named", "list_named"]
 
 
 @dataclass(frozen=True)
@@ -53,3 +55,24 @@ def find_named(name: str) -> NamedCheckpoint | None:
 
     registry = get_manager().registry("checkpoints")
     return registry.get(name) if name in registry else None
+
+
+def bundled_in(package: str, domain: str, folder: str = "checkpoints") -> list[NamedCheckpoint]:
+    """Every ``NAME.ckpt`` with a ``NAME.json`` manifest in ``package``'s ``folder``.
+
+    The manifest holds ``task`` and optionally ``trained_on``, ``figures``, ``made_by`` (a
+    benchmark script writes it beside the checkpoint). A plugin's ``register_checkpoints`` hook
+    registers what this returns."""
+    where = Path(str(resources.files(package) / folder))
+    out: list[NamedCheckpoint] = []
+    if not where.is_dir():
+        return out
+    for manifest in sorted(where.glob("*.json")):
+        ckpt = manifest.with_suffix(".ckpt")
+        if not ckpt.exists():
+            continue
+        info = json.loads(manifest.read_text(encoding="utf-8"))
+        out.append(NamedCheckpoint(name=manifest.stem, path=ckpt, domain=domain, task=info["task"],
+                                   trained_on=info.get("trained_on", ""), figures=info.get("figures", {}),
+                                   made_by=info.get("made_by", "")))
+    return out

@@ -55,6 +55,34 @@ def plugins_cmd(as_json: bool) -> None:
             click.echo(f"    ERROR: {err}")
 
 
+@cli.command("targets")
+@click.option("--domain", help="Only the targets of this domain.")
+@click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
+def targets_cmd(domain: str | None, as_json: bool) -> None:
+    """List registered targets: graph-level properties to condition, guide or score on.
+
+    A target named in a run config's `diffusion.condition` is computed for every training item
+    when the data has no column of that name; `graphdiff sample --target NAME=VALUE` asks for it.
+    """
+    from graphdiff.plugins import get_manager
+
+    entries = [e for e in get_manager().registry("targets").entries()
+               if domain is None or getattr(e.obj, "domain", None) == domain]
+    rows = [{"name": e.name, "domain": getattr(e.obj, "domain", None),
+             "differentiable": bool(getattr(e.obj, "differentiable", False)),
+             "units": getattr(e.obj, "units", ""), "description": getattr(e.obj, "description", "") or e.description}
+            for e in entries]
+    if as_json:
+        click.echo(json.dumps({"targets": rows}, indent=2))
+        return
+    if not rows:
+        click.echo("no targets registered" + (f" for domain {domain!r}" if domain else ""))
+    for r in rows:
+        flags = " (differentiable)" if r["differentiable"] else ""
+        units = f" [{r['units']}]" if r["units"] else ""
+        click.echo(f"{r['name']}  {r['domain']}{flags}: {r['description']}{units}")
+
+
 # ---------------------------------------------------------------------------- config
 @cli.group("config")
 def config_group() -> None:

@@ -106,6 +106,9 @@ class TrainingConfig(_Section):
     ema_decay: float = Field(0.999, ge=0.0, lt=1.0)
     val_every: int = Field(200, gt=0)
     checkpoint_every: int = Field(500, gt=0)
+    snapshot_minutes: float | None = Field(
+        None, gt=0.0, description="also keep a copy of the checkpoint every this many minutes of training "
+        "(out_dir/snapshots/), e.g. to plot a metric against training time")
     log_every: int = Field(50, gt=0)
     out_dir: str = "runs/default"
     device: str = "auto"
@@ -159,7 +162,8 @@ def parse_config(raw: dict[str, Any], where: str = "<config>", base_dir: Path | 
     if base_dir is not None:
         for key in ("source", "train_source", "val_source"):
             value = getattr(cfg.data, key)
-            if value and not Path(value).is_absolute():
+            # URIs such as ``qm9://train`` name a dataset, not a path: keep them as written
+            if value and "://" not in value and not Path(value).is_absolute():
                 setattr(cfg.data, key, str((base_dir / value).resolve()))
         if not Path(cfg.training.out_dir).is_absolute():
             cfg.training.out_dir = str((base_dir / cfg.training.out_dir).resolve())

@@ -82,9 +82,15 @@ def cache_dir() -> Path:
 
 
 def source_fingerprint(source: str | Path) -> str:
-    """SHA-256 over the bytes of a file, or of every file under a folder (with relative paths)."""
-    path = Path(source)
+    """SHA-256 over the bytes of a file, or of every file under a folder (with relative paths).
+
+    A URI naming a dataset a plugin ships (``qm9://train``) is keyed by the URI itself: its
+    content changes only with the plugin's version, which the cache key also holds."""
     h = hashlib.sha256()
+    if "://" in str(source) and not Path(source).exists():
+        h.update(b"uri:" + str(source).encode())
+        return h.hexdigest()
+    path = Path(source)
     files = [path] if path.is_file() else sorted(p for p in path.rglob("*") if p.is_file())
     for f in files:
         h.update(str(f.relative_to(path) if f != path else f.name).encode())

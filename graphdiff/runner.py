@@ -49,12 +49,43 @@ def load_training_data(cfg: RunConfig, domain: Any, strict: bool = False,
         if not isinstance(train, list):
             continue  # a database: checked when the model validates its statistics sample
         have = sum(getattr(g, name, None) is not None for g in train)
+        if have == 0 and _target_for(domain, name) is not None:
+            # a registered target of the domain (e.g. social-average_clustering): computed
+            # from each item, so any graph statistic can be a condition without a data column
+            target = _target_for(domain, name)
+            for part in (train, val):
+                attach_target(domain, part, name, target)
+            have = len(train)
         if have == 0:
-            raise DataError(f"diffusion.condition names {name!r} but no training item has that property")
+            raise DataError(f"diffusion.condition names {name!r} but no training item has that property "
+                            f"and no target of domain {domain.name!r} has that name (graphdiff targets)")
         if have < len(train):
             raise DataError(f"diffusion.condition names {name!r} but {len(train) - have} of "
                             f"{len(train)} training items lack it")
     return train, val, skipped
+
+
+def _target_for(domain: Any, name: str) -> Any:
+    """The registered target ``name`` when it scores objects of ``domain``, else ``None``."""
+    from graphdiff.plugins import get_manager
+
+    registry = get_manager().registry("targets")
+    if name not in registry:
+        return None
+    target = registry.get(name)
+    return target if getattr(target, "domain", None) in (None, domain.name) else None
+
+
+def attach_target(domain: Any, graphs: Sequence[Data], name: str, target: Any) -> None:
+    """Set ``graph.<name>`` to ``target(domain.from_graph(graph))`` (a ``float [1]`` property);
+    a target that cannot score an item raises :class:`DataError` naming it."""
+    for i, g in enumerate(graphs):
+        try:
+            value = float(target(domain.from_graph(g)))
+        except Exception as exc:  # noqa: BLE001 - re-raised with the item named
+            where = getattr(g, "item_id", None) or f"item {i}"
+            raise DataError(f"target {name!r} cannot score training {where}: {exc}") from exc
+        setattr(g, name, torch.tensor([value], dtype=torch.float32))
 
 
 def train(cfg: RunConfig, *, resume: str | Path | None = None, max_steps: int | None = None,

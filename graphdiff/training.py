@@ -141,11 +141,11 @@ class Trainer:
         np.random.seed((tc.seed + self.rank) % 2**32)
 
     # ------------------------------------------------------------------ checkpoints
-    def state(self) -> dict[str, Any]:
+    def state(self, meta: dict[str, Any] | None = None) -> dict[str, Any]:
         return {
             "config": self.cfg.model_dump_json(),
             "spec": json.dumps(self.model.spec.to_dict()),
-            "meta": json.dumps({**self.meta, "step": self.step}),
+            "meta": json.dumps({**self.meta, "step": self.step, **(meta or {})}),
             "model": self.model.state_dict(),
             "ema": self.ema.shadow,
             "optimizer": self.opt.state_dict(),
@@ -159,11 +159,12 @@ class Trainer:
             },
         }
 
-    def save(self, path: str | Path | None = None) -> Path | None:
+    def save(self, path: str | Path | None = None, meta: dict[str, Any] | None = None) -> Path | None:
+        """Write the full training state (``meta`` is merged into the checkpoint's metadata)."""
         if self.rank != 0:
             return None
         path = Path(path) if path else self.out_dir / "last.ckpt"
-        return save_checkpoint(path, self.state())
+        return save_checkpoint(path, self.state(meta))
 
     def resume(self, path: str | Path) -> None:
         """Restore everything from a checkpoint written by :meth:`save`."""
@@ -223,7 +224,13 @@ class Trainer:
             bar = tqdm(total=end, initial=self.step, desc="train", unit="step", dynamic_ncols=True)
         t0, seen, last_loss = time.perf_counter(), 0, float("nan")
         deadline = t0 + 60 * tc.max_minutes if tc.max_minutes else None
+        next_snapshot = t0 + 60 * tc.snapshot_minutes if tc.snapshot_minutes else None
         while self.step < end:
+            if next_snapshot is not None and time.perf_counter() >= next_snapshot:
+                minutes = (time.perf_counter() - t0) / 60
+                self.save(self.out_dir / "snapshots" / f"step{self.step:08d}.ckpt",
+                          meta={"train_minutes": round(minutes, 3)})
+                next_snapshot += 60 * tc.snapshot_minutes
             if deadline is not None and time.perf_counter() > deadline:
                 self._log({"step": self.step, "stopped": "max_minutes reached"})
                 end = self.step

@@ -332,3 +332,22 @@ def test_help_subprocess(script: dict[str, Any]) -> None:
     assert proc.returncode == 0
     for name in ("plugins", "config"):
         assert f"  {name} " in proc.stdout
+
+
+def test_targets_lists_registered_targets_by_domain():
+    res = CliRunner().invoke(cli, ["targets", "--json"])
+    assert res.exit_code == 0, res.output
+    rows = {r["name"]: r for r in json.loads(res.output)["targets"]}
+    from graphdiff.plugins import get_manager
+
+    registered = {e.name for e in get_manager().registry("targets").entries()}
+    assert set(rows) == registered
+    for r in rows.values():
+        assert set(r) == {"name", "domain", "differentiable", "units", "description"}
+    if rows:
+        some = next(iter(rows.values()))
+        res = CliRunner().invoke(cli, ["targets", "--domain", some["domain"]])
+        assert res.exit_code == 0 and some["name"] in res.output
+        assert all(r["name"] not in res.output for r in rows.values() if r["domain"] != some["domain"])
+    res = CliRunner().invoke(cli, ["targets", "--domain", "no-such-domain"])
+    assert res.exit_code == 0 and "no targets registered for domain 'no-such-domain'" in res.output

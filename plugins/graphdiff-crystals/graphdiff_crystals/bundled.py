@@ -6,11 +6,10 @@ the command that made it and its benchmark figures — written by ``benchmarks/c
 
 from __future__ import annotations
 
-import json
 from importlib import resources
 from pathlib import Path
 
-from graphdiff.checkpoints import NamedCheckpoint
+from graphdiff.checkpoints import NamedCheckpoint, bundled_in
 
 __all__ = ["bundled_checkpoints", "checkpoint_dir"]
 
@@ -21,16 +20,4 @@ def checkpoint_dir() -> Path:
 
 def bundled_checkpoints() -> list[NamedCheckpoint]:
     """Every ``NAME.ckpt`` with a readable ``NAME.json`` manifest."""
-    folder = checkpoint_dir()
-    out = []
-    if not folder.is_dir():
-        return out
-    for manifest in sorted(folder.glob("*.json")):
-        ckpt = manifest.with_suffix(".ckpt")
-        if not ckpt.exists():
-            continue
-        info = json.loads(manifest.read_text(encoding="utf-8"))
-        out.append(NamedCheckpoint(name=manifest.stem, path=ckpt, domain="crystals", task=info["task"],
-                                   trained_on=info.get("trained_on", ""), figures=info.get("figures", {}),
-                                   made_by=info.get("made_by", "")))
-    return out
+    return bundled_in("graphdiff_crystals", "crystals")

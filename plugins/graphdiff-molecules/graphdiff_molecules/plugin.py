@@ -30,3 +30,13 @@ def register_metrics(register):
 
     register("molecules-dng", dng_metric,
              description="De novo stability, validity, uniqueness, novelty (EDM protocol)")
+
+
+@hookimpl
+def register_checkpoints(register):
+    """Register the checkpoints shipped in ``graphdiff_molecules/checkpoints`` (each with a JSON
+    manifest written by ``benchmarks/molecules_qm9.py``)."""
+    from graphdiff.checkpoints import bundled_in
+
+    for ckpt in bundled_in("graphdiff_molecules", "molecules"):
+        register(ckpt.name, ckpt, description=f"{ckpt.domain} {ckpt.task}: {ckpt.trained_on}")

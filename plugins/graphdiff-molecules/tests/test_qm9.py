@@ -195,6 +195,28 @@ def test_read_graphs_takes_a_qm9_source():
     assert len(graphs) == 25 and graphs[0].item_id == qm9_split()["test"][0]
 
 
+def test_cached_qm9_splits_are_kept_apart():
+    """The graph cache keys a dataset URI by the URI: two splits never share a cache entry."""
+    from graphdiff.data import read_graphs
+
+    test = read_graphs(DOMAIN, "qm9://test", max_items=5, cache=True)
+    valid = read_graphs(DOMAIN, "qm9://valid", max_items=5, cache=True)
+    assert [g.item_id for g in valid] == qm9_split()["valid"][:5]
+    assert [g.item_id for g in read_graphs(DOMAIN, "qm9://test", max_items=5, cache=True)] == \
+        [g.item_id for g in test]
+
+
+def test_a_run_config_keeps_dataset_uris(tmp_path):
+    from graphdiff.config import load_config
+
+    path = tmp_path / "run.toml"
+    path.write_text('[data]\ndomain = "molecules"\ntrain_source = "qm9://train"\n'
+                    'val_source = "data/valid.xyz"\n')
+    cfg = load_config(path)
+    assert cfg.data.train_source == "qm9://train"
+    assert cfg.data.val_source == str((tmp_path / "data/valid.xyz").resolve())
+
+
 # ---------------------------------------------------------------------------- command line
 def test_cli_writes_extxyz_splits_the_domain_reads(tmp_path, capsys):
     assert main([str(tmp_path), "--max", "40"]) == 0

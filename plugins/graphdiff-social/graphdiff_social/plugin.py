@@ -29,3 +29,13 @@ def register_metrics(register):
     from graphdiff.metrics import register_dng_metric
 
     register_dng_metric(register, "social")
+
+
+@hookimpl
+def register_checkpoints(register):
+    """Register the checkpoints shipped in ``graphdiff_social/checkpoints`` (each with a JSON
+    manifest written by ``benchmarks/graphs_bench.py``)."""
+    from graphdiff.checkpoints import bundled_in
+
+    for ckpt in bundled_in("graphdiff_social", "social"):
+        register(ckpt.name, ckpt, description=f"{ckpt.domain} {ckpt.task}: {ckpt.trained_on}")

@@ -1,0 +1,302 @@
+"""Graph generation benchmarks (community-small, planar, SBM, grid): train, evaluate, scale.
+
+    python benchmarks/graphs_bench.py data  --dataset community-small
+    python benchmarks/graphs_bench.py train --dataset community-small --minutes 40 --threads 1
+    python benchmarks/graphs_bench.py eval  --dataset community-small --seeds 3
+    python benchmarks/graphs_bench.py scale --sizes 64 128 256 500
+
+``data`` regenerates the dataset from its published recipe and split (seed 0) into
+``runs/graphs/<dataset>/``. ``train`` trains ``benchmarks/configs/<dataset>.toml`` within a
+wall-time budget and bundles the EMA weights into the social plugin as ``<dataset>-dng``.
+``eval`` samples as many graphs as the test split holds (the GDSS / DiGress protocol), once per
+seed, and writes MMD² (degree, clustering, orbit, spectral; the dataset's published kernel) and
+V.U.N. with their mean and standard deviation over seeds beside the published anchors to
+``benchmarks/results/<dataset>-dng.json`` / ``.png``, with a picture of generated and real graphs
+in ``docs/images/``. ``scale`` times one reverse step and measures peak memory for graphs of
+64 to 500 nodes (dense edge processes are O(n²)): ``benchmarks/results/graphs_sampling_scale``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "benchmarks" / "results"
+CONFIGS = ROOT / "benchmarks" / "configs"
+BUNDLE = ROOT / "plugins" / "graphdiff-social" / "graphdiff_social" / "checkpoints"
+IMAGES = ROOT / "docs" / "images"
+
+#: Published figures, with their source (MMD² as the papers print them).
+ANCHORS = {
+    "community-small": {"GDSS (Jo et al. 2022, Table 2)": {"degree": 0.045, "clustering": 0.086, "orbit": 0.007}},
+    "planar": {"DiGress (Vignac et al. 2023, Table 3)": {"vun": 0.75},
+               "DiGress released checkpoint (as reported by later work)": {"vun": 0.85}},
+    "sbm": {"DiGress (Vignac et al. 2023, Table 3)": {"vun": 0.74}},
+}
+
+
+def data_dir(dataset: str) -> Path:
+    return ROOT / "runs" / "graphs" / dataset
+
+
+def make_data(dataset: str, seed: int = 0) -> Path:
+    from graphdiff_social.datasets import write_dataset
+
+    out = data_dir(dataset)
+    if not (out / "train.jsonl").exists():
+        write_dataset(dataset, out, seed=seed)
+    return out
+
+
+def train(dataset: str, minutes: float) -> Path:
+    from graphdiff.config import load_config
+    from graphdiff.runner import train as run_train
+
+    make_data(dataset)
+    cfg = load_config(CONFIGS / f"{dataset}.toml")
+    cfg.training.max_minutes = minutes
+    t0 = time.perf_counter()
+    run_train(cfg, progress=False)
+    used = (time.perf_counter() - t0) / 60
+    return export(dataset, cfg.training.out_dir, minutes, round(used, 1))
+
+
+def export(dataset: str, out_dir: str, minutes: float, minutes_used: float) -> Path:
+    from graphdiff.model import export_checkpoint, read_checkpoint
+
+    src = Path(out_dir) / "last.ckpt"
+    step = int(read_checkpoint(src)["step"])
+    name = f"{dataset}-dng"
+    meta = {"name": name, "task": "dng", "dataset": dataset, "steps": step, "train_minutes": minutes_used,
+            "made_by": f"python benchmarks/graphs_bench.py train --dataset {dataset} --minutes {minutes}"}
+    BUNDLE.mkdir(parents=True, exist_ok=True)
+    dst = export_checkpoint(src, BUNDLE / f"{name}.ckpt", meta=meta)
+    manifest = BUNDLE / f"{name}.json"
+    old = json.loads(manifest.read_text()) if manifest.exists() else {}
+    manifest.write_text(json.dumps({
+        "task": "dng", "dataset": dataset,
+        "trained_on": f"{dataset} training split (benchmarks/graphs_bench.py data, seed 0): {step} steps, "
+                      f"{minutes_used} min on a 2-core CPU",
+        "figures": old.get("figures", {}), "made_by": meta["made_by"],
+        "evaluated_by": old.get("evaluated_by", "")}, indent=2))
+    print(f"exported {dst} ({dst.stat().st_size / 1e6:.1f} MB) after {step} steps")
+    return dst
+
+
+def _graphs(domain, path: Path) -> list:
+    return [r["obj"] for r in domain.read(path)]
+
+
+def evaluate(dataset: str, seeds: int, steps: int | None) -> dict:
+    from graphdiff.metrics import graph_metrics
+    from graphdiff.model import load_model
+    from graphdiff.plugins import get_manager
+    from graphdiff.runner import sample_graphs
+
+    name = f"{dataset}-dng"
+    model, cfg, meta = load_model(BUNDLE / f"{name}.ckpt")
+    domain = get_manager().get("domains", "social")
+    folder = make_data(dataset)
+    test = _graphs(domain, folder / "test.jsonl")
+    train_graphs = _graphs(domain, folder / "train.jsonl")
+    steps = steps or cfg.sampling.steps
+    runs, seconds, generated = [], 0.0, []
+    for seed in range(seeds):
+        t0 = time.perf_counter()
+        out = [g for chunk in sample_graphs(model, len(test), steps=steps, sampler=cfg.sampling.sampler,
+                                            seed=seed, batch_size=256) for g in chunk]
+        seconds += time.perf_counter() - t0
+        gen = [domain.from_graph(g) for g in out]
+        generated.append(gen)
+        m = graph_metrics(gen, test, train=train_graphs, dataset=dataset)
+        runs.append({"seed": seed, "mmd": m["mmd"], "validity": m["validity"], "uniqueness": m["uniqueness"],
+                     "novelty": m["novelty"], "vun": m["vun"], "kernel": m.get("kernel")})
+        print(f"seed {seed}: " + ", ".join(f"{k} {v:.4f}" for k, v in m["mmd"].items())
+              + f"; V.U.N. {m['vun']}")
+    summary = {}
+    for key in runs[0]["mmd"]:
+        vals = [r["mmd"][key] for r in runs]
+        summary[key] = {"mean": statistics.fmean(vals), "std": statistics.pstdev(vals)}
+    for key in ("validity", "uniqueness", "novelty", "vun"):
+        vals = [r[key] for r in runs if r[key] is not None]
+        summary[key] = {"mean": statistics.fmean(vals), "std": statistics.pstdev(vals)} if vals else None
+    result = {
+        "dataset": dataset, "checkpoint": name, "num_test": len(test), "num_train": len(train_graphs),
+        "samples_per_seed": len(test), "seeds": seeds, "steps": steps, "sampler": cfg.sampling.sampler,
+        "train_meta": meta, "summary": summary, "runs": runs, "anchors": ANCHORS.get(dataset, {}),
+        "sampling_seconds_per_graph": seconds / (seeds * len(test)),
+        "threads": torch.get_num_threads(),
+        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "command": f"python benchmarks/graphs_bench.py eval --dataset {dataset} --seeds {seeds}"
+                   + (f" --steps {steps}" if steps != cfg.sampling.steps else ""),
+    }
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    (RESULTS / f"{name}.json").write_text(json.dumps(result, indent=2, default=str))
+    _plot_mmd(name, summary, ANCHORS.get(dataset, {}))
+    _picture(dataset, generated[0], test)
+    manifest = BUNDLE / f"{name}.json"
+    info = json.loads(manifest.read_text())
+    info["figures"] = {**{f"mmd_{k}": round(summary[k]["mean"], 4) for k in runs[0]["mmd"]},
+                       **({"vun": round(summary["vun"]["mean"], 4)} if summary["vun"] else {}),
+                       "uniqueness": round(summary["uniqueness"]["mean"], 4),
+                       "novelty": round(summary["novelty"]["mean"], 4)}
+    info["evaluated_by"] = result["command"]
+    manifest.write_text(json.dumps(info, indent=2))
+    return result
+
+
+def _plot_mmd(name: str, summary: dict, anchors: dict) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    keys = [k for k in ("degree", "clustering", "orbit", "spectral") if k in summary]
+    fig, ax = plt.subplots(figsize=(5.5, 3.5))
+    x = range(len(keys))
+    ax.bar([i - 0.2 for i in x], [summary[k]["mean"] for k in keys], 0.4,
+           yerr=[summary[k]["std"] for k in keys], label="graphdiff")
+    for label, vals in anchors.items():
+        if any(k in vals for k in keys):
+            ax.bar([i + 0.2 for i in x], [vals.get(k, 0) for k in keys], 0.4, label=label)
+    ax.set_xticks(list(x), keys)
+    ax.set_ylabel("MMD² (lower is better)")
+    ax.set_title(name)
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(RESULTS / f"{name}.png", dpi=110)
+    plt.close(fig)
+
+
+def _picture(dataset: str, generated: list, real: list, n: int = 6) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import networkx as nx
+
+    fig, axes = plt.subplots(2, n, figsize=(2 * n, 4.2))
+    for row, (label, graphs) in enumerate((("generated", generated), ("test split", real))):
+        for i, ax in enumerate(axes[row]):
+            ax.axis("off")
+            if i >= len(graphs):
+                continue
+            g = graphs[i]
+            pos = nx.spring_layout(g, seed=0)
+            nx.draw_networkx(g, pos, ax=ax, node_size=12, with_labels=False, width=0.5,
+                             node_color="tab:blue" if row == 0 else "tab:green")
+            ax.set_title(f"{label}: {g.number_of_nodes()} nodes", fontsize=8)
+    fig.tight_layout()
+    IMAGES.mkdir(parents=True, exist_ok=True)
+    fig.savefig(IMAGES / f"graphs_{dataset}.png", dpi=100)
+    plt.close(fig)
+
+
+# ------------------------------------------------------------------ sampling time against size
+def _one_size(n: int, steps: int, hidden: int, layers: int) -> dict:
+    """Time ``steps`` reverse steps for one graph of ``n`` nodes (untrained weights: the cost
+    does not depend on them); peak RSS of this process."""
+    from graphdiff.config import RunConfig
+    from graphdiff.model import build_model
+    from graphdiff.plugins import get_manager
+
+    domain = get_manager().get("domains", "social")
+    cfg = RunConfig.model_validate({"data": {"domain": "social"},
+                                    "model": {"hidden": hidden, "layers": layers}})
+    model = build_model(cfg, domain)
+    model.eval()
+    gen = torch.Generator().manual_seed(0)
+    with torch.no_grad():
+        model.sample(num_nodes=[n], steps=2, generator=gen)  # warm-up
+        t0 = time.perf_counter()
+        model.sample(num_nodes=[n], steps=steps, generator=gen)
+        dt = time.perf_counter() - t0
+    return {"nodes": n, "seconds_per_step": dt / steps,
+            "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+
+
+def scale(sizes: list[int], steps: int, hidden: int, layers: int, sampling_steps: int) -> dict:
+    rows = []
+    for n in sizes:  # one process per size: peak memory is per size
+        out = subprocess.run([sys.executable, __file__, "_one", "--n", str(n), "--steps", str(steps),
+                              "--hidden", str(hidden), "--layers", str(layers)],
+                             capture_output=True, text=True, check=True)
+        row = json.loads(out.stdout.strip().splitlines()[-1])
+        row["seconds_per_graph"] = row["seconds_per_step"] * sampling_steps
+        rows.append(row)
+        print(f"n={n}: {row['seconds_per_step'] * 1e3:.1f} ms/step, {row['seconds_per_graph']:.1f} s/graph "
+              f"({sampling_steps} steps), peak {row['peak_rss_mb']:.0f} MB")
+    # fitted exponent of time against n (log-log slope over the two largest sizes)
+    import math
+
+    slope = None
+    if len(rows) >= 2:
+        a, b = rows[-2], rows[-1]
+        slope = math.log(b["seconds_per_step"] / a["seconds_per_step"]) / math.log(b["nodes"] / a["nodes"])
+    result = {"domain": "social", "model": {"hidden": hidden, "layers": layers}, "timed_steps": steps,
+              "sampling_steps": sampling_steps, "threads": torch.get_num_threads(), "rows": rows,
+              "loglog_slope_last_two": slope,
+              "command": f"python benchmarks/graphs_bench.py scale --sizes {' '.join(map(str, sizes))}"
+                         f" --steps {steps}"}
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    (RESULTS / "graphs_sampling_scale.json").write_text(json.dumps(result, indent=2))
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax1 = plt.subplots(figsize=(5.5, 3.5))
+    ns = [r["nodes"] for r in rows]
+    ax1.loglog(ns, [r["seconds_per_graph"] for r in rows], "o-", label=f"s per graph ({sampling_steps} steps)")
+    ax1.set_xlabel("nodes")
+    ax1.set_ylabel("seconds per graph")
+    ax2 = ax1.twinx()
+    ax2.plot(ns, [r["peak_rss_mb"] for r in rows], "s--", color="tab:red", label="peak RSS (MB)")
+    ax2.set_ylabel("peak RSS (MB)")
+    ax1.set_title("dense edge diffusion: sampling cost against size")
+    fig.legend(loc="upper left", fontsize=7)
+    fig.tight_layout()
+    fig.savefig(RESULTS / "graphs_sampling_scale.png", dpi=110)
+    plt.close(fig)
+    return result
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("command", choices=["data", "train", "eval", "scale", "_one"])
+    ap.add_argument("--dataset", default="community-small")
+    ap.add_argument("--minutes", type=float, default=40)
+    ap.add_argument("--seeds", type=int, default=3)
+    ap.add_argument("--steps", type=int, default=None)
+    ap.add_argument("--sizes", type=int, nargs="+", default=[64, 128, 256, 500])
+    ap.add_argument("--sampling-steps", type=int, default=500)
+    ap.add_argument("--hidden", type=int, default=128)
+    ap.add_argument("--layers", type=int, default=4)
+    ap.add_argument("--n", type=int, default=64)
+    ap.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    args = ap.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    if args.command == "data":
+        print(make_data(args.dataset))
+    elif args.command == "train":
+        train(args.dataset, args.minutes)
+    elif args.command == "eval":
+        evaluate(args.dataset, args.seeds, args.steps)
+    elif args.command == "scale":
+        scale(args.sizes, args.steps or 5, args.hidden, args.layers, args.sampling_steps)
+    else:
+        print(json.dumps(_one_size(args.n, args.steps or 5, args.hidden, args.layers)))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,216 @@
+"""De novo QM9 generation: train, bundle, stability against training time, sampling cost.
+
+    OMP_NUM_THREADS=1 graphdiff train benchmarks/configs/qm9-dng.toml    # 75 min, snapshots every 15
+    python benchmarks/molecules_qm9.py export
+    python benchmarks/molecules_qm9.py curve --num 200 --steps 500
+    python benchmarks/molecules_qm9.py cost  --steps 50 100 250 500
+
+``export`` bundles the EMA weights of ``runs/qm9-dng/last.ckpt`` into the molecules plugin as
+``qm9-dng`` with a manifest. ``curve`` samples ``--num`` molecules from every snapshot the
+training kept (``training.snapshot_minutes``) and from the last checkpoint, scores them with
+EDM's metrics (atom and molecule stability, RDKit validity, uniqueness, novelty against the
+training split) and writes ``benchmarks/results/qm9-dng.json`` / ``qm9-dng.png``: stability
+against training minutes beside EDM's figures. ``cost`` measures sampling time per molecule and
+peak memory against the number of reverse steps (``benchmarks/results/qm9_sampling_cost``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "benchmarks" / "results"
+RUN = ROOT / "runs" / "qm9-dng"
+BUNDLE = ROOT / "plugins" / "graphdiff-molecules" / "graphdiff_molecules" / "checkpoints"
+TRAIN_COMMAND = "OMP_NUM_THREADS=1 graphdiff train benchmarks/configs/qm9-dng.toml"
+
+#: EDM (Hoogeboom et al. 2022, Table 2, QM9 with hydrogens) and GeoLDM (Xu et al. 2023, Table 1).
+ANCHORS = {"EDM": {"atom_stability": 0.987, "mol_stability": 0.820, "validity": 0.919},
+           "GeoLDM": {"atom_stability": 0.989, "mol_stability": 0.894, "validity": 0.938},
+           "data (EDM)": {"atom_stability": 0.990, "mol_stability": 0.952, "validity": 0.977}}
+
+
+def export() -> Path:
+    from graphdiff.model import export_checkpoint, read_checkpoint
+
+    src = RUN / "last.ckpt"
+    ckpt = read_checkpoint(src)
+    step = int(ckpt["step"])
+    minutes = json.loads(ckpt["config"])["training"]["max_minutes"]
+    meta = {"name": "qm9-dng", "task": "dng", "dataset": "qm9", "steps": step, "train_minutes": minutes,
+            "made_by": TRAIN_COMMAND}
+    BUNDLE.mkdir(parents=True, exist_ok=True)
+    dst = export_checkpoint(src, BUNDLE / "qm9-dng.ckpt", meta=meta)
+    manifest = BUNDLE / "qm9-dng.json"
+    old = json.loads(manifest.read_text()) if manifest.exists() else {}
+    manifest.write_text(json.dumps({
+        "task": "dng", "dataset": "qm9",
+        "trained_on": f"QM9 with hydrogens, EDM's training split (100,000 molecules): {step} steps, "
+                      f"{minutes} min on one CPU thread",
+        "figures": old.get("figures", {}), "made_by": TRAIN_COMMAND,
+        "evaluated_by": old.get("evaluated_by", "")}, indent=2))
+    print(f"exported {dst} ({dst.stat().st_size / 1e6:.1f} MB) after {step} steps")
+    return dst
+
+
+def _score(path: Path, num: int, steps: int, seed: int, train_smiles_source: list) -> dict:
+    from graphdiff.model import load_model
+    from graphdiff.plugins import get_manager
+    from graphdiff.runner import sample_graphs
+    from graphdiff_molecules.edm_metrics import dng_metric
+
+    model, cfg, meta = load_model(path)
+    domain = get_manager().get("domains", "molecules")
+    t0 = time.perf_counter()
+    out = [g for chunk in sample_graphs(model, num, steps=steps, seed=seed, batch_size=100) for g in chunk]
+    seconds = time.perf_counter() - t0
+    mols = [domain.from_graph(g) for g in out]
+    m = dng_metric(mols, train=train_smiles_source)
+    return {"checkpoint": str(path.relative_to(ROOT)), "step": meta.get("step"),
+            "train_minutes": meta.get("train_minutes"), "num": num, "steps": steps,
+            "seconds_per_molecule": seconds / num,
+            **{k: m[k] for k in ("atom_stability", "mol_stability", "validity", "uniqueness", "novelty")}}
+
+
+def curve(num: int, steps: int, seed: int, train_limit: int) -> dict:
+    from graphdiff.plugins import get_manager
+
+    domain = get_manager().get("domains", "molecules")
+    # novelty against the training split (the first train_limit molecules: SMILES of all 100k
+    # take minutes; the count is in the JSON)
+    train = []
+    for i, rec in enumerate(domain.read("qm9://train")):
+        if train_limit and i >= train_limit:
+            break
+        train.append(rec["obj"])
+    snaps = sorted((RUN / "snapshots").glob("*.ckpt"))
+    last = RUN / "last.ckpt"
+    points = []
+    for path in [*snaps, last]:
+        row = _score(path, num, steps, seed, train)
+        if path == last:
+            from graphdiff.model import read_checkpoint
+
+            cfg = json.loads(read_checkpoint(last)["config"])
+            row["train_minutes"] = cfg["training"]["max_minutes"]
+        points.append(row)
+        print(f"{path.name}: {row['train_minutes']} min, step {row['step']}: atom {row['atom_stability']:.3f}, "
+              f"mol {row['mol_stability']:.3f}, valid {row['validity']:.3f}, unique {row['uniqueness']}")
+    result = {"dataset": "QM9 with hydrogens (EDM split)", "checkpoint": "qm9-dng", "points": points,
+              "final": points[-1], "anchors": ANCHORS, "novelty_train_molecules": len(train),
+              "threads": torch.get_num_threads(),
+              "trained_by": TRAIN_COMMAND,
+              "command": f"python benchmarks/molecules_qm9.py curve --num {num} --steps {steps}"
+                         + (f" --train-limit {train_limit}" if train_limit else "")}
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    (RESULTS / "qm9-dng.json").write_text(json.dumps(result, indent=2))
+    _plot(points)
+    manifest = BUNDLE / "qm9-dng.json"
+    if manifest.exists():
+        info = json.loads(manifest.read_text())
+        f = points[-1]
+        info["figures"] = {k: round(f[k], 4) for k in ("atom_stability", "mol_stability", "validity",
+                                                       "uniqueness", "novelty") if f[k] is not None}
+        info["figures"]["num_generated"] = num
+        info["evaluated_by"] = result["command"]
+        manifest.write_text(json.dumps(info, indent=2))
+    return result
+
+
+def _plot(points: list[dict]) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 3.8))
+    xs = [p["train_minutes"] for p in points]
+    for key, label, color in (("atom_stability", "atom stability", "tab:blue"),
+                              ("mol_stability", "molecule stability", "tab:orange"),
+                              ("validity", "RDKit validity", "tab:green")):
+        ax.plot(xs, [100 * p[key] for p in points], "o-", color=color, label=label)
+        ax.axhline(100 * ANCHORS["EDM"][key], color=color, ls=":", lw=1)
+    ax.set_xlabel("training minutes (one CPU thread)")
+    ax.set_ylabel("%")
+    ax.set_ylim(0, 100)
+    ax.set_title("qm9-dng: EDM's metrics against training time (dotted: EDM)")
+    ax.legend(fontsize=8, loc="lower right")
+    fig.tight_layout()
+    fig.savefig(RESULTS / "qm9-dng.png", dpi=110)
+    plt.close(fig)
+
+
+def _cost_one(steps: int, num: int) -> dict:
+    from graphdiff.model import load_model
+    from graphdiff.runner import sample_graphs
+
+    model, _, _ = load_model(BUNDLE / "qm9-dng.ckpt")
+    t0 = time.perf_counter()
+    for _ in sample_graphs(model, num, steps=steps, seed=0, batch_size=num):
+        pass
+    dt = time.perf_counter() - t0
+    return {"steps": steps, "num": num, "seconds_per_molecule": dt / num,
+            "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+
+
+def cost(steps_list: list[int], num: int) -> dict:
+    rows = []
+    for steps in steps_list:  # one process each: peak memory per setting
+        out = subprocess.run([sys.executable, __file__, "_cost", "--steps", str(steps), "--num", str(num)],
+                             capture_output=True, text=True, check=True)
+        rows.append(json.loads(out.stdout.strip().splitlines()[-1]))
+        print(rows[-1])
+    result = {"checkpoint": "qm9-dng", "batch": num, "threads": torch.get_num_threads(), "rows": rows,
+              "command": f"python benchmarks/molecules_qm9.py cost --steps {' '.join(map(str, steps_list))}"
+                         f" --num {num}"}
+    (RESULTS / "qm9_sampling_cost.json").write_text(json.dumps(result, indent=2))
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(5, 3.4))
+    ax.plot([r["steps"] for r in rows], [r["seconds_per_molecule"] for r in rows], "o-")
+    ax.set_xlabel("reverse steps")
+    ax.set_ylabel("seconds per molecule")
+    ax2 = ax.twinx()
+    ax2.plot([r["steps"] for r in rows], [r["peak_rss_mb"] for r in rows], "s--", color="tab:red")
+    ax2.set_ylabel("peak RSS (MB)", color="tab:red")
+    ax.set_title(f"qm9-dng sampling cost (batches of {num}, {torch.get_num_threads()} thread(s))")
+    fig.tight_layout()
+    fig.savefig(RESULTS / "qm9_sampling_cost.png", dpi=110)
+    plt.close(fig)
+    return result
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("command", choices=["export", "curve", "cost", "_cost"])
+    ap.add_argument("--num", type=int, default=200)
+    ap.add_argument("--steps", type=int, nargs="+", default=[500])
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--train-limit", type=int, default=0, help="novelty against the first N training molecules")
+    ap.add_argument("--threads", type=int, default=None)
+    args = ap.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    if args.command == "export":
+        export()
+    elif args.command == "curve":
+        curve(args.num, args.steps[0], args.seed, args.train_limit)
+    elif args.command == "cost":
+        cost(args.steps, args.num)
+    else:
+        print(json.dumps(_cost_one(args.steps[0], args.num)))
+
+
+if __name__ == "__main__":
+    main()
