@@ -22,13 +22,42 @@ __all__ = ["MoleculeDomain", "QM9_ELEMENTS", "as_symbols_positions"]
 QM9_ELEMENTS: tuple[str, ...] = ("H", "C", "N", "O", "F")
 
 
+def _is_rdkit_mol(obj: Any) -> bool:
+    if not type(obj).__module__.startswith("rdkit"):
+        return False
+    from rdkit import Chem
+
+    return isinstance(obj, Chem.Mol)
+
+
+def _rdkit_symbols_positions(mol: Any, where: str) -> tuple[list[str], np.ndarray]:
+    """Symbols and 3-D positions of an RDKit ``Mol`` (its default conformer)."""
+    symbols = [atom.GetSymbol() for atom in mol.GetAtoms()]
+    if not symbols:
+        return [], np.zeros((0, 3), dtype=np.float64)
+    if mol.GetNumConformers() == 0:
+        raise DataError(f"{where}: the RDKit molecule has no conformer, so no 3D coordinates; "
+                        "embed one (rdkit.Chem.AllChem.EmbedMolecule) or read a file with 3D "
+                        "coordinates")
+    conf = mol.GetConformer()
+    pos = np.asarray(conf.GetPositions(), dtype=np.float64).reshape(-1, 3)
+    if not conf.Is3D() and len(symbols) > 1 and not np.any(pos[:, 2]):
+        raise DataError(f"{where}: the molecule has 2D coordinates only (every z is 0 and the file "
+                        "does not mark them 3D); the molecules domain needs 3D coordinates: "
+                        "generate a conformer (e.g. rdkit.Chem.AllChem.EmbedMolecule) first")
+    return symbols, pos
+
+
 def as_symbols_positions(obj: Any, where: str) -> tuple[list[str], np.ndarray]:
-    """Element symbols and Cartesian positions of an ASE ``Atoms`` or a pymatgen ``Molecule``.
+    """Element symbols and Cartesian positions of an ASE ``Atoms``, a pymatgen ``Molecule`` or
+    an RDKit ``Mol``.
 
     Parameters
     ----------
     obj:
-        ``ase.Atoms`` or ``pymatgen.core.Molecule`` (cell and periodicity are ignored).
+        ``ase.Atoms``, ``pymatgen.core.Molecule`` (cell and periodicity are ignored) or
+        ``rdkit.Chem.Mol`` (the atoms as stored, explicit hydrogens included, at the positions
+        of its default conformer; bonds and charges are ignored).
     where:
         Text naming the object in messages.
 
@@ -41,7 +70,9 @@ def as_symbols_positions(obj: Any, where: str) -> tuple[list[str], np.ndarray]:
     ------
     DataError
         For another type (a periodic pymatgen ``Structure`` is pointed to
-        :func:`graphdiff_molecules.periodic.structure_to_molecule`) or a disordered site.
+        :func:`graphdiff_molecules.periodic.structure_to_molecule`), a disordered site, or an
+        RDKit molecule with atoms but no 3D coordinates (no conformer, or a 2D one: every z
+        is 0 and the conformer is not marked 3D).
     """
     if isinstance(obj, Atoms):
         return obj.get_chemical_symbols(), np.asarray(obj.get_positions(), dtype=np.float64).reshape(-1, 3)
@@ -60,7 +91,10 @@ def as_symbols_positions(obj: Any, where: str) -> tuple[list[str], np.ndarray]:
                                 "one element per site")
             symbols.append(site.specie.symbol)
         return symbols, np.asarray(obj.cart_coords, dtype=np.float64).reshape(-1, 3)
-    raise DataError(f"{where}: expected an ase.Atoms or a pymatgen Molecule, got {type(obj).__name__}")
+    if _is_rdkit_mol(obj):
+        return _rdkit_symbols_positions(obj, where)
+    raise DataError(f"{where}: expected an ase.Atoms, a pymatgen Molecule or an RDKit Mol, got "
+                    f"{type(obj).__name__}")
 
 
 class MoleculeDomain(Domain):
@@ -77,9 +111,10 @@ class MoleculeDomain(Domain):
 
     Conversion
     ----------
-    :meth:`to_graph` takes an ``ase.Atoms`` or a pymatgen ``Molecule`` (cell, periodicity,
-    charges and other properties are not modelled and are ignored); :meth:`from_graph` returns a
-    non-periodic ``ase.Atoms`` (:meth:`to_pymatgen` gives a pymatgen ``Molecule``).
+    :meth:`to_graph` takes an ``ase.Atoms``, a pymatgen ``Molecule`` or an RDKit ``Mol`` with
+    a 3D conformer (cell, periodicity, bonds, charges and other properties are not modelled and
+    are ignored); :meth:`from_graph` returns a non-periodic ``ase.Atoms`` (:meth:`to_pymatgen`
+    gives a pymatgen ``Molecule``).
 
     Parameters
     ----------
@@ -101,9 +136,12 @@ class MoleculeDomain(Domain):
     version = "1"
     description = "Molecules: element types and 3D positions (Å), E(3)-equivariant"
     #: ``qm9://SPLIT``: QM9 from the qm9pack wheel (see :mod:`graphdiff_molecules.qm9`).
-    read_suffixes = (".xyz", ".extxyz", "qm9://*")
+    #: ``.sdf`` / ``.mol``: RDKit (3D, explicit hydrogens); ``.db``: an ASE database. A folder
+    #: of XYZ / SDF / MOL files is read too (``graphdiff convert FOLDER ... --from molecules``:
+    #: ``<folder>`` is not declared, as the crystals domain reads folders of structures).
+    read_suffixes = (".xyz", ".extxyz", ".sdf", ".mol", ".db", "qm9://*")
     #: ``POSCAR`` / ``CONTCAR``: files with those names (no suffix), see :meth:`write`.
-    write_suffixes = (".xyz", ".extxyz", ".vasp", ".poscar", ".cif", "POSCAR", "CONTCAR")
+    write_suffixes = (".xyz", ".extxyz", ".sdf", ".vasp", ".poscar", ".cif", "POSCAR", "CONTCAR")
 
     def __init__(self, elements: Sequence[str] = QM9_ELEMENTS, *, min_distance: float = 0.1,
                  max_atoms: int | None = None, dtype: torch.dtype = torch.float32,
@@ -263,20 +301,35 @@ class MoleculeDomain(Domain):
     # ------------------------------------------------------------------ I/O
     def read(self, path: str | Path, *, strict: bool = False,
              skipped: list[dict[str, str]] | None = None, validate: bool = True) -> Iterator[Record]:
-        """Yield one :class:`~graphdiff.domain.Record` per frame of an XYZ / extended XYZ file.
+        """Yield one :class:`~graphdiff.domain.Record` per molecule of ``path``.
 
-        Frames are counted from 0 (as ``ase.io.read(index=...)``). A truncated or malformed
-        frame, or (with ``validate``) a molecule :meth:`check` rejects, is skipped and reported
-        as ``"file.xyz frame 3 (line 12)"`` in ``skipped`` (``strict=True``: raised); the frames
-        before and after it are kept. Records hold ``id`` (a string ``id`` in the frame's info,
-        else ``"file.xyz frame 3"``), ``obj`` (``ase.Atoms``) and ``props`` (numeric ``info``
-        entries and scalar calculator results such as ``energy``). See
-        :func:`graphdiff_molecules.io.read_xyz`.
+        XYZ / extended XYZ (any suffix but the ones below)
+            Frames are counted from 0 (as ``ase.io.read(index=...)``). A truncated or malformed
+            frame, or (with ``validate``) a molecule :meth:`check` rejects, is skipped and
+            reported as ``"file.xyz frame 3 (line 12)"`` in ``skipped`` (``strict=True``:
+            raised); the frames before and after it are kept. Records hold ``id`` (a string
+            ``id`` in the frame's info, else ``"file.xyz frame 3"``), ``obj`` (``ase.Atoms``)
+            and ``props`` (numeric ``info`` entries and scalar calculator results such as
+            ``energy``). See :func:`graphdiff_molecules.io.read_xyz`.
+        ``.sdf`` / ``.mol``
+            Block by block with RDKit (unsanitised, explicit hydrogens kept, positions of the
+            3D conformer); a block RDKit cannot parse or without 3D coordinates is reported as
+            ``"file.sdf block 3 (line 40)"``. ``id``: the molecule's name, else
+            ``"file.sdf block 3"``; ``props``: the numeric data fields. See
+            :mod:`graphdiff_molecules.sdf`.
+        A folder
+            Its ``.xyz`` / ``.extxyz`` / ``.sdf`` / ``.mol`` files in name order, ids
+            ``"folder/file.sdf block 3"`` (or the molecule's own name); other entries are
+            named in a warning. See :func:`graphdiff_molecules.io.read_folder_records`.
+        ``.db``
+            An ASE database: ``id`` the row's ``name`` key, else ``"file.db row 7"``;
+            ``props`` the numeric key-value pairs (and calculator results); bad rows reported
+            as ``"file.db row 7"``. See :func:`graphdiff_molecules.io.read_ase_db_records`.
 
         ``path = "qm9://train"`` (also ``valid``, ``test``, ``all``; ``qm9://train?seed=1``)
         reads QM9 from the qm9pack wheel with EDM's split, see :func:`graphdiff_molecules.qm9.read_qm9`.
         """
-        from graphdiff_molecules.io import read_xyz_records
+        from graphdiff_molecules.io import read_records
         from graphdiff_molecules.qm9 import parse_qm9_source, read_qm9
 
         check = self.check if validate else None
@@ -285,7 +338,7 @@ class MoleculeDomain(Domain):
             yield from read_qm9(qm9["split"], seed=qm9["seed"], strict=strict, skipped=skipped,
                                 check=check)
             return
-        yield from read_xyz_records(path, check, strict=strict, skipped=skipped)
+        yield from read_records(path, check, strict=strict, skipped=skipped)
 
     def write(self, objs: list[Any], path: str | Path, *, props: list[dict[str, Any]] | None = None,
               vacuum: float | None = 10.0, cell: Any = None, ids: list[str] | None = None,
@@ -297,11 +350,16 @@ class MoleculeDomain(Domain):
             ``ids[k]`` as ``id``) go into frame ``k``'s info.
         ``.xyz``
             Plain XYZ, all molecules as frames (no properties; ``ids``/``extra`` are left out).
+        ``.sdf``
+            One block per molecule: ``ids[k]`` as its name, ``props[k]`` and ``extra[k]`` as
+            data fields, bonds perceived from the geometry by RDKit and the data field
+            ``bond_orders`` saying how (``determined`` / ``connectivity-only`` / ``none``), see
+            :mod:`graphdiff_molecules.sdf`. Positions are written with 4 decimals.
         ``POSCAR``/``CONTCAR``/``.vasp``/``.poscar``, ``.cif``
             One molecule in a periodic box, see
             :func:`graphdiff_molecules.periodic.molecule_to_structure` (``vacuum``, ``cell``).
 
-        ``append=True`` adds frames to an XYZ / extxyz file an earlier call wrote.
+        ``append=True`` adds frames to an XYZ / extxyz / SDF file an earlier call wrote.
         """
         from graphdiff_molecules.io import write_molecules
 
@@ -315,7 +373,17 @@ class MoleculeDomain(Domain):
     def convert_from(self, obj: Any, source: str) -> Atoms:
         """A molecule from an object of another domain: a ``crystals`` structure (a molecule in
         a box, e.g. a POSCAR) becomes the molecule it holds, made whole across the cell
-        boundary (:func:`graphdiff_molecules.periodic.structure_to_molecule`)."""
+        boundary (:func:`graphdiff_molecules.periodic.structure_to_molecule`). An RDKit ``Mol``
+        (from any source) becomes an ``ase.Atoms`` at its conformer's positions; a ``Mol``
+        without 3D coordinates raises :class:`DataError`."""
+        if _is_rdkit_mol(obj):
+            where = f"{self.name}.convert_from({source!r}) input"
+            symbols, pos = as_symbols_positions(obj, where)
+            try:
+                return Atoms(symbols=symbols, positions=pos, pbc=False)
+            except (KeyError, ValueError) as exc:
+                raise DataError(f"{where}: not chemical elements: {sorted(set(symbols))} "
+                                f"({type(exc).__name__}: {exc})") from None
         if source not in self.converts_from:
             return super().convert_from(obj, source)
         from graphdiff_molecules.periodic import structure_to_molecule

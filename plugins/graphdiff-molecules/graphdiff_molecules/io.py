@@ -1,4 +1,5 @@
-"""XYZ / extended XYZ reading (frame by frame, with skip reports) and molecule writers.
+"""Molecule readers (XYZ / extended XYZ frame by frame, SDF / MOL, folders of them, ASE databases;
+all with skip reports) and molecule writers.
 
 ``ase.io.read(path, index=":")`` raises on the first bad frame and returns none of the frames:
 a frame cut short makes the next frame's header unreadable, and ASE (3.29) raises
@@ -11,6 +12,11 @@ This module splits the file into frames itself: a frame is an atom-count line, a
 and that many atom lines. A frame whose header is not a count, whose atom block is cut short
 (by the end of the file, a blank line, or the next frame's count line) or that ASE cannot parse
 is reported with its number and first line, and reading goes on with the next frame.
+
+SDF / MOL files are read block by block by :mod:`graphdiff_molecules.sdf`; a folder by reading
+its XYZ / extxyz / SDF / MOL files in name order (:func:`read_folder_records`); an ASE database
+(``.db``, SQLite) row by row (:func:`read_ase_db_records`). :func:`read_records` picks the
+reader from the path.
 """
 
 from __future__ import annotations
@@ -30,7 +36,14 @@ from graphdiff.domain import Record, report_skip
 from graphdiff.errors import DataError
 from graphdiff_molecules.domain import as_symbols_positions
 
-__all__ = ["iter_xyz_frames", "read_xyz", "read_xyz_records", "write_molecules", "frame_props"]
+__all__ = ["iter_xyz_frames", "read_xyz", "read_xyz_records", "read_folder_records",
+           "read_ase_db_records", "read_records", "write_molecules", "frame_props", "FILE_KINDS"]
+
+#: Suffix (lower case) -> reader of the files a folder may hold (other entries are ignored,
+#: with a warning naming them).
+FILE_KINDS = {".xyz": "xyz", ".extxyz": "xyz", ".sdf": "sdf", ".mol": "sdf"}
+#: Suffixes read as ASE databases (``ase.db``, SQLite backend).
+ASE_DB_SUFFIXES = (".db",)
 
 _POSCAR_NAMES = ("POSCAR", "CONTCAR")
 _POSCAR_SUFFIXES = (".vasp", ".poscar")
@@ -145,7 +158,7 @@ def read_xyz(path: str | Path) -> list[Atoms]:
 
 def read_xyz_records(path: str | Path, check: Callable[[Any, str], Any] | None, *,
                      strict: bool = False, skipped: list[dict[str, str]] | None = None,
-                     ) -> Iterator[Record]:
+                     label: str | None = None) -> Iterator[Record]:
     """Records of the frames of an XYZ / extxyz file, following the ``Domain.read`` contract.
 
     Parameters
@@ -156,8 +169,12 @@ def read_xyz_records(path: str | Path, check: Callable[[Any, str], Any] | None, 
         ``check(atoms, where)`` raising :class:`DataError` for a molecule to skip (or ``None``).
     strict, skipped:
         See :meth:`graphdiff.domain.Domain.read`.
+    label:
+        How ids name the file (default its name): ``"label frame 3"`` for a frame without an
+        ``id``.
     """
     path = Path(path)
+    label = path.name if label is None else label
     for frame, where, item in iter_xyz_frames(path):
         if isinstance(item, DataError):
             report_skip(skipped, where, str(item), strict)
@@ -170,8 +187,158 @@ def read_xyz_records(path: str | Path, check: Callable[[Any, str], Any] | None, 
                 continue
         rid = item.info.get("id")
         if not isinstance(rid, str) or not rid.strip():
-            rid = f"{path.name} frame {frame}"
+            rid = f"{label} frame {frame}"
         yield Record(id=rid, obj=item, props=frame_props(item))
+
+
+def _read_file_records(path: Path, check: Callable[[Any, str], Any] | None, *, strict: bool,
+                       skipped: list[dict[str, str]] | None, label: str | None) -> Iterator[Record]:
+    if FILE_KINDS.get(path.suffix.lower()) == "sdf":
+        from graphdiff_molecules.sdf import read_sdf_records
+
+        yield from read_sdf_records(path, check, strict=strict, skipped=skipped, label=label)
+    else:
+        yield from read_xyz_records(path, check, strict=strict, skipped=skipped, label=label)
+
+
+def read_folder_records(folder: str | Path, check: Callable[[Any, str], Any] | None, *,
+                        strict: bool = False, skipped: list[dict[str, str]] | None = None,
+                        ) -> Iterator[Record]:
+    """Records of the XYZ / extxyz / SDF / MOL files of a folder, in file-name order.
+
+    Ids are ``"folder/file.sdf block 3"`` / ``"folder/file.xyz frame 2"`` unless the molecule
+    names itself (an SDF block's name, an extxyz frame's ``id``). Bad frames and blocks are
+    reported as in a single file; a file that cannot be read at all (not text) is reported as
+    a whole (``where`` is its path). Sub-folders and files of other formats are not read:
+    one ``RuntimeWarning`` names them (hidden entries, ``.name``, are passed over).
+
+    Raises
+    ------
+    DataError
+        When the folder holds no file of these formats (or, with ``strict``, at the first bad
+        item).
+    """
+    folder = Path(folder)
+    files, ignored = [], []
+    for entry in sorted(folder.iterdir(), key=lambda p: p.name):
+        if entry.name.startswith("."):
+            continue
+        if entry.is_file() and entry.suffix.lower() in FILE_KINDS:
+            files.append(entry)
+        else:
+            ignored.append(entry.name + ("/" if entry.is_dir() else ""))
+    if ignored:
+        warnings.warn(f"{folder}: ignored {len(ignored)} entries that are not XYZ, extxyz, SDF or "
+                      f"MOL files: {ignored[:10]}{' ...' if len(ignored) > 10 else ''}",
+                      RuntimeWarning, stacklevel=2)
+    if not files:
+        raise DataError(f"{folder}: no molecule files in the folder (it reads "
+                        f"{', '.join(FILE_KINDS)}; found {len(ignored)} other entries)")
+    for path in files:
+        try:
+            yield from _read_file_records(path, check, strict=strict, skipped=skipped,
+                                          label=f"{folder.name}/{path.name}")
+        except DataError as exc:
+            if strict:
+                raise
+            report_skip(skipped, str(path), str(exc), strict)
+
+
+def _ase_db_check(path: Path) -> None:
+    """Refuse, before ASE opens it (and would add its tables to it), a file that is not an ASE
+    SQLite database."""
+    import sqlite3
+
+    try:
+        con = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
+    except sqlite3.Error as exc:
+        raise DataError(f"{path}: cannot open as an SQLite database: {exc}") from exc
+    try:
+        tables = {row[0] for row in con.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+    except sqlite3.DatabaseError as exc:
+        raise DataError(f"{path}: not an ASE database (not an SQLite file: {exc})") from exc
+    finally:
+        con.close()
+    if "systems" not in tables:
+        if {"graphs", "meta"} <= tables:
+            hint = ("it looks like a graphdiff graph database: use it as a data source or with "
+                    "graphdiff db ...")
+        else:
+            hint = "an ASE database is written with ase.db.connect(path).write(atoms)"
+        raise DataError(f"{path}: not an ASE database (no 'systems' table; tables: "
+                        f"{sorted(tables) or 'none'}); {hint}")
+
+
+def read_ase_db_records(path: str | Path, check: Callable[[Any, str], Any] | None, *,
+                        strict: bool = False, skipped: list[dict[str, str]] | None = None,
+                        label: str | None = None) -> Iterator[Record]:
+    """Records of the rows of an ASE database (``ase.db``, SQLite file), in row-id order.
+
+    Records hold ``id`` (the row's ``name`` key when it is a non-empty string, else
+    ``"file.db row 7"`` with the row's id), ``obj`` (``row.toatoms()``, the key-value pairs in
+    its ``info``) and ``props`` (numeric key-value pairs and scalar calculator results such as
+    ``energy``). A row that cannot be turned into atoms, or that ``check`` rejects, is skipped
+    and reported as ``"file.db row 7"`` (``"file.db row 7 (name)"``).
+
+    Raises
+    ------
+    DataError
+        For a missing file, or one that is not an ASE SQLite database (a graphdiff graph
+        database is named as such); nothing is written to the file.
+    """
+    path = Path(path)
+    label = path.name if label is None else label
+    if not path.exists():
+        raise DataError(f"{path}: no such file")
+    if path.is_dir():
+        raise DataError(f"{path}: is a folder, not an ASE database file")
+    _ase_db_check(path)
+    import ase.db
+
+    try:
+        db = ase.db.connect(str(path), type="db", use_lock_file=False, append=True)
+        rows = db.select(sort="id")
+    except Exception as exc:  # noqa: BLE001 - ASE raises OSError, sqlite3 errors, ...
+        raise DataError(f"{path}: cannot read the ASE database: {type(exc).__name__}: {exc}") from exc
+    while True:
+        try:
+            row = next(rows)
+        except StopIteration:
+            return
+        except Exception as exc:  # noqa: BLE001
+            raise DataError(f"{path}: cannot read the ASE database: {type(exc).__name__}: {exc}") from exc
+        kvp = dict(getattr(row, "key_value_pairs", {}) or {})
+        name = kvp.get("name")
+        name = name.strip() if isinstance(name, str) else ""
+        where = f"{path} row {row.id}" + (f" ({name})" if name else "")
+        try:
+            try:
+                atoms = row.toatoms()
+            except Exception as exc:  # noqa: BLE001
+                raise DataError(f"{where}: cannot make ase.Atoms: {type(exc).__name__}: {exc}") from None
+            if check is not None:
+                check(atoms, where)
+        except DataError as exc:
+            report_skip(skipped, where, str(exc), strict)
+            continue
+        atoms.info.update(kvp)
+        props = frame_props(atoms)
+        yield Record(id=name or f"{label} row {row.id}", obj=atoms, props=props)
+
+
+def read_records(path: str | Path, check: Callable[[Any, str], Any] | None, *,
+                 strict: bool = False, skipped: list[dict[str, str]] | None = None,
+                 ) -> Iterator[Record]:
+    """Records of a molecule source, the reader chosen from the path: a folder
+    (:func:`read_folder_records`), ``.sdf`` / ``.mol`` (:func:`graphdiff_molecules.sdf.read_sdf_records`),
+    ``.db`` (:func:`read_ase_db_records`), anything else XYZ / extxyz (:func:`read_xyz_records`)."""
+    path = Path(path)
+    if path.is_dir():
+        yield from read_folder_records(path, check, strict=strict, skipped=skipped)
+    elif path.suffix.lower() in ASE_DB_SUFFIXES:
+        yield from read_ase_db_records(path, check, strict=strict, skipped=skipped)
+    else:
+        yield from _read_file_records(path, check, strict=strict, skipped=skipped, label=None)
 
 
 def _as_ase(obj: Any, where: str) -> Atoms:
@@ -192,19 +359,21 @@ def write_molecules(objs: list[Any], path: str | Path, *, props: list[dict[str, 
         ``ase.Atoms`` or pymatgen ``Molecule`` objects.
     path:
         ``*.extxyz`` (extended XYZ: frames with ``props`` in their info), ``*.xyz`` (plain XYZ
-        frames), ``POSCAR``/``CONTCAR``/``*.vasp``/``*.poscar`` or ``*.cif`` (one molecule in
-        a periodic box).
+        frames), ``*.sdf`` (one block per molecule, bonds perceived from the geometry, see
+        :func:`graphdiff_molecules.sdf.write_sdf`), ``POSCAR``/``CONTCAR``/``*.vasp``/
+        ``*.poscar`` or ``*.cif`` (one molecule in a periodic box).
     props:
-        One dict of scalar properties per molecule (extxyz only: another format raises).
+        One dict of scalar properties per molecule (extxyz and SDF only: another format raises).
     vacuum, cell:
         The box of POSCAR/CIF output, see
         :func:`graphdiff_molecules.periodic.molecule_to_structure`.
     ids, extra:
         The :meth:`graphdiff.domain.Domain.write` contract: a name and a dict of values per
-        molecule, stored where the format allows (extxyz: the info line, ``id=...``; the
-        reader takes that ``id`` back), else left out.
+        molecule, stored where the format allows (extxyz: the info line, ``id=...``; SDF: the
+        molecule's name and data fields; the readers take the id back), else left out.
     append:
-        Add frames to an existing XYZ / extxyz file (POSCAR and CIF hold one molecule).
+        Add frames (blocks) to an existing XYZ / extxyz / SDF file (POSCAR and CIF hold one
+        molecule).
 
     Raises
     ------
@@ -247,6 +416,11 @@ def write_molecules(objs: list[Any], path: str | Path, *, props: list[dict[str, 
             raise DataError(f"{path}: cannot write: {type(exc).__name__}: {exc}") from exc
         os.replace(tmp, path)
         return
+    if suffix == ".sdf":
+        from graphdiff_molecules.sdf import write_sdf
+
+        write_sdf(objs, path, props=props, ids=ids, extra=extra, append=append)
+        return
     if path.name.upper() in _POSCAR_NAMES or suffix in _POSCAR_SUFFIXES or suffix == ".cif":
         if props is not None:
             raise DataError(f"{path}: POSCAR and CIF files hold no molecule properties; "
@@ -259,4 +433,4 @@ def write_molecules(objs: list[Any], path: str | Path, *, props: list[dict[str, 
 
         write_structure(objs[0], path, vacuum=vacuum, cell=cell)
         return
-    raise DataError(f"{path}: unsupported molecule file; write .extxyz, .xyz, POSCAR/.vasp or .cif")
+    raise DataError(f"{path}: unsupported molecule file; write .extxyz, .xyz, .sdf, POSCAR/.vasp or .cif")

@@ -124,7 +124,7 @@ def test_max_atoms():
 
 
 def test_wrong_types():
-    with pytest.raises(DataError, match="expected an ase.Atoms or a pymatgen Molecule, got str"):
+    with pytest.raises(DataError, match="expected an ase.Atoms, a pymatgen Molecule or an RDKit Mol, got str"):
         DOMAIN.to_graph("CO")
     structure = Structure(Lattice.cubic(5.0), ["C"], [[0, 0, 0]])
     with pytest.raises(DataError, match="structure_to_molecule"):
