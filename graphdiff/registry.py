@@ -29,6 +29,7 @@ KINDS: tuple[str, ...] = (
     "objectives",
     "checkpoints",
     "baselines",
+    "commands",
 )
 
 

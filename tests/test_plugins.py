@@ -397,3 +397,34 @@ def test_graphdiff_plugins_fixture(graphdiff_plugins, clean_env: None) -> None:
     assert pm.registry("metrics").names() == ["fixture-metric"]
     strict = graphdiff_plugins(strict=True)
     assert strict.strict and get_manager() is strict
+
+
+def test_plugins_add_commands_to_the_cli():
+    """A registered click command becomes a ``graphdiff`` subcommand; a core name is not taken."""
+    import click
+    from click.testing import CliRunner
+
+    from graphdiff.cli import cli
+    from graphdiff.plugins import get_manager
+
+    @click.command("hello-plugin")
+    @click.option("--name", default="world")
+    def hello(name):
+        click.echo(f"hello {name}")
+
+    @click.command("train")
+    def fake_train():
+        click.echo("plugin train")
+
+    registry = get_manager().registry("commands")
+    registry.register("hello-plugin", hello, origin="test")
+    registry.register("train", fake_train, origin="test")
+    try:
+        res = CliRunner().invoke(cli, ["hello-plugin", "--name", "graphs"])
+        assert res.exit_code == 0 and res.output == "hello graphs\n"
+        assert "hello-plugin" in CliRunner().invoke(cli, ["--help"]).output
+        res = CliRunner().invoke(cli, ["train", "--help"])
+        assert "plugin train" not in res.output and "CONFIG" in res.output
+    finally:
+        registry.unregister_origin("test")
+    assert CliRunner().invoke(cli, ["hello-plugin"]).exit_code != 0

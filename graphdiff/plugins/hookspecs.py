@@ -94,3 +94,10 @@ def register_baselines(register: Register) -> None:
     up ``D-NAME`` and scores its candidates with the metric ``D-T``, exactly as it scores a
     model's ``--generated`` file.
     """
+
+
+@hookspec
+def register_commands(register: Register) -> None:
+    """Register :class:`click.Command` objects: subcommands a plugin adds to ``graphdiff``
+    (e.g. ``graphdiff stability`` from the crystals plugin). The registered name is the
+    subcommand's name; it may not shadow a core command."""

@@ -118,6 +118,7 @@ def _checks() -> dict[str, Callable[[str, Any], None]]:
         "objectives": is_callable,
         "checkpoints": instance_of("graphdiff.checkpoints.NamedCheckpoint"),
         "baselines": is_callable,
+        "commands": instance_of("click.Command"),
     }
 
 
