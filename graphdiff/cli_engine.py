@@ -55,8 +55,11 @@ def train_cmd(config: Path, resume: Path | None, max_steps: int | None, out_dir:
 
 @cli.command("sample")
 @click.option("--checkpoint", "-c", required=True, help="Checkpoint path or bundled name.")
-@click.option("--out", "-o", required=True, type=click.Path(path_type=Path),
-              help="Output file (.jsonl/.pt for any domain, or a format the domain writes).")
+@click.option("--out", "-o", "out_arg", required=True, type=click.Path(),
+              help="Output file (.jsonl/.pt for any domain, or a format the domain writes), or a "
+                   "folder (a path ending in '/', or an existing directory) that gets one file per "
+                   "graph, <index:05d>.<ext> in the domain's single-graph format (social, traffic: "
+                   "GraphML; crystals: CIF; molecules: XYZ).")
 @click.option("--num", "-n", type=int, help="Number of graphs (de novo).")
 @click.option("--input", "input_path", type=click.Path(exists=True, path_type=Path),
               help="Items whose given fields (e.g. compositions) the model completes.")
@@ -79,7 +82,7 @@ def train_cmd(config: Path, resume: Path | None, max_steps: int | None, out_dir:
 @click.option("--batch-size", type=int, help="Graphs per chunk.")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
-def sample_cmd(checkpoint: str, out: Path, num: int | None, input_path: Path | None, task: str | None,
+def sample_cmd(checkpoint: str, out_arg: str, num: int | None, input_path: Path | None, task: str | None,
                samples_per_row: int,
                draws: int | None, max_draws: int | None, allow_larger: bool, no_distinct: bool,
                target: tuple[str, ...], guidance_scale: float | None, steps: int | None,
@@ -94,16 +97,24 @@ def sample_cmd(checkpoint: str, out: Path, num: int | None, input_path: Path | N
     (the model's own probability of it); OUT gets the columns sample (the rank), share and
     distinct.
 
+    With OUT a folder (ending in "/" or an existing directory) every graph gets its own file,
+    OUT/00000.<ext>, OUT/00001.<ext>..., in the domain's single-graph format; existing files are
+    never overwritten.
+
     Under torchrun (WORLD_SIZE > 1) the work is split across ranks: rank r writes its
-    contiguous share to OUT with ".rank<r>of<world>" before the suffix.
+    contiguous share to OUT with ".rank<r>of<world>" before the suffix (to a folder OUT: its
+    files, numbered from the index of its first graph).
     """
-    from graphdiff.graphio import GraphSink
+    from graphdiff.graphio import GraphSink, is_folder_target
     from graphdiff.model import load_model
     from graphdiff.plugins import get_manager
     from graphdiff.runner import sample_graphs
 
     if samples_per_row < 1:
         raise ConfigError("--samples-per-row must be at least 1")
+    folder = is_folder_target(out_arg)
+    out = Path(out_arg)
+    first_index = 0
     model, cfg, meta = load_model(checkpoint)
     domain = get_manager().get("domains", cfg.data.domain)
     sc = cfg.sampling
@@ -132,7 +143,10 @@ def sample_cmd(checkpoint: str, out: Path, num: int | None, input_path: Path | N
         else:
             num = hi - lo
         seed = seed + 7919 * rank
-        out = out.with_name(f"{out.stem}.rank{rank}of{world}{out.suffix}")
+        if folder:  # one folder for all ranks: each numbers its files from its first graph
+            first_index = lo * (samples_per_row if rows is not None else 1)
+        else:
+            out = out.with_name(f"{out.stem}.rank{rank}of{world}{out.suffix}")
         if num == 0 or (rows is not None and not rows):
             click.echo(f"rank {rank}: nothing to sample")
             return
@@ -140,7 +154,7 @@ def sample_cmd(checkpoint: str, out: Path, num: int | None, input_path: Path | N
                 guidance_scale=sc.guidance_scale if guidance_scale is None else guidance_scale,
                 corrector_steps=sc.corrector_steps if corrector_steps is None else corrector_steps,
                 batch_size=batch_size or sc.batch_size, inpaint=inpaint, allow_larger=allow_larger)
-    sink = GraphSink(out, domain)
+    sink = GraphSink(out_arg if folder else out, domain, start=first_index)
     t0 = time.perf_counter()
     if distinct:
         _sample_distinct(model, domain, sink, rows, row_ids, samples_per_row, draws, max_draws, opts,
@@ -153,13 +167,34 @@ def sample_cmd(checkpoint: str, out: Path, num: int | None, input_path: Path | N
         extra = None
         for chunk in sample_graphs(model, num, templates=templates, seed=seed, progress=not quiet, **opts):
             start = sink.count
-            chunk_ids = ids[start:start + len(chunk)] if ids else [str(start + i) for i in range(len(chunk))]
+            chunk_ids = (ids[start:start + len(chunk)] if ids
+                         else [str(sink.next_index + i) for i in range(len(chunk))])
             if samples_per_row > 1:
                 extra = [{"sample": (start + i) % samples_per_row} for i in range(len(chunk))]
             sink.write(chunk, ids=chunk_ids, extra=extra)
     sink.close()
     dt = time.perf_counter() - t0
-    click.echo(f"wrote {sink.count} graphs to {out} in {dt:.1f} s ({sink.count / max(dt, 1e-9):.2f} graphs/s)")
+    click.echo(f"wrote {sink.count} graphs to {_describe_sink(sink)} in {dt:.1f} s "
+               f"({sink.count / max(dt, 1e-9):.2f} graphs/s)")
+    _note_unstored(sink)
+
+
+def _describe_sink(sink) -> str:
+    """Where a :class:`~graphdiff.graphio.GraphSink` wrote: its file, or its folder and file names."""
+    if sink.mode != "folder":
+        return str(sink.path)
+    if not sink.count:
+        return f"{sink.path}/"
+    first, last = sink.file_for(sink.start).name, sink.file_for(sink.next_index - 1).name
+    return f"{sink.path}/ ({first}" + (f" .. {last})" if sink.count > 1 else ")")
+
+
+def _note_unstored(sink) -> None:
+    """Say which per-graph values a folder's single-graph files could not hold."""
+    if sink.unstored:
+        click.echo(f"note: the {sink.suffix} files hold the graphs only; not stored: "
+                   f"{', '.join(sorted(sink.unstored))} (the file index is the graph's position; "
+                   "write a .jsonl file to keep them)", err=True)
 
 
 def _task_fields(task: str | None, domain, model, have_input: bool) -> list[str]:
@@ -262,14 +297,23 @@ def schedule_plot(out: Path, names: str | None) -> None:
               help="Candidates per reference to score (repeatable; with --baseline default 1 and 2).")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of a --baseline's random choices.")
 @click.option("--dataset", help="Dataset name passed to the metric (dataset=NAME), for metrics that use it.")
+@click.option("--kernel", type=click.Choice(["gdss", "digress"], case_sensitive=False),
+              help="MMD kernel convention of graph metrics (social-dng, traffic-dng), passed to the "
+                   "metric as kernel=NAME: gdss (Gaussian EMD) or digress (Gaussian total variation) "
+                   "[default: the one --dataset's benchmark is reported with, else gdss]. An error "
+                   "for a metric that takes no kernel.")
 @click.option("--save-generated", type=click.Path(path_type=Path),
               help="Write a --baseline's candidates here (any format the domain writes).")
 @click.option("--out", "-o", type=click.Path(path_type=Path), help="Write the metrics as JSON here.")
 def evaluate_cmd(domain_name: str, task: str, generated: Path | None, baseline_name: str | None, reference: Path,
                  train_path: Path | None, k: tuple[int, ...], seed: int, dataset: str | None,
-                 save_generated: Path | None, out: Path | None) -> None:
+                 kernel: str | None, save_generated: Path | None, out: Path | None) -> None:
     """Score generated items, or a baseline's candidates, against references with a registered
-    domain metric."""
+    domain metric.
+
+    The metric is called as metric(generated, references, train=..., k=..., **options), with
+    dataset=NAME and kernel=NAME among the options only when --dataset and --kernel are given;
+    --kernel needs a metric that has a parameter named kernel."""
     from graphdiff.errors import UnknownNameError
     from graphdiff.plugins import get_manager
 
@@ -290,6 +334,9 @@ def evaluate_cmd(domain_name: str, task: str, generated: Path | None, baseline_n
     manager = get_manager()
     domain = manager.get("domains", domain_name)
     metric = manager.get("metrics", f"{domain_name}-{task}")
+    if kernel is not None:
+        kernel = kernel.lower()
+        _check_takes_kernel(manager, metric, f"{domain_name}-{task}")
     baseline = None
     if baseline_name is not None:
         registry = manager.registry("baselines")
@@ -321,7 +368,9 @@ def evaluate_cmd(domain_name: str, task: str, generated: Path | None, baseline_n
             click.echo(f"{len(unreadable)} generated rows could not be read and are not scored: "
                        f"{unreadable[0]['where']}: {unreadable[0]['reason']}"
                        + (" (all in the JSON)" if out else ""), err=True)
-    kwargs = {"dataset": dataset} if dataset is not None else {}
+    kwargs: dict[str, object] = {"dataset": dataset} if dataset is not None else {}
+    if kernel is not None:
+        kwargs["kernel"] = kernel
     result = {**metric(gen, ref, train=train, k=ks, **kwargs), **extra}
     summary = {key: v for key, v in result.items() if key != "per_item"}
     click.echo(json.dumps(summary, indent=2))
@@ -331,6 +380,31 @@ def evaluate_cmd(domain_name: str, task: str, generated: Path | None, baseline_n
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(json.dumps(result, indent=2))
         click.echo(f"wrote {out}")
+
+
+def _takes_keyword(fn, name: str) -> bool | None:
+    """Whether ``fn`` has a parameter called ``name`` (a ``**kwargs`` catch-all does not count);
+    ``None`` when its signature cannot be read."""
+    import inspect
+
+    try:
+        params = inspect.signature(fn).parameters
+    except (TypeError, ValueError):
+        return None
+    param = params.get(name)
+    return param is not None and param.kind in (inspect.Parameter.POSITIONAL_OR_KEYWORD,
+                                                inspect.Parameter.KEYWORD_ONLY)
+
+
+def _check_takes_kernel(manager, metric, name: str) -> None:
+    """``evaluate --kernel``: refuse a metric without a ``kernel`` parameter, naming those that take one."""
+    if _takes_keyword(metric, "kernel") is not False:
+        return
+    registry = manager.registry("metrics")
+    takers = [n for n in registry.names() if _takes_keyword(registry.get(n), "kernel")]
+    raise ConfigError(f"evaluate --kernel: the metric {name!r} takes no kernel (--kernel chooses the "
+                      "MMD kernel convention of graph metrics; metrics that take one: "
+                      f"{', '.join(sorted(takers)) or 'none registered'})")
 
 
 def _read_generated(domain, path: Path) -> tuple[list, list[dict[str, str]]]:
@@ -382,9 +456,11 @@ def _save_candidates(domain, cands: list, path: Path) -> None:
 @click.option("--steps", type=int, default=100, show_default=True, help="Inversion and decoding steps.")
 @click.option("--target-path", nargs=3, type=(str, float, float), default=None,
               help="COLUMN START END: a condition that changes linearly along the path.")
-@click.option("--out", "-o", required=True, type=click.Path(path_type=Path), help="Output file.")
+@click.option("--out", "-o", "out_arg", required=True, type=click.Path(),
+              help="Output file, or a folder (ending in '/', or an existing directory) that gets "
+                   "one file per point, <index:05d>.<ext>, in the domain's single-graph format.")
 def interpolate_cmd(checkpoint: str, input_path: Path, pair: tuple[int, int], num: int, steps: int,
-                    target_path: tuple[str, float, float] | None, out: Path) -> None:
+                    target_path: tuple[str, float, float] | None, out_arg: str) -> None:
     """Walk from one graph to another through the model's latent space."""
     from graphdiff.graphio import GraphSink
     from graphdiff.model import load_model
@@ -402,8 +478,9 @@ def interpolate_cmd(checkpoint: str, input_path: Path, pair: tuple[int, int], nu
         col, lo, hi = target_path
         cond_path = [{col: lo + (hi - lo) * k / (num - 1)} for k in range(num)]
     path = model.interpolate(a, b, num=num, steps=steps, cond_path=cond_path)
-    sink = GraphSink(out, domain)
+    sink = GraphSink(out_arg, domain)
     sink.write(path, ids=[f"{k}" for k in range(num)],
                extra=[{"lambda": k / (num - 1), **(cond_path[k] if cond_path else {})} for k in range(num)])
     sink.close()
-    click.echo(f"wrote {num} graphs from item {pair[0]} to item {pair[1]} to {out}")
+    click.echo(f"wrote {num} graphs from item {pair[0]} to item {pair[1]} to {_describe_sink(sink)}")
+    _note_unstored(sink)

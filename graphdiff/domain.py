@@ -48,7 +48,9 @@ class Domain(ABC):
     Subclasses set :attr:`name`, :attr:`version` (bump when the converter's output changes:
     caches and databases key on it) and implement :attr:`spec`, :meth:`to_graph` and
     :meth:`from_graph`. Readers and writers are optional; :attr:`read_suffixes` and
-    :attr:`write_suffixes` list the file extensions they handle.
+    :attr:`write_suffixes` list the file extensions they handle, and
+    :attr:`single_file_suffix` names the one a single graph is written to when generated graphs
+    go to a folder (``graphdiff sample --out DIR/``).
     """
 
     name: str = ""
@@ -56,6 +58,13 @@ class Domain(ABC):
     description: str = ""
     read_suffixes: tuple[str, ...] = ()
     write_suffixes: tuple[str, ...] = ()
+    #: suffix of the domain's natural one-graph file format (``".graphml"``, ``".cif"``,
+    #: ``".xyz"``), one of :attr:`write_suffixes`: ``graphdiff sample --out DIR/`` (and
+    #: ``interpolate``) write each generated graph to ``DIR/<index:05d><suffix>`` through
+    #: :meth:`write`. ``None`` (the default): the first entry of :attr:`write_suffixes` that is
+    #: a file suffix (starts with ``"."``), or, for a domain without writers, graphdiff's own
+    #: domain-free ``.jsonl`` (one line per file). See :func:`graphdiff.graphio.single_file_suffix`.
+    single_file_suffix: str | None = None
     #: denoiser used when a config says ``model.denoiser = "auto"`` (``None``: chosen from the
     #: spec: ``periodic`` with a torus field, ``egnn`` with positions, else ``graph_transformer``)
     default_denoiser: str | None = None

@@ -1,12 +1,14 @@
 """Domain-free graph files: JSON lines of fields (``.jsonl``) and torch lists (``.pt``).
 
 Every domain can be written this way; domain formats (CIF, XYZ, GraphML...) go through
-``domain.write``. :class:`GraphSink` streams chunks to either without holding them all.
+``domain.write``. :class:`GraphSink` streams chunks to either without holding them all, or to a
+folder with one file per graph in the domain's single-graph format.
 """
 
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -16,7 +18,7 @@ from torch_geometric.data import Data
 from graphdiff.errors import DataError
 from graphdiff.graph import GraphSpec, Level
 
-__all__ = ["graph_to_json", "graph_from_json", "GraphSink"]
+__all__ = ["graph_to_json", "graph_from_json", "GraphSink", "is_folder_target", "single_file_suffix"]
 
 
 def graph_to_json(data: Data, spec: GraphSpec) -> dict[str, Any]:
@@ -57,6 +59,40 @@ def graph_from_json(obj: dict[str, Any], spec: GraphSpec) -> Data:
     return data
 
 
+def is_folder_target(path: str | Path) -> bool:
+    """Whether an output path names a folder: it ends in ``/`` (or the OS separator) or is an
+    existing directory. Pass the path as the user typed it: ``Path`` drops a trailing ``/``."""
+    text = os.fspath(path)
+    return text.endswith(tuple(s for s in ("/", os.sep, os.altsep) if s)) or Path(text).is_dir()
+
+
+def single_file_suffix(domain: Any) -> str:
+    """The suffix of the file one graph of ``domain`` is written to in a folder output.
+
+    The domain's :attr:`~graphdiff.domain.Domain.single_file_suffix` when it declares one (it
+    must be one of its ``write_suffixes``); else the first of its ``write_suffixes`` that is a
+    file suffix; else ``".jsonl"`` (graphdiff's domain-free JSON, for a domain without writers).
+
+    Raises
+    ------
+    DataError
+        When the declared suffix is not a file suffix the domain writes.
+    """
+    writes = tuple(getattr(domain, "write_suffixes", ()) or ())
+    declared = getattr(domain, "single_file_suffix", None)
+    name = getattr(domain, "name", type(domain).__name__)
+    if declared is not None:
+        if not (isinstance(declared, str) and declared.startswith(".")
+                and declared.lower() in {w.lower() for w in writes}):
+            raise DataError(f"domain {name!r}: single_file_suffix {declared!r} is not a file suffix it "
+                            f"writes ({', '.join(writes) or 'it writes none'})")
+        return declared
+    for suffix in writes:
+        if suffix.startswith("."):
+            return suffix
+    return ".jsonl"
+
+
 class GraphSink:
     """Write generated graphs chunk by chunk to ``path``.
 
@@ -64,35 +100,70 @@ class GraphSink:
     for small outputs); any other suffix -> ``domain.write(objects, path, append=...)``, chunk
     by chunk when the domain's writer takes ``append``/``ids``/``extra``; otherwise the objects
     are held and written once by :meth:`close`.
+
+    A folder (``path`` ends in ``/`` or is an existing directory, see :func:`is_folder_target`)
+    gets one file per graph, ``<index:05d><suffix>`` with the domain's natural single-graph
+    format (:func:`single_file_suffix`: GraphML for graph domains, CIF for crystals...), each
+    written by ``domain.write([obj], file)`` as soon as its chunk arrives. ``start`` is the index
+    of the first graph (a torchrun rank's offset, so that ranks share one folder). Existing files
+    are never overwritten: a folder holding a file of the same name raises :class:`DataError`.
+    Ids and per-graph values (``extra``) go to the writer when it takes them; the names of those
+    it could not take are collected in :attr:`unstored`.
     """
 
-    def __init__(self, path: str | Path, domain: Any) -> None:
-        self.path = Path(path)
+    def __init__(self, path: str | Path, domain: Any, *, start: int = 0) -> None:
         self.domain = domain
         self.count = 0
+        self.start = int(start)
+        self.unstored: set[str] = set()
         self._pt: list[Data] = []
         self._held: list[tuple[Any, str | None, dict[str, Any] | None]] = []
+        if is_folder_target(path):
+            self._init_folder(Path(path))
+            return
+        self.path = Path(path)
         suffix = self.path.suffix.lower()
         self.mode = "jsonl" if suffix == ".jsonl" and ".jsonl" not in domain.write_suffixes else (
             "pt" if suffix == ".pt" else "domain")
-        if self.mode == "domain" and not (suffix in domain.write_suffixes or str(path).endswith("/")):
+        if self.mode == "domain" and suffix not in domain.write_suffixes:
             raise DataError(f"{path}: domain {domain.name!r} writes "
                             f"{', '.join(domain.write_suffixes) or 'no formats'}; graphdiff itself "
-                            "writes .jsonl and .pt")
+                            "writes .jsonl and .pt"
+                            + ("; end the path with '/' to write one file per graph into a folder"
+                               if not suffix else ""))
         if self.path.parent:
             self.path.parent.mkdir(parents=True, exist_ok=True)
 
+    def _init_folder(self, folder: Path) -> None:
+        if folder.exists() and not folder.is_dir():
+            raise DataError(f"{folder}: exists and is not a folder")
+        self.path = folder
+        self.mode = "folder"
+        self.suffix = single_file_suffix(self.domain)
+        self._free = self.suffix == ".jsonl" and ".jsonl" not in self.domain.write_suffixes
+        first = self.file_for(self.start)
+        if first.exists():
+            raise DataError(f"{first}: already exists; write generated graphs to an empty folder "
+                            "(files are never overwritten)")
+        folder.mkdir(parents=True, exist_ok=True)
+
+    @property
+    def next_index(self) -> int:
+        """The index of the next graph written (``start + count``)."""
+        return self.start + self.count
+
+    def file_for(self, index: int) -> Path:
+        """The file graph ``index`` gets in folder mode."""
+        return self.path / f"{index:05d}{self.suffix}"
+
     def write(self, graphs: Sequence[Data], ids: Sequence[str] | None = None,
               extra: Sequence[dict[str, Any]] | None = None) -> None:
-        if self.mode == "jsonl":
+        if self.mode == "folder":
+            self._write_files(graphs, ids, extra)
+        elif self.mode == "jsonl":
             with self.path.open("a" if self.count else "w", encoding="utf-8") as fh:
                 for k, g in enumerate(graphs):
-                    rec = graph_to_json(g, self.domain.spec)
-                    if ids is not None:
-                        rec["id"] = ids[k]
-                    if extra is not None:
-                        rec.update(extra[k])
-                    fh.write(json.dumps(rec) + "\n")
+                    fh.write(json.dumps(self._json_record(g, ids, extra, k)) + "\n")
         elif self.mode == "pt":
             self._pt.extend(graphs)
         else:
@@ -103,13 +174,52 @@ class GraphSink:
                 self._held.extend(zip(objs, ids or [None] * len(objs), extra or [None] * len(objs)))
         self.count += len(graphs)
 
-    def _streams(self) -> bool:
-        """Whether the domain's writer takes ``append``, ``ids`` and ``extra``."""
+    def _json_record(self, graph: Data, ids: Sequence[str] | None,
+                     extra: Sequence[dict[str, Any]] | None, k: int) -> dict[str, Any]:
+        rec = graph_to_json(graph, self.domain.spec)
+        if ids is not None:
+            rec["id"] = ids[k]
+        if extra is not None:
+            rec.update(extra[k])
+        return rec
+
+    def _write_files(self, graphs: Sequence[Data], ids: Sequence[str] | None,
+                     extra: Sequence[dict[str, Any]] | None) -> None:
+        takes = self._takes() if not self._free else {"ids", "extra"}
+        for k, g in enumerate(graphs):
+            index = self.next_index + k
+            target = self.file_for(index)
+            if target.exists():
+                raise DataError(f"{target}: already exists; write generated graphs to an empty "
+                                "folder (files are never overwritten)")
+            if self._free:
+                target.write_text(json.dumps(self._json_record(g, ids, extra, k)) + "\n", encoding="utf-8")
+                continue
+            kwargs: dict[str, Any] = {}
+            if ids is not None:
+                if "ids" in takes:
+                    kwargs["ids"] = [ids[k]]
+                elif str(ids[k]) != str(index):
+                    self.unstored.add("id")
+            if extra is not None and extra[k]:
+                if "extra" in takes:
+                    kwargs["extra"] = [extra[k]]
+                else:
+                    self.unstored.update(extra[k])
+            self.domain.write([self.domain.from_graph(g)], target, **kwargs)
+
+    def _takes(self) -> set[str]:
+        """Which of ``append``, ``ids`` and ``extra`` the domain's writer takes."""
         import inspect
 
         params = inspect.signature(self.domain.write).parameters
-        has_kwargs = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
-        return has_kwargs or {"append", "ids", "extra"} <= set(params)
+        if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
+            return {"append", "ids", "extra"}
+        return {"append", "ids", "extra"} & set(params)
+
+    def _streams(self) -> bool:
+        """Whether the domain's writer takes ``append``, ``ids`` and ``extra``."""
+        return self._takes() == {"append", "ids", "extra"}
 
     def close(self) -> None:
         if self.mode == "pt":

@@ -111,6 +111,8 @@ class CrystalDomain(Domain):
                      "<folder>")
     default_denoiser = "periodic"
     write_suffixes = (".csv", ".cif", ".json", ".extxyz", ".vasp", ".poscar", "<folder>")
+    #: one generated structure per file (``graphdiff sample --out DIR/``): CIF
+    single_file_suffix = ".cif"
 
     def __init__(self, *, max_nodes: int = 100, min_distance: float = 0.5, min_volume: float = 1e-3,
                  tol: float = 1e-6) -> None:

@@ -13,7 +13,8 @@ Public API
 :mod:`graphdiff_social.nxgraph`
     networkx <-> ``Data`` helpers shared with other graph domains.
 :mod:`graphdiff_social.io`
-    GraphML / GML / edge list / node-link JSON readers and writers.
+    GraphML / GML / edge list / node-link JSON readers and writers; errors name the file and
+    the node, edge or graph at fault (GraphML through :mod:`graphdiff_social.graphml`).
 :mod:`graphdiff_social.testing`
     Hypothesis strategies (:func:`~graphdiff_social.testing.social_graphs`).
 """

@@ -65,6 +65,8 @@ class SocialDomain(Domain):
     description = "Social networks: simple undirected graphs (structure only) from networkx"
     read_suffixes = tuple(SUFFIX_FORMATS)
     write_suffixes = tuple(SUFFIX_FORMATS)
+    #: one generated graph per file (``graphdiff sample --out DIR/``): GraphML
+    single_file_suffix = ".graphml"
     edge_field = "edges"
 
     def __init__(self, *, max_nodes: int | None = DEFAULT_MAX_NODES, strict_attrs: bool = False,

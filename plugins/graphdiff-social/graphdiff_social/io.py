@@ -35,7 +35,12 @@ writes as lists, are turned back into tuples.
 Errors
 ------
 A file that cannot be parsed raises :class:`~graphdiff.errors.DataError` naming the file (and
-line, where known). :func:`read_graph_records` applies the skip-report contract of
+line, where known) and the element at fault. Nothing the file holds is merged or dropped
+silently: a repeated node pair in an edge list (a directed graph's or a multigraph's edges), a
+node listed twice or an edge to an unlisted node in node-link JSON or GraphML, a GraphML value
+that is not of its declared type, are errors naming the line, item, node or edge. GraphML is read
+by :mod:`graphdiff_social.graphml`, which names the ``<node>``/``<edge>``/``<key>`` at fault
+and applies GraphML key defaults. :func:`read_graph_records` applies the skip-report contract of
 :meth:`graphdiff.domain.Domain.read` to the graphs of a file or a folder.
 """
 
@@ -59,6 +64,7 @@ from graphdiff_social.formats import (
     format_of,
     to_tuples,
 )
+from graphdiff_social.graphml import iter_graphml
 from graphdiff_social.writers import write_graphs
 
 __all__ = [
@@ -81,6 +87,7 @@ Checker = Callable[[nx.Graph, str], nx.Graph]
 def _read_edgelist(path: Path, node_type: Callable[[str], Any] | None) -> nx.Graph:
     graph = nx.Graph()
     literal = False
+    first_line: dict[frozenset, int] = {}  # node pair -> line of its edge
     with path.open(encoding="utf-8") as fh:
         for lineno, line in enumerate(fh, 1):
             text = line.strip()
@@ -117,8 +124,55 @@ def _read_edgelist(path: Path, node_type: Callable[[str], Any] | None) -> nx.Gra
                     raise DataError(
                         f"{where}: expected 'u v', 'u v NUMBER' or 'u v {{dict}}', got {text!r}"
                     ) from exc
+            pair = frozenset(labels[:2])
+            if pair in first_line:
+                raise DataError(
+                    f"{where}: edge ({labels[0]!r}, {labels[1]!r}) repeats the edge of line "
+                    f"{first_line[pair]}; an edge list is read as a simple undirected graph, one line "
+                    "per node pair (does the file hold a directed graph or parallel edges?)")
+            first_line[pair] = lineno
             graph.add_edge(labels[0], labels[1], **attrs)
     return graph
+
+
+def _check_node_link(obj: dict[str, Any], edges_key: str, where: str) -> None:
+    """What ``networkx.node_link_graph`` would merge or add silently, raised naming the item:
+    nodes without an id or listed twice, edges without ends, to unlisted nodes, or repeated
+    (in a graph not marked ``multigraph``)."""
+    nodes, edges = obj["nodes"], obj[edges_key]
+    if not isinstance(nodes, list) or not isinstance(edges, list):
+        raise DataError(f"{where}: 'nodes' and {edges_key!r} must be lists")
+    seen: dict[Any, int] = {}
+    for k, node in enumerate(nodes):
+        if not isinstance(node, dict) or "id" not in node:
+            raise DataError(f"{where}: node {k} has no 'id'")
+        label = to_tuples(node["id"])
+        try:
+            if label in seen:
+                raise DataError(f"{where}: node {label!r} is listed twice (nodes {seen[label]} and {k})")
+        except TypeError:
+            raise DataError(f"{where}: node {k} has an unhashable id {node['id']!r}") from None
+        seen[label] = k
+    directed, multigraph = bool(obj.get("directed", False)), bool(obj.get("multigraph", False))
+    pairs: dict[Any, int] = {}
+    for k, edge in enumerate(edges):
+        if not isinstance(edge, dict) or "source" not in edge or "target" not in edge:
+            raise DataError(f"{where}: edge {k} has no 'source' or no 'target'")
+        u, v = to_tuples(edge["source"]), to_tuples(edge["target"])
+        for end in (u, v):
+            try:
+                listed = end in seen
+            except TypeError:
+                listed = False
+            if not listed:
+                raise DataError(f"{where}: edge {k} ({u!r}, {v!r}): node {end!r} is not in 'nodes'")
+        key = (u, v) if directed else frozenset((u, v))
+        if key in pairs and not multigraph:
+            raise DataError(
+                f"{where}: edge {k} ({u!r}, {v!r}) repeats edge {pairs[key]} in a graph not marked "
+                "'multigraph'; a simple graph has one edge per node pair"
+                + ("" if directed else " (is it a directed graph's edge list, both directions?)"))
+        pairs.setdefault(key, k)
 
 
 def _node_link(obj: Any, where: str) -> nx.Graph:
@@ -127,6 +181,7 @@ def _node_link(obj: Any, where: str) -> nx.Graph:
     edges_key = "edges" if "edges" in obj else "links"
     obj = dict(obj)
     obj.setdefault(edges_key, [])
+    _check_node_link(obj, edges_key, where)
     obj["nodes"] = [dict(n, id=to_tuples(n.get("id"))) for n in obj["nodes"]]
     obj[edges_key] = [dict(e, source=to_tuples(e.get("source")), target=to_tuples(e.get("target")))
                       for e in obj[edges_key]]
@@ -197,17 +252,10 @@ def iter_graph_file(path: str | Path, *, node_type: Callable[[str], Any] | None 
         yield str(path), graph
         return
     if fmt == "graphml":
-        try:
-            graphs = list(nx.readwrite.graphml.GraphMLReader(node_type=str)(path=str(path)))
-        except Exception as exc:  # noqa: BLE001 - xml ParseError, NetworkXError, KeyError...
-            raise DataError(f"{path}: corrupt or invalid GraphML: {type(exc).__name__}: {exc}") from exc
-        if not graphs:
-            raise DataError(f"{path}: GraphML file holds no <graph> element")
-        for k, graph in enumerate(graphs):
-            where = f"{path} graph {k}" if len(graphs) > 1 else str(path)
-            for key in ("node_default", "edge_default"):  # reader artefacts, when empty
-                if graph.graph.get(key) == {}:
-                    del graph.graph[key]
+        for where, graph in iter_graphml(path):
+            if isinstance(graph, DataError):
+                yield where, graph
+                continue
             try:
                 yield where, decode_marked(graph, where, node_type)
             except DataError as exc:

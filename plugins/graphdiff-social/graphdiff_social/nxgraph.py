@@ -92,7 +92,8 @@ def check_simple_undirected(graph: Any, where: str, *, hint_directed: str = "",
     ------
     DataError
         When ``graph`` is not a ``networkx.Graph``, is directed, is a multigraph, or has
-        self-loops; the message names the kind of graph (and the self-looped nodes).
+        self-loops; the message names the kind of graph (and the self-looped nodes, or the first
+        node pair with parallel edges).
     """
     if not isinstance(graph, nx.Graph):
         raise DataError(f"{where}: expected a networkx.Graph, got {type(graph).__name__}")
@@ -104,9 +105,11 @@ def check_simple_undirected(graph: Any, where: str, *, hint_directed: str = "",
                " (convert with networkx.Graph(G.to_undirected()) if direction does not matter)")
         )
     if graph.is_multigraph():
+        parallel = next(((u, v) for u, v in graph.edges() if graph.number_of_edges(u, v) > 1), None)
+        found = (f": {graph.number_of_edges(*parallel)} parallel edges between nodes {parallel[0]!r} "
+                 f"and {parallel[1]!r}" if parallel is not None else " (parallel edges are allowed)")
         raise DataError(
-            f"{where}: {kind} is a multigraph (parallel edges are allowed); the domain holds "
-            "simple graphs"
+            f"{where}: {kind} is a multigraph{found}; the domain holds simple graphs"
             + (f" ({hint_multi})" if hint_multi else
                " (collapse parallel edges with networkx.Graph(G) if they do not matter)")
         )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import warnings
 
 import networkx as nx
@@ -212,3 +213,138 @@ def test_writer_errors(tmp_path):
     with pytest.raises(DataError, match="edge list holds one simple undirected graph"):
         DOMAIN.write([nx.DiGraph([(0, 1)])], tmp_path / "d.edgelist")
     assert not any(p.suffix == ".tmp" for p in tmp_path.iterdir())
+
+
+# ---------------------------------------------------------------------------- bad input
+# Every message names the file and the graph/node/edge/key at fault; nothing is merged or
+# dropped silently (networkx's readers merge repeated nodes and edges and add undeclared nodes).
+GRAPHML_HEAD = '<?xml version="1.0"?><graphml xmlns="http://graphml.graphdrawing.org/xmlns">'
+
+
+def _graphml(body: str, keys: str = "", edgedefault: str = "undirected") -> str:
+    return f'{GRAPHML_HEAD}{keys}<graph edgedefault="{edgedefault}">{body}</graph></graphml>'
+
+
+X_DOUBLE = '<key id="dx" for="node" attr.name="x" attr.type="double"/>'
+
+
+@pytest.mark.parametrize("text, message", [
+    (_graphml('<node id="a"><data key="dx">north</data></node>', X_DOUBLE),
+     r"node 'a': attribute 'x' is 'north', not a double"),
+    (_graphml('<node id="a"><data key="zz">1</data></node>'),
+     r"node 'a': <data key='zz'> refers to no <key> element"),
+    (_graphml('<node id="a"/><edge source="a" target="b"/>'),
+     r"edge \('a', 'b'\): node 'b' has no <node> element"),
+    (_graphml('<node id="a"/><node id="a"/>'), r"node 'a' is declared twice"),
+    (_graphml('<node id="a"/><node id="b"/><edge id="e7" source="a" target="b" directed="true"/>'),
+     r"edge 'e7' \('a', 'b'\) is marked directed='true' in a graph whose edgedefault is undirected"),
+    (_graphml('<node id="a"><graph edgedefault="undirected"><node id="c"/></graph></node>'),
+     r"node 'a' holds a nested <graph>"),
+    (_graphml('<node id="a"/>', '<key id="d" for="node" attr.name="born" attr.type="date"/>'),
+     r"<key id='d'> \(attribute 'born'\) has an unknown attr.type 'date'"),
+    (_graphml('<node id="a"/>', '<key id="d" for="edge" attr.name="w" attr.type="double">'
+                                '<default>heavy</default></key>'),
+     r"<key id='d'> \(attribute 'w'\): the <default> 'heavy' is not a double"),
+    ('<graphml><graph edgedefault="undirected"><node id="a"/></graph></graphml>',
+     r"the root element <graphml> lacks the GraphML namespace"),
+    (_graphml('<node id="a"/>').replace("</graph></graphml>", ""), r"not well-formed XML: .*line 1"),
+], ids=["non-numeric", "unknown-key", "undeclared-node", "node-twice", "directed-edge", "nested",
+        "unknown-type", "bad-default", "no-namespace", "truncated"])
+def test_invalid_graphml_names_file_and_element(tmp_path, text, message):
+    path = tmp_path / "bad.graphml"
+    path.write_text(text)
+    with pytest.raises(DataError, match=rf"bad.graphml: corrupt or invalid GraphML: {message}"):
+        list(DOMAIN.read(path))
+    # in a folder the file is reported and skipped, the other files still read
+    DOMAIN.write([nx.path_graph(2)], tmp_path / "good.graphml")
+    skipped: list = []
+    assert [r["id"] for r in DOMAIN.read(tmp_path, skipped=skipped)] == ["good.graphml"]
+    assert [s["where"] for s in skipped] == [str(path)]
+
+
+@pytest.mark.parametrize("edgedefault, body, message", [
+    ("directed", '<node id="a"/><node id="b"/><edge source="a" target="b"/>', "DiGraph is directed"),
+    ("undirected", '<node id="a"/><node id="b"/><edge source="a" target="b"/><edge source="b" target="a"/>',
+     r"MultiGraph is a multigraph: 2 parallel edges between nodes 'a' and 'b'"),
+    ("undirected", '<node id="a"/><node id="b"/><edge source="b" target="b"/>',
+     r"1 self-loop\(s\), at node\(s\) 'b'"),
+])
+def test_graphs_the_domain_cannot_hold_name_file_and_element(tmp_path, edgedefault, body, message):
+    path = tmp_path / "g.graphml"
+    path.write_text(_graphml(body, edgedefault=edgedefault))
+    skipped: list = []
+    assert list(DOMAIN.read(path, skipped=skipped)) == []
+    assert [s["where"] for s in skipped] == [str(path)] and re.search(message, skipped[0]["reason"])
+    with pytest.raises(DataError, match=rf"g.graphml: {message}"):
+        list(DOMAIN.read(path, strict=True))
+
+
+def test_each_graph_of_a_graphml_file_is_judged_on_its_own(tmp_path):
+    pair = '<node id="a"/><node id="b"/><edge source="a" target="b"/>'
+    big = "".join(f'<node id="n{i}"/>' for i in range(501))
+    text = (GRAPHML_HEAD
+            + f'<graph edgedefault="undirected">{pair}<edge source="b" target="a"/></graph>'  # parallel
+            + f'<graph edgedefault="undirected">{pair}</graph>'                                # fine
+            + f'<graph edgedefault="undirected">{big}</graph>'                                 # too large
+            + '<graph edgedefault="undirected"><node id="a"><data key="zz">1</data></node></graph>'
+            + "</graphml>")
+    path = tmp_path / "many.graphml"
+    path.write_text(text)
+    skipped: list = []
+    records = list(DOMAIN.read(path, skipped=skipped))
+    # networkx keeps "parallel edges seen" across the graphs of a file: graph 1 would be a MultiGraph
+    assert [r["id"] for r in records] == ["many.graphml graph 1"]
+    assert type(records[0]["obj"]) is nx.Graph and sorted(records[0]["obj"].edges) == [("a", "b")]
+    reasons = {s["where"].replace(str(path), "F"): s["reason"] for s in skipped}
+    assert set(reasons) == {"F graph 0", "F graph 2", "F graph 3"}
+    assert "parallel edges between nodes 'a' and 'b'" in reasons["F graph 0"]
+    assert "more than the 500 nodes" in reasons["F graph 2"]
+    assert "node 'a': <data key='zz'> refers to no <key>" in reasons["F graph 3"]
+    with pytest.raises(DataError, match=r"many.graphml graph 0: MultiGraph is a multigraph"):
+        list(DOMAIN.read(path, strict=True))
+
+
+def test_graphml_key_defaults_are_applied(tmp_path):
+    keys = ('<key id="w" for="edge" attr.name="weight" attr.type="double"><default>1.5</default></key>'
+            '<key id="c" for="node" attr.name="club" attr.type="string"><default>none</default></key>')
+    body = ('<node id="a"><data key="c">x</data></node><node id="b"/>'
+            '<edge source="a" target="b"/>')
+    path = tmp_path / "defaults.graphml"
+    path.write_text(_graphml(body, keys))
+    (graph,) = read_graph_file(path)
+    assert dict(graph.nodes(data="club")) == {"a": "x", "b": "none"}
+    assert graph.edges["a", "b"]["weight"] == 1.5
+    assert "node_default" not in graph.graph and "edge_default" not in graph.graph
+
+
+@pytest.mark.parametrize("text, message", [
+    ("a b\nb c\nb a\n", r"bad.edgelist line 3: edge \('b', 'a'\) repeats the edge of line 1"),
+    ("a b\na b 2.0\n", r"bad.edgelist line 2: edge \('a', 'b'\) repeats the edge of line 1"),
+])
+def test_repeated_edges_in_an_edge_list_are_errors(tmp_path, text, message):
+    path = tmp_path / "bad.edgelist"
+    path.write_text(text)
+    with pytest.raises(DataError, match=message):
+        list(DOMAIN.read(path))
+
+
+@pytest.mark.parametrize("graph, message", [
+    ({"nodes": [{"id": "a"}, {"id": "a"}], "edges": []}, r"node 'a' is listed twice \(nodes 0 and 1\)"),
+    ({"nodes": [{"id": "a"}, {"name": "b"}], "edges": []}, r"node 1 has no 'id'"),
+    ({"nodes": [{"id": "a"}], "edges": [{"source": "a", "target": "z"}]},
+     r"edge 0 \('a', 'z'\): node 'z' is not in 'nodes'"),
+    ({"nodes": [{"id": 0}, {"id": 1}], "edges": [{"source": 0, "target": 1}, {"source": 1, "target": 0}]},
+     r"edge 1 \(1, 0\) repeats edge 0 in a graph not marked 'multigraph'"),
+    ({"multigraph": True, "nodes": [{"id": 0}, {"id": 1}],
+      "edges": [{"source": 0, "target": 1, "key": 0}, {"source": 0, "target": 1, "key": 1}]},
+     r"MultiGraph is a multigraph: 2 parallel edges between nodes 0 and 1"),
+])
+def test_node_link_json_problems_name_the_item(tmp_path, graph, message):
+    path = tmp_path / "bad.jsonl"
+    good = {"nodes": [{"id": 0}, {"id": 1}], "edges": [{"source": 0, "target": 1}]}
+    path.write_text(json.dumps(good) + "\n" + json.dumps(graph) + "\n")
+    skipped: list = []
+    assert [r["id"] for r in DOMAIN.read(path, skipped=skipped)] == ["bad.jsonl line 1"]
+    assert skipped[0]["where"] == f"{path} line 2" and re.search(message, skipped[0]["reason"])
+    with pytest.raises(DataError, match=rf"bad.jsonl line 2: {message}"):
+        list(DOMAIN.read(path, strict=True))

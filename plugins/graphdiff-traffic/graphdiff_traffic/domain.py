@@ -97,6 +97,9 @@ class TrafficDomain(Domain):
     description = "Road networks: planar undirected graphs with node x/y in metres"
     read_suffixes = (".graphml", ".gml", ".json", ".jsonl")
     write_suffixes = (".graphml", ".gml", ".json", ".jsonl")
+    #: one generated network per file (``graphdiff sample --out DIR/``): GraphML, as OSMnx saves
+    #: road networks (node ``x``/``y``, edge ``length``)
+    single_file_suffix = ".graphml"
     edge_field = "edges"
     coord_field = "coords"
 
@@ -305,7 +308,10 @@ class TrafficDomain(Domain):
         :mod:`graphdiff_social.io`. Each graph goes through :meth:`prepare`, so a record's
         ``obj`` converts with :meth:`to_graph` as it is; graphs that fail are skipped and
         reported in ``skipped`` (``strict=True``: raised). A single file that cannot be parsed
-        raises :class:`DataError` naming it.
+        raises :class:`DataError` naming it. Every message names the file (and ``graph k`` /
+        ``line k`` in files of several networks) and the node or edge at fault: a missing or
+        non-numeric ``x``/``y``, a bad ``length``, a GraphML value not of its declared type, an
+        edge to an undeclared node, parallel edges or a directed graph without ``undirected``.
 
         Parameters
         ----------

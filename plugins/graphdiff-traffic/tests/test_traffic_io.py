@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import networkx as nx
 import pytest
@@ -116,3 +117,78 @@ def test_formats_the_domain_does_not_handle(tmp_path):
                               "links": [{"source": 0, "target": 1, "length": 5}]}))
     (record,) = DOMAIN.read(js, strict=True)
     assert DOMAIN.from_graph(DOMAIN.to_graph(record["obj"])).edges[0, 1]["length"] == 5.0
+
+
+# ---------------------------------------------------------------------------- bad input
+# OSMnx-shaped GraphML (every attribute a string) with one problem each: the message names the
+# file and the node, edge or graph; the file's network is never read with the problem dropped.
+def _road_graphml(path, *, nodes=None, edges=None, keys=None, edgedefault="undirected"):
+    keys = keys or {"x": ("node", "string"), "y": ("node", "string"), "length": ("edge", "string")}
+    nodes = nodes if nodes is not None else {"1": {"x": "0", "y": "0"}, "2": {"x": "30", "y": "40"}}
+    edges = edges if edges is not None else [("1", "2", {"length": "50.0"})]
+    ids = {name: f"d{k}" for k, name in enumerate(keys)}
+    text = ['<?xml version="1.0"?><graphml xmlns="http://graphml.graphdrawing.org/xmlns">']
+    text += [f'<key id="{ids[n]}" for="{f}" attr.name="{n}" attr.type="{t}"/>' for n, (f, t) in keys.items()]
+    text.append(f'<graph edgedefault="{edgedefault}">')
+    for u, attrs in nodes.items():
+        data = "".join(f'<data key="{ids[k]}">{v}</data>' for k, v in attrs.items())
+        text.append(f'<node id="{u}">{data}</node>')
+    for u, v, attrs in edges:
+        data = "".join(f'<data key="{ids[k]}">{x}</data>' for k, x in attrs.items())
+        text.append(f'<edge source="{u}" target="{v}">{data}</edge>')
+    text.append("</graph></graphml>")
+    path.write_text("".join(text))
+    return path
+
+
+def test_a_valid_osmnx_style_file(tmp_path):
+    (record,) = DOMAIN.read(_road_graphml(tmp_path / "ok.graphml"), node_type=int, strict=True)
+    assert record["obj"].nodes[2] == {"x": 30.0, "y": 40.0} and record["obj"].edges[1, 2]["length"] == 50.0
+
+
+@pytest.mark.parametrize("case, message", [
+    ({"nodes": {"1": {"x": "0", "y": "0"}, "2": {"y": "40"}}},
+     r"node '2' has no 'x' coordinate"),
+    ({"nodes": {"1": {"x": "0", "y": "0"}, "2": {"x": "30"}}},
+     r"node '2' has no 'y' coordinate"),
+    ({"nodes": {"1": {"x": "0", "y": "0"}, "2": {"x": "east", "y": "40"}}},
+     r"node '2' has a non-numeric 'x': 'east'"),
+    ({"nodes": {"1": {"x": "0", "y": "nan"}, "2": {"x": "30", "y": "40"}}},
+     r"node '1' has a non-finite 'y'"),
+    ({"edges": [("1", "2", {"length": "long"})]},
+     r"edge \('1', '2'\) has a non-numeric or non-finite length 'long'"),
+    ({"edges": [("1", "2", {"length": "5"})]},
+     r"edge \('1', '2'\) has length 5 m, shorter than the straight-line distance 50 m"),
+    ({"edges": [("1", "2", {"length": "50"}), ("2", "2", {})]},
+     r"1 self-loop\(s\), at node\(s\) '2'"),
+    ({"edges": [("1", "2", {"length": "50"}), ("2", "1", {"length": "50"})]},
+     r"MultiGraph is a multigraph: 2 parallel edges between nodes '1' and '2'.*undirected=True"),
+    ({"edgedefault": "directed"}, r"DiGraph is directed.*undirected=True"),
+    ({"nodes": {str(i): {"x": str(i), "y": "0"} for i in range(1001)}, "edges": []},
+     r"Graph with 1001 nodes and 0 edges has more than the 1000 nodes the 'traffic' domain allows"),
+], ids=["no-x", "no-y", "text-x", "nan-y", "text-length", "short-length", "self-loop", "parallel",
+        "directed", "too-large"])
+def test_bad_networks_in_graphml_name_file_and_element(tmp_path, case, message):
+    path = _road_graphml(tmp_path / "city.graphml", **case)
+    skipped: list = []
+    assert list(DOMAIN.read(path, skipped=skipped)) == []
+    assert [s["where"] for s in skipped] == [str(path)]
+    assert re.search(message, skipped[0]["reason"]), skipped[0]["reason"]
+    with pytest.raises(DataError, match=rf"city.graphml: {message}"):
+        list(DOMAIN.read(path, strict=True))
+
+
+@pytest.mark.parametrize("case, message", [
+    ({"keys": {"x": ("node", "double"), "y": ("node", "double")},
+      "nodes": {"1": {"x": "0", "y": "0"}, "2": {"x": "east", "y": "40"}}, "edges": [("1", "2", {})]},
+     r"node '2': attribute 'x' is 'east', not a double"),
+    ({"keys": {"x": ("node", "double"), "y": ("node", "double"), "length": ("edge", "double")},
+      "nodes": {"1": {"x": "0", "y": "0"}, "2": {"x": "30", "y": "40"}},
+      "edges": [("1", "2", {"length": "fifty"})]},
+     r"edge \('1', '2'\): attribute 'length' is 'fifty', not a double"),
+    ({"edges": [("1", "3", {"length": "50"})]}, r"edge \('1', '3'\): node '3' has no <node> element"),
+], ids=["typed-x", "typed-length", "undeclared-node"])
+def test_corrupt_graphml_names_file_and_element(tmp_path, case, message):
+    path = _road_graphml(tmp_path / "city.graphml", **case)
+    with pytest.raises(DataError, match=rf"city.graphml: corrupt or invalid GraphML: {message}"):
+        list(DOMAIN.read(path))
