@@ -154,7 +154,7 @@ def sample_cmd(checkpoint: str, out_arg: str, num: int | None, input_path: Path 
                 guidance_scale=sc.guidance_scale if guidance_scale is None else guidance_scale,
                 corrector_steps=sc.corrector_steps if corrector_steps is None else corrector_steps,
                 batch_size=batch_size or sc.batch_size, inpaint=inpaint, allow_larger=allow_larger)
-    sink = GraphSink(out_arg if folder else out, domain, start=first_index)
+    sink = GraphSink(out_arg if folder else out, domain, start=first_index, describe=True)
     t0 = time.perf_counter()
     if distinct:
         _sample_distinct(model, domain, sink, rows, row_ids, samples_per_row, draws, max_draws, opts,
@@ -165,12 +165,14 @@ def sample_cmd(checkpoint: str, out_arg: str, num: int | None, input_path: Path 
             templates = [g for g in rows for _ in range(samples_per_row)]
             ids = [i for i in row_ids for _ in range(samples_per_row)]
         extra = None
+        requested = {f"requested_{k}": v for k, v in (opts["cond"] or {}).items()}
         for chunk in sample_graphs(model, num, templates=templates, seed=seed, progress=not quiet, **opts):
             start = sink.count
             chunk_ids = (ids[start:start + len(chunk)] if ids
                          else [str(sink.next_index + i) for i in range(len(chunk))])
-            if samples_per_row > 1:
-                extra = [{"sample": (start + i) % samples_per_row} for i in range(len(chunk))]
+            if samples_per_row > 1 or requested:  # the rank of each candidate, the condition asked for
+                extra = [{**({"sample": (start + i) % samples_per_row} if samples_per_row > 1 else {}),
+                          **requested} for i in range(len(chunk))]
             sink.write(chunk, ids=chunk_ids, extra=extra)
     sink.close()
     dt = time.perf_counter() - t0

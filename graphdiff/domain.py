@@ -121,6 +121,16 @@ class Domain(ABC):
         """
         raise DataError(f"domain {self.name!r} cannot write {str(path)!r}: it has no writer")
 
+    def describe(self, objs: list[Any]) -> list[dict[str, Any]] | None:
+        """Per-object quality values stored beside generated objects (``graphdiff sample``
+        writes them where the output format allows, e.g. an extxyz info line or CSV columns).
+
+        Returns one dict of scalars per object, or ``None`` (the default) for nothing. A domain
+        describes what a user checks first in a generated item (molecules: EDM stability,
+        validity and SMILES).
+        """
+        return None
+
     #: names of the domains whose objects :meth:`convert_from` turns into this domain's (used by
     #: ``graphdiff convert`` when the domain that reads a file cannot write the output format)
     converts_from: tuple[str, ...] = ()

@@ -108,11 +108,14 @@ class GraphSink:
     of the first graph (a torchrun rank's offset, so that ranks share one folder). Existing files
     are never overwritten: a folder holding a file of the same name raises :class:`DataError`.
     Ids and per-graph values (``extra``) go to the writer when it takes them; the names of those
-    it could not take are collected in :attr:`unstored`.
+    it could not take are collected in :attr:`unstored`. ``describe=True`` adds the domain's
+    per-item description (:meth:`~graphdiff.domain.Domain.describe`, e.g. a molecule's
+    stability and SMILES) to ``extra`` in the domain's own formats (not ``.jsonl``/``.pt``).
     """
 
-    def __init__(self, path: str | Path, domain: Any, *, start: int = 0) -> None:
+    def __init__(self, path: str | Path, domain: Any, *, start: int = 0, describe: bool = False) -> None:
         self.domain = domain
+        self.describe = describe
         self.count = 0
         self.start = int(start)
         self.unstored: set[str] = set()
@@ -156,6 +159,20 @@ class GraphSink:
         """The file graph ``index`` gets in folder mode."""
         return self.path / f"{index:05d}{self.suffix}"
 
+    def _described(self, objs: list[Any], extra: Sequence[dict[str, Any]] | None
+                   ) -> Sequence[dict[str, Any]] | None:
+        """``extra`` with the domain's per-item description (:meth:`Domain.describe`) added,
+        when the sink was made with ``describe=True`` and the domain describes its objects."""
+        if not self.describe:
+            return extra
+        desc = self.domain.describe(objs) if hasattr(self.domain, "describe") else None
+        if not desc:
+            return extra
+        if len(desc) != len(objs):
+            raise DataError(f"domain {self.domain.name!r}: describe() gave {len(desc)} rows for "
+                            f"{len(objs)} objects")
+        return [{**d, **(extra[k] if extra is not None and extra[k] else {})} for k, d in enumerate(desc)]
+
     def write(self, graphs: Sequence[Data], ids: Sequence[str] | None = None,
               extra: Sequence[dict[str, Any]] | None = None) -> None:
         if self.mode == "folder":
@@ -168,6 +185,7 @@ class GraphSink:
             self._pt.extend(graphs)
         else:
             objs = [self.domain.from_graph(g) for g in graphs]
+            extra = self._described(objs, extra)
             if self._streams():
                 self.domain.write(objs, self.path, append=self.count > 0, ids=ids, extra=extra)
             else:  # a writer that cannot append: hold the objects and write once at close
@@ -186,6 +204,9 @@ class GraphSink:
     def _write_files(self, graphs: Sequence[Data], ids: Sequence[str] | None,
                      extra: Sequence[dict[str, Any]] | None) -> None:
         takes = self._takes() if not self._free else {"ids", "extra"}
+        objs = None if self._free else [self.domain.from_graph(g) for g in graphs]
+        if objs is not None:
+            extra = self._described(objs, extra)
         for k, g in enumerate(graphs):
             index = self.next_index + k
             target = self.file_for(index)
@@ -206,7 +227,7 @@ class GraphSink:
                     kwargs["extra"] = [extra[k]]
                 else:
                     self.unstored.update(extra[k])
-            self.domain.write([self.domain.from_graph(g)], target, **kwargs)
+            self.domain.write([objs[k]], target, **kwargs)
 
     def _takes(self) -> set[str]:
         """Which of ``append``, ``ids`` and ``extra`` the domain's writer takes."""

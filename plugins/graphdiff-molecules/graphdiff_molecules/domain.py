@@ -349,7 +349,8 @@ class MoleculeDomain(Domain):
             Extended XYZ, all molecules as frames; ``props[k]`` (and ``extra[k]``, and
             ``ids[k]`` as ``id``) go into frame ``k``'s info.
         ``.xyz``
-            Plain XYZ, all molecules as frames (no properties; ``ids``/``extra`` are left out).
+            XYZ frames: plain when there is nothing to store, else with extended-XYZ info lines
+            holding ``props``, ``extra`` and ``ids`` as in ``.extxyz``.
         ``.sdf``
             One block per molecule: ``ids[k]`` as its name, ``props[k]`` and ``extra[k]`` as
             data fields, bonds perceived from the geometry by RDKit and the data field
@@ -365,6 +366,17 @@ class MoleculeDomain(Domain):
 
         write_molecules(list(objs), path, props=props, vacuum=vacuum, cell=cell, ids=ids,
                         extra=extra, append=append)
+
+    def describe(self, objs: list[Any]) -> list[dict[str, Any]]:
+        """EDM's per-molecule checks, stored beside generated molecules by ``graphdiff sample``:
+        ``atom_stable_fraction``, ``mol_stable``, ``valid`` (RDKit sanitises the bonds EDM's
+        distance tables give) and ``smiles`` (of the largest fragment; ``""`` when invalid)."""
+        from graphdiff_molecules.edm_metrics import dng_metric
+
+        rows = dng_metric(list(objs))["per_item"]
+        return [{"atom_stable_fraction": r["stable_atoms"] / r["num_atoms"] if r["num_atoms"] else 0.0,
+                 "mol_stable": bool(r["mol_stable"]), "valid": bool(r["valid"]),
+                 "smiles": r["smiles"] or ""} for r in rows]
 
     # ------------------------------------------------------------------ other domains
     #: :meth:`convert_from` turns crystals (pymatgen ``Structure``) into molecules.

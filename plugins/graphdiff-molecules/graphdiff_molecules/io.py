@@ -359,7 +359,7 @@ def write_molecules(objs: list[Any], path: str | Path, *, props: list[dict[str, 
         ``ase.Atoms`` or pymatgen ``Molecule`` objects.
     path:
         ``*.extxyz`` (extended XYZ: frames with ``props`` in their info), ``*.xyz`` (plain XYZ
-        frames), ``*.sdf`` (one block per molecule, bonds perceived from the geometry, see
+        frames; extended XYZ info lines when ``props``, ``ids`` or ``extra`` are given), ``*.sdf`` (one block per molecule, bonds perceived from the geometry, see
         :func:`graphdiff_molecules.sdf.write_sdf`), ``POSCAR``/``CONTCAR``/``*.vasp``/
         ``*.poscar`` or ``*.cif`` (one molecule in a periodic box).
     props:
@@ -388,12 +388,13 @@ def write_molecules(objs: list[Any], path: str | Path, *, props: list[dict[str, 
         if values is not None and len(values) != len(objs):
             raise DataError(f"{path}: {len(values)} {what} for {len(objs)} molecules")
     if suffix in (".xyz", ".extxyz"):
-        if props is not None and suffix == ".xyz":
-            raise DataError(f"{path}: plain XYZ holds no properties; write .extxyz to keep them")
+        # .xyz: plain XYZ frames, unless there is something to store (ids, extra values,
+        # properties): then the comment line is an extended-XYZ info line (still valid XYZ)
+        extended = suffix == ".extxyz" or any(v is not None for v in (props, ids, extra))
         images = []
         for k, obj in enumerate(objs):
             atoms = _as_ase(obj, f"{path} molecule {k}")
-            if suffix == ".extxyz":
+            if extended:
                 if ids is not None:
                     atoms.info["id"] = str(ids[k])
                 if extra is not None:
@@ -401,7 +402,7 @@ def write_molecules(objs: list[Any], path: str | Path, *, props: list[dict[str, 
                 if props is not None:
                     atoms.info.update(props[k])
             images.append(atoms)
-        fmt = "extxyz" if suffix == ".extxyz" else "xyz"
+        fmt = "extxyz" if extended else "xyz"
         if append and path.exists():
             try:
                 ase.io.write(path, images, format=fmt, append=True)

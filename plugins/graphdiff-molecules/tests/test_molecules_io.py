@@ -60,6 +60,18 @@ def test_plain_xyz_roundtrip(tmp_path):
     assert all(DOMAIN.equal(a, b) for a, b in zip(mols, read_xyz(path)))
 
 
+def test_xyz_with_values_to_store_gets_info_lines(tmp_path):
+    """A generated .xyz keeps ids and per-molecule values in extended-XYZ comment lines."""
+    mols = _mols()
+    path = tmp_path / "gen.xyz"
+    DOMAIN.write(mols, path, ids=[f"m{i}" for i in range(4)], extra=[{"mol_stable": i % 2 == 0} for i in range(4)],
+                 props=[{"gap": 0.1 * i} for i in range(4)])
+    records = list(DOMAIN.read(path))
+    assert [r["id"] for r in records] == ["m0", "m1", "m2", "m3"]
+    assert [r["props"]["gap"] for r in records] == pytest.approx([0.0, 0.1, 0.2, 0.3])
+    assert all(DOMAIN.equal(a, r["obj"]) for a, r in zip(mols, records))
+
+
 def test_plain_xyz_with_free_text_comments(tmp_path):
     path = tmp_path / "free.xyz"
     path.write_text('2\nCO molecule, "quoted\nC 0 0 0\nO 0 0 1.13\n3\n\nH 0 0 0\nH 0 0 0.74\nH 5 5 5\n')
@@ -164,8 +176,6 @@ def test_writer_errors(tmp_path):
         DOMAIN.write(mols, tmp_path / "x.pdbx")
     with pytest.raises(DataError, match="2 property dicts for 4 molecules"):
         DOMAIN.write(mols, tmp_path / "x.extxyz", props=[{}, {}])
-    with pytest.raises(DataError, match="plain XYZ holds no properties"):
-        DOMAIN.write(mols, tmp_path / "x.xyz", props=[{}] * 4)
     with pytest.raises(DataError, match="holds one molecule, got 4"):
         DOMAIN.write(mols, tmp_path / "POSCAR")
     assert not any(p.name.endswith(".tmp") for p in tmp_path.iterdir())

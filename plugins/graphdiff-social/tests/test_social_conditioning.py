@@ -44,7 +44,11 @@ def test_a_target_becomes_a_condition_and_a_sampling_request(tmp_path, graphs_fi
     res = CliRunner().invoke(cli, ["sample", "-c", str(tmp_path / "run" / "last.ckpt"), "-n", "3", "-q",
                                     "--target", "social-average_clustering=0.4", "-o", str(out)])
     assert res.exit_code == 0, res.output
-    assert len(out.read_text().splitlines()) == 3
+    lines = out.read_text().splitlines()
+    assert len(lines) == 3
+    import json
+
+    assert all(json.loads(line)["requested_social-average_clustering"] == 0.4 for line in lines)
 
 
 def test_an_unknown_condition_is_refused_naming_it(tmp_path, graphs_file):
