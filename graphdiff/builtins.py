@@ -27,3 +27,17 @@ def register_denoisers(register):
 
     for name, cls in BUILTIN_DENOISERS.items():
         register(name, cls, description=(cls.__doc__ or "").strip().splitlines()[0])
+
+
+@hookimpl
+def register_targets(register):
+    # trained property predictors listed in $GRAPHDIFF_PREDICTORS (see graphdiff.predictors);
+    # only their headers are read here, their networks are built on first use
+    import os
+
+    if not os.environ.get("GRAPHDIFF_PREDICTORS"):
+        return
+    from graphdiff.predictors import env_predictor_targets
+
+    for target in env_predictor_targets():
+        register(target.name, target, description=target.description)

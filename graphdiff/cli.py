@@ -13,7 +13,22 @@ from graphdiff.errors import GraphdiffError
 
 
 class _Group(click.Group):
-    """Turns graphdiff's typed errors into one clean line and exit code 2."""
+    """Turns graphdiff's typed errors into one clean line and exit code 2, and serves the
+    commands plugins register (``register_commands``) beside the core ones; a plugin command
+    named like a core command is ignored (the core one stays)."""
+
+    def _plugin_commands(self) -> dict[str, click.Command]:
+        from graphdiff.plugins import get_manager
+
+        return {e.name: e.obj for e in get_manager().registry("commands").entries()
+                if e.name not in self.commands}
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*super().list_commands(ctx), *self._plugin_commands()})
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        cmd = super().get_command(ctx, name)
+        return cmd if cmd is not None else self._plugin_commands().get(name)
 
     def invoke(self, ctx: click.Context):  # type: ignore[override]
         try:
@@ -143,6 +158,7 @@ def _check_names(cfg, file: Path) -> None:
 from graphdiff import cli_engine  # noqa: E402,F401  (registers the engine commands)
 from graphdiff import cli_db  # noqa: E402,F401
 from graphdiff import cli_convert  # noqa: E402,F401
+from graphdiff import cli_predict  # noqa: E402,F401
 
 
 def main() -> None:

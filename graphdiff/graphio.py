@@ -246,5 +246,19 @@ class GraphSink:
         if self.mode == "pt":
             torch.save(self._pt, self.path)
         elif self._held:
-            self.domain.write([o for o, _, _ in self._held], self.path)
+            takes = self._takes()
+            kwargs: dict[str, Any] = {}
+            ids = [i for _, i, _ in self._held]
+            extra = [e for _, _, e in self._held]
+            if any(i is not None for i in ids):
+                if "ids" in takes:
+                    kwargs["ids"] = ids
+                else:
+                    self.unstored.add("id")
+            if any(extra):
+                if "extra" in takes:
+                    kwargs["extra"] = [e or {} for e in extra]
+                else:
+                    self.unstored.update(k for e in extra if e for k in e)
+            self.domain.write([o for o, _, _ in self._held], self.path, **kwargs)
             self._held = []

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Callable
 
-__all__ = ["Target"]
+__all__ = ["Target", "predictor_target"]
 
 
 @dataclass(frozen=True)
@@ -40,3 +41,59 @@ class Target:
     @property
     def differentiable(self) -> bool:
         return self.graph_fn is not None
+
+
+def predictor_target(path_or_loaded: Any, property: str, name: str | None = None) -> Target:
+    """A :class:`Target` scoring one property with a trained predictor
+    (:mod:`graphdiff.predictors`): the ensemble's mean prediction.
+
+    Parameters
+    ----------
+    path_or_loaded:
+        A predictor file (loaded once per file version, when first needed again after a change)
+        or a loaded :class:`~graphdiff.predictors.Predictor`.
+    property:
+        One of the predictor's properties.
+    name:
+        Prefix of the target's name, ``'<name>-<property>'`` (default: the predictor's
+        ``[predictor] name``, else ``'<domain>-predicted'``).
+
+    ``fn(obj)`` scores a domain object (converted with the domain's ``to_graph``);
+    ``graph_fn(fields, batch) -> Tensor [num_graphs]`` is differentiable in the continuous
+    fields and in categorical class probabilities (see
+    :meth:`~graphdiff.predictors.Predictor.inputs_from_fields`).
+    """
+    from graphdiff.errors import ConfigError
+    from graphdiff.predictors import Predictor, _as_predictor, predictor_header
+
+    loaded = path_or_loaded if isinstance(path_or_loaded, Predictor) else None
+    path = None if loaded is not None else str(Path(path_or_loaded).resolve())
+    if loaded is not None:  # a path is only read for its header: networks are built on first use
+        head = {"domain": loaded.domain, "properties": loaded.properties, "members": len(loaded.members),
+                "meta": getattr(loaded, "meta", {}) or {}}
+    else:
+        head = predictor_header(path)
+    if property not in head["properties"]:
+        raise ConfigError(f"the predictor {path or ''} predicts {head['properties']}, not {property!r}")
+    j = head["properties"].index(property)
+    meta = head["meta"]
+    prefix = name or meta.get("name") or f"{head['domain']}-predicted"
+    calib = (meta.get("calibration") or {}).get(property) or {}
+
+    def current() -> Any:
+        return loaded if loaded is not None else _as_predictor(path)
+
+    def fn(obj: Any) -> float:
+        mean, _ = current().predict_objects([obj])
+        return float(mean[0, j])
+
+    def graph_fn(fields: dict, batch: Any = None) -> Any:
+        mean, _ = current().predict_fields(fields, batch)
+        return mean[:, j]
+
+    note = f"; validation MAE {calib['mae']:.4g}, R2 {calib['r2']:.3f}" if calib.get("n") else ""
+    where = f" ({path})" if path else ""
+    return Target(f"{prefix}-{property}", head["domain"], fn,
+                  description=f"{property} predicted by a {head['members']}-member GNN ensemble"
+                              f"{where}{note}",
+                  graph_fn=graph_fn)

@@ -191,10 +191,14 @@ class SocialDomain(Domain):
         yield from read_graph_records(path, self.check, strict=strict, skipped=skipped,
                                       recursive=recursive, node_type=node_type)
 
-    def write(self, objs: list[Any], path: str | Path, *, fmt: str | None = None) -> None:
+    def write(self, objs: list[Any], path: str | Path, *, fmt: str | None = None,
+              ids: list[str] | None = None, extra: list[dict[str, Any]] | None = None) -> None:
         """Write graphs to a file (format from its suffix) or a folder (one file per graph).
 
         See :func:`graphdiff_social.io.write_graphs`; graphs are written as given, attributes
-        included.
+        included; ``ids`` and ``extra`` become graph-level attributes (``id`` and the extra
+        keys), which GraphML, GML and node-link JSON keep (an edge list keeps none).
         """
-        write_graphs(list(objs), path, fmt=fmt)
+        from graphdiff_social.writers import with_graph_values
+
+        write_graphs(with_graph_values(list(objs), ids, extra, str(path)), path, fmt=fmt)

@@ -102,6 +102,28 @@ def _write_one(graph: nx.Graph, path: Path, fmt: str) -> None:
     os.replace(tmp, path)
 
 
+def with_graph_values(graphs: list[nx.Graph], ids: list[str] | None = None,
+                      extra: list[dict] | None = None, where: str = "") -> list[nx.Graph]:
+    """Copies of ``graphs`` whose graph-level attributes hold ``ids[k]`` (as ``id``) and the
+    values of ``extra[k]`` (the :meth:`graphdiff.domain.Domain.write` contract): GraphML, GML
+    and node-link JSON keep graph attributes; the originals are not changed."""
+    graphs = list(graphs)
+    for what, values in (("ids", ids), ("extra dicts", extra)):
+        if values is not None and len(values) != len(graphs):
+            raise DataError(f"{where}: {len(values)} {what} for {len(graphs)} graphs")
+    if ids is None and extra is None:
+        return graphs
+    out = []
+    for k, g in enumerate(graphs):
+        g = g.copy()
+        if ids is not None:
+            g.graph["id"] = str(ids[k])
+        for key, value in (extra[k] if extra is not None and extra[k] else {}).items():
+            g.graph[key] = value
+        out.append(g)
+    return out
+
+
 def write_graphs(graphs: list[nx.Graph], path: str | Path, *, fmt: str | None = None) -> list[Path]:
     """Write graphs to a file, or to a folder with one file per graph.
 

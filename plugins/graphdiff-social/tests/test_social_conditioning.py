@@ -48,7 +48,8 @@ def test_a_target_becomes_a_condition_and_a_sampling_request(tmp_path, graphs_fi
     assert len(lines) == 3
     import json
 
-    assert all(json.loads(line)["requested_social-average_clustering"] == 0.4 for line in lines)
+    # node-link JSON keeps them as graph attributes
+    assert all(json.loads(line)["graph"]["requested_social-average_clustering"] == 0.4 for line in lines)
 
 
 def test_an_unknown_condition_is_refused_naming_it(tmp_path, graphs_file):

@@ -333,12 +333,17 @@ class TrafficDomain(Domain):
                                       recursive=recursive, node_type=node_type,
                                       suffixes=self.read_suffixes)
 
-    def write(self, objs: list[Any], path: str | Path, *, fmt: str | None = None) -> None:
+    def write(self, objs: list[Any], path: str | Path, *, fmt: str | None = None,
+              ids: list[str] | None = None, extra: list[dict[str, Any]] | None = None) -> None:
         """Write road networks (GraphML: node ``x``/``y``, edge ``length``; GML; node-link JSON).
 
         ``path`` is a file (format from its suffix) or a folder (one file per graph); see
-        :func:`graphdiff_social.io.write_graphs`. Graphs are written as given.
+        :func:`graphdiff_social.io.write_graphs`. Graphs are written as given; ``ids`` and
+        ``extra`` become graph-level attributes.
         """
+        from graphdiff_social.writers import with_graph_values
+
+        objs = with_graph_values(list(objs), ids, extra, str(path))
         path = Path(path)
         if path.suffix and path.suffix.lower() not in self.write_suffixes:
             raise DataError(f"{path}: the {self.name!r} domain writes "

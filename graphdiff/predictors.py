@@ -1,0 +1,1184 @@
+"""Property predictors: GNN regressors of graph-level properties, for any registered domain.
+
+A predictor reuses the domain's own encoder: the denoiser ``model.denoiser = "auto"`` picks
+(``periodic`` for crystals, ``egnn`` for molecules, ``graph_transformer`` for plain graphs), built
+on the domain's :class:`~graphdiff.graph.GraphSpec` plus one extra graph-level continuous field,
+the *head*, whose output is the prediction. Every domain field enters clean, as given context, at
+``t = 0`` (``noisy = true``: the generated fields are noised at a random ``t`` in training, so
+the predictor also reads the noisy graphs a diffusion model sees, with their ``t``).
+
+Each ensemble member predicts, per property, a mean and (``variance = true``) a noise variance,
+trained with the β-NLL loss (Seitzer et al. 2022, β = 0.5) on standardised targets. The ensemble
+(``ensemble`` members, seeds ``training.seed + 1000 m``, all on the same training split unless
+``bootstrap = true``) gives the prediction
+
+    mean = (1/M) Σ μ_m,     std² = (1/M) Σ σ_m² + (1/M) Σ (μ_m − mean)²
+
+(aleatoric + epistemic; without ``variance`` only the spread of the members). Calibration on the
+validation split (fraction of ``|y − mean|`` within 1 and 2 predicted std; MAE, RMSE, R²) is
+written beside the predictor file.
+
+Public API: :class:`PredictorConfig` / :func:`load_predictor_config`, :func:`read_labelled`,
+:class:`Predictor` (``predict``, ``predict_objects``, ``predict_fields``, ``save``, ``load``),
+:func:`train_predictor`, :func:`calibration`, :func:`predict_file`, :func:`predictor_targets`,
+:func:`register_predictor`, :func:`target_guidance`. The command line is
+``graphdiff predictor train CONFIG`` and ``graphdiff predict``. See ``docs/predictors.md``.
+"""
+
+from __future__ import annotations
+
+import copy
+import csv
+import json
+import math
+import os
+import time
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Literal, Sequence
+
+import torch
+import torch.nn.functional as F
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from torch import nn
+from torch_geometric.data import Batch, Data
+
+from graphdiff.config import RunConfig, _format_errors, read_mapping
+from graphdiff.errors import CheckpointError, ConfigError, DataError, GraphValidationError
+from graphdiff.graph import FieldKind, FieldSpec, GraphSpec, Level
+from graphdiff.nn.base import NoisyGraphs, all_pairs
+
+__all__ = [
+    "PredictorOptions",
+    "PredictorConfig",
+    "parse_predictor_config",
+    "load_predictor_config",
+    "LabelledData",
+    "read_labelled",
+    "Predictor",
+    "train_predictor",
+    "calibration",
+    "predict_file",
+    "predictor_targets",
+    "register_predictor",
+    "predictor_header",
+    "env_predictor_targets",
+    "target_guidance",
+    "PREDICTOR_FORMAT",
+    "PREDICTORS_ENV",
+]
+
+PREDICTOR_FORMAT = "graphdiff-predictor"
+#: environment variable: predictor files (or folders of ``*.pt`` predictors), separated by
+#: ``os.pathsep``, whose properties are registered as targets when the plugin manager loads
+PREDICTORS_ENV = "GRAPHDIFF_PREDICTORS"
+#: attribute holding the standardisation-free targets ``float [1, K]`` (NaN: missing)
+_Y = "predictor_y"
+#: the β of the β-NLL loss
+_BETA = 0.5
+_IDEAL_1, _IDEAL_2 = math.erf(1 / math.sqrt(2)), math.erf(2 / math.sqrt(2))
+
+
+# ============================================================================ configuration
+class PredictorOptions(BaseModel):
+    """The ``[predictor]`` section of a predictor config."""
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+    properties: list[str] = Field(min_length=1, description="numeric columns (or targets) to predict")
+    ensemble: int = Field(3, ge=1, description="ensemble members (different seeds)")
+    bootstrap: bool = Field(False, description="train each member on a bootstrap resample")
+    variance: bool = Field(True, description="members also predict a noise variance (β-NLL)")
+    noisy: bool = Field(False, description="time-aware: train on noisy inputs at random t")
+    missing: Literal["skip", "error", "mask"] = Field(
+        "skip", description="rows lacking a property: skip (reported), error, or mask (keep rows "
+        "with at least one property; the loss ignores the missing ones)")
+    labels: str | None = Field(None, description="CSV of property values keyed by item id "
+                               "(for sources without property columns)")
+    id_column: str = Field("id", description="the id column of the labels CSV")
+    name: str | None = Field(None, description="prefix of the registered target names "
+                             "(default '<domain>-predicted'): '<name>-<property>'")
+    file: str = Field("predictor.pt", description="predictor file name inside training.out_dir")
+    select_best: bool = Field(True, description="keep each member's weights of lowest validation loss")
+
+    @field_validator("properties")
+    @classmethod
+    def _unique(cls, v: list[str]) -> list[str]:
+        if len(set(v)) != len(v):
+            raise ValueError(f"names repeat: {v}")
+        if any(not p.strip() for p in v):
+            raise ValueError("a property name is empty")
+        return v
+
+
+class PredictorConfig(RunConfig):
+    """A run config (``data``, ``model``, ``diffusion``, ``training``) plus ``[predictor]``.
+
+    ``data`` names the domain and the labelled source; ``model`` the encoder (``auto``: the
+    domain's default denoiser), ``diffusion.fields`` the input normalisation (and, with
+    ``noisy``, the noise), ``training`` the optimiser, steps, seed and ``out_dir``.
+    """
+
+    predictor: PredictorOptions
+
+
+def parse_predictor_config(raw: dict[str, Any], where: str = "<config>",
+                           base_dir: Path | None = None) -> PredictorConfig:
+    """Validate a predictor config dictionary; errors name ``where`` and each bad field."""
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{where}: the top level must be a table/mapping, got {type(raw).__name__}")
+    if "predictor" not in raw:
+        raise ConfigError(f"{where}: no [predictor] section (e.g. properties = [\"heat_ref\"])")
+    try:
+        cfg = PredictorConfig.model_validate(raw)
+    except ValidationError as exc:
+        raise ConfigError(_format_errors(exc, where)) from None
+    if base_dir is not None:
+        for key in ("source", "train_source", "val_source"):
+            value = getattr(cfg.data, key)
+            if value and "://" not in value and not Path(value).is_absolute():
+                setattr(cfg.data, key, str((base_dir / value).resolve()))
+        if not Path(cfg.training.out_dir).is_absolute():
+            cfg.training.out_dir = str((base_dir / cfg.training.out_dir).resolve())
+        labels = cfg.predictor.labels
+        if labels and not Path(labels).is_absolute():
+            cfg.predictor.labels = str((base_dir / labels).resolve())
+    return cfg
+
+
+def load_predictor_config(path: str | Path) -> PredictorConfig:
+    """Read and validate a predictor config file (TOML, YAML or JSON)."""
+    path = Path(path)
+    return parse_predictor_config(read_mapping(path), where=str(path), base_dir=path.resolve().parent)
+
+
+# ============================================================================ labelled data
+@dataclass
+class LabelledData:
+    """Graphs with their property values: ``graphs[i].predictor_y`` is ``float [1, K]`` (NaN where
+    missing), ``ids[i]`` the item's id; ``skipped`` lists ``{"where", "reason"}`` of the items left
+    out; ``sources`` says where each property's values came from (``column``, ``labels``,
+    ``target``)."""
+
+    graphs: list[Data]
+    ids: list[str]
+    skipped: list[dict[str, str]] = field(default_factory=list)
+    sources: dict[str, str] = field(default_factory=dict)
+
+    def __len__(self) -> int:
+        return len(self.graphs)
+
+    def subset(self, idx: Sequence[int]) -> "LabelledData":
+        return LabelledData([self.graphs[i] for i in idx], [self.ids[i] for i in idx], [], self.sources)
+
+
+def _read_labels(path: str | Path, id_column: str, properties: Sequence[str]
+                 ) -> tuple[dict[str, dict[str, float]], list[str]]:
+    """``{id: {property: value}}`` for the property columns the labels CSV has, and its header."""
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"{path}: no such labels file")
+    try:
+        with open(path, newline="", encoding="utf-8-sig") as fh:
+            rows = list(csv.reader(fh))
+    except (OSError, csv.Error, UnicodeDecodeError) as exc:
+        raise DataError(f"{path}: cannot read the labels as CSV: {exc}") from None
+    if not rows:
+        raise DataError(f"{path}: the labels file is empty")
+    header = [h.strip() for h in rows[0]]
+    if id_column not in header:
+        raise DataError(f"{path}: no id column {id_column!r} (predictor.id_column); columns: {header}")
+    ic = header.index(id_column)
+    cols = {p: header.index(p) for p in properties if p in header}
+    out: dict[str, dict[str, float]] = {}
+    for n, row in enumerate(rows[1:], start=1):
+        if not any(c.strip() for c in row):
+            continue
+        if len(row) != len(header):
+            raise DataError(f"{path} row {n}: {len(row)} fields but the header has {len(header)}")
+        rid = row[ic].strip()
+        if rid in out:
+            raise DataError(f"{path} row {n}: id {rid!r} appears twice")
+        values = {}
+        for p, c in cols.items():
+            text = row[c].strip()
+            values[p] = _number(text, f"{path} row {n} (id {rid})", p) if text else math.nan
+        out[rid] = values
+    return out, header
+
+
+def _number(value: Any, where: str, prop: str) -> float:
+    """``float(value)`` or a :class:`DataError` naming the item and the property."""
+    if value is None:
+        return math.nan
+    if isinstance(value, bool):
+        raise DataError(f"{where}: property {prop!r} is a boolean ({value!r}), not a number")
+    try:
+        if isinstance(value, torch.Tensor):
+            if value.numel() != 1:
+                raise ValueError("not one value")
+            value = value.item()
+        return float(value)
+    except (TypeError, ValueError):
+        raise DataError(f"{where}: property {prop!r} has the non-numeric value {value!r}") from None
+
+
+def _domain_targets(domain: Any) -> dict[str, Any]:
+    from graphdiff.plugins import get_manager
+
+    reg = get_manager().registry("targets")
+    return {e.name: e.obj for e in reg.entries() if getattr(e.obj, "domain", None) in (None, domain.name)}
+
+
+def _strip(graph: Data, spec: GraphSpec) -> Data:
+    """A copy holding only the spec's fields (and ``edge_index``): what a predictor reads."""
+    out = Data(num_nodes=graph.num_nodes)
+    for f in spec.fields:
+        setattr(out, f.name, getattr(graph, f.name))
+    if spec.edge_field is not None:
+        out.edge_index = graph.edge_index
+    return out
+
+
+def read_labelled(domain: Any, source: str | Path, properties: Sequence[str], *,
+                  labels: str | Path | None = None, id_column: str = "id",
+                  missing: str = "skip", strict: bool = False, max_items: int | None = None,
+                  **options: Any) -> LabelledData:
+    """Read ``source`` with the domain's reader; attach each item's property values.
+
+    A property's values come from, in this order: the ``labels`` CSV when it has that column
+    (rows matched on the item id), the source's own column of that name, or a registered target
+    of the domain of that name (computed from each item). Items the reader or the converter
+    rejects are skipped and reported (``strict``: raised). An item lacking a property (empty
+    cell, NaN, absent from the labels) is skipped and reported (``missing="skip"``), raises a
+    :class:`DataError` naming its id (``"error"``), or is kept when it has another property
+    (``"mask"``). A non-numeric value raises a :class:`DataError` naming the item.
+    """
+    if missing not in ("skip", "error", "mask"):
+        raise ValueError(f"missing must be skip, error or mask, got {missing!r}")
+    source = str(source)
+    if "://" not in source and not Path(source).exists():
+        raise DataError(f"{source}: no such file or folder")
+    skipped: list[dict[str, str]] = []
+    try:
+        records = []
+        for rec in domain.read(source, strict=strict, skipped=skipped, **options):
+            records.append(rec)
+            if max_items is not None and len(records) >= max_items:
+                break
+    except DataError as exc:
+        raise DataError(f"cannot read {source} as a {domain.name!r} source: {exc}") from None
+    if not records:
+        raise DataError(f"{source}: no usable {domain.name!r} items" + (f" ({len(skipped)} skipped: "
+                        f"{skipped[0]['where']}: {skipped[0]['reason']})" if skipped else ""))
+    table, header = (_read_labels(labels, id_column, properties) if labels else ({}, []))
+    columns = sorted({k for r in records for k in (r.get("props") or {})})
+    targets = None
+    getters: dict[str, Callable[[Any, str], Any]] = {}
+    sources: dict[str, str] = {}
+    for p in properties:
+        if labels and p in header:
+            getters[p] = lambda rec, rid, p=p: table.get(rid, {}).get(p, math.nan)
+            sources[p] = f"labels {Path(labels).name}"
+        elif p in columns:
+            getters[p] = lambda rec, rid, p=p: (rec.get("props") or {}).get(p, math.nan)
+            sources[p] = "column"
+        else:
+            targets = _domain_targets(domain) if targets is None else targets
+            if p not in targets:
+                where = [f"not a numeric column of {source} (numeric columns: {', '.join(columns) or 'none'}"
+                         "; a column holding any non-numeric value is not a property)"]
+                if labels:
+                    where.append(f"not a column of the labels {labels} (columns: {', '.join(header)})")
+                where.append(f"and no target of domain {domain.name!r} has that name (targets: "
+                             f"{', '.join(sorted(targets)) or 'none'})")
+                raise DataError(f"property {p!r} not found: " + "; ".join(where))
+            getters[p] = lambda rec, rid, t=targets[p]: t(rec["obj"])
+            sources[p] = f"target {p}"
+    if labels:
+        known = {str(r.get("id")) for r in records}
+        unknown = [k for k in table if k not in known]
+        if unknown and len(unknown) == len(table):
+            raise DataError(f"{labels}: none of its ids matches an item of {source} (e.g. {unknown[0]!r} "
+                            f"vs item id {str(records[0].get('id'))!r})")
+    graphs, ids = [], []
+    for k, rec in enumerate(records):
+        rid = str(rec.get("id", k))
+        where = str(rec.get("source") or (rid if Path(source).name in rid else f"{Path(source).name} item {k}"))
+        if rid not in where:
+            where += f" (id {rid})"
+        values, notes = [], []
+        for p in properties:
+            try:
+                raw = getters[p](rec, rid)
+            except Exception as exc:  # noqa: BLE001 - a target that cannot score this item
+                if missing == "error":
+                    raise DataError(f"{where}: target {p!r} cannot score it: {exc}") from None
+                raw = math.nan
+                notes.append(f"target {p!r} cannot score it: {exc}")
+            values.append(_number(raw, where, p))
+        lacking = [p for p, v in zip(properties, values) if not math.isfinite(v)]
+        if lacking:
+            if missing == "error":
+                raise DataError(f"{where}: property {', '.join(map(repr, lacking))} is missing "
+                                "(predictor.missing = 'skip' leaves such items out)")
+            if missing == "skip" or len(lacking) == len(properties):
+                skipped.append({"where": where, "reason": f"no value of {', '.join(lacking)}"
+                                + (f" ({'; '.join(notes)})" if notes else "")})
+                continue
+        try:
+            graph = domain.to_graph(rec["obj"])
+            domain.spec.validate(graph, where=where)
+        except (DataError, GraphValidationError, ValueError) as exc:
+            if strict:
+                raise DataError(f"{where}: {exc}") from None
+            skipped.append({"where": where, "reason": str(exc)})
+            continue
+        graph = _strip(graph, domain.spec)
+        setattr(graph, _Y, torch.tensor([values], dtype=torch.float32))
+        graphs.append(graph)
+        ids.append(rid)
+    if not graphs:
+        shown = "; ".join(f"{s['where']}: {s['reason']}" for s in skipped[:3])
+        raise DataError(f"{source}: no item has the properties {list(properties)} ({len(skipped)} "
+                        f"skipped: {shown})")
+    return LabelledData(graphs, ids, skipped, sources)
+
+
+# ============================================================================ the model
+def _as_batch_vector(batch: Any, n: int, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(batch [N], ptr [B+1])`` from a graph-id vector, an object with ``.batch``/``.ptr``, or
+    ``None`` (one graph)."""
+    ptr = getattr(batch, "ptr", None)
+    vec = getattr(batch, "batch", batch)
+    if vec is None:
+        vec = torch.zeros(n, dtype=torch.long, device=device)
+    vec = torch.as_tensor(vec, device=device).long().view(-1)
+    if vec.numel() != n:
+        raise GraphValidationError(f"the batch vector has {vec.numel()} entries for {n} nodes")
+    if ptr is None:
+        if vec.numel() > 1 and bool((vec[1:] < vec[:-1]).any()):
+            raise GraphValidationError("the nodes of each graph must be contiguous (batch sorted)")
+        num = int(getattr(batch, "num_graphs", 0) or (int(vec.max()) + 1 if vec.numel() else 0))
+        counts = torch.bincount(vec, minlength=num)
+        ptr = torch.cat([counts.new_zeros(1), torch.cumsum(counts, 0)])
+    return vec, torch.as_tensor(ptr, device=device).long()
+
+
+class Predictor(nn.Module):
+    """An ensemble of GNN regressors of graph-level properties on one domain's graphs.
+
+    Parameters
+    ----------
+    spec:
+        The domain's fields.
+    properties:
+        The predicted property names (``K``).
+    denoiser:
+        Registered denoiser name (the domain's encoder; resolved, not ``auto``).
+    hidden, layers, options:
+        The denoiser's hyper-parameters.
+    fields:
+        Field name -> :class:`~graphdiff.config.FieldProcessConfig` as a dict (input
+        normalisation; noise when ``noisy``).
+    ensemble:
+        Number of members.
+    variance:
+        Members also predict a noise variance.
+    noisy:
+        Time-aware: ``noised`` fields are noised at a random ``t`` in training.
+    noised, given:
+        The fields noised (``noisy``) and those always given clean.
+    domain:
+        The domain's name (for messages and targets).
+    """
+
+    def __init__(self, spec: GraphSpec, properties: Sequence[str], denoiser: str, hidden: int = 128,
+                 layers: int = 4, options: dict[str, Any] | None = None,
+                 fields: dict[str, dict[str, Any]] | None = None, ensemble: int = 3,
+                 variance: bool = True, noisy: bool = False, noised: Sequence[str] | None = None,
+                 given: Sequence[str] = (), domain: str | None = None) -> None:
+        super().__init__()
+        from graphdiff.config import FieldProcessConfig
+        from graphdiff.plugins import get_manager
+        from graphdiff.processes import build_process
+
+        self.spec = spec
+        self.domain = domain or spec.name
+        self.properties = list(properties)
+        k = len(self.properties)
+        self.variance, self.noisy = bool(variance), bool(noisy)
+        self.given = [n for n in given if n in spec]
+        self.noised = [n for n in (noised if noised is not None else spec.names)
+                       if n in spec and n not in self.given] if noisy else []
+        head = "predictor_head"
+        while head in spec or head in spec.properties:
+            head += "_"
+        self.head = head
+        self.width = k * (2 if self.variance else 1)
+        self.ext = GraphSpec(spec.name, tuple(spec.fields) + (FieldSpec(head, "continuous", "graph",
+                                                                        dim=self.width),),
+                             max_nodes=spec.max_nodes)
+        self.arch = {"denoiser": denoiser, "hidden": int(hidden), "layers": int(layers),
+                     "options": dict(options or {}), "fields": dict(fields or {}),
+                     "properties": self.properties, "ensemble": int(ensemble),
+                     "variance": self.variance, "noisy": self.noisy, "noised": self.noised,
+                     "given": self.given, "domain": self.domain}
+        cfgs = {n: FieldProcessConfig.model_validate(c) for n, c in (fields or {}).items()}
+        self.processes = nn.ModuleDict({n: build_process(spec[n], cfgs.get(n)) for n in spec.names})
+        cls = get_manager().get("denoisers", denoiser)
+        self.members = nn.ModuleList(
+            cls(self.ext, {head: self.width}, cond_dim=0, hidden=hidden, layers=layers, **(options or {}))
+            for _ in range(int(ensemble)))
+        #: facts stored with the file (training data, calibration), its config and path (see load)
+        self.meta: dict[str, Any] = {}
+        self.config: dict[str, Any] = {}
+        self.path: Path | None = None
+        self.register_buffer("y_mean", torch.zeros(k))
+        self.register_buffer("y_std", torch.ones(k))
+        self.register_buffer("max_nodes_seen", torch.zeros((), dtype=torch.long))
+
+    # ------------------------------------------------------------------ statistics
+    @torch.no_grad()
+    def fit_statistics(self, graphs: Sequence[Data]) -> None:
+        """Input normalisers (the processes' statistics) and the target standardisation, from the
+        training graphs."""
+        batch = Batch.from_data_list(list(graphs))
+        pair_index = all_pairs(batch.ptr)[0] if self.spec.edge_field is not None else None
+        for name in self.spec.names:
+            x0, index = self._elements(batch, name, pair_index)
+            self.processes[name].fit(x0, index)
+        y = getattr(batch, _Y, None)
+        if y is not None:
+            y = y.double()
+            for j in range(y.size(1)):
+                col = y[:, j][torch.isfinite(y[:, j])]
+                if col.numel():
+                    self.y_mean[j] = col.mean().float()
+                    std = col.std(unbiased=False).float() if col.numel() > 1 else torch.tensor(1.0)
+                    self.y_std[j] = std if std > 1e-8 else 1.0
+        sizes = batch.ptr[1:] - batch.ptr[:-1]
+        self.max_nodes_seen.fill_(int(sizes.max()))
+
+    def _elements(self, batch: Batch, name: str, pair_index: torch.Tensor | None
+                  ) -> tuple[torch.Tensor, torch.Tensor]:
+        from graphdiff.diffusion import edges_to_pairs
+
+        f = self.spec[name]
+        if f.level is Level.NODE:
+            return getattr(batch, name), batch.batch
+        if f.level is Level.GRAPH:
+            return getattr(batch, name), torch.arange(batch.num_graphs, device=batch.batch.device)
+        assert pair_index is not None
+        _, pair_batch = all_pairs(batch.ptr)
+        x0 = edges_to_pairs(batch.edge_index, getattr(batch, name), batch.ptr, batch.batch,
+                            pair_index.size(1))
+        return x0, pair_batch.to(x0.device)
+
+    # ------------------------------------------------------------------ inputs
+    def inputs(self, batch: Batch, t: torch.Tensor | None = None,
+               generator: torch.Generator | None = None) -> NoisyGraphs:
+        """The members' input for a batch of clean graphs: every field given (``t = 0``), or,
+        with ``t [B]`` (``noisy`` predictors), the :attr:`noised` fields noised at ``t``."""
+        device = batch.batch.device
+        B = batch.num_graphs
+        pair_index, pair_batch = (all_pairs(batch.ptr) if self.spec.edge_field is not None
+                                  else (None, None))
+        if pair_index is not None:
+            pair_index, pair_batch = pair_index.to(device), pair_batch.to(device)
+        inputs = {}
+        noisy = t is not None and self.noised
+        for name in self.spec.names:
+            x0, index = self._elements(batch, name, pair_index)
+            proc = self.processes[name]
+            clean = proc.clean_input(x0, index)
+            if noisy and name in self.noised:
+                x_t, _ = proc.noise(x0, t[index], index, generator)
+                noised = proc.model_input(x_t).to(clean.dtype)
+                keep = (t[index] <= 0).view(-1, *([1] * (clean.dim() - 1)))
+                clean = torch.where(keep, clean, noised)
+            inputs[name] = clean
+        # a time-aware predictor always sees the same given-flags (those of its task), so t = 0
+        # at inference looks like t = 0 in training
+        given = frozenset(self.given) if self.noisy else frozenset(self.spec.names)
+        tt = t if noisy else torch.zeros(B, device=device)
+        return NoisyGraphs(inputs=inputs, t=tt, batch=batch.batch, ptr=batch.ptr, pair_index=pair_index,
+                           pair_batch=pair_batch, given=given)
+
+    def inputs_from_fields(self, fields: dict[str, torch.Tensor], batch: Any = None) -> NoisyGraphs:
+        """Differentiable members' input from field values in their own units.
+
+        ``fields``: node fields ``[N, d]``, graph fields ``[B, d]``; categorical fields as class
+        ids (``long``) or class probabilities ``[M, C]`` (differentiable); the edge field over all
+        node pairs ``i < j`` in :func:`~graphdiff.nn.base.all_pairs` order (ids ``[P]`` or
+        probabilities ``[P, C]``), or absent when ``batch`` is a :class:`Batch` holding
+        ``edge_index`` and the field. ``batch``: the graph of each node (``long [N]``, sorted),
+        an object with ``.batch`` (and ``.ptr``), or ``None`` (one graph).
+        """
+        from graphdiff.diffusion import edges_to_pairs
+
+        node = next((fields[f.name] for f in self.spec.fields if f.level is Level.NODE and f.name in fields),
+                    None)
+        owner = getattr(batch, "batch", batch)
+        if node is not None:
+            n = node.shape[0]
+        elif owner is not None:  # no node field (plain graphs): the batch vector sizes the graphs
+            n = len(owner)
+        else:
+            raise GraphValidationError(f"no node field of the {self.spec.name!r} spec among {sorted(fields)}: "
+                                       "pass batch (the graph of each node) to size the graphs")
+        device = next((v.device for v in fields.values() if isinstance(v, torch.Tensor)),
+                      owner.device if isinstance(owner, torch.Tensor) else torch.device("cpu"))
+        vec, ptr = _as_batch_vector(batch, n, device)
+        B = ptr.numel() - 1
+        pair_index = pair_batch = None
+        if self.spec.edge_field is not None:
+            pair_index, pair_batch = (x.to(device) for x in all_pairs(ptr))
+        inputs = {}
+        for f in self.spec.fields:
+            value = fields.get(f.name)
+            if value is None and f.level is Level.EDGE and getattr(batch, f.name, None) is not None:
+                value = edges_to_pairs(batch.edge_index, getattr(batch, f.name), ptr, vec,
+                                       pair_index.size(1))
+            if value is None:
+                raise GraphValidationError(f"field {f.name!r} is missing (given: {sorted(fields)})")
+            index = {Level.NODE: vec, Level.GRAPH: torch.arange(B, device=device),
+                     Level.EDGE: pair_batch}[f.level]
+            if f.kind is FieldKind.CATEGORICAL:
+                if value.is_floating_point() and value.dim() == 2:
+                    x = value
+                else:
+                    x = F.one_hot(value.long().view(-1), f.num_classes).float()
+            else:
+                x = self.processes[f.name].clean_input(value, index)
+            if x.shape[0] != index.numel():
+                raise GraphValidationError(f"field {f.name!r}: {x.shape[0]} rows, expected {index.numel()}")
+            inputs[f.name] = x
+        given = frozenset(self.given) if self.noisy else frozenset(self.spec.names)
+        return NoisyGraphs(inputs=inputs, t=torch.zeros(B, device=device), batch=vec, ptr=ptr,
+                           pair_index=pair_index, pair_batch=pair_batch, given=given)
+
+    # ------------------------------------------------------------------ outputs
+    def member_outputs(self, m: int, graphs: NoisyGraphs) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Member ``m``'s standardised mean ``[B, K]`` and variance ``[B, K]`` (``None`` without
+        ``variance``)."""
+        B = graphs.num_graphs
+        like = graphs.batch
+        head = torch.zeros(B, self.width, device=like.device)
+        out = self.members[m](graphs.with_inputs(**{self.head: head}))[self.head]
+        k = len(self.properties)
+        mu = out[:, :k]
+        var = F.softplus(out[:, k:]) + 1e-4 if self.variance else None
+        return mu, var
+
+    def forward(self, graphs: NoisyGraphs) -> tuple[torch.Tensor, torch.Tensor]:
+        """Ensemble mean and std ``[B, K]`` in the properties' own units."""
+        mus, vars_ = [], []
+        for m in range(len(self.members)):
+            mu, var = self.member_outputs(m, graphs)
+            mus.append(mu)
+            if var is not None:
+                vars_.append(var)
+        mu = torch.stack(mus)                                    # [M, B, K]
+        mean = mu.mean(0)
+        total = ((mu - mean) ** 2).mean(0)
+        if vars_:
+            total = total + torch.stack(vars_).mean(0)
+        std = total.clamp_min(0).sqrt()
+        return mean * self.y_std + self.y_mean, std * self.y_std
+
+    def check_graphs(self, graphs: Sequence[Data], ids: Sequence[str] | None = None) -> None:
+        """Validate input graphs against the predictor's spec (a graph of another domain fails
+        here, naming the item)."""
+        for i, g in enumerate(graphs):
+            where = f"item {ids[i]}" if ids is not None else f"item {i}"
+            try:
+                self.spec.validate(g, where=where)
+            except GraphValidationError as exc:
+                raise GraphValidationError(f"{exc} (the predictor reads {self.domain!r} graphs with "
+                                           f"fields {self.spec.names})") from None
+
+    @torch.no_grad()
+    def predict(self, graphs: Sequence[Data], batch_size: int = 256, ids: Sequence[str] | None = None
+                ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Mean and std ``[n, K]`` (float64, CPU) for clean graphs of the domain."""
+        self.check_graphs(graphs, ids)
+        was = self.training
+        self.eval()
+        device = next(self.parameters()).device
+        means, stds = [], []
+        try:
+            for start in range(0, len(graphs), batch_size):
+                chunk = [_strip(g, self.spec) for g in graphs[start:start + batch_size]]
+                batch = Batch.from_data_list(chunk).to(device)
+                mean, std = self(self.inputs(batch))
+                means.append(mean.double().cpu())
+                stds.append(std.double().cpu())
+        finally:
+            self.train(was)
+        k = len(self.properties)
+        if not means:
+            return torch.zeros(0, k, dtype=torch.float64), torch.zeros(0, k, dtype=torch.float64)
+        return torch.cat(means), torch.cat(stds)
+
+    def predict_objects(self, objs: Sequence[Any], domain: Any = None, batch_size: int = 256
+                        ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Mean and std ``[n, K]`` for domain objects (converted with the domain's ``to_graph``)."""
+        domain = domain or _load_domain(self.domain)
+        graphs = []
+        for i, obj in enumerate(objs):
+            try:
+                graphs.append(domain.to_graph(obj))
+            except (DataError, GraphValidationError, ValueError, TypeError, AttributeError) as exc:
+                raise DataError(f"item {i}: the {self.domain!r} predictor cannot read a "
+                                f"{type(obj).__name__}: {exc}") from None
+        return self.predict(graphs, batch_size)
+
+    def predict_fields(self, fields: dict[str, torch.Tensor], batch: Any = None
+                       ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Differentiable mean and std ``[B, K]`` from field values (see :meth:`inputs_from_fields`)."""
+        was = self.training
+        self.eval()
+        try:
+            return self(self.inputs_from_fields(fields, batch))
+        finally:
+            self.train(was)
+
+    # ------------------------------------------------------------------ files
+    def save(self, path: str | Path, config: dict[str, Any] | None = None,
+             meta: dict[str, Any] | None = None) -> Path:
+        """Write the predictor to one file, atomically (read with ``weights_only=True``)."""
+        from graphdiff.model import save_checkpoint
+
+        return save_checkpoint(path, {"format": PREDICTOR_FORMAT, "version": 1,
+                                      "arch": json.dumps(self.arch), "spec": json.dumps(self.spec.to_dict()),
+                                      "config": json.dumps(config or {}), "meta": json.dumps(meta or {}),
+                                      "state": {k: v.detach().cpu() for k, v in self.state_dict().items()}})
+
+    @classmethod
+    def load(cls, path: str | Path, device: str | torch.device = "cpu") -> "Predictor":
+        """A predictor written by :meth:`save` (eval mode); ``.meta`` and ``.config`` hold the
+        stored facts (training data, calibration) and the config it was trained with."""
+        path = Path(path)
+        ckpt = _read_file(path)
+        try:
+            arch = json.loads(ckpt["arch"])
+            spec = GraphSpec.from_dict(json.loads(ckpt["spec"]))
+            model = cls(spec, arch["properties"], arch["denoiser"], arch["hidden"], arch["layers"],
+                        arch["options"], arch["fields"], arch["ensemble"], arch["variance"],
+                        arch["noisy"], arch["noised"], arch["given"], arch["domain"])
+            model.load_state_dict(ckpt["state"])
+        except CheckpointError:
+            raise
+        except Exception as exc:  # noqa: BLE001
+            raise CheckpointError(f"{path}: the predictor cannot be rebuilt "
+                                  f"({type(exc).__name__}: {exc})") from None
+        model.meta = json.loads(ckpt.get("meta") or "{}")
+        model.config = json.loads(ckpt.get("config") or "{}")
+        model.path = path
+        model.eval()
+        return model.to(device)
+
+
+def _load_domain(name: str) -> Any:
+    from graphdiff.plugins import get_manager
+
+    return get_manager().get("domains", name)
+
+
+def _as_predictor(p: "Predictor | str | Path") -> Predictor:
+    return p if isinstance(p, Predictor) else _cached_load(str(Path(p).resolve()))
+
+
+_CACHE: dict[tuple[str, float], Predictor] = {}
+_HEADERS: dict[tuple[str, float], dict[str, Any]] = {}
+
+
+def _read_file(path: Path, mmap: bool = False) -> dict[str, Any]:
+    if not path.is_file():
+        raise CheckpointError(f"{path}: no such predictor file")
+    try:
+        ckpt = torch.load(path, map_location="cpu", weights_only=True, mmap=mmap)
+    except Exception as exc:  # noqa: BLE001 - any unpickling failure means a bad file
+        raise CheckpointError(f"{path}: not a readable predictor ({type(exc).__name__}: {exc})") from None
+    if not isinstance(ckpt, dict) or ckpt.get("format") != PREDICTOR_FORMAT:
+        kind = ("a diffusion model checkpoint" if isinstance(ckpt, dict)
+                and ckpt.get("format") == "graphdiff-checkpoint" else "not a graphdiff predictor")
+        raise CheckpointError(f"{path}: {kind}, not a predictor (train one with "
+                              "`graphdiff predictor train CONFIG`)")
+    return ckpt
+
+
+def predictor_header(path: str | Path) -> dict[str, Any]:
+    """What a predictor file predicts, without building its networks (no plugin look-ups):
+    ``{"domain", "properties", "name", "meta", "arch"}``."""
+    path = Path(path).resolve()
+    try:
+        key = (str(path), os.stat(path).st_mtime)
+    except OSError:
+        raise CheckpointError(f"{path}: no such predictor file") from None
+    if key not in _HEADERS:
+        ckpt = _read_file(path, mmap=True)
+        try:
+            arch, meta = json.loads(ckpt["arch"]), json.loads(ckpt.get("meta") or "{}")
+        except Exception as exc:  # noqa: BLE001
+            raise CheckpointError(f"{path}: unreadable predictor header ({exc})") from None
+        _HEADERS[key] = {"domain": arch["domain"], "properties": list(arch["properties"]),
+                         "name": meta.get("name"), "meta": meta, "arch": arch,
+                         "members": int(arch["ensemble"])}
+    return _HEADERS[key]
+
+
+def _cached_load(path: str) -> Predictor:
+    """:meth:`Predictor.load`, once per file version (targets call it per object)."""
+    try:
+        key = (path, os.stat(path).st_mtime)
+    except OSError:
+        raise CheckpointError(f"{path}: no such predictor file") from None
+    if key not in _CACHE:
+        _CACHE[key] = Predictor.load(path)
+    return _CACHE[key]
+
+
+# ============================================================================ training
+def _losses(model: Predictor, m: int, graphs: NoisyGraphs, y: torch.Tensor) -> torch.Tensor:
+    """Masked β-NLL (or MSE) of member ``m`` on standardised targets."""
+    mu, var = model.member_outputs(m, graphs)
+    z = (y - model.y_mean) / model.y_std
+    mask = torch.isfinite(z)
+    z = torch.where(mask, z, torch.zeros_like(z))
+    if var is None:
+        per = (mu - z) ** 2
+    else:
+        per = 0.5 * (torch.log(var) + (mu - z) ** 2 / var) * var.detach() ** _BETA
+    per = per * mask
+    return per.sum() / mask.sum().clamp_min(1)
+
+
+def _lr_factor(tc: Any, step: int) -> float:
+    if tc.warmup_steps and step < tc.warmup_steps:
+        return (step + 1) / tc.warmup_steps
+    if tc.lr_schedule == "constant":
+        return 1.0
+    progress = min(1.0, (step - tc.warmup_steps) / max(1, tc.max_steps - tc.warmup_steps))
+    return 0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * progress))
+
+
+@torch.no_grad()
+def _member_val(model: Predictor, m: int, batches: list[Batch]) -> float:
+    """Member ``m``'s mean squared error of the standardised mean on validation batches."""
+    total, count = 0.0, 0
+    for batch in batches:
+        mu, _ = model.member_outputs(m, model.inputs(batch))
+        z = (getattr(batch, _Y) - model.y_mean) / model.y_std
+        mask = torch.isfinite(z)
+        total += float(((mu - torch.where(mask, z, torch.zeros_like(z))) ** 2 * mask).sum())
+        count += int(mask.sum())
+    return total / max(count, 1)
+
+
+def calibration(y: torch.Tensor, mean: torch.Tensor, std: torch.Tensor, properties: Sequence[str],
+                baseline: torch.Tensor | None = None) -> dict[str, dict[str, Any]]:
+    """Per property: ``n``, MAE, RMSE, R², the fractions of ``|y − mean|`` within 1 and 2
+    predicted std (ideal 0.683 / 0.954), the mean predicted std, the RMS of ``(y − mean)/std``
+    (1 when calibrated), the Gaussian NLL, and the MAE of predicting ``baseline`` (the training
+    mean) for every item. Items with a missing ``y`` are left out."""
+    out: dict[str, dict[str, Any]] = {}
+    for j, p in enumerate(properties):
+        mask = torch.isfinite(y[:, j])
+        yy, mm, ss = y[mask, j].double(), mean[mask, j].double(), std[mask, j].double()
+        n = int(yy.numel())
+        if n == 0:
+            out[p] = {"n": 0}
+            continue
+        err = yy - mm
+        var_y = float(((yy - yy.mean()) ** 2).mean())
+        mse = float((err ** 2).mean())
+        safe = ss.clamp_min(1e-12)
+        row = {
+            "n": n,
+            "mae": float(err.abs().mean()),
+            "rmse": math.sqrt(mse),
+            "r2": (1 - mse / var_y) if var_y > 0 else float("nan"),
+            "within_1std": float((err.abs() <= ss).double().mean()),
+            "within_2std": float((err.abs() <= 2 * ss).double().mean()),
+            "ideal_1std": _IDEAL_1,
+            "ideal_2std": _IDEAL_2,
+            "mean_std": float(ss.mean()),
+            "z_rms": float(((err / safe) ** 2).mean().sqrt()),
+            "nll": float((0.5 * torch.log(2 * math.pi * safe ** 2) + 0.5 * (err / safe) ** 2).mean()),
+        }
+        if baseline is not None:
+            row["baseline_mae"] = float((yy - float(baseline[j])).abs().mean())
+        out[p] = row
+    return out
+
+
+def _labelled_splits(cfg: PredictorConfig, domain: Any, strict: bool
+                     ) -> tuple[LabelledData, LabelledData, list[dict[str, str]]]:
+    """``(train, val, skipped)`` from the config's data section: ``val_source``, else a seeded
+    ``val_fraction`` split of the (train) source."""
+    from graphdiff.data import DATABASE_SUFFIXES, split_indices
+
+    pc, d = cfg.predictor, cfg.data
+    read = dict(labels=pc.labels, id_column=pc.id_column, missing=pc.missing, strict=strict, **d.options)
+    source = d.train_source or d.source
+    if not source:
+        raise DataError("data.source (or data.train_source) must name the labelled data")
+    if Path(source).suffix.lower() in DATABASE_SUFFIXES:
+        raise DataError(f"{source}: predictors read a domain's source files, not a graph database "
+                        "(export it first: graphdiff db export)")
+    everything = read_labelled(domain, source, pc.properties, max_items=d.max_items, **read)
+    if d.train_source and d.val_source:
+        val = read_labelled(domain, d.val_source, pc.properties, **read)
+        return everything, val, everything.skipped + val.skipped
+    tr, va = split_indices(len(everything), d.val_fraction, d.split_seed)
+    return everything.subset(tr), everything.subset(va), everything.skipped
+
+
+def _train_member(model: Predictor, m: int, graphs: list[Data], val_batches: list[Batch],
+                  cfg: PredictorConfig, steps: int, device: torch.device,
+                  write: Callable[[dict[str, Any]], None], tick: Callable[[], None]) -> None:
+    """Train member ``m`` (seed ``training.seed + 1000 m``); keep its best-validation weights
+    when ``select_best``."""
+    from graphdiff.data import BatchStream
+    from graphdiff.errors import TrainingError
+
+    pc, tc = cfg.predictor, cfg.training
+    seed = tc.seed + 1000 * m
+    member = model.members[m]
+    if pc.bootstrap:
+        pick = torch.randint(0, len(graphs), (len(graphs),), generator=torch.Generator().manual_seed(seed))
+        graphs = [graphs[i] for i in pick.tolist()]
+    stream = BatchStream(graphs, cfg.data.batch_size, seed=seed)
+    params = [p for p in member.parameters() if p.requires_grad]
+    opt = torch.optim.AdamW(params, lr=tc.lr, weight_decay=tc.weight_decay)
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: _lr_factor(tc, s))
+    gen = torch.Generator(device="cpu").manual_seed(seed + 1)
+    budget = tc.max_minutes * 60 / pc.ensemble if tc.max_minutes else None
+    best, best_state, t0 = math.inf, None, time.perf_counter()
+    member.train()
+    for step in range(steps):
+        batch = stream.batch_at(step).to(device)
+        t = None
+        if model.noisy:  # t ~ U(0, 1), and exactly 0 (clean) for a fifth of the graphs
+            t = torch.rand(batch.num_graphs, generator=gen)
+            t = torch.where(torch.rand(batch.num_graphs, generator=gen) < 0.2, torch.zeros_like(t), t).to(device)
+        loss = _losses(model, m, model.inputs(batch, t, gen if device.type == "cpu" else None),
+                       getattr(batch, _Y))
+        if not torch.isfinite(loss):
+            raise TrainingError(f"predictor member {m}, step {step + 1}: the loss is not finite "
+                                f"({float(loss.detach())}); lower training.lr?")
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        if tc.grad_clip:
+            nn.utils.clip_grad_norm_(params, tc.grad_clip)
+        opt.step()
+        sched.step()
+        tick()
+        last = step + 1 == steps or (budget is not None and time.perf_counter() - t0 > budget)
+        record: dict[str, Any] = {}
+        if (step + 1) % tc.log_every == 0 or last:
+            record = {"loss": float(loss.detach()), "lr": sched.get_last_lr()[0]}
+        if val_batches and ((step + 1) % tc.val_every == 0 or last):
+            member.eval()
+            record["val_mse"] = v = _member_val(model, m, val_batches)
+            member.train()
+            if v < best:
+                best = v
+                best_state = copy.deepcopy(member.state_dict()) if pc.select_best else None
+        if record:
+            write({"member": m, "step": step + 1, **record})
+        if last:
+            break
+    if best_state is not None:
+        member.load_state_dict(best_state)
+    member.eval()
+
+
+def _validation_report(model: Predictor, val: LabelledData, batch_size: int, out: Path
+                       ) -> dict[str, dict[str, Any]]:
+    """Calibration of the ensemble (and each member's MAE) on ``val``; writes
+    ``val_predictions.csv``."""
+    props = model.properties
+    mean, std = model.predict(val.graphs, batch_size, val.ids)
+    y = torch.cat([getattr(g, _Y) for g in val.graphs]).double()
+    report = calibration(y, mean, std, props, model.y_mean.double().cpu())
+    device = next(model.parameters()).device
+    batches = [Batch.from_data_list(val.graphs[i:i + batch_size]).to(device)
+               for i in range(0, len(val), batch_size)]
+    for m in range(len(model.members)):
+        with torch.no_grad():
+            mu = torch.cat([model.member_outputs(m, model.inputs(b))[0].cpu() for b in batches]).double()
+        mu = mu * model.y_std.double().cpu() + model.y_mean.double().cpu()
+        for j, p in enumerate(props):
+            ok = torch.isfinite(y[:, j])
+            if ok.any():
+                report[p].setdefault("member_mae", []).append(float((mu[ok, j] - y[ok, j]).abs().mean()))
+    with open(out / "val_predictions.csv", "w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(["id"] + [c for p in props for c in (p, f"{p}_pred", f"{p}_std")])
+        for i, rid in enumerate(val.ids):
+            w.writerow([rid] + [repr(float(v)) for j in range(len(props))
+                                for v in (y[i, j], mean[i, j], std[i, j])])
+    return report
+
+
+def train_predictor(cfg: PredictorConfig, *, max_steps: int | None = None, progress: bool = True,
+                    strict: bool = False, log: Callable[[str], None] | None = None
+                    ) -> tuple[Path, dict[str, Any]]:
+    """Train the ensemble ``cfg`` describes; write the predictor, ``calibration.json``,
+    ``val_predictions.csv``, ``skipped.json`` and ``log.jsonl`` into ``training.out_dir``.
+
+    ``max_steps`` overrides ``training.max_steps`` (steps per member); ``log`` receives
+    one-line notes (skipped items). Returns the predictor file and the calibration report.
+    """
+    from graphdiff.data import statistics_sample
+    from graphdiff.model import _auto_denoiser
+    from graphdiff.plugins import get_manager
+    from graphdiff.training import resolve_device
+
+    say = log or (lambda s: None)
+    pc, d, tc = cfg.predictor, cfg.data, cfg.training
+    steps = int(max_steps or tc.max_steps)
+    domain = get_manager().get("domains", d.domain)
+    spec = domain.spec
+    for key in ("given", "generate", "fields"):
+        for name in (getattr(cfg.diffusion, key) or []):
+            if name not in spec:
+                raise ConfigError(f"diffusion.{key}: {name!r} is not a field of domain {spec.name!r} "
+                                  f"(fields: {', '.join(spec.names)})")
+    train, val, skipped = _labelled_splits(cfg, domain, strict)
+    if skipped:
+        shown = "; ".join(f"{s['where']}: {s['reason']}" for s in skipped[:3])
+        say(f"skipped {len(skipped)} item(s) (see skipped.json): {shown}" + (" ..." if len(skipped) > 3 else ""))
+    denoiser = cfg.model.denoiser if cfg.model.denoiser != "auto" else _auto_denoiser(domain, spec)
+    noised = cfg.diffusion.generate or [n for n in spec.names if n not in cfg.diffusion.given]
+    device = resolve_device(tc.device)
+    torch.manual_seed(tc.seed)
+    model = Predictor(spec, pc.properties, denoiser, cfg.model.hidden, cfg.model.layers, cfg.model.options,
+                      {n: c.model_dump() for n, c in cfg.diffusion.fields.items()}, pc.ensemble,
+                      pc.variance, pc.noisy, noised, cfg.diffusion.given, domain.name)
+    model.fit_statistics(statistics_sample(train.graphs, seed=tc.seed))
+    model.to(device)
+    out = Path(tc.out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "skipped.json").write_text(json.dumps(skipped, indent=1))
+    val_batches = [Batch.from_data_list(val.graphs[i:i + d.batch_size]).to(device)
+                   for i in range(0, len(val), d.batch_size)]
+    bar = None
+    if progress:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=steps * pc.ensemble, desc="predictor", unit="step", dynamic_ncols=True)
+    with open(out / "log.jsonl", "w") as log_file:
+        def write(record: dict[str, Any]) -> None:
+            log_file.write(json.dumps(record) + "\n")
+            log_file.flush()
+
+        try:
+            for m in range(pc.ensemble):
+                _train_member(model, m, train.graphs, val_batches, cfg, steps, device, write,
+                              bar.update if bar else (lambda: None))
+        finally:
+            if bar:
+                bar.close()
+    model.eval()
+    path = out / pc.file
+    report: dict[str, Any] = {"predictor": str(path), "domain": domain.name, "split": "validation",
+                              "num_train": len(train), "num_val": len(val), "num_skipped": len(skipped),
+                              "ensemble": pc.ensemble, "bootstrap": pc.bootstrap, "variance": pc.variance,
+                              "noisy": pc.noisy, "select_best": pc.select_best, "sources": train.sources,
+                              "properties": {}}
+    if len(val):
+        report["properties"] = _validation_report(model, val, d.batch_size, out)
+    else:
+        warnings.warn("no validation items (data.val_fraction = 0 and no data.val_source): "
+                      "no calibration report", RuntimeWarning, stacklevel=2)
+    meta = {"domain": domain.name, "domain_version": domain.version, "properties": pc.properties,
+            "name": pc.name or f"{domain.name}-predicted", "source": d.train_source or d.source,
+            "num_train": len(train), "num_val": len(val), "num_skipped": len(skipped),
+            "steps": steps, "sources": train.sources, "calibration": report["properties"],
+            "parameters": sum(p.numel() for p in model.parameters())}
+    model.save(path, config=cfg.model_dump(mode="json"), meta=meta)
+    (out / "calibration.json").write_text(json.dumps(report, indent=2))
+    return path, report
+
+
+# ============================================================================ prediction files
+def _id_column_name(path: Path, ids: Sequence[str]) -> str:
+    """The input CSV's column holding the items' ids (the first few suffice), else ``"id"``."""
+    wanted = set(list(ids)[:5])
+    if path.suffix.lower() != ".csv" or not wanted:
+        return "id"
+    try:
+        csv.field_size_limit(1 << 30)
+        with open(path, newline="", encoding="utf-8-sig") as fh:
+            reader = csv.reader(fh)
+            header = [h.strip() for h in next(reader, [])]
+            seen: list[set[str]] = [set() for _ in header]
+            for row in reader:
+                for c, value in enumerate(row[:len(header)]):
+                    seen[c].add(value.strip())
+                found = [c for c in range(len(header)) if header[c] and wanted <= seen[c]]
+                if found:
+                    return header[found[0]]
+    except (OSError, csv.Error, UnicodeDecodeError):
+        pass
+    return "id"
+
+
+def predict_file(predictor: "Predictor | str | Path", input_path: str | Path, out_path: str | Path, *,
+                 strict: bool = False, id_column: str | None = None, batch_size: int = 256,
+                 **options: Any) -> tuple[int, list[dict[str, str]]]:
+    """Predict every item of ``input_path`` (read with the predictor's domain) into the CSV
+    ``out_path``: the input's id column, then per property ``NAME`` and ``NAME_std``.
+
+    Items are read, converted and predicted ``batch_size`` at a time; the output appears (by
+    a rename) only when every item is done. Returns the number of rows written and the skipped
+    items (reader or converter rejects; ``strict``: raised instead).
+    """
+    model = _as_predictor(predictor)
+    domain = _load_domain(model.domain)
+    input_path, out_path = Path(input_path), Path(out_path)
+    if not input_path.exists() and "://" not in str(input_path):
+        raise DataError(f"{input_path}: no such file or folder")
+    trained = model.meta.get("domain_version")
+    if trained is not None and str(trained) != str(domain.version):
+        warnings.warn(f"the predictor was trained on version {trained} of domain {model.domain!r}; "
+                      f"version {domain.version} is installed (its graphs may differ)", RuntimeWarning,
+                      stacklevel=2)
+    props = model.properties
+    skipped: list[dict[str, str]] = []
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out_path.with_name(out_path.name + ".tmp")
+    count = 0
+    try:
+        with open(tmp, "w", newline="") as fh:
+            writer = csv.writer(fh)
+
+            def flush(graphs: list[Data], ids: list[str]) -> None:
+                nonlocal count
+                if count == 0:
+                    column = id_column or _id_column_name(input_path, ids)
+                    if column in props or column in {f"{p}_std" for p in props}:
+                        column = f"{column}_id"
+                    writer.writerow([column] + [c for p in props for c in (p, f"{p}_std")])
+                mean, std = model.predict(graphs, batch_size, ids)
+                for i, rid in enumerate(ids):
+                    writer.writerow([rid] + [repr(float(v)) for j in range(len(props))
+                                             for v in (mean[i, j], std[i, j])])
+                count += len(ids)
+
+            graphs, ids = [], []
+            try:
+                for k, rec in enumerate(domain.read(input_path, strict=strict, skipped=skipped, **options)):
+                    rid = str(rec.get("id", k))
+                    where = str(rec.get("source") or rid)
+                    try:
+                        g = domain.to_graph(rec["obj"])
+                        model.spec.validate(g, where=where)
+                    except (DataError, GraphValidationError, ValueError) as exc:
+                        if strict:
+                            raise DataError(f"{where}: {exc}") from None
+                        skipped.append({"where": where, "reason": str(exc)})
+                        continue
+                    graphs.append(g)
+                    ids.append(rid)
+                    if len(graphs) == batch_size:
+                        flush(graphs, ids)
+                        graphs, ids = [], []
+            except DataError as exc:
+                raise DataError(f"{input_path}: cannot read it as a {model.domain!r} file (the predictor "
+                                f"predicts {model.domain!r} items): {exc}") from None
+            if graphs:
+                flush(graphs, ids)
+        if count == 0:
+            shown = "; ".join(f"{s['where']}: {s['reason']}" for s in skipped[:3])
+            raise DataError(f"{input_path}: no {model.domain!r} item to predict"
+                            + (f" ({len(skipped)} skipped: {shown})" if skipped else ""))
+        os.replace(tmp, out_path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return count, skipped
+
+
+# ============================================================================ targets
+def predictor_targets(predictor: "Predictor | str | Path", name: str | None = None) -> list[Any]:
+    """One :class:`~graphdiff.targets.Target` per property of a predictor, named
+    ``'<name>-<property>'`` (``name``: the predictor's ``[predictor] name``, default
+    ``'<domain>-predicted'``)."""
+    from graphdiff.targets import predictor_target
+
+    props = predictor.properties if isinstance(predictor, Predictor) else predictor_header(predictor)["properties"]
+    return [predictor_target(predictor, p, name=name) for p in props]
+
+
+def register_predictor(path: str | Path, name: str | None = None, manager: Any = None) -> list[str]:
+    """Register a predictor's properties as targets of the running plugin manager (a plugin named
+    ``predictor:<path>``); returns the target names."""
+    from graphdiff.plugins import get_manager
+    from graphdiff.plugins.hookspecs import hookimpl
+
+    manager = manager or get_manager()
+    targets = predictor_targets(Path(path).resolve(), name=name)
+
+    class _Plugin:
+        @hookimpl
+        def register_targets(self, register):
+            for t in targets:
+                register(t.name, t, description=t.description)
+
+    label = f"predictor:{Path(path).resolve()}"
+    if label in manager.plugins:
+        return [t.name for t in targets]
+    manager.add_plugin(_Plugin(), label)
+    return [t.name for t in targets]
+
+
+def env_predictor_targets() -> list[Any]:
+    """The targets of every predictor that :data:`PREDICTORS_ENV` lists (files, or folders whose
+    ``*.pt`` predictors are all taken); the built-ins register them."""
+    found = []
+    for item in (os.environ.get(PREDICTORS_ENV) or "").split(os.pathsep):
+        if not item.strip():
+            continue
+        p = Path(item.strip()).expanduser()
+        files = sorted(p.glob("**/*.pt")) if p.is_dir() else [p]
+        for f in files:
+            try:
+                found.extend(predictor_targets(f))
+            except CheckpointError:
+                if not p.is_dir():
+                    raise
+    return found
+
+
+def target_guidance(model: Any, target: Any, goal: float | None = None, scale: float = 1.0) -> Any:
+    """A :class:`~graphdiff.diffusion.GradientGuidance` that steers sampling with a differentiable
+    target (``target.graph_fn``, e.g. a predictor's): towards larger values (``goal=None``) or
+    towards ``goal`` (minimising the squared distance).
+
+    The clean estimates of the continuous fields are mapped back to their units with the
+    diffusion model's processes; categorical fields enter as the model's current inputs (class
+    probabilities).
+    """
+    from graphdiff.diffusion import GradientGuidance
+
+    graph_fn = getattr(target, "graph_fn", None)
+    if graph_fn is None:
+        raise ConfigError(f"target {getattr(target, 'name', target)!r} is not differentiable (no graph_fn)")
+
+    def fn(x0_hat: dict[str, torch.Tensor], graphs: NoisyGraphs) -> torch.Tensor:
+        fields = {}
+        for name, value in {**graphs.inputs, **x0_hat}.items():
+            proc = model.processes[name] if name in model.processes else None
+            if proc is None:
+                continue
+            # categorical inputs are class probabilities already; the others are states
+            fields[name] = value if proc.kind is FieldKind.CATEGORICAL else proc.finalize(value)
+        value = graph_fn(fields, graphs)
+        return value if goal is None else -(value - float(goal)) ** 2
+
+    return GradientGuidance(fn, scale)

@@ -1,0 +1,325 @@
+"""Property predictors: training, calibration, `graphdiff predict`, targets, bad input.
+
+Tiny models and a few steps only: a social dataset whose property (edge density) is exact, so a
+trained predictor must beat predicting the training mean; the bundled Perov-5 sample for shapes.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import random
+from pathlib import Path
+
+import networkx as nx
+import pytest
+import torch
+from click.testing import CliRunner
+from torch_geometric.data import Batch
+
+from graphdiff.cli import cli
+from graphdiff.errors import ConfigError, DataError
+
+pytest.importorskip("graphdiff_social")
+
+PEROV = Path(__file__).resolve().parents[1] / "plugins/graphdiff-crystals/graphdiff_crystals/data/perov5_sample.csv"
+
+
+def _rows(path: Path) -> list[dict[str, str]]:
+    with open(path, newline="") as fh:
+        return list(csv.DictReader(fh))
+
+
+def _toml(path: Path, text: str) -> Path:
+    path.write_text(text)
+    return path
+
+
+# ---------------------------------------------------------------------------- social: exact labels
+@pytest.fixture(scope="module")
+def social(tmp_path_factory):
+    """64 random graphs, a labels CSV of their edge density, and a trained 2-member predictor."""
+    from graphdiff_social import SocialDomain
+
+    root = tmp_path_factory.mktemp("social")
+    rng = random.Random(0)
+    graphs = [nx.gnp_random_graph(rng.randint(6, 11), rng.uniform(0.1, 0.9), seed=i) for i in range(64)]
+    data = root / "graphs.jsonl"
+    SocialDomain().write(graphs, data)
+    ids = [r["id"] for r in SocialDomain().read(data)]
+    with open(root / "labels.csv", "w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(["id", "density"])
+        w.writerows([i, nx.density(g)] for i, g in zip(ids, graphs))
+    cfg = _toml(root / "pred.toml", """
+[data]
+domain = "social"
+source = "graphs.jsonl"
+val_fraction = 0.25
+batch_size = 16
+[model]
+hidden = 32
+layers = 2
+[training]
+max_steps = 60
+lr = 3e-3
+val_every = 20
+log_every = 20
+out_dir = "run"
+[predictor]
+properties = ["density"]
+labels = "labels.csv"
+ensemble = 2
+""")
+    res = CliRunner().invoke(cli, ["predictor", "train", "-q", str(cfg)])
+    assert res.exit_code == 0, res.output
+    return {"root": root, "data": data, "graphs": graphs, "ids": ids, "cfg": cfg, "output": res.output,
+            "predictor": root / "run" / "predictor.pt"}
+
+
+def test_social_predictor_beats_the_mean_on_held_out_graphs(social):
+    report = json.loads((social["root"] / "run" / "calibration.json").read_text())
+    row = report["properties"]["density"]
+    assert report["num_val"] == 16 and report["num_train"] == 48 and report["ensemble"] == 2
+    assert row["n"] == 16
+    # the held-out MAE is far below predicting the training mean for every graph
+    assert row["mae"] < 0.5 * row["baseline_mae"], row
+    assert row["r2"] > 0.5
+    for key in ("within_1std", "within_2std"):
+        assert 0.0 <= row[key] <= 1.0
+    assert row["within_1std"] <= row["within_2std"]
+    assert row["mean_std"] > 0 and len(row["member_mae"]) == 2
+    assert "calibration (validation split)" in social["output"] and "within 1 std" in social["output"]
+    assert (social["root"] / "run" / "val_predictions.csv").exists()
+
+
+def test_predict_writes_ids_then_property_and_std(social, tmp_path):
+    out = tmp_path / "pred.csv"
+    res = CliRunner().invoke(cli, ["predict", "--predictor", str(social["predictor"]),  # 7 per chunk
+                                   "--input", str(social["data"]), "--out", str(out), "--batch-size", "7"])
+    assert res.exit_code == 0, res.output
+    rows = _rows(out)
+    assert list(rows[0]) == ["id", "density", "density_std"]
+    assert [r["id"] for r in rows] == social["ids"]
+    assert all(float(r["density_std"]) > 0 for r in rows)
+    errors = [abs(float(r["density"]) - nx.density(g)) for r, g in zip(rows, social["graphs"])]
+    assert sum(errors) / len(errors) < 0.1
+
+
+def test_the_target_matches_predict_and_is_differentiable(social, tmp_path):
+    from graphdiff.plugins import get_manager
+    from graphdiff.predictors import Predictor
+    from graphdiff.targets import Target, predictor_target
+
+    out = tmp_path / "pred.csv"
+    CliRunner().invoke(cli, ["predict", "-p", str(social["predictor"]), "-i", str(social["data"]), "-o", str(out)])
+    rows = _rows(out)
+    target = predictor_target(social["predictor"], "density")
+    assert isinstance(target, Target) and target.domain == "social" and target.differentiable
+    assert target.name == "social-predicted-density"
+    for g, r in list(zip(social["graphs"], rows))[:4]:
+        assert target(g) == pytest.approx(float(r["density"]), rel=1e-5, abs=1e-6)
+    # graph_fn on a batch: same values; differentiable in the edge probabilities
+    domain = get_manager().get("domains", "social")
+    batch = Batch.from_data_list([domain.to_graph(g) for g in social["graphs"][:3]])
+    model = Predictor.load(social["predictor"])
+    inputs = model.inputs(batch).inputs["edges"].clone().requires_grad_(True)
+    values = target.graph_fn({"edges": inputs}, batch)
+    assert values.shape == (3,)
+    for v, r in zip(values.tolist(), rows[:3]):
+        assert v == pytest.approx(float(r["density"]), rel=1e-5, abs=1e-6)
+    values.sum().backward()
+    assert inputs.grad is not None and torch.isfinite(inputs.grad).all() and inputs.grad.abs().sum() > 0
+
+
+def test_register_predictor_adds_its_targets_to_the_manager(social, graphdiff_plugins):
+    import graphdiff_social.plugin
+
+    from graphdiff.predictors import register_predictor
+
+    pm = graphdiff_plugins(graphdiff_social.plugin)  # the process-wide manager for this test only
+    assert register_predictor(social["predictor"]) == ["social-predicted-density"]
+    assert "social-predicted-density" in pm.registry("targets")
+    assert any(name.startswith("predictor:") for name in pm.plugins)
+    res = CliRunner().invoke(cli, ["targets", "--domain", "social"])
+    assert "social-predicted-density" in res.output and "2-member GNN ensemble" in res.output
+
+
+def test_predictors_in_the_environment_are_registered_as_targets(social, monkeypatch):
+    from graphdiff.plugins.manager import PluginManager
+
+    monkeypatch.setenv("GRAPHDIFF_PREDICTORS", str(social["predictor"].parent))
+    pm = PluginManager(autoload=False, strict=True).load()
+    assert "social-predicted-density" in pm.registry("targets")
+
+
+def test_a_predictor_refuses_another_domains_file(social, tmp_path):
+    res = CliRunner().invoke(cli, ["predict", "-p", str(social["predictor"]), "-i", str(PEROV),
+                                   "-o", str(tmp_path / "x.csv")])
+    assert res.exit_code == 2
+    assert "cannot read it as a 'social' file" in res.output
+    assert not (tmp_path / "x.csv").exists()
+    notpred = tmp_path / "fake.pt"
+    torch.save({"format": "graphdiff-checkpoint"}, notpred)
+    res = CliRunner().invoke(cli, ["predict", "-p", str(notpred), "-i", str(social["data"]),
+                                   "-o", str(tmp_path / "y.csv")])
+    assert res.exit_code == 2 and "a diffusion model checkpoint, not a predictor" in res.output
+
+
+# ---------------------------------------------------------------------------- bad labels
+def _labels(social, tmp_path, rows):
+    path = tmp_path / "labels.csv"
+    with open(path, "w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(["id", "density"])
+        w.writerows(rows)
+    return path
+
+
+def test_missing_values_are_skipped_and_reported_or_raise_naming_the_row(social, tmp_path):
+    from graphdiff.plugins import get_manager
+    from graphdiff.predictors import read_labelled
+
+    domain = get_manager().get("domains", "social")
+    ids = social["ids"][:6]
+    labels = _labels(social, tmp_path, [[i, "" if k == 2 else 0.5] for k, i in enumerate(ids)])
+    data = read_labelled(domain, social["data"], ["density"], labels=labels, max_items=6)
+    assert len(data) == 5 and [s["where"] for s in data.skipped] == [ids[2]]
+    assert "no value of density" in data.skipped[0]["reason"]
+    with pytest.raises(DataError, match=f"{ids[2]}.*'density' is missing"):
+        read_labelled(domain, social["data"], ["density"], labels=labels, max_items=6, missing="error")
+    bad = _labels(social, tmp_path, [[ids[0], "0.3"], [ids[1], "dense"]])
+    with pytest.raises(DataError, match=f"row 2 \\(id {ids[1]}\\).*non-numeric value 'dense'"):
+        read_labelled(domain, social["data"], ["density"], labels=bad, max_items=6)
+    with pytest.raises(DataError, match="property 'clustering' not found.*social-average_clustering"):
+        read_labelled(domain, social["data"], ["clustering"], max_items=6)
+    # a registered target of the domain is a property too (computed from each item)
+    data = read_labelled(domain, social["data"], ["social-density"], max_items=4)
+    y = torch.cat([g.predictor_y for g in data.graphs]).view(-1)
+    assert y.tolist() == pytest.approx([nx.density(g) for g in social["graphs"][:4]])
+
+
+def test_mask_keeps_items_with_some_properties(social, tmp_path):
+    from graphdiff.plugins import get_manager
+    from graphdiff.predictors import read_labelled
+
+    ids = social["ids"][:3]
+    labels = tmp_path / "two.csv"
+    labels.write_text(f"id,a,b\n{ids[0]},1,2\n{ids[1]},3,\n{ids[2]},,\n")
+    domain = get_manager().get("domains", "social")
+    data = read_labelled(domain, social["data"], ["a", "b"], labels=labels, max_items=3, missing="mask")
+    assert data.ids == ids[:2] and len(data.skipped) == 1 and data.sources == {"a": "labels two.csv",
+                                                                              "b": "labels two.csv"}
+    y = data.graphs[1].predictor_y
+    assert y[0, 0] == 3 and math.isnan(float(y[0, 1]))
+
+
+def test_calibration_numbers_by_hand():
+    from graphdiff.predictors import calibration
+
+    y = torch.tensor([[0.0], [1.0], [2.0], [3.0], [float("nan")]])
+    mean = torch.tensor([[0.5], [2.5], [4.5], [3.0], [9.0]])
+    std = torch.ones(5, 1)
+    row = calibration(y, mean, std, ["p"], baseline=torch.tensor([1.5]))["p"]
+    assert row["n"] == 4
+    assert row["mae"] == pytest.approx((0.5 + 1.5 + 2.5 + 0) / 4)
+    assert row["rmse"] == pytest.approx(math.sqrt((0.25 + 2.25 + 6.25) / 4))
+    assert row["r2"] == pytest.approx(1 - (8.75 / 4) / 1.25)
+    assert (row["within_1std"], row["within_2std"]) == (0.5, 0.75)
+    assert row["ideal_1std"] == pytest.approx(0.6827, abs=1e-4)
+    assert row["ideal_2std"] == pytest.approx(0.9545, abs=1e-4)
+    assert row["baseline_mae"] == pytest.approx(1.0)
+
+
+def test_config_errors_name_the_field(tmp_path):
+    from graphdiff.predictors import load_predictor_config
+
+    cfg = _toml(tmp_path / "a.toml", '[data]\ndomain = "social"\n')
+    with pytest.raises(ConfigError, match="no \\[predictor\\] section"):
+        load_predictor_config(cfg)
+    cfg = _toml(tmp_path / "b.toml", '[data]\ndomain = "social"\n[predictor]\nproperties = ["a"]\nensembel = 2\n')
+    with pytest.raises(ConfigError, match="predictor.ensembel: unknown key"):
+        load_predictor_config(cfg)
+    cfg = _toml(tmp_path / "c.toml", '[data]\ndomain = "social"\n[predictor]\nproperties = []\n')
+    with pytest.raises(ConfigError, match="predictor.properties"):
+        load_predictor_config(cfg)
+
+
+# ---------------------------------------------------------------------------- crystals: shapes
+def test_crystals_heat_ref_predictor_shapes_columns_and_guidance(tmp_path):
+    pytest.importorskip("graphdiff_crystals")
+    from graphdiff.config import RunConfig
+    from graphdiff.model import build_model
+    from graphdiff.plugins import get_manager
+    from graphdiff.predictors import Predictor, read_labelled, target_guidance
+    from graphdiff.targets import predictor_target
+
+    cfg = _toml(tmp_path / "perov.toml", f"""
+[data]
+domain = "crystals"
+source = "{PEROV}"
+max_items = 24
+val_fraction = 0.25
+batch_size = 8
+[model]
+hidden = 16
+layers = 1
+options = {{ num_freqs = 4 }}
+[training]
+max_steps = 4
+val_every = 2
+out_dir = "run"
+[predictor]
+properties = ["heat_ref"]
+noisy = true
+""")
+    res = CliRunner().invoke(cli, ["predictor", "train", "-q", str(cfg)])
+    assert res.exit_code == 0, res.output
+    report = json.loads((tmp_path / "run" / "calibration.json").read_text())
+    assert report["ensemble"] == 3 and report["num_val"] == 6 and report["noisy"]
+    row = report["properties"]["heat_ref"]
+    assert 0 <= row["within_1std"] <= row["within_2std"] <= 1 and row["mean_std"] > 0
+    # a small input: the first 10 rows of the sample
+    with open(PEROV, newline="") as fh:
+        rows = list(csv.reader(fh))
+    small = tmp_path / "small.csv"
+    with open(small, "w", newline="") as fh:
+        csv.writer(fh).writerows(rows[:11])
+    out = tmp_path / "pred.csv"
+    res = CliRunner().invoke(cli, ["predict", "-p", str(tmp_path / "run" / "predictor.pt"), "-i", str(small),
+                                   "-o", str(out)])
+    assert res.exit_code == 0, res.output
+    pred = _rows(out)
+    assert list(pred[0]) == ["material_id", "heat_ref", "heat_ref_std"]
+    assert [r["material_id"] for r in pred] == [r[1] for r in rows[1:11]]
+    assert all(float(r["heat_ref_std"]) > 0 and math.isfinite(float(r["heat_ref"])) for r in pred)
+    # the target scores a Structure as predict does; graph_fn is differentiable in the fields
+    domain = get_manager().get("domains", "crystals")
+    path = tmp_path / "run" / "predictor.pt"
+    target = predictor_target(path, "heat_ref")
+    items = read_labelled(domain, small, ["heat_ref"], max_items=2)
+    recs = [r for _, r in zip(range(2), domain.read(small))]
+    assert target(recs[0]["obj"]) == pytest.approx(float(pred[0]["heat_ref"]), rel=1e-5)
+    batch = Batch.from_data_list(items.graphs)
+    frac = batch.frac_coords.clone().requires_grad_(True)
+    lattice = batch.lattice.clone().requires_grad_(True)
+    values = target.graph_fn({"atom_types": batch.atom_types, "frac_coords": frac, "lattice": lattice}, batch)
+    assert values.tolist() == pytest.approx([float(r["heat_ref"]) for r in pred[:2]], rel=1e-5)
+    values.sum().backward()
+    assert lattice.grad.abs().sum() > 0 and torch.isfinite(frac.grad).all()
+    # the property must be a numeric column
+    with pytest.raises(DataError, match="'formula' not found.*numeric columns: .*heat_ref"):
+        read_labelled(domain, small, ["formula"])
+    # guidance of a tiny diffusion model by the predictor runs and moves the sample
+    run = RunConfig.model_validate({"data": {"domain": "crystals"}, "model": {"hidden": 16, "layers": 1,
+                                                                              "options": {"num_freqs": 4}}})
+    torch.manual_seed(0)
+    model = build_model(run)
+    model.fit_statistics(items.graphs)
+    model.eval()
+    plain = model.sample([5], steps=2, generator=torch.Generator().manual_seed(1))
+    guided = model.sample([5], steps=2, generator=torch.Generator().manual_seed(1),
+                          gradient_guidance=target_guidance(model, target, scale=5.0))
+    assert not torch.allclose(plain[0].lattice, guided[0].lattice)
+    assert Predictor.load(path).noisy
