@@ -12,17 +12,72 @@ from graphdiff.cli import cli
 from graphdiff.errors import ConfigError, DataError
 
 
-def _parse_targets(values: tuple[str, ...]) -> dict[str, float]:
-    out = {}
+def _parse_requests(values: tuple[str, ...]) -> list[tuple[str, str, float]]:
+    """``NAME=V``, ``NAME<=V``, ``NAME>=V`` -> ``(name, op, value)``."""
+    import re
+
+    out = []
     for item in values:
-        if "=" not in item:
-            raise ConfigError(f"--target {item!r}: expected COLUMN=VALUE")
-        key, value = item.split("=", 1)
+        m = re.fullmatch(r"\s*([^<>=\s]+)\s*(<=|>=|=)\s*(\S+)\s*", item)
+        if m is None:
+            raise ConfigError(f"--target {item!r}: expected NAME=VALUE, NAME<=VALUE or NAME>=VALUE")
         try:
-            out[key.strip()] = float(value)
+            value = float(m.group(3))
         except ValueError:
-            raise ConfigError(f"--target {item!r}: {value!r} is not a number") from None
+            raise ConfigError(f"--target {item!r}: {m.group(3)!r} is not a number") from None
+        out.append((m.group(1), m.group(2), value))
     return out
+
+
+def _split_requests(values: tuple[str, ...], model, domain) -> tuple[dict[str, float], list]:
+    """Conditions the model was trained on (classifier-free guidance) and requests on registered
+    differentiable targets (gradient guidance): ``(cond, [(target, op, value)])``."""
+    from graphdiff.plugins import get_manager
+
+    cond, guided = {}, []
+    registry = get_manager().registry("targets")
+    for name, op, value in _parse_requests(values):
+        if name in model.condition:
+            if op != "=":
+                raise ConfigError(f"--target {name}{op}{value}: {name!r} is a condition of this model; "
+                                  "a condition takes NAME=VALUE")
+            cond[name] = value
+            continue
+        target = registry.get(name) if name in registry else None
+        if target is None or getattr(target, "domain", domain.name) != domain.name:
+            conds = ", ".join(model.condition) or "none"
+            raise ConfigError(f"--target {name!r}: not a condition of this model (conditions: {conds}) "
+                              f"and not a registered target of domain {domain.name!r} (graphdiff targets)")
+        if not getattr(target, "differentiable", False):
+            raise ConfigError(f"--target {name!r}: this target is not differentiable, so it cannot guide "
+                              "sampling; train a model conditioned on it (diffusion.condition) or a "
+                              "predictor of it (graphdiff predictor train)")
+        guided.append((target, op, value))
+    return cond, guided
+
+
+def _gradient_guidance(model, guided: list, scale: float):
+    """One :class:`~graphdiff.diffusion.GradientGuidance` for all requests: minus the sum of the
+    Huber losses of ``|v - goal|`` (``=``), ``relu(v - goal)`` (``<=``), ``relu(goal - v)``
+    (``>=``), so requests already met pull no more and distant ones pull with a bounded force."""
+    import torch
+
+    from graphdiff.predictors import target_guidance
+
+    parts = []
+    for target, op, value in guided:
+        raw = target_guidance(model, target, goal=None, scale=1.0).fn
+
+        def score(x0, graphs, raw=raw, op=op, value=value):
+            v = raw(x0, graphs)
+            gap = (v - value).abs() if op == "=" else torch.relu(v - value) if op == "<=" else torch.relu(value - v)
+            # Huber: quadratic near the goal, linear far from it, so the pull stays bounded
+            return -torch.where(gap < 1.0, 0.5 * gap ** 2, gap - 0.5)
+
+        parts.append(score)
+    from graphdiff.diffusion import GradientGuidance
+
+    return GradientGuidance(lambda x0, graphs: sum(p(x0, graphs) for p in parts), scale)
 
 
 @cli.command("train")
@@ -74,8 +129,16 @@ def train_cmd(config: Path, resume: Path | None, max_steps: int | None, out_dir:
               "answers were found [default: max(draws, 4K)].")
 @click.option("--allow-larger", is_flag=True, help="Accept input items larger than any training item.")
 @click.option("--no-distinct", is_flag=True, help="K independent samples per item, no grouping or ranking.")
-@click.option("--target", multiple=True, help="Condition COLUMN=VALUE (repeatable).")
+@click.option("--target", multiple=True,
+              help="NAME=VALUE (repeatable): a condition the model was trained on (classifier-free "
+                   "guidance), or a registered differentiable target (gradient guidance; also "
+                   "NAME<=VALUE, NAME>=VALUE).")
+@click.option("--predictor", "predictors", multiple=True, type=click.Path(exists=True, path_type=Path),
+              help="A trained predictor (graphdiff predictor train) whose properties become targets "
+                   "for --target (repeatable).")
 @click.option("--guidance-scale", type=float, help="Classifier-free guidance weight.")
+@click.option("--gradient-scale", type=float, default=1.0, show_default=True,
+              help="Weight of gradient guidance from --target requests on differentiable targets.")
 @click.option("--steps", type=int, help="Reverse steps (default: the config's).")
 @click.option("--sampler", type=click.Choice(["ancestral", "ddim"]), help="Sampler.")
 @click.option("--corrector-steps", type=int, help="Langevin corrector steps for torus fields.")
@@ -85,7 +148,8 @@ def train_cmd(config: Path, resume: Path | None, max_steps: int | None, out_dir:
 def sample_cmd(checkpoint: str, out_arg: str, num: int | None, input_path: Path | None, task: str | None,
                samples_per_row: int,
                draws: int | None, max_draws: int | None, allow_larger: bool, no_distinct: bool,
-               target: tuple[str, ...], guidance_scale: float | None, steps: int | None,
+               target: tuple[str, ...], predictors: tuple[Path, ...], guidance_scale: float | None,
+               gradient_scale: float, steps: int | None,
                sampler: str | None, corrector_steps: int | None, batch_size: int | None, seed: int,
                quiet: bool) -> None:
     """Generate graphs with a trained model and stream them to OUT.
@@ -118,6 +182,12 @@ def sample_cmd(checkpoint: str, out_arg: str, num: int | None, input_path: Path 
     model, cfg, meta = load_model(checkpoint)
     domain = get_manager().get("domains", cfg.data.domain)
     sc = cfg.sampling
+    if predictors:
+        from graphdiff.predictors import register_predictor
+
+        for p in predictors:
+            register_predictor(p)
+    cond, guided = _split_requests(target, model, domain)
     rows, row_ids = None, None
     if input_path is not None:
         records = list(domain.read(input_path))
@@ -150,10 +220,13 @@ def sample_cmd(checkpoint: str, out_arg: str, num: int | None, input_path: Path 
         if num == 0 or (rows is not None and not rows):
             click.echo(f"rank {rank}: nothing to sample")
             return
-    opts = dict(cond=_parse_targets(target) or None, steps=steps or sc.steps, sampler=sampler or sc.sampler,
+    opts = dict(cond=cond or None, steps=steps or sc.steps, sampler=sampler or sc.sampler,
                 guidance_scale=sc.guidance_scale if guidance_scale is None else guidance_scale,
                 corrector_steps=sc.corrector_steps if corrector_steps is None else corrector_steps,
                 batch_size=batch_size or sc.batch_size, inpaint=inpaint, allow_larger=allow_larger)
+    if guided:
+        opts["gradient_guidance"] = _gradient_guidance(model, guided, gradient_scale)
+    achieved: dict[str, list[float]] = {t.name: [] for t, _, _ in guided}
     sink = GraphSink(out_arg if folder else out, domain, start=first_index, describe=True)
     t0 = time.perf_counter()
     if distinct:
@@ -166,19 +239,45 @@ def sample_cmd(checkpoint: str, out_arg: str, num: int | None, input_path: Path 
             ids = [i for i in row_ids for _ in range(samples_per_row)]
         extra = None
         requested = {f"requested_{k}": v for k, v in (opts["cond"] or {}).items()}
+        requested.update({f"requested_{t.name}": f"{op}{v}" for t, op, v in guided})
         for chunk in sample_graphs(model, num, templates=templates, seed=seed, progress=not quiet, **opts):
             start = sink.count
             chunk_ids = (ids[start:start + len(chunk)] if ids
                          else [str(sink.next_index + i) for i in range(len(chunk))])
-            if samples_per_row > 1 or requested:  # the rank of each candidate, the condition asked for
+            scores = _score_targets(domain, chunk, guided, achieved)
+            if samples_per_row > 1 or requested or scores:  # candidate rank, the request, its value
                 extra = [{**({"sample": (start + i) % samples_per_row} if samples_per_row > 1 else {}),
-                          **requested} for i in range(len(chunk))]
+                          **requested, **scores[i]} for i in range(len(chunk))]
             sink.write(chunk, ids=chunk_ids, extra=extra)
     sink.close()
     dt = time.perf_counter() - t0
     click.echo(f"wrote {sink.count} graphs to {_describe_sink(sink)} in {dt:.1f} s "
                f"({sink.count / max(dt, 1e-9):.2f} graphs/s)")
     _note_unstored(sink)
+    for t, op, v in guided:  # how far the samples are from each request, by the target itself
+        vals = [x for x in achieved[t.name] if x == x]
+        if vals:
+            import statistics
+
+            met = sum((x <= v) if op == "<=" else (x >= v) if op == ">=" else True for x in vals)
+            dist = statistics.fmean(abs(x - v) for x in vals)
+            click.echo(f"{t.name} {op} {v}: mean {statistics.fmean(vals):.4g}, mean |value - {v}| = "
+                       f"{dist:.4g}" + (f", {met}/{len(vals)} meet it" if op != "=" else "")
+                       + f" (scored by {t.name} itself on the generated items)")
+
+
+def _score_targets(domain, chunk, guided, achieved) -> list[dict]:
+    """The value of each guided target on each generated item (NaN where it cannot score)."""
+    rows: list[dict] = [{} for _ in chunk]
+    for target, _, _ in guided:
+        for i, g in enumerate(chunk):
+            try:
+                value = float(target(domain.from_graph(g)))
+            except Exception:  # noqa: BLE001 - an item the target cannot score gets NaN
+                value = float("nan")
+            rows[i][target.name] = value
+            achieved[target.name].append(value)
+    return rows if guided else []
 
 
 def _describe_sink(sink) -> str:
