@@ -247,7 +247,7 @@ def sample_cmd(checkpoint: str, out_arg: str, num: int | None, input_path: Path 
             scores = _score_targets(domain, chunk, guided, achieved)
             if samples_per_row > 1 or requested or scores:  # candidate rank, the request, its value
                 extra = [{**({"sample": (start + i) % samples_per_row} if samples_per_row > 1 else {}),
-                          **requested, **scores[i]} for i in range(len(chunk))]
+                          **requested, **(scores[i] if scores else {})} for i in range(len(chunk))]
             sink.write(chunk, ids=chunk_ids, extra=extra)
     sink.close()
     dt = time.perf_counter() - t0

@@ -29,3 +29,13 @@ def register_metrics(register):
     from graphdiff.metrics import register_dng_metric
 
     register_dng_metric(register, "traffic")
+
+
+@hookimpl
+def register_checkpoints(register):
+    """Register the checkpoints shipped in ``graphdiff_traffic/checkpoints`` (each with a JSON
+    manifest written by ``benchmarks/graphs_bench.py``)."""
+    from graphdiff.checkpoints import bundled_in
+
+    for ckpt in bundled_in("graphdiff_traffic", "traffic"):
+        register(ckpt.name, ckpt, description=f"{ckpt.domain} {ckpt.task}: {ckpt.trained_on}")
