@@ -2,6 +2,7 @@
 
     python benchmarks/graphs_bench.py data  --dataset community-small
     python benchmarks/graphs_bench.py train --dataset community-small --minutes 40 --threads 1
+    python benchmarks/graphs_bench.py export --dataset community-small   # after `graphdiff train CONFIG`
     python benchmarks/graphs_bench.py eval  --dataset community-small --seeds 3
     python benchmarks/graphs_bench.py scale --sizes 64 128 256 500
 
@@ -351,7 +352,7 @@ def scale(sizes: list[int], steps: int, hidden: int, layers: int, sampling_steps
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("command", choices=["data", "train", "eval", "scale", "_one"])
+    ap.add_argument("command", choices=["data", "train", "export", "eval", "scale", "_one"])
     ap.add_argument("--dataset", default="community-small")
     ap.add_argument("--minutes", type=float, default=40)
     ap.add_argument("--seeds", type=int, default=3)
@@ -369,6 +370,14 @@ def main() -> None:
         print(make_data(args.dataset))
     elif args.command == "train":
         train(args.dataset, args.minutes)
+    elif args.command == "export":  # a run made with `graphdiff train benchmarks/configs/<dataset>.toml`
+        from graphdiff.config import load_config
+        from graphdiff.model import read_checkpoint
+
+        cfg = load_config(CONFIGS / f"{args.dataset}.toml")
+        used = json.loads(read_checkpoint(Path(cfg.training.out_dir) / "last.ckpt")["config"])
+        export(args.dataset, cfg.training.out_dir, used["training"]["max_minutes"],
+               used["training"]["max_minutes"])
     elif args.command == "eval":
         evaluate(args.dataset, args.seeds, args.steps)
     elif args.command == "scale":
