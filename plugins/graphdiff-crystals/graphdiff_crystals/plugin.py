@@ -56,3 +56,13 @@ def register_checkpoints(register: Any) -> None:
 
     for ckpt in bundled_checkpoints():
         register(ckpt.name, ckpt, description=f"{ckpt.domain} {ckpt.task}: {ckpt.trained_on}")
+
+
+@hookimpl
+def register_commands(register: Any) -> None:
+    """Register ``graphdiff stability``: CHGNet relaxation, energy above the convex hull and the
+    stable / metastable / unique / novel / S.U.N. rates of generated crystals."""
+    from graphdiff_crystals.stability import stability_command
+
+    register("stability", stability_command,
+             description="CHGNet relaxation, E_hull (pymatgen PhaseDiagram) and S.U.N. rates of generated crystals")

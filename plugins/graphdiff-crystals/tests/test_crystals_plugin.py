@@ -34,7 +34,8 @@ def test_discovery_through_the_entry_point():
                                "targets": ["crystals-density", "crystals-volume_per_atom"],
                                "metrics": ["crystals-csp", "crystals-dng"],
                                "checkpoints": ["carbon24-dng", "perov5-csp"],
-                               "baselines": ["crystals-retrieval", "crystals-substitution"]}
+                               "baselines": ["crystals-retrieval", "crystals-substitution"],
+                               "commands": ["stability"]}
     assert isinstance(pm.get("domains", "crystals"), CrystalDomain)
     target = pm.get("targets", "crystals-density")
     assert isinstance(target, Target) and target.domain == "crystals" and target.units == "g/cm^3"

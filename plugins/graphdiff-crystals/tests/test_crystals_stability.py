@@ -1,0 +1,256 @@
+"""``graphdiff stability``: CHGNet relaxation, energy above the hull, S.U.N. (tiny structures, few steps)."""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+from pymatgen.core import Lattice, Structure
+from pymatgen.entries.computed_entries import ComputedEntry, ComputedStructureEntry
+from pymatgen.io.cif import CifWriter
+
+pytest.importorskip("chgnet")
+
+from graphdiff.cli import cli  # noqa: E402
+from graphdiff_crystals.stability import (  # noqa: E402
+    E_HULL_TOL, ReferenceHull, RelaxCache, Relaxer, RelaxSettings, correct_entries, hull_from_train, load_entries,
+    stability_report,
+)
+
+STEPS = 15
+
+
+def si_perturbed() -> Structure:
+    """Diamond Si, 2-atom primitive cell, the second atom moved off its site."""
+    return Structure(Lattice.from_parameters(3.87, 3.87, 3.87, 60, 60, 60), ["Si", "Si"],
+                     [[0, 0, 0], [0.27, 0.23, 0.25]])
+
+
+def nacl() -> Structure:
+    """Rocksalt NaCl, 2-atom primitive cell."""
+    return Structure(Lattice.from_parameters(4.0, 4.0, 4.0, 60, 60, 60), ["Na", "Cl"], [[0, 0, 0], [0.5, 0.5, 0.5]])
+
+
+def na_bcc() -> Structure:
+    return Structure(Lattice.from_parameters(3.7, 3.7, 3.7, 109.47, 109.47, 109.47), ["Na"], [[0, 0, 0]])
+
+
+def cl2_box() -> Structure:
+    """A Cl2 molecule per 5 Å cube: a stand-in elemental reference for Cl."""
+    return Structure(Lattice.cubic(5.0), ["Cl", "Cl"], [[0, 0, 0], [0.4, 0, 0]])
+
+
+@pytest.fixture(scope="module")
+def settings() -> RelaxSettings:
+    return RelaxSettings(steps=STEPS, time_limit=None)
+
+
+@pytest.fixture(scope="module")
+def relaxer(settings) -> Relaxer:
+    return Relaxer(settings)
+
+
+@pytest.fixture(scope="module")
+def relaxed(relaxer) -> dict[str, dict]:
+    return {name: relaxer.relax(make()) for name, make in
+            (("si", si_perturbed), ("nacl", nacl), ("na", na_bcc), ("cl", cl2_box))}
+
+
+@pytest.fixture(scope="module")
+def entries_json(relaxed, tmp_path_factory) -> Path:
+    """Reference entries made from the relaxed results, as the MP API's ``as_dict`` form."""
+    docs = [ComputedStructureEntry(r["structure"], r["energy"], entry_id=f"ref-{name}").as_dict()
+            for name, r in relaxed.items()]
+    path = tmp_path_factory.mktemp("entries") / "entries.json"
+    path.write_text(json.dumps(docs))
+    return path
+
+
+def write_csv(path: Path, rows: list[tuple[str, Structure | None]]) -> Path:
+    with path.open("w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(["material_id", "cif"])
+        for rid, s in rows:
+            w.writerow([rid, str(CifWriter(s)) if s is not None else "not a cif"])
+    return path
+
+
+# ---------------------------------------------------------------------------- relaxation
+def test_relax_tiny_structures(relaxed, relaxer):
+    for name, r in relaxed.items():
+        assert r["error"] is None, (name, r["error"])
+        assert math.isfinite(r["energy_per_atom"]) and r["relax_steps"] <= STEPS
+        assert r["timed_out"] is False
+        assert r["relax_time_s"] >= 0
+    (e0, err), = relaxer.static_energies([si_perturbed()])
+    assert err is None
+    assert relaxed["si"]["energy_per_atom"] < e0  # the perturbed Si relaxes downhill
+    # batched static energies equal one-by-one ones
+    batch = relaxer.static_energies([si_perturbed(), nacl(), na_bcc()], batch_size=3)
+    one = [relaxer.static_energies([s])[0] for s in (si_perturbed(), nacl(), na_bcc())]
+    assert np.allclose([b[0] for b in batch], [o[0] for o in one], atol=1e-5)
+
+
+def test_time_limit_zero_marks_timed_out():
+    r = Relaxer(RelaxSettings(steps=STEPS, time_limit=0.0)).relax(si_perturbed())
+    assert r["timed_out"] is True and r["converged"] is False and r["relax_steps"] == 0
+    assert r["error"] is None and math.isfinite(r["energy_per_atom"])  # the last (here: first) step's energy
+
+
+def test_bad_structures_get_error_rows(relaxer, settings, relaxed):
+    isolated = Structure(Lattice.cubic(14.0), ["Na", "Cl"], [[0, 0, 0], [0.5, 0.5, 0.5]])
+    nan = si_perturbed()
+    nan.lattice = Lattice(np.full((3, 3), np.nan))
+    hull = ReferenceHull([ComputedEntry(r["structure"].composition, r["energy"], entry_id=n)
+                          for n, r in relaxed.items()], "entries", "test")
+    rep = stability_report([("iso", isolated), ("nan", nan), ("ok", nacl())], hull, settings, relaxer=relaxer,
+                           unreadable=[{"where": "gen.csv row 9", "reason": "the cif cell is empty"}])
+    rows = {r["id"]: r for r in rep["rows"]}
+    assert "isolated atom" in rows["iso"]["error"] and rows["iso"]["e_hull"] is None
+    assert rows["nan"]["error"].startswith("not evaluated") and rows["nan"]["e_hull"] is None
+    assert rows["ok"]["error"] is None and rows["ok"]["stable"] is True
+    s = rep["summary"]
+    assert s["num_generated"] == 4 and s["num_errors"] == 2 and s["num_unreadable"] == 1
+    assert s["stable_rate"] == pytest.approx(1 / 4)
+    assert rep["unreadable"][0]["where"] == "gen.csv row 9"
+
+
+# ---------------------------------------------------------------------------- entries and the hull
+def test_reference_entry_is_on_the_hull_and_strained_is_above(entries_json, relaxer):
+    entries, bad = load_entries(entries_json)
+    assert not bad and len(entries) == 4
+    used, excluded, info = correct_entries(entries, "auto")
+    assert info["num_used_as_given"] == 4 and not excluded  # no VASP parameters: CHGNet energies as they are
+    hull = ReferenceHull(used, "entries", "test")
+    for e in used:
+        value, reason = hull.e_above_hull(e.composition, e.energy)
+        assert reason is None and abs(value) < E_HULL_TOL
+    strained = nacl()
+    strained.scale_lattice(strained.volume * 1.25)
+    (e0, err), = relaxer.static_energies([strained])
+    value, reason = hull.e_above_hull(strained.composition, e0 * len(strained))
+    assert reason is None and value > 0.01
+
+
+def test_uncovered_elements_give_null_with_reason(entries_json):
+    hull = ReferenceHull(load_entries(entries_json)[0], "entries", "test")
+    value, reason = hull.e_above_hull(Structure(Lattice.cubic(4), ["K", "Cl"], [[0, 0, 0], [.5, .5, .5]]).composition,
+                                      -7.0)
+    assert value is None and "K not in the reference entries" in reason
+    only_compound = ReferenceHull([ComputedEntry("NaCl", -7.0), ComputedEntry("Na", -1.3)], "entries", "test")
+    value, reason = only_compound.e_above_hull(nacl().composition, -7.5)
+    assert value is None and "no pure-element reference for Cl" in reason
+
+
+def test_mp2020_applied_to_dft_entries_only():
+    spec = [{"titel": "PAW_PBE Na_pv 19Sep2006", "hash": None}, {"titel": "PAW_PBE Cl 06Sep2000", "hash": None}]
+    gga = ComputedEntry("NaCl", -7.0, entry_id="gga",
+                        parameters={"run_type": "GGA", "potcar_spec": spec, "hubbards": {}, "is_hubbard": False})
+    r2scan = ComputedEntry("NaCl", -7.0, entry_id="r2scan",
+                           parameters={"run_type": "R2SCAN", "potcar_spec": spec, "hubbards": {}, "is_hubbard": False})
+    chgnet = ComputedEntry("NaCl", -7.3, entry_id="chgnet")
+    used, excluded, info = correct_entries([gga, r2scan, chgnet], "auto")
+    by_id = {e.entry_id: e for e in used}
+    assert by_id["gga"].correction < 0 and "MP2020" in by_id["gga"].energy_adjustments[0].name
+    assert by_id["chgnet"].energy == -7.3
+    assert [x["id"] for x in excluded] == ["r2scan"] and "R2SCAN" in excluded[0]["reason"]
+    # re-applying to an already corrected entry gives the same energy (clean=True)
+    again, _, _ = correct_entries([by_id["gga"]], "mp2020")
+    assert again[0].energy == pytest.approx(by_id["gga"].energy)
+    assert correct_entries([gga], "none")[0][0].energy == -7.0
+
+
+def test_train_hull_elemental_references_and_cache(settings, relaxer, tmp_path):
+    cache = RelaxCache(tmp_path / "cache.json", settings)
+    hull, info = hull_from_train([("t-nacl", nacl())], settings, cache=cache, relaxer=relaxer)
+    # Na: ASE's standard bcc structure; Cl: none (a gas), so NaCl is not covered
+    refs = {r["id"]: r for r in info["extra_elemental_references"]}
+    assert "standard:Na" in refs and info["train_elements_without_reference"] == ["Cl"]
+    value, reason = hull.e_above_hull(nacl().composition, -8.0)
+    assert value is None and "Cl" in reason
+    # a pure-Cl structure given by the user completes it; the earlier relaxations come from the cache
+    cache2 = RelaxCache(tmp_path / "cache.json", settings)
+    hull2, info2 = hull_from_train([("t-nacl", nacl())], settings, cache=cache2, relaxer=relaxer,
+                                   element_refs=[("cl2", cl2_box())])
+    assert cache2.hits == 2 and not info2["train_elements_without_reference"]
+    train_entry = next(e for e in hull2.entries if e.entry_id == "train:t-nacl")
+    value, reason = hull2.e_above_hull(train_entry.composition, train_entry.energy)
+    assert reason is None and value <= E_HULL_TOL
+
+
+# ---------------------------------------------------------------------------- CLI
+def test_cli_end_to_end(entries_json, tmp_path):
+    dup = si_perturbed()
+    dup.translate_sites([0, 1], [0.1, 0.1, 0.1])  # the same crystal, shifted: a duplicate after relaxation
+    gen = write_csv(tmp_path / "gen.csv", [("g-si", si_perturbed()), ("g-nacl", nacl()), ("g-bad", None),
+                                          ("g-si2", dup)])
+    train = write_csv(tmp_path / "train.csv", [("t-nacl", nacl())])
+    out = tmp_path / "out.json"
+    result = CliRunner().invoke(cli, ["stability", "--generated", str(gen), "--entries", str(entries_json),
+                                      "--train", str(train), "--out", str(out), "--steps", str(STEPS), "-q",
+                                      "--save-relaxed", str(tmp_path / "relaxed.cif")], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    assert "SUN: 1/4" in result.output
+    rep = json.loads(out.read_text())
+    assert set(rep) >= {"protocol", "hull", "summary", "timing", "rows", "unreadable", "notes"}
+    assert "MaterialsProject2020Compatibility" in rep["protocol"]["energy"]
+    assert rep["hull"]["source"] == "entries" and "entries.json" in rep["hull"]["description"]
+    rows = {r["id"]: r for r in rep["rows"]}
+    assert set(rows) == {"g-si", "g-nacl", "g-si2"}
+    for key in ("relaxed_cif", "energy_per_atom", "e_hull", "stable", "unique", "novel", "timed_out",
+                "relax_steps", "error"):
+        assert key in rows["g-si"]
+    assert Structure.from_str(rows["g-si"]["relaxed_cif"], fmt="cif").composition.reduced_formula == "Si"
+    assert rows["g-si"]["stable"] and rows["g-si"]["unique"] and rows["g-si"]["novel"] and rows["g-si"]["sun"]
+    assert rows["g-si"]["e_hull_initial"] > rows["g-si"]["e_hull"]  # unrelaxed is above the relaxed
+    assert rows["g-nacl"]["stable"] and rows["g-nacl"]["novel"] is False and rows["g-nacl"]["matches_train"] == "t-nacl"
+    assert rows["g-si2"]["unique"] is False and rows["g-si2"]["duplicate_of"] == "g-si" and not rows["g-si2"]["sun"]
+    s = rep["summary"]
+    assert s["num_generated"] == 4 and s["num_unreadable"] == 1 and s["num_sun"] == 1
+    assert s["sun_rate"] == pytest.approx(0.25) and s["stable_rate"] == pytest.approx(0.75)
+    assert "row 3" in rep["unreadable"][0]["where"]
+    assert (tmp_path / "relaxed.cif").exists()
+
+
+def test_cli_needs_a_hull_and_time_limit_zero(entries_json, tmp_path):
+    gen = write_csv(tmp_path / "gen.csv", [("g-si", si_perturbed()), ("g-nacl", nacl())])
+    out = tmp_path / "out.json"
+    result = CliRunner().invoke(cli, ["stability", "--generated", str(gen), "--out", str(out)])
+    assert result.exit_code != 0 and "--entries" in result.output
+    result = CliRunner().invoke(cli, ["stability", "--generated", str(gen), "--entries", str(entries_json),
+                                      "--out", str(out), "--time-limit", "0", "-q"], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    rep = json.loads(out.read_text())
+    assert rep["summary"]["num_timed_out"] == 1  # NaCl starts converged, Si runs out of time at once
+    si = next(r for r in rep["rows"] if r["id"] == "g-si")
+    assert si["timed_out"] is True and si["e_hull"] is not None and si["novel"] is None and si["sun"] is None
+    assert any("ran out of time" in n for n in rep["notes"])
+
+
+def test_workers_give_the_same_results(settings, relaxed):
+    from graphdiff_crystals.stability import relax_structures
+
+    out = relax_structures([si_perturbed(), nacl()], settings, workers=2)
+    assert [r["error"] for r in out] == [None, None]
+    assert out[0]["energy_per_atom"] == pytest.approx(relaxed["si"]["energy_per_atom"], abs=1e-5)
+    assert out[1]["energy_per_atom"] == pytest.approx(relaxed["nacl"]["energy_per_atom"], abs=1e-5)
+    assert out[0]["structure"].composition.reduced_formula == "Si"
+
+
+def test_load_entries_layouts(tmp_path):
+    e1 = ComputedEntry("NaCl", -7.0, entry_id="mp-22862-GGA")
+    e2 = ComputedEntry("NaCl", -7.2, entry_id="mp-22862-r2SCAN")
+    docs = [{"material_id": "mp-22862", "entries": {"GGA": e1.as_dict(), "R2SCAN": e2.as_dict()}},
+            {"composition": {"Na": 1}, "energy": -1.3, "entry_id": "plain-na"},
+            {"entry": ComputedEntry("Cl", -1.8, entry_id="wrapped-cl").as_dict()},
+            {"something": "else"}]
+    path = tmp_path / "mp.json"
+    path.write_text(json.dumps({"data": docs}))
+    entries, bad = load_entries(path)
+    assert sorted(e.entry_id for e in entries) == ["mp-22862-GGA", "mp-22862-r2SCAN", "plain-na", "wrapped-cl"]
+    assert len(bad) == 1 and "item 4" in bad[0]["where"]
