@@ -21,6 +21,7 @@ install: $(STAMP)
 
 demo: $(STAMP)
 	$(PY) -m graphdiff_crystals.demo --out demo-output
+	$(PY) -m graphdiff_molecules.demo --out demo-output --num 16
 
 test: $(STAMP)
 	$(PY) -m pytest -q -m "not slow" $(PYTEST_ARGS)
