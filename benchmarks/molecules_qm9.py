@@ -80,7 +80,7 @@ def _score(path: Path, num: int, steps: int, seed: int, train_smiles_source: lis
             **{k: m[k] for k in ("atom_stability", "mol_stability", "validity", "uniqueness", "novelty")}}
 
 
-def curve(num: int, steps: int, seed: int, train_limit: int) -> dict:
+def curve(num: int, steps: int, seed: int, train_limit: int, every: int = 1) -> dict:
     from graphdiff.plugins import get_manager
 
     domain = get_manager().get("domains", "molecules")
@@ -91,7 +91,7 @@ def curve(num: int, steps: int, seed: int, train_limit: int) -> dict:
         if train_limit and i >= train_limit:
             break
         train.append(rec["obj"])
-    snaps = sorted((RUN / "snapshots").glob("*.ckpt"))
+    snaps = sorted((RUN / "snapshots").glob("*.ckpt"))[every - 1::every]
     last = RUN / "last.ckpt"
     points = []
     for path in [*snaps, last]:
@@ -109,7 +109,8 @@ def curve(num: int, steps: int, seed: int, train_limit: int) -> dict:
               "threads": torch.get_num_threads(),
               "trained_by": TRAIN_COMMAND,
               "command": f"python benchmarks/molecules_qm9.py curve --num {num} --steps {steps}"
-                         + (f" --train-limit {train_limit}" if train_limit else "")}
+                         + (f" --train-limit {train_limit}" if train_limit else "")
+                         + (f" --every {every}" if every != 1 else "")}
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / "qm9-dng.json").write_text(json.dumps(result, indent=2))
     _plot(points)
@@ -199,13 +200,14 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--train-limit", type=int, default=0, help="novelty against the first N training molecules")
     ap.add_argument("--threads", type=int, default=None)
+    ap.add_argument("--every", type=int, default=1, help="score every N-th snapshot (and the last checkpoint)")
     args = ap.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
     if args.command == "export":
         export()
     elif args.command == "curve":
-        curve(args.num, args.steps[0], args.seed, args.train_limit)
+        curve(args.num, args.steps[0], args.seed, args.train_limit, args.every)
     elif args.command == "cost":
         cost(args.steps, args.num)
     else:

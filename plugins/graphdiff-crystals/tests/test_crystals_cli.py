@@ -111,7 +111,7 @@ def test_bad_cli_input_is_reported(trained, small_csv, tmp_path):
     assert res.exit_code == 2 and "use --input" in res.output
     res = runner.invoke(cli, ["sample", "--checkpoint", str(trained["dng"]), "--num", "3", "--target", "heat_ref",
                               "--out", str(tmp_path / "x.csv")])
-    assert res.exit_code == 2 and "COLUMN=VALUE" in res.output
+    assert res.exit_code == 2 and "expected NAME=VALUE" in res.output
     res = runner.invoke(cli, ["sample", "--checkpoint", "no-such-model", "--num", "3", "--out", str(tmp_path / "x.csv")])
     assert res.exit_code == 2 and "no bundled checkpoint" in res.output
     res = runner.invoke(cli, ["sample", "--checkpoint", str(trained["dng"]), "--num", "3", "--out",
