@@ -8,7 +8,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-__all__ = ["NamedCheckpoint", "bundled_in", "find_named", "list_named"]
+__all__ = ["NamedCheckpoint", "bundled_in", "find_named", "list_named", "register_bundled"]
 
 
 @dataclass(frozen=True)
@@ -76,3 +76,10 @@ def bundled_in(package: str, domain: str, folder: str = "checkpoints") -> list[N
                                    trained_on=info.get("trained_on", ""), figures=info.get("figures", {}),
                                    made_by=info.get("made_by", "")))
     return out
+
+
+def register_bundled(register: Any, package: str, domain: str, folder: str = "checkpoints") -> None:
+    """The body of a plugin's ``register_checkpoints`` hook: register every checkpoint
+    :func:`bundled_in` finds in ``package``."""
+    for ckpt in bundled_in(package, domain, folder):
+        register(ckpt.name, ckpt, description=f"{ckpt.domain} {ckpt.task}: {ckpt.trained_on}")

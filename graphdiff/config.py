@@ -160,14 +160,20 @@ def parse_config(raw: dict[str, Any], where: str = "<config>", base_dir: Path | 
     except ValidationError as exc:
         raise ConfigError(_format_errors(exc, where)) from None
     if base_dir is not None:
-        for key in ("source", "train_source", "val_source"):
-            value = getattr(cfg.data, key)
-            # URIs such as ``qm9://train`` name a dataset, not a path: keep them as written
-            if value and "://" not in value and not Path(value).is_absolute():
-                setattr(cfg.data, key, str((base_dir / value).resolve()))
-        if not Path(cfg.training.out_dir).is_absolute():
-            cfg.training.out_dir = str((base_dir / cfg.training.out_dir).resolve())
+        resolve_paths(cfg, base_dir)
     return cfg
+
+
+def resolve_paths(cfg: Any, base_dir: Path) -> None:
+    """Make a config's relative data sources and ``training.out_dir`` relative to ``base_dir``
+    (the config file's folder). URIs such as ``qm9://train`` name a dataset, not a path: they
+    are kept as written."""
+    for key in ("source", "train_source", "val_source"):
+        value = getattr(cfg.data, key)
+        if value and "://" not in value and not Path(value).is_absolute():
+            setattr(cfg.data, key, str((base_dir / value).resolve()))
+    if not Path(cfg.training.out_dir).is_absolute():
+        cfg.training.out_dir = str((base_dir / cfg.training.out_dir).resolve())
 
 
 def read_mapping(path: str | Path) -> dict[str, Any]:

@@ -60,12 +60,13 @@ def statistics_sample(graphs: Any, limit: int = 50_000, seed: int = 0) -> list[D
 
 
 def convert_record(domain: Any, record: Any, where: str, strict: bool,
-                   report: list[dict[str, str]]) -> Data | None:
-    """``domain.record_to_graph`` + validation; a failure is reported (``None`` returned) or,
-    with ``strict``, raised as :class:`DataError` naming ``where``."""
+                   report: list[dict[str, str]], spec: Any = None) -> Data | None:
+    """``domain.record_to_graph`` + validation against ``spec`` (default: the domain's); a
+    failure is reported (``None`` returned) or, with ``strict``, raised as :class:`DataError`
+    naming ``where``."""
     try:
         graph = domain.record_to_graph(record)
-        domain.spec.validate(graph, where=where)
+        (spec or domain.spec).validate(graph, where=where)
     except (DataError, GraphValidationError, ValueError) as exc:
         if strict:
             raise DataError(f"{where}: {exc}") from None

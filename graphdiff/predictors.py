@@ -44,7 +44,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from torch import nn
 from torch_geometric.data import Batch, Data
 
-from graphdiff.config import RunConfig, _format_errors, read_mapping
+from graphdiff.config import RunConfig, _format_errors, read_mapping, resolve_paths
+from graphdiff.data import convert_record
 from graphdiff.errors import CheckpointError, ConfigError, DataError, GraphValidationError
 from graphdiff.graph import FieldKind, FieldSpec, GraphSpec, Level
 from graphdiff.nn.base import NoisyGraphs, all_pairs
@@ -135,12 +136,7 @@ def parse_predictor_config(raw: dict[str, Any], where: str = "<config>",
     except ValidationError as exc:
         raise ConfigError(_format_errors(exc, where)) from None
     if base_dir is not None:
-        for key in ("source", "train_source", "val_source"):
-            value = getattr(cfg.data, key)
-            if value and "://" not in value and not Path(value).is_absolute():
-                setattr(cfg.data, key, str((base_dir / value).resolve()))
-        if not Path(cfg.training.out_dir).is_absolute():
-            cfg.training.out_dir = str((base_dir / cfg.training.out_dir).resolve())
+        resolve_paths(cfg, base_dir)
         labels = cfg.predictor.labels
         if labels and not Path(labels).is_absolute():
             cfg.predictor.labels = str((base_dir / labels).resolve())
@@ -327,13 +323,8 @@ def read_labelled(domain: Any, source: str | Path, properties: Sequence[str], *,
                 skipped.append({"where": where, "reason": f"no value of {', '.join(lacking)}"
                                 + (f" ({'; '.join(notes)})" if notes else "")})
                 continue
-        try:
-            graph = domain.to_graph(rec["obj"])
-            domain.spec.validate(graph, where=where)
-        except (DataError, GraphValidationError, ValueError) as exc:
-            if strict:
-                raise DataError(f"{where}: {exc}") from None
-            skipped.append({"where": where, "reason": str(exc)})
+        graph = convert_record(domain, {"obj": rec["obj"]}, where, strict, skipped)  # no props
+        if graph is None:
             continue
         graph = _strip(graph, domain.spec)
         setattr(graph, _Y, torch.tensor([values], dtype=torch.float32))
@@ -1076,13 +1067,8 @@ def predict_file(predictor: "Predictor | str | Path", input_path: str | Path, ou
                 for k, rec in enumerate(domain.read(input_path, strict=strict, skipped=skipped, **options)):
                     rid = str(rec.get("id", k))
                     where = str(rec.get("source") or rid)
-                    try:
-                        g = domain.to_graph(rec["obj"])
-                        model.spec.validate(g, where=where)
-                    except (DataError, GraphValidationError, ValueError) as exc:
-                        if strict:
-                            raise DataError(f"{where}: {exc}") from None
-                        skipped.append({"where": where, "reason": str(exc)})
+                    g = convert_record(domain, {"obj": rec["obj"]}, where, strict, skipped, spec=model.spec)
+                    if g is None:
                         continue
                     graphs.append(g)
                     ids.append(rid)

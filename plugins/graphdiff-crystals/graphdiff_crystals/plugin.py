@@ -52,10 +52,9 @@ def register_baselines(register: Any) -> None:
 @hookimpl
 def register_checkpoints(register: Any) -> None:
     """Register the bundled checkpoints shipped in ``graphdiff_crystals/checkpoints``."""
-    from graphdiff_crystals.bundled import bundled_checkpoints
+    from graphdiff.checkpoints import register_bundled
 
-    for ckpt in bundled_checkpoints():
-        register(ckpt.name, ckpt, description=f"{ckpt.domain} {ckpt.task}: {ckpt.trained_on}")
+    register_bundled(register, "graphdiff_crystals", "crystals")
 
 
 @hookimpl

@@ -36,7 +36,6 @@ def register_metrics(register):
 def register_checkpoints(register):
     """Register the checkpoints shipped in ``graphdiff_molecules/checkpoints`` (each with a JSON
     manifest written by ``benchmarks/molecules_qm9.py``)."""
-    from graphdiff.checkpoints import bundled_in
+    from graphdiff.checkpoints import register_bundled
 
-    for ckpt in bundled_in("graphdiff_molecules", "molecules"):
-        register(ckpt.name, ckpt, description=f"{ckpt.domain} {ckpt.task}: {ckpt.trained_on}")
+    register_bundled(register, "graphdiff_molecules", "molecules")

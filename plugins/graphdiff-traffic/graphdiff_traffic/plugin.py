@@ -35,7 +35,6 @@ def register_metrics(register):
 def register_checkpoints(register):
     """Register the checkpoints shipped in ``graphdiff_traffic/checkpoints`` (each with a JSON
     manifest written by ``benchmarks/graphs_bench.py``)."""
-    from graphdiff.checkpoints import bundled_in
+    from graphdiff.checkpoints import register_bundled
 
-    for ckpt in bundled_in("graphdiff_traffic", "traffic"):
-        register(ckpt.name, ckpt, description=f"{ckpt.domain} {ckpt.task}: {ckpt.trained_on}")
+    register_bundled(register, "graphdiff_traffic", "traffic")
