@@ -73,7 +73,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     from graphdiff.model import load_model, resolve_checkpoint
     from graphdiff.plugins import get_manager
     from graphdiff.runner import sample_graphs
-    from graphdiff_molecules.edm_metrics import dng_metric
+    from graphdiff_molecules.edm_metrics import dng_metric, per_item_checks
 
     domain = get_manager().get("domains", "molecules")
     model, cfg, meta = load_model(resolve_checkpoint(args.checkpoint))
@@ -90,7 +90,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     m = dng_metric(mols)
     rows = m["per_item"]
     domain.write(mols, out / "generated.extxyz", ids=[f"qm9-dng-{i:03d}" for i in range(len(mols))],
-                 extra=domain.describe(mols))
+                 extra=per_item_checks(rows))  # what domain.describe stores, without scoring again
     stable = [i for i, r in enumerate(rows) if r["mol_stable"]]
     boxed = stable[0] if stable else 0
     domain.write([mols[boxed]], out / "POSCAR", vacuum=10.0)

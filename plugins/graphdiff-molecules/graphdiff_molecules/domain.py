@@ -371,12 +371,9 @@ class MoleculeDomain(Domain):
         """EDM's per-molecule checks, stored beside generated molecules by ``graphdiff sample``:
         ``atom_stable_fraction``, ``mol_stable``, ``valid`` (RDKit sanitises the bonds EDM's
         distance tables give) and ``smiles`` (of the largest fragment; ``""`` when invalid)."""
-        from graphdiff_molecules.edm_metrics import dng_metric
+        from graphdiff_molecules.edm_metrics import dng_metric, per_item_checks
 
-        rows = dng_metric(list(objs))["per_item"]
-        return [{"atom_stable_fraction": r["stable_atoms"] / r["num_atoms"] if r["num_atoms"] else 0.0,
-                 "mol_stable": bool(r["mol_stable"]), "valid": bool(r["valid"]),
-                 "smiles": r["smiles"] or ""} for r in rows]
+        return per_item_checks(dng_metric(list(objs))["per_item"])
 
     # ------------------------------------------------------------------ other domains
     #: :meth:`convert_from` turns crystals (pymatgen ``Structure``) into molecules.

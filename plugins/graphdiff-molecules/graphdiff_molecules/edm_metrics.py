@@ -328,6 +328,15 @@ def _summary(rows: list[dict[str, Any]]) -> dict[str, Any]:
     }
 
 
+def per_item_checks(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The per-molecule values stored beside generated molecules, from :func:`dng_metric`'s
+    ``per_item`` rows: ``atom_stable_fraction``, ``mol_stable``, ``valid`` and ``smiles``
+    (``""`` when invalid)."""
+    return [{"atom_stable_fraction": r["stable_atoms"] / r["num_atoms"] if r["num_atoms"] else 0.0,
+             "mol_stable": bool(r["mol_stable"]), "valid": bool(r["valid"]),
+             "smiles": r["smiles"] or ""} for r in rows]
+
+
 def dng_metric(generated: Sequence[Any], references: Sequence[Any] | None = None,
                train: Sequence[Any] | None = None, k: Any = None, *,
                score_references: bool = True, **_: Any) -> dict[str, Any]:
