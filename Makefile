@@ -4,10 +4,11 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PIP := $(PY) -m pip
 STAMP := $(VENV)/.installed
+DOCS_STAMP := $(VENV)/.installed-docs
 PLUGINS := plugins/graphdiff-crystals plugins/graphdiff-molecules plugins/graphdiff-social plugins/graphdiff-traffic
 PYTEST_ARGS ?=
 
-.PHONY: install demo test test-all bench clean
+.PHONY: install demo test test-all bench clean docs notebooks
 
 $(STAMP): pyproject.toml $(addsuffix /pyproject.toml,$(PLUGINS))
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -19,6 +20,11 @@ $(STAMP): pyproject.toml $(addsuffix /pyproject.toml,$(PLUGINS))
 
 install: $(STAMP)
 
+# the `docs` extra: mkdocs (material, mkdocstrings, mkdocs-jupyter) and nbmake for the notebooks
+$(DOCS_STAMP): $(STAMP) pyproject.toml
+	$(PIP) install -q -e ".[docs]"
+	touch $(DOCS_STAMP)
+
 demo: $(STAMP)
 	$(PY) -m graphdiff_crystals.demo --out demo-output
 	$(PY) -m graphdiff_molecules.demo --out demo-output --num 16
@@ -29,5 +35,17 @@ test: $(STAMP)
 test-all: $(STAMP)
 	$(PY) -m pytest -q $(PYTEST_ARGS)
 
+# execute every notebook of docs/examples, each in its own folder as working directory (they are
+# stored without outputs; nbmake does not write outputs back); 300 s at most per cell
+notebooks: $(DOCS_STAMP)
+	@if ls docs/examples/*.ipynb >/dev/null 2>&1; then \
+		echo "OMP_NUM_THREADS=$${OMP_NUM_THREADS:-1} $(PY) -m pytest -q -p no:cacheprovider --nbmake --nbmake-timeout=300 docs/examples"; \
+		OMP_NUM_THREADS=$${OMP_NUM_THREADS:-1} $(PY) -m pytest -q -p no:cacheprovider --nbmake --nbmake-timeout=300 docs/examples; \
+	else echo "no notebooks in docs/examples"; fi
+
+# the documentation site, into site/; any warning fails the build
+docs: $(DOCS_STAMP)
+	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict --site-dir site
+
 clean:
-	rm -rf $(VENV) demo-output .pytest_cache
+	rm -rf $(VENV) demo-output .pytest_cache site .cache

@@ -22,7 +22,7 @@ def db_group() -> None:
 
 
 @db_group.command("build")
-@click.argument("source", type=click.Path(path_type=Path))
+@click.argument("source")
 @click.option("--domain", "-d", "domain_name", required=True,
               help="Domain that reads SOURCE (see `graphdiff plugins`), e.g. crystals.")
 @click.option("--out", "-o", required=True, type=click.Path(dir_okay=False, path_type=Path),
@@ -32,18 +32,20 @@ def db_group() -> None:
               help="Graphs per transaction (what an interruption can lose at most).")
 @click.option("--max-items", type=click.IntRange(min=0), help="Stop after this many items (a partial build).")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
-def db_build(source: Path, domain_name: str, out: Path, strict: bool, chunk: int, max_items: int | None,
+def db_build(source: str, domain_name: str, out: Path, strict: bool, chunk: int, max_items: int | None,
              quiet: bool) -> None:
     """Read SOURCE with a domain's reader into the database OUT.
 
-    Every item is converted and validated; bad ones are skipped and recorded with the reason
-    (see `graphdiff db info`). Running the same command again resumes an interrupted build:
-    items already stored are kept, none is stored twice. Another SOURCE adds to OUT.
+    SOURCE is a file or folder, or a dataset a plugin ships (qm9://test). Every item is
+    converted and validated; bad ones are skipped and recorded with the reason (see `graphdiff
+    db info`). Running the same command again resumes an interrupted build: items already stored
+    are kept, none is stored twice. Another SOURCE adds to OUT.
     """
     from graphdiff import load_domain
+    from graphdiff.data import is_dataset_uri
     from graphdiff.db import GraphDatabase
 
-    if not source.exists():
+    if not is_dataset_uri(source) and not Path(source).exists():
         raise DataError(f"{source}: no such file or folder")
     try:
         domain = load_domain(domain_name)

@@ -14,70 +14,25 @@ from graphdiff.errors import ConfigError, DataError
 
 def _parse_requests(values: tuple[str, ...]) -> list[tuple[str, str, float]]:
     """``NAME=V``, ``NAME<=V``, ``NAME>=V`` -> ``(name, op, value)``."""
-    import re
+    from graphdiff.runner import parse_target_requests
 
-    out = []
-    for item in values:
-        m = re.fullmatch(r"\s*([^<>=\s]+)\s*(<=|>=|=)\s*(\S+)\s*", item)
-        if m is None:
-            raise ConfigError(f"--target {item!r}: expected NAME=VALUE, NAME<=VALUE or NAME>=VALUE")
-        try:
-            value = float(m.group(3))
-        except ValueError:
-            raise ConfigError(f"--target {item!r}: {m.group(3)!r} is not a number") from None
-        out.append((m.group(1), m.group(2), value))
-    return out
+    return parse_target_requests(values)
 
 
 def _split_requests(values: tuple[str, ...], model, domain) -> tuple[dict[str, float], list]:
-    """Conditions the model was trained on (classifier-free guidance) and requests on registered
+    """Conditions of the model (classifier-free guidance) and requests on registered
     differentiable targets (gradient guidance): ``(cond, [(target, op, value)])``."""
-    from graphdiff.plugins import get_manager
+    from graphdiff.runner import split_target_requests
 
-    cond, guided = {}, []
-    registry = get_manager().registry("targets")
-    for name, op, value in _parse_requests(values):
-        if name in model.condition:
-            if op != "=":
-                raise ConfigError(f"--target {name}{op}{value}: {name!r} is a condition of this model; "
-                                  "a condition takes NAME=VALUE")
-            cond[name] = value
-            continue
-        target = registry.get(name) if name in registry else None
-        if target is None or getattr(target, "domain", domain.name) != domain.name:
-            conds = ", ".join(model.condition) or "none"
-            raise ConfigError(f"--target {name!r}: not a condition of this model (conditions: {conds}) "
-                              f"and not a registered target of domain {domain.name!r} (graphdiff targets)")
-        if not getattr(target, "differentiable", False):
-            raise ConfigError(f"--target {name!r}: this target is not differentiable, so it cannot guide "
-                              "sampling; train a model conditioned on it (diffusion.condition) or a "
-                              "predictor of it (graphdiff predictor train)")
-        guided.append((target, op, value))
-    return cond, guided
+    return split_target_requests(values, model, domain)
 
 
 def _gradient_guidance(model, guided: list, scale: float):
-    """One :class:`~graphdiff.diffusion.GradientGuidance` for all requests: minus the sum of the
-    Huber losses of ``|v - goal|`` (``=``), ``relu(v - goal)`` (``<=``), ``relu(goal - v)``
-    (``>=``), so requests already met pull no more and distant ones pull with a bounded force."""
-    import torch
+    """One :class:`~graphdiff.diffusion.GradientGuidance` for all requests (see
+    :func:`graphdiff.runner.requests_guidance`)."""
+    from graphdiff.runner import requests_guidance
 
-    from graphdiff.predictors import target_guidance
-
-    parts = []
-    for target, op, value in guided:
-        raw = target_guidance(model, target, goal=None, scale=1.0).fn
-
-        def score(x0, graphs, raw=raw, op=op, value=value):
-            v = raw(x0, graphs)
-            gap = (v - value).abs() if op == "=" else torch.relu(v - value) if op == "<=" else torch.relu(value - v)
-            # Huber: quadratic near the goal, linear far from it, so the pull stays bounded
-            return -torch.where(gap < 1.0, 0.5 * gap ** 2, gap - 0.5)
-
-        parts.append(score)
-    from graphdiff.diffusion import GradientGuidance
-
-    return GradientGuidance(lambda x0, graphs: sum(p(x0, graphs) for p in parts), scale)
+    return requests_guidance(model, guided, scale)
 
 
 @cli.command("train")
@@ -557,31 +512,63 @@ def _save_candidates(domain, cands: list, path: Path) -> None:
 @click.option("--steps", type=int, default=100, show_default=True, help="Inversion and decoding steps.")
 @click.option("--target-path", nargs=3, type=(str, float, float), default=None,
               help="COLUMN START END: a condition that changes linearly along the path.")
+@click.option("--target", multiple=True,
+              help="As for sample (repeatable): NAME=VALUE for a condition of the model, held at "
+                   "every point, or NAME=VALUE, NAME<=VALUE, NAME>=VALUE on a registered "
+                   "differentiable target, which steers the decoding of every point by gradient "
+                   "guidance (the two ends included).")
+@click.option("--gradient-scale", type=float, default=1.0, show_default=True,
+              help="Weight of gradient guidance from --target requests on differentiable targets.")
+@click.option("--predictor", "predictors", multiple=True, type=click.Path(exists=True, path_type=Path),
+              help="A trained predictor whose properties become targets for --target (repeatable).")
 @click.option("--out", "-o", "out_arg", required=True, type=click.Path(),
               help="Output file, or a folder (ending in '/', or an existing directory) that gets "
                    "one file per point, <index:05d>.<ext>, in the domain's single-graph format.")
 def interpolate_cmd(checkpoint: str, input_path: Path, pair: tuple[int, int], num: int, steps: int,
-                    target_path: tuple[str, float, float] | None, out_arg: str) -> None:
-    """Walk from one graph to another through the model's latent space."""
+                    target_path: tuple[str, float, float] | None, target: tuple[str, ...],
+                    gradient_scale: float, predictors: tuple[Path, ...], out_arg: str) -> None:
+    """Walk from one graph to another through the model's latent space.
+
+    With --target the walk is steered: every point is decoded with the same requests that
+    `graphdiff sample --target` takes, and each point's achieved value is stored beside it."""
     from graphdiff.graphio import GraphSink
     from graphdiff.model import load_model
     from graphdiff.plugins import get_manager
 
+    if num < 2:
+        raise ConfigError("--num must be at least 2 (the two end points)")
     model, cfg, _ = load_model(checkpoint)
     domain = get_manager().get("domains", cfg.data.domain)
+    if predictors:
+        from graphdiff.predictors import register_predictor
+
+        for p in predictors:
+            register_predictor(p)
+    cond, guided = _split_requests(target, model, domain)
+    if target_path is not None and target_path[0] in cond:
+        raise ConfigError(f"--target {target_path[0]}=... and --target-path {target_path[0]} ...: "
+                          "give the condition once")
     records = list(domain.read(input_path))
     for i in pair:
         if not 0 <= i < len(records):
             raise DataError(f"{input_path}: no item {i} (it has {len(records)})")
     a, b = (domain.record_to_graph(records[i]) for i in pair)
     cond_path = None
-    if target_path is not None:
-        col, lo, hi = target_path
-        cond_path = [{col: lo + (hi - lo) * k / (num - 1)} for k in range(num)]
-    path = model.interpolate(a, b, num=num, steps=steps, cond_path=cond_path)
+    if target_path is not None or cond:
+        col, lo, hi = target_path if target_path is not None else (None, 0.0, 0.0)
+        cond_path = [{**cond, **({col: lo + (hi - lo) * k / (num - 1)} if col else {})} for k in range(num)]
+    guidance = _gradient_guidance(model, guided, gradient_scale) if guided else None
+    path = model.interpolate(a, b, num=num, steps=steps, cond_path=cond_path, gradient_guidance=guidance)
+    achieved: dict[str, list[float]] = {t.name: [] for t, _, _ in guided}
+    scores = _score_targets(domain, path, guided, achieved)
+    requested = {f"requested_{t.name}": f"{op}{v}" for t, op, v in guided}
     sink = GraphSink(out_arg, domain)
     sink.write(path, ids=[f"{k}" for k in range(num)],
-               extra=[{"lambda": k / (num - 1), **(cond_path[k] if cond_path else {})} for k in range(num)])
+               extra=[{"lambda": k / (num - 1), **(cond_path[k] if cond_path else {}), **requested,
+                       **(scores[k] if scores else {})} for k in range(num)])
     sink.close()
     click.echo(f"wrote {num} graphs from item {pair[0]} to item {pair[1]} to {_describe_sink(sink)}")
     _note_unstored(sink)
+    for t, op, v in guided:
+        vals = ", ".join(f"{x:.4g}" for x in achieved[t.name])
+        click.echo(f"{t.name} (requested {op}{v}) along the path: {vals}")

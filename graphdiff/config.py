@@ -69,6 +69,8 @@ class FieldProcessConfig(_Section):
     schedule: str = "cosine"
     schedule_options: dict[str, Any] = Field(default_factory=dict)
     prediction: Literal["eps", "x0", "v"] = "eps"
+    skip: bool = Field(False, description="Gaussian fields: the network learns the residual to the "
+                                          "linear estimate of its target (sigma_t x_t for eps)")
     prior: Literal["uniform", "marginal"] = "marginal"
     sigma_min: float = Field(0.005, gt=0.0)
     sigma_max: float = Field(0.5, gt=0.0)

@@ -14,7 +14,7 @@ from torch_geometric.data import Batch, Data
 
 from graphdiff.errors import DataError, GraphValidationError
 
-__all__ = ["read_graphs", "cache_dir", "source_fingerprint", "split_graphs", "split_indices", "IndexView", "statistics_sample", "BatchStream"]
+__all__ = ["read_graphs", "cache_dir", "is_dataset_uri", "source_fingerprint", "split_graphs", "split_indices", "IndexView", "statistics_sample", "BatchStream"]
 
 DATABASE_SUFFIXES = (".db", ".sqlite", ".sqlite3")
 
@@ -82,13 +82,19 @@ def cache_dir() -> Path:
     return Path(root) if root else Path.home() / ".cache" / "graphdiff" / "graphs"
 
 
+def is_dataset_uri(source: str | Path) -> bool:
+    """Whether ``source`` names a dataset a plugin ships (``qm9://train``) rather than a path:
+    it holds ``://`` and is no existing file. (A ``Path`` collapses ``//``: pass URIs as ``str``.)"""
+    return "://" in str(source) and not Path(source).exists()
+
+
 def source_fingerprint(source: str | Path) -> str:
     """SHA-256 over the bytes of a file, or of every file under a folder (with relative paths).
 
     A URI naming a dataset a plugin ships (``qm9://train``) is keyed by the URI itself: its
     content changes only with the plugin's version, which the cache key also holds."""
     h = hashlib.sha256()
-    if "://" in str(source) and not Path(source).exists():
+    if is_dataset_uri(source):
         h.update(b"uri:" + str(source).encode())
         return h.hexdigest()
     path = Path(source)

@@ -39,7 +39,7 @@ from torch_geometric.data import Data
 
 from graphdiff.errors import DataError
 from graphdiff.graph import GraphSpec
-from graphdiff.data import convert_record
+from graphdiff.data import convert_record, is_dataset_uri
 from graphdiff.db_format import DatabaseError, decode_tensors, encode_tensors
 
 __all__ = ["GraphDatabase", "DatabaseDataset", "DatabaseError", "BuildReport", "encode_tensors",
@@ -424,18 +424,26 @@ class GraphDatabase:
         (``strict=True``: the first raises :class:`DataError`). Building again into the same
         file *resumes*: items of this source already stored (by item id) are left as they are,
         the rest are added, so an interrupted build loses and duplicates nothing. The source is
-        keyed by its resolved path. ``max_items`` stops after that many records (a partial
-        build a later run completes).
+        keyed by its resolved path; a dataset URI a plugin reads (``qm9://test``) by the URI
+        itself. ``max_items`` stops after that many records (a partial build a later run
+        completes).
         """
-        if not Path(source).exists():
+        if is_dataset_uri(source):
+            source = str(source)
+        elif not Path(source).exists():
             raise DataError(f"{source}: no such file or folder")
+        else:
+            source = Path(source)
         with cls.create(path, domain, exist_ok=True) as db:
-            return db._build(domain, Path(source), strict, chunk, progress, max_items, read_options)
+            return db._build(domain, source, strict, chunk, progress, max_items, read_options)
 
-    def _build(self, domain: Any, source: Path, strict: bool, chunk: int, progress: bool,
+    def _build(self, domain: Any, source: Path | str, strict: bool, chunk: int, progress: bool,
                max_items: int | None, read_options: dict[str, Any]) -> BuildReport:
+        """Build from ``source``: a path, or a dataset URI (a ``str``) kept as written."""
         self._writable()
-        key, t0 = str(source.resolve()), time.perf_counter()
+        uri = isinstance(source, str)
+        key, t0 = source if uri else str(source.resolve()), time.perf_counter()
+        name = source if uri else source.name
         report, first_new = BuildReport(key), len(self) + 1
         self._mark_source(key, complete=False)
         sid = self._source_id(key)
@@ -443,7 +451,7 @@ class GraphDatabase:
         pending: list[tuple[str, Data, str]] = []
         from tqdm.auto import tqdm
 
-        bar = tqdm(desc=f"db build {source.name}", unit="item", disable=not progress, dynamic_ncols=True)
+        bar = tqdm(desc=f"db build {name}", unit="item", disable=not progress, dynamic_ncols=True)
         try:
             for k, record in enumerate(domain.read(source, strict=strict, skipped=skipped, **read_options)):
                 if max_items is not None and k >= max_items:
@@ -451,7 +459,7 @@ class GraphDatabase:
                 report.read += 1
                 bar.update()
                 rid = str(record["id"]) if record.get("id") is not None else str(k)
-                where = str(record.get("source") or f"{source.name} item {k} (id {rid})")
+                where = str(record.get("source") or f"{name} item {k} (id {rid})")
                 if self._conn.execute("SELECT 1 FROM graphs WHERE source = ? AND item_id = ? AND row < ?",
                                       (sid, rid, first_new)).fetchone():
                     report.already += 1  # stored by an earlier run: not converted again

@@ -62,6 +62,11 @@ def pairs_to_edges(pair_index: torch.Tensor, classes: torch.Tensor) -> tuple[tor
     return torch.stack([torch.cat([u, v]), torch.cat([v, u])]), torch.cat([vals, vals])
 
 
+#: Gradient guidance scores the clean estimate of Gaussian and positions fields clamped to this
+#: many units of their normalisation (the training data's standard deviation or RMS).
+_GUIDANCE_CLAMP = 5.0
+
+
 @dataclass
 class GradientGuidance:
     """Gradient (classifier) guidance from a differentiable target.
@@ -231,12 +236,12 @@ class GraphDiffusion(nn.Module):
         B = batch.num_graphs
         t = self.t_min + (1 - self.t_min) * torch.rand(B, generator=generator, device=device)
         pair_index, pair_batch = self._pairs(batch)
-        inputs, targets, elements = {}, {}, {}
+        inputs, targets, elements, states = {}, {}, {}, {}
         for name in self.generate:
             el = self._elements(batch, name, pair_index)
             x_t, target = self.processes[name].noise(el.x0, t[el.index], el.index, generator)
             inputs[name] = self.processes[name].model_input(x_t)
-            targets[name], elements[name] = target, el
+            targets[name], elements[name], states[name] = target, el, x_t
         for name in self.given:
             el = self._elements(batch, name, pair_index)
             inputs[name] = self.processes[name].clean_input(el.x0, el.index)
@@ -252,7 +257,8 @@ class GraphDiffusion(nn.Module):
         parts: dict[str, float] = {}
         for name in self.generate:
             el = elements[name]
-            per = self.processes[name].loss(preds[name], targets[name], el.x0, t[el.index])
+            pred = self.processes[name].precondition(preds[name], states[name], t[el.index])
+            per = self.processes[name].loss(pred, targets[name], el.x0, t[el.index])
             value = per.mean() if per.numel() else torch.zeros((), device=device)
             parts[name] = float(value.detach())
             total = total + self.loss_weights[name] * value
@@ -306,27 +312,46 @@ class GraphDiffusion(nn.Module):
         graphs = NoisyGraphs(inputs=inputs, t=tt, batch=batch.batch, ptr=batch.ptr,
                              pair_index=pair_index, pair_batch=pair_batch, cond=cond, cond_mask=mask,
                              given=frozenset(self.given))
-        preds = self.denoiser(graphs)
+        preds = self._precondition(self.denoiser(graphs), states, t)
         if cond is not None and guidance_scale != 0.0:
-            uncond = self.denoiser(NoisyGraphs(**{**graphs.__dict__, "cond_mask": torch.zeros_like(mask)}))
+            uncond = self._precondition(
+                self.denoiser(NoisyGraphs(**{**graphs.__dict__, "cond_mask": torch.zeros_like(mask)})), states, t)
             preds = {n: self.processes[n].guide(preds[n], uncond[n], guidance_scale) for n in preds}
         return preds, graphs
 
+    def _precondition(self, preds: dict[str, torch.Tensor], states: dict[str, torch.Tensor],
+                      t: float) -> dict[str, torch.Tensor]:
+        return {n: (self.processes[n].precondition(p, states[n], t) if n in states else p)
+                for n, p in preds.items()}
+
     def _apply_gradient_guidance(self, guidance: GradientGuidance, states, preds, graphs, t: float):
-        """Shift continuous predictions by the gradient of a differentiable target."""
+        """Shift continuous predictions by the gradient of a differentiable target.
+
+        The gradient is taken with respect to the clean estimate ``x̂_0`` itself. Gaussian and
+        positions fields move their clean estimate by ``scale · ∇`` (the prediction is rewritten
+        so that the state ``x_t`` is unchanged); torus fields shift their score by ``scale · ∇``
+        (``x̂_0`` moves by ``σ² · scale · ∇``). The move of ``x̂_0`` is thus bounded at every
+        noise level: a gradient with respect to the state ``x_t`` would carry a factor
+        ``1 / α_t``, and an ε shift of ``σ_t`` times it moves ``x̂_0`` by ``∇ / SNR(t)``, about
+        ``10⁵ ∇`` at ``t = 1``, which threw the samples far off. The target scores Gaussian and
+        positions estimates clamped to ``±5`` normalisation units (:data:`_GUIDANCE_CLAMP`).
+        """
         with torch.enable_grad():
             leaves, x0_hat = {}, {}
             for name, x in states.items():
                 proc = self.processes[name]
                 if proc.kind is FieldKind.CATEGORICAL:
                     continue
-                leaf = x.detach().clone().requires_grad_(True)
-                leaves[name] = leaf
                 if proc.kind is FieldKind.TORUS:
                     sigma = float(proc.sigma(t))
-                    x0_hat[name] = leaf + sigma**2 * proc.score(preds[name], t)
+                    clean = x + sigma**2 * proc.score(preds[name], t)
                 else:
-                    x0_hat[name], _ = proc.split(leaf, preds[name], t)
+                    clean, _ = proc.split(x, preds[name], t)
+                    # far from the data at high noise (errors grow as 1 / α_t): score a plausible
+                    # estimate, so that a steep target (a density of log lengths) cannot overflow
+                    clean = clean.clamp(-_GUIDANCE_CLAMP, _GUIDANCE_CLAMP)
+                leaf = clean.detach().clone().requires_grad_(True)
+                leaves[name] = x0_hat[name] = leaf
             if not leaves:
                 return preds
             value = guidance.fn(x0_hat, graphs).sum()
@@ -338,11 +363,16 @@ class GraphDiffusion(nn.Module):
             proc = self.processes[name]
             if proc.kind is FieldKind.TORUS:
                 out[name] = preds[name] + guidance.scale * grad / proc.score_scale(proc.sigma(t).view(1))
-            elif proc.prediction == "eps":
-                _, s = proc.schedule.alpha_sigma(t)
-                out[name] = preds[name] - guidance.scale * float(s) * grad
-            else:  # x0 / v: move the clean estimate itself
-                out[name] = preds[name] + guidance.scale * grad
+                continue
+            delta = guidance.scale * grad  # the move of the clean estimate
+            a, s = proc.schedule.alpha_sigma_float(t)
+            s = max(s, 1e-8)
+            if proc.prediction == "eps":  # x_t fixed: ε̂ = (x_t − α x̂_0) / σ
+                out[name] = preds[name] - (a / s) * delta
+            elif proc.prediction == "x0":
+                out[name] = preds[name] + delta
+            else:  # v = α ε̂ − σ x̂_0 with x_t fixed: v moves by −δ (α² / σ + σ) = −δ / σ
+                out[name] = preds[name] - delta / s
         return out
 
     @torch.no_grad()
@@ -558,15 +588,25 @@ class GraphDiffusion(nn.Module):
 
     @torch.no_grad()
     def interpolate(self, a: Data, b: Data, num: int = 8, steps: int = 100,
-                    cond_path: Sequence[dict[str, float]] | None = None) -> list[Data]:
+                    cond_path: Sequence[dict[str, float]] | None = None,
+                    gradient_guidance: GradientGuidance | Sequence[GradientGuidance | None] | None = None,
+                    ) -> list[Data]:
         """Graphs along a path from ``a`` to ``b`` (same number of nodes).
 
         Both are inverted to noise deterministically; latents of Gaussian and positions fields
         are interpolated spherically (slerp), torus latents along the shortest wrapped path;
         categorical generated fields are taken from the nearer end; every point is decoded with
         the deterministic sampler. ``cond_path`` gives a condition for each point (a target that
-        changes along the path).
+        changes along the path). ``gradient_guidance`` steers the decoding of every point
+        towards a differentiable target (as in :meth:`sample`; the inversion is not guided), or,
+        as a sequence of ``num`` entries, each point with its own (``None``: unguided).
         """
+        if gradient_guidance is None or isinstance(gradient_guidance, GradientGuidance):
+            guides = [gradient_guidance] * num
+        else:
+            guides = list(gradient_guidance)
+            if len(guides) != num:
+                raise ValueError(f"gradient_guidance has {len(guides)} entries for {num} points")
         if a.num_nodes != b.num_nodes:
             raise GraphValidationError(
                 f"interpolation needs graphs of equal size, got {a.num_nodes} and {b.num_nodes} nodes")
@@ -591,11 +631,11 @@ class GraphDiffusion(nn.Module):
             template = near.clone()
             cat = [n for n in self.generate if self.processes[n].kind is FieldKind.CATEGORICAL]
             out.append(self._decode(template, latents, cat, steps,
-                                    cond_path[k] if cond_path else None))
+                                    cond_path[k] if cond_path else None, guides[k]))
         return out
 
     def _decode(self, template: Data, latents: dict[str, torch.Tensor], held: list[str], steps: int,
-                cond: Any) -> Data:
+                cond: Any, gradient_guidance: GradientGuidance | None = None) -> Data:
         """Deterministic decoding of one latent with some categorical fields held fixed."""
         saved = (self.generate, self.given)
         try:
@@ -604,7 +644,7 @@ class GraphDiffusion(nn.Module):
             if not self.generate:
                 return template
             (graph,) = self.sample(template=[template], cond=cond, steps=steps, sampler="ddim",
-                                   latents=latents)
+                                   latents=latents, gradient_guidance=gradient_guidance)
         finally:
             self.generate, self.given = saved
         return graph

@@ -85,11 +85,20 @@ def save_checkpoint(path: str | Path, payload: dict[str, Any]) -> Path:
     return path
 
 
-def export_checkpoint(src: str | Path, dst: str | Path, meta: dict[str, Any] | None = None) -> Path:
+def export_checkpoint(src: str | Path, dst: str | Path, meta: dict[str, Any] | None = None,
+                      weights_dtype: torch.dtype | None = None) -> Path:
     """A model-only copy of a training checkpoint (EMA weights, config, spec; no optimiser):
-    what gets bundled and shared."""
+    what gets bundled and shared.
+
+    ``weights_dtype=torch.float16`` stores the floating-point weights at half precision (half
+    the file); they are loaded back into the float32 model. Buffers that hold statistics
+    (normalisation, size histograms) stay float32."""
     ckpt = read_checkpoint(src)
     weights = ckpt["ema"] if ckpt.get("ema") is not None else ckpt["model"]
+    if weights_dtype is not None:
+        weights = {k: (v.to(weights_dtype) if v.is_floating_point() and v.numel() > 64 and "hist" not in k else v)
+                   for k, v in weights.items()}
+        meta = {**(meta or {}), "weights_dtype": str(weights_dtype).replace("torch.", "")}
     old = json.loads(ckpt.get("meta") or "{}")
     return save_checkpoint(dst, {"config": ckpt["config"], "spec": ckpt["spec"],
                                  "meta": json.dumps({**old, **(meta or {})}), "model": weights})

@@ -17,7 +17,8 @@ from graphdiff.errors import DataError, GraphValidationError
 from graphdiff.model import build_model
 from graphdiff.training import Trainer
 
-__all__ = ["train", "load_training_data", "sample_graphs", "sample_in_chunks", "template_sampler"]
+__all__ = ["train", "train_on", "load_training_data", "sample_graphs", "sample_in_chunks", "template_sampler",
+           "parse_target_requests", "split_target_requests", "requests_guidance", "target_requests"]
 
 
 def load_training_data(cfg: RunConfig, domain: Any, strict: bool = False,
@@ -95,6 +96,22 @@ def train(cfg: RunConfig, *, resume: str | Path | None = None, max_steps: int | 
 
     domain = get_manager().get("domains", cfg.data.domain)
     train_graphs, val_graphs, skipped = load_training_data(cfg, domain, strict=strict, progress=progress)
+    return train_on(cfg, train_graphs, val_graphs, skipped=skipped, resume=resume, max_steps=max_steps,
+                    progress=progress)
+
+
+def train_on(cfg: RunConfig, train_graphs: Sequence[Data], val_graphs: Sequence[Data], *,
+             skipped: Sequence[dict] = (), source: str | None = None, resume: str | Path | None = None,
+             max_steps: int | None = None, progress: bool = True) -> tuple[Trainer, Path]:
+    """Train on graphs already in memory (``cfg.data``'s sources are not read).
+
+    ``train_graphs`` / ``val_graphs`` must be graphs of ``cfg.data.domain`` (what its converter
+    makes); ``source`` names where they came from in the checkpoint's metadata."""
+    from graphdiff.plugins import get_manager
+
+    domain = get_manager().get("domains", cfg.data.domain)
+    if not train_graphs:
+        raise DataError("no training graphs to train on")
     torch.manual_seed(cfg.training.seed)
     model = build_model(cfg, domain)
     model.fit_statistics(statistics_sample(train_graphs, seed=cfg.training.seed))
@@ -102,7 +119,7 @@ def train(cfg: RunConfig, *, resume: str | Path | None = None, max_steps: int | 
     out.mkdir(parents=True, exist_ok=True)
     (out / "skipped.json").write_text(json.dumps(skipped, indent=1))
     meta = {"domain": domain.name, "domain_version": domain.version,
-            "source": cfg.data.train_source or cfg.data.source, "num_train": len(train_graphs),
+            "source": source or cfg.data.train_source or cfg.data.source, "num_train": len(train_graphs),
             "num_val": len(val_graphs), "num_skipped": len(skipped),
             "parameters": sum(p.numel() for p in model.parameters())}
     trainer = Trainer(model, cfg, train_graphs, val_graphs, meta=meta, progress=progress)
@@ -190,3 +207,95 @@ def template_sampler(model: GraphDiffusion, *, seed: int = 0, **options: Any) ->
                                              **options) for g in chunk]
 
     return sample
+
+
+# ---------------------------------------------------------------------------- target requests
+def parse_target_requests(values: Sequence[str]) -> list[tuple[str, str, float]]:
+    """``NAME=V``, ``NAME<=V``, ``NAME>=V`` (what ``graphdiff sample --target`` takes) ->
+    ``[(name, op, value)]``; a malformed request raises :class:`~graphdiff.errors.ConfigError`."""
+    import re
+
+    from graphdiff.errors import ConfigError
+
+    out = []
+    for item in values:
+        m = re.fullmatch(r"\s*([^<>=\s]+)\s*(<=|>=|=)\s*(\S+)\s*", item)
+        if m is None:
+            raise ConfigError(f"--target {item!r}: expected NAME=VALUE, NAME<=VALUE or NAME>=VALUE")
+        try:
+            value = float(m.group(3))
+        except ValueError:
+            raise ConfigError(f"--target {item!r}: {m.group(3)!r} is not a number") from None
+        out.append((m.group(1), m.group(2), value))
+    return out
+
+
+def split_target_requests(values: Sequence[str], model: GraphDiffusion, domain: Any) -> tuple[dict[str, float], list]:
+    """Conditions the model was trained on (classifier-free guidance, ``NAME=V`` only) and
+    requests on registered differentiable targets of ``domain`` (gradient guidance):
+    ``(cond, [(target, op, value)])``. A name that is neither, or a target that is not
+    differentiable, raises :class:`~graphdiff.errors.ConfigError`."""
+    from graphdiff.errors import ConfigError
+    from graphdiff.plugins import get_manager
+
+    cond, guided = {}, []
+    registry = get_manager().registry("targets")
+    for name, op, value in parse_target_requests(values):
+        if name in model.condition:
+            if op != "=":
+                raise ConfigError(f"--target {name}{op}{value}: {name!r} is a condition of this model; "
+                                  "a condition takes NAME=VALUE")
+            cond[name] = value
+            continue
+        target = registry.get(name) if name in registry else None
+        if target is None or getattr(target, "domain", domain.name) != domain.name:
+            conds = ", ".join(model.condition) or "none"
+            raise ConfigError(f"--target {name!r}: not a condition of this model (conditions: {conds}) "
+                              f"and not a registered target of domain {domain.name!r} (graphdiff targets)")
+        if not getattr(target, "differentiable", False):
+            raise ConfigError(f"--target {name!r}: this target is not differentiable, so it cannot guide "
+                              "sampling; train a model conditioned on it (diffusion.condition) or a "
+                              "predictor of it (graphdiff predictor train)")
+        guided.append((target, op, value))
+    return cond, guided
+
+
+def requests_guidance(model: GraphDiffusion, guided: Sequence[tuple[Any, str, float]], scale: float = 1.0) -> Any:
+    """One :class:`~graphdiff.diffusion.GradientGuidance` for all ``(target, op, value)``
+    requests: minus the sum of the Huber losses of ``|v - goal|`` (``=``), ``relu(v - goal)``
+    (``<=``), ``relu(goal - v)`` (``>=``), so requests already met pull no more and distant ones
+    pull with a bounded force."""
+    from graphdiff.diffusion import GradientGuidance
+    from graphdiff.predictors import target_guidance
+
+    parts = []
+    for target, op, value in guided:
+        raw = target_guidance(model, target, goal=None, scale=1.0).fn
+
+        def score(x0, graphs, raw=raw, op=op, value=value):
+            v = raw(x0, graphs)
+            gap = (v - value).abs() if op == "=" else torch.relu(v - value) if op == "<=" else torch.relu(value - v)
+            # Huber: quadratic near the goal, linear far from it, so the pull stays bounded
+            return -torch.where(gap < 1.0, 0.5 * gap ** 2, gap - 0.5)
+
+        parts.append(score)
+    return GradientGuidance(lambda x0, graphs: sum(p(x0, graphs) for p in parts), scale)
+
+
+def target_requests(model: GraphDiffusion, requests: Sequence[str], scale: float = 1.0,
+                    domain: Any = None) -> tuple[dict[str, float], Any]:
+    """What ``--target REQUEST ... --gradient-scale SCALE`` asks of ``model``, for the Python API:
+    ``(cond, gradient_guidance)`` to pass to :func:`sample_graphs`, :meth:`GraphDiffusion.sample`
+    or :meth:`GraphDiffusion.interpolate` (``gradient_guidance`` is ``None`` when every request is
+    a condition of the model)::
+
+        cond, guidance = target_requests(model, ["crystals-density>=3.5"])
+        graphs = [g for chunk in sample_graphs(model, 16, cond=cond, gradient_guidance=guidance)
+                  for g in chunk]
+    """
+    if domain is None:
+        from graphdiff.plugins import get_manager
+
+        domain = get_manager().get("domains", model.spec.name)
+    cond, guided = split_target_requests(requests, model, domain)
+    return cond, (requests_guidance(model, guided, scale) if guided else None)

@@ -47,6 +47,11 @@ def predictor_target(path_or_loaded: Any, property: str, name: str | None = None
     """A :class:`Target` scoring one property with a trained predictor
     (:mod:`graphdiff.predictors`): the ensemble's mean prediction.
 
+    ``fn(obj)`` scores a domain object (converted with the domain's ``to_graph``);
+    ``graph_fn(fields, batch) -> Tensor [num_graphs]`` is differentiable in the continuous
+    fields and in categorical class probabilities (see
+    :meth:`~graphdiff.predictors.Predictor.inputs_from_fields`).
+
     Parameters
     ----------
     path_or_loaded:
@@ -57,11 +62,6 @@ def predictor_target(path_or_loaded: Any, property: str, name: str | None = None
     name:
         Prefix of the target's name, ``'<name>-<property>'`` (default: the predictor's
         ``[predictor] name``, else ``'<domain>-predicted'``).
-
-    ``fn(obj)`` scores a domain object (converted with the domain's ``to_graph``);
-    ``graph_fn(fields, batch) -> Tensor [num_graphs]`` is differentiable in the continuous
-    fields and in categorical class probabilities (see
-    :meth:`~graphdiff.predictors.Predictor.inputs_from_fields`).
     """
     from graphdiff.errors import ConfigError
     from graphdiff.predictors import Predictor, _as_predictor, predictor_header

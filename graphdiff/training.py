@@ -132,7 +132,7 @@ class Trainer:
         self.meta = dict(meta or {})
         self.progress = progress and self.rank == 0
         self.step = 0
-        self.gen = torch.Generator(device="cpu").manual_seed(tc.seed * 1000 + self.rank)
+        self.gen = torch.Generator(device=self.device).manual_seed(tc.seed * 1000 + self.rank)
         self.out_dir = Path(tc.out_dir)
         self.log_path = self.out_dir / "log.jsonl"
         self.history: list[dict[str, Any]] = []
@@ -195,7 +195,7 @@ class Trainer:
             return None
         was = self.model.training
         self.model.eval()
-        gen = torch.Generator().manual_seed(12345)  # same noise every validation: comparable values
+        gen = torch.Generator(device=self.device).manual_seed(12345)  # same noise every validation: comparable values
         stream = BatchStream(self.val, self.cfg.data.batch_size, shuffle=False)
         total, count = 0.0, 0
         for batch in stream.epoch(0):
@@ -286,10 +286,7 @@ def plot_losses(log_path: str | Path, out: str | Path) -> Path | None:
     log_path = Path(log_path)
     if not log_path.exists():
         return None
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure  # not pyplot: the caller's backend is left alone
 
     train, val = [], []
     for line in log_path.read_text().splitlines():
@@ -298,7 +295,8 @@ def plot_losses(log_path: str | Path, out: str | Path) -> Path | None:
             train.append((rec["step"], rec["loss"]))
         if "val_loss" in rec:
             val.append((rec["step"], rec["val_loss"]))
-    fig, ax = plt.subplots(figsize=(6, 4))
+    fig = Figure(figsize=(6, 4))
+    ax = fig.subplots()
     if train:
         ax.plot(*zip(*train), label="train")
     if val:
@@ -310,7 +308,6 @@ def plot_losses(log_path: str | Path, out: str | Path) -> Path | None:
     ax.grid(alpha=0.3)
     fig.tight_layout()
     fig.savefig(out, dpi=100)
-    plt.close(fig)
     return Path(out)
 
 

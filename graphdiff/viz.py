@@ -6,18 +6,18 @@ import math
 from pathlib import Path
 from typing import Sequence
 
+import numpy as np
 import torch
 
 __all__ = ["plot_schedules", "plot_noised_graph"]
 
 
-def _plt():
-    import matplotlib
+def _figure(**kwargs):
+    """A matplotlib ``Figure`` outside pyplot: saving it needs no backend, and the caller's
+    backend (a notebook's inline one, an interactive window) is left as it was."""
+    from matplotlib.figure import Figure
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
+    return Figure(**kwargs)
 
 
 def plot_schedules(out: str | Path, names: Sequence[str] | None = None) -> list[Path]:
@@ -26,8 +26,8 @@ def plot_schedules(out: str | Path, names: Sequence[str] | None = None) -> list[
 
     registry = get_manager().registry("schedules")
     names = list(names) if names else registry.names()
-    plt = _plt()
-    fig, (a1, a2) = plt.subplots(1, 2, figsize=(10, 4))
+    fig = _figure(figsize=(10, 4))
+    a1, a2 = fig.subplots(1, 2)
     t = torch.linspace(0, 1, 501, dtype=torch.float64)
     for name in names:
         sched = registry.get(name)()
@@ -43,7 +43,6 @@ def plot_schedules(out: str | Path, names: Sequence[str] | None = None) -> list[
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(out, dpi=100)
-    plt.close(fig)
     return [out]
 
 
@@ -73,8 +72,8 @@ def plot_noised_graph(out: str | Path, times: Sequence[float] = (0.0, 0.2, 0.4, 
     edge_proc = CategoricalProcess(FieldSpec("edges", "categorical", "edge", num_classes=2), sched)
     edge_proc.fit(classes)
     gen = torch.Generator().manual_seed(seed)
-    plt = _plt()
-    fig, axes = plt.subplots(1, len(times), figsize=(2.6 * len(times), 2.8))
+    fig = _figure(figsize=(2.6 * len(times), 2.8))
+    axes = np.atleast_1d(fig.subplots(1, len(times)))
     for ax, t in zip(axes, times):
         x_t, _ = pos_proc.noise(pos, torch.full((n,), float(t)), batch, gen)
         e_t, _ = edge_proc.noise(classes, torch.full((classes.numel(),), float(t)), pair_batch, gen)
@@ -94,5 +93,4 @@ def plot_noised_graph(out: str | Path, times: Sequence[float] = (0.0, 0.2, 0.4, 
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(out, dpi=100)
-    plt.close(fig)
     return out

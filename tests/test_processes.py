@@ -159,3 +159,47 @@ def test_categorical_last_step_is_argmax_and_guidance_uses_log_probs():
     assert torch.equal(out, logits.argmax(-1))
     guided = proc.guide(logits, torch.zeros(10, 5), 2.0)
     assert torch.allclose(guided, 3 * torch.log_softmax(logits, -1) - 2 * torch.log_softmax(torch.zeros(10, 5), -1))
+
+
+# ---------------------------------------------------------------- skip (linear-estimate) preconditioning
+@pytest.mark.parametrize("prediction", ["eps", "x0", "v"])
+def test_skip_adds_the_linear_estimate(prediction):
+    proc = GaussianProcess(CONT, CosineSchedule(), prediction=prediction, skip=True)
+    x = torch.randn(7, 3)
+    raw = torch.randn(7, 3)
+    a, s = proc.schedule.alpha_sigma_float(0.6)
+    expect = raw + {"eps": s * x, "x0": a * x, "v": 0 * x}[prediction]
+    assert torch.allclose(proc.precondition(raw, x, 0.6), expect, atol=1e-6)
+    # per-element times (training) give the same as the scalar time (sampling)
+    t = torch.full((7,), 0.6)
+    assert torch.allclose(proc.precondition(raw, x, t), expect, atol=1e-5)
+    assert proc.config().get("skip") is True
+    # off by default: the raw output is the prediction
+    plain = GaussianProcess(CONT, CosineSchedule(), prediction=prediction)
+    assert torch.equal(plain.precondition(raw, x, 0.6), raw) and "skip" not in plain.config()
+
+
+def test_skip_keeps_an_untrained_sampler_at_the_data_scale():
+    """A network that outputs nothing: without the skip term every ancestral step near t = 1
+    divides by alpha_{t|s} < 1 and the state blows up; with it the state stays near unit scale."""
+    index = torch.arange(4).repeat_interleave(16)
+    spreads = {}
+    for skip in (False, True):
+        proc = PositionsProcess(POS, CosineSchedule(), skip=skip)
+        g = torch.Generator().manual_seed(0)
+        x = proc.prior(index.numel(), index, 4, g)
+        times = torch.linspace(1, 0, 201).tolist()
+        for t, s in zip(times[:-1], times[1:]):
+            pred = proc.precondition(torch.zeros_like(x), x, t)
+            x = proc.step(x, pred, t, s, index, g)
+        spreads[skip] = float(x.pow(2).mean().sqrt())
+    assert spreads[True] < 3.0 < 100 * 3.0 < spreads[False]
+
+
+def test_skip_travels_with_the_config():
+    from graphdiff.config import FieldProcessConfig
+    from graphdiff.processes import build_process
+
+    proc = build_process(POS, FieldProcessConfig(skip=True))
+    assert isinstance(proc, PositionsProcess) and proc.skip
+    assert not build_process(POS, FieldProcessConfig()).skip

@@ -64,3 +64,24 @@ def test_bad_options_and_times_raise():
         CosineSchedule().alpha_bar(torch.tensor([1.5]))
     with pytest.raises(ValueError, match="steps"):
         CosineSchedule().discrete(0)
+
+
+def test_plots_leave_the_matplotlib_backend_alone(tmp_path):
+    """The pictures (`graphdiff schedule plot`, a trainer's loss.png) are drawn without pyplot, so
+    calling them from a notebook does not switch its inline backend to Agg."""
+    import matplotlib
+
+    from graphdiff.training import plot_losses
+    from graphdiff.viz import plot_noised_graph, plot_schedules
+
+    before = matplotlib.get_backend()
+    matplotlib.use("svg")
+    try:
+        log = tmp_path / "log.jsonl"
+        log.write_text('{"step": 1, "loss": 1.0}\n{"step": 2, "loss": 0.5, "val_loss": 0.6}\n')
+        outs = [*plot_schedules(tmp_path / "s.png", ["cosine", "linear"]),
+                plot_noised_graph(tmp_path / "n.png", times=(0.0, 1.0)), plot_losses(log, tmp_path / "loss.png")]
+        assert matplotlib.get_backend() == "svg"
+        assert all(p.read_bytes().startswith(b"\x89PNG") for p in outs)
+    finally:
+        matplotlib.use(before)

@@ -44,4 +44,6 @@ def build_process(field: FieldSpec, cfg: Any = None) -> Process:
     schedule = manager.get("schedules", cfg.schedule)(**cfg.schedule_options)
     if field.kind is FieldKind.CATEGORICAL:
         return cls(field, schedule, prior=cfg.prior)
+    if cfg.skip:
+        return cls(field, schedule, prediction=cfg.prediction, skip=True)
     return cls(field, schedule, prediction=cfg.prediction)

@@ -105,6 +105,11 @@ class Process(nn.Module, ABC):
     def finalize(self, x: torch.Tensor) -> torch.Tensor:
         """The final state (``t`` = 0) in the field's own units and dtype."""
 
+    def precondition(self, pred: torch.Tensor, x: torch.Tensor, t: torch.Tensor | float) -> torch.Tensor:
+        """The denoiser's raw output ``pred`` for state ``x`` at ``t`` -> the prediction used by
+        :meth:`loss` and :meth:`step` (identity unless the process adds a skip term)."""
+        return pred
+
     def guide(self, pred: torch.Tensor, pred_uncond: torch.Tensor, scale: float) -> torch.Tensor:
         """Classifier-free guidance: ``(1 + w) pred_cond − w pred_uncond``."""
         return (1.0 + scale) * pred - scale * pred_uncond

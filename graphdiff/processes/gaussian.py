@@ -6,6 +6,13 @@ Forward: ``x_t = α_t x_0 + σ_t ε`` with ``α_t = sqrt(ᾱ(t))``, ``σ_t = sqr
 The denoiser predicts ``ε`` (``prediction="eps"``), ``x_0`` (``"x0"``) or
 ``v = α_t ε − σ_t x_0`` (``"v"``); the loss is the mean squared error to that target.
 
+With ``skip=True`` the network learns only the residual to the best *linear* estimate of the
+target for unit-variance data: ``ε̂ = σ_t x_t + f``, ``x̂_0 = α_t x_t + f`` (``v`` has a zero
+linear estimate). Near ``t = 1``, where ``x_t`` is almost pure noise, the right answer then comes
+without learning; an under-trained network that shrinks ``ε̂`` there otherwise makes reverse
+steps that divide by ``α_{t|s} < 1`` inflate the state (Karras et al. 2022 precondition the
+same way).
+
 Reverse steps from ``t`` to ``s``:
 
 * ancestral (DDPM posterior): ``x_s ~ N(μ, σ²)``, with ``α_{t|s} = α_t/α_s``,
@@ -40,12 +47,14 @@ class GaussianProcess(Process):
         The noise schedule.
     prediction:
         What the denoiser predicts: ``"eps"``, ``"x0"`` or ``"v"``.
+    skip:
+        Add the linear estimate of the target to the denoiser's output (see the module notes).
     """
 
     kind: ClassVar[FieldKind] = FieldKind.CONTINUOUS
 
     def __init__(self, field: FieldSpec, schedule: NoiseSchedule, prediction: Prediction = "eps",
-                 **options: Any) -> None:
+                 skip: bool = False, **options: Any) -> None:
         super().__init__(field)
         if prediction not in ("eps", "x0", "v"):
             raise ValueError(f"field {field.name!r}: prediction must be eps, x0 or v, got {prediction!r}")
@@ -53,6 +62,7 @@ class GaussianProcess(Process):
             raise TypeError(f"{type(self).__name__}: unknown options {sorted(options)}")
         self.schedule = schedule
         self.prediction = prediction
+        self.skip = bool(skip)
         self.register_buffer("mean", torch.zeros(field.dim))
         self.register_buffer("std", torch.ones(field.dim))
 
@@ -91,6 +101,17 @@ class GaussianProcess(Process):
 
     def model_input(self, x: torch.Tensor) -> torch.Tensor:
         return x
+
+    def precondition(self, pred: torch.Tensor, x: torch.Tensor, t: torch.Tensor | float) -> torch.Tensor:
+        if not self.skip or self.prediction == "v":
+            return pred
+        if isinstance(t, torch.Tensor):
+            a, s = self.schedule.alpha_sigma(t)
+            coef = (s if self.prediction == "eps" else a).to(x).view(-1, *([1] * (x.dim() - 1)))
+        else:
+            a, s = self.schedule.alpha_sigma_float(float(t))
+            coef = s if self.prediction == "eps" else a
+        return pred + coef * x
 
     def loss(self, pred: torch.Tensor, target: torch.Tensor, x0: torch.Tensor,
              t: torch.Tensor) -> torch.Tensor:
@@ -133,4 +154,7 @@ class GaussianProcess(Process):
         return mean + std * self._noise_like(x, index, generator)
 
     def config(self) -> dict[str, Any]:
-        return {"schedule": self.schedule.config(), "prediction": self.prediction}
+        out = {"schedule": self.schedule.config(), "prediction": self.prediction}
+        if self.skip:
+            out["skip"] = True
+        return out

@@ -43,8 +43,8 @@ class PositionsProcess(GaussianProcess):
     kind: ClassVar[FieldKind] = FieldKind.POSITIONS
 
     def __init__(self, field: FieldSpec, schedule: NoiseSchedule, prediction: Prediction = "eps",
-                 **options: Any) -> None:
-        super().__init__(field, schedule, prediction, **options)
+                 skip: bool = False, **options: Any) -> None:
+        super().__init__(field, schedule, prediction, skip, **options)
         self.register_buffer("scale", torch.ones(()))
 
     def fit(self, x0: torch.Tensor, index: torch.Tensor | None = None) -> None:

@@ -1,4 +1,10 @@
-"""Graph-level targets of crystals: scalar properties computed from a pymatgen ``Structure``."""
+"""Graph-level targets of crystals: scalar properties computed from a pymatgen ``Structure``.
+
+Each also has a differentiable ``graph_fn(fields, batch) -> Tensor [num_graphs]`` on the graph
+fields (``lattice`` parameters ``[B, 6]``; ``atom_types`` as class ids ``long [N]`` or class
+probabilities ``[N, 100]``), so ``graphdiff sample --target crystals-density>=3`` and
+``graphdiff interpolate --target ...`` steer sampling by gradient guidance.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +13,10 @@ from typing import Any
 from graphdiff.errors import DataError
 from graphdiff.targets import Target
 
-__all__ = ["density", "volume_per_atom", "TARGETS"]
+__all__ = ["density", "volume_per_atom", "graph_density", "graph_volume_per_atom", "TARGETS"]
+
+#: g/cm³ per amu/Å³ (pymatgen's ``Structure.density`` uses the same constant)
+_AMU_PER_A3_TO_G_PER_CM3 = 1.66053906660
 
 
 def _structure(obj: Any) -> Any:
@@ -31,9 +40,68 @@ def volume_per_atom(structure: Any) -> float:
     return float(s.volume) / len(s)
 
 
+def _masses(dtype: Any, device: Any) -> Any:
+    """Atomic masses (amu) of Z = 1..100 as a tensor ``[100]`` (class ``k`` is ``Z = k + 1``)."""
+    import torch
+    from pymatgen.core.periodic_table import Element
+
+    global _MASSES
+    if _MASSES is None:
+        _MASSES = torch.tensor([float(Element.from_Z(z).atomic_mass) for z in range(1, 101)],
+                               dtype=torch.float64)
+    return _MASSES.to(dtype=dtype, device=device)
+
+
+_MASSES: Any = None
+
+
+def _graph_index(batch: Any, n: int, device: Any) -> tuple[Any, int]:
+    """``(graph id of each node [N], number of graphs)`` from a batch vector, an object with
+    ``.batch`` (and ``.ptr`` or ``.num_graphs``), or ``None`` (one graph)."""
+    import torch
+
+    vec = getattr(batch, "batch", batch)
+    if vec is None:
+        return torch.zeros(n, dtype=torch.long, device=device), 1
+    vec = torch.as_tensor(vec, device=device).long()
+    ptr = getattr(batch, "ptr", None)
+    num = getattr(batch, "num_graphs", None)
+    if num is None:
+        num = len(ptr) - 1 if ptr is not None else (int(vec.max()) + 1 if vec.numel() else 0)
+    return vec, int(num)
+
+
+def _volumes_sizes_masses(fields: dict[str, Any], batch: Any) -> tuple[Any, Any, Any]:
+    import torch
+
+    lattice = fields["lattice"]
+    volume = torch.exp(lattice[..., :3].sum(-1)).reshape(-1)  # C11 C22 C33 = |det L|
+    types = fields["atom_types"]
+    vec, num = _graph_index(batch, types.shape[0], lattice.device)
+    masses = _masses(lattice.dtype, lattice.device)
+    node_mass = masses[types.long()] if types.dim() == 1 else types.to(lattice.dtype) @ masses
+    mass = torch.zeros(num, dtype=lattice.dtype, device=lattice.device).index_add(0, vec, node_mass)
+    sizes = torch.zeros(num, dtype=lattice.dtype, device=lattice.device).index_add(
+        0, vec, torch.ones_like(node_mass))
+    return volume, sizes, mass
+
+
+def graph_density(fields: dict[str, Any], batch: Any = None) -> Any:
+    """Differentiable :func:`density` of each graph of a batch, in g/cm³ (``[num_graphs]``)."""
+    volume, _, mass = _volumes_sizes_masses(fields, batch)
+    return _AMU_PER_A3_TO_G_PER_CM3 * mass / volume
+
+
+def graph_volume_per_atom(fields: dict[str, Any], batch: Any = None) -> Any:
+    """Differentiable :func:`volume_per_atom` of each graph of a batch, in Å³ (``[num_graphs]``)."""
+    volume, sizes, _ = _volumes_sizes_masses(fields, batch)
+    return volume / sizes.clamp_min(1)
+
+
 #: The targets this plugin registers.
 TARGETS: tuple[Target, ...] = (
-    Target("crystals-density", "crystals", density, description="mass density of the crystal", units="g/cm^3"),
+    Target("crystals-density", "crystals", density, description="mass density of the crystal", units="g/cm^3",
+           graph_fn=graph_density),
     Target("crystals-volume_per_atom", "crystals", volume_per_atom, description="cell volume per atom",
-           units="Å^3/atom"),
+           units="Å^3/atom", graph_fn=graph_volume_per_atom),
 )

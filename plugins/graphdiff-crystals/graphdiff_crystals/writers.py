@@ -178,9 +178,12 @@ def _write_csv(items: list[tuple[str, Structure, dict[str, float]]], path: Path,
 
 
 def _cell(value: Any) -> str:
-    """A CSV cell: empty for missing, integers as integers, other numbers in full precision."""
+    """A CSV cell: empty for missing, integers as integers, other numbers in full precision,
+    text as it is (e.g. a request ``">=3.5"`` that ``graphdiff sample --target`` records)."""
     if value is None:
         return ""
+    if isinstance(value, str):
+        return value
     if isinstance(value, int) and not isinstance(value, bool):
         return str(value)
     return repr(float(value))

@@ -72,3 +72,28 @@ def test_sample_ships_as_package_data():
     assert path.parent == PLUGIN_ROOT / "graphdiff_crystals" / "data"
     config = tomllib.loads((PLUGIN_ROOT / "pyproject.toml").read_text())
     assert "data/*.csv" in config["tool"]["setuptools"]["package-data"]["graphdiff_crystals"]
+
+
+def test_targets_are_differentiable_on_graph_fields():
+    import torch
+    from torch_geometric.data import Batch
+
+    from graphdiff_crystals.targets import TARGETS
+
+    domain = CrystalDomain()
+    structures = [r["obj"] for r, _ in zip(domain.read(sample_path()), range(4))]
+    batch = Batch.from_data_list([domain.to_graph(s) for s in structures])
+    by_name = {t.name: t for t in TARGETS}
+    for name, fn in (("crystals-density", density), ("crystals-volume_per_atom", volume_per_atom)):
+        target = by_name[name]
+        assert target.differentiable
+        lattice = batch.lattice.clone().double().requires_grad_(True)
+        values = target.graph_fn({"lattice": lattice, "atom_types": batch.atom_types}, batch)
+        assert values.shape == (4,)
+        assert values.tolist() == pytest.approx([fn(s) for s in structures], rel=1e-6)
+        values.sum().backward()
+        assert torch.isfinite(lattice.grad).all() and lattice.grad[:, :3].abs().min() > 0
+        # class probabilities (one-hot here) give the same values; a batch vector works too
+        onehot = torch.nn.functional.one_hot(batch.atom_types, 100).double()
+        again = target.graph_fn({"lattice": batch.lattice.double(), "atom_types": onehot}, batch.batch)
+        assert again.tolist() == pytest.approx(values.tolist(), rel=1e-9)

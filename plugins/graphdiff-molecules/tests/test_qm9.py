@@ -237,3 +237,26 @@ def test_cli_writes_extxyz_splits_the_domain_reads(tmp_path, capsys):
 def test_cli_rejects_bad_max(tmp_path):
     with pytest.raises(SystemExit):
         main([str(tmp_path), "--max", "0"])
+
+
+def test_graph_database_builds_from_a_qm9_source(tmp_path):
+    """`db build` takes a dataset URI: keyed by the URI (not a path), resumable, and the CLI
+    does not collapse `qm9://` to `qm9:/`."""
+    from click.testing import CliRunner
+
+    from graphdiff.cli import cli
+    from graphdiff.db import GraphDatabase
+
+    path = tmp_path / "qm9.db"
+    report = GraphDatabase.build(DOMAIN, "qm9://test", path, max_items=4, progress=False)
+    assert (report.stored, report.complete) == (4, False)
+    result = CliRunner().invoke(cli, ["db", "build", "qm9://test", "--domain", "molecules", "--out", str(path),
+                                      "--max-items", "6", "-q"])
+    assert result.exit_code == 0, result.output
+    assert "2 graph(s) stored, 4 already there" in result.output
+    with GraphDatabase.open(path, domain=DOMAIN) as db:
+        assert db.ids() == qm9_split()["test"][:6]
+        assert list(db.sources()) == ["qm9://test"]
+        assert "gap" in db.property_names()
+    result = CliRunner().invoke(cli, ["db", "build", "nowhere.xyz", "--domain", "molecules", "--out", str(path)])
+    assert result.exit_code == 2 and "nowhere.xyz: no such file or folder" in result.output
