@@ -27,7 +27,7 @@ $(DOCS_STAMP): $(STAMP) pyproject.toml
 
 demo: $(STAMP)
 	$(PY) -m graphdiff_crystals.demo --out demo-output
-	$(PY) -m graphdiff_molecules.demo --out demo-output --num 16
+	$(PY) -m graphdiff_molecules.demo --out demo-output --num 16 --steps 200
 
 test: $(STAMP)
 	$(PY) -m pytest -q -m "not slow" $(PYTEST_ARGS)

@@ -4,6 +4,7 @@
     python benchmarks/molecules_qm9.py export
     python benchmarks/molecules_qm9.py curve --num 200 --steps 500
     python benchmarks/molecules_qm9.py cost  --steps 50 100 250 500
+    python benchmarks/molecules_qm9.py score --checkpoint qm9-dng --num 100 --steps 500 --name qm9-dng-score
 
 ``export`` bundles the EMA weights of ``runs/qm9-dng/last.ckpt`` into the molecules plugin as
 ``qm9-dng`` with a manifest. ``curve`` samples ``--num`` molecules from every snapshot the
@@ -12,6 +13,8 @@ EDM's metrics (atom and molecule stability, RDKit validity, uniqueness, novelty 
 training split) and writes ``benchmarks/results/qm9-dng.json`` / ``qm9-dng.png``: stability
 against training minutes beside EDM's figures. ``cost`` measures sampling time per molecule and
 peak memory against the number of reverse steps (``benchmarks/results/qm9_sampling_cost``).
+``score`` gives EDM's metrics of one checkpoint (a path or a bundled name), e.g. the bundled
+``qm9-dng`` trained on a GPU by ``benchmarks/gpu_runs.py``.
 """
 
 from __future__ import annotations
@@ -80,17 +83,22 @@ def _score(path: Path, num: int, steps: int, seed: int, train_smiles_source: lis
             **{k: m[k] for k in ("atom_stability", "mol_stability", "validity", "uniqueness", "novelty")}}
 
 
-def curve(num: int, steps: int, seed: int, train_limit: int, every: int = 1) -> dict:
+def _train_molecules(train_limit: int) -> list:
+    """The training split for novelty: its first ``train_limit`` molecules (0: all; the SMILES
+    of all 100k take minutes, and the count is stored in the JSON)."""
     from graphdiff.plugins import get_manager
 
     domain = get_manager().get("domains", "molecules")
-    # novelty against the training split (the first train_limit molecules: SMILES of all 100k
-    # take minutes; the count is in the JSON)
     train = []
     for i, rec in enumerate(domain.read("qm9://train")):
         if train_limit and i >= train_limit:
             break
         train.append(rec["obj"])
+    return train
+
+
+def curve(num: int, steps: int, seed: int, train_limit: int, every: int = 1) -> dict:
+    train = _train_molecules(train_limit)
     snaps = sorted((RUN / "snapshots").glob("*.ckpt"))[every - 1::every]
     last = RUN / "last.ckpt"
     points = []
@@ -192,9 +200,35 @@ def cost(steps_list: list[int], num: int) -> dict:
     return result
 
 
+def score(checkpoint: str, num: int, steps: int, seed: int, train_limit: int, name: str) -> dict:
+    """EDM's metrics of ``num`` molecules from one checkpoint (a path or a bundled name) into
+    ``benchmarks/results/<name>.json``."""
+    from graphdiff.model import resolve_checkpoint
+
+    train = _train_molecules(train_limit)
+    path = resolve_checkpoint(checkpoint).resolve()
+    row = _score(path, num, steps, seed, train)
+    row["checkpoint"] = checkpoint
+    from graphdiff.model import read_checkpoint
+
+    meta = json.loads(read_checkpoint(path).get("meta") or "{}")
+    result = {"dataset": "QM9 with hydrogens (EDM split)", "final": row, "anchors": ANCHORS,
+              "train_meta": {k: meta.get(k) for k in ("step", "train_minutes", "device", "made_by",
+                                                      "parameters", "weights_dtype")},
+              "novelty_train_molecules": len(train), "threads": torch.get_num_threads(),
+              "command": f"python benchmarks/molecules_qm9.py score --checkpoint {checkpoint} --num {num} "
+                         f"--steps {steps} --name {name}" + (f" --train-limit {train_limit}" if train_limit else "")}
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    (RESULTS / f"{name}.json").write_text(json.dumps(result, indent=2))
+    print(json.dumps(row))
+    return result
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("command", choices=["export", "curve", "cost", "_cost"])
+    ap.add_argument("command", choices=["export", "curve", "cost", "score", "_cost"])
+    ap.add_argument("--checkpoint", default="qm9-dng", help="score: a checkpoint path or bundled name")
+    ap.add_argument("--name", default="qm9-dng-score", help="score: the results file's name")
     ap.add_argument("--num", type=int, default=200)
     ap.add_argument("--steps", type=int, nargs="+", default=[500])
     ap.add_argument("--seed", type=int, default=0)
@@ -208,6 +242,8 @@ def main() -> None:
         export()
     elif args.command == "curve":
         curve(args.num, args.steps[0], args.seed, args.train_limit, args.every)
+    elif args.command == "score":
+        score(args.checkpoint, args.num, args.steps[0], args.seed, args.train_limit, args.name)
     elif args.command == "cost":
         cost(args.steps, args.num)
     else:

@@ -337,6 +337,26 @@ def test_notebook_is_stored_without_outputs(path: Path) -> None:
                        "strip them (e.g. `jupyter nbconvert --clear-output --inplace`)")
 
 
+@pytest.mark.parametrize("path", notebooks(), ids=lambda p: p.name)
+def test_notebook_checks_its_extras_before_anything_else(path: Path) -> None:
+    """The first code cell names the optional parts the notebook needs (graphdiff.extras.require),
+    so a missing one gives an install line, never an ImportError half-way; and every name it
+    asks for is one require() knows."""
+    import ast
+
+    from graphdiff.extras import EXTRAS
+
+    nb = json.loads(path.read_text(encoding="utf-8"))
+    code = [c for c in nb["cells"] if c.get("cell_type") == "code"]
+    assert code, f"{path.name}: no code cells"
+    first = "".join(code[0]["source"]) if isinstance(code[0]["source"], list) else code[0]["source"]
+    calls = [n for n in ast.walk(ast.parse(first)) if isinstance(n, ast.Call)
+             and getattr(n.func, "id", getattr(n.func, "attr", None)) == "require"]
+    assert calls, f"{path.name}: the first code cell does not call graphdiff.extras.require(...)"
+    names = [a.value for c in calls for a in c.args if isinstance(a, ast.Constant)]
+    assert names and set(names) <= set(EXTRAS), f"{path.name}: require{tuple(names)} names unknown extras"
+
+
 def test_every_notebook_and_page_is_in_the_nav() -> None:
     config = mkdocs_config()
     nav = load_hooks().nav_with_examples(config["nav"], DOCS)
