@@ -9,7 +9,7 @@ from typing import Sequence
 import numpy as np
 import torch
 
-__all__ = ["plot_schedules", "plot_noised_graph"]
+__all__ = ["plot_schedules", "plot_noised_graph", "AtomsPanel", "plot_atoms"]
 
 
 def _figure(**kwargs):
@@ -18,6 +18,54 @@ def _figure(**kwargs):
     from matplotlib.figure import Figure
 
     return Figure(**kwargs)
+
+
+class AtomsPanel:
+    """One 3-D picture of atoms: Cartesian positions ``xyz [N, 3]``, a colour and a marker size
+    per atom, optional bonds ``(i, j, width)`` and an optional periodic ``cell`` (3x3 rows) whose
+    edges are drawn; ``equal`` scales the three axes alike around the atoms (molecules)."""
+
+    def __init__(self, xyz: np.ndarray, colors: Sequence, sizes: Sequence[float], *, title: str = "",
+                 bonds: Sequence[tuple[int, int, float]] = (), cell: np.ndarray | None = None,
+                 equal: bool = False) -> None:
+        self.xyz = np.asarray(xyz, dtype=float).reshape(-1, 3)
+        self.colors, self.sizes, self.title = list(colors), list(sizes), title
+        self.bonds, self.cell, self.equal = list(bonds), cell, equal
+
+
+def plot_atoms(panels: Sequence[Sequence[AtomsPanel]], out: str | Path, *, size: float = 3.0,
+               dpi: int = 110) -> Path:
+    """A grid of 3-D atom pictures (rows of :class:`AtomsPanel`) saved to ``out``; the caller's
+    matplotlib backend is left alone."""
+    rows = [list(r) for r in panels]
+    ncols = max((len(r) for r in rows), default=1) or 1
+    fig = _figure(figsize=(size * ncols, size * max(len(rows), 1)))
+    for r, row in enumerate(rows):
+        for c, p in enumerate(row):
+            ax = fig.add_subplot(len(rows), ncols, r * ncols + c + 1, projection="3d")
+            if p.cell is not None:
+                corners = np.array([[i, j, k] for i in (0, 1) for j in (0, 1) for k in (0, 1)]) @ np.asarray(p.cell)
+                for a in range(8):
+                    for b in range(a + 1, 8):
+                        if bin(a ^ b).count("1") == 1:
+                            ax.plot(*zip(corners[a], corners[b]), color="0.6", lw=0.7)
+            for i, j, width in p.bonds:
+                ax.plot(*zip(p.xyz[i], p.xyz[j]), color="0.5", lw=width)
+            if len(p.xyz):
+                ax.scatter(p.xyz[:, 0], p.xyz[:, 1], p.xyz[:, 2], c=p.colors, s=p.sizes, depthshade=False,
+                           edgecolors="k", linewidths=0.4)
+            if p.equal and len(p.xyz):
+                span = max(np.ptp(p.xyz, axis=0).max(), 1.0) / 2
+                mid = p.xyz.mean(axis=0)
+                ax.set_xlim(mid[0] - span, mid[0] + span)
+                ax.set_ylim(mid[1] - span, mid[1] + span)
+                ax.set_zlim(mid[2] - span, mid[2] + span)
+            ax.set_title(p.title, fontsize=8)
+            ax.set_axis_off()
+    fig.tight_layout()
+    out = Path(out)
+    fig.savefig(out, dpi=dpi)
+    return out
 
 
 def plot_schedules(out: str | Path, names: Sequence[str] | None = None) -> list[Path]:

@@ -71,8 +71,10 @@ def test_plots_leave_the_matplotlib_backend_alone(tmp_path):
     calling them from a notebook does not switch its inline backend to Agg."""
     import matplotlib
 
+    import numpy as np
+
     from graphdiff.training import plot_losses
-    from graphdiff.viz import plot_noised_graph, plot_schedules
+    from graphdiff.viz import AtomsPanel, plot_atoms, plot_noised_graph, plot_schedules
 
     before = matplotlib.get_backend()
     matplotlib.use("svg")
@@ -80,7 +82,10 @@ def test_plots_leave_the_matplotlib_backend_alone(tmp_path):
         log = tmp_path / "log.jsonl"
         log.write_text('{"step": 1, "loss": 1.0}\n{"step": 2, "loss": 0.5, "val_loss": 0.6}\n')
         outs = [*plot_schedules(tmp_path / "s.png", ["cosine", "linear"]),
-                plot_noised_graph(tmp_path / "n.png", times=(0.0, 1.0)), plot_losses(log, tmp_path / "loss.png")]
+                plot_noised_graph(tmp_path / "n.png", times=(0.0, 1.0)), plot_losses(log, tmp_path / "loss.png"),
+                plot_atoms([[AtomsPanel(np.eye(3), ["r", "g", "b"], [30, 30, 30], cell=4 * np.eye(3), title="cell")],
+                            [AtomsPanel(np.zeros((2, 3)) + [[0, 0, 0], [1, 0, 0]], ["k", "k"], [20, 20],
+                                        bonds=[(0, 1, 1.0)], equal=True)]], tmp_path / "atoms.png")]
         assert matplotlib.get_backend() == "svg"
         assert all(p.read_bytes().startswith(b"\x89PNG") for p in outs)
     finally:

@@ -26,35 +26,23 @@ import torch
 
 
 def plot_structures(pairs: list[tuple[Any, Any, str]], out: Path) -> Path:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    """Generated structures (one row), or predictions beneath their references (two rows)."""
+    import matplotlib.cm as cm
     from pymatgen.core.periodic_table import Element
 
-    nrows = 1 if all(ref is None for _, ref, _ in pairs) else 2
-    fig = plt.figure(figsize=(3.2 * max(len(pairs), 1), 3.2 * nrows))
-    for col, (pred, ref, title) in enumerate(pairs):
-        shown = ((pred, "generated"),) if nrows == 1 else ((ref, "reference"), (pred, "predicted"))
-        for row, (s, label) in enumerate(shown):
-            ax = fig.add_subplot(nrows, len(pairs), row * len(pairs) + col + 1, projection="3d")
-            m = s.lattice.matrix
-            corners = np.array([[i, j, k] for i in (0, 1) for j in (0, 1) for k in (0, 1)]) @ m
-            for a in range(8):
-                for b in range(a + 1, 8):
-                    if bin(a ^ b).count("1") == 1:
-                        ax.plot(*zip(corners[a], corners[b]), color="0.6", lw=0.7)
-            xyz = s.cart_coords
-            colors = [plt.cm.tab20(Element(str(sp.symbol)).Z % 20) for sp in s.species]
-            sizes = [40 + 8 * Element(str(sp.symbol)).row for sp in s.species]
-            ax.scatter(xyz[:, 0], xyz[:, 1], xyz[:, 2], c=colors, s=sizes, depthshade=False,
-                       edgecolors="k", linewidths=0.4)
-            ax.set_title(f"{title}\n{label}" if row == 0 else label, fontsize=8)
-            ax.set_axis_off()
-    fig.tight_layout()
-    fig.savefig(out, dpi=110)
-    plt.close(fig)
-    return out
+    from graphdiff.viz import AtomsPanel, plot_atoms
+
+    def panel(s: Any, title: str) -> AtomsPanel:
+        elements = [Element(str(sp.symbol)) for sp in s.species]
+        return AtomsPanel(s.cart_coords, [cm.tab20(e.Z % 20) for e in elements],
+                          [40 + 8 * e.row for e in elements], title=title, cell=s.lattice.matrix)
+
+    if all(ref is None for _, ref, _ in pairs):
+        rows = [[panel(pred, f"{title}\ngenerated") for pred, _, title in pairs]]
+    else:
+        rows = [[panel(ref, f"{title}\nreference") for _, ref, title in pairs],
+                [panel(pred, "predicted") for pred, _, _ in pairs]]
+    return plot_atoms(rows, out, size=3.2)
 
 
 def plot_distributions(preds: list[Any], refs: list[Any], out: Path) -> Path:
@@ -65,12 +53,10 @@ def plot_distributions(preds: list[Any], refs: list[Any], out: Path) -> Path:
 
 def plot_histograms(panels: dict[str, tuple[list[float], list[float]]], out: Path,
                     labels: tuple[str, str] = ("reference", "predicted")) -> Path:
-    import matplotlib
+    from matplotlib.figure import Figure
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, axes = plt.subplots(1, len(panels), figsize=(4.5 * len(panels), 3.5))
+    fig = Figure(figsize=(4.5 * len(panels), 3.5))  # outside pyplot: the caller's backend stays
+    axes = fig.subplots(1, len(panels))
     for ax, (label, (r, p)) in zip(np.atleast_1d(axes), panels.items()):
         values = list(r) + list(p)
         bins = np.linspace(min(values), max(values), 30) if values and max(values) > min(values) else 10
@@ -81,7 +67,6 @@ def plot_histograms(panels: dict[str, tuple[list[float], list[float]]], out: Pat
         ax.legend()
     fig.tight_layout()
     fig.savefig(out, dpi=110)
-    plt.close(fig)
     return out
 
 

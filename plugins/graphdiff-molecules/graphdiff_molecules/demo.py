@@ -26,38 +26,20 @@ COLORS = {"H": "0.85", "C": "0.25", "N": "tab:blue", "O": "tab:red", "F": "tab:g
 
 def plot_molecules(mols: list[Any], titles: list[str], out: Path) -> Path:
     """3-D pictures of molecules; bonds drawn where EDM's tables put one."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    from graphdiff.viz import AtomsPanel, plot_atoms
     from graphdiff_molecules.edm_metrics import bond_orders
 
-    n = max(len(mols), 1)
-    fig = plt.figure(figsize=(2.8 * n, 3.0))
-    for i, (atoms, title) in enumerate(zip(mols, titles)):
-        ax = fig.add_subplot(1, n, i + 1, projection="3d")
+    panels = []
+    for atoms, title in zip(mols, titles):
         symbols = atoms.get_chemical_symbols()
         xyz = atoms.get_positions()
         orders = bond_orders(symbols, xyz)
-        for a in range(len(symbols)):
-            for b in range(a + 1, len(symbols)):
-                if orders[a, b] > 0:
-                    ax.plot(*zip(xyz[a], xyz[b]), color="0.5", lw=0.8 + 0.8 * (orders[a, b] - 1))
-        ax.scatter(xyz[:, 0], xyz[:, 1], xyz[:, 2], c=[COLORS.get(s, "tab:purple") for s in symbols],
-                   s=[25 if s == "H" else 70 for s in symbols], edgecolors="k", linewidths=0.4,
-                   depthshade=False)
-        span = max(np.ptp(xyz, axis=0).max(), 1.0) / 2
-        mid = xyz.mean(axis=0)
-        ax.set_xlim(mid[0] - span, mid[0] + span)
-        ax.set_ylim(mid[1] - span, mid[1] + span)
-        ax.set_zlim(mid[2] - span, mid[2] + span)
-        ax.set_title(title, fontsize=7)
-        ax.set_axis_off()
-    fig.tight_layout()
-    fig.savefig(out, dpi=110)
-    plt.close(fig)
-    return out
+        bonds = [(a, b, 0.8 + 0.8 * (orders[a, b] - 1)) for a in range(len(symbols))
+                 for b in range(a + 1, len(symbols)) if orders[a, b] > 0]
+        panels.append(AtomsPanel(xyz, [COLORS.get(s, "tab:purple") for s in symbols],
+                                 [25 if s == "H" else 70 for s in symbols], title=title, bonds=bonds,
+                                 equal=True))
+    return plot_atoms([panels], out, size=2.9)
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
