@@ -199,11 +199,11 @@ def sample_cmd(checkpoint: str, out_arg: str, num: int | None, input_path: Path 
             start = sink.count
             chunk_ids = (ids[start:start + len(chunk)] if ids
                          else [str(sink.next_index + i) for i in range(len(chunk))])
-            scores = _score_targets(domain, chunk, guided, achieved)
+            scores, objs = _score_targets(domain, chunk, guided, achieved)
             if samples_per_row > 1 or requested or scores:  # candidate rank, the request, its value
                 extra = [{**({"sample": (start + i) % samples_per_row} if samples_per_row > 1 else {}),
                           **requested, **(scores[i] if scores else {})} for i in range(len(chunk))]
-            sink.write(chunk, ids=chunk_ids, extra=extra)
+            sink.write(chunk, ids=chunk_ids, extra=extra, objs=objs)
     sink.close()
     dt = time.perf_counter() - t0
     click.echo(f"wrote {sink.count} graphs to {_describe_sink(sink)} in {dt:.1f} s "
@@ -221,18 +221,28 @@ def sample_cmd(checkpoint: str, out_arg: str, num: int | None, input_path: Path 
                        + f" (scored by {t.name} itself on the generated items)")
 
 
-def _score_targets(domain, chunk, guided, achieved) -> list[dict]:
-    """The value of each guided target on each generated item (NaN where it cannot score)."""
+def _score_targets(domain, chunk, guided, achieved) -> tuple[list[dict], list | None]:
+    """The value of each guided target on each generated item (NaN where it cannot score), and
+    the items' domain objects, converted once for the targets and the writer (``None`` when no
+    target is guided or an item does not convert: the writer then converts and reports it)."""
+    if not guided:
+        return [], None
+    objs: list = []
+    for g in chunk:
+        try:
+            objs.append(domain.from_graph(g))
+        except Exception:  # noqa: BLE001 - scored as NaN here; the writer names the failure
+            objs.append(None)
     rows: list[dict] = [{} for _ in chunk]
     for target, _, _ in guided:
-        for i, g in enumerate(chunk):
+        for i, obj in enumerate(objs):
             try:
-                value = float(target(domain.from_graph(g)))
+                value = float(target(obj)) if obj is not None else float("nan")
             except Exception:  # noqa: BLE001 - an item the target cannot score gets NaN
                 value = float("nan")
             rows[i][target.name] = value
             achieved[target.name].append(value)
-    return rows if guided else []
+    return rows, (objs if all(o is not None for o in objs) else None)
 
 
 def _describe_sink(sink) -> str:
@@ -560,12 +570,12 @@ def interpolate_cmd(checkpoint: str, input_path: Path, pair: tuple[int, int], nu
     guidance = _gradient_guidance(model, guided, gradient_scale) if guided else None
     path = model.interpolate(a, b, num=num, steps=steps, cond_path=cond_path, gradient_guidance=guidance)
     achieved: dict[str, list[float]] = {t.name: [] for t, _, _ in guided}
-    scores = _score_targets(domain, path, guided, achieved)
+    scores, objs = _score_targets(domain, path, guided, achieved)
     requested = {f"requested_{t.name}": f"{op}{v}" for t, op, v in guided}
     sink = GraphSink(out_arg, domain)
     sink.write(path, ids=[f"{k}" for k in range(num)],
                extra=[{"lambda": k / (num - 1), **(cond_path[k] if cond_path else {}), **requested,
-                       **(scores[k] if scores else {})} for k in range(num)])
+                       **(scores[k] if scores else {})} for k in range(num)], objs=objs)
     sink.close()
     click.echo(f"wrote {num} graphs from item {pair[0]} to item {pair[1]} to {_describe_sink(sink)}")
     _note_unstored(sink)

@@ -174,9 +174,13 @@ class GraphSink:
         return [{**d, **(extra[k] if extra is not None and extra[k] else {})} for k, d in enumerate(desc)]
 
     def write(self, graphs: Sequence[Data], ids: Sequence[str] | None = None,
-              extra: Sequence[dict[str, Any]] | None = None) -> None:
+              extra: Sequence[dict[str, Any]] | None = None, objs: Sequence[Any] | None = None) -> None:
+        """Append ``graphs``; ``objs``, when given, are their domain objects already converted
+        (``domain.from_graph``), so that a caller who needed them does not convert twice."""
+        if objs is not None and len(objs) != len(graphs):
+            raise ValueError(f"{len(objs)} objects for {len(graphs)} graphs")
         if self.mode == "folder":
-            self._write_files(graphs, ids, extra)
+            self._write_files(graphs, ids, extra, objs)
         elif self.mode == "jsonl":
             with self.path.open("a" if self.count else "w", encoding="utf-8") as fh:
                 for k, g in enumerate(graphs):
@@ -184,7 +188,7 @@ class GraphSink:
         elif self.mode == "pt":
             self._pt.extend(graphs)
         else:
-            objs = [self.domain.from_graph(g) for g in graphs]
+            objs = list(objs) if objs is not None else [self.domain.from_graph(g) for g in graphs]
             extra = self._described(objs, extra)
             if self._streams():
                 self.domain.write(objs, self.path, append=self.count > 0, ids=ids, extra=extra)
@@ -202,9 +206,12 @@ class GraphSink:
         return rec
 
     def _write_files(self, graphs: Sequence[Data], ids: Sequence[str] | None,
-                     extra: Sequence[dict[str, Any]] | None) -> None:
+                     extra: Sequence[dict[str, Any]] | None, objs: Sequence[Any] | None = None) -> None:
         takes = self._takes() if not self._free else {"ids", "extra"}
-        objs = None if self._free else [self.domain.from_graph(g) for g in graphs]
+        if self._free:
+            objs = None
+        elif objs is None:
+            objs = [self.domain.from_graph(g) for g in graphs]
         if objs is not None:
             extra = self._described(objs, extra)
         for k, g in enumerate(graphs):

@@ -253,13 +253,23 @@ def _column(path: Path, name: str) -> list[float]:
         return [float(r[name]) for r in csv.DictReader(fh)]
 
 
-def test_sample_and_interpolate_steered_by_a_crystal_target(tmp_path):
+def test_sample_and_interpolate_steered_by_a_crystal_target(tmp_path, monkeypatch):
     """``--target crystals-density>=V`` (a differentiable target) steers the bundled de novo
-    model's samples, and every point of an interpolation, by gradient guidance."""
+    model's samples, and every point of an interpolation, by gradient guidance; each generated
+    graph is converted to a structure once, for the target and the writer alike."""
     import graphdiff
+    from graphdiff_crystals.domain import CrystalDomain
     from graphdiff_crystals.targets import density
 
     domain = graphdiff.load_domain("crystals")
+    conversions = []
+    original = CrystalDomain.from_graph
+
+    def counting(self, graph):
+        conversions.append(1)
+        return original(self, graph)
+
+    monkeypatch.setattr(CrystalDomain, "from_graph", counting)
 
     def densities(path: Path) -> list[float]:
         return [density(r["obj"]) for r in domain.read(path, validate=False)]
@@ -267,7 +277,9 @@ def test_sample_and_interpolate_steered_by_a_crystal_target(tmp_path):
     common = ["--checkpoint", "carbon24-dng", "--quiet", "--steps", "20", "--seed", "1"]
     plain, pushed = tmp_path / "plain.csv", tmp_path / "pushed.csv"
     run(["sample", *common, "--num", "6", "--out", str(plain)])
+    conversions.clear()
     text = run(["sample", *common, "--num", "6", "--target", "crystals-density>=3.9", "--out", str(pushed)])
+    assert len(conversions) == 6
     assert "crystals-density >= 3.9: mean" in text
     assert min(densities(pushed)) > 3.8 > max(densities(plain))
     assert _column(pushed, "crystals-density") == pytest.approx(densities(pushed), rel=1e-6)
