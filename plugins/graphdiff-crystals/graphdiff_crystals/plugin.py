@@ -18,9 +18,23 @@ def register_domains(register: Any) -> None:
 
 @hookimpl
 def register_targets(register: Any) -> None:
-    """Register ``crystals-density`` (g/cm³) and ``crystals-volume_per_atom`` (Å³/atom) on structures."""
+    """Register ``crystals-density`` (g/cm³) and ``crystals-volume_per_atom`` (Å³/atom) on
+    structures, and each property of the bundled predictors (``graphdiff_crystals/predictors``,
+    e.g. ``perov5-heat_ref``; only their headers are read here, the networks on first use)."""
+    from importlib import resources
+
+    from graphdiff.targets import predictor_target
+
     for target in TARGETS:
         register(target.name, target, description=f"{target.description} ({target.units})")
+    folder = resources.files("graphdiff_crystals") / "predictors"
+    for path in sorted(folder.iterdir() if folder.is_dir() else [], key=lambda p: p.name):
+        if path.name.endswith(".pt"):
+            from graphdiff.predictors import predictor_header
+
+            for prop in predictor_header(str(path))["properties"]:
+                target = predictor_target(str(path), prop)
+                register(target.name, target, description=target.description)
 
 
 @hookimpl
