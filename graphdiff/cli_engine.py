@@ -12,29 +12,6 @@ from graphdiff.cli import cli
 from graphdiff.errors import ConfigError, DataError
 
 
-def _parse_requests(values: tuple[str, ...]) -> list[tuple[str, str, float]]:
-    """``NAME=V``, ``NAME<=V``, ``NAME>=V`` -> ``(name, op, value)``."""
-    from graphdiff.runner import parse_target_requests
-
-    return parse_target_requests(values)
-
-
-def _split_requests(values: tuple[str, ...], model, domain) -> tuple[dict[str, float], list]:
-    """Conditions of the model (classifier-free guidance) and requests on registered
-    differentiable targets (gradient guidance): ``(cond, [(target, op, value)])``."""
-    from graphdiff.runner import split_target_requests
-
-    return split_target_requests(values, model, domain)
-
-
-def _gradient_guidance(model, guided: list, scale: float):
-    """One :class:`~graphdiff.diffusion.GradientGuidance` for all requests (see
-    :func:`graphdiff.runner.requests_guidance`)."""
-    from graphdiff.runner import requests_guidance
-
-    return requests_guidance(model, guided, scale)
-
-
 @cli.command("train")
 @click.argument("config", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--resume", type=click.Path(dir_okay=False, path_type=Path),
@@ -127,7 +104,7 @@ def sample_cmd(checkpoint: str, out_arg: str, num: int | None, input_path: Path 
     from graphdiff.graphio import GraphSink, is_folder_target
     from graphdiff.model import load_model
     from graphdiff.plugins import get_manager
-    from graphdiff.runner import sample_graphs
+    from graphdiff.runner import requests_guidance, sample_graphs, split_target_requests
 
     if samples_per_row < 1:
         raise ConfigError("--samples-per-row must be at least 1")
@@ -142,7 +119,7 @@ def sample_cmd(checkpoint: str, out_arg: str, num: int | None, input_path: Path 
 
         for p in predictors:
             register_predictor(p)
-    cond, guided = _split_requests(target, model, domain)
+    cond, guided = split_target_requests(target, model, domain)
     rows, row_ids = None, None
     if input_path is not None:
         records = list(domain.read(input_path))
@@ -180,7 +157,7 @@ def sample_cmd(checkpoint: str, out_arg: str, num: int | None, input_path: Path 
                 corrector_steps=sc.corrector_steps if corrector_steps is None else corrector_steps,
                 batch_size=batch_size or sc.batch_size, inpaint=inpaint, allow_larger=allow_larger)
     if guided:
-        opts["gradient_guidance"] = _gradient_guidance(model, guided, gradient_scale)
+        opts["gradient_guidance"] = requests_guidance(model, guided, gradient_scale)
     achieved: dict[str, list[float]] = {t.name: [] for t, _, _ in guided}
     sink = GraphSink(out_arg if folder else out, domain, start=first_index, describe=True)
     t0 = time.perf_counter()
@@ -544,6 +521,7 @@ def interpolate_cmd(checkpoint: str, input_path: Path, pair: tuple[int, int], nu
     from graphdiff.graphio import GraphSink
     from graphdiff.model import load_model
     from graphdiff.plugins import get_manager
+    from graphdiff.runner import requests_guidance, split_target_requests
 
     if num < 2:
         raise ConfigError("--num must be at least 2 (the two end points)")
@@ -554,7 +532,7 @@ def interpolate_cmd(checkpoint: str, input_path: Path, pair: tuple[int, int], nu
 
         for p in predictors:
             register_predictor(p)
-    cond, guided = _split_requests(target, model, domain)
+    cond, guided = split_target_requests(target, model, domain)
     if target_path is not None and target_path[0] in cond:
         raise ConfigError(f"--target {target_path[0]}=... and --target-path {target_path[0]} ...: "
                           "give the condition once")
@@ -567,7 +545,7 @@ def interpolate_cmd(checkpoint: str, input_path: Path, pair: tuple[int, int], nu
     if target_path is not None or cond:
         col, lo, hi = target_path if target_path is not None else (None, 0.0, 0.0)
         cond_path = [{**cond, **({col: lo + (hi - lo) * k / (num - 1)} if col else {})} for k in range(num)]
-    guidance = _gradient_guidance(model, guided, gradient_scale) if guided else None
+    guidance = requests_guidance(model, guided, gradient_scale) if guided else None
     path = model.interpolate(a, b, num=num, steps=steps, cond_path=cond_path, gradient_guidance=guidance)
     achieved: dict[str, list[float]] = {t.name: [] for t, _, _ in guided}
     scores, objs = _score_targets(domain, path, guided, achieved)

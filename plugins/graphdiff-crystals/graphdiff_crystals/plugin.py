@@ -23,17 +23,14 @@ def register_targets(register: Any) -> None:
     e.g. ``perov5-heat_ref``; only their headers are read here, the networks on first use)."""
     from importlib import resources
 
-    from graphdiff.targets import predictor_target
+    from graphdiff.predictors import predictor_targets
 
     for target in TARGETS:
         register(target.name, target, description=f"{target.description} ({target.units})")
     folder = resources.files("graphdiff_crystals") / "predictors"
     for path in sorted(folder.iterdir() if folder.is_dir() else [], key=lambda p: p.name):
         if path.name.endswith(".pt"):
-            from graphdiff.predictors import predictor_header
-
-            for prop in predictor_header(str(path))["properties"]:
-                target = predictor_target(str(path), prop)
+            for target in predictor_targets(str(path)):
                 register(target.name, target, description=target.description)
 
 
