@@ -7,7 +7,9 @@ them into classes of equivalent objects with the domain's :meth:`~graphdiff.doma
 (up to ``max_draws``), and returns one representative per class, ranked by
 
 1. validity (:meth:`~graphdiff.domain.Domain.valid`), then
-2. the share of the item's draws that fell into the class — a Monte-Carlo estimate of the
+2. when a ``score`` is given (e.g. the similarity of a candidate's diffraction pattern to the
+   item's measured one, :mod:`graphdiff.references`), that score, larger first, then
+3. the share of the item's draws that fell into the class — a Monte-Carlo estimate of the
    probability the model gives that answer, i.e. the model's own ranking of its candidates.
 
 Items for which the model offers fewer than K distinct answers get repeats of their best classes
@@ -40,6 +42,7 @@ class Candidate:
     distinct: bool      #: False for a repeat filling the K slots
     valid: bool
     draws: int          #: samples drawn for the item
+    score: float = float("nan")  #: the ranking score of the class's representative (NaN: none)
 
 
 def group_equivalent(objs: Sequence[Any], equivalent: Callable[[Any, Any], bool],
@@ -57,13 +60,29 @@ def group_equivalent(objs: Sequence[Any], equivalent: Callable[[Any, Any], bool]
     return classes
 
 
-def rank_candidates(graphs: Sequence[Data], classes: list[_Class], k: int) -> list[Candidate]:
-    """Valid before invalid, then larger share first (ties: earlier first); repeats fill to ``k``."""
+def rank_candidates(graphs: Sequence[Data], classes: list[_Class], k: int,
+                    scores: Sequence[float] | None = None) -> list[Candidate]:
+    """Valid before invalid, then (with ``scores``, one per graph; NaN ranks last) the larger
+    score of the class's best member, then larger share first (ties: earlier first); repeats
+    fill to ``k``. With scores, a class is represented by its best-scoring member."""
     n = len(graphs)
-    order = sorted(range(len(classes)), key=lambda j: (not classes[j].valid, -len(classes[j].members),
-                                                       classes[j].members[0]))
-    out = [Candidate(graphs[classes[j].members[0]], r, len(classes[j].members) / n, True,
-                     classes[j].valid, n) for r, j in enumerate(order[:k])]
+
+    def best(c: _Class) -> tuple[int, float]:
+        if scores is None:
+            return c.members[0], float("nan")
+        m = max(c.members, key=lambda i: (scores[i] == scores[i], scores[i] if scores[i] == scores[i] else 0.0))
+        return m, scores[m]
+
+    reps = [best(c) for c in classes]
+
+    def key(j: int) -> tuple:
+        s = reps[j][1]
+        return (not classes[j].valid, -(s if s == s else float("-inf")), -len(classes[j].members),
+                classes[j].members[0])
+
+    order = sorted(range(len(classes)), key=key)
+    out = [Candidate(graphs[reps[j][0]], r, len(classes[j].members) / n, True, classes[j].valid, n,
+                     reps[j][1]) for r, j in enumerate(order[:k])]
     # fewer distinct answers than asked: further members of the best classes, best first
     extra = iter([(j, m) for j in order for m in classes[j].members[1:]])
     while len(out) < k:
@@ -71,17 +90,21 @@ def rank_candidates(graphs: Sequence[Data], classes: list[_Class], k: int) -> li
         if nxt is None:
             break
         j, m = nxt
-        out.append(Candidate(graphs[m], len(out), len(classes[j].members) / n, False, classes[j].valid, n))
+        out.append(Candidate(graphs[m], len(out), len(classes[j].members) / n, False, classes[j].valid, n,
+                             scores[m] if scores is not None else float("nan")))
     return out
 
 
 def distinct_candidates(sample: Callable[[list[Data]], list[Data]], templates: Sequence[Data], k: int,
                         domain: Any, *, draws: int, max_draws: int, rows_per_round: int = 64,
-                        progress: bool = False) -> Iterator[tuple[int, list[Candidate]]]:
+                        progress: bool = False,
+                        score: Callable[[int, Any], float] | None = None) -> Iterator[tuple[int, list[Candidate]]]:
     """Yield ``(item index, its k ranked candidates)`` for every template, in order.
 
     ``sample(templates)`` returns one generated graph per template (the caller fixes steps,
     sampler and seeds). Rows are processed ``rows_per_round`` at a time so memory stays bounded.
+    ``score(item index, domain object)`` (optional) ranks an item's valid classes before their
+    share of draws.
     """
     if k < 1 or draws < 1 or max_draws < draws:
         raise ValueError(f"need k >= 1, draws >= 1 and max_draws >= draws (got {k}, {draws}, {max_draws})")
@@ -112,7 +135,10 @@ def distinct_candidates(sample: Callable[[list[Data]], list[Data]], templates: S
                     pending.append(i)
             pending.sort()
         for i in rows:
-            yield i, rank_candidates(graphs[i], classes[i], k)
+            scores = None
+            if score is not None:
+                scores = [score(i, o) if ok else float("nan") for o, ok in zip(objs[i], valid[i])]
+            yield i, rank_candidates(graphs[i], classes[i], k, scores)
             if bar:
                 bar.update(1)
     if bar:

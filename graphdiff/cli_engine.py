@@ -40,7 +40,40 @@ def train_cmd(config: Path, resume: Path | None, max_steps: int | None, out_dir:
     click.echo(f"checkpoint: {ckpt}")
 
 
-@cli.command("sample")
+class _SampleCommand(click.Command):
+    """``graphdiff sample`` with one option ``--<name> FILE`` per registered reference kind
+    (:mod:`graphdiff.references`; e.g. ``--xrd``) and its ``--<name>-<option>`` options."""
+
+    def get_params(self, ctx: click.Context) -> list[click.Parameter]:
+        params = super().get_params(ctx)
+        extra = getattr(self, "_reference_params", None)
+        if extra is None:
+            extra = []
+            try:
+                from graphdiff.plugins import get_manager
+
+                entries = list(get_manager().registry("references").entries())
+            except Exception:  # noqa: BLE001 - a broken plugin must not break the core command
+                entries = []
+            for e in entries:
+                ref = e.obj
+                extra.append(click.Option(
+                    [f"--{ref.name}", f"ref__{ref.name}"], type=click.Path(dir_okay=False),
+                    help=f"({ref.domain}) {ref.description} File for every input item (an input column "
+                         f"{ref.name!r} gives one per item, relative to the input file). Candidates "
+                         f"are ranked by {ref.similarity_description or 'similarity'} (column "
+                         f"{ref.name}_similarity); a model trained on its encoding is conditioned on it."))
+                for opt, (typ, default, help_) in ref.options.items():
+                    extra.append(click.Option([f"--{ref.name}-{opt.replace('_', '-')}",
+                                               f"refopt__{ref.name}__{opt}"], type=typ, default=default,
+                                              show_default=True, help=help_))
+            self._reference_params = extra
+        help_option = self.get_help_option(ctx)
+        rest = [p for p in params if p is not help_option]
+        return rest + extra + ([help_option] if help_option is not None else [])
+
+
+@cli.command("sample", cls=_SampleCommand)
 @click.option("--checkpoint", "-c", required=True, help="Checkpoint path or bundled name.")
 @click.option("--out", "-o", "out_arg", required=True, type=click.Path(),
               help="Output file (.jsonl/.pt for any domain, or a format the domain writes), or a "
@@ -83,7 +116,7 @@ def sample_cmd(checkpoint: str, out_arg: str, num: int | None, input_path: Path 
                target: tuple[str, ...], predictors: tuple[Path, ...], guidance_scale: float | None,
                gradient_scale: float, steps: int | None,
                sampler: str | None, corrector_steps: int | None, batch_size: int | None, seed: int,
-               quiet: bool) -> None:
+               quiet: bool, **reference_args) -> None:
     """Generate graphs with a trained model and stream them to OUT.
 
     With --input, each item's given fields (e.g. a composition) are completed. With
@@ -96,6 +129,10 @@ def sample_cmd(checkpoint: str, out_arg: str, num: int | None, input_path: Path 
     With OUT a folder (ending in "/" or an existing directory) every graph gets its own file,
     OUT/00000.<ext>, OUT/00001.<ext>..., in the domain's single-graph format; existing files are
     never overwritten.
+
+    References (e.g. crystals: --xrd PATTERN, a powder diffraction pattern) apply to --input
+    items: each item's candidates are ranked by their similarity to its reference (draws
+    default to max(4, 2K)), and a model trained on the reference's encoding is conditioned on it.
 
     Under torchrun (WORLD_SIZE > 1) the work is split across ranks: rank r writes its
     contiguous share to OUT with ".rank<r>of<world>" before the suffix (to a folder OUT: its
@@ -125,14 +162,27 @@ def sample_cmd(checkpoint: str, out_arg: str, num: int | None, input_path: Path 
         records = list(domain.read(input_path))
         rows = [domain.record_to_graph(r) for r in records]
         row_ids = [str(r.get("id", i)) for i, r in enumerate(records)]
-    elif num is None:
+    refs = _row_references(reference_args, domain, records if input_path is not None else None,
+                           input_path)
+    if refs is not None:
+        row_cond = refs.conditions(model.condition)
+        if row_cond is not None:
+            from graphdiff.runner import set_template_condition
+
+            rows = [set_template_condition(model, g, c) for g, c in zip(rows, row_cond)]
+            click.echo(f"conditioning on the {refs.reference.name} encoding "
+                       f"({len(refs.reference.columns)} columns) of {sum(bool(c) for c in row_cond)} "
+                       f"of {len(rows)} items")
+    if input_path is None and num is None:
         raise ConfigError("give --num N (de novo) or --input FILE (items to complete)")
-    elif model.given:
+    elif rows is None and model.given:
         raise ConfigError(f"this model is trained to complete given fields {model.given}: use --input")
     inpaint = _task_fields(task, domain, model, rows is not None)
-    distinct = rows is not None and not no_distinct and (samples_per_row > 1 or (draws or 1) > 1)
+    distinct = rows is not None and not no_distinct and (samples_per_row > 1 or (draws or 1) > 1
+                                                         or refs is not None)
     if distinct:
-        draws = draws or (2 * samples_per_row if samples_per_row > 1 else 1)
+        draws = draws or (max(4, 2 * samples_per_row) if refs is not None
+                          else 2 * samples_per_row if samples_per_row > 1 else 1)
         max_draws = max_draws or max(draws, 4 * samples_per_row)
         if draws < 1 or max_draws < draws:
             raise ConfigError(f"need --draws >= 1 and --max-draws >= --draws (got {draws}, {max_draws})")
@@ -142,6 +192,8 @@ def sample_cmd(checkpoint: str, out_arg: str, num: int | None, input_path: Path 
         lo, hi = rank * total // world, (rank + 1) * total // world
         if rows is not None:
             rows, row_ids = rows[lo:hi], row_ids[lo:hi]
+            if refs is not None:
+                refs.loaded = refs.loaded[lo:hi]
         else:
             num = hi - lo
         seed = seed + 7919 * rank
@@ -163,7 +215,7 @@ def sample_cmd(checkpoint: str, out_arg: str, num: int | None, input_path: Path 
     t0 = time.perf_counter()
     if distinct:
         _sample_distinct(model, domain, sink, rows, row_ids, samples_per_row, draws, max_draws, opts,
-                         seed, progress=not quiet)
+                         seed, progress=not quiet, refs=refs)
     else:
         templates = ids = None
         if rows is not None:
@@ -260,8 +312,34 @@ def _task_fields(task: str | None, domain, model, have_input: bool) -> list[str]
     return [f for f in fields if f not in model.given]
 
 
+def _row_references(args: dict, domain, records, input_path):
+    """The one reference kind asked for (``--<name>`` or an input column), loaded per input
+    item (:class:`graphdiff.references.RowReferences`), or ``None``."""
+    from graphdiff.plugins import get_manager
+    from graphdiff.references import load_row_references
+
+    asked = []
+    for e in get_manager().registry("references").entries():
+        ref = e.obj
+        given = args.get(f"ref__{ref.name}")
+        in_column = records is not None and any((r.get("text") or {}).get(ref.name) for r in records)
+        if given is None and not in_column:
+            continue
+        if ref.domain != domain.name:
+            raise ConfigError(f"--{ref.name} is a {ref.domain} reference; this model generates {domain.name}")
+        if records is None:
+            raise ConfigError(f"--{ref.name} ranks the candidates of given items: pass --input "
+                              "(e.g. the compositions, for crystals)")
+        options = {opt: args[f"refopt__{ref.name}__{opt}"] for opt in ref.options
+                   if f"refopt__{ref.name}__{opt}" in args}
+        asked.append(load_row_references(ref, records, given=given, input_path=input_path, options=options))
+    if len(asked) > 1:
+        raise ConfigError(f"one reference at a time, got {[r.reference.name for r in asked]}")
+    return asked[0] if asked else None
+
+
 def _sample_distinct(model, domain, sink, rows, row_ids, k: int, draws: int, max_draws: int, opts: dict,
-                     seed: int, progress: bool) -> None:
+                     seed: int, progress: bool, refs=None) -> None:
     """Distinct ranked candidates per row (graphdiff.candidates), streamed to ``sink``."""
     from graphdiff.candidates import distinct_candidates
     from graphdiff.runner import template_sampler
@@ -269,11 +347,13 @@ def _sample_distinct(model, domain, sink, rows, row_ids, k: int, draws: int, max
     sample = template_sampler(model, seed=seed, **opts)
     per_round = max(1, opts["batch_size"] // draws)
     fewer = 0
+    score = refs.score if refs is not None else None
     for i, cands in distinct_candidates(sample, rows, k, domain, draws=draws, max_draws=max_draws,
-                                        rows_per_round=per_round, progress=progress):
+                                        rows_per_round=per_round, progress=progress, score=score):
         fewer += sum(not c.distinct for c in cands) > 0
         sink.write([c.graph for c in cands], ids=[row_ids[i]] * len(cands),
-                   extra=[{"sample": c.rank, "share": round(c.share, 4), "distinct": int(c.distinct)}
+                   extra=[{"sample": c.rank, "share": round(c.share, 4), "distinct": int(c.distinct),
+                           **({refs.column: round(c.score, 6)} if refs is not None else {})}
                           for c in cands])
     if fewer:
         click.echo(f"{fewer} of {len(rows)} items had fewer than {k} distinct answers after up to "

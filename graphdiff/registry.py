@@ -30,6 +30,7 @@ KINDS: tuple[str, ...] = (
     "checkpoints",
     "baselines",
     "commands",
+    "references",
 )
 
 

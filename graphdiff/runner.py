@@ -153,6 +153,43 @@ def sample_in_chunks(model: GraphDiffusion, total: int, chunk: int, *, make_kwar
         bar.close()
 
 
+#: attribute of a template graph holding its own conditions (``float32 [1, C]``, NaN: unset)
+TEMPLATE_CONDITION = "template_condition"
+
+
+def set_template_condition(model: GraphDiffusion, template: Data, values: dict[str, float]) -> Data:
+    """A copy of ``template`` carrying its own conditions ``values`` (names among
+    ``model.condition``) for :func:`sample_graphs`."""
+    unknown = set(values) - set(model.condition)
+    if unknown:
+        raise GraphValidationError(f"unknown condition {sorted(unknown)}; the model is conditioned on "
+                                   f"{model.condition}")
+    row = [float(values.get(n, float("nan"))) for n in model.condition]
+    out = template.clone()
+    setattr(out, TEMPLATE_CONDITION, torch.tensor([row], dtype=torch.float32))
+    return out
+
+
+def _without_condition(template: Data) -> Data:
+    if getattr(template, TEMPLATE_CONDITION, None) is None:
+        return template
+    out = template.clone()
+    del out[TEMPLATE_CONDITION]
+    return out
+
+
+def _template_conditions(model: GraphDiffusion, templates: list[Data], cond: dict[str, float] | None) -> torch.Tensor:
+    """``[B, C]`` conditions of a chunk of templates, ``cond`` filling what a template leaves unset."""
+    default = torch.tensor([[float((cond or {}).get(n, float("nan"))) for n in model.condition]])
+    rows = []
+    for t in templates:
+        own = getattr(t, TEMPLATE_CONDITION, None)
+        row = default.clone() if own is None else own.to(torch.float32).view(1, -1).clone()
+        row = torch.where(torch.isnan(row), default, row)
+        rows.append(row)
+    return torch.cat(rows, 0)
+
+
 def sample_graphs(model: GraphDiffusion, num: int | None = None, *, templates: Sequence[Data] | None = None,
                   cond: dict[str, float] | None = None, steps: int = 200, sampler: str = "ancestral",
                   guidance_scale: float = 0.0, corrector_steps: int = 0, batch_size: int = 256,
@@ -160,7 +197,10 @@ def sample_graphs(model: GraphDiffusion, num: int | None = None, *, templates: S
                   allow_larger: bool = False, gradient_guidance: Any = None) -> Iterator[list[Data]]:
     """De novo (``num``) or templated (``templates``: the given fields, e.g. compositions) sampling,
     in chunks of ``batch_size``. ``inpaint`` names generated fields held to the templates' values
-    (a de novo model completing partial graphs; see :meth:`GraphDiffusion.sample`)."""
+    (a de novo model completing partial graphs; see :meth:`GraphDiffusion.sample`).
+
+    A template may carry its own conditions, set with :func:`set_template_condition`; they take
+    precedence over ``cond`` (which fills the conditions a template leaves unset)."""
     if templates is None and num is None:
         raise ValueError("give num (de novo) or templates (the given fields)")
     if templates is not None:
@@ -188,7 +228,12 @@ def sample_graphs(model: GraphDiffusion, num: int | None = None, *, templates: S
         if gradient_guidance is not None:
             common["gradient_guidance"] = gradient_guidance
         if templates is not None:
-            return {**common, "template": list(templates[start:start + count])}
+            part = list(templates[start:start + count])
+            if any(getattr(t, TEMPLATE_CONDITION, None) is not None for t in part):
+                if model.condition:
+                    common["cond"] = _template_conditions(model, part, cond)
+                part = [_without_condition(t) for t in part]
+            return {**common, "template": part}
         return {**common, "num_nodes": sizes[start:start + count]}
 
     yield from sample_in_chunks(model, total, batch_size, make_kwargs=kwargs, seed=seed, progress=progress)

@@ -101,3 +101,12 @@ def register_commands(register: Register) -> None:
     """Register :class:`click.Command` objects: subcommands a plugin adds to ``graphdiff``
     (e.g. ``graphdiff stability`` from the crystals plugin). The registered name is the
     subcommand's name; it may not shadow a core command."""
+
+
+@hookspec
+def register_references(register: Register) -> None:
+    """Register :class:`graphdiff.references.Reference` kinds: observations generated items are
+    matched against (a diffraction pattern for crystals). Each becomes a ``graphdiff sample``
+    option ``--<name> FILE`` and an input column ``<name>`` (a file per row): candidates are
+    ranked by their similarity to it, and a model trained on the reference's encoding is
+    conditioned on it."""

@@ -119,6 +119,7 @@ def _checks() -> dict[str, Callable[[str, Any], None]]:
         "checkpoints": instance_of("graphdiff.checkpoints.NamedCheckpoint"),
         "baselines": is_callable,
         "commands": instance_of("click.Command"),
+        "references": instance_of("graphdiff.references.Reference"),
     }
 
 

@@ -9,8 +9,9 @@ Formats (chosen by suffix; a folder reads every file it recognises, in name orde
 ``.csv``
     CDVAE format: a ``cif`` column (one CIF block per cell), an optional ``material_id`` column
     (else the row number is the id), an unnamed leading index column (ignored), and other
-    columns: numeric ones become ``props`` (an empty cell gives NaN), the others (``formula``...)
-    are ignored and named once in a warning. Rows are counted from 1 (the first row after
+    columns: numeric ones become ``props`` (an empty cell gives NaN), the others (``formula``,
+    ``xrd``...) are not properties (named once in a warning) and are kept as strings in each
+    record's ``text``. Rows are counted from 1 (the first row after
     the header).
 ``.cif``
     One or more data blocks; the id is the file stem for a single block, else the block name.
@@ -86,7 +87,7 @@ class _Context:
             warnings.warn(f"skipped {where}: {reason}", CrystalReadWarning, stacklevel=4)
 
     def record(self, where: str, rid: str, build: Callable[[], tuple[Structure, list[str]]],
-               props: dict[str, float] | None = None) -> Record | None:
+               props: dict[str, float] | None = None, text: dict[str, str] | None = None) -> Record | None:
         """Build, check and wrap one structure; report it and return None when it is bad."""
         try:
             structure, notes = build()
@@ -102,7 +103,10 @@ class _Context:
             return None
         self.notes += [f"{where}: {n}" for n in notes]
         self.seen[rid] = self.seen.get(rid, 0) + 1
-        return Record(id=rid, obj=structure, props=dict(props or {}), source=where)
+        rec = Record(id=rid, obj=structure, props=dict(props or {}), source=where)
+        if text:
+            rec["text"] = dict(text)
+        return rec
 
     def finish(self, label: str) -> None:
         if self.notes:
@@ -258,6 +262,7 @@ class _Table:
     cif: int
     ident: int | None
     props: list[tuple[str, int]]
+    texts: list[tuple[str, int]] = field(default_factory=list)
 
 
 def _is_number(text: str) -> bool:
@@ -295,9 +300,11 @@ def _load_csv(path: Path, label: str, cif_column: str, id_column: str) -> _Table
         else:
             ignored.append(name)
     if ignored:
-        warnings.warn(f"{label}: ignoring non-numeric or empty column(s) {ignored}; only numeric columns "
-                      "become properties", CrystalReadWarning, stacklevel=4)
-    return _Table(header, rows, cif, ident, props)
+        warnings.warn(f"{label}: ignoring non-numeric or empty column(s) {ignored} as properties; only "
+                      "numeric columns become properties (the others are kept as text)",
+                      CrystalReadWarning, stacklevel=4)
+    texts = [(name, header.index(name)) for name in ignored]
+    return _Table(header, rows, cif, ident, props, texts)
 
 
 def _csv_items(table: _Table, label: str, ctx: _Context) -> Iterator[Record]:
@@ -310,7 +317,8 @@ def _csv_items(table: _Table, label: str, ctx: _Context) -> Iterator[Record]:
             continue
         text = row[table.cif]
         props = {name: float(row[i]) if row[i].strip() else math.nan for name, i in table.props}
-        rec = ctx.record(where, ident or str(n), lambda text=text: _one_cif(text), props)
+        texts = {name: row[i].strip() for name, i in table.texts if row[i].strip()}
+        rec = ctx.record(where, ident or str(n), lambda text=text: _one_cif(text), props, texts)
         if rec is not None:
             yield rec
 

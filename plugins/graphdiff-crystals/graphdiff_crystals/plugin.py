@@ -76,3 +76,13 @@ def register_commands(register: Any) -> None:
 
     register("stability", stability_command,
              description="CHGNet relaxation, E_hull (pymatgen PhaseDiagram) and S.U.N. rates of generated crystals")
+
+
+@hookimpl
+def register_references(register: Any) -> None:
+    """Register ``xrd``: a powder diffraction pattern that CSP candidates are ranked against
+    (``graphdiff sample --task csp --input REF.csv --xrd PATTERN``)."""
+    from graphdiff_crystals.xrd import reference
+
+    ref = reference()
+    register(ref.name, ref, description=ref.description)

@@ -1,0 +1,122 @@
+"""References (graphdiff.references), score-ranked candidates, and per-template conditions."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+from torch_geometric.data import Data
+
+from graphdiff.candidates import group_equivalent, rank_candidates
+from graphdiff.config import FieldProcessConfig
+from graphdiff.diffusion import GraphDiffusion
+from graphdiff.errors import ConfigError, DataError, GraphValidationError
+from graphdiff.graph import FieldSpec, GraphSpec
+from graphdiff.nn import BUILTIN_DENOISERS
+from graphdiff.processes import build_process
+from graphdiff.references import Reference, load_row_references
+from graphdiff.runner import TEMPLATE_CONDITION, sample_graphs, set_template_condition
+
+
+def loader(path, scale=1.0):
+    text = path.read_text().strip()
+    if not text.lstrip("-").replace(".", "").isdigit():
+        raise DataError(f"{path}: not a number: {text!r}")
+    return float(text) * scale
+
+
+REF = Reference("num", "ints", loader, similarity=lambda obj, ref: -abs(obj - ref),
+                encode=lambda ref: {"c0": ref, "c1": 2 * ref}, columns=("c0", "c1"),
+                options={"scale": (float, 1.0, "x")})
+
+
+def test_row_references_prefer_the_row_column_and_resolve_relative_paths(tmp_path):
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub" / "a.txt").write_text("3")
+    (tmp_path / "all.txt").write_text("7")
+    recs = [{"id": "x", "text": {"num": "sub/a.txt"}}, {"id": "y"}, {"id": "z", "text": {"num": ""}}]
+    rr = load_row_references(REF, recs, given=tmp_path / "all.txt", input_path=tmp_path / "in.csv",
+                             options={"scale": 2.0})
+    assert rr.loaded == [6.0, 14.0, 14.0]
+    assert rr.score(0, 6.0) == 0 and rr.score(1, 10.0) == -4
+    assert rr.column == "num_similarity"
+    assert rr.conditions(["c1", "other"]) == [{"c1": 12.0}, {"c1": 28.0}, {"c1": 28.0}]
+    assert rr.conditions(["other"]) is None
+    # rows without a reference: NaN score, no condition
+    rr = load_row_references(REF, recs[:2], given=None, input_path=tmp_path / "in.csv")
+    assert rr.loaded == [3.0, None] and math.isnan(rr.score(1, 1)) and rr.conditions(["c0"])[1] == {}
+
+
+def test_row_reference_errors_name_the_item_and_file(tmp_path):
+    recs = [{"id": "a"}, {"id": "b", "text": {"num": "missing.txt"}}]
+    with pytest.raises(DataError, match=r"input item 1 \(id b\): num file .*missing.txt does not exist"):
+        load_row_references(REF, recs, given=None, input_path=tmp_path / "in.csv")
+    (tmp_path / "bad.txt").write_text("abc")
+    with pytest.raises(DataError, match=r"--num: .*bad.txt: not a number"):
+        load_row_references(REF, recs[:1], given=tmp_path / "bad.txt", input_path=None)
+    with pytest.raises(ConfigError, match="no num reference"):
+        load_row_references(REF, [{"id": "a"}], given=None, input_path=None)
+
+
+def g(v: int) -> Data:
+    return Data(value=torch.tensor(v), num_nodes=1)
+
+
+def test_scores_rank_classes_before_their_share():
+    objs = [1, 11, 21, 2, 5, -3]          # classes mod 10: {1, 11, 21}, {2}, {5}, {-3 invalid}
+    classes = group_equivalent(objs, lambda a, b: a % 10 == b % 10, [o >= 0 for o in objs])
+    scores = [0.2, 0.5, float("nan"), 0.9, float("nan"), 1.0]
+    cands = rank_candidates([g(o) for o in objs], classes, 4, scores)
+    # valid first; by score (NaN last) before share; a class is shown by its best-scoring member
+    assert [int(c.graph.value) for c in cands] == [2, 11, 5, -3]
+    assert cands[0].score == 0.9 and cands[1].score == 0.5 and math.isnan(cands[2].score)
+    assert cands[1].share == pytest.approx(0.5)
+    # without scores: share decides, as before
+    assert [int(c.graph.value) for c in rank_candidates([g(o) for o in objs], classes, 2)] == [1, 2]
+
+
+SPEC = GraphSpec("tiny", (FieldSpec("x", "continuous", "node", dim=2),), properties=("p", "q"))
+
+
+def cond_model() -> GraphDiffusion:
+    procs = {"x": build_process(SPEC["x"], FieldProcessConfig())}
+    net = BUILTIN_DENOISERS["graph_transformer"](SPEC, {"x": 2}, cond_dim=2, hidden=16, layers=1, heads=2)
+    m = GraphDiffusion(SPEC, net, procs, generate=["x"], condition=["p", "q"])
+    m.fit_statistics([Data(num_nodes=3, x=torch.randn(3, 2), p=torch.tensor([float(i)]),
+                           q=torch.tensor([1.0])) for i in range(6)])
+    return m.eval()
+
+
+def test_template_conditions_reach_the_sampler_and_fill_from_cond(monkeypatch):
+    m = cond_model()
+    tpl = [Data(num_nodes=2, x=torch.zeros(2, 2)), Data(num_nodes=3, x=torch.zeros(3, 2))]
+    with_cond = [set_template_condition(m, tpl[0], {"p": 2.0}), tpl[1]]
+    assert not hasattr(tpl[0], TEMPLATE_CONDITION)  # a copy, the input is untouched
+    seen = []
+    real = m.sample
+
+    def spy(*args, **kw):
+        seen.append(kw["cond"])
+        return real(*args, **kw)
+
+    monkeypatch.setattr(m, "sample", spy)
+    out = [x for c in sample_graphs(m, templates=with_cond, cond={"q": 5.0}, steps=3, batch_size=8) for x in c]
+    assert len(out) == 2 and out[1].num_nodes == 3
+    assert seen[0][0].tolist() == [2.0, 5.0] and math.isnan(seen[0][1, 0]) and seen[0][1, 1] == 5.0
+    # templates without their own conditions: the global cond dict, as before
+    seen.clear()
+    list(sample_graphs(m, templates=tpl, cond={"q": 5.0}, steps=2))
+    assert seen[0] == {"q": 5.0}
+    with pytest.raises(GraphValidationError, match="unknown condition"):
+        set_template_condition(m, tpl[0], {"zz": 1.0})
+
+
+def test_template_conditions_change_the_samples_like_a_global_condition():
+    m = cond_model()
+    tpl = Data(num_nodes=3, x=torch.zeros(3, 2))
+    a = next(sample_graphs(m, templates=[set_template_condition(m, tpl, {"p": 3.0, "q": 1.0})], steps=4, seed=1))
+    b = next(sample_graphs(m, templates=[tpl], cond={"p": 3.0, "q": 1.0}, steps=4, seed=1))
+    c = next(sample_graphs(m, templates=[tpl], cond={"p": -9.0, "q": 1.0}, steps=4, seed=1))
+    assert torch.allclose(a[0].x, b[0].x, atol=1e-6)
+    assert not torch.allclose(a[0].x, c[0].x, atol=1e-4)
