@@ -87,8 +87,13 @@ def targets_cmd(domain: str | None, as_json: bool) -> None:
              "differentiable": bool(getattr(e.obj, "differentiable", False)),
              "units": getattr(e.obj, "units", ""), "description": getattr(e.obj, "description", "") or e.description}
             for e in entries]
+    refs = [{"name": e.name, "domain": e.obj.domain, "option": f"--{e.obj.name}",
+             "similarity": e.obj.similarity_description, "condition_columns": len(e.obj.columns),
+             "description": e.obj.description}
+            for e in get_manager().registry("references").entries()
+            if domain is None or e.obj.domain == domain]
     if as_json:
-        click.echo(json.dumps({"targets": rows}, indent=2))
+        click.echo(json.dumps({"targets": rows, "references": refs}, indent=2))
         return
     if not rows:
         click.echo("no targets registered" + (f" for domain {domain!r}" if domain else ""))
@@ -96,6 +101,11 @@ def targets_cmd(domain: str | None, as_json: bool) -> None:
         flags = " (differentiable)" if r["differentiable"] else ""
         units = f" [{r['units']}]" if r["units"] else ""
         click.echo(f"{r['name']}  {r['domain']}{flags}: {r['description']}{units}")
+    if refs:
+        click.echo("\nreferences (graphdiff sample --input ITEMS --<name> FILE: candidates ranked by similarity):")
+    for r in refs:
+        click.echo(f"{r['name']}  {r['domain']} ({r['option']}): {r['description']} Similarity: "
+                   f"{r['similarity']}.")
 
 
 # ---------------------------------------------------------------------------- config

@@ -101,6 +101,11 @@ class _SampleCommand(click.Command):
 @click.option("--predictor", "predictors", multiple=True, type=click.Path(exists=True, path_type=Path),
               help="A trained predictor (graphdiff predictor train) whose properties become targets "
                    "for --target (repeatable).")
+@click.option("--judge", "judges", multiple=True,
+              help="A predictor file or a registered target that scores the generated items "
+                   "independently (repeatable): column judged_<target>, and for each --target "
+                   "request on the same property, the mean distance to it as this judge sees it. "
+                   "Use a predictor trained on data the generator never saw.")
 @click.option("--guidance-scale", type=float, help="Classifier-free guidance weight.")
 @click.option("--gradient-scale", type=float, default=1.0, show_default=True,
               help="Weight of gradient guidance from --target requests on differentiable targets.")
@@ -113,7 +118,8 @@ class _SampleCommand(click.Command):
 def sample_cmd(checkpoint: str, out_arg: str, num: int | None, input_path: Path | None, task: str | None,
                samples_per_row: int,
                draws: int | None, max_draws: int | None, allow_larger: bool, no_distinct: bool,
-               target: tuple[str, ...], predictors: tuple[Path, ...], guidance_scale: float | None,
+               target: tuple[str, ...], predictors: tuple[Path, ...], judges: tuple[str, ...],
+               guidance_scale: float | None,
                gradient_scale: float, steps: int | None,
                sampler: str | None, corrector_steps: int | None, batch_size: int | None, seed: int,
                quiet: bool, **reference_args) -> None:
@@ -157,6 +163,7 @@ def sample_cmd(checkpoint: str, out_arg: str, num: int | None, input_path: Path 
         for p in predictors:
             register_predictor(p)
     cond, guided = split_target_requests(target, model, domain)
+    judging = _judges(judges, domain, cond, guided)
     rows, row_ids = None, None
     if input_path is not None:
         records = list(domain.read(input_path))
@@ -211,11 +218,12 @@ def sample_cmd(checkpoint: str, out_arg: str, num: int | None, input_path: Path 
     if guided:
         opts["gradient_guidance"] = requests_guidance(model, guided, gradient_scale)
     achieved: dict[str, list[float]] = {t.name: [] for t, _, _ in guided}
+    judged: dict[str, list[float]] = {f"judged_{t.name}": [] for t, _, _ in judging}
     sink = GraphSink(out_arg if folder else out, domain, start=first_index, describe=True)
     t0 = time.perf_counter()
     if distinct:
         _sample_distinct(model, domain, sink, rows, row_ids, samples_per_row, draws, max_draws, opts,
-                         seed, progress=not quiet, refs=refs)
+                         seed, progress=not quiet, refs=refs, judging=judging, judged=judged)
     else:
         templates = ids = None
         if rows is not None:
@@ -229,6 +237,9 @@ def sample_cmd(checkpoint: str, out_arg: str, num: int | None, input_path: Path 
             chunk_ids = (ids[start:start + len(chunk)] if ids
                          else [str(sink.next_index + i) for i in range(len(chunk))])
             scores, objs = _score_targets(domain, chunk, guided, achieved)
+            if judging:
+                jscores, objs = _score_targets(domain, chunk, judging, judged, prefix="judged_", objs=objs)
+                scores = [{**a, **b} for a, b in zip(scores or [{} for _ in chunk], jscores)]
             if samples_per_row > 1 or requested or scores:  # candidate rank, the request, its value
                 extra = [{**({"sample": (start + i) % samples_per_row} if samples_per_row > 1 else {}),
                           **requested, **(scores[i] if scores else {})} for i in range(len(chunk))]
@@ -248,20 +259,72 @@ def sample_cmd(checkpoint: str, out_arg: str, num: int | None, input_path: Path 
             click.echo(f"{t.name} {op} {v}: mean {statistics.fmean(vals):.4g}, mean |value - {v}| = "
                        f"{dist:.4g}" + (f", {met}/{len(vals)} meet it" if op != "=" else "")
                        + f" (scored by {t.name} itself on the generated items)")
+    _report_judges(judging, judged)
 
 
-def _score_targets(domain, chunk, guided, achieved) -> tuple[list[dict], list | None]:
+def _judges(names: tuple[str, ...], domain, cond: dict, guided: list) -> list:
+    """``[(target, op, value)]`` for ``--judge``: each judge target (a predictor file's
+    properties, or a registered target of ``domain``) with the request on the same property
+    (``op``/``value`` ``None`` when nothing asks for it). A request and a judge concern the same
+    property when their names' last ``-``-separated parts agree (``heat_ref`` and
+    ``perov5-heat_ref``)."""
+    from graphdiff.plugins import get_manager
+    from graphdiff.predictors import predictor_targets
+
+    requests = [(n, "=", v) for n, v in (cond or {}).items()] + [(t.name, op, v) for t, op, v in guided]
+    out = []
+    for name in names:
+        if Path(name).is_file():
+            targets = predictor_targets(name)
+        else:
+            reg = get_manager().registry("targets")
+            if name not in reg:
+                known = sorted(e.name for e in reg.entries() if getattr(e.obj, "domain", None) == domain.name)
+                raise ConfigError(f"--judge {name!r}: no such predictor file or registered target; "
+                                  f"{domain.name} targets: {', '.join(known) or 'none'}")
+            targets = [reg.get(name)]
+        for t in targets:
+            if t.domain != domain.name:
+                raise ConfigError(f"--judge {name!r} scores {t.domain} items; this model generates {domain.name}")
+            match = [(op, v) for n, op, v in requests if n.split("-")[-1] == t.name.split("-")[-1]]
+            op, v = match[0] if match else (None, None)
+            out.append((t, op, v))
+    return out
+
+
+def _report_judges(judging: list, judged: dict[str, list[float]]) -> None:
+    import statistics
+
+    for t, op, v in judging:
+        vals = [x for x in judged[f"judged_{t.name}"] if x == x]
+        if not vals:
+            click.echo(f"judge {t.name}: no generated item could be scored")
+            continue
+        line = f"judge {t.name}: mean {statistics.fmean(vals):.4g} over {len(vals)} items"
+        if op is not None:
+            dist = statistics.fmean(abs(x - v) for x in vals)
+            line += f"; request {op}{v}: mean |value - {v}| = {dist:.4g}"
+            if op != "=":
+                met = sum((x <= v) if op == "<=" else (x >= v) for x in vals)
+                line += f", {met}/{len(vals)} meet it"
+        click.echo(line + f" ({t.description})" if t.description else line)
+
+
+def _score_targets(domain, chunk, guided, achieved, prefix: str = "",
+                   objs: list | None = None) -> tuple[list[dict], list | None]:
     """The value of each guided target on each generated item (NaN where it cannot score), and
     the items' domain objects, converted once for the targets and the writer (``None`` when no
-    target is guided or an item does not convert: the writer then converts and reports it)."""
+    target is guided or an item does not convert: the writer then converts and reports it).
+    Columns and ``achieved`` keys are ``prefix + target name``; ``objs`` reuses converted items."""
     if not guided:
-        return [], None
-    objs: list = []
-    for g in chunk:
-        try:
-            objs.append(domain.from_graph(g))
-        except Exception:  # noqa: BLE001 - scored as NaN here; the writer names the failure
-            objs.append(None)
+        return [], objs
+    if objs is None:
+        objs = []
+        for g in chunk:
+            try:
+                objs.append(domain.from_graph(g))
+            except Exception:  # noqa: BLE001 - scored as NaN here; the writer names the failure
+                objs.append(None)
     rows: list[dict] = [{} for _ in chunk]
     for target, _, _ in guided:
         for i, obj in enumerate(objs):
@@ -269,8 +332,8 @@ def _score_targets(domain, chunk, guided, achieved) -> tuple[list[dict], list | 
                 value = float(target(obj)) if obj is not None else float("nan")
             except Exception:  # noqa: BLE001 - an item the target cannot score gets NaN
                 value = float("nan")
-            rows[i][target.name] = value
-            achieved[target.name].append(value)
+            rows[i][prefix + target.name] = value
+            achieved[prefix + target.name].append(value)
     return rows, (objs if all(o is not None for o in objs) else None)
 
 
@@ -339,7 +402,7 @@ def _row_references(args: dict, domain, records, input_path):
 
 
 def _sample_distinct(model, domain, sink, rows, row_ids, k: int, draws: int, max_draws: int, opts: dict,
-                     seed: int, progress: bool, refs=None) -> None:
+                     seed: int, progress: bool, refs=None, judging=(), judged=None) -> None:
     """Distinct ranked candidates per row (graphdiff.candidates), streamed to ``sink``."""
     from graphdiff.candidates import distinct_candidates
     from graphdiff.runner import template_sampler
@@ -351,10 +414,13 @@ def _sample_distinct(model, domain, sink, rows, row_ids, k: int, draws: int, max
     for i, cands in distinct_candidates(sample, rows, k, domain, draws=draws, max_draws=max_draws,
                                         rows_per_round=per_round, progress=progress, score=score):
         fewer += sum(not c.distinct for c in cands) > 0
-        sink.write([c.graph for c in cands], ids=[row_ids[i]] * len(cands),
+        graphs = [c.graph for c in cands]
+        jscores, objs = _score_targets(domain, graphs, list(judging), judged, prefix="judged_")
+        sink.write(graphs, ids=[row_ids[i]] * len(cands), objs=objs,
                    extra=[{"sample": c.rank, "share": round(c.share, 4), "distinct": int(c.distinct),
-                           **({refs.column: round(c.score, 6)} if refs is not None else {})}
-                          for c in cands])
+                           **({refs.column: round(c.score, 6)} if refs is not None else {}),
+                           **(jscores[j] if jscores else {})}
+                          for j, c in enumerate(cands)])
     if fewer:
         click.echo(f"{fewer} of {len(rows)} items had fewer than {k} distinct answers after up to "
                    f"{max_draws} draws: their last rows repeat earlier answers (distinct = 0)")

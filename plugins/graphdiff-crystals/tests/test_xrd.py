@@ -208,3 +208,11 @@ def test_xrd_option_errors(rows_with_patterns, tmp_path):
                                  str(rows_with_patterns / "in.csv"), "--out", str(tmp_path / "g.csv"),
                                  "--xrd", str(good), "--xrd-wavelength", "9", "-q"])
     assert r.exit_code == 2 and "out of range" in r.output
+
+
+def test_targets_lists_the_xrd_reference():
+    import json
+
+    r = CliRunner().invoke(cli, ["targets", "--json", "--domain", "crystals"], catch_exceptions=False)
+    refs = {x["name"]: x for x in json.loads(r.output)["references"]}
+    assert refs["xrd"]["option"] == "--xrd" and refs["xrd"]["condition_columns"] == 40

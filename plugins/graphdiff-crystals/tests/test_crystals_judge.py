@@ -1,0 +1,56 @@
+"""graphdiff sample --judge: generated crystals scored by an independent predictor or target."""
+
+from __future__ import annotations
+
+import csv
+import sys
+
+import pytest
+from click.testing import CliRunner
+
+from graphdiff.cli import cli
+from graphdiff_crystals import sample_path
+
+
+@pytest.fixture(scope="module")
+def rows(tmp_path_factory):
+    csv.field_size_limit(sys.maxsize)
+    with open(sample_path(), newline="") as fh:
+        data = list(csv.reader(fh))
+    out = tmp_path_factory.mktemp("judge") / "in.csv"
+    with out.open("w", newline="") as fh:
+        csv.writer(fh).writerows(data[:4])
+    return out
+
+
+def test_judges_score_every_item_and_the_matching_request(rows, tmp_path):
+    out = tmp_path / "g.csv"
+    r = CliRunner().invoke(cli, ["sample", "-c", "perov5-csp", "--task", "csp", "--input", str(rows),
+                                 "--out", str(out), "--steps", "10", "-q", "--target", "crystals-density=6",
+                                 "--judge", "crystals-density", "--judge", "perov5-heat_ref"],
+                           catch_exceptions=False)
+    assert r.exit_code == 0, r.output
+    with out.open(newline="") as fh:
+        got = list(csv.DictReader(fh))
+    assert len(got) == 3
+    for row in got:
+        assert float(row["judged_crystals-density"]) == pytest.approx(float(row["crystals-density"]), rel=1e-6)
+        assert row["judged_perov5-heat_ref"] not in ("", "nan")
+    assert "judge crystals-density: mean" in r.output and "request =6.0: mean |value - 6.0|" in r.output
+    assert "judge perov5-heat_ref: mean" in r.output  # nothing asked about heat_ref: no distance
+    assert "judge perov5-heat_ref: mean" in r.output and "request" not in r.output.split("judge perov5-heat_ref")[1]
+
+
+def test_judges_on_ranked_candidates_and_bad_names(rows, tmp_path):
+    out = tmp_path / "k.csv"
+    r = CliRunner().invoke(cli, ["sample", "-c", "perov5-csp", "--task", "csp", "--input", str(rows),
+                                 "--out", str(out), "--steps", "5", "-k", "2", "-q",
+                                 "--judge", "crystals-volume_per_atom"], catch_exceptions=False)
+    assert r.exit_code == 0, r.output
+    with out.open(newline="") as fh:
+        got = list(csv.DictReader(fh))
+    assert len(got) == 6 and all(float(x["judged_crystals-volume_per_atom"]) > 0 for x in got)
+    r = CliRunner().invoke(cli, ["sample", "-c", "perov5-csp", "--task", "csp", "--input", str(rows),
+                                 "--out", str(out), "--judge", "nope"])
+    assert r.exit_code == 2 and "--judge 'nope': no such predictor file or registered target" in r.output
+    assert "crystals-density" in r.output
