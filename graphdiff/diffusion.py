@@ -138,6 +138,8 @@ class GraphDiffusion(nn.Module):
                              f"fields {sorted(self.generate)}")
         self.denoiser = denoiser
         self.processes = nn.ModuleDict(processes)
+        if hasattr(denoiser, "bind_processes"):  # e.g. the periodic radius graph reads the lattice normaliser
+            denoiser.bind_processes(self.processes)
         self.cond_drop = float(cond_drop)
         self.loss_weights = {n: float((loss_weights or {}).get(n, 1.0)) for n in self.generate}
         self.t_min = float(t_min)
