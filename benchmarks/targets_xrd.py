@@ -44,7 +44,7 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 RUNS = ROOT / "runs"
-DATA = RUNS / "perov_5_xrd"
+DATA = RUNS / "perov_5_xrd"  # set by --dataset (runs/<dataset>_xrd)
 RESULTS = ROOT / "benchmarks" / "results"
 BUNDLE = ROOT / "plugins" / "graphdiff-crystals" / "graphdiff_crystals" / "checkpoints"
 BIN = Path(sys.executable).parent
@@ -78,25 +78,28 @@ def noisy_profile(pattern, rng: np.random.Generator, *, shift: float = 0.3, widt
     return tt, np.clip(y, 0.0, None)
 
 
-def data(seed: int = 0) -> None:
+def data(dataset: str = "perov_5", seed: int = 0) -> None:
     from graphdiff_crystals.io import read_records
     from graphdiff_crystals.xrd import ENCODING_COLUMNS, encode, simulate
 
-    src = RUNS / "perov_5"
+    src = RUNS / dataset
     if not (src / "train.csv").exists():
         subprocess.run([sys.executable, str(ROOT / "benchmarks" / "crystals_csp.py"), "split",
-                        "--dataset", "perov_5"], check=True)
+                        "--dataset", dataset], check=True)
     DATA.mkdir(parents=True, exist_ok=True)
     header, rows = _rows(src / "train.csv")
+    if dataset != "perov_5":  # only Perov-5 trains a pattern-conditioned model
+        rows = []
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        recs = list(read_records(src / "train.csv", strict=True))
+        recs = list(read_records(src / "train.csv", strict=True)) if rows else []
     assert len(recs) == len(rows)
     t0 = time.perf_counter()
     for row, rec in zip(rows, recs):
         row.update({k: f"{v:.5f}" for k, v in encode(simulate(rec["obj"])).items()})
-    _write(DATA / "train.csv", header + ENCODING_COLUMNS, rows)
-    print(f"train: {len(rows)} rows, encodings in {time.perf_counter() - t0:.0f} s")
+    if rows:
+        _write(DATA / "train.csv", header + ENCODING_COLUMNS, rows)
+        print(f"train: {len(rows)} rows, encodings in {time.perf_counter() - t0:.0f} s")
     header, rows = _rows(src / "test.csv")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -150,6 +153,83 @@ def train(minutes: float, name: str = "perov5-xrd", seed: int = 0) -> None:
             "made_by": f"python benchmarks/targets_xrd.py train --minutes {minutes}"}
     dst = export_checkpoint(src, BUNDLE / f"{name}.ckpt", meta=meta)
     print(f"exported {dst} ({dst.stat().st_size / 1e6:.1f} MB) after {step} steps, {used} min")
+
+
+def _first(rows: list[dict], key) -> list[dict]:
+    """Each id's best row by ``key`` (largest first; ties: earlier first)."""
+    best: dict[str, tuple] = {}
+    for i, r in enumerate(rows):
+        k = (key(r), -i)
+        if r["material_id"] not in best or k > best[r["material_id"]][0]:
+            best[r["material_id"]] = (k, r)
+    return [v[1] for v in best.values()]
+
+
+def _match(gen_rows: list[dict], header: list[str], reference: Path, tag: str, env: dict) -> dict:
+    gen = DATA / f"pick_{tag}.csv"
+    _write(gen, header, gen_rows)
+    metrics = DATA / f"metrics_{tag}.json"
+    subprocess.run([str(BIN / "graphdiff"), "evaluate", "--task", "csp", "--generated", str(gen),
+                    "--reference", str(reference), "--out", str(metrics)], check=True, env=env,
+                   stdout=subprocess.DEVNULL)
+    return (json.loads(metrics.read_text()).get("metrics") or {}).get("k=1", {})
+
+
+def evaluate_both(dataset: str, checkpoint: str, pattern: str, draws: int, limit: int | None,
+                  steps: int | None, threads: int) -> dict:
+    """One sampling run, its draws grouped into distinct candidates; the first candidate chosen
+    two ways from the same candidates: by the pattern similarity, and by the share of draws
+    (composition only)."""
+    src = DATA / f"test_{pattern}.csv"
+    header, rows = _rows(src)
+    if limit:
+        src = DATA / f"test_{pattern}_{limit}.csv"
+        _write(src, header, rows[:limit])
+        rows = rows[:limit]
+    tag = f"{checkpoint}-{pattern}-both" + (f"-{limit}" if limit else "")
+    gen = DATA / f"gen_{tag}.csv"
+    env = {**os.environ, "OMP_NUM_THREADS": str(threads)}
+    cmd = [str(BIN / "graphdiff"), "sample", "--checkpoint", checkpoint, "--task", "csp",
+           "--input", str(src), "--out", str(gen), "-k", str(draws), "--draws", str(draws),
+           "--max-draws", str(draws), "-q"] + (["--steps", str(steps)] if steps else [])
+    t0 = time.perf_counter()
+    subprocess.run(cmd, check=True, env=env)
+    seconds = time.perf_counter() - t0
+    gh, gen_rows = _rows(gen)
+    gen_rows = [r for r in gen_rows if r["distinct"] == "1"]
+    by_xrd = _first(gen_rows, lambda r: (float(r["xrd_similarity"]) if r["xrd_similarity"] not in ("", "nan")
+                                         else -1.0))
+    by_share = _first(gen_rows, lambda r: float(r["share"]))
+    result = {
+        "dataset": dataset, "checkpoint": checkpoint, "pattern": pattern, "rows": len(rows),
+        "draws_per_row": draws, "steps": steps or "checkpoint default (500)",
+        "first_candidate_by_xrd_similarity": _match(by_xrd, gh, src, tag + "-xrd", env),
+        "first_candidate_by_share_of_draws": _match(by_share, gh, src, tag + "-share", env),
+        "best_of_all_distinct_candidates": _match_any(gen_rows, gh, src, tag, env),
+        "seconds": round(seconds, 1), "threads": threads,
+        "command": "python benchmarks/targets_xrd.py both --dataset %s --checkpoint %s --pattern %s --draws %d%s%s"
+                   % (dataset, checkpoint, pattern, draws, f" --limit {limit}" if limit else "",
+                      f" --steps {steps}" if steps else ""),
+    }
+    out = RESULTS / f"{dataset.replace('_', '')}-xrd-ranking.json"
+    allres = json.loads(out.read_text()) if out.exists() else {}
+    allres[tag] = result
+    out.write_text(json.dumps(allres, indent=2) + "\n")
+    print(json.dumps(result, indent=2))
+    return result
+
+
+def _match_any(gen_rows: list[dict], header: list[str], reference: Path, tag: str, env: dict) -> dict:
+    """Match rate at k = all distinct candidates (the ceiling any ranking can reach)."""
+    gen = DATA / f"pick_{tag}-all.csv"
+    _write(gen, header, gen_rows)
+    metrics = DATA / f"metrics_{tag}-all.json"
+    subprocess.run([str(BIN / "graphdiff"), "evaluate", "--task", "csp", "--generated", str(gen),
+                    "--reference", str(reference), "--out", str(metrics)], check=True, env=env,
+                   stdout=subprocess.DEVNULL)
+    m = json.loads(metrics.read_text()).get("metrics") or {}
+    last = max(m, key=lambda k: int(k.split("=")[1])) if m else None
+    return {"k": last, **(m.get(last, {}) if last else {})}
 
 
 def evaluate(checkpoint: str, pattern: str, draws: int, limit: int | None, steps: int | None,
@@ -224,7 +304,8 @@ def plot(allres: dict) -> None:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("action", choices=["data", "train", "eval"])
+    ap.add_argument("action", choices=["data", "train", "eval", "both"])
+    ap.add_argument("--dataset", default="perov_5", choices=["perov_5", "carbon_24"])
     ap.add_argument("--minutes", type=float, default=55.0)
     ap.add_argument("--checkpoint", default="perov5-csp")
     ap.add_argument("--pattern", choices=["clean", "noisy", "none"], default="clean")
@@ -233,8 +314,12 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=None)
     ap.add_argument("--threads", type=int, default=1)
     a = ap.parse_args()
+    global DATA
+    DATA = RUNS / f"{a.dataset}_xrd"
     if a.action == "data":
-        data()
+        data(a.dataset)
+    elif a.action == "both":
+        evaluate_both(a.dataset, a.checkpoint, a.pattern, a.draws, a.limit, a.steps, a.threads)
     elif a.action == "train":
         train(a.minutes)
     else:
