@@ -114,6 +114,9 @@ class _SampleCommand(click.Command):
 @click.option("--corrector-steps", type=int, help="Langevin corrector steps for torus fields.")
 @click.option("--batch-size", type=int, help="Graphs per chunk.")
 @click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--device", default="auto", show_default=True,
+              help="Where to sample: cpu, cuda, cuda:N, or auto (under torchrun each rank takes "
+                   "cuda:LOCAL_RANK when CUDA is present; otherwise cuda when present, else cpu).")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
 def sample_cmd(checkpoint: str, out_arg: str, num: int | None, input_path: Path | None, task: str | None,
                samples_per_row: int,
@@ -122,7 +125,7 @@ def sample_cmd(checkpoint: str, out_arg: str, num: int | None, input_path: Path 
                guidance_scale: float | None,
                gradient_scale: float, steps: int | None,
                sampler: str | None, corrector_steps: int | None, batch_size: int | None, seed: int,
-               quiet: bool, **reference_args) -> None:
+               device: str, quiet: bool, **reference_args) -> None:
     """Generate graphs with a trained model and stream them to OUT.
 
     With --input, each item's given fields (e.g. a composition) are completed. With
@@ -155,6 +158,7 @@ def sample_cmd(checkpoint: str, out_arg: str, num: int | None, input_path: Path 
     out = Path(out_arg)
     first_index = 0
     model, cfg, meta = load_model(checkpoint)
+    model.to(_sampling_device(device))
     domain = get_manager().get("domains", cfg.data.domain)
     sc = cfg.sampling
     if predictors:
@@ -424,6 +428,28 @@ def _sample_distinct(model, domain, sink, rows, row_ids, k: int, draws: int, max
     if fewer:
         click.echo(f"{fewer} of {len(rows)} items had fewer than {k} distinct answers after up to "
                    f"{max_draws} draws: their last rows repeat earlier answers (distinct = 0)")
+
+
+def _sampling_device(name: str):
+    """``--device``: ``auto`` gives each torchrun rank ``cuda:LOCAL_RANK`` when CUDA is present,
+    else ``cuda`` when present, else the CPU."""
+    import os
+
+    import torch
+
+    if name != "auto":
+        try:
+            dev = torch.device(name)
+        except (RuntimeError, ValueError) as exc:
+            raise ConfigError(f"--device {name!r}: {exc}") from None
+        if dev.type == "cuda" and not torch.cuda.is_available():
+            raise ConfigError(f"--device {name!r}: CUDA is not available on this machine")
+        return dev
+    if torch.cuda.is_available():
+        if int(os.environ.get("WORLD_SIZE", 1)) > 1:
+            return torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0)) % torch.cuda.device_count())
+        return torch.device("cuda")
+    return torch.device("cpu")
 
 
 def _shard() -> tuple[int, int]:

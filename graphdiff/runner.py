@@ -144,7 +144,7 @@ def sample_in_chunks(model: GraphDiffusion, total: int, chunk: int, *, make_kwar
         bar = tqdm(total=total, desc="sample", unit="graph", dynamic_ncols=True)
     for start in range(0, total, chunk):
         count = min(chunk, total - start)
-        gen = torch.Generator(device="cpu").manual_seed(seed * 1_000_003 + start)
+        gen = torch.Generator(device=model.num_nodes_hist.device).manual_seed(seed * 1_000_003 + start)
         out = model.sample(generator=gen, **make_kwargs(start, count))
         if bar:
             bar.update(count)

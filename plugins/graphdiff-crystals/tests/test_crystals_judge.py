@@ -54,3 +54,18 @@ def test_judges_on_ranked_candidates_and_bad_names(rows, tmp_path):
                                  "--out", str(out), "--judge", "nope"])
     assert r.exit_code == 2 and "--judge 'nope': no such predictor file or registered target" in r.output
     assert "crystals-density" in r.output
+
+
+def test_sample_device_option(rows, tmp_path):
+    import torch
+
+    r = CliRunner().invoke(cli, ["sample", "-c", "perov5-csp", "--task", "csp", "--input", str(rows),
+                                 "--out", str(tmp_path / "d.csv"), "--steps", "3", "--device", "cpu", "-q"])
+    assert r.exit_code == 0, r.output
+    if not torch.cuda.is_available():
+        r = CliRunner().invoke(cli, ["sample", "-c", "perov5-csp", "--task", "csp", "--input", str(rows),
+                                     "--out", str(tmp_path / "d.csv"), "--device", "cuda:0"])
+        assert r.exit_code == 2 and "CUDA is not available" in r.output
+    r = CliRunner().invoke(cli, ["sample", "-c", "perov5-csp", "--task", "csp", "--input", str(rows),
+                                 "--out", str(tmp_path / "d.csv"), "--device", "gpu9"])
+    assert r.exit_code == 2 and "--device 'gpu9'" in r.output
