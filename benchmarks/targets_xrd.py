@@ -124,7 +124,7 @@ def data(dataset: str = "perov_5", seed: int = 0) -> None:
     print(f"test: {len(rows)} rows, pattern files in {DATA / 'patterns'}")
 
 
-def train(minutes: float, name: str = "perov5-xrd", seed: int = 0) -> None:
+def train(minutes: float, name: str = "perov5-xrd", seed: int = 0, resume: bool = False) -> None:
     from graphdiff.config import RunConfig
     from graphdiff.model import export_checkpoint, read_checkpoint
     from graphdiff.runner import train as run_train
@@ -140,17 +140,22 @@ def train(minutes: float, name: str = "perov5-xrd", seed: int = 0) -> None:
                      "checkpoint_every": 500, "out_dir": str(RUNS / name)},
         "sampling": {"steps": 500, "sampler": "ancestral", "corrector_steps": 0},
     })
-    t0 = time.perf_counter()
-    run_train(cfg, progress=False)
-    used = round((time.perf_counter() - t0) / 60, 1)
     src = RUNS / name / "last.ckpt"
+    previous = 0.0
+    meta_file = RUNS / name / "minutes.json"
+    if resume and meta_file.exists():
+        previous = json.loads(meta_file.read_text())["minutes"]
+    t0 = time.perf_counter()
+    run_train(cfg, progress=False, resume=src if resume else None)
+    used = round(previous + (time.perf_counter() - t0) / 60, 1)
+    meta_file.write_text(json.dumps({"minutes": used}))
     step = int(read_checkpoint(src)["step"])
     _, test_rows = _rows(RUNS / "perov_5" / "test.csv")
     meta = {"name": name, "task": "csp", "dataset": "perov_5", "steps": step, "train_minutes": used,
             "test_ids": [r.get("material_id") for r in test_rows],
             "condition": "the 40-column encoding of the simulated Cu Kα powder pattern (graphdiff_crystals.xrd.encode)",
             "split": "seeded 80/20 of ../shared/data/perov_5/val.csv (benchmarks/crystals_csp.py split)",
-            "made_by": f"python benchmarks/targets_xrd.py train --minutes {minutes}"}
+            "made_by": f"python benchmarks/targets_xrd.py train --minutes M [--resume] ({used} minutes in all)"}
     dst = export_checkpoint(src, BUNDLE / f"{name}.ckpt", meta=meta)
     print(f"exported {dst} ({dst.stat().st_size / 1e6:.1f} MB) after {step} steps, {used} min")
 
@@ -313,6 +318,7 @@ def main() -> None:
     ap.add_argument("--limit", type=int, default=None)
     ap.add_argument("--steps", type=int, default=None)
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--resume", action="store_true", help="train: continue runs/perov5-xrd/last.ckpt")
     a = ap.parse_args()
     global DATA
     DATA = RUNS / f"{a.dataset}_xrd"
@@ -321,7 +327,7 @@ def main() -> None:
     elif a.action == "both":
         evaluate_both(a.dataset, a.checkpoint, a.pattern, a.draws, a.limit, a.steps, a.threads)
     elif a.action == "train":
-        train(a.minutes)
+        train(a.minutes, resume=a.resume)
     else:
         evaluate(a.checkpoint, a.pattern, a.draws, a.limit, a.steps, a.threads)
 

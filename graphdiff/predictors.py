@@ -991,10 +991,24 @@ def train_predictor(cfg: PredictorConfig, *, max_steps: int | None = None, progr
             "name": pc.name or f"{domain.name}-predicted", "source": d.train_source or d.source,
             "num_train": len(train), "num_val": len(val), "num_skipped": len(skipped),
             "steps": steps, "sources": train.sources, "calibration": report["properties"],
-            "parameters": sum(p.numel() for p in model.parameters())}
+            "parameters": sum(p.numel() for p in model.parameters()),
+            "label_range": _label_range(train, pc.properties)}
     model.save(path, config=cfg.model_dump(mode="json"), meta=meta)
     (out / "calibration.json").write_text(json.dumps(report, indent=2))
     return path, report
+
+
+def _label_range(data: LabelledData, properties: Sequence[str]) -> dict[str, list[float]]:
+    """``{property: [min, max]}`` of the training labels (requests outside it are warned about)."""
+    if not data.graphs:
+        return {}
+    y = torch.cat([g.predictor_y.view(1, -1) for g in data.graphs], 0)
+    out = {}
+    for k, prop in enumerate(properties):
+        col = y[:, k][torch.isfinite(y[:, k])]
+        if col.numel():
+            out[prop] = [float(col.min()), float(col.max())]
+    return out
 
 
 # ============================================================================ prediction files

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import warnings
 from pathlib import Path
 from typing import Any, Callable, Iterator, Sequence
 
@@ -291,6 +292,12 @@ def split_target_requests(values: Sequence[str], model: GraphDiffusion, domain: 
                 raise ConfigError(f"--target {name}{op}{value}: {name!r} is a condition of this model; "
                                   "a condition takes NAME=VALUE")
             cond[name] = value
+            k = model.condition.index(name)
+            mean, std = float(model.cond_mean[k]), float(model.cond_std[k])
+            if std > 0 and abs(value - mean) > 3 * std:
+                warnings.warn(f"--target {name}={value:g} is {abs(value - mean) / std:.1f} standard deviations "
+                              f"from the training mean of {name} ({mean:.4g} ± {std:.4g}): the model has seen "
+                              "few such items, expect a weak effect", TargetRangeWarning, stacklevel=2)
             continue
         target = registry.get(name) if name in registry else None
         if target is None or getattr(target, "domain", domain.name) != domain.name:
@@ -301,8 +308,17 @@ def split_target_requests(values: Sequence[str], model: GraphDiffusion, domain: 
             raise ConfigError(f"--target {name!r}: this target is not differentiable, so it cannot guide "
                               "sampling; train a model conditioned on it (diffusion.condition) or a "
                               "predictor of it (graphdiff predictor train)")
+        rng = getattr(target, "value_range", None)
+        if rng is not None and not (rng[0] <= value <= rng[1]):
+            warnings.warn(f"--target {name}{op}{value:g} lies outside the range the target was trained on "
+                          f"[{rng[0]:.4g}, {rng[1]:.4g}]: its values there are extrapolations",
+                          TargetRangeWarning, stacklevel=2)
         guided.append((target, op, value))
     return cond, guided
+
+
+class TargetRangeWarning(UserWarning):
+    """A ``--target`` request outside the values a model or predictor was trained on."""
 
 
 def requests_guidance(model: GraphDiffusion, guided: Sequence[tuple[Any, str, float]], scale: float = 1.0) -> Any:

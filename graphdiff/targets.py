@@ -26,6 +26,9 @@ class Target:
     graph_fn:
         Optional differentiable ``graph_fn(fields: dict[str, Tensor], batch) -> Tensor [num_graphs]``
         used for gradient (classifier) guidance during sampling.
+    value_range:
+        Optional ``(low, high)`` where the target is known to be reliable (a predictor's training
+        labels); requests outside it are warned about.
     """
 
     name: str
@@ -34,6 +37,7 @@ class Target:
     description: str = ""
     units: str = ""
     graph_fn: Callable[..., Any] | None = None
+    value_range: tuple[float, float] | None = None
 
     def __call__(self, obj: Any) -> float:
         return float(self.fn(obj))
@@ -93,7 +97,8 @@ def predictor_target(path_or_loaded: Any, property: str, name: str | None = None
 
     note = f"; validation MAE {calib['mae']:.4g}, R2 {calib['r2']:.3f}" if calib.get("n") else ""
     where = f" ({path})" if path else ""
+    rng = (meta.get("label_range") or {}).get(property)
     return Target(f"{prefix}-{property}", head["domain"], fn,
                   description=f"{property} predicted by a {head['members']}-member GNN ensemble"
                               f"{where}{note}",
-                  graph_fn=graph_fn)
+                  graph_fn=graph_fn, value_range=(float(rng[0]), float(rng[1])) if rng else None)

@@ -118,6 +118,11 @@ def test_the_target_matches_predict_and_is_differentiable(social, tmp_path):
     target = predictor_target(social["predictor"], "density")
     assert isinstance(target, Target) and target.domain == "social" and target.differentiable
     assert target.name == "social-predicted-density"
+    import networkx as nx
+
+    dens = [nx.density(g) for g in social["graphs"]]
+    lo, hi = target.value_range  # the training labels' range, stored in the file
+    assert min(dens) - 1e-6 <= lo <= hi <= max(dens) + 1e-6 and lo < hi
     for g, r in list(zip(social["graphs"], rows))[:4]:
         assert target(g) == pytest.approx(float(r["density"]), rel=1e-5, abs=1e-6)
     # graph_fn on a batch: same values; differentiable in the edge probabilities

@@ -120,3 +120,31 @@ def test_template_conditions_change_the_samples_like_a_global_condition():
     c = next(sample_graphs(m, templates=[tpl], cond={"p": -9.0, "q": 1.0}, steps=4, seed=1))
     assert torch.allclose(a[0].x, b[0].x, atol=1e-6)
     assert not torch.allclose(a[0].x, c[0].x, atol=1e-4)
+
+
+def test_requests_outside_the_training_range_warn(monkeypatch):
+    from graphdiff.runner import TargetRangeWarning, split_target_requests
+    from graphdiff.targets import Target
+
+    m = cond_model()  # p in 0..5 (mean 2.5, std 1.7), q = 1 always (std 0 -> 1)
+    with pytest.warns(TargetRangeWarning, match=r"--target p=40 is .* standard deviations from the training mean"):
+        split_target_requests(["p=40"], m, type("D", (), {"name": "tiny"})())
+    import warnings as w
+
+    with w.catch_warnings():
+        w.simplefilter("error")
+        split_target_requests(["p=3"], m, type("D", (), {"name": "tiny"})())
+
+    t = Target("tiny-y", "tiny", lambda o: 0.0, graph_fn=lambda f, b: f["x"].sum(), value_range=(0.0, 1.0))
+
+    class Reg(dict):
+        def get(self, name):
+            return self[name]
+
+    class Manager:
+        def registry(self, kind):
+            return Reg({"tiny-y": t})
+
+    monkeypatch.setattr("graphdiff.plugins.get_manager", lambda: Manager())
+    with pytest.warns(TargetRangeWarning, match=r"tiny-y<=7 lies outside the range .*\[0, 1\]"):
+        split_target_requests(["tiny-y<=7"], m, type("D", (), {"name": "tiny"})())
