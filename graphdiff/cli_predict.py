@@ -100,15 +100,16 @@ def predictor_info(predictor: Path, as_json: bool) -> None:
 @cli.command("predict")
 @click.option("--predictor", "-p", "predictor", required=True, type=click.Path(dir_okay=False, path_type=Path),
               help="A predictor file (graphdiff predictor train).")
-@click.option("--input", "-i", "input_path", required=True, type=click.Path(path_type=Path),
-              help="Items to score, in a format the predictor's domain reads.")
+@click.option("--input", "-i", "input_path", required=True,
+              help="Items to score, in a format the predictor's domain reads, or a dataset a plugin "
+                   "ships (e.g. qm9://test).")
 @click.option("--out", "-o", required=True, type=click.Path(dir_okay=False, path_type=Path),
               help="CSV to write: the input's id column, then NAME and NAME_std per property.")
 @click.option("--id-column", help="Name of the id column (default: the input CSV's column holding the ids, "
               "else 'id').")
 @click.option("--batch-size", type=click.IntRange(min=1), default=256, show_default=True)
 @click.option("--strict", is_flag=True, help="Fail on the first unreadable item instead of skipping it.")
-def predict_cmd(predictor: Path, input_path: Path, out: Path, id_column: str | None, batch_size: int,
+def predict_cmd(predictor: Path, input_path: str, out: Path, id_column: str | None, batch_size: int,
                 strict: bool) -> None:
     """Predict the properties of every item of INPUT with a trained predictor.
 
@@ -116,7 +117,11 @@ def predict_cmd(predictor: Path, input_path: Path, out: Path, id_column: str | N
     """
     from graphdiff.predictors import Predictor, predict_file
 
+    from graphdiff.data import is_dataset_uri
+
     model = Predictor.load(predictor)
+    if not is_dataset_uri(input_path):
+        input_path = Path(input_path)  # a dataset URI stays a string: a Path collapses its "//"
     n, skipped = predict_file(model, input_path, out, strict=strict, id_column=id_column,
                               batch_size=batch_size)
     for s in skipped[:10]:

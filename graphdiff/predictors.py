@@ -1046,9 +1046,13 @@ def predict_file(predictor: "Predictor | str | Path", input_path: str | Path, ou
     """
     model = _as_predictor(predictor)
     domain = _load_domain(model.domain)
-    input_path, out_path = Path(input_path), Path(out_path)
-    if not input_path.exists() and "://" not in str(input_path):
-        raise DataError(f"{input_path}: no such file or folder")
+    from graphdiff.data import is_dataset_uri
+
+    out_path = Path(out_path)
+    if not is_dataset_uri(str(input_path)):  # a dataset URI stays a string: a Path collapses "//"
+        input_path = Path(input_path)
+        if not input_path.exists():
+            raise DataError(f"{input_path}: no such file or folder")
     trained = model.meta.get("domain_version")
     if trained is not None and str(trained) != str(domain.version):
         warnings.warn(f"the predictor was trained on version {trained} of domain {model.domain!r}; "
@@ -1066,7 +1070,7 @@ def predict_file(predictor: "Predictor | str | Path", input_path: str | Path, ou
             def flush(graphs: list[Data], ids: list[str]) -> None:
                 nonlocal count
                 if count == 0:
-                    column = id_column or _id_column_name(input_path, ids)
+                    column = id_column or _id_column_name(Path(str(input_path)), ids)
                     if column in props or column in {f"{p}_std" for p in props}:
                         column = f"{column}_id"
                     writer.writerow([column] + [c for p in props for c in (p, f"{p}_std")])

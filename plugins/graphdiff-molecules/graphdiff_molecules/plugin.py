@@ -15,11 +15,23 @@ def register_domains(register):
 
 @hookimpl
 def register_targets(register):
+    """Register the molecules targets on structures, and each property of the bundled predictors
+    (``graphdiff_molecules/predictors``, e.g. ``qm9-gap``; only their headers are read here, the
+    networks on first use). An empty or absent folder registers none."""
+    from importlib import resources
+
+    from graphdiff.predictors import predictor_targets
+
     from graphdiff_molecules.domain import QM9_ELEMENTS
     from graphdiff_molecules.targets import molecule_targets
 
     for target in molecule_targets("molecules", QM9_ELEMENTS):
         register(target.name, target, description=target.description)
+    folder = resources.files("graphdiff_molecules") / "predictors"
+    for path in sorted(folder.iterdir() if folder.is_dir() else [], key=lambda p: p.name):
+        if path.name.endswith(".pt"):
+            for target in predictor_targets(str(path)):
+                register(target.name, target, description=target.description)
 
 
 @hookimpl
