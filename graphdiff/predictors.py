@@ -422,6 +422,9 @@ class Predictor(nn.Module):
         self.members = nn.ModuleList(
             cls(self.ext, {head: self.width}, cond_dim=0, hidden=hidden, layers=layers, **(options or {}))
             for _ in range(int(ensemble)))
+        for member in self.members:  # e.g. the periodic radius graph reads the lattice normaliser
+            if hasattr(member, "bind_processes"):
+                member.bind_processes(self.processes)
         #: facts stored with the file (training data, calibration), its config and path (see load)
         self.meta: dict[str, Any] = {}
         self.config: dict[str, Any] = {}

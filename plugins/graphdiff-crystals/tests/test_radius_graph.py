@@ -418,3 +418,24 @@ def test_fully_connected_checkpoint_unchanged_and_samples():
     for s, tpl in zip(structures_, perov5_structures(2)):
         assert s.composition.reduced_formula == tpl.composition.reduced_formula
         assert math.isfinite(s.volume) and s.volume > 1.0
+
+
+def test_a_predictor_with_a_radius_graph_reads_its_lattice_normalisation():
+    import warnings
+
+    from graphdiff.plugins import get_manager
+    from graphdiff.predictors import Predictor
+    from graphdiff_crystals import sample_path
+
+    dom = get_manager().get("domains", "crystals")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        recs = list(dom.read(sample_path()))[:8]
+    graphs = [dom.record_to_graph(r) for r in recs]
+    for g in graphs:
+        g.predictor_y = torch.tensor([[float(g.heat_ref)]])
+    p = Predictor(dom.spec, ["heat_ref"], "periodic", hidden=16, layers=1, options={"cutoff": 5.0},
+                  ensemble=1, domain="crystals")
+    p.fit_statistics(graphs)
+    mean, std = p.predict(graphs)
+    assert mean.shape == (8, 1) and torch.isfinite(mean).all() and torch.isfinite(std).all()

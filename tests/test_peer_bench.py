@@ -1,0 +1,121 @@
+"""The pure helpers of benchmarks/crystals_peer.py (no peer venv, no training)."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import pytest
+
+SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "crystals_peer.py"
+
+
+@pytest.fixture(scope="module")
+def bench():
+    spec = importlib.util.spec_from_file_location("crystals_peer", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.parametrize("k, expected", [(1, [1]), (2, [1, 2]), (20, [1, 2, 20]), (5, [1, 2, 5])])
+def test_ks_are_1_2_and_k(bench, k: int, expected: list[int]) -> None:
+    assert bench.ks_for(k) == expected
+
+
+def test_ratio_handles_missing_and_zero(bench) -> None:
+    assert bench.ratio(3.0, 1.5) == 2.0
+    assert bench.ratio(None, 1.0) is None
+    assert bench.ratio(1.0, 0) is None
+    assert bench.times(None) == "n/a" and bench.times(2.0) == "x2.00"
+
+
+def _side(steps_per_s, structures_per_s, rates, rss=(100.0, 50.0)):
+    return {"train": {"steps_per_s": steps_per_s, "peak_rss_mb": rss[0]},
+            "sample": {"structures_per_s": structures_per_s, "peak_rss_mb": rss[1]},
+            "metrics": {f"k={k}": {"match_rate": r, "rmse": 0.1} for k, r in rates.items()}}
+
+
+def test_compare_computes_ratios_and_targets(bench) -> None:
+    peer = _side(2.0, 1.0, {1: 0.5, 2: 0.7, 20: 0.9})
+    gd = _side(4.0, 2.5, {1: 0.6, 2: 0.7, 20: 0.95}, rss=(50.0, 100.0))
+    c = bench.compare(peer, gd, [1, 2, 20])
+    assert c["training_steps_per_s_ratio"] == 2.0
+    assert c["sampling_structures_per_s_ratio"] == 2.5
+    assert c["peak_rss_ratio_train"] == 0.5 and c["peak_rss_ratio_sample"] == 2.0
+    assert c["match_rate"]["k=1"]["difference"] == pytest.approx(0.1)
+    assert c["match_rate"]["k=2"]["not_worse"] is True  # a tie is not worse
+    assert c["targets"] == {"sampling >= 2.0x": True, "training >= 1.5x": True, "match rate not worse": True}
+
+
+def test_compare_flags_a_miss(bench) -> None:
+    peer = _side(2.0, 1.0, {1: 0.6})
+    gd = _side(2.5, 1.5, {1: 0.5})
+    t = bench.compare(peer, gd, [1])["targets"]
+    assert t == {"sampling >= 2.0x": False, "training >= 1.5x": False, "match rate not worse": False}
+
+
+def test_compare_with_a_missing_metric_leaves_the_verdict_open(bench) -> None:
+    peer = _side(2.0, 1.0, {1: 0.6})
+    gd = _side(4.0, 3.0, {})
+    c = bench.compare(peer, gd, [1])
+    assert c["match_rate"]["k=1"]["not_worse"] is None
+    assert c["targets"]["match rate not worse"] is None
+
+
+def test_graphdiff_config_is_a_valid_run_config(bench) -> None:
+    from graphdiff.config import RunConfig
+
+    cfg = bench.graphdiff_config(train_csv="train.csv", out_dir="out", hidden=256, layers=4, num_freqs=32,
+                                 batch=128, minutes=30, steps=1000, seed=0)
+    rc = RunConfig.model_validate(cfg)
+    assert rc.model.hidden == 256 and rc.model.layers == 4
+    assert rc.data.batch_size == 128 and rc.training.max_minutes == 30
+    assert rc.diffusion.given == ["atom_types"] and rc.sampling.steps == 1000
+
+
+def test_command_line_names_only_what_differs(bench) -> None:
+    parser = bench.build_parser()
+    defaults = vars(parser.parse_args([]))
+    args = parser.parse_args(["--minutes", "2", "--name", "crystals_peer_smoke"])
+    assert bench.command_line(args, defaults) == \
+        "python benchmarks/crystals_peer.py --minutes 2.0 --name crystals_peer_smoke"
+    assert bench.command_line(parser.parse_args([]), defaults) == "python benchmarks/crystals_peer.py"
+
+
+def test_split_val_is_seeded_and_disjoint(bench) -> None:
+    rows = [[str(i)] for i in range(100)]
+    train, val = bench.split_val(rows, 0.05, seed=0)
+    assert len(val) == 5 and len(train) == 95
+    assert not {r[0] for r in train} & {r[0] for r in val}
+    assert bench.split_val(rows, 0.05, seed=0) == (train, val)
+    assert len(bench.split_val(rows[:3], 0.05, seed=0)[1]) == 1  # at least one validation row
+
+
+def test_csv_round_trip_keeps_multiline_cells(bench, tmp_path: Path) -> None:
+    path = tmp_path / "rows.csv"
+    rows = [["1", "data_x\n_cell_length_a 4.0\n"], ["2", "data_y\n"], ["3", "data_z\n"]]
+    bench.write_csv(path, ["material_id", "cif"], rows)
+    assert bench.csv_rows(path) == (["material_id", "cif"], rows)
+    assert bench.csv_rows(path, limit=2)[1] == rows[:2]
+
+
+def test_read_metrics_keeps_match_rate_and_rmse(bench) -> None:
+    data = {"metrics": {"k=1": {"match_rate": 0.5, "rmse": 0.1, "extra": 1}, "k=2": {"match_rate": 0.6, "rmse": None}}}
+    assert bench.read_metrics(data) == {"k=1": {"match_rate": 0.5, "rmse": 0.1},
+                                        "k=2": {"match_rate": 0.6, "rmse": None}}
+
+
+def test_sampling_loop_rate_reads_graphdiff_sample_closing_line(bench) -> None:
+    log = "warning...\nwrote 500 graphs to runs/x/g.csv in 27.8 s (17.96 graphs/s)\n"
+    assert bench.sampling_loop_rate(log) == (27.8, 17.96)
+    assert bench.sampling_loop_rate("nothing here") is None
+
+
+def test_compare_gives_the_sampling_loop_ratio_when_both_have_it(bench) -> None:
+    peer = _side(2.0, 1.0, {1: 0.5})
+    gd = _side(4.0, 2.5, {1: 0.6})
+    assert bench.compare(peer, gd, [1])["sampling_loop_structures_per_s_ratio"] is None
+    peer["sample"]["structures_per_s_sampling_loop"] = 5.0
+    gd["sample"]["structures_per_s_sampling_loop"] = 15.0
+    assert bench.compare(peer, gd, [1])["sampling_loop_structures_per_s_ratio"] == 3.0
