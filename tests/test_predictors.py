@@ -328,3 +328,14 @@ noisy = true
                           gradient_guidance=target_guidance(model, target, scale=5.0))
     assert not torch.allclose(plain[0].lattice, guided[0].lattice)
     assert Predictor.load(path).noisy
+
+
+def test_a_max_steps_override_stretches_the_learning_rate_schedule():
+    from types import SimpleNamespace
+
+    from graphdiff.predictors import _lr_factor
+
+    tc = SimpleNamespace(warmup_steps=10, lr_schedule="cosine", max_steps=100)
+    assert _lr_factor(tc, 100) == pytest.approx(0.05)           # the config's end
+    assert _lr_factor(tc, 100, total=1000) > 0.9                 # an override of 1000 steps: still high
+    assert _lr_factor(tc, 1000, total=1000) == pytest.approx(0.05)
