@@ -35,7 +35,8 @@ def test_discovery_through_the_entry_point():
                                "metrics": ["crystals-csp", "crystals-dng"],
                                "checkpoints": ["carbon24-dng", "perov5-csp"],
                                "baselines": ["crystals-retrieval", "crystals-substitution"],
-                               "commands": ["stability"]}
+                               "commands": ["stability"],
+                               "references": ["xrd"]}
     assert isinstance(pm.get("domains", "crystals"), CrystalDomain)
     target = pm.get("targets", "crystals-density")
     assert isinstance(target, Target) and target.domain == "crystals" and target.units == "g/cm^3"
