@@ -102,6 +102,8 @@ class PredictorOptions(BaseModel):
                              "(default '<domain>-predicted'): '<name>-<property>'")
     file: str = Field("predictor.pt", description="predictor file name inside training.out_dir")
     select_best: bool = Field(True, description="keep each member's weights of lowest validation loss")
+    recalibrate: bool = Field(True, description="scale the predicted std by the validation split's "
+                              "RMS of error / std (variance scaling), so the std matches the errors")
 
     @field_validator("properties")
     @classmethod
@@ -431,6 +433,8 @@ class Predictor(nn.Module):
         self.path: Path | None = None
         self.register_buffer("y_mean", torch.zeros(k))
         self.register_buffer("y_std", torch.ones(k))
+        #: factor on the predicted std (variance scaling fitted on the validation split)
+        self.register_buffer("std_scale", torch.ones(k))
         self.register_buffer("max_nodes_seen", torch.zeros((), dtype=torch.long))
 
     # ------------------------------------------------------------------ statistics
@@ -580,7 +584,7 @@ class Predictor(nn.Module):
         if vars_:
             total = total + torch.stack(vars_).mean(0)
         std = total.clamp_min(0).sqrt()
-        return mean * self.y_std + self.y_mean, std * self.y_std
+        return mean * self.y_std + self.y_mean, std * self.y_std * self.std_scale
 
     def check_graphs(self, graphs: Sequence[Data], ids: Sequence[str] | None = None) -> None:
         """Validate input graphs against the predictor's spec (a graph of another domain fails
@@ -662,7 +666,9 @@ class Predictor(nn.Module):
             model = cls(spec, arch["properties"], arch["denoiser"], arch["hidden"], arch["layers"],
                         arch["options"], arch["fields"], arch["ensemble"], arch["variance"],
                         arch["noisy"], arch["noised"], arch["given"], arch["domain"])
-            model.load_state_dict(ckpt["state"])
+            state = dict(ckpt["state"])
+            state.setdefault("std_scale", torch.ones(len(arch["properties"])))  # files from before it
+            model.load_state_dict(state)
         except CheckpointError:
             raise
         except Exception as exc:  # noqa: BLE001
@@ -990,6 +996,17 @@ def train_predictor(cfg: PredictorConfig, *, max_steps: int | None = None, progr
                               "properties": {}}
     if len(val):
         report["properties"] = _validation_report(model, val, d.batch_size, out)
+        if pc.recalibrate and (pc.variance or pc.ensemble > 1):
+            scale = [float(report["properties"].get(p, {}).get("z_rms") or 1.0) for p in pc.properties]
+            scale = [x if math.isfinite(x) and x > 0 else 1.0 for x in scale]
+            model.std_scale.copy_(torch.tensor(scale, dtype=model.std_scale.dtype))
+            after = _validation_report(model, val, d.batch_size, out)
+            for p, x in zip(pc.properties, scale):
+                if p in report["properties"]:
+                    report["properties"][p]["std_scale"] = x
+                    report["properties"][p]["recalibrated"] = {
+                        k: after[p][k] for k in ("within_1std", "within_2std", "mean_std", "z_rms", "nll")
+                        if k in after.get(p, {})}
     else:
         warnings.warn("no validation items (data.val_fraction = 0 and no data.val_source): "
                       "no calibration report", RuntimeWarning, stacklevel=2)

@@ -92,6 +92,14 @@ def test_social_predictor_beats_the_mean_on_held_out_graphs(social):
     assert row["mean_std"] > 0 and len(row["member_mae"]) == 2
     assert "calibration (validation split)" in social["output"] and "within 1 std" in social["output"]
     assert (social["root"] / "run" / "val_predictions.csv").exists()
+    # variance scaling: the std is multiplied by the validation RMS of error / std, after which
+    # that RMS is 1 on the validation split; the factor is stored in the file
+    from graphdiff.predictors import Predictor
+
+    assert row["std_scale"] == pytest.approx(row["z_rms"])
+    assert row["recalibrated"]["z_rms"] == pytest.approx(1.0, rel=1e-3)
+    model = Predictor.load(social["predictor"])
+    assert float(model.std_scale[0]) == pytest.approx(row["std_scale"], rel=1e-6)
 
 
 def test_predict_writes_ids_then_property_and_std(social, tmp_path):
