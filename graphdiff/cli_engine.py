@@ -670,7 +670,12 @@ def _save_candidates(domain, cands: list, path: Path) -> None:
 @click.option("--num", "-n", type=int, default=8, show_default=True, help="Points on the path, ends included.")
 @click.option("--steps", type=int, default=100, show_default=True, help="Inversion and decoding steps.")
 @click.option("--target-path", nargs=3, type=(str, float, float), default=None,
-              help="COLUMN START END: a condition that changes linearly along the path.")
+              help="NAME START END: a value that changes linearly along the path: a condition of "
+                   "the model (classifier-free), or a registered differentiable target (gradient "
+                   "guidance of the inner points; the two ends are decoded unguided, so that they "
+                   "reproduce the inputs).")
+@click.option("--plot", type=click.Path(dir_okay=False, path_type=Path),
+              help="PNG of the requested and achieved target values and the validity along the path.")
 @click.option("--target", multiple=True,
               help="As for sample (repeatable): NAME=VALUE for a condition of the model, held at "
                    "every point, or NAME=VALUE, NAME<=VALUE, NAME>=VALUE on a registered "
@@ -685,7 +690,8 @@ def _save_candidates(domain, cands: list, path: Path) -> None:
                    "one file per point, <index:05d>.<ext>, in the domain's single-graph format.")
 def interpolate_cmd(checkpoint: str, input_path: Path, pair: tuple[int, int], num: int, steps: int,
                     target_path: tuple[str, float, float] | None, target: tuple[str, ...],
-                    gradient_scale: float, predictors: tuple[Path, ...], out_arg: str) -> None:
+                    gradient_scale: float, predictors: tuple[Path, ...], out_arg: str,
+                    plot: Path | None) -> None:
     """Walk from one graph to another through the model's latent space.
 
     With --target the walk is steered: every point is decoded with the same requests that
@@ -705,30 +711,86 @@ def interpolate_cmd(checkpoint: str, input_path: Path, pair: tuple[int, int], nu
         for p in predictors:
             register_predictor(p)
     cond, guided = split_target_requests(target, model, domain)
-    if target_path is not None and target_path[0] in cond:
-        raise ConfigError(f"--target {target_path[0]}=... and --target-path {target_path[0]} ...: "
-                          "give the condition once")
+    if target_path is not None and (target_path[0] in cond or target_path[0] in {t.name for t, _, _ in guided}):
+        raise ConfigError(f"--target {target_path[0]}... and --target-path {target_path[0]} ...: "
+                          "give it once")
+    path_target = None  # a differentiable target whose goal moves along the path
+    if target_path is not None and target_path[0] not in model.condition:
+        (path_target, _, _), = split_target_requests([f"{target_path[0]}={target_path[1]}"], model, domain)[1]
     records = list(domain.read(input_path))
     for i in pair:
         if not 0 <= i < len(records):
             raise DataError(f"{input_path}: no item {i} (it has {len(records)})")
     a, b = (domain.record_to_graph(records[i]) for i in pair)
+    goals = None
+    if target_path is not None:
+        name, lo, hi = target_path
+        goals = [lo + (hi - lo) * k / (num - 1) for k in range(num)]
     cond_path = None
-    if target_path is not None or cond:
-        col, lo, hi = target_path if target_path is not None else (None, 0.0, 0.0)
-        cond_path = [{**cond, **({col: lo + (hi - lo) * k / (num - 1)} if col else {})} for k in range(num)]
-    guidance = requests_guidance(model, guided, gradient_scale) if guided else None
+    if (target_path is not None and path_target is None) or cond:
+        cond_path = [{**cond, **({target_path[0]: goals[k]} if path_target is None and goals else {})}
+                     for k in range(num)]
+    if path_target is not None:  # the inner points chase the moving goal; the ends are the inputs
+        guidance = [None if k in (0, num - 1) else
+                    requests_guidance(model, [*guided, (path_target, "=", goals[k])], gradient_scale)
+                    for k in range(num)]
+        if guided:
+            common = requests_guidance(model, guided, gradient_scale)
+            guidance[0] = guidance[-1] = common
+    else:
+        guidance = requests_guidance(model, guided, gradient_scale) if guided else None
     path = model.interpolate(a, b, num=num, steps=steps, cond_path=cond_path, gradient_guidance=guidance)
-    achieved: dict[str, list[float]] = {t.name: [] for t, _, _ in guided}
-    scores, objs = _score_targets(domain, path, guided, achieved)
+    scored = [*guided, *([(path_target, "=", None)] if path_target is not None else [])]
+    achieved: dict[str, list[float]] = {t.name: [] for t, _, _ in scored}
+    scores, objs = _score_targets(domain, path, scored, achieved)
     requested = {f"requested_{t.name}": f"{op}{v}" for t, op, v in guided}
+    valid = []
+    for k, g in enumerate(path):
+        try:
+            valid.append(bool(domain.valid(objs[k] if objs else domain.from_graph(g))))
+        except Exception:  # noqa: BLE001 - an unconvertible point is invalid; the writer names it
+            valid.append(False)
     sink = GraphSink(out_arg, domain)
     sink.write(path, ids=[f"{k}" for k in range(num)],
                extra=[{"lambda": k / (num - 1), **(cond_path[k] if cond_path else {}), **requested,
-                       **(scores[k] if scores else {})} for k in range(num)], objs=objs)
+                       **({f"requested_{path_target.name}": goals[k]} if path_target is not None else {}),
+                       **(scores[k] if scores else {}), "valid": int(valid[k])} for k in range(num)],
+               objs=objs)
     sink.close()
-    click.echo(f"wrote {num} graphs from item {pair[0]} to item {pair[1]} to {_describe_sink(sink)}")
+    click.echo(f"wrote {num} graphs from item {pair[0]} to item {pair[1]} to {_describe_sink(sink)} "
+               f"({sum(valid)} valid)")
     _note_unstored(sink)
     for t, op, v in guided:
         vals = ", ".join(f"{x:.4g}" for x in achieved[t.name])
         click.echo(f"{t.name} (requested {op}{v}) along the path: {vals}")
+    if path_target is not None:
+        vals = ", ".join(f"{x:.4g}" for x in achieved[path_target.name])
+        click.echo(f"{path_target.name} (requested {goals[0]:.4g} .. {goals[-1]:.4g}; the ends unguided) "
+                   f"along the path: {vals}")
+    if plot is not None:
+        series = {t.name: achieved[t.name] for t, _, _ in scored}
+        _plot_path(plot, num, goals, target_path[0] if target_path else None, series, valid)
+        click.echo(f"plot: {plot}")
+
+
+def _plot_path(path: Path, num: int, goals, goal_name, series: dict[str, list[float]], valid: list[bool]) -> None:
+    """Requested and achieved values and validity against the path parameter λ."""
+    from matplotlib.figure import Figure
+
+    lam = [k / (num - 1) for k in range(num)]
+    fig = Figure(figsize=(6, 3.4))
+    ax = fig.add_subplot(1, 1, 1)
+    if goals is not None:
+        ax.plot(lam, goals, "k--", lw=1, label=f"requested {goal_name}")
+    for name, vals in series.items():
+        ax.plot(lam, vals, "o-", ms=4, label=f"achieved {name}")
+    bad = [x for x, ok in zip(lam, valid) if not ok]
+    if bad:
+        ax.plot(bad, [ax.get_ylim()[0]] * len(bad), "rx", ms=8, label="invalid point")
+    ax.set_xlabel("λ (0: first item, 1: second item)")
+    ax.set_ylabel("value")
+    ax.set_title(f"{sum(valid)} of {num} points valid", fontsize=9)
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)

@@ -305,3 +305,19 @@ def test_sample_and_interpolate_steered_by_a_crystal_target(tmp_path, monkeypatc
     assert [float(r["lambda"]) for r in out] == [0.0, 0.5, 1.0]
     res = CliRunner().invoke(cli, [*args, "--target", "crystals-nothing>=1", "--out", str(tmp_path / "x.csv")])
     assert res.exit_code == 2 and "not a condition of this model" in res.output
+
+
+def test_interpolate_along_a_differentiable_target_writes_values_and_a_plot(trained, small_csv, tmp_path):
+    out, png = tmp_path / "path.csv", tmp_path / "path.png"
+    text = run(["interpolate", "--checkpoint", str(trained["dng"]), "--input", str(small_csv), "--pair", "0", "1",
+                "--num", "5", "--steps", "5", "--target-path", "crystals-density", "3.0", "7.0",
+                "--out", str(out), "--plot", str(png)])
+    assert "crystals-density (requested 3 .. 7; the ends unguided) along the path:" in text
+    with out.open(newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    assert [float(r["requested_crystals-density"]) for r in rows] == pytest.approx([3.0, 4.0, 5.0, 6.0, 7.0])
+    assert all(float(r["crystals-density"]) > 0 for r in rows) and {r["valid"] for r in rows} <= {"0", "1"}
+    assert png.stat().st_size > 1000
+    res = CliRunner().invoke(cli, ["interpolate", "--checkpoint", str(trained["dng"]), "--input", str(small_csv),
+                                   "--target-path", "no-such", "1", "2", "--out", str(tmp_path / "x.csv")])
+    assert res.exit_code == 2 and "not a condition of this model" in res.output
