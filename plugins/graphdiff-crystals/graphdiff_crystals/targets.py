@@ -13,7 +13,8 @@ from typing import Any
 from graphdiff.errors import DataError
 from graphdiff.targets import Target
 
-__all__ = ["density", "volume_per_atom", "graph_density", "graph_volume_per_atom", "TARGETS"]
+__all__ = ["density", "volume_per_atom", "num_elements", "chgnet_energy", "graph_density",
+           "graph_volume_per_atom", "TARGETS"]
 
 #: g/cm³ per amu/Å³ (pymatgen's ``Structure.density`` uses the same constant)
 _AMU_PER_A3_TO_G_PER_CM3 = 1.66053906660
@@ -38,6 +39,29 @@ def volume_per_atom(structure: Any) -> float:
     """Cell volume per atom in Å³."""
     s = _structure(structure)
     return float(s.volume) / len(s)
+
+
+def num_elements(structure: Any) -> float:
+    """Number of distinct elements (CDVAE's "# elements" property)."""
+    return float(len(_structure(structure).composition.elements))
+
+
+_CHGNET: Any = None
+
+
+def chgnet_energy(structure: Any) -> float:
+    """Energy per atom (eV/atom) that CHGNet (its bundled weights, loaded once, on the CPU)
+    predicts for the structure as it is, unrelaxed. ``graphdiff stability`` relaxes first."""
+    global _CHGNET
+    s = _structure(structure)
+    if _CHGNET is None:
+        from chgnet.model import CHGNet
+
+        _CHGNET = CHGNet.load(use_device="cpu", verbose=False)
+    try:
+        return float(_CHGNET.predict_structure(s, task="e")["e"])
+    except Exception as exc:  # noqa: BLE001 - elements CHGNet lacks, isolated atoms...
+        raise DataError(f"CHGNet cannot score {s.composition.reduced_formula}: {type(exc).__name__}: {exc}") from exc
 
 
 def _masses(dtype: Any, device: Any) -> Any:
@@ -104,4 +128,7 @@ TARGETS: tuple[Target, ...] = (
            graph_fn=graph_density),
     Target("crystals-volume_per_atom", "crystals", volume_per_atom, description="cell volume per atom",
            units="Å^3/atom", graph_fn=graph_volume_per_atom),
+    Target("crystals-num_elements", "crystals", num_elements, description="number of distinct elements"),
+    Target("crystals-chgnet_energy", "crystals", chgnet_energy,
+           description="CHGNet energy of the unrelaxed structure", units="eV/atom"),
 )

@@ -31,9 +31,10 @@ def test_discovery_through_the_entry_point():
     info = pm.plugins["crystals"]
     assert info.ok and info.distribution == "graphdiff-crystals"
     assert info.registered == {"domains": ["crystals"],
-                               "targets": ["crystals-density", "crystals-volume_per_atom", "perov5-heat_ref"],
+                               "targets": ["crystals-density", "crystals-volume_per_atom", "crystals-num_elements",
+                                           "crystals-chgnet_energy", "perov5-heat_ref"],
                                "metrics": ["crystals-csp", "crystals-dng"],
-                               "checkpoints": ["carbon24-dng", "perov5-csp"],
+                               "checkpoints": ["carbon24-dng", "perov5-csp", "perov5-xrd"],
                                "baselines": ["crystals-retrieval", "crystals-substitution"],
                                "commands": ["stability"],
                                "references": ["xrd"]}
@@ -130,3 +131,27 @@ def test_bundled_heat_predictor_is_a_target_that_beats_the_mean():
     mean = sum(truth) / len(truth)  # the best constant for these very rows: a strict baseline
     baseline = sum(abs(t - mean) for t in truth) / len(truth)
     assert mae < 0.4 * baseline, (mae, baseline)
+
+
+def test_num_elements_and_chgnet_energy_targets():
+    import warnings
+
+    from pymatgen.core import Lattice, Structure
+
+    from graphdiff.errors import DataError
+    from graphdiff.plugins import get_manager
+
+    pm = get_manager()
+    n, e = pm.get("targets", "crystals-num_elements"), pm.get("targets", "crystals-chgnet_energy")
+    assert not n.differentiable and not e.differentiable and e.units == "eV/atom"
+    nacl = Structure.from_spacegroup("Fm-3m", Lattice.cubic(5.69), ["Na", "Cl"], [[0, 0, 0], [0.5, 0.5, 0.5]])
+    assert n(nacl) == 2.0
+    squeezed = nacl.copy()
+    squeezed.scale_lattice(nacl.volume * 0.6)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        energy, high = e(nacl), e(squeezed)
+    assert -4.5 < energy < -2.5           # rock-salt NaCl: about -3.4 eV/atom (MP, GGA)
+    assert high > energy + 0.1            # compressing far below equilibrium costs energy
+    with pytest.raises(DataError, match="at least one atom|Structure"):
+        n("not a structure")
