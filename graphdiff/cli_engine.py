@@ -97,7 +97,7 @@ class _SampleCommand(click.Command):
 @click.option("--target", multiple=True,
               help="NAME=VALUE (repeatable): a condition the model was trained on (classifier-free "
                    "guidance), or a registered differentiable target (gradient guidance; also "
-                   "NAME<=VALUE, NAME>=VALUE).")
+                   "NAME<=VALUE, NAME>=VALUE, and @WEIGHT to weigh requests against each other).")
 @click.option("--predictor", "predictors", multiple=True, type=click.Path(exists=True, path_type=Path),
               help="A trained predictor (graphdiff predictor train) whose properties become targets "
                    "for --target (repeatable).")

@@ -258,21 +258,34 @@ def template_sampler(model: GraphDiffusion, *, seed: int = 0, **options: Any) ->
 # ---------------------------------------------------------------------------- target requests
 def parse_target_requests(values: Sequence[str]) -> list[tuple[str, str, float]]:
     """``NAME=V``, ``NAME<=V``, ``NAME>=V`` (what ``graphdiff sample --target`` takes) ->
-    ``[(name, op, value)]``; a malformed request raises :class:`~graphdiff.errors.ConfigError`."""
+    ``[(name, op, value)]``; a malformed request raises :class:`~graphdiff.errors.ConfigError`.
+    A weight suffix ``@W`` is accepted and dropped here (see :func:`split_target_requests`)."""
+    return [(n, op, v) for n, op, v, _ in _parse_requests(values)]
+
+
+def _parse_requests(values: Sequence[str]) -> list[tuple[str, str, float, float]]:
+    """``NAME<op>VALUE[@WEIGHT]`` -> ``(name, op, value, weight)`` (weight 1 when not given)."""
     import re
 
     from graphdiff.errors import ConfigError
 
     out = []
     for item in values:
-        m = re.fullmatch(r"\s*([^<>=\s]+)\s*(<=|>=|=)\s*(\S+)\s*", item)
+        m = re.fullmatch(r"\s*([^<>=\s]+)\s*(<=|>=|=)\s*([^@\s]+)\s*(?:@\s*(\S+))?\s*", item)
         if m is None:
-            raise ConfigError(f"--target {item!r}: expected NAME=VALUE, NAME<=VALUE or NAME>=VALUE")
+            raise ConfigError(f"--target {item!r}: expected NAME=VALUE, NAME<=VALUE or NAME>=VALUE "
+                              "(optionally @WEIGHT)")
         try:
             value = float(m.group(3))
         except ValueError:
             raise ConfigError(f"--target {item!r}: {m.group(3)!r} is not a number") from None
-        out.append((m.group(1), m.group(2), value))
+        try:
+            weight = float(m.group(4)) if m.group(4) is not None else 1.0
+        except ValueError:
+            raise ConfigError(f"--target {item!r}: the weight {m.group(4)!r} is not a number") from None
+        if not weight > 0:
+            raise ConfigError(f"--target {item!r}: the weight must be positive")
+        out.append((m.group(1), m.group(2), value, weight))
     return out
 
 
@@ -284,13 +297,18 @@ def split_target_requests(values: Sequence[str], model: GraphDiffusion, domain: 
     from graphdiff.errors import ConfigError
     from graphdiff.plugins import get_manager
 
+    import dataclasses
+
     cond, guided = {}, []
     registry = get_manager().registry("targets")
-    for name, op, value in parse_target_requests(values):
+    for name, op, value, weight in _parse_requests(values):
         if name in model.condition:
             if op != "=":
                 raise ConfigError(f"--target {name}{op}{value}: {name!r} is a condition of this model; "
                                   "a condition takes NAME=VALUE")
+            if weight != 1.0:
+                raise ConfigError(f"--target {name}={value}@{weight:g}: a weight applies to gradient requests; "
+                                  f"{name!r} is a condition of this model (use --guidance-scale)")
             cond[name] = value
             k = model.condition.index(name)
             mean, std = float(model.cond_mean[k]), float(model.cond_std[k])
@@ -313,6 +331,8 @@ def split_target_requests(values: Sequence[str], model: GraphDiffusion, domain: 
             warnings.warn(f"--target {name}{op}{value:g} lies outside the range the target was trained on "
                           f"[{rng[0]:.4g}, {rng[1]:.4g}]: its values there are extrapolations",
                           TargetRangeWarning, stacklevel=2)
+        if weight != 1.0:
+            target = dataclasses.replace(target, weight=weight)
         guided.append((target, op, value))
     return cond, guided
 
@@ -323,7 +343,7 @@ class TargetRangeWarning(UserWarning):
 
 def requests_guidance(model: GraphDiffusion, guided: Sequence[tuple[Any, str, float]], scale: float = 1.0) -> Any:
     """One :class:`~graphdiff.diffusion.GradientGuidance` for all ``(target, op, value)``
-    requests: minus the sum of the Huber losses of ``|v - goal|`` (``=``), ``relu(v - goal)``
+    requests: minus the sum, weighted by each target's ``weight`` (``NAME<=V@W``), of the Huber losses of ``|v - goal|`` (``=``), ``relu(v - goal)``
     (``<=``), ``relu(goal - v)`` (``>=``), so requests already met pull no more and distant ones
     pull with a bounded force."""
     from graphdiff.diffusion import GradientGuidance
@@ -333,11 +353,11 @@ def requests_guidance(model: GraphDiffusion, guided: Sequence[tuple[Any, str, fl
     for target, op, value in guided:
         raw = target_guidance(model, target, goal=None, scale=1.0).fn
 
-        def score(x0, graphs, raw=raw, op=op, value=value):
+        def score(x0, graphs, raw=raw, op=op, value=value, w=float(getattr(target, "weight", 1.0))):
             v = raw(x0, graphs)
             gap = (v - value).abs() if op == "=" else torch.relu(v - value) if op == "<=" else torch.relu(value - v)
             # Huber: quadratic near the goal, linear far from it, so the pull stays bounded
-            return -torch.where(gap < 1.0, 0.5 * gap ** 2, gap - 0.5)
+            return -w * torch.where(gap < 1.0, 0.5 * gap ** 2, gap - 0.5)
 
         parts.append(score)
     return GradientGuidance(lambda x0, graphs: sum(p(x0, graphs) for p in parts), scale)

@@ -29,6 +29,9 @@ class Target:
     value_range:
         Optional ``(low, high)`` where the target is known to be reliable (a predictor's training
         labels); requests outside it are warned about.
+    weight:
+        Weight of a gradient-guidance request on the target when several are combined (set per
+        request: ``--target "NAME<=V@W"``).
     """
 
     name: str
@@ -38,6 +41,7 @@ class Target:
     units: str = ""
     graph_fn: Callable[..., Any] | None = None
     value_range: tuple[float, float] | None = None
+    weight: float = 1.0
 
     def __call__(self, obj: Any) -> float:
         return float(self.fn(obj))

@@ -148,3 +148,38 @@ def test_requests_outside_the_training_range_warn(monkeypatch):
     monkeypatch.setattr("graphdiff.plugins.get_manager", lambda: Manager())
     with pytest.warns(TargetRangeWarning, match=r"tiny-y<=7 lies outside the range .*\[0, 1\]"):
         split_target_requests(["tiny-y<=7"], m, type("D", (), {"name": "tiny"})())
+
+
+def test_request_weights_scale_their_guidance_and_conditions_refuse_them(monkeypatch):
+    from graphdiff.errors import ConfigError
+    from graphdiff.nn.base import NoisyGraphs
+    from graphdiff.runner import parse_target_requests, requests_guidance, split_target_requests
+    from graphdiff.targets import Target
+
+    m = cond_model()
+    t = Target("tiny-s", "tiny", lambda o: 0.0, graph_fn=lambda f, b: f["x"].sum().view(1))
+
+    class Reg(dict):
+        def get(self, name):
+            return self[name]
+
+    class Manager:
+        def registry(self, kind):
+            return Reg({"tiny-s": t})
+
+    monkeypatch.setattr("graphdiff.plugins.get_manager", lambda: Manager())
+    dom = type("D", (), {"name": "tiny"})()
+    assert parse_target_requests(["tiny-s<=3@2.5"]) == [("tiny-s", "<=", 3.0)]
+    _, g1 = split_target_requests(["tiny-s=0.5"], m, dom)
+    _, g2 = split_target_requests(["tiny-s=0.5@3"], m, dom)
+    assert g1[0][0].weight == 1.0 and g2[0][0].weight == 3.0 and g2[0][0].name == "tiny-s"
+    x0 = {"x": torch.full((2, 2), 0.1)}
+    graphs = NoisyGraphs(inputs={"x": torch.zeros(2, 2)}, t=torch.zeros(1), batch=torch.zeros(2, dtype=torch.long),
+                         ptr=torch.tensor([0, 2]))
+    f1 = requests_guidance(m, g1).fn(x0, graphs)
+    f3 = requests_guidance(m, g2).fn(x0, graphs)
+    assert float(f1) < 0 and float(f3) == pytest.approx(3 * float(f1))
+    with pytest.raises(ConfigError, match="a weight applies to gradient requests"):
+        split_target_requests(["p=1@2"], m, dom)
+    with pytest.raises(ConfigError, match="the weight must be positive"):
+        split_target_requests(["tiny-s=1@0"], m, dom)
