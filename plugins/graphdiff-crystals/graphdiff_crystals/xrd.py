@@ -110,8 +110,8 @@ def read_pattern(path: str | Path, wavelength: float = CU_KA,
     structure) is simulated at ``wavelength``. Anything else is read as text: two columns, 2θ
     (degrees) and intensity, separated by spaces, tabs, commas or semicolons (further columns,
     e.g. an error estimate, are ignored); blank lines and lines starting with ``#``, ``!`` or
-    ``;`` are skipped, and so is one header line before the first number. 2θ must increase
-    strictly; intensities must be finite (negative values, from a background subtraction, count
+    ``;`` are skipped, and so is one header line before the first number. 2θ must not decrease
+    (rows at the same 2θ, several reflections of a peak list, are summed); intensities must be finite (negative values, from a background subtraction, count
     as 0). ``wavelength`` is the one the pattern was measured at.
 
     Raises
@@ -169,9 +169,12 @@ def _read_text_pattern(path: Path, wavelength: float) -> Pattern:
             raise DataError(f"{path} line {n}: non-finite value in {text!r}")
         if not (0 < x < 180):
             raise DataError(f"{path} line {n}: 2θ = {x:g}° is outside (0, 180)")
-        if tt and x <= tt[-1]:
+        if tt and x < tt[-1]:
             raise DataError(f"{path} line {n}: 2θ must increase, {x:g} follows {tt[-1]:g} "
                             "(sort the file by its first column)")
+        if tt and x == tt[-1]:  # two reflections at one angle (a peak list): one point, summed
+            inten[-1] += max(y, 0.0)
+            continue
         tt.append(x)
         inten.append(max(y, 0.0))
     if len(tt) < 2:
