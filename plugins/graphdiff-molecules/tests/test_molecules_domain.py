@@ -208,7 +208,7 @@ def test_load_domain_through_entry_point():
     assert info.distribution == "graphdiff-molecules" and info.ok
     assert info.registered["domains"] == ["molecules"]
     assert sorted(info.registered["targets"]) == ["molecules-molecular_mass",
-                                                  "molecules-radius_of_gyration"]
+                                                  "molecules-radius_of_gyration", "qm9-gap"]
     target = pm.registry("targets").get("molecules-molecular_mass")
     assert target.domain == "molecules" and target.units == "u"
     assert isinstance(graphdiff.load_domain("molecules"), MoleculeDomain)
