@@ -14,7 +14,8 @@ guide), where V is the ``--quantile`` of the training split's values (a low, sta
 Both sets are scored by the judge (``--judge``); the result is the mean |judged − V| of each
 set, their ratio (the target: unguided at least 3 times guided), and the CDVAE structural
 validity of each (the target: guided within 2 points of unguided). Results:
-``benchmarks/results/carbon24-energy-guidance.json`` and ``.png``.
+``benchmarks/results/carbon24-energy-guidance.json`` (one entry per ``--scale``) and
+``carbon24-energy-guidance-scale<S>.png``.
 """
 
 from __future__ import annotations
@@ -129,7 +130,10 @@ def run(num: int, steps: int, quantile: float, scale: float, seed: int) -> dict:
         "predictors_command": "python benchmarks/targets_guidance.py predictors",
     }
     RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / f"{NAME}.json").write_text(json.dumps(result, indent=2) + "\n")
+    path = RESULTS / f"{NAME}.json"
+    allres = json.loads(path.read_text()) if path.exists() else {}
+    allres.setdefault("runs", {})[f"scale={scale:g}"] = result
+    path.write_text(json.dumps(allres, indent=2) + "\n")
     _plot(result, goal)
     print(json.dumps({k: v for k, v in result.items() if k not in ("unguided", "guided")}, indent=2))
     return result
@@ -165,7 +169,7 @@ def _plot(result: dict, goal: float) -> None:
     ax.set_ylabel("structures")
     ax.legend(fontsize=7)
     fig.tight_layout()
-    fig.savefig(RESULTS / f"{NAME}.png", dpi=120)
+    fig.savefig(RESULTS / f"{NAME}-scale{result['gradient_scale']:g}.png", dpi=120)
     plt.close(fig)
 
 
