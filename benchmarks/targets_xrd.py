@@ -170,14 +170,60 @@ def _first(rows: list[dict], key) -> list[dict]:
     return [v[1] for v in best.values()]
 
 
-def _match(gen_rows: list[dict], header: list[str], reference: Path, tag: str, env: dict) -> dict:
-    gen = DATA / f"pick_{tag}.csv"
-    _write(gen, header, gen_rows)
-    metrics = DATA / f"metrics_{tag}.json"
+def _test_rows(pattern: str, limit: int | None) -> tuple[Path, list[dict]]:
+    """The held-out CSV with ``pattern`` files (its first ``limit`` rows written apart) and its rows."""
+    src = DATA / f"test_{pattern}.csv"
+    header, rows = _rows(src)
+    if limit:
+        src = DATA / f"test_{pattern}_{limit}.csv"
+        _write(src, header, rows[:limit])
+        rows = rows[:limit]
+    return src, rows
+
+
+def _sample(checkpoint: str, src: Path, gen: Path, draws: int, steps: int | None, env: dict,
+            k: int | None = None) -> float:
+    """``graphdiff sample --task csp`` with ``draws`` draws per row (``-k k`` candidates); seconds."""
+    cmd = [str(BIN / "graphdiff"), "sample", "--checkpoint", checkpoint, "--task", "csp",
+           "--input", str(src), "--out", str(gen), "--draws", str(draws), "--max-draws", str(draws), "-q"]
+    if k:
+        cmd += ["-k", str(k)]
+    if steps:
+        cmd += ["--steps", str(steps)]
+    t0 = time.perf_counter()
+    subprocess.run(cmd, check=True, env=env)
+    return time.perf_counter() - t0
+
+
+def _evaluate(gen: Path, reference: Path, metrics: Path, env: dict, quiet: bool = True) -> dict:
+    """``graphdiff evaluate --task csp``: its ``metrics`` ({"k=1": {...}, ...})."""
     subprocess.run([str(BIN / "graphdiff"), "evaluate", "--task", "csp", "--generated", str(gen),
                     "--reference", str(reference), "--out", str(metrics)], check=True, env=env,
-                   stdout=subprocess.DEVNULL)
-    return (json.loads(metrics.read_text()).get("metrics") or {}).get("k=1", {})
+                   stdout=subprocess.DEVNULL if quiet else None)
+    return json.loads(metrics.read_text()).get("metrics") or {}
+
+
+def _evaluate_rows(gen_rows: list[dict], header: list[str], reference: Path, tag: str, env: dict) -> dict:
+    """Write ``gen_rows`` as ``pick_<tag>.csv`` and evaluate them against ``reference``."""
+    gen = DATA / f"pick_{tag}.csv"
+    _write(gen, header, gen_rows)
+    return _evaluate(gen, reference, DATA / f"metrics_{tag}.json", env)
+
+
+def _store(path: Path, tag: str, result: dict) -> dict:
+    """Add ``result`` under ``tag`` to the results file ``path`` (other entries kept); all of them."""
+    allres = json.loads(path.read_text()) if path.exists() else {}
+    allres[tag] = result
+    path.write_text(json.dumps(allres, indent=2) + "\n")
+    print(json.dumps(result, indent=2))
+    return allres
+
+
+def _command(action: str, checkpoint: str, pattern: str, draws: int, limit: int | None,
+             steps: int | None, dataset: str | None = None) -> str:
+    return ("python benchmarks/targets_xrd.py %s%s --checkpoint %s --pattern %s --draws %d%s%s"
+            % (action, f" --dataset {dataset}" if dataset else "", checkpoint, pattern, draws,
+               f" --limit {limit}" if limit else "", f" --steps {steps}" if steps else ""))
 
 
 def evaluate_both(dataset: str, checkpoint: str, pattern: str, draws: int, limit: int | None,
@@ -185,85 +231,42 @@ def evaluate_both(dataset: str, checkpoint: str, pattern: str, draws: int, limit
     """One sampling run, its draws grouped into distinct candidates: the match rate of the
     first candidate by pattern similarity, and of all distinct candidates (the ceiling any
     ranking can reach)."""
-    src = DATA / f"test_{pattern}.csv"
-    header, rows = _rows(src)
-    if limit:
-        src = DATA / f"test_{pattern}_{limit}.csv"
-        _write(src, header, rows[:limit])
-        rows = rows[:limit]
+    src, rows = _test_rows(pattern, limit)
     tag = f"{checkpoint}-{pattern}-both" + (f"-{limit}" if limit else "")
     gen = DATA / f"gen_{tag}.csv"
     env = {**os.environ, "OMP_NUM_THREADS": str(threads)}
-    cmd = [str(BIN / "graphdiff"), "sample", "--checkpoint", checkpoint, "--task", "csp",
-           "--input", str(src), "--out", str(gen), "-k", str(draws), "--draws", str(draws),
-           "--max-draws", str(draws), "-q"] + (["--steps", str(steps)] if steps else [])
-    t0 = time.perf_counter()
-    subprocess.run(cmd, check=True, env=env)
-    seconds = time.perf_counter() - t0
+    seconds = _sample(checkpoint, src, gen, draws, steps, env, k=draws)
     gh, gen_rows = _rows(gen)
     gen_rows = [r for r in gen_rows if r["distinct"] == "1"]
     by_xrd = _first(gen_rows, lambda r: (float(r["xrd_similarity"]) if r["xrd_similarity"] not in ("", "nan")
                                          else -1.0))
+    every = _evaluate_rows(gen_rows, gh, src, tag + "-all", env)
+    last = max(every, key=lambda k: int(k.split("=")[1])) if every else None
     result = {
         "dataset": dataset, "checkpoint": checkpoint, "pattern": pattern, "rows": len(rows),
         "draws_per_row": draws, "steps": steps or "checkpoint default (500)",
-        "first_candidate_by_xrd_similarity": _match(by_xrd, gh, src, tag + "-xrd", env),
+        "first_candidate_by_xrd_similarity": _evaluate_rows(by_xrd, gh, src, tag + "-xrd", env).get("k=1", {}),
         "composition_only": "see benchmarks/results/carbon24-dng.json (the same checkpoint, candidates ranked "
                             "by the share of draws; the candidates here are ordered by similarity, so a "
                             "share ranking cannot be read back from them when shares tie)",
-        "best_of_all_distinct_candidates": _match_any(gen_rows, gh, src, tag, env),
+        "best_of_all_distinct_candidates": {"k": last, **(every.get(last, {}) if last else {})},
         "seconds": round(seconds, 1), "threads": threads,
-        "command": "python benchmarks/targets_xrd.py both --dataset %s --checkpoint %s --pattern %s --draws %d%s%s"
-                   % (dataset, checkpoint, pattern, draws, f" --limit {limit}" if limit else "",
-                      f" --steps {steps}" if steps else ""),
+        "command": _command("both", checkpoint, pattern, draws, limit, steps, dataset),
     }
-    out = RESULTS / f"{dataset.replace('_', '')}-xrd-ranking.json"
-    allres = json.loads(out.read_text()) if out.exists() else {}
-    allres[tag] = result
-    out.write_text(json.dumps(allres, indent=2) + "\n")
-    print(json.dumps(result, indent=2))
+    _store(RESULTS / f"{dataset.replace('_', '')}-xrd-ranking.json", tag, result)
     return result
-
-
-def _match_any(gen_rows: list[dict], header: list[str], reference: Path, tag: str, env: dict) -> dict:
-    """Match rate at k = all distinct candidates (the ceiling any ranking can reach)."""
-    gen = DATA / f"pick_{tag}-all.csv"
-    _write(gen, header, gen_rows)
-    metrics = DATA / f"metrics_{tag}-all.json"
-    subprocess.run([str(BIN / "graphdiff"), "evaluate", "--task", "csp", "--generated", str(gen),
-                    "--reference", str(reference), "--out", str(metrics)], check=True, env=env,
-                   stdout=subprocess.DEVNULL)
-    m = json.loads(metrics.read_text()).get("metrics") or {}
-    last = max(m, key=lambda k: int(k.split("=")[1])) if m else None
-    return {"k": last, **(m.get(last, {}) if last else {})}
 
 
 def evaluate(checkpoint: str, pattern: str, draws: int, limit: int | None, steps: int | None,
              threads: int) -> dict:
-    src = DATA / f"test_{pattern}.csv"
-    header, rows = _rows(src)
-    if limit:
-        src = DATA / f"test_{pattern}_{limit}.csv"
-        _write(src, header, rows[:limit])
-        rows = rows[:limit]
+    src, rows = _test_rows(pattern, limit)
     tag = f"{checkpoint}-{pattern}-d{draws}" + (f"-{limit}" if limit else "")
     gen = DATA / f"gen_{tag}.csv"
     env = {**os.environ, "OMP_NUM_THREADS": str(threads)}
-    cmd = [str(BIN / "graphdiff"), "sample", "--checkpoint", checkpoint, "--task", "csp",
-           "--input", str(src), "--out", str(gen), "--draws", str(draws), "--max-draws", str(draws),
-           "-q"]
-    if steps:
-        cmd += ["--steps", str(steps)]
-    t0 = time.perf_counter()
-    subprocess.run(cmd, check=True, env=env)
-    seconds = time.perf_counter() - t0
-    metrics = DATA / f"metrics_{tag}.json"
-    subprocess.run([str(BIN / "graphdiff"), "evaluate", "--task", "csp", "--generated", str(gen),
-                    "--reference", str(src), "--out", str(metrics)], check=True, env=env)
-    m = json.loads(metrics.read_text())
+    seconds = _sample(checkpoint, src, gen, draws, steps, env)
+    summary = _evaluate(gen, src, DATA / f"metrics_{tag}.json", env, quiet=False).get("k=1", {})
     _, gen_rows = _rows(gen)
     sims = [float(r["xrd_similarity"]) for r in gen_rows if r.get("xrd_similarity") not in (None, "")]
-    summary = (m.get("metrics") or {}).get("k=1", {})
     result = {
         "checkpoint": checkpoint, "pattern": pattern, "rows": len(rows), "draws_per_row": draws,
         "steps": steps or "checkpoint default (500)",
@@ -272,16 +275,9 @@ def evaluate(checkpoint: str, pattern: str, draws: int, limit: int | None, steps
         "match_rate_k1": summary.get("match_rate"), "rmse_k1": summary.get("rmse"),
         "median_similarity_of_chosen": float(np.median(sims)) if sims else None,
         "seconds": round(seconds, 1), "threads": threads,
-        "command": "python benchmarks/targets_xrd.py eval --checkpoint %s --pattern %s --draws %d%s%s"
-                   % (checkpoint, pattern, draws, f" --limit {limit}" if limit else "",
-                      f" --steps {steps}" if steps else ""),
+        "command": _command("eval", checkpoint, pattern, draws, limit, steps),
     }
-    out = RESULTS / "perov5-xrd.json"
-    allres = json.loads(out.read_text()) if out.exists() else {}
-    allres[tag] = result
-    out.write_text(json.dumps(allres, indent=2) + "\n")
-    plot(allres)
-    print(json.dumps(result, indent=2))
+    plot(_store(RESULTS / "perov5-xrd.json", tag, result))
     return result
 
 
