@@ -39,6 +39,8 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # the benchmarks' shared helpers
+from _machine import cpu_model  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
@@ -178,15 +180,7 @@ def split_val(rows: list, fraction: float, seed: int) -> tuple[list, list]:
 # ---------------------------------------------------------------------------- environment
 
 def machine() -> dict:
-    model = platform.processor() or ""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return {"cpu_model": model, "logical_cpus": os.cpu_count(), "platform": platform.platform(),
+    return {"cpu_model": cpu_model(), "logical_cpus": os.cpu_count(), "platform": platform.platform(),
             "python": platform.python_version(), "omp_num_threads": 1,
             "load_average_at_start": list(os.getloadavg())}
 

@@ -48,6 +48,8 @@ from typing import Any
 
 import numpy as np
 import torch
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # the benchmarks' shared helpers
+from _machine import cpu_model, usable_cores  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
@@ -60,19 +62,7 @@ MODES = ("fully_connected", "radius")
 
 
 def machine_info() -> dict[str, Any]:
-    cpu = platform.processor()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    try:
-        cores = len(os.sched_getaffinity(0))
-    except AttributeError:
-        cores = os.cpu_count() or 1
-    return {"cpu": cpu, "cores": cores, "python": platform.python_version(), "torch": torch.__version__,
+    return {"cpu": cpu_model(), "cores": usable_cores(), "python": platform.python_version(), "torch": torch.__version__,
             "platform": platform.platform(), "omp_num_threads_env": os.environ.get("OMP_NUM_THREADS"),
             "load_average": list(os.getloadavg())}
 

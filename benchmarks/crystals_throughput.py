@@ -44,6 +44,8 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, Sequence
 
 import torch
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # the benchmarks' shared helpers
+from _machine import cpu_model, usable_cores  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
@@ -55,22 +57,11 @@ VENV_BIN = Path(sys.executable).parent
 # ---------------------------------------------------------------------------- machine
 def all_threads() -> int:
     """CPU cores this process may run on."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not Linux
-        return os.cpu_count() or 1
+    return usable_cores()
 
 
 def machine_info() -> dict[str, Any]:
-    cpu = platform.processor()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return {"cpu": cpu, "cores": all_threads(), "python": platform.python_version(),
+    return {"cpu": cpu_model(), "cores": all_threads(), "python": platform.python_version(),
             "torch": torch.__version__, "platform": platform.platform(),
             "omp_num_threads_env": os.environ.get("OMP_NUM_THREADS"),
             "load_average": list(os.getloadavg())}
