@@ -15,14 +15,8 @@ from graphdiff_crystals import sample_path
 
 
 @pytest.fixture(scope="module")
-def small_csv(tmp_path_factory) -> Path:
-    csv.field_size_limit(sys.maxsize)
-    with open(sample_path(), newline="") as fh:
-        rows = list(csv.reader(fh))
-    out = tmp_path_factory.mktemp("data") / "small.csv"
-    with out.open("w", newline="") as fh:
-        csv.writer(fh).writerows(rows[:41])
-    return out
+def small_csv(tmp_path_factory, sample_head) -> Path:
+    return sample_head(tmp_path_factory.mktemp("data"), 41)
 
 
 def run(args: list[str]) -> str:
@@ -234,13 +228,8 @@ def test_task_mismatches_are_reported(trained, small_csv, tmp_path):
     assert res.exit_code == 2 and "csp, dng" in res.output
 
 
-def test_inputs_larger_than_any_training_item_are_refused(trained, tmp_path):
-    csv.field_size_limit(sys.maxsize)
-    with open(sample_path("carbon_24"), newline="") as fh:
-        rows = list(csv.reader(fh))
-    big = tmp_path / "big.csv"
-    with big.open("w", newline="") as fh:
-        csv.writer(fh).writerows(rows[:3])
+def test_inputs_larger_than_any_training_item_are_refused(trained, tmp_path, sample_head):
+    big = sample_head(tmp_path, 3, "carbon_24")
     res = CliRunner().invoke(cli, ["sample", "-c", str(trained["csp"]), "--input", str(big), "--out",
                                    str(tmp_path / "x.csv"), "--steps", "2"])
     assert res.exit_code == 2 and "trained on at most 5" in res.output and "--allow-larger" in res.output

@@ -3,24 +3,16 @@
 from __future__ import annotations
 
 import csv
-import sys
 
 import pytest
 from click.testing import CliRunner
 
 from graphdiff.cli import cli
-from graphdiff_crystals import sample_path
 
 
 @pytest.fixture(scope="module")
-def rows(tmp_path_factory):
-    csv.field_size_limit(sys.maxsize)
-    with open(sample_path(), newline="") as fh:
-        data = list(csv.reader(fh))
-    out = tmp_path_factory.mktemp("judge") / "in.csv"
-    with out.open("w", newline="") as fh:
-        csv.writer(fh).writerows(data[:4])
-    return out
+def rows(tmp_path_factory, sample_head):
+    return sample_head(tmp_path_factory.mktemp("judge"), 4)
 
 
 def test_judges_score_every_item_and_the_matching_request(rows, tmp_path):

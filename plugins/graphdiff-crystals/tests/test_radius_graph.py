@@ -310,14 +310,8 @@ def test_supercell_atoms_get_the_outputs_of_their_primitive_atoms(which, scale):
 
 # ---------------------------------------------------------------------------- (d) end to end
 @pytest.fixture(scope="module")
-def small_csv(tmp_path_factory) -> Path:
-    csv.field_size_limit(sys.maxsize)
-    with open(sample_path(), newline="") as fh:
-        rows = list(csv.reader(fh))
-    out = tmp_path_factory.mktemp("data") / "small.csv"
-    with out.open("w", newline="") as fh:
-        csv.writer(fh).writerows(rows[:25])
-    return out
+def small_csv(tmp_path_factory, sample_head) -> Path:
+    return sample_head(tmp_path_factory.mktemp("data"), 25)
 
 
 def test_train_and_sample_with_a_cutoff(small_csv, tmp_path):
