@@ -14,7 +14,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import re
@@ -24,7 +23,6 @@ import tempfile
 import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
-from types import ModuleType
 from typing import Iterator
 
 import pytest
@@ -303,13 +301,6 @@ def notebooks() -> list[Path]:
     return sorted(EXAMPLES.glob("*.ipynb"))
 
 
-def load_hooks() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("graphdiff_docs_hooks", DOCS / "hooks.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
 
 def mkdocs_config() -> dict:
     return yaml.safe_load((ROOT / "mkdocs.yml").read_text(encoding="utf-8"))
@@ -357,9 +348,9 @@ def test_notebook_checks_its_extras_before_anything_else(path: Path) -> None:
     assert names and set(names) <= set(EXTRAS), f"{path.name}: require{tuple(names)} names unknown extras"
 
 
-def test_every_notebook_and_page_is_in_the_nav() -> None:
+def test_every_notebook_and_page_is_in_the_nav(load_module) -> None:
     config = mkdocs_config()
-    nav = load_hooks().nav_with_examples(config["nav"], DOCS)
+    nav = load_module(DOCS / "hooks.py", "graphdiff_docs_hooks").nav_with_examples(config["nav"], DOCS)
     listed = nav_files(nav)
     examples = next((e["Examples"] for e in nav if isinstance(e, dict) and "Examples" in e), [])
     assert nav_files(examples) == [f"examples/{p.name}" for p in notebooks()]
@@ -369,8 +360,8 @@ def test_every_notebook_and_page_is_in_the_nav() -> None:
     assert missing == [], "nav entries without a file"
 
 
-def test_nav_hook_lists_notebooks_sorted_with_titles(tmp_path: Path) -> None:
-    hooks = load_hooks()
+def test_nav_hook_lists_notebooks_sorted_with_titles(tmp_path: Path, load_module) -> None:
+    hooks = load_module(DOCS / "hooks.py", "graphdiff_docs_hooks")
     nav = [{"Home": "index.md"}, {"Examples": []}, {"API": ["api/index.md"]}]
     assert hooks.nav_with_examples(nav, tmp_path) == [{"Home": "index.md"}, {"API": ["api/index.md"]}]
     (tmp_path / "examples").mkdir()
@@ -390,11 +381,8 @@ def test_nav_hook_lists_notebooks_sorted_with_titles(tmp_path: Path) -> None:
         "Graph database": "examples/01-graph-database.ipynb"}
 
 
-def test_docstring_markup_is_rewritten_for_the_api_reference() -> None:
-    spec = importlib.util.spec_from_file_location("graphdiff_docs_griffe_rst", DOCS / "griffe_rst.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+def test_docstring_markup_is_rewritten_for_the_api_reference(load_module) -> None:
+    module = load_module(DOCS / "griffe_rst.py", "graphdiff_docs_griffe_rst")
     doc = ("A :class:`~graphdiff.graph.GraphSpec`, :func:`graphdiff.data.read_graphs` and\n"
            ":meth:`the loss <graphdiff.diffusion.GraphDiffusion.loss>`, like this::\n\n"
            "    spec.validate(data)\n\n"

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 
 import pytest
@@ -11,11 +10,8 @@ SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "crystals_peer.py"
 
 
 @pytest.fixture(scope="module")
-def bench():
-    spec = importlib.util.spec_from_file_location("crystals_peer", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+def bench(load_module):
+    return load_module(SCRIPT)
 
 
 @pytest.mark.parametrize("k, expected", [(1, [1]), (2, [1, 2]), (20, [1, 2, 20]), (5, [1, 2, 5])])

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from pathlib import Path
 
@@ -13,11 +12,8 @@ SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "crystals_throughp
 
 
 @pytest.fixture(scope="module")
-def bench():
-    spec = importlib.util.spec_from_file_location("crystals_throughput", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+def bench(load_module):
+    return load_module(SCRIPT)
 
 
 @pytest.mark.parametrize("bias", [True, False])
