@@ -696,6 +696,7 @@ def interpolate_cmd(checkpoint: str, input_path: Path, pair: tuple[int, int], nu
 
     With --target the walk is steered: every point is decoded with the same requests that
     `graphdiff sample --target` takes, and each point's achieved value is stored beside it."""
+    from graphdiff.candidates import _convert
     from graphdiff.graphio import GraphSink
     from graphdiff.model import load_model
     from graphdiff.plugins import get_manager
@@ -742,14 +743,12 @@ def interpolate_cmd(checkpoint: str, input_path: Path, pair: tuple[int, int], nu
     path = model.interpolate(a, b, num=num, steps=steps, cond_path=cond_path, gradient_guidance=guidance)
     scored = [*guided, *([(path_target, "=", None)] if path_target is not None else [])]
     achieved: dict[str, list[float]] = {t.name: [] for t, _, _ in scored}
-    scores, objs = _score_targets(domain, path, scored, achieved)
+    # each point converted once, for its validity, the targets and the writer (an unconvertible
+    # point is invalid; the writer then converts it again and names the failure)
+    converted, valid = map(list, zip(*(_convert(domain, g) for g in path)))
+    objs = converted if all(o is not None for o in converted) else None
+    scores, _ = _score_targets(domain, path, scored, achieved, objs=converted)
     requested = {f"requested_{t.name}": f"{op}{v}" for t, op, v in guided}
-    valid = []
-    for k, g in enumerate(path):
-        try:
-            valid.append(bool(domain.valid(objs[k] if objs else domain.from_graph(g))))
-        except Exception:  # noqa: BLE001 - an unconvertible point is invalid; the writer names it
-            valid.append(False)
     sink = GraphSink(out_arg, domain)
     sink.write(path, ids=[f"{k}" for k in range(num)],
                extra=[{"lambda": k / (num - 1), **(cond_path[k] if cond_path else {}), **requested,
