@@ -756,16 +756,12 @@ def _losses(model: Predictor, m: int, graphs: NoisyGraphs, y: torch.Tensor) -> t
     return per.sum() / mask.sum().clamp_min(1)
 
 
-def _lr_factor(tc: Any, step: int, total: int | None = None) -> float:
-    """Warm-up, then constant or cosine decay to 5 % over ``total`` steps (default
-    ``tc.max_steps``; a ``--max-steps`` override passes its own)."""
-    if tc.warmup_steps and step < tc.warmup_steps:
-        return (step + 1) / tc.warmup_steps
-    if tc.lr_schedule == "constant":
-        return 1.0
-    total = int(total or tc.max_steps)
-    progress = min(1.0, (step - tc.warmup_steps) / max(1, total - tc.warmup_steps))
-    return 0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * progress))
+def _lr_schedule(tc: Any, steps: int) -> Callable[[int], float]:
+    """The trainer's warm-up and cosine schedule (:func:`graphdiff.training._lr_lambda`) over
+    ``steps`` (a ``--max-steps`` override stretches it, not only ``training.max_steps``)."""
+    from graphdiff.training import _lr_lambda
+
+    return _lr_lambda(tc.model_copy(update={"max_steps": int(steps)}))
 
 
 @torch.no_grad()
@@ -857,7 +853,7 @@ def _train_member(model: Predictor, m: int, graphs: list[Data], val_batches: lis
     stream = BatchStream(graphs, cfg.data.batch_size, seed=seed)
     params = [p for p in member.parameters() if p.requires_grad]
     opt = torch.optim.AdamW(params, lr=tc.lr, weight_decay=tc.weight_decay)
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: _lr_factor(tc, s, steps))
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, _lr_schedule(tc, steps))
     gen = torch.Generator(device="cpu").manual_seed(seed + 1)
     budget = tc.max_minutes * 60 / pc.ensemble if tc.max_minutes else None
     best, best_state, t0 = math.inf, None, time.perf_counter()

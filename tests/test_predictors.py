@@ -339,11 +339,10 @@ noisy = true
 
 
 def test_a_max_steps_override_stretches_the_learning_rate_schedule():
-    from types import SimpleNamespace
+    from graphdiff.config import TrainingConfig
+    from graphdiff.predictors import _lr_schedule
 
-    from graphdiff.predictors import _lr_factor
-
-    tc = SimpleNamespace(warmup_steps=10, lr_schedule="cosine", max_steps=100)
-    assert _lr_factor(tc, 100) == pytest.approx(0.05)           # the config's end
-    assert _lr_factor(tc, 100, total=1000) > 0.9                 # an override of 1000 steps: still high
-    assert _lr_factor(tc, 1000, total=1000) == pytest.approx(0.05)
+    tc = TrainingConfig(warmup_steps=10, lr_schedule="cosine", max_steps=100)
+    assert _lr_schedule(tc, tc.max_steps)(100) == pytest.approx(0.05)   # the config's end
+    assert _lr_schedule(tc, 1000)(100) > 0.9                           # an override of 1000 steps: still high
+    assert _lr_schedule(tc, 1000)(1000) == pytest.approx(0.05)
