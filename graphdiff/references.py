@@ -88,10 +88,16 @@ class RowReferences:
         used = [c for c in self.reference.columns if c in model_condition]
         if not used or self.reference.encode is None:
             return None
+        encoded: dict[int, dict[str, float]] = {}  # rows sharing one loaded file are encoded once
         out = []
         for ref in self.loaded:
-            enc = self.reference.encode(ref) if ref is not None else {}
-            out.append({c: float(enc[c]) for c in used if c in enc})
+            if ref is None:
+                out.append({})
+                continue
+            if id(ref) not in encoded:
+                enc = self.reference.encode(ref)
+                encoded[id(ref)] = {c: float(enc[c]) for c in used if c in enc}
+            out.append(dict(encoded[id(ref)]))
         return out
 
 
