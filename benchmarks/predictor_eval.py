@@ -17,6 +17,13 @@ RMSE and R² go under ``rf_baseline`` in the JSON, with ``rf_mae / predictor_mae
 times larger the forest's error is than the predictor's). For reference, matbench_perovskites
 (the same Castelli data, about 15k training cells) reports RF-on-Magpie ≈ 0.24 eV and CGCNN ≈
 0.045 eV MAE on ``e_form``.
+
+``--positive-above T`` (for band gaps: ``--positive-above 0``) adds, per property, a metal /
+non-metal view: the ROC AUC of the predicted value as a score for ``true > T`` (scikit-learn
+``roc_auc_score``, with a 95 % bootstrap interval over the test rows, 1,000 resamples, seed 0)
+and the MAE on the rows with ``true > T`` only (the gapped cells), for the predictor and for the
+random forest alike. A property that is zero for most rows (Perov-5 ``dir_gap``: 96 %) has a small
+overall MAE that says little; these two figures are the informative ones.
 """
 
 from __future__ import annotations
@@ -67,8 +74,32 @@ def _regression(y, pred) -> dict[str, float]:
             "r2": 1 - mse / var if var > 0 else float("nan")}
 
 
+def positive_class(y, score, threshold: float, resamples: int = 1000, seed: int = 0) -> dict:
+    """ROC AUC of ``score`` for ``y > threshold`` (with a 95 % bootstrap interval) and the MAE of
+    ``score`` on the rows with ``y > threshold``."""
+    import numpy as np
+    from sklearn.metrics import roc_auc_score
+
+    y, score = np.asarray(y, dtype=float), np.asarray(score, dtype=float)
+    label = y > threshold
+    out = {"threshold": threshold, "n_positive": int(label.sum()), "n_negative": int((~label).sum()),
+           "roc_auc": None, "roc_auc_95": None,
+           "mae_positive": float(np.abs(y[label] - score[label]).mean()) if label.any() else None}
+    if label.all() or not label.any():
+        return out  # one class only: no ROC
+    out["roc_auc"] = float(roc_auc_score(label, score))
+    rng = np.random.default_rng(seed)
+    aucs = []
+    for _ in range(resamples):
+        pick = rng.integers(0, y.size, y.size)
+        if 0 < label[pick].sum() < pick.size:
+            aucs.append(roc_auc_score(label[pick], score[pick]))
+    out["roc_auc_95"] = [float(np.percentile(aucs, 2.5)), float(np.percentile(aucs, 97.5))]
+    return out
+
+
 def rf_baseline(train: Path, test: Path, properties: list[str], id_col: str, trees: int = 500,
-                seed: int = 0) -> dict[str, dict]:
+                seed: int = 0, positive_above: float | None = None) -> dict[str, dict]:
     """Per property: a random forest on Magpie composition features, fitted on ``train``,
     scored on ``test`` (MAE, RMSE, R², sizes, seconds)."""
     import numpy as np
@@ -95,7 +126,8 @@ def rf_baseline(train: Path, test: Path, properties: list[str], id_col: str, tre
         forest = RandomForestRegressor(n_estimators=trees, random_state=seed, n_jobs=1)
         forest.fit(data["train"][0], data["train"][1])
         pred = forest.predict(data["test"][0])
-        out[prop] = {**_regression(data["test"][1], pred), "n_train": int(len(data["train"][1])),
+        extra = {} if positive_above is None else {"positive": positive_class(data["test"][1], pred, positive_above)}
+        out[prop] = {**_regression(data["test"][1], pred), **extra, "n_train": int(len(data["train"][1])),
                      "num_dropped": {"train": data["train"][2], "test": data["test"][2]},
                      "trees": trees, "seed": seed, "features": f"matminer magpie ({x.shape[1]})",
                      "seconds": round(time.perf_counter() - t0, 1)}
@@ -103,7 +135,7 @@ def rf_baseline(train: Path, test: Path, properties: list[str], id_col: str, tre
 
 
 def evaluate(predictor: Path, test: Path, train: Path, name: str, id_col: str = "material_id",
-             rf: bool = True, rf_trees: int = 500, rf_seed: int = 0) -> dict:
+             rf: bool = True, rf_trees: int = 500, rf_seed: int = 0, positive_above: float | None = None) -> dict:
     from graphdiff.predictors import Predictor, calibration, predict_file
 
     model = Predictor.load(predictor)
@@ -123,12 +155,14 @@ def evaluate(predictor: Path, test: Path, train: Path, name: str, id_col: str = 
         std = torch.tensor([float(r[f"{prop}_std"]) for r in rows])
         base = torch.tensor([sum(v := list(_column(train, prop, id_col).values())) / len(v)])
         report.update(calibration(y.view(-1, 1), mean.view(-1, 1), std.view(-1, 1), [prop], baseline=base))
+        if positive_above is not None:
+            report[prop]["positive"] = positive_class(y.numpy(), mean.numpy(), positive_above)
     result = {"predictor": str(predictor.relative_to(ROOT)) if predictor.is_relative_to(ROOT) else str(predictor),
               "test": str(test), "num_predicted": count, "num_skipped": len(skipped),
               "seconds": round(seconds, 1), "threads": torch.get_num_threads(), "metrics": report,
               "train_meta": {k: v for k, v in (model.meta or {}).items() if k != "test_ids"}}
     if rf:
-        forest = rf_baseline(train, test, list(model.properties), id_col, rf_trees, rf_seed)
+        forest = rf_baseline(train, test, list(model.properties), id_col, rf_trees, rf_seed, positive_above)
         for prop, row in forest.items():
             mae = report[prop]["mae"]
             row["rf_mae_over_predictor_mae"] = row["mae"] / mae if mae > 0 else float("nan")
@@ -137,6 +171,7 @@ def evaluate(predictor: Path, test: Path, train: Path, name: str, id_col: str = 
     extra += f" --rf-trees {rf_trees}" if rf and rf_trees != 500 else ""
     extra += f" --rf-seed {rf_seed}" if rf and rf_seed != 0 else ""
     extra += f" --id-column {id_col}" if id_col != "material_id" else ""
+    extra += f" --positive-above {positive_above:g}" if positive_above is not None else ""
     result["command"] = (f"python benchmarks/predictor_eval.py --predictor {_rel(predictor)} "
                          f"--test {_rel(test)} --train {_rel(train)} --name {name}{extra}")
     RESULTS.mkdir(parents=True, exist_ok=True)
@@ -160,9 +195,11 @@ def main() -> None:
                     help="also score a random forest on Magpie composition features (default: on)")
     ap.add_argument("--rf-trees", type=int, default=500)
     ap.add_argument("--rf-seed", type=int, default=0)
+    ap.add_argument("--positive-above", type=float, default=None, metavar="T",
+                    help="also report ROC AUC for true > T and the MAE on those rows (band gaps: 0)")
     args = ap.parse_args()
     evaluate(args.predictor.resolve(), args.test.resolve(), args.train.resolve(), args.name, args.id_column,
-             args.rf, args.rf_trees, args.rf_seed)
+             args.rf, args.rf_trees, args.rf_seed, args.positive_above)
 
 
 if __name__ == "__main__":
