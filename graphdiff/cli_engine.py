@@ -109,6 +109,11 @@ class _SampleCommand(click.Command):
 @click.option("--guidance-scale", type=float, help="Classifier-free guidance weight.")
 @click.option("--gradient-scale", type=float, default=1.0, show_default=True,
               help="Weight of gradient guidance from --target requests on differentiable targets.")
+@click.option("--guidance-mode", type=click.Choice(["auto", "clean", "noisy"]), default="auto", show_default=True,
+              help="How gradient guidance reads a target: a time-aware predictor (trained with "
+                   "noisy = true on this model's processes) reads the noisy states at each step; "
+                   "other targets read the denoiser's clean estimate. auto: time-aware where it "
+                   "fits the model; clean: always the clean estimate; noisy: time-aware or an error.")
 @click.option("--steps", type=int, help="Reverse steps (default: the config's).")
 @click.option("--sampler", type=click.Choice(["ancestral", "ddim"]), help="Sampler.")
 @click.option("--corrector-steps", type=int, help="Langevin corrector steps for torus fields.")
@@ -123,7 +128,7 @@ def sample_cmd(checkpoint: str, out_arg: str, num: int | None, input_path: Path 
                draws: int | None, max_draws: int | None, allow_larger: bool, no_distinct: bool,
                target: tuple[str, ...], predictors: tuple[Path, ...], judges: tuple[str, ...],
                guidance_scale: float | None,
-               gradient_scale: float, steps: int | None,
+               gradient_scale: float, guidance_mode: str, steps: int | None,
                sampler: str | None, corrector_steps: int | None, batch_size: int | None, seed: int,
                device: str, quiet: bool, **reference_args) -> None:
     """Generate graphs with a trained model and stream them to OUT.
@@ -220,7 +225,8 @@ def sample_cmd(checkpoint: str, out_arg: str, num: int | None, input_path: Path 
                 corrector_steps=sc.corrector_steps if corrector_steps is None else corrector_steps,
                 batch_size=batch_size or sc.batch_size, inpaint=inpaint, allow_larger=allow_larger)
     if guided:
-        opts["gradient_guidance"] = requests_guidance(model, guided, gradient_scale)
+        _say_readings(model, guided, guidance_mode)
+        opts["gradient_guidance"] = requests_guidance(model, guided, gradient_scale, guidance_mode)
     achieved: dict[str, list[float]] = {t.name: [] for t, _, _ in guided}
     judged: dict[str, list[float]] = {f"judged_{t.name}": [] for t, _, _ in judging}
     sink = GraphSink(out_arg if folder else out, domain, start=first_index, describe=True)
@@ -264,6 +270,15 @@ def sample_cmd(checkpoint: str, out_arg: str, num: int | None, input_path: Path 
                        f"{dist:.4g}" + (f", {met}/{len(vals)} meet it" if op != "=" else "")
                        + f" (scored by {t.name} itself on the generated items)")
     _report_judges(judging, judged)
+
+
+def _say_readings(model, guided: list, mode: str) -> None:
+    """Print how gradient guidance reads each requested target (time-aware or clean estimate)."""
+    from graphdiff.predictors import guidance_reading
+
+    for target, op, value in guided:
+        _, why = guidance_reading(model, target, mode)
+        click.echo(f"guidance {target.name}{op}{value:g}: {why}")
 
 
 def _judges(names: tuple[str, ...], domain, cond: dict, guided: list) -> list:
@@ -683,6 +698,11 @@ def _save_candidates(domain, cands: list, path: Path) -> None:
                    "guidance (the two ends included).")
 @click.option("--gradient-scale", type=float, default=1.0, show_default=True,
               help="Weight of gradient guidance from --target requests on differentiable targets.")
+@click.option("--guidance-mode", type=click.Choice(["auto", "clean", "noisy"]), default="auto", show_default=True,
+              help="How gradient guidance reads a target: a time-aware predictor (trained with "
+                   "noisy = true on this model's processes) reads the noisy states at each step; "
+                   "other targets read the denoiser's clean estimate. auto: time-aware where it "
+                   "fits the model; clean: always the clean estimate; noisy: time-aware or an error.")
 @click.option("--predictor", "predictors", multiple=True, type=click.Path(exists=True, path_type=Path),
               help="A trained predictor whose properties become targets for --target (repeatable).")
 @click.option("--out", "-o", "out_arg", required=True, type=click.Path(),
@@ -690,7 +710,7 @@ def _save_candidates(domain, cands: list, path: Path) -> None:
                    "one file per point, <index:05d>.<ext>, in the domain's single-graph format.")
 def interpolate_cmd(checkpoint: str, input_path: Path, pair: tuple[int, int], num: int, steps: int,
                     target_path: tuple[str, float, float] | None, target: tuple[str, ...],
-                    gradient_scale: float, predictors: tuple[Path, ...], out_arg: str,
+                    gradient_scale: float, guidance_mode: str, predictors: tuple[Path, ...], out_arg: str,
                     plot: Path | None) -> None:
     """Walk from one graph to another through the model's latent space.
 
@@ -733,13 +753,14 @@ def interpolate_cmd(checkpoint: str, input_path: Path, pair: tuple[int, int], nu
                      for k in range(num)]
     if path_target is not None:  # the inner points chase the moving goal; the ends are the inputs
         guidance = [None if k in (0, num - 1) else
-                    requests_guidance(model, [*guided, (path_target, "=", goals[k])], gradient_scale)
+                    requests_guidance(model, [*guided, (path_target, "=", goals[k])], gradient_scale,
+                                      guidance_mode)
                     for k in range(num)]
         if guided:
-            common = requests_guidance(model, guided, gradient_scale)
+            common = requests_guidance(model, guided, gradient_scale, guidance_mode)
             guidance[0] = guidance[-1] = common
     else:
-        guidance = requests_guidance(model, guided, gradient_scale) if guided else None
+        guidance = requests_guidance(model, guided, gradient_scale, guidance_mode) if guided else None
     path = model.interpolate(a, b, num=num, steps=steps, cond_path=cond_path, gradient_guidance=guidance)
     scored = [*guided, *([(path_target, "=", None)] if path_target is not None else [])]
     achieved: dict[str, list[float]] = {t.name: [] for t, _, _ in scored}

@@ -75,10 +75,16 @@ class GradientGuidance:
     clean estimates of the continuous, positions and torus fields (in the processes' state
     space); sampling moves each field along ``scale · ∇ fn`` (to *increase* ``fn``; pass a
     negated distance to reach a value).
+
+    ``noisy_fn(x_t: dict[str, Tensor], graphs: NoisyGraphs) -> Tensor [B]`` (optional, beside or
+    instead of ``fn``) scores the *noisy* states themselves at the current ``graphs.t``: a
+    time-aware predictor trained on the model's own noise. Its gradient enters as classifier
+    guidance does, as a shift of the score, ``scale · ∇_{x_t} noisy_fn``.
     """
 
-    fn: Callable[[dict[str, torch.Tensor], NoisyGraphs], torch.Tensor]
+    fn: Callable[[dict[str, torch.Tensor], NoisyGraphs], torch.Tensor] | None = None
     scale: float = 1.0
+    noisy_fn: Callable[[dict[str, torch.Tensor], NoisyGraphs], torch.Tensor] | None = None
 
 
 class _Elements:
@@ -329,52 +335,77 @@ class GraphDiffusion(nn.Module):
     def _apply_gradient_guidance(self, guidance: GradientGuidance, states, preds, graphs, t: float):
         """Shift continuous predictions by the gradient of a differentiable target.
 
-        The gradient is taken with respect to the clean estimate ``x̂_0`` itself. Gaussian and
-        positions fields move their clean estimate by ``scale · ∇`` (the prediction is rewritten
-        so that the state ``x_t`` is unchanged); torus fields shift their score by ``scale · ∇``
-        (``x̂_0`` moves by ``σ² · scale · ∇``). The move of ``x̂_0`` is thus bounded at every
-        noise level: a gradient with respect to the state ``x_t`` would carry a factor
+        ``fn``: the gradient is taken with respect to the clean estimate ``x̂_0`` itself.
+        Gaussian and positions fields move their clean estimate by ``scale · ∇`` (the prediction
+        is rewritten so that the state ``x_t`` is unchanged); torus fields shift their score by
+        ``scale · ∇`` (``x̂_0`` moves by ``σ² · scale · ∇``). The move of ``x̂_0`` is thus bounded
+        at every noise level: a gradient with respect to the state ``x_t`` would carry a factor
         ``1 / α_t``, and an ε shift of ``σ_t`` times it moves ``x̂_0`` by ``∇ / SNR(t)``, about
         ``10⁵ ∇`` at ``t = 1``, which threw the samples far off. The target scores Gaussian and
         positions estimates clamped to ``±5`` normalisation units (:data:`_GUIDANCE_CLAMP`).
+
+        ``noisy_fn`` (a time-aware target, which reads ``x_t`` as it was trained to): classifier
+        guidance proper, the score of every continuous field shifted by ``scale · ∇_{x_t}``
+        (``ε̂`` moves by ``−σ_t · scale · ∇``, ``x̂_0`` by ``σ_t² / α_t · scale · ∇``).
         """
+        moves: dict[str, torch.Tensor] = {}   # the move of x̂_0 (Gaussian / positions fields)
+        scores: dict[str, torch.Tensor] = {}  # the shift of the score (torus fields)
+
+        def add(table: dict, name: str, value: torch.Tensor) -> None:
+            table[name] = table[name] + value if name in table else value
+
         with torch.enable_grad():
-            leaves, x0_hat = {}, {}
-            for name, x in states.items():
-                proc = self.processes[name]
-                if proc.kind is FieldKind.CATEGORICAL:
-                    continue
-                if proc.kind is FieldKind.TORUS:
-                    sigma = float(proc.sigma(t))
-                    clean = x + sigma**2 * proc.score(preds[name], t)
-                else:
-                    clean, _ = proc.split(x, preds[name], t)
-                    # far from the data at high noise (errors grow as 1 / α_t): score a plausible
-                    # estimate, so that a steep target (a density of log lengths) cannot overflow
-                    clean = clean.clamp(-_GUIDANCE_CLAMP, _GUIDANCE_CLAMP)
-                leaf = clean.detach().clone().requires_grad_(True)
-                leaves[name] = x0_hat[name] = leaf
-            if not leaves:
-                return preds
-            value = guidance.fn(x0_hat, graphs).sum()
-            grads = torch.autograd.grad(value, list(leaves.values()), allow_unused=True)
+            if guidance.fn is not None:
+                leaves = {}
+                for name, x in states.items():
+                    proc = self.processes[name]
+                    if proc.kind is FieldKind.CATEGORICAL:
+                        continue
+                    if proc.kind is FieldKind.TORUS:
+                        sigma = float(proc.sigma(t))
+                        clean = x + sigma**2 * proc.score(preds[name], t)
+                    else:
+                        clean, _ = proc.split(x, preds[name], t)
+                        # far from the data at high noise (errors grow as 1 / α_t): score a plausible
+                        # estimate, so that a steep target (a density of log lengths) cannot overflow
+                        clean = clean.clamp(-_GUIDANCE_CLAMP, _GUIDANCE_CLAMP)
+                    leaves[name] = clean.detach().clone().requires_grad_(True)
+                if leaves:
+                    value = guidance.fn(dict(leaves), graphs).sum()
+                    grads = torch.autograd.grad(value, list(leaves.values()), allow_unused=True)
+                    for name, grad in zip(leaves, grads):
+                        if grad is not None:
+                            add(scores if self.processes[name].kind is FieldKind.TORUS else moves,
+                                name, guidance.scale * grad)
+            if guidance.noisy_fn is not None:
+                leaves = {name: x.detach().clone().requires_grad_(True) for name, x in states.items()
+                          if self.processes[name].kind is not FieldKind.CATEGORICAL}
+                if leaves:
+                    value = guidance.noisy_fn({**states, **leaves}, graphs).sum()
+                    grads = torch.autograd.grad(value, list(leaves.values()), allow_unused=True)
+                    for name, grad in zip(leaves, grads):
+                        if grad is None:
+                            continue
+                        proc = self.processes[name]
+                        if proc.kind is FieldKind.TORUS:
+                            add(scores, name, guidance.scale * grad)
+                        else:
+                            a, s = proc.schedule.alpha_sigma_float(t)
+                            add(moves, name, (s * s / max(a, 1e-8)) * guidance.scale * grad)
         out = dict(preds)
-        for (name, _), grad in zip(leaves.items(), grads):
-            if grad is None:
-                continue
+        for name, shift in scores.items():
             proc = self.processes[name]
-            if proc.kind is FieldKind.TORUS:
-                out[name] = preds[name] + guidance.scale * grad / proc.score_scale(proc.sigma(t).view(1))
-                continue
-            delta = guidance.scale * grad  # the move of the clean estimate
+            out[name] = out[name] + shift / proc.score_scale(proc.sigma(t).view(1))
+        for name, delta in moves.items():
+            proc = self.processes[name]
             a, s = proc.schedule.alpha_sigma_float(t)
             s = max(s, 1e-8)
             if proc.prediction == "eps":  # x_t fixed: ε̂ = (x_t − α x̂_0) / σ
-                out[name] = preds[name] - (a / s) * delta
+                out[name] = out[name] - (a / s) * delta
             elif proc.prediction == "x0":
-                out[name] = preds[name] + delta
+                out[name] = out[name] + delta
             else:  # v = α ε̂ − σ x̂_0 with x_t fixed: v moves by −δ (α² / σ + σ) = −δ / σ
-                out[name] = preds[name] - delta / s
+                out[name] = out[name] - delta / s
         return out
 
     @torch.no_grad()

@@ -92,6 +92,10 @@ class PredictorOptions(BaseModel):
     bootstrap: bool = Field(False, description="train each member on a bootstrap resample")
     variance: bool = Field(True, description="members also predict a noise variance (β-NLL)")
     noisy: bool = Field(False, description="time-aware: train on noisy inputs at random t")
+    processes_from: str | None = Field(
+        None, description="a diffusion checkpoint (file or bundled name) whose processes (noise "
+        "schedules, fitted normalisations, generated and given fields) the time-aware predictor "
+        "takes, so that it reads that model's noisy states in guidance; needs noisy = true")
     missing: Literal["skip", "error", "mask"] = Field(
         "skip", description="rows lacking a property: skip (reported), error, or mask (keep rows "
         "with at least one property; the loss ignores the missing ones)")
@@ -142,6 +146,9 @@ def parse_predictor_config(raw: dict[str, Any], where: str = "<config>",
         labels = cfg.predictor.labels
         if labels and not Path(labels).is_absolute():
             cfg.predictor.labels = str((base_dir / labels).resolve())
+        ref = cfg.predictor.processes_from
+        if ref and not Path(ref).is_absolute() and (base_dir / ref).exists():
+            cfg.predictor.processes_from = str((base_dir / ref).resolve())  # else a bundled name
     return cfg
 
 
@@ -340,6 +347,17 @@ def read_labelled(domain: Any, source: str | Path, properties: Sequence[str], *,
 
 
 # ============================================================================ the model
+def _noise_profile(proc: Any) -> tuple:
+    """A process's noise levels at a few times (its schedule, compared between two processes)."""
+    times = (0.05, 0.3, 0.6, 0.95)
+    schedule = getattr(proc, "schedule", None)
+    if schedule is not None and hasattr(schedule, "alpha_sigma_float"):
+        return tuple(round(v, 6) for t in times for v in schedule.alpha_sigma_float(t))
+    if hasattr(proc, "sigma_float"):
+        return tuple(round(proc.sigma_float(t), 6) for t in times)
+    return (repr(schedule),)
+
+
 def _as_batch_vector(batch: Any, n: int, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
     """``(batch [N], ptr [B+1])`` from a graph-id vector, an object with ``.batch``/``.ptr``, or
     ``None`` (one graph)."""
@@ -556,6 +574,58 @@ class Predictor(nn.Module):
         given = frozenset(self.given) if self.noisy else frozenset(self.spec.names)
         return NoisyGraphs(inputs=inputs, t=torch.zeros(B, device=device), batch=vec, ptr=ptr,
                            pair_index=pair_index, pair_batch=pair_batch, given=given)
+
+    # ------------------------------------------------------------------ time-aware guidance
+    def process_mismatch(self, model: Any) -> list[str]:
+        """Why this predictor cannot read the noisy states of diffusion model ``model`` (empty
+        when it can): it must be time-aware (``noisy``), noise exactly the fields ``model``
+        generates, and hold the same processes (kind, noise schedule and fitted normalisation
+        of every field), as ``[predictor] processes_from`` gives it."""
+        if not self.noisy:
+            return ["the predictor is not time-aware (trained with noisy = false)"]
+        problems = []
+        gen = list(getattr(model, "generate", ()))
+        if sorted(self.noised) != sorted(gen):
+            problems.append(f"it was trained with {sorted(self.noised)} noised; the model generates {sorted(gen)}")
+        for name in self.spec.names:
+            theirs = model.processes[name] if name in model.processes else None
+            if theirs is None:
+                problems.append(f"the model has no process for field {name!r}")
+                continue
+            mine = self.processes[name]
+            if type(mine) is not type(theirs):
+                problems.append(f"field {name!r}: {type(mine).__name__} here, {type(theirs).__name__} in the model")
+                continue
+            if _noise_profile(mine) != _noise_profile(theirs):
+                problems.append(f"field {name!r}: another noise schedule")
+            a, b = mine.state_dict(), theirs.state_dict()
+            if a.keys() != b.keys() or any(
+                    a[k].shape != b[k].shape or not torch.allclose(a[k].double().cpu(), b[k].double().cpu(),
+                                                                   rtol=1e-4, atol=1e-6) for k in a):
+                problems.append(f"field {name!r}: another fitted normalisation (train the predictor with "
+                                "[predictor] processes_from = the model's checkpoint)")
+        return problems
+
+    def noisy_inputs(self, states: dict[str, torch.Tensor], graphs: NoisyGraphs) -> NoisyGraphs:
+        """The members' input for a diffusion model's noisy ``states`` (its processes' state
+        space, differentiable) and its denoiser's ``graphs`` (``t``, the given fields' inputs),
+        for a predictor whose :meth:`process_mismatch` with that model is empty."""
+        inputs = {}
+        for name in self.spec.names:
+            if name in states and name in self.noised:
+                x = states[name]
+                inputs[name] = self.processes[name].model_input(x)
+            else:
+                inputs[name] = graphs.inputs[name]
+        return NoisyGraphs(inputs=inputs, t=graphs.t, batch=graphs.batch, ptr=graphs.ptr,
+                           pair_index=graphs.pair_index, pair_batch=graphs.pair_batch,
+                           given=frozenset(self.given))
+
+    def predict_noisy(self, states: dict[str, torch.Tensor], graphs: NoisyGraphs
+                      ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Ensemble mean and std ``[B, K]`` (own units) from noisy states at ``graphs.t``
+        (differentiable in ``states``; see :meth:`noisy_inputs`)."""
+        return self(self.noisy_inputs(states, graphs))
 
     # ------------------------------------------------------------------ outputs
     def member_outputs(self, m: int, graphs: NoisyGraphs) -> tuple[torch.Tensor, torch.Tensor | None]:
@@ -924,6 +994,33 @@ def _validation_report(model: Predictor, val: LabelledData, batch_size: int, out
     return report
 
 
+@dataclass
+class _ProcessesSource:
+    model: Any
+    generate: list[str]
+    given: list[str]
+    field_configs: dict[str, dict[str, Any]]
+
+
+def _processes_source(pc: PredictorOptions, spec: GraphSpec) -> _ProcessesSource:
+    """The diffusion model ``[predictor] processes_from`` names, checked against the predictor."""
+    from graphdiff.model import load_model
+
+    if not pc.noisy:
+        raise ConfigError("[predictor] processes_from takes a diffusion model's noise: set noisy = true")
+    gen, gen_cfg, _ = load_model(pc.processes_from)
+    if gen.spec.name != spec.name or list(gen.spec.names) != list(spec.names):
+        raise ConfigError(f"[predictor] processes_from = {pc.processes_from}: a {gen.spec.name!r} model with "
+                          f"fields {list(gen.spec.names)}; the predictor reads {spec.name!r} graphs with "
+                          f"fields {list(spec.names)}")
+    missing = [n for n in spec.names if n not in gen.processes]
+    if missing:
+        raise ConfigError(f"[predictor] processes_from = {pc.processes_from}: the model neither generates nor "
+                          f"is given the field(s) {missing}, so a predictor cannot read its states")
+    return _ProcessesSource(gen, list(gen.generate), list(gen.given),
+                            {n: c.model_dump() for n, c in gen_cfg.diffusion.fields.items()})
+
+
 def train_predictor(cfg: PredictorConfig, *, max_steps: int | None = None, progress: bool = True,
                     strict: bool = False, log: Callable[[str], None] | None = None
                     ) -> tuple[Path, dict[str, Any]]:
@@ -954,12 +1051,24 @@ def train_predictor(cfg: PredictorConfig, *, max_steps: int | None = None, progr
         say(f"skipped {len(skipped)} item(s) (see skipped.json): {shown}" + (" ..." if len(skipped) > 3 else ""))
     denoiser = cfg.model.denoiser if cfg.model.denoiser != "auto" else _auto_denoiser(domain, spec)
     noised = cfg.diffusion.generate or [n for n in spec.names if n not in cfg.diffusion.given]
+    given = list(cfg.diffusion.given)
+    fields = {n: c.model_dump() for n, c in cfg.diffusion.fields.items()}
+    source = _processes_source(pc, spec) if pc.processes_from else None
+    if source is not None:  # the generator's fields, schedules and normalisations
+        noised, given = list(source.generate), list(source.given)
+        fields = source.field_configs
     device = resolve_device(tc.device)
     torch.manual_seed(tc.seed)
     model = Predictor(spec, pc.properties, denoiser, cfg.model.hidden, cfg.model.layers, cfg.model.options,
-                      {n: c.model_dump() for n, c in cfg.diffusion.fields.items()}, pc.ensemble,
-                      pc.variance, pc.noisy, noised, cfg.diffusion.given, domain.name)
+                      fields, pc.ensemble, pc.variance, pc.noisy, noised, given, domain.name)
     model.fit_statistics(statistics_sample(train.graphs, seed=tc.seed))
+    if source is not None:
+        for name in spec.names:
+            model.processes[name].load_state_dict(source.model.processes[name].state_dict())
+        problems = model.process_mismatch(source.model)
+        if problems:  # cannot happen unless the checkpoint is inconsistent; never train in vain
+            raise ConfigError(f"[predictor] processes_from = {pc.processes_from}: " + "; ".join(problems))
+        say(f"processes from {pc.processes_from}: noised {noised}, given {given}")
     model.to(device)
     out = Path(tc.out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -988,7 +1097,8 @@ def train_predictor(cfg: PredictorConfig, *, max_steps: int | None = None, progr
     report: dict[str, Any] = {"predictor": str(path), "domain": domain.name, "split": "validation",
                               "num_train": len(train), "num_val": len(val), "num_skipped": len(skipped),
                               "ensemble": pc.ensemble, "bootstrap": pc.bootstrap, "variance": pc.variance,
-                              "noisy": pc.noisy, "select_best": pc.select_best, "sources": train.sources,
+                              "noisy": pc.noisy, "processes_from": pc.processes_from,
+                              "select_best": pc.select_best, "sources": train.sources,
                               "properties": {}}
     if len(val):
         report["properties"] = _validation_report(model, val, d.batch_size, out)
@@ -1178,20 +1288,61 @@ def env_predictor_targets() -> list[Any]:
     return found
 
 
-def target_guidance(model: Any, target: Any, goal: float | None = None, scale: float = 1.0) -> Any:
-    """A :class:`~graphdiff.diffusion.GradientGuidance` that steers sampling with a differentiable
-    target (``target.graph_fn``, e.g. a predictor's): towards larger values (``goal=None``) or
-    towards ``goal`` (minimising the squared distance).
+#: How gradient guidance reads a target: ``auto`` (a time-aware target on the noisy states when it
+#: fits the model, else the target on the clean estimate), ``clean`` or ``noisy`` (an error when
+#: the target cannot).
+GUIDANCE_MODES = ("auto", "clean", "noisy")
 
-    The clean estimates of the continuous fields are mapped back to their units with the
-    diffusion model's processes; categorical fields enter as the model's current inputs (class
-    probabilities).
+
+def guidance_reading(model: Any, target: Any, mode: str = "auto") -> tuple[str, str]:
+    """``("noisy" | "clean", why)``: how guidance by ``target`` reads ``model``'s states under
+    ``mode`` (:data:`GUIDANCE_MODES`). Raises :class:`ConfigError` when ``mode = "noisy"`` and the
+    target cannot, or when the chosen reading does not exist."""
+    name = getattr(target, "name", target)
+    if mode not in GUIDANCE_MODES:
+        raise ConfigError(f"guidance mode {mode!r}: choose one of {', '.join(GUIDANCE_MODES)}")
+    noisy = getattr(target, "noisy_fn", None)
+    clean = getattr(target, "graph_fn", None)
+    if mode != "clean" and noisy is not None:
+        check = getattr(target, "noisy_check", None)
+        problems = check(model) if check is not None else []
+        if not problems:
+            return "noisy", "time-aware: the target reads the noisy states at each step"
+        if mode == "noisy" or clean is None:
+            raise ConfigError(f"target {name!r} cannot read this model's noisy states: " + "; ".join(problems))
+        return "clean", "on the clean estimate (its time-aware reading does not fit this model: " + \
+            "; ".join(problems) + ")"
+    if mode == "noisy":
+        raise ConfigError(f"target {name!r} is not time-aware (no noisy reading): use guidance mode "
+                          "'clean' or 'auto', or train a predictor with noisy = true")
+    if clean is None:
+        raise ConfigError(f"target {name!r} is not differentiable (no graph_fn)")
+    return "clean", "on the clean estimate"
+
+
+def target_guidance(model: Any, target: Any, goal: float | None = None, scale: float = 1.0,
+                    mode: str = "auto") -> Any:
+    """A :class:`~graphdiff.diffusion.GradientGuidance` that steers sampling with a differentiable
+    target: towards larger values (``goal=None``) or towards ``goal`` (minimising the squared
+    distance).
+
+    ``mode`` (:data:`GUIDANCE_MODES`): a time-aware target (``target.noisy_fn``, a predictor
+    trained with ``noisy = true`` on the model's own processes) reads the noisy states at each
+    step (``GradientGuidance.noisy_fn``); otherwise ``target.graph_fn`` reads the clean
+    estimates of the continuous fields, mapped back to their units with the model's processes,
+    categorical fields entering as the model's current inputs (class probabilities).
     """
     from graphdiff.diffusion import GradientGuidance
 
-    graph_fn = getattr(target, "graph_fn", None)
-    if graph_fn is None:
-        raise ConfigError(f"target {getattr(target, 'name', target)!r} is not differentiable (no graph_fn)")
+    reading, _ = guidance_reading(model, target, mode)
+
+    def towards(value: torch.Tensor) -> torch.Tensor:
+        return value if goal is None else -(value - float(goal)) ** 2
+
+    if reading == "noisy":
+        noisy_fn = target.noisy_fn
+        return GradientGuidance(None, scale, noisy_fn=lambda states, graphs: towards(noisy_fn(states, graphs)))
+    graph_fn = target.graph_fn
 
     def fn(x0_hat: dict[str, torch.Tensor], graphs: NoisyGraphs) -> torch.Tensor:
         fields = {}
@@ -1201,7 +1352,6 @@ def target_guidance(model: Any, target: Any, goal: float | None = None, scale: f
                 continue
             # categorical inputs are class probabilities already; the others are states
             fields[name] = value if proc.kind is FieldKind.CATEGORICAL else proc.finalize(value)
-        value = graph_fn(fields, graphs)
-        return value if goal is None else -(value - float(goal)) ** 2
+        return towards(graph_fn(fields, graphs))
 
     return GradientGuidance(fn, scale)

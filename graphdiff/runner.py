@@ -341,30 +341,38 @@ class TargetRangeWarning(UserWarning):
     """A ``--target`` request outside the values a model or predictor was trained on."""
 
 
-def requests_guidance(model: GraphDiffusion, guided: Sequence[tuple[Any, str, float]], scale: float = 1.0) -> Any:
+def requests_guidance(model: GraphDiffusion, guided: Sequence[tuple[Any, str, float]], scale: float = 1.0,
+                      mode: str = "auto") -> Any:
     """One :class:`~graphdiff.diffusion.GradientGuidance` for all ``(target, op, value)``
     requests: minus the sum, weighted by each target's ``weight`` (``NAME<=V@W``), of the Huber losses of ``|v - goal|`` (``=``), ``relu(v - goal)``
     (``<=``), ``relu(goal - v)`` (``>=``), so requests already met pull no more and distant ones
-    pull with a bounded force."""
+    pull with a bounded force. ``mode``: how each target reads the states
+    (:func:`graphdiff.predictors.guidance_reading`): time-aware targets on the noisy states,
+    the others on the clean estimate."""
     from graphdiff.diffusion import GradientGuidance
     from graphdiff.predictors import target_guidance
 
-    parts = []
+    parts: dict[str, list] = {"clean": [], "noisy": []}
     for target, op, value in guided:
-        raw = target_guidance(model, target, goal=None, scale=1.0).fn
+        g = target_guidance(model, target, goal=None, scale=1.0, mode=mode)
+        raw, reading = (g.noisy_fn, "noisy") if g.noisy_fn is not None else (g.fn, "clean")
 
-        def score(x0, graphs, raw=raw, op=op, value=value, w=float(getattr(target, "weight", 1.0))):
-            v = raw(x0, graphs)
+        def score(x, graphs, raw=raw, op=op, value=value, w=float(getattr(target, "weight", 1.0))):
+            v = raw(x, graphs)
             gap = (v - value).abs() if op == "=" else torch.relu(v - value) if op == "<=" else torch.relu(value - v)
             # Huber: quadratic near the goal, linear far from it, so the pull stays bounded
             return -w * torch.where(gap < 1.0, 0.5 * gap ** 2, gap - 0.5)
 
-        parts.append(score)
-    return GradientGuidance(lambda x0, graphs: sum(p(x0, graphs) for p in parts), scale)
+        parts[reading].append(score)
+
+    def combine(fns: list) -> Any:
+        return (lambda x, graphs: sum(f(x, graphs) for f in fns)) if fns else None
+
+    return GradientGuidance(combine(parts["clean"]), scale, noisy_fn=combine(parts["noisy"]))
 
 
 def target_requests(model: GraphDiffusion, requests: Sequence[str], scale: float = 1.0,
-                    domain: Any = None) -> tuple[dict[str, float], Any]:
+                    domain: Any = None, mode: str = "auto") -> tuple[dict[str, float], Any]:
     """What ``--target REQUEST ... --gradient-scale SCALE`` asks of ``model``, for the Python API:
     ``(cond, gradient_guidance)`` to pass to :func:`sample_graphs`, :meth:`GraphDiffusion.sample`
     or :meth:`GraphDiffusion.interpolate` (``gradient_guidance`` is ``None`` when every request is
@@ -379,4 +387,4 @@ def target_requests(model: GraphDiffusion, requests: Sequence[str], scale: float
 
         domain = get_manager().get("domains", model.spec.name)
     cond, guided = split_target_requests(requests, model, domain)
-    return cond, (requests_guidance(model, guided, scale) if guided else None)
+    return cond, (requests_guidance(model, guided, scale, mode) if guided else None)

@@ -32,6 +32,14 @@ class Target:
     weight:
         Weight of a gradient-guidance request on the target when several are combined (set per
         request: ``--target "NAME<=V@W"``).
+    noisy_fn:
+        Optional time-aware ``noisy_fn(states, graphs) -> Tensor [num_graphs]`` that scores a
+        diffusion model's *noisy* states at ``graphs.t`` (a predictor trained on that model's
+        noise), differentiable in the states; used for guidance in place of ``graph_fn`` on the
+        clean estimate when ``noisy_check(model)`` finds no problem.
+    noisy_check:
+        ``noisy_check(model) -> list[str]``: why ``noisy_fn`` cannot read ``model``'s states
+        (empty: it can).
     """
 
     name: str
@@ -42,13 +50,15 @@ class Target:
     graph_fn: Callable[..., Any] | None = None
     value_range: tuple[float, float] | None = None
     weight: float = 1.0
+    noisy_fn: Callable[..., Any] | None = None
+    noisy_check: Callable[[Any], list[str]] | None = None
 
     def __call__(self, obj: Any) -> float:
         return float(self.fn(obj))
 
     @property
     def differentiable(self) -> bool:
-        return self.graph_fn is not None
+        return self.graph_fn is not None or self.noisy_fn is not None
 
 
 def predictor_target(path_or_loaded: Any, property: str, name: str | None = None) -> Target:
@@ -99,10 +109,21 @@ def predictor_target(path_or_loaded: Any, property: str, name: str | None = None
         mean, _ = current().predict_fields(fields, batch)
         return mean[:, j]
 
+    noisy_fn = noisy_check = None
+    if (head.get("arch") or {}).get("noisy") or getattr(loaded, "noisy", False):
+        def noisy_fn(states: dict, graphs: Any) -> Any:
+            mean, _ = current().predict_noisy(states, graphs)
+            return mean[:, j]
+
+        def noisy_check(model: Any) -> list[str]:
+            return current().process_mismatch(model)
+
     note = f"; validation MAE {calib['mae']:.4g}, R2 {calib['r2']:.3f}" if calib.get("n") else ""
+    note += "; time-aware" if noisy_fn is not None else ""
     where = f" ({path})" if path else ""
     rng = (meta.get("label_range") or {}).get(property)
     return Target(f"{prefix}-{property}", head["domain"], fn,
                   description=f"{property} predicted by a {head['members']}-member GNN ensemble"
                               f"{where}{note}",
-                  graph_fn=graph_fn, value_range=(float(rng[0]), float(rng[1])) if rng else None)
+                  graph_fn=graph_fn, value_range=(float(rng[0]), float(rng[1])) if rng else None,
+                  noisy_fn=noisy_fn, noisy_check=noisy_check)

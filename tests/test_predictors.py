@@ -346,3 +346,123 @@ def test_a_max_steps_override_stretches_the_learning_rate_schedule():
     assert _lr_schedule(tc, tc.max_steps)(100) == pytest.approx(0.05)   # the config's end
     assert _lr_schedule(tc, 1000)(100) > 0.9                           # an override of 1000 steps: still high
     assert _lr_schedule(tc, 1000)(1000) == pytest.approx(0.05)
+
+
+# ---------------------------------------------------------------------------- time-aware guidance
+def test_a_time_aware_predictor_on_a_generators_processes_guides_its_noisy_states(tmp_path):
+    """``processes_from`` gives the predictor the generator's processes, so it reads the sampler's
+    noisy states (``--guidance-mode noisy``); a time-aware predictor with its own normalisation
+    cannot, and says why (``auto`` falls back to the clean estimate)."""
+    pytest.importorskip("graphdiff_crystals")
+    from graphdiff.model import load_model
+    from graphdiff.predictors import Predictor, guidance_reading
+    from graphdiff.targets import predictor_target
+
+    gen_cfg = _toml(tmp_path / "gen.toml", f"""
+[data]
+domain = "crystals"
+source = "{PEROV}"
+max_items = 24
+batch_size = 8
+[model]
+hidden = 16
+layers = 1
+options = {{ num_freqs = 4 }}
+[training]
+max_steps = 2
+out_dir = "gen"
+""")
+    res = CliRunner().invoke(cli, ["train", "-q", str(gen_cfg)])
+    assert res.exit_code == 0, res.output
+    ckpt = tmp_path / "gen" / "last.ckpt"
+    body = f"""
+[data]
+domain = "crystals"
+source = "{PEROV}"
+max_items = 30
+val_fraction = 0.2
+batch_size = 8
+[model]
+hidden = 16
+layers = 1
+options = {{ num_freqs = 4 }}
+[training]
+max_steps = 3
+val_every = 3
+out_dir = "OUT"
+[predictor]
+properties = ["heat_ref"]
+ensemble = 1
+noisy = true
+name = "NAME"
+"""
+
+    def config(name: str) -> str:
+        return body.replace("OUT", name).replace("NAME", name)
+
+    fitted = _toml(tmp_path / "fitted.toml", config("fitted") +
+                   'processes_from = "gen/last.ckpt"\n')
+    res = CliRunner().invoke(cli, ["predictor", "train", "-q", str(fitted)])
+    assert res.exit_code == 0, res.output
+    own = _toml(tmp_path / "own.toml", config("own"))
+    res = CliRunner().invoke(cli, ["predictor", "train", "-q", str(own)])
+    assert res.exit_code == 0, res.output
+    report = json.loads((tmp_path / "fitted" / "calibration.json").read_text())
+    assert report["processes_from"] == str(ckpt.resolve())
+
+    model, _, _ = load_model(ckpt)
+    fitted_p = Predictor.load(tmp_path / "fitted" / "predictor.pt")
+    assert fitted_p.process_mismatch(model) == []
+    assert sorted(fitted_p.noised) == sorted(model.generate)
+    own_p = Predictor.load(tmp_path / "own" / "predictor.pt")
+    assert any("normalisation" in p for p in own_p.process_mismatch(model))
+
+    t_fit = predictor_target(tmp_path / "fitted" / "predictor.pt", "heat_ref")
+    t_own = predictor_target(tmp_path / "own" / "predictor.pt", "heat_ref")
+    assert guidance_reading(model, t_fit, "auto")[0] == "noisy"
+    assert guidance_reading(model, t_fit, "clean")[0] == "clean"
+    reading, why = guidance_reading(model, t_own, "auto")
+    assert reading == "clean" and "does not fit this model" in why and "normalisation" in why
+    with pytest.raises(ConfigError, match="cannot read this model's noisy states"):
+        guidance_reading(model, t_own, "noisy")
+
+    # the target reads noisy states differentiably: the gradient reaches every continuous state
+    from graphdiff.predictors import target_guidance
+
+    seen = {}
+    guide = target_guidance(model, t_fit, goal=0.5, scale=1.0)
+    assert guide.fn is None and guide.noisy_fn is not None
+
+    reads = guide.noisy_fn
+
+    def spy(states, graphs):
+        value = reads(states, graphs)
+        seen["t"] = graphs.t.clone()
+        return value
+
+    guide.noisy_fn = spy
+    out = model.sample([5, 5], steps=3, generator=torch.Generator().manual_seed(0), gradient_guidance=guide)
+    assert len(out) == 2 and all(torch.isfinite(g.lattice).all() for g in out)
+    assert 0 < float(seen["t"].max()) < 1  # the last step it read was a noisy one
+
+    # the CLI: --guidance-mode noisy guides by the time-aware predictor and says so
+    with open(PEROV, newline="") as fh:
+        first = list(csv.reader(fh))[:4]
+    rows_csv = tmp_path / "rows.csv"
+    with open(rows_csv, "w", newline="") as fh:
+        csv.writer(fh).writerows(first)
+    common = ["sample", "-c", str(ckpt), "--num", "2", "--steps", "3", "-q", "--target", "fitted-heat_ref=0.5",
+              "--predictor", str(tmp_path / "fitted" / "predictor.pt")]
+    res = CliRunner().invoke(cli, [*common, "--guidance-mode", "noisy", "-o", str(tmp_path / "g.csv")])
+    assert res.exit_code == 0, res.output
+    assert "time-aware" in res.output and len(_rows(tmp_path / "g.csv")) == 2
+    res = CliRunner().invoke(cli, ["sample", "-c", str(ckpt), "--num", "2", "--steps", "3", "-q",
+                                   "--target", "own-heat_ref=0.5", "--guidance-mode", "noisy",
+                                   "--predictor", str(tmp_path / "own" / "predictor.pt"),
+                                   "-o", str(tmp_path / "h.csv")])
+    assert res.exit_code != 0 and "cannot read this model's noisy states" in res.output
+    # processes_from without noisy = true is refused before any training
+    bad = _toml(tmp_path / "bad.toml", config("bad").replace("noisy = true", "noisy = false")
+                + 'processes_from = "gen/last.ckpt"\n')
+    res = CliRunner().invoke(cli, ["predictor", "train", "-q", str(bad)])
+    assert res.exit_code != 0 and "set noisy = true" in res.output

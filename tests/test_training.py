@@ -249,6 +249,41 @@ def test_gradient_guidance_moves_the_clean_estimate_by_scale_times_its_gradient(
         assert torch.allclose(moved, torch.tensor([[0.3, 0.0]]).expand(5, 2), atol=1e-3), (t, moved)
 
 
+def test_time_aware_guidance_shifts_the_score_by_scale_times_the_state_gradient():
+    """``noisy_fn`` is classifier guidance proper: with ``x_t`` fixed, ε̂ moves by
+    ``−σ_t · scale · ∇_{x_t}`` (the score by ``+scale · ∇``), so x̂_0 moves by ``σ² / α`` times it;
+    the gradient is taken in the states (the target reads ``x_t``, not the clean estimate)."""
+    from types import SimpleNamespace
+
+    from graphdiff.diffusion import GradientGuidance
+
+    m = model().eval()
+    proc = m.processes["x"]
+    gen = torch.Generator().manual_seed(0)
+    x, pred = torch.randn(5, 2, generator=gen), torch.randn(5, 2, generator=gen)
+    graphs_ = SimpleNamespace(batch=torch.tensor([0, 0, 1, 1, 1]), num_graphs=2)
+    seen = []
+
+    def on_state(states, graphs):
+        seen.append(states["x"].detach().clone())
+        return _sum_x0(states, graphs)
+
+    for t in (0.9, 0.5, 0.05):
+        out = m._apply_gradient_guidance(GradientGuidance(None, 0.3, noisy_fn=on_state), {"x": x}, {"x": pred},
+                                         graphs_, t)
+        a, s = proc.schedule.alpha_sigma_float(t)
+        moved = proc.split(x, out["x"], t)[0] - proc.split(x, pred, t)[0]
+        expect = torch.tensor([[0.3 * s * s / a, 0.0]]).expand(5, 2)
+        assert torch.allclose(moved, expect, rtol=1e-3, atol=1e-5), (t, moved, expect)
+        assert torch.equal(seen[-1], x)  # the target read the state itself
+    # both readings at once add their moves
+    both = m._apply_gradient_guidance(GradientGuidance(_sum_x0, 0.3, noisy_fn=_sum_x0), {"x": x}, {"x": pred},
+                                      graphs_, 0.5)
+    a, s = proc.schedule.alpha_sigma_float(0.5)
+    moved = proc.split(x, both["x"], 0.5)[0] - proc.split(x, pred, 0.5)[0]
+    assert torch.allclose(moved[:, 0], torch.full((5,), 0.3 + 0.3 * s * s / a), rtol=1e-3)
+
+
 def test_interpolation_can_be_steered_by_gradient_guidance():
     from graphdiff.diffusion import GradientGuidance
 
