@@ -1,6 +1,7 @@
 """graphdiff beside chemeleon-dng (a DiffCSP-family package) on the same Perov-5 split.
 
     python benchmarks/crystals_peer.py --minutes 30 --rows 100 --k 20 --steps 1000 --hidden 256 --layers 4
+    python benchmarks/crystals_peer.py --rows 32 --reuse-training   # sample and evaluate again
 
 One command, one run: (a) the seeded 80/20 split of ``../shared/data/perov_5/val.csv``
 (``benchmarks/crystals_csp.py split``) and a separate virtual environment ``runs/peer-venv``
@@ -271,12 +272,15 @@ def train_peer(args, run_dir: Path, log) -> dict:
         "--minutes", str(args.minutes), "--hidden", str(args.hidden), "--layers", str(args.layers),
         "--batch", str(args.batch), "--timesteps", str(args.steps), "--seed", str(args.seed)],
         run_dir / "train-chemeleon.log", log)
-    res = json.loads((out / "train.json").read_text())
+    return peer_training_record(run_dir, phase)
+
+
+def peer_training_record(run_dir: Path, phase: dict) -> dict:
+    res = json.loads((run_dir / "chemeleon" / "train.json").read_text())
     return {**res, "peak_rss_mb": phase["process_peak_rss_mb"], "phase": phase}
 
 
 def train_graphdiff(args, run_dir: Path, log) -> dict:
-    from graphdiff.model import read_checkpoint
 
     out = run_dir / "graphdiff"
     cfg = graphdiff_config(train_csv=str(SPLIT / "train.csv"), out_dir=str(out), hidden=args.hidden,
@@ -286,6 +290,13 @@ def train_graphdiff(args, run_dir: Path, log) -> dict:
     cfg_path.write_text(json.dumps(cfg, indent=2))
     phase = run_phase("train graphdiff", [str(GRAPHDIFF), "train", str(cfg_path), "-q"],
                       run_dir / "train-graphdiff.log", log)
+    return graphdiff_training_record(args, run_dir, cfg, phase)
+
+
+def graphdiff_training_record(args, run_dir: Path, cfg: dict, phase: dict) -> dict:
+    from graphdiff.model import read_checkpoint
+
+    out = run_dir / "graphdiff"
     ckpt = read_checkpoint(out / "last.ckpt")
     meta = json.loads(ckpt.get("meta") or "{}")
     steps = int(ckpt["step"])
@@ -392,6 +403,26 @@ def plot(result: dict, path: Path) -> None:
     plt.close(fig)
 
 
+def training_settings(args) -> dict:
+    """What a trained pair depends on: a reused training must have been made with these."""
+    return {k: getattr(args, k) for k in ("minutes", "steps", "hidden", "layers", "batch", "num_freqs", "seed")}
+
+
+def reused_training(args, run_dir: Path, label: str, log) -> dict | None:
+    """The record of an earlier training of ``label`` in ``run_dir`` (``train-<label>.json``,
+    written after each training phase) when its settings are this run's, else ``None``."""
+    path = run_dir / f"train-{label}.json"
+    if not path.exists():
+        log(f"{label}: no {path.name} in {run_dir}; training")
+        return None
+    saved = json.loads(path.read_text())
+    if saved.get("settings") != training_settings(args):
+        log(f"{label}: {path.name} was trained with {saved.get('settings')}; training again")
+        return None
+    log(f"{label}: reusing the training recorded in {path.relative_to(ROOT)}")
+    return {**saved["train"], "reused_from": str(path.relative_to(ROOT))}
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--minutes", type=float, default=30, help="training wall time of each model")
@@ -405,6 +436,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--sample-batch", type=int, default=512, help="structures per sampling chunk, both")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--name", default="crystals_peer", help="result name (benchmarks/results/<name>.json/.png)")
+    p.add_argument("--reuse-training", action="store_true",
+                   help="take both trained models and their training figures from an earlier run of the "
+                        "same --name and training settings (runs/peer-<name>/train-*.json), and only "
+                        "sample and evaluate (e.g. for more or other held-out rows)")
     return p
 
 
@@ -433,8 +468,12 @@ def main(argv: list[str] | None = None) -> dict:
 
     peer: dict = {"package": "chemeleon-dng"}
     gd: dict = {"package": "graphdiff"}
-    peer["train"] = train_peer(args, run_dir, log)
-    gd["train"] = train_graphdiff(args, run_dir, log)
+    for side, label, fn in ((peer, "chemeleon", train_peer), (gd, "graphdiff", train_graphdiff)):
+        side["train"] = reused_training(args, run_dir, label, log) if args.reuse_training else None
+        if side["train"] is None:
+            side["train"] = fn(args, run_dir, log)
+            (run_dir / f"train-{label}.json").write_text(json.dumps(
+                {"settings": training_settings(args), "train": side["train"]}, indent=2))
     for side in (peer, gd):
         log(f"{side['package']}: {side['train']['steps']} steps ({side['train']['steps_per_s']:.2f} steps/s), "
             f"{side['train']['parameters']} parameters")

@@ -115,3 +115,25 @@ def test_compare_gives_the_sampling_loop_ratio_when_both_have_it(bench) -> None:
     peer["sample"]["structures_per_s_sampling_loop"] = 5.0
     gd["sample"]["structures_per_s_sampling_loop"] = 15.0
     assert bench.compare(peer, gd, [1])["sampling_loop_structures_per_s_ratio"] == 3.0
+
+
+def test_a_training_is_reused_only_with_the_same_settings(bench, tmp_path, monkeypatch) -> None:
+    import json
+
+    monkeypatch.setattr(bench, "ROOT", tmp_path)
+    run_dir = tmp_path / "runs" / "peer-x"
+    run_dir.mkdir(parents=True)
+    args = bench.build_parser().parse_args(["--minutes", "5", "--reuse-training"])
+    said: list[str] = []
+    assert bench.reused_training(args, run_dir, "graphdiff", said.append) is None  # nothing recorded
+    record = {"steps": 10, "steps_per_s": 2.0}
+    (run_dir / "train-graphdiff.json").write_text(json.dumps({"settings": bench.training_settings(args),
+                                                              "train": record}))
+    got = bench.reused_training(args, run_dir, "graphdiff", said.append)
+    assert got == {**record, "reused_from": "runs/peer-x/train-graphdiff.json"}
+    other = bench.build_parser().parse_args(["--minutes", "6"])  # another budget: train again
+    assert bench.reused_training(other, run_dir, "graphdiff", said.append) is None
+    assert "training again" in said[-1]
+    # rows, k and sampling options do not invalidate a training
+    more_rows = bench.build_parser().parse_args(["--minutes", "5", "--rows", "7", "--k", "3"])
+    assert bench.reused_training(more_rows, run_dir, "graphdiff", said.append) is not None
