@@ -42,6 +42,7 @@ import time
 from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # the benchmarks' shared helpers
 from _machine import cpu_model  # noqa: E402
+from _tables import csv_rows, write_csv  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
@@ -145,28 +146,6 @@ def read_metrics(eval_json: dict) -> dict:
     """``{"k=1": {"match_rate", "rmse"}, ...}`` of a ``graphdiff evaluate -o`` file, plus the row count."""
     out = {k: {"match_rate": v["match_rate"], "rmse": v["rmse"]} for k, v in eval_json["metrics"].items()}
     return out
-
-
-def csv_rows(path: Path, limit: int | None = None) -> tuple[list[str], list[list[str]]]:
-    """Header and rows of a CDVAE CSV (multi-line CIF cells)."""
-    csv.field_size_limit(sys.maxsize)
-    with path.open(newline="") as fh:
-        reader = csv.reader(fh)
-        header = next(reader)
-        rows = []
-        for row in reader:
-            rows.append(row)
-            if limit and len(rows) == limit:
-                break
-    return header, rows
-
-
-def write_csv(path: Path, header: list[str], rows: list[list[str]]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("w", newline="") as fh:
-        w = csv.writer(fh)
-        w.writerow(header)
-        w.writerows(rows)
 
 
 def split_val(rows: list, fraction: float, seed: int) -> tuple[list, list]:
