@@ -29,7 +29,6 @@ DataModule parses and Niggli-reduces every CIF on each access, inside its traini
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import os
 import platform

@@ -37,7 +37,6 @@ references that ASE cannot build; ``--dataset perov_5`` without a de novo checkp
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import math
 import os
