@@ -278,7 +278,8 @@ def _say_readings(model, guided: list, mode: str) -> None:
 
     for target, op, value in guided:
         _, why = guidance_reading(model, target, mode)
-        click.echo(f"guidance {target.name}{op}{value:g}: {why}")
+        request = f"{target.name}{op}{value:g}" if value is not None else f"{target.name} (along the path)"
+        click.echo(f"guidance {request}: {why}")
 
 
 def _judges(names: tuple[str, ...], domain, cond: dict, guided: list) -> list:
@@ -751,6 +752,8 @@ def interpolate_cmd(checkpoint: str, input_path: Path, pair: tuple[int, int], nu
     if (target_path is not None and path_target is None) or cond:
         cond_path = [{**cond, **({target_path[0]: goals[k]} if path_target is None and goals else {})}
                      for k in range(num)]
+    _say_readings(model, [*guided, *([(path_target, "=", None)] if path_target is not None else [])],
+                  guidance_mode)
     if path_target is not None:  # the inner points chase the moving goal; the ends are the inputs
         guidance = [None if k in (0, num - 1) else
                     requests_guidance(model, [*guided, (path_target, "=", goals[k])], gradient_scale,
