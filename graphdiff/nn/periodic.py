@@ -250,7 +250,7 @@ class PeriodicLayer(nn.Module):
 
     def forward(self, h: Tensor, edge_index: Tensor, edge_attr: Tensor,
                 edge_weight: Tensor | None = None) -> Tensor:
-        """``edge_weight`` (``[E]``, optional): aggregate with the weighted mean
+        r"""``edge_weight`` (``[E]``, optional): aggregate with the weighted mean
         :math:`\sum_j w_{ij} \mathbf{m}_{ij} / \sum_j w_{ij}` instead of the plain mean (a node
         without edges, or with zero total weight, gets a zero aggregate)."""
         src, dst = edge_index
