@@ -40,7 +40,7 @@ import sys
 import time
 from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # the benchmarks' shared helpers
-from _machine import cpu_model  # noqa: E402
+from _machine import cpu_model, run_phase as _run_phase  # noqa: E402
 from _tables import csv_rows, write_csv  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -220,25 +220,8 @@ def ensure_split(seed: int, log) -> dict:
 
 
 def run_phase(name: str, cmd: list[str], log_path: Path, log) -> dict:
-    """Run ``cmd`` with OMP_NUM_THREADS=1; wall time, the process's peak RSS, load averages."""
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
-    load_before = list(os.getloadavg())
-    log(f"[{name}] {shlex.join(cmd)}")
-    t0 = time.perf_counter()
-    with log_path.open("w") as fh:
-        proc = subprocess.Popen(cmd, stdout=fh, stderr=subprocess.STDOUT, env=env, cwd=ROOT)
-        _, status, usage = os.wait4(proc.pid, 0)
-        proc.returncode = os.waitstatus_to_exitcode(status)
-    wall = time.perf_counter() - t0
-    if proc.returncode != 0:
-        tail = "\n".join(log_path.read_text().splitlines()[-30:])
-        raise SystemExit(f"[{name}] failed (exit {proc.returncode}); {log_path}:\n{tail}")
-    res = {"wall_seconds": round(wall, 2), "process_peak_rss_mb": usage.ru_maxrss / 1024,
-           "cpu_seconds": round(usage.ru_utime + usage.ru_stime, 2),
-           "load_average_before": load_before, "load_average_after": list(os.getloadavg()),
-           "log": str(log_path.relative_to(ROOT))}
-    log(f"[{name}] {wall:.1f} s, peak RSS {res['process_peak_rss_mb']:.0f} MB")
-    return res
+    """:func:`_machine.run_phase` from the repository root."""
+    return _run_phase(name, cmd, log_path, log, ROOT)
 
 
 # ---------------------------------------------------------------------------- phases

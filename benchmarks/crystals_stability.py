@@ -44,14 +44,13 @@ import platform
 import random
 import shlex
 import statistics
-import subprocess
 import sys
 import time
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # the benchmarks' shared helpers
-from _machine import cpu_model, usable_cores  # noqa: E402
+from _machine import cpu_model, run_phase as _run_phase, usable_cores  # noqa: E402
 from _tables import csv_rows, write_csv  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -282,28 +281,9 @@ def machine() -> dict[str, Any]:
             "load_average_at_start": list(os.getloadavg())}
 
 
-def run_phase(name: str, cmd: list[str], log_path: Path, log: Callable[[str], None]) -> dict[str, Any]:
-    """Run ``cmd`` with one OpenMP thread (the CPU affinity is inherited); wall time, the
-    process's peak RSS and CPU time, load averages."""
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
-    load_before = list(os.getloadavg())
-    log(f"[{name}] {shlex.join(cmd)}")
-    t0 = time.perf_counter()
-    with log_path.open("w") as fh:
-        proc = subprocess.Popen(cmd, stdout=fh, stderr=subprocess.STDOUT, env=env, cwd=ROOT)
-        _, status, usage = os.wait4(proc.pid, 0)
-        returncode = os.waitstatus_to_exitcode(status)
-    wall = time.perf_counter() - t0
-    if returncode != 0:
-        tail = "\n".join(log_path.read_text().splitlines()[-30:])
-        raise SystemExit(f"[{name}] failed (exit {returncode}); {log_path}:\n{tail}")
-    res = {"command": shlex.join(cmd), "wall_seconds": round(wall, 2),
-           "process_peak_rss_mb": round(usage.ru_maxrss / 1024, 1),
-           "cpu_seconds": round(usage.ru_utime + usage.ru_stime, 2),
-           "load_average_before": load_before, "load_average_after": list(os.getloadavg()),
-           "log": _rel(log_path)}
-    log(f"[{name}] {wall:.1f} s")
-    return res
+def run_phase(name: str, cmd: list[str], log_path: Path, log) -> dict:
+    """:func:`_machine.run_phase` from the repository root."""
+    return _run_phase(name, cmd, log_path, log, ROOT)
 
 
 def _rel(path: Path) -> str:
