@@ -36,6 +36,26 @@ def _toml(path: Path, text: str) -> Path:
     return path
 
 
+def _tiny_crystals(path: Path, *, data: str, training: str, predictor: str = "") -> Path:
+    """A config of a tiny crystals run (hidden 16, one layer, 4 Fourier frequencies) on the
+    bundled Perov-5 sample; ``data`` / ``training`` / ``predictor`` are the lines of those
+    sections beyond the shared ones."""
+    text = f"""
+[data]
+domain = "crystals"
+source = "{PEROV}"
+batch_size = 8
+{data}
+[model]
+hidden = 16
+layers = 1
+options = {{ num_freqs = 4 }}
+[training]
+{training}
+"""
+    return _toml(path, text + (f"[predictor]\n{predictor}" if predictor else ""))
+
+
 # ---------------------------------------------------------------------------- social: exact labels
 @pytest.fixture(scope="module")
 def social(tmp_path_factory):
@@ -268,25 +288,9 @@ def test_crystals_heat_ref_predictor_shapes_columns_and_guidance(tmp_path):
     from graphdiff.predictors import Predictor, read_labelled, target_guidance
     from graphdiff.targets import predictor_target
 
-    cfg = _toml(tmp_path / "perov.toml", f"""
-[data]
-domain = "crystals"
-source = "{PEROV}"
-max_items = 24
-val_fraction = 0.25
-batch_size = 8
-[model]
-hidden = 16
-layers = 1
-options = {{ num_freqs = 4 }}
-[training]
-max_steps = 4
-val_every = 2
-out_dir = "run"
-[predictor]
-properties = ["heat_ref"]
-noisy = true
-""")
+    cfg = _tiny_crystals(tmp_path / "perov.toml", data="max_items = 24\nval_fraction = 0.25",
+                         training='max_steps = 4\nval_every = 2\nout_dir = "run"',
+                         predictor='properties = ["heat_ref"]\nnoisy = true\n')
     res = CliRunner().invoke(cli, ["predictor", "train", "-q", str(cfg)])
     assert res.exit_code == 0, res.output
     report = json.loads((tmp_path / "run" / "calibration.json").read_text())
@@ -358,53 +362,24 @@ def test_a_time_aware_predictor_on_a_generators_processes_guides_its_noisy_state
     from graphdiff.predictors import Predictor, guidance_reading
     from graphdiff.targets import predictor_target
 
-    gen_cfg = _toml(tmp_path / "gen.toml", f"""
-[data]
-domain = "crystals"
-source = "{PEROV}"
-max_items = 24
-batch_size = 8
-[model]
-hidden = 16
-layers = 1
-options = {{ num_freqs = 4 }}
-[training]
-max_steps = 2
-out_dir = "gen"
-""")
+    gen_cfg = _tiny_crystals(tmp_path / "gen.toml", data="max_items = 24",
+                             training='max_steps = 2\nout_dir = "gen"')
     res = CliRunner().invoke(cli, ["train", "-q", str(gen_cfg)])
     assert res.exit_code == 0, res.output
     ckpt = tmp_path / "gen" / "last.ckpt"
-    body = f"""
-[data]
-domain = "crystals"
-source = "{PEROV}"
-max_items = 30
-val_fraction = 0.2
-batch_size = 8
-[model]
-hidden = 16
-layers = 1
-options = {{ num_freqs = 4 }}
-[training]
-max_steps = 3
-val_every = 3
-out_dir = "OUT"
-[predictor]
-properties = ["heat_ref"]
-ensemble = 1
-noisy = true
-name = "NAME"
-"""
 
-    def config(name: str) -> str:
-        return body.replace("OUT", name).replace("NAME", name)
+    def config(name: str, extra: str = "", noisy: str = "true") -> Path:
+        """A 1-member predictor named ``name`` (time-aware unless ``noisy = "false"``), trained
+        into ``name/``."""
+        return _tiny_crystals(tmp_path / f"{name}.toml", data="max_items = 30\nval_fraction = 0.2",
+                              training=f'max_steps = 3\nval_every = 3\nout_dir = "{name}"',
+                              predictor=f'properties = ["heat_ref"]\nensemble = 1\nnoisy = {noisy}\n'
+                                        f'name = "{name}"\n{extra}')
 
-    fitted = _toml(tmp_path / "fitted.toml", config("fitted") +
-                   'processes_from = "gen/last.ckpt"\n')
+    fitted = config("fitted", 'processes_from = "gen/last.ckpt"\n')
     res = CliRunner().invoke(cli, ["predictor", "train", "-q", str(fitted)])
     assert res.exit_code == 0, res.output
-    own = _toml(tmp_path / "own.toml", config("own"))
+    own = config("own")
     res = CliRunner().invoke(cli, ["predictor", "train", "-q", str(own)])
     assert res.exit_code == 0, res.output
     report = json.loads((tmp_path / "fitted" / "calibration.json").read_text())
@@ -462,7 +437,6 @@ name = "NAME"
                                    "-o", str(tmp_path / "h.csv")])
     assert res.exit_code != 0 and "cannot read this model's noisy states" in res.output
     # processes_from without noisy = true is refused before any training
-    bad = _toml(tmp_path / "bad.toml", config("bad").replace("noisy = true", "noisy = false")
-                + 'processes_from = "gen/last.ckpt"\n')
+    bad = config("bad", 'processes_from = "gen/last.ckpt"\n', noisy="false")
     res = CliRunner().invoke(cli, ["predictor", "train", "-q", str(bad)])
     assert res.exit_code != 0 and "set noisy = true" in res.output
