@@ -112,15 +112,14 @@ def run(num: int, steps: int, quantile: float, scale: float, seed: int, reading:
     tag = "" if reading == "clean" else "noisy-"
     out = {}
     for mode in ("unguided", "guided"):
-        gen = RUNS / f"{NAME}-{tag}{mode}.csv"
+        # the unguided set of these settings is sampled once, whatever the guide
+        gen = (RUNS / f"{NAME}-{tag}guided.csv" if mode == "guided"
+               else RUNS / f"{NAME}-unguided-n{num}-s{steps}-seed{seed}.csv")
         cmd = [str(BIN / "graphdiff"), "sample", "-c", "carbon24-dng", "--num", str(num), "--steps", str(steps),
                "--seed", str(seed), "--out", str(gen), "-q", "--judge", str(judge)]
         if mode == "guided":
             cmd += ["--predictor", str(guide), "--target", f"carbon24{role}-energy_per_atom={goal}",
                     "--gradient-scale", str(scale), "--guidance-mode", reading]
-        else:  # the unguided set of these settings is sampled once
-            gen = RUNS / f"{NAME}-unguided-n{num}-s{steps}-seed{seed}.csv"
-            cmd[cmd.index("--out") + 1] = str(gen)
         t0 = time.perf_counter()
         reused = mode == "unguided" and gen.exists()
         res = None if reused else subprocess.run(cmd, check=True, env=_env(), capture_output=True, text=True)
