@@ -29,7 +29,8 @@ Hull
     ``--entries``: ComputedEntry / ComputedStructureEntry dicts (as the MP API returns them).
     ``--train``: the training structures relaxed with the same protocol (cached), plus for
     every element the lowest-energy relaxed pure-element training structure, else a relaxed
-    standard structure of the element (ASE's reference state), else one the user gives with
+    standard structure of the element (:func:`standard_element_structure`: ASE's reference
+    state, a published crystal, or a molecule in a box), else one the user gives with
     ``--element-refs``. ``E_hull = PhaseDiagram(refs).get_e_above_hull(entry,
     allow_negative=True)`` per chemical system; a composition with an element that has no
     elemental reference gets ``e_hull = None`` and a reason.
@@ -621,13 +622,54 @@ def hull_from_entries(path: str | Path, correction: str = "auto",
 
 
 # ---------------------------------------------------------------------------- hull from training data
-def standard_element_structure(symbol: str) -> tuple[Any, str] | None:
-    """A standard crystal of a pure element and where it comes from, or None.
+#: Ground-state crystals of elements ASE's ``reference_states`` cannot build: space group
+#: number, lattice (a, b, c in Å; hexagonal settings for 152 and 166), species and Wyckoff
+#: positions from the published crystal structures.
+_ELEMENT_CRYSTALS: dict[str, tuple[str, int, tuple[float, float, float], list[list[float]]]] = {
+    "B": ("alpha-B, R-3m (12-atom icosahedra)", 166, (4.908, 4.908, 12.567),
+          [[0.11886, -0.11886, 0.89133], [0.19686, -0.19686, 0.02432]]),
+    "P": ("black P, Cmce", 64, (3.3136, 10.478, 4.3763), [[0.0, 0.10168, 0.08056]]),
+    "Mn": ("alpha-Mn, I-43m (58 atoms)", 217, (8.911, 8.911, 8.911),
+           [[0.0, 0.0, 0.0], [0.3179, 0.3179, 0.3179], [0.3571, 0.3571, 0.0347], [0.0896, 0.0896, 0.2819]]),
+    "Ga": ("alpha-Ga, Cmce", 64, (4.5197, 7.6633, 4.5260), [[0.0, 0.1549, 0.0810]]),
+    "Se": ("trigonal Se, P3_121 (helical chains)", 152, (4.366, 4.366, 4.954), [[0.2254, 0.0, 1 / 3]]),
+    "Te": ("trigonal Te, P3_121 (helical chains)", 152, (4.457, 4.457, 5.929), [[0.2636, 0.0, 1 / 3]]),
+}
 
-    Built from ASE's ``reference_states`` (``ase.build.bulk``: the element's usual crystal
-    structure and experimental lattice constant). Elements whose reference state ASE cannot
-    build (H, He, B, N, O, F, P, S, Cl, Mn, Ga, Se, Br, Te, I, Pm, At, Rn, Fr, Ra, Pa, Pu,
-    Am-Fm) give None: add a structure of them with ``--element-refs`` or use ``--entries``.
+#: Elements whose solid is a molecular crystal: the molecule's bond length (Å). Their reference
+#: is one molecule in a cubic box (:data:`MOLECULE_BOX` Å), so the weak binding between
+#: molecules in the solid is left out.
+_ELEMENT_DIATOMICS = {"H": 0.74, "N": 1.10, "O": 1.21, "F": 1.42, "Cl": 1.99, "Br": 2.28, "I": 2.67}
+MOLECULE_BOX = 12.0
+
+
+def _molecule_in_box(symbol: str, cart: Any) -> Any:
+    from pymatgen.core import Lattice, Structure
+
+    cart = np.asarray(cart, dtype=float)
+    cart = cart - cart.mean(axis=0) + MOLECULE_BOX / 2
+    return Structure(Lattice.cubic(MOLECULE_BOX), [symbol] * len(cart), cart, coords_are_cartesian=True)
+
+
+def _s8_crown(bond: float = 2.05, angle: float = 108.0) -> Any:
+    """The S8 crown ring: alternate atoms on two parallel squares turned by 45°."""
+    second = 2 * bond * math.sin(math.radians(angle / 2))  # the distance across one bond angle
+    radius = second / math.sqrt(2)
+    chord = 2 * radius * math.sin(math.radians(22.5))
+    height = math.sqrt(bond ** 2 - chord ** 2)
+    return _molecule_in_box("S", [[radius * math.cos(k * math.pi / 4), radius * math.sin(k * math.pi / 4),
+                                   height / 2 * (-1) ** k] for k in range(8)])
+
+
+def standard_element_structure(symbol: str) -> tuple[Any, str] | None:
+    """A standard structure of a pure element and where it comes from, or None.
+
+    First ASE's ``reference_states`` (``ase.build.bulk``: the element's usual crystal structure
+    and experimental lattice constant). For elements ASE cannot build: the published ground-state
+    crystal of B, P, Mn, Ga, Se and Te (:data:`_ELEMENT_CRYSTALS`), and for the elements that
+    form molecular solids, one molecule in a 12 Å box (H2, N2, O2, F2, Cl2, Br2, I2 and the S8
+    ring). He, Pm, At, Rn, Fr, Ra, Pa, Pu and Am-Fm give None: add a structure of them with
+    ``--element-refs`` or use ``--entries``. Every structure is relaxed before it is used.
     """
     try:
         from ase.build import bulk
@@ -639,8 +681,21 @@ def standard_element_structure(symbol: str) -> tuple[Any, str] | None:
             atoms = bulk(symbol)
         state = reference_states[atomic_numbers[symbol]] or {}
         return AseAtomsAdaptor.get_structure(atoms), f"ASE reference state ({state.get('symmetry', '?')})"
-    except Exception:  # noqa: BLE001 - no standard structure
-        return None
+    except Exception:  # noqa: BLE001 - ASE has none: the tables below, or nothing
+        pass
+    from pymatgen.core import Lattice, Structure
+
+    if symbol in _ELEMENT_CRYSTALS:
+        name, number, (a, b, c), sites = _ELEMENT_CRYSTALS[symbol]
+        lattice = Lattice.hexagonal(a, c) if number in (152, 166) else Lattice.orthorhombic(a, b, c)
+        return Structure.from_spacegroup(number, lattice, [symbol] * len(sites), sites), f"published crystal ({name})"
+    if symbol in _ELEMENT_DIATOMICS:
+        d = _ELEMENT_DIATOMICS[symbol]
+        return (_molecule_in_box(symbol, [[0, 0, 0], [0, 0, d]]),
+                f"{symbol}2 molecule in a {MOLECULE_BOX:g} A box (molecular solid; binding between molecules left out)")
+    if symbol == "S":
+        return _s8_crown(), f"S8 ring in a {MOLECULE_BOX:g} A box (molecular solid; binding between rings left out)"
+    return None
 
 
 def _entry(structure_or_comp: Any, energy: float, entry_id: str) -> Any:
@@ -699,7 +754,8 @@ def hull_from_train(train: Sequence[tuple[str, Any]], settings: RelaxSettings, *
             f"({'relaxed' if settings.relax else 'static, unrelaxed'}; same protocol as the generated ones; "
             f"{len(failed)} failed and left out, {n_timed_out} timed out and kept with their last-step energy) "
             f"plus {sum('error' not in r for r in ref_notes)} relaxed elemental reference structure(s) "
-            "(standard structures from ASE's reference states and --element-refs) for elements without a "
+            "(standard structures: ASE's reference states, published crystals, molecules in a box; and "
+            "--element-refs) for elements without a "
             "pure-element training structure; energies are CHGNet's (MP2020 scale), no DFT data")
     if missing:
         desc += f"; no elemental reference for {', '.join(missing)} (compositions with them get no E_hull)"

@@ -19,7 +19,7 @@ pytest.importorskip("chgnet")
 from graphdiff.cli import cli  # noqa: E402
 from graphdiff_crystals.stability import (  # noqa: E402
     E_HULL_TOL, ReferenceHull, RelaxCache, Relaxer, RelaxSettings, correct_entries, hull_from_train, load_entries,
-    stability_report,
+    stability_report, standard_element_structure,
 )
 
 STEPS = 15
@@ -43,6 +43,15 @@ def na_bcc() -> Structure:
 def cl2_box() -> Structure:
     """A Cl2 molecule per 5 Å cube: a stand-in elemental reference for Cl."""
     return Structure(Lattice.cubic(5.0), ["Cl", "Cl"], [[0, 0, 0], [0.4, 0, 0]])
+
+
+def na_he() -> Structure:
+    """Rocksalt NaHe: He is an element without a standard structure."""
+    return Structure(Lattice.from_parameters(4.0, 4.0, 4.0, 60, 60, 60), ["Na", "He"], [[0, 0, 0], [0.5, 0.5, 0.5]])
+
+
+def he_box() -> Structure:
+    return Structure(Lattice.cubic(4.0), ["He"], [[0, 0, 0]])
 
 
 @pytest.fixture(scope="module")
@@ -167,20 +176,54 @@ def test_mp2020_applied_to_dft_entries_only():
 
 def test_train_hull_elemental_references_and_cache(settings, relaxer, tmp_path):
     cache = RelaxCache(tmp_path / "cache.json", settings)
-    hull, info = hull_from_train([("t-nacl", nacl())], settings, cache=cache, relaxer=relaxer)
-    # Na: ASE's standard bcc structure; Cl: none (a gas), so NaCl is not covered
+    hull, info = hull_from_train([("t-nahe", na_he())], settings, cache=cache, relaxer=relaxer)
+    # Na: ASE's standard bcc structure; He: none, so NaHe is not covered
     refs = {r["id"]: r for r in info["extra_elemental_references"]}
-    assert "standard:Na" in refs and info["train_elements_without_reference"] == ["Cl"]
-    value, reason = hull.e_above_hull(nacl().composition, -8.0)
-    assert value is None and "Cl" in reason
-    # a pure-Cl structure given by the user completes it; the earlier relaxations come from the cache
+    assert "standard:Na" in refs and info["train_elements_without_reference"] == ["He"]
+    value, reason = hull.e_above_hull(na_he().composition, -8.0)
+    assert value is None and "He" in reason
+    # a pure-He structure given by the user completes it; the earlier relaxations come from the cache
     cache2 = RelaxCache(tmp_path / "cache.json", settings)
-    hull2, info2 = hull_from_train([("t-nacl", nacl())], settings, cache=cache2, relaxer=relaxer,
-                                   element_refs=[("cl2", cl2_box())])
+    hull2, info2 = hull_from_train([("t-nahe", na_he())], settings, cache=cache2, relaxer=relaxer,
+                                   element_refs=[("he", he_box())])
     assert cache2.hits == 2 and not info2["train_elements_without_reference"]
-    train_entry = next(e for e in hull2.entries if e.entry_id == "train:t-nacl")
+    train_entry = next(e for e in hull2.entries if e.entry_id == "train:t-nahe")
     value, reason = hull2.e_above_hull(train_entry.composition, train_entry.energy)
     assert reason is None and value <= E_HULL_TOL
+
+
+def test_train_hull_builds_references_for_molecular_elements(settings, relaxer):
+    # Cl has no ASE reference state: the built-in Cl2 molecule in a box covers NaCl
+    hull, info = hull_from_train([("t-nacl", nacl())], settings, relaxer=relaxer)
+    refs = {r["id"]: r for r in info["extra_elemental_references"]}
+    assert "Cl2 molecule" in refs["standard:Cl"]["source"] and not info["train_elements_without_reference"]
+    value, reason = hull.e_above_hull(nacl().composition, -8.0)
+    assert reason is None and value is not None
+
+
+@pytest.mark.parametrize("symbol, number, natoms", [
+    ("B", 166, 36), ("P", 64, 8), ("Mn", 217, 58), ("Ga", 64, 8), ("Se", 152, 3), ("Te", 152, 3)])
+def test_published_element_crystals(symbol, number, natoms):
+    structure, source = standard_element_structure(symbol)
+    assert "published crystal" in source and len(structure) == natoms
+    assert structure.get_space_group_info(symprec=0.01)[1] == number
+    nearest = (structure.distance_matrix + 99 * np.eye(natoms)).min()
+    assert 1.6 < nearest < 2.9  # bonded neighbours, no overlapping sites
+
+
+@pytest.mark.parametrize("symbol, natoms, bond", [("O", 2, 1.21), ("N", 2, 1.10), ("S", 8, 2.05), ("I", 2, 2.67)])
+def test_molecular_elements_in_a_box(symbol, natoms, bond):
+    structure, source = standard_element_structure(symbol)
+    assert "box" in source and len(structure) == natoms and structure.lattice.abc == (12.0, 12.0, 12.0)
+    d = structure.distance_matrix + 99 * np.eye(natoms)
+    assert d.min() == pytest.approx(bond, abs=1e-6)
+    if symbol == "S":  # the crown: every atom bonded to two neighbours at 108°
+        assert ((np.abs(d - bond) < 1e-6).sum(axis=1) == 2).all()
+        assert structure.get_angle(0, 1, 2) == pytest.approx(108.0, abs=1e-6)
+
+
+def test_no_standard_structure_for_helium():
+    assert standard_element_structure("He") is None
 
 
 # ---------------------------------------------------------------------------- CLI
