@@ -9,18 +9,31 @@ One command, one run (Carbon-24 by default):
 2. *generated*: ``graphdiff sample --checkpoint carbon24-dng --task dng --num N --seed S``;
 3. *held-out*: the first N rows of ``runs/<dataset>/test.csv``, real structures the model never
    saw: the ceiling a generator can reach under the same protocol;
-4. the hull: relaxing all ~1,600 training structures is too slow on a CPU, so the hull is built
-   from a subset of the training rows: the ``--hull-size`` with the lowest ``--energy-column``
-   (Carbon-24's DFT ``energy_per_atom``; without the column a seeded random subset) together
-   with the ``--hull-size-chgnet`` with the lowest static CHGNet energy per atom (the
-   structures as given, batched, cached in ``runs/stability/train-static-energies/``), plus
-   ASE's standard structure of every element (diamond for carbon). The second ranking is
-   needed: Carbon-24's DFT-lowest rows are diamond-like, and its layered sp2 (graphite-like)
-   rows, which CHGNet relaxes about 0.11 eV/atom lower, rank in the hundreds by the DFT column,
-   so a hull of the DFT-lowest rows alone sits above the CHGNet minimum. The subset is relaxed
-   with CHGNet by ``graphdiff_crystals.stability``'s own functions and the same protocol as the
-   scored sets, and written as an entries file of plain ``{"composition", "energy",
-   "entry_id"}`` objects;
+4. the hull, two ways (``--hull-rows``):
+
+   - ``chemsys`` (Perov-5's default): every training row whose elements all lie in the
+     chemical system of a scored structure (generated or held-out). E_hull depends only on the
+     entries of a composition's system and its subsystems, so this gives each scored structure
+     the E_hull a hull of the whole training set would give. Perov-5's ABX3 rows rarely share
+     a system, so the hull of a composition is mostly its elements and the training rows of the
+     same three elements: no binary or other ternary phases, which the data does not hold.
+     Its stable rates are therefore upper bounds of what a Materials Project hull would give.
+   - ``ranked`` (Carbon-24's default, where every row is carbon and relaxing all ~1,600 is
+     too slow on a CPU): the ``--hull-size`` rows with the lowest ``--energy-column``
+     (Carbon-24's DFT ``energy_per_atom``; without the column a seeded random subset) together
+     with the ``--hull-size-chgnet`` rows with the lowest static CHGNet energy per atom (the
+     structures as given, batched, cached in ``runs/stability/train-static-energies/``). The
+     second ranking is needed: Carbon-24's DFT-lowest rows are diamond-like, and its layered
+     sp2 (graphite-like) rows, which CHGNet relaxes about 0.11 eV/atom lower, rank in the
+     hundreds by the DFT column, so a hull of the DFT-lowest rows alone sits above the CHGNet
+     minimum.
+
+   Both add a standard structure of every element of the hull rows and of the scored
+   structures (``graphdiff_crystals.stability.standard_element_structure``: ASE's reference
+   state, a published crystal for B, P, Mn, Ga, Se and Te, or one molecule in a 12 Å box for
+   H, N, O, F, Cl, Br, I and S8). Everything is relaxed with CHGNet by
+   ``graphdiff_crystals.stability``'s own functions and the same protocol as the scored sets,
+   and written as an entries file of plain ``{"composition", "energy", "entry_id"}`` objects;
 5. ``graphdiff stability --generated SET.csv --entries hull-entries.json --train train.csv`` for
    both sets (hull from the entries, novelty against the training split), with the same
    ``--time-limit``, ``--fmax`` and ``--steps``;
@@ -29,9 +42,9 @@ One command, one run (Carbon-24 by default):
    relaxation throughput in structures/min, and generated / held-out ratios) and ``<name>.png``
    (E_hull distributions with the 0 and 0.1 eV/atom lines, and the rates).
 
-Working files go to ``runs/stability/<name>/``. Perov-5 de novo cannot be run here: no Perov-5
-de novo checkpoint is bundled (``perov5-csp`` does CSP), and a Perov-5 hull needs O, N, F and S
-references that ASE cannot build; ``--dataset perov_5`` without a de novo checkpoint says so.
+Working files go to ``runs/stability/<name>/``. Perov-5:
+
+    OMP_NUM_THREADS=1 python benchmarks/crystals_stability.py --dataset perov_5 --num 100 --name perov5_stability
 """
 
 from __future__ import annotations
@@ -59,17 +72,12 @@ RUNS = ROOT / "runs" / "stability"
 GRAPHDIFF = Path(sys.executable).with_name("graphdiff")
 
 #: The bundled de novo checkpoint of each dataset (trained on ``runs/<dataset>/train.csv``).
-DNG_CHECKPOINTS = {"carbon_24": "carbon24-dng"}
+DNG_CHECKPOINTS = {"carbon_24": "carbon24-dng", "perov_5": "perov5-dng"}
+#: How each dataset's hull rows are chosen by default (``--hull-rows``).
+HULL_ROWS = {"carbon_24": "ranked", "perov_5": "chemsys"}
 RATES = ("stable", "metastable", "unique", "novel", "sun", "msun")
 SETS = ("generated", "heldout")
 LABELS = {"generated": "generated (de novo)", "heldout": "held-out real"}
-
-PEROV5_MESSAGE = (
-    "Perov-5 de novo is not possible here: no Perov-5 de novo checkpoint is bundled (only perov5-csp, "
-    "which does crystal structure prediction for given compositions, not de novo generation), and a "
-    "Perov-5 hull would need elemental references for O, N, F and S, which ASE cannot build. "
-    "Pass a de novo Perov-5 checkpoint with --checkpoint to try anyway.")
-
 
 # ---------------------------------------------------------------------------- pure helpers
 
@@ -83,13 +91,9 @@ def resolve_checkpoint(dataset: str, checkpoint: str | None,
     if checkpoint is None:
         checkpoint = DNG_CHECKPOINTS.get(dataset)
     if checkpoint is None:
-        if dataset == "perov_5":
-            raise SystemExit(PEROV5_MESSAGE)
         raise SystemExit(f"no de novo checkpoint is bundled for {dataset}; pass one with --checkpoint")
     task = task_of(checkpoint)
     if task is not None and task != "dng":
-        if dataset == "perov_5":
-            raise SystemExit(f"{checkpoint} is a {task} checkpoint, not a de novo one. {PEROV5_MESSAGE}")
         raise SystemExit(f"{checkpoint} is a {task} checkpoint; the S.U.N. rate needs a de novo (dng) one")
     return checkpoint
 
@@ -139,6 +143,66 @@ def select_hull_rows(header: list[str], rows: list[list[str]], size: int, energy
                 "energy_column": None, "seed": seed}
     info["num_train_rows"] = len(rows)
     info["row_indices"] = picked
+    return picked, info
+
+
+def element_sets_of_cifs(path: Path) -> list[frozenset[str]]:
+    """The set of elements of every readable structure in a ``material_id, cif`` file."""
+    import warnings
+
+    from pymatgen.core import Structure
+
+    header, rows = csv_rows(path)
+    col = header.index("cif")
+    out = []
+    for r in rows:
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                out.append(frozenset(el.symbol for el in Structure.from_str(r[col], fmt="cif").composition.elements))
+        except Exception:  # noqa: BLE001 - an unreadable structure adds no chemical system
+            continue
+    return out
+
+
+def select_chemsys_rows(header: list[str], rows: list[list[str]], systems: Sequence[frozenset[str]]
+                        ) -> tuple[list[int], dict[str, Any]]:
+    """Indices of the training rows whose elements all lie in one of ``systems``.
+
+    The energy above the hull of a composition depends only on the entries of its chemical
+    system and its subsystems, so a hull of these rows gives every scored structure the same
+    E_hull as a hull of the whole training set would (with the same elemental references).
+    Rows whose formula cannot be read are left out and counted.
+    """
+    from pymatgen.core import Composition
+
+    col = header.index("formula") if "formula" in header else None
+    cif_col = header.index("cif")
+    unique = {frozenset(x) for x in systems if x}
+    picked, unreadable = [], 0
+    for i, r in enumerate(rows):
+        try:
+            if col is not None and r[col]:
+                elements = frozenset(el.symbol for el in Composition(r[col]).elements)
+            else:
+                import warnings
+
+                from pymatgen.core import Structure
+
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")
+                    elements = frozenset(el.symbol for el in Structure.from_str(r[cif_col], fmt="cif")
+                                         .composition.elements)
+        except Exception:  # noqa: BLE001 - counted below
+            unreadable += 1
+            continue
+        if any(elements <= sys_ for sys_ in unique):
+            picked.append(i)
+    info = {"how": (f"the {len(picked)} training rows inside the chemical systems of the scored structures "
+                    f"({len(unique)} systems): exactly the entries a hull of the whole training set would "
+                    "use for them"),
+            "num_train_rows": len(rows), "num_chemical_systems": len(unique), "unreadable_rows": unreadable,
+            "row_indices": picked}
     return picked, info
 
 
@@ -346,16 +410,17 @@ def train_static_energies(train_csv: Path, header: list[str], rows: list[list[st
 
 
 def build_hull(subset_csv: Path, settings: Any, entries_path: Path, cache_path: Path,
-               log: Callable[[str], None]) -> dict[str, Any]:
-    """Relax the hull subset and a standard structure of each of its elements (CHGNet, the same
-    protocol as the scored sets) and write the entries file; returns the hull's description."""
+               log: Callable[[str], None], elements_needed: Sequence[str] = ()) -> dict[str, Any]:
+    """Relax the hull subset and a standard structure of each of its elements and of
+    ``elements_needed`` (CHGNet, the same protocol as the scored sets) and write the entries
+    file; returns the hull's description."""
     import torch
     from graphdiff_crystals.domain import CrystalDomain
     from graphdiff_crystals.stability import RelaxCache, Relaxer, relax_structures, standard_element_structure
 
     torch.set_num_threads(1)
     records = [(r["id"], r["obj"]) for r in CrystalDomain().read(subset_csv)]
-    elements = sorted({el.symbol for _, s in records for el in s.composition.elements})
+    elements = sorted({el.symbol for _, s in records for el in s.composition.elements} | set(elements_needed))
     standard, no_standard = [], []
     for el in elements:
         built = standard_element_structure(el)
@@ -366,7 +431,7 @@ def build_hull(subset_csv: Path, settings: Any, entries_path: Path, cache_path: 
     have_pure = {s.composition.elements[0].symbol for _, s in records if len(s.composition.elements) == 1}
     uncovered = sorted(set(no_standard) - have_pure)
     if uncovered:
-        raise SystemExit(f"no elemental reference for {', '.join(uncovered)}: ASE cannot build a standard "
+        raise SystemExit(f"no elemental reference for {', '.join(uncovered)}: there is no standard "
                          "structure of it and the hull subset has no pure-element structure of it, so the "
                          "hull would not cover these compositions")
     items = [(f"train:{rid}", s, "training row") for rid, s in records] + standard
@@ -458,6 +523,30 @@ def plot(result: dict[str, Any], reports: dict[str, dict[str, Any]], path: Path)
 
 # ---------------------------------------------------------------------------- main
 
+def ranked_hull_rows(args: argparse.Namespace, train_csv: Path, header: list[str], train_rows: list[list[str]],
+                     settings: Any, log: Callable[[str], None]) -> tuple[list[int], dict[str, Any]]:
+    """The union of the lowest ``--energy-column`` rows and the lowest static-CHGNet rows."""
+    dft_idx, dft_info = select_hull_rows(header, train_rows, args.hull_size, args.energy_column, args.seed)
+    static_idx: list[int] = []
+    static_info: dict[str, Any] = {"how": "not used (--hull-size-chgnet 0)"}
+    if args.hull_size_chgnet > 0:
+        static, timing = train_static_energies(train_csv, header, train_rows, settings,
+                                               RUNS / "train-static-energies" / f"{args.dataset}.json", log)
+        static_idx = lowest_indices(static, args.hull_size_chgnet)
+        static_info = {"how": (f"the {len(static_idx)} training rows with the lowest CHGNet energy per atom of "
+                               "the structure as given (unrelaxed, batched static prediction)"),
+                       "rows_with_a_value": sum(v is not None for v in static),
+                       "energy_range_of_subset": ([static[static_idx[0]], static[static_idx[-1]]]
+                                                  if static_idx else None),
+                       "row_indices": static_idx, **timing}
+    chosen = merge_selections(dft_idx, static_idx)
+    how = {"how": (f"{len(chosen)} training rows: the union of {dft_info['how']} and {static_info['how']} "
+                   f"({len(set(dft_idx) & set(static_idx))} in both)"),
+           "num_train_rows": len(train_rows), "num_rows": len(chosen), "by_energy_column": dft_info,
+           "by_chgnet_static_energy": static_info, "material_ids": row_ids(header, train_rows, chosen)}
+    return chosen, how
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--dataset", default="carbon_24", help="runs/<dataset>/{train,test}.csv (crystals_csp.py split)")
@@ -467,6 +556,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--num", type=int, default=100, help="generated structures, and held-out rows")
     p.add_argument("--seed", type=int, default=0, help="sampling seed (and of a random hull subset)")
     p.add_argument("--sample-steps", type=int, default=None, help="reverse steps [default: the checkpoint's]")
+    p.add_argument("--hull-rows", choices=["ranked", "chemsys"], default=None,
+                   help="ranked: the --hull-size / --hull-size-chgnet lowest-energy training rows (a subset "
+                        "when every row shares the scored structures' chemical system, as in Carbon-24); "
+                        "chemsys: every training row inside a chemical system of a scored structure (exact) "
+                        f"[default per dataset: {HULL_ROWS}, else ranked]")
     p.add_argument("--hull-size", type=int, default=40,
                    help="training rows with the lowest --energy-column in the hull subset")
     p.add_argument("--energy-column", default="energy_per_atom",
@@ -536,35 +630,25 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     result["data"]["heldout"] = f"the first {len(test_rows)} rows of {_rel(test_csv)} -> {_rel(held_csv)}"
 
     # 4. the hull
-    dft_idx, dft_info = select_hull_rows(header, train_rows, args.hull_size, args.energy_column, args.seed)
-    static_idx: list[int] = []
-    static_info: dict[str, Any] = {"how": "not used (--hull-size-chgnet 0)"}
-    if args.hull_size_chgnet > 0:
-        static, timing = train_static_energies(train_csv, header, train_rows, settings,
-                                               RUNS / "train-static-energies" / f"{args.dataset}.json", log)
-        static_idx = lowest_indices(static, args.hull_size_chgnet)
-        static_info = {"how": (f"the {len(static_idx)} training rows with the lowest CHGNet energy per atom of "
-                               "the structure as given (unrelaxed, batched static prediction)"),
-                       "rows_with_a_value": sum(v is not None for v in static),
-                       "energy_range_of_subset": ([static[static_idx[0]], static[static_idx[-1]]]
-                                                  if static_idx else None),
-                       "row_indices": static_idx, **timing}
-    chosen = merge_selections(dft_idx, static_idx)
-    how = {"how": (f"{len(chosen)} training rows: the union of {dft_info['how']} and {static_info['how']} "
-                   f"({len(set(dft_idx) & set(static_idx))} in both)"),
-           "num_train_rows": len(train_rows), "num_rows": len(chosen), "by_energy_column": dft_info,
-           "by_chgnet_static_energy": static_info, "material_ids": row_ids(header, train_rows, chosen)}
+    hull_rows = args.hull_rows or HULL_ROWS.get(args.dataset, "ranked")
+    systems = element_sets_of_cifs(gen_csv) + element_sets_of_cifs(held_csv)
+    if hull_rows == "chemsys":
+        chosen, how = select_chemsys_rows(header, train_rows, systems)
+        how["material_ids"] = row_ids(header, train_rows, chosen)
+    else:
+        chosen, how = ranked_hull_rows(args, train_csv, header, train_rows, settings, log)
     subset_csv = run_dir / "hull-subset.csv"
     write_csv(subset_csv, header, [train_rows[i] for i in chosen])
     entries_path = run_dir / "hull-entries.json"
     load_before = list(os.getloadavg())
-    hull = build_hull(subset_csv, settings, entries_path, run_dir / "hull-relax-cache.json", log)
+    hull = build_hull(subset_csv, settings, entries_path, run_dir / "hull-relax-cache.json", log,
+                      elements_needed=sorted(set().union(*systems)))
     hull["selection"] = how
     hull["load_average_before"], hull["load_average_after"] = load_before, list(os.getloadavg())
     standards = ", ".join(r["formula"] + " " + r["source"] for r in hull["standard_elemental_structures"])
     hull["description"] = (
         f"{hull['num_entries']} CHGNet-relaxed reference structures: {how['how']} (of {how['num_train_rows']}; "
-        "the dataset's energies only rank the rows, relaxed CHGNet energies build the hull) plus ASE's "
+        "relaxed CHGNet energies build the hull; the dataset's energies are not used) plus a "
         f"standard structure of each element ({standards}), relaxed with the same protocol as the scored structures")
     minima = ", ".join(f"{el}: {m['energy_per_atom']:.4f} eV/atom ({m['entry_id']})"
                        for el, m in hull["elemental_minimum"].items())

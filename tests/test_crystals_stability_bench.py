@@ -131,19 +131,32 @@ def test_checkpoint_defaults_to_the_bundled_de_novo_one(bench) -> None:
     assert bench.resolve_checkpoint("carbon_24", None, bench.bundled_task) == "carbon24-dng"
 
 
-def test_perov5_without_a_de_novo_checkpoint_says_why(bench) -> None:
-    with pytest.raises(SystemExit) as err:
-        bench.resolve_checkpoint("perov_5", None)
-    msg = str(err.value)
-    assert "no Perov-5 de novo checkpoint is bundled" in msg and "perov5-csp" in msg
-    assert "O, N, F and S" in msg and "ASE cannot build" in msg
-    with pytest.raises(SystemExit, match="perov5-csp is a csp checkpoint, not a de novo one"):
+def test_perov5_defaults_and_refusals(bench) -> None:
+    assert bench.resolve_checkpoint("perov_5", None) == "perov5-dng"
+    assert bench.HULL_ROWS["perov_5"] == "chemsys" and bench.HULL_ROWS["carbon_24"] == "ranked"
+    with pytest.raises(SystemExit, match="perov5-csp is a csp checkpoint; the S.U.N. rate needs a de novo"):
         bench.resolve_checkpoint("perov_5", "perov5-csp", bench.bundled_task)
     with pytest.raises(SystemExit, match="no de novo checkpoint is bundled for mp_20"):
         bench.resolve_checkpoint("mp_20", None)
 
 
-def test_main_refuses_perov5_before_doing_any_work(bench, monkeypatch) -> None:
-    monkeypatch.setattr(bench, "ensure_split", lambda *a: pytest.fail("should stop before the split"))
-    with pytest.raises(SystemExit, match="Perov-5 de novo is not possible here"):
-        bench.main(["--dataset", "perov_5", "--name", "never"])
+def test_chemsys_rows_are_the_subsystems_of_the_scored_structures(bench) -> None:
+    header = ["material_id", "cif", "formula"]
+    rows = [["a", "", "SrTiO3"], ["b", "", "BaTiO3"], ["c", "", "TiSrO3"], ["d", "", "SrO"], ["e", "", "Ti"],
+            ["f", "", "not a formula"], ["g", "", "LaAlO3"]]
+    picked, info = bench.select_chemsys_rows(header, rows, [frozenset({"Sr", "Ti", "O"}), frozenset({"La", "Al", "O"}),
+                                                            frozenset({"Sr", "Ti", "O"})])
+    assert picked == [0, 2, 3, 4, 6]  # BaTiO3 lies outside both systems
+    assert info["num_chemical_systems"] == 2 and info["unreadable_rows"] == 1
+    assert bench.select_chemsys_rows(header, rows, [])[0] == []
+
+
+def test_element_sets_of_cifs_skips_unreadable_rows(bench, tmp_path: Path) -> None:
+    from pymatgen.core import Lattice, Structure
+    from pymatgen.io.cif import CifWriter
+
+    cif = str(CifWriter(Structure(Lattice.cubic(3.9), ["Sr", "Ti", "O", "O", "O"],
+                                  [[0, 0, 0], [.5, .5, .5], [.5, .5, 0], [.5, 0, .5], [0, .5, .5]])))
+    path = tmp_path / "gen.csv"
+    bench.write_csv(path, ["material_id", "cif"], [["x", cif], ["y", "not a cif"]])
+    assert bench.element_sets_of_cifs(path) == [frozenset({"Sr", "Ti", "O"})]
