@@ -6,6 +6,7 @@
     python benchmarks/crystals_csp.py train --dataset carbon_24 --task dng --minutes 58 --name carbon24-dng
     python benchmarks/crystals_csp.py eval  --dataset carbon_24 --name carbon24-dng --k 20 --limit 100
     python benchmarks/crystals_csp.py dng   --dataset carbon_24 --name carbon24-dng --num 1000
+    python benchmarks/crystals_csp.py train --dataset perov_5 --task dng --condition heat_ref --minutes 60 --name perov5-dng
 
 ``split`` holds out 20 % of ``../shared/data/<dataset>/val.csv`` (seeded) into
 ``runs/<dataset>/{train,test}.csv``; ``train`` trains the CSP model (atom types given) within a
@@ -23,6 +24,7 @@ import resource
 import sys
 import time
 from pathlib import Path
+from typing import Sequence
 
 import torch
 
@@ -58,7 +60,8 @@ def split(dataset: str, seed: int = 0, test_fraction: float = 0.2) -> tuple[Path
     return out / "train.csv", out / "test.csv"
 
 
-def train(dataset: str, name: str, minutes: float, max_steps: int, seed: int, task: str = "csp") -> Path:
+def train(dataset: str, name: str, minutes: float, max_steps: int, seed: int, task: str = "csp",
+          condition: Sequence[str] = ()) -> Path:
     from graphdiff.config import RunConfig
     from graphdiff.runner import train as run_train
 
@@ -71,7 +74,7 @@ def train(dataset: str, name: str, minutes: float, max_steps: int, seed: int, ta
                  "batch_size": m["batch_size"]},
         "model": {"denoiser": "periodic", "hidden": m["hidden"], "layers": m["layers"],
                   "options": {"num_freqs": m["num_freqs"]}},
-        "diffusion": {"given": ["atom_types"] if task == "csp" else []},
+        "diffusion": {"given": ["atom_types"] if task == "csp" else [], "condition": list(condition)},
         "training": {"max_steps": max_steps, "max_minutes": minutes, "lr": m["lr"], "seed": seed,
                      "warmup_steps": 200, "ema_decay": 0.999, "val_every": 500, "log_every": 50,
                      "checkpoint_every": 500, "out_dir": str(ROOT / "runs" / name)},
@@ -80,11 +83,11 @@ def train(dataset: str, name: str, minutes: float, max_steps: int, seed: int, ta
     t0 = time.perf_counter()
     trainer, ckpt = run_train(cfg, progress=False)
     minutes_used = (time.perf_counter() - t0) / 60
-    return export(dataset, name, minutes, round(minutes_used, 1), task=task)
+    return export(dataset, name, minutes, round(minutes_used, 1), task=task, condition=condition)
 
 
 def export(dataset: str, name: str, minutes: float, minutes_used: float | None = None,
-           task: str = "csp") -> Path:
+           task: str = "csp", condition: Sequence[str] = ()) -> Path:
     """Bundle the EMA weights of ``runs/<name>/last.ckpt`` with the split's held-out ids."""
     from graphdiff.model import export_checkpoint, read_checkpoint
 
@@ -97,7 +100,7 @@ def export(dataset: str, name: str, minutes: float, minutes_used: float | None =
     meta = {"name": name, "task": task, "dataset": dataset, "steps": step, "test_ids": test_ids,
             "split": "seeded 80/20 of ../shared/data/%s/val.csv (benchmarks/crystals_csp.py split)" % dataset,
             "made_by": f"python benchmarks/crystals_csp.py train --dataset {dataset} --minutes {minutes} "
-                       f"--name {name} --task {task}"}
+                       f"--name {name} --task {task}" + "".join(f" --condition {c}" for c in condition)}
     if minutes_used is not None:
         meta["train_minutes"] = minutes_used
     dst = export_checkpoint(src, BUNDLE / f"{name}.ckpt", meta=meta)
@@ -239,7 +242,8 @@ def plot_results(name: str, runs: dict) -> None:
     plt.close(fig)
 
 
-def evaluate_dng(dataset: str, name: str, num: int, steps: int | None, seed: int, reuse: bool = False) -> dict:
+def evaluate_dng(dataset: str, name: str, num: int, steps: int | None, seed: int, reuse: bool = False,
+                 corrector_steps: int | None = None) -> dict:
     """De novo: ``num`` structures (atom counts drawn from training), CDVAE's generation metrics
     against the held-out rows (coverage, property distributions) and the training rows (novelty)."""
     from graphdiff.model import load_model
@@ -250,14 +254,17 @@ def evaluate_dng(dataset: str, name: str, num: int, steps: int | None, seed: int
     manager = get_manager()
     domain = manager.get("domains", "crystals")
     steps = steps or cfg.sampling.steps
-    out_csv = ROOT / "runs" / dataset / f"{name}-dng-{num}.csv"
-    timing = ROOT / "runs" / dataset / f"{name}-dng-{num}.seconds"
+    corrector = cfg.sampling.corrector_steps if corrector_steps is None else corrector_steps
+    tag = f"{name}-dng" + (f"-corrector{corrector}" if corrector != cfg.sampling.corrector_steps else "")
+    out_csv = ROOT / "runs" / dataset / f"{tag}-{num}.csv"
+    timing = ROOT / "runs" / dataset / f"{tag}-{num}.seconds"
     if reuse and out_csv.exists() and timing.exists():  # score the structures of an earlier run
         seconds = float(timing.read_text())
     else:
         t0 = time.perf_counter()
         graphs = [g for chunk in sample_graphs(model, num, steps=steps, sampler=cfg.sampling.sampler,
-                                               batch_size=256, seed=seed) for g in chunk]
+                                               corrector_steps=corrector, batch_size=256, seed=seed)
+                  for g in chunk]
         seconds = time.perf_counter() - t0
         domain.write([domain.from_graph(g) for g in graphs], out_csv, ids=[str(i) for i in range(num)])
         timing.write_text(str(seconds))
@@ -267,15 +274,17 @@ def evaluate_dng(dataset: str, name: str, num: int, steps: int | None, seed: int
     metric = manager.get("metrics", "crystals-dng")(gen, refs, train=train_recs, dataset=dataset)
     summary = {key: v for key, v in metric.items() if key != "per_item"}
     result = {"dataset": dataset, "checkpoint": name, "num_generated": num, "steps": steps,
+              "sampler": cfg.sampling.sampler, "corrector_steps": corrector,
               "sampling_structures_per_s": num / seconds, "sampling_seconds": round(seconds, 1),
               "threads": torch.get_num_threads(),
               "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
               "train_meta": {key: v for key, v in meta.items() if key != "test_ids"},
               "metrics": summary,
               "command": f"python benchmarks/crystals_csp.py dng --dataset {dataset} --name {name} --num {num}"
-                         + (f" --steps {steps}" if steps != cfg.sampling.steps else "")}
+                         + (f" --steps {steps}" if steps != cfg.sampling.steps else "")
+                         + (f" --corrector-steps {corrector}" if corrector != cfg.sampling.corrector_steps else "")}
     print(json.dumps(summary, indent=1))
-    (RESULTS / f"{name}-dng.json").write_text(json.dumps(result, indent=2))
+    (RESULTS / f"{tag}.json").write_text(json.dumps(result, indent=2))
     return result
 
 
@@ -299,6 +308,10 @@ def main() -> None:
     ap.add_argument("--task", choices=["csp", "dng"], default="csp",
                     help="csp: atom types given; dng: every field generated")
     ap.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    ap.add_argument("--corrector-steps", type=int, default=None,
+                    help="dng: Langevin corrector steps per reverse step (default: the checkpoint's)")
+    ap.add_argument("--condition", action="append", default=[], metavar="COLUMN",
+                    help="train: condition on this numeric column (classifier-free, repeatable)")
     args = ap.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -306,11 +319,11 @@ def main() -> None:
     if args.action == "split":
         split(args.dataset)
     elif args.action == "train":
-        train(args.dataset, name, args.minutes, args.max_steps, args.seed, args.task)
+        train(args.dataset, name, args.minutes, args.max_steps, args.seed, args.task, args.condition)
     elif args.action == "export":
-        export(args.dataset, name, args.minutes, task=args.task)
+        export(args.dataset, name, args.minutes, task=args.task, condition=args.condition)
     elif args.action == "dng":
-        evaluate_dng(args.dataset, name, args.num, args.steps, args.seed, args.reuse)
+        evaluate_dng(args.dataset, name, args.num, args.steps, args.seed, args.reuse, args.corrector_steps)
     else:
         evaluate(args.dataset, name, args.k, args.limit, args.steps, args.seed, args.draws,
                  not args.no_baselines, args.max_draws)
