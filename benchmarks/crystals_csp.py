@@ -105,7 +105,18 @@ def export(dataset: str, name: str, minutes: float, minutes_used: float | None =
         meta["train_minutes"] = minutes_used
     dst = export_checkpoint(src, BUNDLE / f"{name}.ckpt", meta=meta)
     print(f"exported {dst} ({dst.stat().st_size / 1e6:.1f} MB) after {step} steps")
+    manifest(dataset, name)
     return dst
+
+
+def manifest(dataset: str, name: str) -> None:
+    """(Re)write the bundled checkpoint's manifest from its metadata and the results files, so
+    that ``graphdiff checkpoints`` lists it and ``--checkpoint NAME`` finds it."""
+    from graphdiff.model import load_model
+
+    _, _, meta = load_model(BUNDLE / f"{name}.ckpt")
+    csp = RESULTS / f"{name}.json"
+    write_manifest(name, dataset, meta, json.loads(csp.read_text()).get("runs", {}) if csp.exists() else {})
 
 
 def _records(domain, path: Path, limit: int | None = None) -> list:
@@ -203,10 +214,12 @@ def write_manifest(name: str, dataset: str, meta: dict, runs: dict) -> None:
         dng = json.loads(dng_path.read_text())
         m = dng["metrics"]
         figures.update({"dng_structural_validity": round(m["validity"]["structure"], 4),
+                        "dng_compositional_validity": round(m["validity"]["composition"], 4),
                         "dng_cov_recall": m["coverage"]["cov_recall"],
                         "dng_cov_precision": m["coverage"]["cov_precision"],
                         "dng_wdist_density": m["wasserstein"]["density"],
-                        "dng_num_generated": dng["num_generated"]})
+                        "dng_wdist_num_elements": m["wasserstein"]["num_elements"],
+                        "dng_num_generated": dng["num_generated"], "dng_steps": dng["steps"]})
         evaluated.append(dng["command"])
     manifest = {"task": meta.get("task", "csp"), "dataset": dataset,
                 "trained_on": f"{meta.get('split', dataset)}: {meta.get('steps')} steps, "
@@ -285,12 +298,14 @@ def evaluate_dng(dataset: str, name: str, num: int, steps: int | None, seed: int
                          + (f" --corrector-steps {corrector}" if corrector != cfg.sampling.corrector_steps else "")}
     print(json.dumps(summary, indent=1))
     (RESULTS / f"{tag}.json").write_text(json.dumps(result, indent=2))
+    if tag == f"{name}-dng":  # the checkpoint's own sampling settings: its manifest's figures
+        manifest(dataset, name)
     return result
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("action", choices=["split", "train", "export", "eval", "dng"])
+    ap.add_argument("action", choices=["split", "train", "export", "eval", "dng", "manifest"])
     ap.add_argument("--dataset", default="perov_5", choices=sorted(MODEL))
     ap.add_argument("--name", default=None)
     ap.add_argument("--minutes", type=float, default=45.0)
@@ -322,6 +337,8 @@ def main() -> None:
         train(args.dataset, name, args.minutes, args.max_steps, args.seed, args.task, args.condition)
     elif args.action == "export":
         export(args.dataset, name, args.minutes, task=args.task, condition=args.condition)
+    elif args.action == "manifest":
+        manifest(args.dataset, name)
     elif args.action == "dng":
         evaluate_dng(args.dataset, name, args.num, args.steps, args.seed, args.reuse, args.corrector_steps)
     else:
