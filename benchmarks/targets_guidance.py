@@ -1,4 +1,6 @@
-"""Generation toward a property value, judged by a predictor the generator never saw (Carbon-24).
+"""Generation toward a property value, judged by a predictor the generator never saw.
+
+Carbon-24 energy (the default, ``--dataset carbon_24``):
 
     python benchmarks/targets_guidance.py predictors
     python benchmarks/targets_guidance.py run --num 64 --steps 200 --quantile 0.1
@@ -28,6 +30,24 @@ Time-aware guidance:
 states, as classifier guidance, instead of the clean guide's gradient in the denoiser's clean
 estimate). Entries ``noisy,scale=<S>``; the unguided set of the same ``--num/--steps/--seed``
 is sampled once and reused.
+
+Perov-5 heat of formation (``--dataset perov_5``):
+
+    python benchmarks/targets_guidance.py predictors --dataset perov_5
+    python benchmarks/targets_guidance.py run --dataset perov_5 --guide cfg --scale W
+    python benchmarks/targets_guidance.py run --dataset perov_5 --scale S
+
+The generator is the bundled ``perov5-dng`` (de novo, trained on ``runs/perov_5/train.csv`` and
+conditioned on ``heat_ref`` with classifier-free condition dropout). ``predictors`` trains only
+the judge (``runs/perov5-judge``, name ``perov5judge``, on ``runs/perov_5/test.csv``): the guide
+is the bundled predictor ``perov5-heat`` (target ``perov5-heat_ref``), trained on the
+generator's split. Two kinds of guidance toward V (eV/atom) are compared with the unguided set:
+``--guide cfg`` asks the model's own condition (``--target heat_ref=V --guidance-scale W``,
+classifier-free guidance of weight W; entries ``cfg,scale=<W>``), and ``--guide clean`` steers
+by the bundled predictor's gradient (``--target perov5-heat_ref=V --gradient-scale S``; entries
+``scale=<S>``). Results: ``benchmarks/results/perov5-heat-guidance.json`` and
+``perov5-heat-guidance-[cfg-]scale<S>.png``; every guided set is kept as
+``runs/perov5-heat-guidance-<guide>-scale<S>-n<N>-s<steps>-seed<seed>.csv``.
 """
 
 from __future__ import annotations
@@ -41,6 +61,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import NamedTuple
 
 ROOT = Path(__file__).resolve().parents[1]
 RUNS = ROOT / "runs"
@@ -70,33 +91,91 @@ log_every = 100
 out_dir = "{out}"
 
 [predictor]
-properties = ["energy_per_atom"]
+properties = ["{column}"]
 ensemble = 3
 name = "{name}"
 """
+
+DEFAULT_PREDICTOR_STEPS = 3000
+
+
+class Spec(NamedTuple):
+    """What one dataset's benchmark uses: its generator, property and predictors."""
+
+    dataset: str                   # runs/<dataset>/{train,test}.csv (benchmarks/crystals_csp.py split)
+    tag: str                       # predictors: runs/<tag>-<role>, named <tag><role>
+    generator: str                 # bundled checkpoint
+    column: str                    # the property (a CSV column)
+    unit: str
+    name: str                      # results: benchmarks/results/<name>.json, runs/<name>-*.csv
+    bundled_guide: str | None = None   # a registered target that guides --guide clean (else the trained guide)
+    bundled_guide_about: str = ""
+    default_roles: tuple[str, ...] = ("guide", "judge")
+    keep_guided: bool = False      # one guided file per guide and scale (else one per guide, overwritten)
+    conditioned: bool = False      # the generator is conditioned on ``column`` (--guide cfg)
+
+    def predictor_name(self, role: str) -> str:
+        return f"{self.tag}{role}"
+
+    def role_dir(self, role: str) -> Path:
+        return RUNS / f"{self.tag}-{role}"
+
+    def target(self, role: str) -> str:
+        """The target name under which the predictor of ``role`` scores ``column``."""
+        return f"{self.predictor_name(role)}-{self.column}"
+
+    @property
+    def judge_column(self) -> str:
+        return f"judged_{self.target('judge')}"
+
+    @property
+    def cli_flag(self) -> str:
+        return "" if self.dataset == "carbon_24" else f" --dataset {self.dataset}"
+
+
+SPECS = {
+    "carbon_24": Spec("carbon_24", "carbon24", "carbon24-dng", "energy_per_atom", "eV/atom",
+                      "carbon24-energy-guidance"),
+    "perov_5": Spec("perov_5", "perov5", "perov5-dng", "heat_ref", "eV/atom", "perov5-heat-guidance",
+                    bundled_guide="perov5-heat_ref",
+                    bundled_guide_about="the bundled predictor perov5-heat (3-member GNN ensemble trained on "
+                                        "runs/perov_5/train.csv, the generator's split)",
+                    default_roles=("judge",), keep_guided=True, conditioned=True),
+}
+
+#: --guide -> the kind of guidance
+GUIDES = ("clean", "noisy", "cfg")
 
 
 def _env(threads: int = 1) -> dict:
     return {**os.environ, "OMP_NUM_THREADS": str(threads)}
 
 
-#: role -> (split it is trained on, extra [predictor] lines)
+#: role -> (split it is trained on, extra [predictor] lines; {generator} is the spec's generator)
 ROLES = {"guide": ("train", ""), "judge": ("test", ""),
-         "tguide": ("train", 'noisy = true\nprocesses_from = "carbon24-dng"\n')}
+         "tguide": ("train", 'noisy = true\nprocesses_from = "{generator}"\n')}
 
 
-def predictors(steps: int, roles: list[str]) -> None:
-    if not (RUNS / "carbon_24" / "train.csv").exists():
+def predictor_config(spec: Spec, role: str, steps: int) -> str:
+    """The ``graphdiff predictor train`` config of ``role`` for ``spec``."""
+    split, extra = ROLES[role]
+    out = spec.role_dir(role)
+    return CONFIG.format(source=RUNS / spec.dataset / f"{split}.csv", steps=steps, out=out,
+                         column=spec.column, name=spec.predictor_name(role)) + extra.format(generator=spec.generator)
+
+
+def predictors(steps: int, roles: list[str], spec: Spec = SPECS["carbon_24"]) -> None:
+    if not (RUNS / spec.dataset / "train.csv").exists():
         subprocess.run([sys.executable, str(ROOT / "benchmarks" / "crystals_csp.py"), "split",
-                        "--dataset", "carbon_24"], check=True)
+                        "--dataset", spec.dataset], check=True)
     for role in roles:
-        split, extra = ROLES[role]
-        out = RUNS / f"carbon24-{role}"
+        out = spec.role_dir(role)
         out.mkdir(parents=True, exist_ok=True)
         cfg = out / "predictor.toml"
-        cfg.write_text(CONFIG.format(source=RUNS / "carbon_24" / f"{split}.csv", steps=steps, out=out,
-                                     name=f"carbon24{role}") + extra)
+        cfg.write_text(predictor_config(spec, role, steps))
+        t0 = time.perf_counter()
         subprocess.run([str(BIN / "graphdiff"), "predictor", "train", str(cfg), "-q"], check=True, env=_env())
+        print(f"{spec.predictor_name(role)}: trained in {time.perf_counter() - t0:.0f} s")
 
 
 def _values(path: Path, column: str) -> list[float]:
@@ -104,64 +183,166 @@ def _values(path: Path, column: str) -> list[float]:
         return [float(r[column]) for r in csv.DictReader(fh) if r.get(column) not in (None, "", "nan")]
 
 
-def run(num: int, steps: int, quantile: float, scale: float, seed: int, reading: str = "clean") -> dict:
-    train_vals = sorted(_values(RUNS / "carbon_24" / "train.csv", "energy_per_atom"))
-    goal = train_vals[int(quantile * (len(train_vals) - 1))]
-    role = "guide" if reading == "clean" else "tguide"
-    guide, judge = RUNS / f"carbon24-{role}" / "predictor.pt", RUNS / "carbon24-judge" / "predictor.pt"
-    tag = "" if reading == "clean" else "noisy-"
+def _mean(values: list[float]) -> float:
+    """The mean, NaN for none (no generated item the judge could score)."""
+    return statistics.fmean(values) if values else float("nan")
+
+
+def goal_value(values: list[float], quantile: float) -> float:
+    """The ``quantile`` of ``values`` (the lower of the two neighbours, no interpolation)."""
+    vals = sorted(values)
+    return vals[int(quantile * (len(vals) - 1))]
+
+
+def entry_key(reading: str, scale: float) -> str:
+    """The results entry of a run: ``scale=S`` (clean), ``noisy,scale=S``, ``cfg,scale=W``."""
+    return f"{'' if reading == 'clean' else reading + ','}scale={scale:g}"
+
+
+def unguided_csv(spec: Spec, num: int, steps: int, seed: int) -> Path:
+    return RUNS / f"{spec.name}-unguided-n{num}-s{steps}-seed{seed}.csv"
+
+
+def guided_csv(spec: Spec, reading: str, scale: float, num: int, steps: int, seed: int) -> Path:
+    if not spec.keep_guided:
+        return RUNS / f"{spec.name}-{'' if reading == 'clean' else reading + '-'}guided.csv"
+    return RUNS / f"{spec.name}-{reading}-scale{scale:g}-n{num}-s{steps}-seed{seed}.csv"
+
+
+def plot_path(spec: Spec, reading: str, scale: float) -> Path:
+    return RESULTS / f"{spec.name}-{'' if reading == 'clean' else reading + '-'}scale{scale:g}.png"
+
+
+def guide_role(spec: Spec, reading: str) -> str | None:
+    """The trained predictor that guides (``None``: the model's condition or a bundled target)."""
+    if reading == "cfg" or (reading == "clean" and spec.bundled_guide):
+        return None
+    return "guide" if reading == "clean" else "tguide"
+
+
+def guide_target(spec: Spec, reading: str) -> str:
+    """The name ``--target NAME=V`` asks for."""
+    if reading == "cfg":
+        return spec.column
+    role = guide_role(spec, reading)
+    return spec.bundled_guide if role is None else spec.target(role)
+
+
+def guided_args(spec: Spec, reading: str, goal: float, scale: float) -> list[str]:
+    """The ``graphdiff sample`` options of the guided set."""
+    target = ["--target", f"{guide_target(spec, reading)}={goal}"]
+    if reading == "cfg":
+        return target + ["--guidance-scale", str(scale)]
+    role = guide_role(spec, reading)
+    pred = [] if role is None else ["--predictor", str(spec.role_dir(role) / "predictor.pt")]
+    return pred + target + ["--gradient-scale", str(scale), "--guidance-mode", reading]
+
+
+def run_command(spec: Spec, num: int, steps: int, quantile: float, scale: float, seed: int, reading: str) -> str:
+    return (f"python benchmarks/targets_guidance.py run --num {num} --steps {steps} --quantile {quantile} "
+            f"--scale {scale} --seed {seed}" + spec.cli_flag + ("" if reading == "clean" else f" --guide {reading}"))
+
+
+def predictors_command(spec: Spec, reading: str, steps: int = DEFAULT_PREDICTOR_STEPS) -> str:
+    return ("python benchmarks/targets_guidance.py predictors" + spec.cli_flag
+            + ("" if steps == DEFAULT_PREDICTOR_STEPS else f" --predictor-steps {steps}")
+            + (" --role tguide" if reading == "noisy" else ""))
+
+
+def guide_description(spec: Spec, reading: str) -> str:
+    split = f"runs/{spec.dataset}/train.csv"
+    if reading == "cfg":
+        return (f"classifier-free guidance by {spec.generator}'s own {spec.column} condition "
+                "(--guidance-scale = the weight w)")
+    if reading == "clean" and spec.bundled_guide:
+        return spec.bundled_guide_about
+    if reading == "clean":
+        return f"GNN ensemble trained on {split} (the generator's split)"
+    return (f"time-aware GNN ensemble (noisy = true, processes_from = {spec.generator}) trained on "
+            f"{split} (the generator's split), reading the noisy states")
+
+
+def _trained_steps(spec: Spec, role: str) -> int:
+    import tomllib
+
+    cfg = spec.role_dir(role) / "predictor.toml"
+    try:
+        return int(tomllib.loads(cfg.read_text())["training"]["max_steps"])
+    except (OSError, KeyError, ValueError):
+        return DEFAULT_PREDICTOR_STEPS
+
+
+def generator_arg(spec: Spec) -> str:
+    """``graphdiff sample -c``: the bundled name, or the plugin's checkpoint file while it has no
+    manifest (``NAME.json``) beside it, as after a bare ``crystals_csp.py train``."""
+    try:
+        from graphdiff_crystals.bundled import checkpoint_dir
+    except ImportError:
+        return spec.generator
+    where = checkpoint_dir()
+    if not (where / f"{spec.generator}.json").exists() and (where / f"{spec.generator}.ckpt").exists():
+        return str(where / f"{spec.generator}.ckpt")
+    return spec.generator
+
+
+def run(num: int, steps: int, quantile: float, scale: float, seed: int, reading: str = "clean",
+        spec: Spec = SPECS["carbon_24"]) -> dict:
+    if reading not in GUIDES or (reading == "cfg" and not spec.conditioned):
+        raise ValueError(f"--guide {reading!r}: one of {GUIDES} (cfg for a conditioned generator)")
+    train_vals = _values(RUNS / spec.dataset / "train.csv", spec.column)
+    goal = goal_value(train_vals, quantile)
+    judge = spec.role_dir("judge") / "predictor.pt"
+    gtarget = guide_target(spec, reading)
     out = {}
     for mode in ("unguided", "guided"):
         # the unguided set of these settings is sampled once, whatever the guide
-        gen = (RUNS / f"{NAME}-{tag}guided.csv" if mode == "guided"
-               else RUNS / f"{NAME}-unguided-n{num}-s{steps}-seed{seed}.csv")
-        cmd = [str(BIN / "graphdiff"), "sample", "-c", "carbon24-dng", "--num", str(num), "--steps", str(steps),
+        gen = (guided_csv(spec, reading, scale, num, steps, seed) if mode == "guided"
+               else unguided_csv(spec, num, steps, seed))
+        cmd = [str(BIN / "graphdiff"), "sample", "-c", generator_arg(spec), "--num", str(num), "--steps", str(steps),
                "--seed", str(seed), "--out", str(gen), "-q", "--judge", str(judge)]
         if mode == "guided":
-            cmd += ["--predictor", str(guide), "--target", f"carbon24{role}-energy_per_atom={goal}",
-                    "--gradient-scale", str(scale), "--guidance-mode", reading]
+            cmd += guided_args(spec, reading, goal, scale)
         t0 = time.perf_counter()
         reused = mode == "unguided" and gen.exists()
         res = None if reused else subprocess.run(cmd, check=True, env=_env(), capture_output=True, text=True)
         seconds = time.perf_counter() - t0
-        judged = _values(gen, "judged_carbon24judge-energy_per_atom")
+        judged = _values(gen, spec.judge_column)
         with gen.open(newline="") as fh:
             rows = list(csv.DictReader(fh))
         valid = _validity(gen)
         out[mode] = {
             "num": len(rows), "judged_n": len(judged), "file": str(gen.relative_to(ROOT)),
-            "mae_to_goal": statistics.fmean(abs(v - goal) for v in judged),
-            "judged_mean": statistics.fmean(judged), "judged_median": statistics.median(judged),
+            "mae_to_goal": _mean([abs(v - goal) for v in judged]),
+            "judged_mean": _mean(judged), "judged_median": statistics.median(judged) if judged else float("nan"),
             "structural_validity": valid, "seconds": None if reused else round(seconds, 1),
-            "guide_values_mean": (statistics.fmean(_values(gen, f"carbon24{role}-energy_per_atom"))
-                                  if mode == "guided" else None),
+            "guide_values_mean": (_mean(_values(gen, gtarget))
+                                  if mode == "guided" and reading != "cfg" else None),
             "cli_output": res.stdout.strip().splitlines()[-3:] if res is not None else "reused",
         }
-    judge_meta = json.loads((RUNS / "carbon24-judge" / "calibration.json").read_text())
+    judge_meta = json.loads((spec.role_dir("judge") / "calibration.json").read_text())
     result = {
-        "dataset": "carbon_24", "generator": "carbon24-dng", "property": "energy_per_atom (eV/atom)",
-        "goal": goal, "goal_quantile_of_train": quantile, "num": num, "steps": steps, "gradient_scale": scale,
+        "dataset": spec.dataset, "generator": spec.generator, "property": f"{spec.column} ({spec.unit})",
+        "goal": goal, "goal_quantile_of_train": quantile, "num": num, "steps": steps,
+        "gradient_scale": None if reading == "cfg" else scale,
+        **({"guidance_scale": scale} if reading == "cfg" else {}),
         "guidance_reading": reading,
-        "guide": ("GNN ensemble trained on runs/carbon_24/train.csv (the generator's split)" if reading == "clean"
-                  else "time-aware GNN ensemble (noisy = true, processes_from = carbon24-dng) trained on "
-                       "runs/carbon_24/train.csv (the generator's split), reading the noisy states"),
-        "judge": "GNN ensemble trained on runs/carbon_24/test.csv (held out from the generator and the guide)",
-        "judge_validation_mae": judge_meta["properties"]["energy_per_atom"].get("mae"),
+        "guide": guide_description(spec, reading),
+        "judge": (f"GNN ensemble trained on runs/{spec.dataset}/test.csv "
+                  "(held out from the generator and the guide)"),
+        "judge_validation_mae": judge_meta["properties"][spec.column].get("mae"),
         "train_std": statistics.pstdev(train_vals),
         **out,
         "mae_ratio_unguided_over_guided": out["unguided"]["mae_to_goal"] / max(out["guided"]["mae_to_goal"], 1e-12),
         "validity_change_points": 100 * (out["guided"]["structural_validity"] - out["unguided"]["structural_validity"]),
-        "command": f"python benchmarks/targets_guidance.py run --num {num} --steps {steps} --quantile {quantile} "
-                   f"--scale {scale} --seed {seed}" + ("" if reading == "clean" else " --guide noisy"),
-        "predictors_command": "python benchmarks/targets_guidance.py predictors"
-                              + ("" if reading == "clean" else " --role tguide"),
+        "command": run_command(spec, num, steps, quantile, scale, seed, reading),
+        "predictors_command": predictors_command(spec, reading, _trained_steps(spec, "judge")),
     }
     RESULTS.mkdir(parents=True, exist_ok=True)
-    path = RESULTS / f"{NAME}.json"
+    path = RESULTS / f"{spec.name}.json"
     allres = json.loads(path.read_text()) if path.exists() else {}
-    allres.setdefault("runs", {})[f"{'' if reading == 'clean' else 'noisy,'}scale={scale:g}"] = result
+    allres.setdefault("runs", {})[entry_key(reading, scale)] = result
     path.write_text(json.dumps(allres, indent=2) + "\n")
-    _plot(result, goal)
+    _plot(result, goal, spec)
     print(json.dumps({k: v for k, v in result.items() if k not in ("unguided", "guided")}, indent=2))
     return result
 
@@ -180,7 +361,7 @@ def _validity(gen: Path) -> float:
     return sum(bool(structure_valid(r["obj"])) for r in recs) / max(total, 1)
 
 
-def _plot(result: dict, goal: float) -> None:
+def _plot(result: dict, goal: float, spec: Spec = SPECS["carbon_24"]) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -188,39 +369,48 @@ def _plot(result: dict, goal: float) -> None:
 
     fig, ax = plt.subplots(figsize=(6, 3.2))
     for mode, color in (("unguided", "#999"), ("guided", "#2a7")):
-        vals = _values(ROOT / result[mode]["file"], "judged_carbon24judge-energy_per_atom")
+        vals = _values(ROOT / result[mode]["file"], spec.judge_column)
         ax.hist(vals, bins=25, alpha=0.6, color=color,
                 label=f"{mode}: mean |judged − goal| = {result[mode]['mae_to_goal']:.3f}")
     ax.axvline(goal, color="k", ls="--", lw=1, label=f"requested {goal:.3f}")
-    ax.set_xlabel("energy_per_atom judged by the held-out predictor (eV/atom)")
+    ax.set_xlabel(f"{spec.column} judged by the held-out predictor ({spec.unit})")
     ax.set_ylabel("structures")
     ax.legend(fontsize=7)
+    reading = result["guidance_reading"]
+    scale = result["guidance_scale"] if reading == "cfg" else result["gradient_scale"]
+    kind = {"clean": "clean-estimate guidance", "noisy": "time-aware guidance",
+            "cfg": "classifier-free guidance"}[reading]
+    ax.set_title(f"{kind}, scale {scale:g}", fontsize=9)
     fig.tight_layout()
-    noisy = "" if result["guidance_reading"] == "clean" else "noisy-"
-    ax.set_title(f"{'time-aware' if noisy else 'clean-estimate'} guidance, scale {result['gradient_scale']:g}",
-                 fontsize=9)
-    fig.savefig(RESULTS / f"{NAME}-{noisy}scale{result['gradient_scale']:g}.png", dpi=120)
+    fig.savefig(plot_path(spec, reading, scale), dpi=120)
     plt.close(fig)
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("action", choices=["predictors", "run"])
-    ap.add_argument("--predictor-steps", type=int, default=3000)
+    ap.add_argument("--dataset", choices=sorted(SPECS), default="carbon_24")
+    ap.add_argument("--predictor-steps", type=int, default=DEFAULT_PREDICTOR_STEPS)
     ap.add_argument("--num", type=int, default=64)
     ap.add_argument("--steps", type=int, default=200)
     ap.add_argument("--quantile", type=float, default=0.1)
-    ap.add_argument("--scale", type=float, default=1.0)
+    ap.add_argument("--scale", type=float, default=1.0,
+                    help="run: the gradient scale (--guide clean/noisy) or the CFG weight w (--guide cfg)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--role", action="append", choices=sorted(ROLES),
-                    help="predictors: which to train (repeatable; default guide and judge)")
-    ap.add_argument("--guide", choices=["clean", "noisy"], default="clean",
-                    help="run: the clean-estimate guide or the time-aware one (--role tguide)")
+                    help="predictors: which to train (repeatable; default guide and judge, "
+                         "perov_5: judge only, its guide is bundled)")
+    ap.add_argument("--guide", choices=list(GUIDES), default="clean",
+                    help="run: the clean-estimate guide, the time-aware one (--role tguide), or "
+                         "classifier-free guidance by the model's own condition (cfg)")
     a = ap.parse_args()
+    spec = SPECS[a.dataset]
     if a.action == "predictors":
-        predictors(a.predictor_steps, a.role or ["guide", "judge"])
+        predictors(a.predictor_steps, a.role or list(spec.default_roles), spec)
     else:
-        run(a.num, a.steps, a.quantile, a.scale, a.seed, a.guide)
+        if a.guide == "cfg" and not spec.conditioned:
+            ap.error(f"--guide cfg: {spec.generator} is not conditioned on {spec.column}")
+        run(a.num, a.steps, a.quantile, a.scale, a.seed, a.guide, spec)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,141 @@
+"""benchmarks/targets_guidance.py: the per-dataset spec (Carbon-24 as it was, Perov-5 added)."""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+
+import pytest
+
+SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "targets_guidance.py"
+
+
+@pytest.fixture(scope="module")
+def bench(load_module):
+    return load_module(SCRIPT, "targets_guidance_bench")
+
+
+def test_carbon24_names_and_files_stay_as_they_were(bench):
+    spec = bench.SPECS["carbon_24"]
+    assert bench.NAME == spec.name == "carbon24-energy-guidance"
+    assert (spec.generator, spec.column) == ("carbon24-dng", "energy_per_atom")
+    assert spec.judge_column == "judged_carbon24judge-energy_per_atom"
+    assert spec.role_dir("judge") == bench.RUNS / "carbon24-judge"
+    assert bench.unguided_csv(spec, 64, 200, 0) == bench.RUNS / "carbon24-energy-guidance-unguided-n64-s200-seed0.csv"
+    assert bench.guided_csv(spec, "clean", 30.0, 64, 200, 0) == bench.RUNS / "carbon24-energy-guidance-guided.csv"
+    assert bench.guided_csv(spec, "noisy", 10.0, 64, 200, 0) == bench.RUNS / "carbon24-energy-guidance-noisy-guided.csv"
+    assert bench.plot_path(spec, "clean", 300.0).name == "carbon24-energy-guidance-scale300.png"
+    assert bench.plot_path(spec, "noisy", 1000.0).name == "carbon24-energy-guidance-noisy-scale1000.png"
+    assert bench.entry_key("clean", 300.0) == "scale=300"
+    assert bench.entry_key("noisy", 10.0) == "noisy,scale=10"
+
+
+def test_carbon24_commands_stay_as_they_were(bench):
+    spec = bench.SPECS["carbon_24"]
+    assert bench.run_command(spec, 64, 200, 0.1, 30.0, 0, "clean") == (
+        "python benchmarks/targets_guidance.py run --num 64 --steps 200 --quantile 0.1 --scale 30.0 --seed 0")
+    assert bench.run_command(spec, 64, 200, 0.1, 10.0, 0, "noisy") == (
+        "python benchmarks/targets_guidance.py run --num 64 --steps 200 --quantile 0.1 --scale 10.0 --seed 0 "
+        "--guide noisy")
+    assert bench.predictors_command(spec, "clean") == "python benchmarks/targets_guidance.py predictors"
+    assert bench.predictors_command(spec, "noisy") == "python benchmarks/targets_guidance.py predictors --role tguide"
+
+
+def test_carbon24_guidance_arguments(bench):
+    spec = bench.SPECS["carbon_24"]
+    args = bench.guided_args(spec, "clean", -154.5, 30.0)
+    assert args == ["--predictor", str(bench.RUNS / "carbon24-guide" / "predictor.pt"),
+                    "--target", "carbon24guide-energy_per_atom=-154.5",
+                    "--gradient-scale", "30.0", "--guidance-mode", "clean"]
+    args = bench.guided_args(spec, "noisy", -154.5, 10.0)
+    assert args[:4] == ["--predictor", str(bench.RUNS / "carbon24-tguide" / "predictor.pt"),
+                        "--target", "carbon24tguide-energy_per_atom=-154.5"]
+    assert args[-2:] == ["--guidance-mode", "noisy"]
+    assert not spec.conditioned
+
+
+def test_carbon24_predictor_configs(bench):
+    spec = bench.SPECS["carbon_24"]
+    judge = tomllib.loads(bench.predictor_config(spec, "judge", 3000))
+    assert judge["data"]["source"] == str(bench.RUNS / "carbon_24" / "test.csv")
+    assert judge["predictor"] == {"properties": ["energy_per_atom"], "ensemble": 3, "name": "carbon24judge"}
+    assert judge["training"]["out_dir"] == str(bench.RUNS / "carbon24-judge")
+    tguide = tomllib.loads(bench.predictor_config(spec, "tguide", 3000))
+    assert tguide["data"]["source"] == str(bench.RUNS / "carbon_24" / "train.csv")
+    assert tguide["predictor"]["noisy"] is True and tguide["predictor"]["processes_from"] == "carbon24-dng"
+    assert spec.default_roles == ("guide", "judge")
+
+
+def test_perov5_spec(bench):
+    spec = bench.SPECS["perov_5"]
+    assert (spec.generator, spec.column, spec.name) == ("perov5-dng", "heat_ref", "perov5-heat-guidance")
+    assert spec.conditioned and spec.default_roles == ("judge",)
+    assert spec.judge_column == "judged_perov5judge-heat_ref"
+    assert spec.role_dir("judge") == bench.RUNS / "perov5-judge"
+    judge = tomllib.loads(bench.predictor_config(spec, "judge", 3000))
+    assert judge["data"]["source"] == str(bench.RUNS / "perov_5" / "test.csv")
+    assert judge["predictor"] == {"properties": ["heat_ref"], "ensemble": 3, "name": "perov5judge"}
+    assert bench.unguided_csv(spec, 64, 200, 0) == bench.RUNS / "perov5-heat-guidance-unguided-n64-s200-seed0.csv"
+    # every guided set is kept, one file per guide and scale
+    assert bench.guided_csv(spec, "cfg", 3.0, 64, 200, 0).name == "perov5-heat-guidance-cfg-scale3-n64-s200-seed0.csv"
+    assert bench.guided_csv(spec, "clean", 30.0, 64, 200, 0).name == (
+        "perov5-heat-guidance-clean-scale30-n64-s200-seed0.csv")
+    assert bench.plot_path(spec, "cfg", 1.0).name == "perov5-heat-guidance-cfg-scale1.png"
+    assert bench.plot_path(spec, "clean", 100.0).name == "perov5-heat-guidance-scale100.png"
+    assert bench.entry_key("cfg", 3.0) == "cfg,scale=3"
+    assert bench.entry_key("clean", 100.0) == "scale=100"
+
+
+def test_perov5_guidance_arguments_and_commands(bench):
+    spec = bench.SPECS["perov_5"]
+    # classifier-free: the model's own condition, weighted by --guidance-scale
+    assert bench.guided_args(spec, "cfg", -1.25, 3.0) == ["--target", "heat_ref=-1.25", "--guidance-scale", "3.0"]
+    # gradient: the bundled predictor's registered target, no --predictor file
+    assert bench.guided_args(spec, "clean", -1.25, 30.0) == [
+        "--target", "perov5-heat_ref=-1.25", "--gradient-scale", "30.0", "--guidance-mode", "clean"]
+    assert bench.guide_target(spec, "cfg") == "heat_ref"
+    assert bench.guide_target(spec, "clean") == "perov5-heat_ref"
+    assert bench.run_command(spec, 64, 200, 0.1, 3.0, 0, "cfg") == (
+        "python benchmarks/targets_guidance.py run --num 64 --steps 200 --quantile 0.1 --scale 3.0 --seed 0 "
+        "--dataset perov_5 --guide cfg")
+    assert bench.run_command(spec, 64, 200, 0.1, 30.0, 0, "clean") == (
+        "python benchmarks/targets_guidance.py run --num 64 --steps 200 --quantile 0.1 --scale 30.0 --seed 0 "
+        "--dataset perov_5")
+    assert bench.predictors_command(spec, "cfg") == "python benchmarks/targets_guidance.py predictors --dataset perov_5"
+    assert bench.predictors_command(spec, "clean", 1500) == (
+        "python benchmarks/targets_guidance.py predictors --dataset perov_5 --predictor-steps 1500")
+
+
+def test_cfg_needs_a_conditioned_generator(bench):
+    with pytest.raises(ValueError, match="cfg"):
+        bench.run(4, 2, 0.1, 1.0, 0, "cfg", bench.SPECS["carbon_24"])
+
+
+def test_goal_value_is_the_lower_quantile_without_interpolation(bench):
+    vals = [5.0, 1.0, 4.0, 2.0, 3.0]
+    assert bench.goal_value(vals, 0.0) == 1.0
+    assert bench.goal_value(vals, 0.1) == 1.0     # int(0.1 * 4) = 0
+    assert bench.goal_value(vals, 0.5) == 3.0
+    assert bench.goal_value(vals, 1.0) == 5.0
+
+
+def test_guide_descriptions(bench):
+    c24, p5 = bench.SPECS["carbon_24"], bench.SPECS["perov_5"]
+    assert bench.guide_description(c24, "clean") == (
+        "GNN ensemble trained on runs/carbon_24/train.csv (the generator's split)")
+    assert bench.guide_description(c24, "noisy").startswith(
+        "time-aware GNN ensemble (noisy = true, processes_from = carbon24-dng)")
+    assert "perov5-heat" in bench.guide_description(p5, "clean")
+    assert "classifier-free" in bench.guide_description(p5, "cfg")
+
+
+def test_generator_is_the_checkpoint_file_until_its_manifest_exists(bench, tmp_path, monkeypatch):
+    import graphdiff_crystals.bundled as bundled
+
+    monkeypatch.setattr(bundled, "checkpoint_dir", lambda: tmp_path)
+    spec = bench.SPECS["perov_5"]
+    assert bench.generator_arg(spec) == "perov5-dng"          # neither: the name, sample says what is missing
+    (tmp_path / "perov5-dng.ckpt").write_bytes(b"")
+    assert bench.generator_arg(spec) == str(tmp_path / "perov5-dng.ckpt")
+    (tmp_path / "perov5-dng.json").write_text("{}")
+    assert bench.generator_arg(spec) == "perov5-dng"
