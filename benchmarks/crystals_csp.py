@@ -125,7 +125,8 @@ def _records(domain, path: Path, limit: int | None = None) -> list:
 
 
 def evaluate(dataset: str, name: str, k: int, limit: int | None, steps: int | None, seed: int,
-             draws: int | None = None, baselines: bool = True, max_draws: int | None = None) -> dict:
+             draws: int | None = None, baselines: bool = True, max_draws: int | None = None,
+             corrector_steps: int | None = None) -> dict:
     """CSP on the held-out rows: ``k`` distinct candidates per row, ranked by the share of
     ``draws`` samples (graphdiff.candidates), scored at k' in {1, 2, k}; the two baselines beside."""
     from graphdiff.candidates import distinct_candidates
@@ -148,8 +149,9 @@ def evaluate(dataset: str, name: str, k: int, limit: int | None, steps: int | No
     steps = steps or cfg.sampling.steps
     draws = max(draws or k, k)
     max_draws = max(max_draws or 2 * k, draws)
+    corrector = cfg.sampling.corrector_steps if corrector_steps is None else corrector_steps
     sample = template_sampler(model, seed=seed, steps=steps, sampler=cfg.sampling.sampler, batch_size=512,
-                              inpaint=inpaint)
+                              inpaint=inpaint, corrector_steps=corrector)
     t0 = time.perf_counter()
     ranked = [cs for _, cs in distinct_candidates(sample, rows, k, domain, draws=draws, max_draws=max_draws,
                                                   rows_per_round=max(1, 512 // draws))]
@@ -157,7 +159,7 @@ def evaluate(dataset: str, name: str, k: int, limit: int | None, steps: int | No
     cands = [[domain.from_graph(c.graph) for c in cs] for cs in ranked]
     drawn = sum(cs[0].draws for cs in ranked)
     result = {"dataset": dataset, "checkpoint": name, "num_test": len(refs), "steps": steps,
-              "sampler": cfg.sampling.sampler, "k": k, "draws_per_row": draws,
+              "sampler": cfg.sampling.sampler, "corrector_steps": corrector, "k": k, "draws_per_row": draws,
               "candidates": "distinct (StructureMatcher), ranked by share of draws",
               "train_meta": {key: v for key, v in meta.items() if key != "test_ids"},
               "samples_drawn": drawn,
@@ -187,11 +189,13 @@ def evaluate(dataset: str, name: str, k: int, limit: int | None, steps: int | No
     result["command"] = (f"python benchmarks/crystals_csp.py eval --dataset {dataset} --name {name} --k {k}"
                          + (f" --draws {draws}" if draws != k else "")
                          + (f" --max-draws {max_draws}" if max_draws != max(2 * k, draws) else "") + (f" --limit {limit}" if limit else "")
-                         + (f" --steps {steps}" if steps != cfg.sampling.steps else ""))
+                         + (f" --steps {steps}" if steps != cfg.sampling.steps else "")
+                         + (f" --corrector-steps {corrector}" if corrector != cfg.sampling.corrector_steps else ""))
     RESULTS.mkdir(parents=True, exist_ok=True)
     path = RESULTS / f"{name}.json"
     runs = json.loads(path.read_text()).get("runs", {}) if path.exists() else {}
-    runs[f"k={k}" + (f",rows={len(refs)}" if limit else "")] = result
+    runs[f"k={k}" + (f",rows={len(refs)}" if limit else "")
+         + (f",corrector={corrector}" if corrector != cfg.sampling.corrector_steps else "")] = result
     (path).write_text(json.dumps({"checkpoint": name, "dataset": dataset, "runs": runs}, indent=2))
     write_manifest(name, dataset, meta, runs)
     plot_results(name, runs)
@@ -201,7 +205,8 @@ def evaluate(dataset: str, name: str, k: int, limit: int | None, steps: int | No
 def write_manifest(name: str, dataset: str, meta: dict, runs: dict) -> None:
     """The bundled checkpoint's manifest: what it was trained on and its figures."""
     figures: dict = {}
-    for run in sorted(runs.values(), key=lambda r: r["num_test"]):  # the most rows wins per k
+    own = [r for key, r in runs.items() if "corrector=" not in key]  # the checkpoint's own settings only
+    for run in sorted(own, key=lambda r: r["num_test"]):  # the most rows wins per k
         for kk, v in run["metrics"].items():
             kk = kk.split("=")[1]
             figures[f"match_rate@{kk}"] = round(v["match_rate"], 4)
@@ -209,7 +214,7 @@ def write_manifest(name: str, dataset: str, meta: dict, runs: dict) -> None:
             figures[f"rows@{kk}"] = run["num_test"]
         figures["steps"] = run["steps"]
     dng_path = RESULTS / f"{name}-dng.json"
-    evaluated = [r["command"] for r in runs.values()]
+    evaluated = [r["command"] for r in own]
     if dng_path.exists():  # de novo figures of the same checkpoint
         dng = json.loads(dng_path.read_text())
         m = dng["metrics"]
@@ -324,7 +329,7 @@ def main() -> None:
                     help="csp: atom types given; dng: every field generated")
     ap.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     ap.add_argument("--corrector-steps", type=int, default=None,
-                    help="dng: Langevin corrector steps per reverse step (default: the checkpoint's)")
+                    help="eval, dng: Langevin corrector steps per reverse step (default: the checkpoint's)")
     ap.add_argument("--condition", action="append", default=[], metavar="COLUMN",
                     help="train: condition on this numeric column (classifier-free, repeatable)")
     args = ap.parse_args()
@@ -343,7 +348,7 @@ def main() -> None:
         evaluate_dng(args.dataset, name, args.num, args.steps, args.seed, args.reuse, args.corrector_steps)
     else:
         evaluate(args.dataset, name, args.k, args.limit, args.steps, args.seed, args.draws,
-                 not args.no_baselines, args.max_draws)
+                 not args.no_baselines, args.max_draws, args.corrector_steps)
 
 
 if __name__ == "__main__":
