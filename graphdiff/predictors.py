@@ -826,12 +826,14 @@ def _losses(model: Predictor, m: int, graphs: NoisyGraphs, y: torch.Tensor) -> t
     return per.sum() / mask.sum().clamp_min(1)
 
 
-def _lr_schedule(tc: Any, steps: int) -> Callable[[int], float]:
+def _lr_schedule(tc: Any, steps: int, time_progress: Callable[[], float] | None = None) -> Callable[[int], float]:
     """The trainer's warm-up and cosine schedule (:func:`graphdiff.training._lr_lambda`) over
-    ``steps`` (a ``--max-steps`` override stretches it, not only ``training.max_steps``)."""
+    ``steps`` (a ``--max-steps`` override stretches it, not only ``training.max_steps``), or over
+    the member's share of ``training.max_minutes`` when that ends first (``time_progress()``:
+    the fraction of it used), so a member stopped by the budget still ends at the low rate."""
     from graphdiff.training import _lr_lambda
 
-    return _lr_lambda(tc.model_copy(update={"max_steps": int(steps)}))
+    return _lr_lambda(tc.model_copy(update={"max_steps": int(steps)}), time_progress)
 
 
 @torch.no_grad()
@@ -923,10 +925,12 @@ def _train_member(model: Predictor, m: int, graphs: list[Data], val_batches: lis
     stream = BatchStream(graphs, cfg.data.batch_size, seed=seed)
     params = [p for p in member.parameters() if p.requires_grad]
     opt = torch.optim.AdamW(params, lr=tc.lr, weight_decay=tc.weight_decay)
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, _lr_schedule(tc, steps))
-    gen = torch.Generator(device="cpu").manual_seed(seed + 1)
     budget = tc.max_minutes * 60 / pc.ensemble if tc.max_minutes else None
-    best, best_state, t0 = math.inf, None, time.perf_counter()
+    t0 = time.perf_counter()
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, _lr_schedule(
+        tc, steps, None if budget is None else (lambda: (time.perf_counter() - t0) / budget)))
+    gen = torch.Generator(device="cpu").manual_seed(seed + 1)
+    best, best_state = math.inf, None
     member.train()
     for step in range(steps):
         batch = stream.batch_at(step).to(device)

@@ -350,6 +350,12 @@ def test_a_max_steps_override_stretches_the_learning_rate_schedule():
     assert _lr_schedule(tc, tc.max_steps)(100) == pytest.approx(0.05)   # the config's end
     assert _lr_schedule(tc, 1000)(100) > 0.9                           # an override of 1000 steps: still high
     assert _lr_schedule(tc, 1000)(1000) == pytest.approx(0.05)
+    # a time budget that ends first: the cosine follows the time used
+    used = [0.0]
+    timed = _lr_schedule(tc, 1000, lambda: used[0])
+    assert timed(200) > 0.9
+    used[0] = 1.0
+    assert timed(200) == pytest.approx(0.05)
 
 
 # ---------------------------------------------------------------------------- time-aware guidance
