@@ -272,19 +272,6 @@ def _trained_steps(spec: Spec, role: str) -> int:
         return DEFAULT_PREDICTOR_STEPS
 
 
-def generator_arg(spec: Spec) -> str:
-    """``graphdiff sample -c``: the bundled name, or the plugin's checkpoint file while it has no
-    manifest (``NAME.json``) beside it, as after a bare ``crystals_csp.py train``."""
-    try:
-        from graphdiff_crystals.bundled import checkpoint_dir
-    except ImportError:
-        return spec.generator
-    where = checkpoint_dir()
-    if not (where / f"{spec.generator}.json").exists() and (where / f"{spec.generator}.ckpt").exists():
-        return str(where / f"{spec.generator}.ckpt")
-    return spec.generator
-
-
 def run(num: int, steps: int, quantile: float, scale: float, seed: int, reading: str = "clean",
         spec: Spec = SPECS["carbon_24"]) -> dict:
     if reading not in GUIDES or (reading == "cfg" and not spec.conditioned):
@@ -298,7 +285,7 @@ def run(num: int, steps: int, quantile: float, scale: float, seed: int, reading:
         # the unguided set of these settings is sampled once, whatever the guide
         gen = (guided_csv(spec, reading, scale, num, steps, seed) if mode == "guided"
                else unguided_csv(spec, num, steps, seed))
-        cmd = [str(BIN / "graphdiff"), "sample", "-c", generator_arg(spec), "--num", str(num), "--steps", str(steps),
+        cmd = [str(BIN / "graphdiff"), "sample", "-c", spec.generator, "--num", str(num), "--steps", str(steps),
                "--seed", str(seed), "--out", str(gen), "-q", "--judge", str(judge)]
         if mode == "guided":
             cmd += guided_args(spec, reading, goal, scale)

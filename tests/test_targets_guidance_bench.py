@@ -127,15 +127,3 @@ def test_guide_descriptions(bench):
         "time-aware GNN ensemble (noisy = true, processes_from = carbon24-dng)")
     assert "perov5-heat" in bench.guide_description(p5, "clean")
     assert "classifier-free" in bench.guide_description(p5, "cfg")
-
-
-def test_generator_is_the_checkpoint_file_until_its_manifest_exists(bench, tmp_path, monkeypatch):
-    import graphdiff_crystals.bundled as bundled
-
-    monkeypatch.setattr(bundled, "checkpoint_dir", lambda: tmp_path)
-    spec = bench.SPECS["perov_5"]
-    assert bench.generator_arg(spec) == "perov5-dng"          # neither: the name, sample says what is missing
-    (tmp_path / "perov5-dng.ckpt").write_bytes(b"")
-    assert bench.generator_arg(spec) == str(tmp_path / "perov5-dng.ckpt")
-    (tmp_path / "perov5-dng.json").write_text("{}")
-    assert bench.generator_arg(spec) == "perov5-dng"
