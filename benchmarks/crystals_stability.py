@@ -497,7 +497,7 @@ def plot(result: dict[str, Any], reports: dict[str, dict[str, Any]], path: Path)
     ax.set_xlabel(f"E_hull (eV/atom, CHGNet; values beyond {hi:.2f} drawn at the edge)")
     ax.set_ylabel("fraction of structures with E_hull <= x")
     ax.set_title(f"{result['dataset']}: E_hull after CHGNet relaxation")
-    ax.legend(fontsize=8, loc="lower right")
+    ax.legend(fontsize=8, loc="upper left")
     width = 0.38
     for i, k in enumerate(SETS):
         vals = [100 * (result["sets"][k][f"{r}_rate"] or 0) for r in RATES]
