@@ -243,7 +243,8 @@ def plot_results(name: str, runs: dict) -> None:
 
     series: dict[str, dict[int, float]] = {}
     for run in runs.values():
-        for label, metrics in [("graphdiff", run["metrics"]), *run.get("baselines", {}).items()]:
+        model = "graphdiff" + (f", {run['corrector_steps']} corrector step(s)" if run.get("corrector_steps") else "")
+        for label, metrics in [(model, run["metrics"]), *run.get("baselines", {}).items()]:
             for kk, v in metrics.items():
                 series.setdefault(label, {})[int(kk.split("=")[1])] = 100 * v["match_rate"]
     fig, ax = plt.subplots(figsize=(5, 3.5))
