@@ -146,20 +146,25 @@ def select_hull_rows(header: list[str], rows: list[list[str]], size: int, energy
     return picked, info
 
 
-def element_sets_of_cifs(path: Path) -> list[frozenset[str]]:
-    """The set of elements of every readable structure in a ``material_id, cif`` file."""
+def _cif_elements(text: str) -> frozenset[str]:
+    """The elements of the structure in a CIF text (raises when it cannot be read)."""
     import warnings
 
     from pymatgen.core import Structure
 
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return frozenset(el.symbol for el in Structure.from_str(text, fmt="cif").composition.elements)
+
+
+def element_sets_of_cifs(path: Path) -> list[frozenset[str]]:
+    """The set of elements of every readable structure in a ``material_id, cif`` file."""
     header, rows = csv_rows(path)
     col = header.index("cif")
     out = []
     for r in rows:
         try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                out.append(frozenset(el.symbol for el in Structure.from_str(r[col], fmt="cif").composition.elements))
+            out.append(_cif_elements(r[col]))
         except Exception:  # noqa: BLE001 - an unreadable structure adds no chemical system
             continue
     return out
@@ -185,14 +190,7 @@ def select_chemsys_rows(header: list[str], rows: list[list[str]], systems: Seque
             if col is not None and r[col]:
                 elements = frozenset(el.symbol for el in Composition(r[col]).elements)
             else:
-                import warnings
-
-                from pymatgen.core import Structure
-
-                with warnings.catch_warnings():
-                    warnings.simplefilter("ignore")
-                    elements = frozenset(el.symbol for el in Structure.from_str(r[cif_col], fmt="cif")
-                                         .composition.elements)
+                elements = _cif_elements(r[cif_col])
         except Exception:  # noqa: BLE001 - counted below
             unreadable += 1
             continue

@@ -160,3 +160,7 @@ def test_element_sets_of_cifs_skips_unreadable_rows(bench, tmp_path: Path) -> No
     path = tmp_path / "gen.csv"
     bench.write_csv(path, ["material_id", "cif"], [["x", cif], ["y", "not a cif"]])
     assert bench.element_sets_of_cifs(path) == [frozenset({"Sr", "Ti", "O"})]
+    # without a formula column the rows' elements come from their CIFs
+    picked, info = bench.select_chemsys_rows(["material_id", "cif"], [["x", cif], ["y", "not a cif"]],
+                                             [frozenset({"Sr", "Ti", "O", "N"})])
+    assert picked == [0] and info["unreadable_rows"] == 1
