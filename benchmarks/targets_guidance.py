@@ -67,7 +67,6 @@ ROOT = Path(__file__).resolve().parents[1]
 RUNS = ROOT / "runs"
 RESULTS = ROOT / "benchmarks" / "results"
 BIN = Path(sys.executable).parent
-NAME = "carbon24-energy-guidance"
 
 csv.field_size_limit(sys.maxsize)
 
@@ -178,9 +177,18 @@ def predictors(steps: int, roles: list[str], spec: Spec = SPECS["carbon_24"]) ->
         print(f"{spec.predictor_name(role)}: trained in {time.perf_counter() - t0:.0f} s")
 
 
-def _values(path: Path, column: str) -> list[float]:
+def _rows(path: Path) -> list[dict]:
     with path.open(newline="") as fh:
-        return [float(r[column]) for r in csv.DictReader(fh) if r.get(column) not in (None, "", "nan")]
+        return list(csv.DictReader(fh))
+
+
+def _floats(rows: list[dict], column: str) -> list[float]:
+    """The numbers of ``column`` (rows without one are left out)."""
+    return [float(r[column]) for r in rows if r.get(column) not in (None, "", "nan")]
+
+
+def _values(path: Path, column: str) -> list[float]:
+    return _floats(_rows(path), column)
 
 
 def _mean(values: list[float]) -> float:
@@ -293,16 +301,15 @@ def run(num: int, steps: int, quantile: float, scale: float, seed: int, reading:
         reused = mode == "unguided" and gen.exists()
         res = None if reused else subprocess.run(cmd, check=True, env=_env(), capture_output=True, text=True)
         seconds = time.perf_counter() - t0
-        judged = _values(gen, spec.judge_column)
-        with gen.open(newline="") as fh:
-            rows = list(csv.DictReader(fh))
-        valid = _validity(gen)
+        rows = _rows(gen)
+        judged = _floats(rows, spec.judge_column)
+        valid = _validity(gen, len(rows))
         out[mode] = {
             "num": len(rows), "judged_n": len(judged), "file": str(gen.relative_to(ROOT)),
             "mae_to_goal": _mean([abs(v - goal) for v in judged]),
             "judged_mean": _mean(judged), "judged_median": statistics.median(judged) if judged else float("nan"),
             "structural_validity": valid, "seconds": None if reused else round(seconds, 1),
-            "guide_values_mean": (_mean(_values(gen, gtarget))
+            "guide_values_mean": (_mean(_floats(rows, gtarget))
                                   if mode == "guided" and reading != "cfg" else None),
             "cli_output": res.stdout.strip().splitlines()[-3:] if res is not None else "reused",
         }
@@ -334,7 +341,8 @@ def run(num: int, steps: int, quantile: float, scale: float, seed: int, reading:
     return result
 
 
-def _validity(gen: Path) -> float:
+def _validity(gen: Path, total: int) -> float:
+    """Structurally valid share of the ``total`` rows of ``gen`` (unreadable rows count as invalid)."""
     import warnings
 
     from graphdiff_crystals.io import read_records
@@ -343,8 +351,6 @@ def _validity(gen: Path) -> float:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         recs = list(read_records(gen, skipped=[]))
-    with gen.open(newline="") as fh:
-        total = sum(1 for _ in csv.DictReader(fh))
     return sum(bool(structure_valid(r["obj"])) for r in recs) / max(total, 1)
 
 

@@ -17,7 +17,7 @@ def bench(load_module):
 
 def test_carbon24_names_and_files_stay_as_they_were(bench):
     spec = bench.SPECS["carbon_24"]
-    assert bench.NAME == spec.name == "carbon24-energy-guidance"
+    assert spec.name == "carbon24-energy-guidance"
     assert (spec.generator, spec.column) == ("carbon24-dng", "energy_per_atom")
     assert spec.judge_column == "judged_carbon24judge-energy_per_atom"
     assert spec.role_dir("judge") == bench.RUNS / "carbon24-judge"
