@@ -109,14 +109,21 @@ def export(dataset: str, name: str, minutes: float, minutes_used: float | None =
     return dst
 
 
-def manifest(dataset: str, name: str) -> None:
-    """(Re)write the bundled checkpoint's manifest from its metadata and the results files, so
-    that ``graphdiff checkpoints`` lists it and ``--checkpoint NAME`` finds it."""
-    from graphdiff.model import load_model
+def _csp_runs(name: str) -> dict:
+    """The CSP evaluations of ``name`` recorded so far (``benchmarks/results/<name>.json``)."""
+    path = RESULTS / f"{name}.json"
+    return json.loads(path.read_text()).get("runs", {}) if path.exists() else {}
 
-    _, _, meta = load_model(BUNDLE / f"{name}.ckpt")
-    csp = RESULTS / f"{name}.json"
-    write_manifest(name, dataset, meta, json.loads(csp.read_text()).get("runs", {}) if csp.exists() else {})
+
+def manifest(dataset: str, name: str, meta: dict | None = None) -> None:
+    """(Re)write the bundled checkpoint's manifest from its metadata (read from the checkpoint
+    when not given) and the results files, so that ``graphdiff checkpoints`` lists it and
+    ``--checkpoint NAME`` finds it."""
+    from graphdiff.model import read_checkpoint
+
+    if meta is None:
+        meta = json.loads(read_checkpoint(BUNDLE / f"{name}.ckpt").get("meta") or "{}")
+    write_manifest(name, dataset, meta, _csp_runs(name))
 
 
 def _records(domain, path: Path, limit: int | None = None) -> list:
@@ -192,11 +199,10 @@ def evaluate(dataset: str, name: str, k: int, limit: int | None, steps: int | No
                          + (f" --steps {steps}" if steps != cfg.sampling.steps else "")
                          + (f" --corrector-steps {corrector}" if corrector != cfg.sampling.corrector_steps else ""))
     RESULTS.mkdir(parents=True, exist_ok=True)
-    path = RESULTS / f"{name}.json"
-    runs = json.loads(path.read_text()).get("runs", {}) if path.exists() else {}
+    runs = _csp_runs(name)
     runs[f"k={k}" + (f",rows={len(refs)}" if limit else "")
          + (f",corrector={corrector}" if corrector != cfg.sampling.corrector_steps else "")] = result
-    (path).write_text(json.dumps({"checkpoint": name, "dataset": dataset, "runs": runs}, indent=2))
+    (RESULTS / f"{name}.json").write_text(json.dumps({"checkpoint": name, "dataset": dataset, "runs": runs}, indent=2))
     write_manifest(name, dataset, meta, runs)
     plot_results(name, runs)
     return result
@@ -305,7 +311,7 @@ def evaluate_dng(dataset: str, name: str, num: int, steps: int | None, seed: int
     print(json.dumps(summary, indent=1))
     (RESULTS / f"{tag}.json").write_text(json.dumps(result, indent=2))
     if tag == f"{name}-dng":  # the checkpoint's own sampling settings: its manifest's figures
-        manifest(dataset, name)
+        manifest(dataset, name, meta)
     return result
 
 
