@@ -66,6 +66,7 @@ def everything(spec: GraphSpec) -> dict[str, int]:
 CASES = {
     "gt-social": (GraphTransformerDenoiser, SOCIAL, dict(heads=4, edge_hidden=8)),
     "gt-no-edges": (GraphTransformerDenoiser, SIGNALS, dict(heads=2, edge_hidden=8)),
+    "gt-structure": (GraphTransformerDenoiser, SOCIAL, dict(heads=4, edge_hidden=8, structure_features=True)),
     "egnn-molecule": (EGNNDenoiser, MOLECULE, {}),
     "egnn-2d": (EGNNDenoiser, PLANAR, dict(sublayers=1, attention=False, tanh=False)),
     "periodic": (PeriodicDenoiser, CRYSTAL, dict(num_freqs=8)),

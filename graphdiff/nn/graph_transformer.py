@@ -26,6 +26,7 @@ from graphdiff.nn.embeddings import (
     field_input,
     mlp,
 )
+from graphdiff.nn.structure import GRAPH_FEATURES, NODE_FEATURES, structure_features
 
 __all__ = ["DenseGraphTransformerLayer", "GraphTransformerDenoiser"]
 
@@ -189,6 +190,10 @@ class GraphTransformerDenoiser(Denoiser):
         global_hidden (int, optional): Global width :math:`d_y`. (default: ``hidden``)
         ffn_mult (int, optional): Feed-forward width multiplier. (default: ``2``)
         dropout (float, optional): Residual dropout. (default: ``0.0``)
+        structure_features (bool, optional): Add the cycle counts, connected components and
+            Laplacian spectrum of the current noisy adjacency
+            (:func:`~graphdiff.nn.structure.structure_features`) to the node and global inputs,
+            as DiGress does; needs an edge field. (default: ``False``)
 
     Shapes:
         - **input:** :class:`~graphdiff.nn.base.NoisyGraphs` with ``N`` nodes, ``B`` graphs,
@@ -202,10 +207,10 @@ class GraphTransformerDenoiser(Denoiser):
     def __init__(self, spec: GraphSpec, outputs: dict[str, int], cond_dim: int = 0,
                  hidden: int = 128, layers: int = 4, *, heads: int = 8, edge_hidden: int = 64,
                  global_hidden: int | None = None, ffn_mult: int = 2, dropout: float = 0.0,
-                 **options: Any) -> None:
+                 structure_features: bool = False, **options: Any) -> None:
         name = type(self).__name__
         check_options(name, options, ["hidden", "layers", "heads", "edge_hidden",
-                                      "global_hidden", "ffn_mult", "dropout"])
+                                      "global_hidden", "ffn_mult", "dropout", "structure_features"])
         super().__init__(spec, outputs, cond_dim)
         check_outputs(name, spec, self.outputs, {
             FieldKind.TORUS: "use the 'periodic' denoiser for periodic coordinates",
@@ -215,7 +220,8 @@ class GraphTransformerDenoiser(Denoiser):
             raise ValueError(f"{name}: layers must be >= 1, got {layers}")
         dx, de, dy = hidden, edge_hidden, global_hidden or hidden
         self.hparams = dict(hidden=hidden, layers=layers, heads=heads, edge_hidden=de,
-                            global_hidden=dy, ffn_mult=ffn_mult, dropout=dropout)
+                            global_hidden=dy, ffn_mult=ffn_mult, dropout=dropout,
+                            structure_features=bool(structure_features))
         self.edge = spec.edge_field
         self.de = de
         self.node_in = NodeFieldEmbedding(spec, dx)
@@ -224,6 +230,12 @@ class GraphTransformerDenoiser(Denoiser):
         if self.edge is not None:
             self.edge_in = nn.Linear(self.edge.width, de)
             self.degree_in = nn.Linear(self.edge.width + 1, dx, bias=False)
+        self.structure = bool(structure_features)
+        if self.structure:
+            if self.edge is None:
+                raise ValueError(f"{name}: structure_features needs an edge field; {spec.name!r} has none")
+            self.structure_x = nn.Linear(len(NODE_FEATURES), dx, bias=False)
+            self.structure_y = nn.Linear(len(GRAPH_FEATURES), dy, bias=False)
         levels = {name: spec[name].level for name in self.outputs}
         last = dict(update_x=Level.NODE in levels.values(), update_e=Level.EDGE in levels.values(),
                     update_y=Level.GRAPH in levels.values())
@@ -273,6 +285,11 @@ class GraphTransformerDenoiser(Denoiser):
         else:
             E = X.new_zeros(b, n, n, self.de)
         y = self.ctx_to_y(ctx)
+        if self.structure:
+            adj = (A.sum(-1) - A[..., 0]) * pair_mask.to(X.dtype)    # mass on "some edge" classes
+            node_f, graph_f = structure_features(adj, node_mask)
+            X = X + self.structure_x(node_f)
+            y = y + self.structure_y(graph_f)
         for layer in self.layers:
             X, E, y = layer(X, E, y, node_mask, pair_mask)
         out: dict[str, Tensor] = {}
