@@ -135,7 +135,7 @@ def evaluate(dataset: str, seeds: int, steps: int | None) -> dict:
     test = _graphs(domain, folder / "test.jsonl")
     train_graphs = _graphs(domain, folder / "train.jsonl")
     steps = steps or cfg.sampling.steps
-    runs, seconds, generated = [], 0.0, []
+    runs, seconds, generated, check = [], 0.0, [], None
     for seed in range(seeds):
         t0 = time.perf_counter()
         out = [g for chunk in sample_graphs(model, len(test), steps=steps, sampler=cfg.sampling.sampler,
@@ -145,6 +145,7 @@ def evaluate(dataset: str, seeds: int, steps: int | None) -> dict:
         generated.append(gen)
         m = graph_metrics(gen, test, train=train_graphs, dataset=dataset if dataset in ANCHORS else None,
                           kernel=None if dataset in ANCHORS else "gdss")
+        check = m["validity_check"]
         runs.append({"seed": seed, "mmd": m["mmd"], "validity": m["validity"], "uniqueness": m["uniqueness"],
                      "novelty": m["novelty"], "vun": m["vun"], "kernel": m.get("kernel")})
         print(f"seed {seed}: " + ", ".join(f"{k} {v:.4f}" for k, v in m["mmd"].items())
@@ -159,7 +160,8 @@ def evaluate(dataset: str, seeds: int, steps: int | None) -> dict:
     result = {
         "dataset": dataset, "checkpoint": name, "num_test": len(test), "num_train": len(train_graphs),
         "samples_per_seed": len(test), "seeds": seeds, "steps": steps, "sampler": cfg.sampling.sampler,
-        "train_meta": meta, "summary": summary, "runs": runs, "anchors": ANCHORS.get(dataset, {}),
+        "train_meta": meta, "summary": summary, "validity_check": check, "runs": runs,
+        "anchors": ANCHORS.get(dataset, {}),
         "sampling_seconds_per_graph": seconds / (seeds * len(test)),
         "threads": torch.get_num_threads(),
         "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
