@@ -29,8 +29,8 @@ import networkx as nx
 import numpy as np
 
 __all__ = ["wl_hash", "first_isomorphic", "match_in", "is_planar_valid", "is_grid_valid",
-           "sbm_wald_pvalue", "sbm_block_counts", "SBM_FITS", "is_sbm_valid", "graph_tool_available", "VALIDITY",
-           "validity_function"]
+           "sbm_wald_pvalue", "sbm_block_counts", "sbm_log_likelihood", "louvain_sbm_fit", "SBM_FITS",
+           "LOUVAIN_RESOLUTIONS", "is_sbm_valid", "graph_tool_available", "VALIDITY", "validity_function"]
 
 
 def wl_hash(graph: nx.Graph) -> str:
@@ -191,8 +191,9 @@ def louvain_sbm_fit(graph: nx.Graph) -> tuple[np.ndarray, np.ndarray]:
     best = None
     for res in LOUVAIN_RESOLUTIONS:
         blocks = [sorted(b, key=str) for b in nx.community.louvain_communities(graph, resolution=res, seed=0)]
-        isolated = [b for b in blocks if len(b) == 1 and graph.degree(b[0]) == 0]
-        rest = [b for b in blocks if not (len(b) == 1 and graph.degree(b[0]) == 0)]
+        isolated, rest = [], []
+        for block in blocks:
+            (isolated if len(block) == 1 and graph.degree(block[0]) == 0 else rest).append(block)
         if not rest:                       # no edges: the first isolated node starts a block
             rest, isolated = isolated[:1], isolated[1:]
         for single in isolated:

@@ -280,14 +280,14 @@ class GraphTransformerDenoiser(Denoiser):
             E = self.edge_in(A) * pair_mask.unsqueeze(-1).to(X.dtype)
             others = (node_mask.sum(1, keepdim=True) - 1).clamp(min=1).to(X.dtype)   # [B, 1]
             mean_a = A.sum(2) / others.unsqueeze(-1)
-            degree = torch.log1p((A.sum(-1) - A[..., 0]).sum(2, keepdim=True))
+            edge_mass = A.sum(-1) - A[..., 0]                # [B, n, n] mass on "some edge" classes
+            degree = torch.log1p(edge_mass.sum(2, keepdim=True))
             X = X + self.degree_in(torch.cat([mean_a, degree], dim=-1)) * node_mask.unsqueeze(-1)
         else:
             E = X.new_zeros(b, n, n, self.de)
         y = self.ctx_to_y(ctx)
         if self.structure:
-            adj = (A.sum(-1) - A[..., 0]) * pair_mask.to(X.dtype)    # mass on "some edge" classes
-            node_f, graph_f = structure_features(adj, node_mask)
+            node_f, graph_f = structure_features(edge_mass * pair_mask.to(X.dtype), node_mask)
             X = X + self.structure_x(node_f)
             y = y + self.structure_y(graph_f)
         for layer in self.layers:
