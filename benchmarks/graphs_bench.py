@@ -121,26 +121,52 @@ def _graphs(domain, path: Path) -> list:
     return [r["obj"] for r in domain.read(path)]
 
 
-def evaluate(dataset: str, seeds: int, steps: int | None) -> dict:
+def _drawn(samples: Path) -> tuple[list[list], float, int, dict]:
+    """The final model's graphs in a ``benchmarks/gpu_runs.py sample`` file, one list per seed:
+    ``(per_seed, seconds, steps, meta)``."""
+    from torch_geometric.data import Data
+
+    entries = [e for e in torch.load(samples) if e["label"] == "last"]
+    if not entries:
+        raise SystemExit(f"{samples}: holds no graphs of a final checkpoint")
+    per_seed = [[Data(**{k: (v.long() if not v.is_floating_point() else v) if torch.is_tensor(v) else v
+                         for k, v in g.items()}) for g in e["graphs"]] for e in entries]
+    meta = {k: entries[0][k] for k in ("checkpoint", "step", "train_minutes", "max_minutes", "device_name")}
+    return per_seed, sum(e["seconds"] for e in entries), entries[0]["steps"], meta
+
+
+def evaluate(dataset: str, seeds: int, steps: int | None, samples: Path | None = None,
+             name: str | None = None) -> dict:
+    """Score the bundled ``<dataset>-dng`` (sampled here, ``seeds`` times), or the graphs a GPU
+    run drew (``samples``: a ``benchmarks/gpu_runs.py sample`` file; written to ``<name>.json``
+    and leaving the bundle's manifest alone)."""
     from graphdiff.metrics import graph_metrics
     from graphdiff.model import load_model
     from graphdiff.plugins import get_manager
     from graphdiff.runner import sample_graphs
 
-    name = f"{dataset}-dng"
+    bundled = f"{dataset}-dng"
+    name = name or bundled
     BUNDLE = BUNDLES[domain_of(dataset)]
-    model, cfg, meta = load_model(BUNDLE / f"{name}.ckpt")
     domain = get_manager().get("domains", domain_of(dataset))
     folder = make_data(dataset)
     test = _graphs(domain, folder / "test.jsonl")
     train_graphs = _graphs(domain, folder / "train.jsonl")
-    steps = steps or cfg.sampling.steps
-    runs, seconds, generated, check = [], 0.0, [], None
+    if samples is not None:
+        drawn, seconds, steps, meta = _drawn(samples)
+        seeds, model, sampler = len(drawn), None, "ancestral"
+    else:
+        model, cfg, meta = load_model(BUNDLE / f"{bundled}.ckpt")
+        steps, sampler, seconds = steps or cfg.sampling.steps, cfg.sampling.sampler, 0.0
+    runs, generated, check = [], [], None
     for seed in range(seeds):
-        t0 = time.perf_counter()
-        out = [g for chunk in sample_graphs(model, len(test), steps=steps, sampler=cfg.sampling.sampler,
-                                            seed=seed, batch_size=256) for g in chunk]
-        seconds += time.perf_counter() - t0
+        if samples is not None:
+            out = drawn[seed]
+        else:
+            t0 = time.perf_counter()
+            out = [g for chunk in sample_graphs(model, len(test), steps=steps, sampler=sampler,
+                                                seed=seed, batch_size=256) for g in chunk]
+            seconds += time.perf_counter() - t0
         gen = [domain.from_graph(g) for g in out]
         generated.append(gen)
         m = graph_metrics(gen, test, train=train_graphs, dataset=dataset if dataset in ANCHORS else None,
@@ -159,15 +185,22 @@ def evaluate(dataset: str, seeds: int, steps: int | None) -> dict:
         summary[key] = {"mean": statistics.fmean(vals), "std": statistics.pstdev(vals)} if vals else None
     result = {
         "dataset": dataset, "checkpoint": name, "num_test": len(test), "num_train": len(train_graphs),
-        "samples_per_seed": len(test), "seeds": seeds, "steps": steps, "sampler": cfg.sampling.sampler,
+        "samples_per_seed": len(generated[0]), "seeds": seeds, "steps": steps, "sampler": sampler,
         "train_meta": meta, "summary": summary, "validity_check": check, "runs": runs,
         "anchors": ANCHORS.get(dataset, {}),
-        "sampling_seconds_per_graph": seconds / (seeds * len(test)),
+        "sampling_seconds_per_graph": seconds / sum(len(g) for g in generated),
         "threads": torch.get_num_threads(),
         "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
         "command": f"python benchmarks/graphs_bench.py eval --dataset {dataset} --seeds {seeds}"
-                   + (f" --steps {steps}" if steps != cfg.sampling.steps else ""),
+                   + (f" --steps {steps}" if samples is None and steps != cfg.sampling.steps else ""),
     }
+    if samples is not None:
+        result["sampled_on"] = meta["device_name"]
+        result["command"] = f"python benchmarks/graphs_bench.py eval --dataset {dataset} --samples {samples} --name {name}"
+        RESULTS.mkdir(parents=True, exist_ok=True)
+        (RESULTS / f"{name}.json").write_text(json.dumps(result, indent=2, default=str))
+        _plot_mmd(name, summary, ANCHORS.get(dataset, {}))
+        return result
     if model.condition:
         result["conditional"] = conditional(model, cfg, domain, seeds=seeds, steps=steps,
                                             n=len(test), values=_condition_values(dataset, test))
@@ -365,6 +398,9 @@ def main() -> None:
     ap.add_argument("--layers", type=int, default=4)
     ap.add_argument("--n", type=int, default=64)
     ap.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    ap.add_argument("--samples", type=Path, default=None,
+                    help="eval: score the graphs of a `benchmarks/gpu_runs.py sample` file instead of sampling")
+    ap.add_argument("--name", default=None, help="eval --samples: the results file's name")
     args = ap.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -381,7 +417,7 @@ def main() -> None:
         export(args.dataset, cfg.training.out_dir, used["training"]["max_minutes"],
                used["training"]["max_minutes"])
     elif args.command == "eval":
-        evaluate(args.dataset, args.seeds, args.steps)
+        evaluate(args.dataset, args.seeds, args.steps, samples=args.samples, name=args.name)
     elif args.command == "scale":
         scale(args.sizes, args.steps or 5, args.hidden, args.layers, args.sampling_steps)
     else:

@@ -16,12 +16,15 @@ from graphdiff.errors import ConfigError, DataError
 @click.argument("config", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--resume", type=click.Path(dir_okay=False, path_type=Path),
               help="Continue from this training checkpoint (model, optimiser, EMA, step, RNG).")
+@click.option("--init", "init", metavar="CKPT",
+              help="Start a new run from the weights of this checkpoint (a path or a bundled name) of "
+                   "the same [model] and [diffusion] config: fresh optimiser and step count.")
 @click.option("--max-steps", type=int, help="Override training.max_steps.")
 @click.option("--out-dir", type=click.Path(file_okay=False, path_type=Path), help="Override training.out_dir.")
 @click.option("--strict", is_flag=True, help="Fail on the first bad input row instead of skipping it.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
-def train_cmd(config: Path, resume: Path | None, max_steps: int | None, out_dir: Path | None,
-              strict: bool, quiet: bool) -> None:
+def train_cmd(config: Path, resume: Path | None, init: str | None, max_steps: int | None,
+              out_dir: Path | None, strict: bool, quiet: bool) -> None:
     """Train the model CONFIG describes (TOML, YAML or JSON); writes checkpoints and logs."""
     from graphdiff.cli import _check_names
     from graphdiff.config import load_config
@@ -33,7 +36,7 @@ def train_cmd(config: Path, resume: Path | None, max_steps: int | None, out_dir:
         cfg.training.out_dir = str(out_dir.resolve())
     if max_steps:
         cfg.training.max_steps = max_steps
-    trainer, ckpt = train(cfg, resume=resume, progress=not quiet, strict=strict)
+    trainer, ckpt = train(cfg, resume=resume, init=init, progress=not quiet, strict=strict)
     last = {k: v for r in trainer.history for k, v in r.items()}
     click.echo(f"trained {trainer.step} steps; loss {last.get('loss', float('nan')):.4f}"
                + (f", val_loss {last['val_loss']:.4f}" if "val_loss" in last else ""))

@@ -14,7 +14,7 @@ from graphdiff.config import RunConfig
 from graphdiff.data import (DATABASE_SUFFIXES, IndexView, read_graphs, split_graphs, split_indices,
                             statistics_sample)
 from graphdiff.diffusion import GraphDiffusion
-from graphdiff.errors import DataError, GraphValidationError
+from graphdiff.errors import ConfigError, DataError, GraphValidationError
 from graphdiff.model import build_model
 from graphdiff.training import Trainer
 
@@ -90,20 +90,25 @@ def attach_target(domain: Any, graphs: Sequence[Data], name: str, target: Any) -
         setattr(g, name, torch.tensor([value], dtype=torch.float32))
 
 
-def train(cfg: RunConfig, *, resume: str | Path | None = None, max_steps: int | None = None,
-          progress: bool = True, strict: bool = False) -> tuple[Trainer, Path]:
-    """Train the model a config describes; returns the trainer and its last checkpoint."""
+def train(cfg: RunConfig, *, resume: str | Path | None = None, init: str | Path | None = None,
+          max_steps: int | None = None, progress: bool = True, strict: bool = False) -> tuple[Trainer, Path]:
+    """Train the model a config describes; returns the trainer and its last checkpoint.
+
+    ``resume`` continues a training checkpoint exactly; ``init`` starts a new run (fresh optimiser,
+    schedule and step count) from the weights of any checkpoint of the same model, e.g. a bundled
+    one, to train it further or fine-tune it on other data."""
     from graphdiff.plugins import get_manager
 
     domain = get_manager().get("domains", cfg.data.domain)
     train_graphs, val_graphs, skipped = load_training_data(cfg, domain, strict=strict, progress=progress)
-    return train_on(cfg, train_graphs, val_graphs, skipped=skipped, resume=resume, max_steps=max_steps,
-                    progress=progress)
+    return train_on(cfg, train_graphs, val_graphs, skipped=skipped, resume=resume, init=init,
+                    max_steps=max_steps, progress=progress)
 
 
 def train_on(cfg: RunConfig, train_graphs: Sequence[Data], val_graphs: Sequence[Data], *,
              skipped: Sequence[dict] = (), source: str | None = None, resume: str | Path | None = None,
-             max_steps: int | None = None, progress: bool = True) -> tuple[Trainer, Path]:
+             init: str | Path | None = None, max_steps: int | None = None,
+             progress: bool = True) -> tuple[Trainer, Path]:
     """Train on graphs already in memory (``cfg.data``'s sources are not read).
 
     ``train_graphs`` / ``val_graphs`` must be graphs of ``cfg.data.domain`` (what its converter
@@ -116,6 +121,10 @@ def train_on(cfg: RunConfig, train_graphs: Sequence[Data], val_graphs: Sequence[
     torch.manual_seed(cfg.training.seed)
     model = build_model(cfg, domain)
     model.fit_statistics(statistics_sample(train_graphs, seed=cfg.training.seed))
+    if resume and init:
+        raise ConfigError("give either resume (continue a run) or init (start from its weights), not both")
+    if init:
+        meta_init = init_weights(model, cfg, init)
     out = Path(cfg.training.out_dir)
     out.mkdir(parents=True, exist_ok=True)
     (out / "skipped.json").write_text(json.dumps(skipped, indent=1))
@@ -123,11 +132,42 @@ def train_on(cfg: RunConfig, train_graphs: Sequence[Data], val_graphs: Sequence[
             "source": source or cfg.data.train_source or cfg.data.source, "num_train": len(train_graphs),
             "num_val": len(val_graphs), "num_skipped": len(skipped),
             "parameters": sum(p.numel() for p in model.parameters())}
+    if init:
+        meta["init"] = meta_init
     trainer = Trainer(model, cfg, train_graphs, val_graphs, meta=meta, progress=progress)
     if resume:
         trainer.resume(resume)
     trainer.fit(max_steps)
     return trainer, out / "last.ckpt"
+
+
+def init_weights(model: GraphDiffusion, cfg: RunConfig, path: str | Path) -> dict:
+    """Load the weights of checkpoint ``path`` (a bundled name, a model-only or a training
+    checkpoint: its EMA weights where it has them) into ``model``, built from ``cfg``.
+
+    The checkpoint's [model] and [diffusion] sections must equal ``cfg``'s, so that the weights
+    mean the same thing. The normalisation statistics stored with the weights are kept (the
+    weights were learnt against them); the node-count histogram stays the one of the data ``model``
+    was fitted to, which is the data the run trains on. Returns what the
+    new checkpoint records of its start: the path, and the step and meta of the source."""
+    from graphdiff.model import load_state, read_checkpoint, resolve_checkpoint
+
+    src = resolve_checkpoint(path)
+    ckpt = read_checkpoint(src)
+    saved = json.loads(ckpt["config"])
+    now = json.loads(cfg.model_dump_json())
+    for section in ("model", "diffusion"):
+        if saved.get(section) != now.get(section):
+            raise ConfigError(f"{path}: was trained with another [{section}] config, so its weights cannot "
+                              f"start this run; saved {saved.get(section)} vs now {now.get(section)}")
+    weights = ckpt["ema"] if ckpt.get("ema") is not None else ckpt["model"]
+    own = model.state_dict()
+    sizes = model.num_nodes_hist.clone()
+    load_state(model, {k: v.to(own[k].dtype) if k in own else v for k, v in weights.items()}, str(src))
+    model.num_nodes_hist = sizes
+    old = json.loads(ckpt.get("meta") or "{}")
+    return {"from": str(path), "step": int(ckpt.get("step", old.get("step", 0)) or 0),
+            "source": old.get("source"), "train_minutes": old.get("train_minutes")}
 
 
 def sample_in_chunks(model: GraphDiffusion, total: int, chunk: int, *, make_kwargs: Callable[[int, int], dict],

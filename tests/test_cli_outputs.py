@@ -316,3 +316,37 @@ def test_evaluate_kernel_is_an_error_for_a_metric_without_one(graph_files):
                   "--reference", str(graph_files["ref"]), "--kernel", "gdss"])
     assert "--kernel: the metric 'crystals-csp' takes no kernel" in text
     assert "social-dng" in text and "traffic-dng" in text
+
+
+def test_train_init_starts_a_new_run_from_a_checkpoints_weights(social_model, tmp_path):
+    """`graphdiff train --init CKPT`: step count and optimiser start afresh, the weights are the
+    checkpoint's (its EMA), the start is recorded, and a checkpoint of another model is refused."""
+    from graphdiff.config import load_config
+    from graphdiff.model import build_model, load_model, read_checkpoint
+    from graphdiff.runner import init_weights, train
+
+    src = social_model["checkpoint"]
+    cfg = load_config(src.parent.parent / "run.toml")
+    cfg.training.out_dir = str(tmp_path / "again")
+    start, _, _ = load_model(src)
+    fresh = build_model(cfg, SOCIAL)
+    assert any(not torch.equal(fresh.state_dict()[k], v) for k, v in start.state_dict().items())
+    sizes = fresh.num_nodes_hist.clone()
+    init_weights(fresh, cfg, src)
+    for key, value in start.state_dict().items():
+        if key != "num_nodes_hist":  # the sizes stay those of the data the new run trains on
+            assert torch.equal(fresh.state_dict()[key], value), key
+    assert torch.equal(fresh.num_nodes_hist, sizes)
+    trainer, last = train(cfg, init=src, max_steps=1, progress=False)
+    assert trainer.step == 1 and "optimizer" in read_checkpoint(last)
+    meta = json.loads(read_checkpoint(last)["meta"])
+    assert meta["init"]["from"] == str(src) and meta["init"]["step"] == 2
+    # through the CLI, and a config whose model differs cannot start from those weights
+    text = run(["train", str(src.parent.parent / "run.toml"), "--init", str(src), "--quiet",
+                "--out-dir", str(tmp_path / "cli")])
+    assert "trained 2 steps" in text
+    cfg.model.hidden = 8
+    with pytest.raises(Exception, match="another \\[model\\] config"):
+        train(cfg, init=src, max_steps=1, progress=False)
+    with pytest.raises(Exception, match="not both"):
+        train(load_config(src.parent.parent / "run.toml"), init=src, resume=last, progress=False)
