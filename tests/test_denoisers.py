@@ -6,6 +6,7 @@ from dataclasses import replace
 
 import pytest
 import torch
+from torch_geometric.utils import to_dense_batch
 
 from graphdiff.graph import FieldSpec, GraphSpec
 from graphdiff.nn import (
@@ -67,6 +68,7 @@ CASES = {
     "gt-social": (GraphTransformerDenoiser, SOCIAL, dict(heads=4, edge_hidden=8)),
     "gt-no-edges": (GraphTransformerDenoiser, SIGNALS, dict(heads=2, edge_hidden=8)),
     "gt-structure": (GraphTransformerDenoiser, SOCIAL, dict(heads=4, edge_hidden=8, structure_features=True)),
+    "gt-distances": (GraphTransformerDenoiser, SOCIAL, dict(heads=4, edge_hidden=8, pair_distances="coords")),
     "egnn-molecule": (EGNNDenoiser, MOLECULE, {}),
     "egnn-2d": (EGNNDenoiser, PLANAR, dict(sublayers=1, attention=False, tanh=False)),
     "periodic": (PeriodicDenoiser, CRYSTAL, dict(num_freqs=8)),
@@ -286,3 +288,32 @@ def test_symmetries_hold_in_float32(case):
         assert_rotation_equivariant(model, graphs, reflect=True)
     if cls is PeriodicDenoiser:
         assert_periodic_invariant(model, graphs)
+
+
+def test_pair_distance_basis_is_rigid_motion_invariant_and_locates_the_distance():
+    model, spec = build("gt-distances")
+    graphs = batch(spec)
+    basis = model._distance_basis(graphs, graphs.num_graphs)
+    angle = torch.tensor(0.7, dtype=torch.float64)
+    rot = torch.stack([torch.stack([angle.cos(), -angle.sin()]), torch.stack([angle.sin(), angle.cos()])])
+    moved = {**graphs.inputs, "coords": graphs.inputs["coords"] @ rot.T + torch.tensor([3.0, -2.0], dtype=torch.float64)}
+    real = to_dense_batch(graphs.batch, graphs.batch, batch_size=graphs.num_graphs)[1]
+    pairs = real[:, :, None] & real[:, None, :]   # padding is masked out by the caller
+    assert torch.allclose(model._distance_basis(replace(graphs, inputs=moved), graphs.num_graphs)[pairs],
+                          basis[pairs], atol=1e-9)
+    # two nodes 1.0 apart: the basis peaks at the centre nearest 1.0
+    two = random_noisy_graphs(spec, [2], seed=0)
+    two = replace(two, inputs={**two.inputs, "coords": torch.tensor([[0.0, 0.0], [0.6, 0.8]], dtype=torch.float64)})
+    peak = int(model._distance_basis(two, 1)[0, 0, 1].argmax())
+    assert peak == int((model.rbf_centers - 1.0).abs().argmin())
+    # and the pair stream uses it: other distances, other edge logits (all else equal)
+    far = replace(two, inputs={**two.inputs, "coords": torch.tensor([[0.0, 0.0], [1.8, 2.4]], dtype=torch.float64)})
+    model.eval()
+    assert not torch.allclose(model(two)["links"], model(far)["links"])
+
+
+def test_pair_distances_must_name_a_continuous_node_field():
+    with pytest.raises(ValueError, match="pair_distances must name a continuous node field .*coords"):
+        GraphTransformerDenoiser(SOCIAL, everything(SOCIAL), pair_distances="coord")
+    with pytest.raises(ValueError, match="got 'kind'"):
+        GraphTransformerDenoiser(SOCIAL, everything(SOCIAL), pair_distances="kind")

@@ -30,6 +30,10 @@ from graphdiff.nn.structure import GRAPH_FEATURES, NODE_FEATURES, structure_feat
 
 __all__ = ["DenseGraphTransformerLayer", "GraphTransformerDenoiser"]
 
+#: ``pair_distances``: radial basis size, and its last centre on the field's normalised scale
+#: (data processes scale continuous fields to unit spread, so a graph's distances fall in a few units)
+_RBF, _RBF_MAX = 24, 3.0
+
 
 def _film(z: Tensor, y: Tensor, mul: nn.Linear, add: nn.Linear) -> Tensor:
     """``z * (1 + mul(y)) + add(y)`` with ``y`` ``[B, dy]`` broadcast over the middle dims of
@@ -177,7 +181,13 @@ class GraphTransformerDenoiser(Denoiser):
     * graph fields from :math:`\mathbf{y}`.
 
     Node continuous fields (features, 2-D road coordinates...) are plain features; torus and
-    positions fields are refused (use the ``periodic`` or ``egnn`` denoiser).
+    positions fields are refused (use the ``periodic`` or ``egnn`` denoiser). With
+    ``pair_distances`` naming one of them, the pair stream also starts from the distances between
+    its current (noisy) values, :math:`\mathbf{e}_{ij}^{(0)} \mathrel{+}= \mathbf{W}_r\,
+    \mathrm{rbf}(\lVert \mathbf{x}_i - \mathbf{x}_j \rVert)` (Gaussian radial basis on the
+    field's normalised scale): which nodes are near each other, the main evidence for an edge
+    in a spatial graph such as a road network, without the network having to learn subtraction
+    from absolute coordinates.
 
     Args:
         spec (GraphSpec): The graphs' fields.
@@ -194,6 +204,8 @@ class GraphTransformerDenoiser(Denoiser):
             Laplacian spectrum of the current noisy adjacency
             (:func:`~graphdiff.nn.structure.structure_features`) to the node and global inputs,
             as DiGress does; needs an edge field. (default: ``False``)
+        pair_distances (str, optional): A node continuous field whose pairwise distances feed
+            the pair stream (e.g. the road network's ``"coords"``). (default: ``None``)
 
     Shapes:
         - **input:** :class:`~graphdiff.nn.base.NoisyGraphs` with ``N`` nodes, ``B`` graphs,
@@ -207,10 +219,11 @@ class GraphTransformerDenoiser(Denoiser):
     def __init__(self, spec: GraphSpec, outputs: dict[str, int], cond_dim: int = 0,
                  hidden: int = 128, layers: int = 4, *, heads: int = 8, edge_hidden: int = 64,
                  global_hidden: int | None = None, ffn_mult: int = 2, dropout: float = 0.0,
-                 structure_features: bool = False, **options: Any) -> None:
+                 structure_features: bool = False, pair_distances: str | None = None,
+                 **options: Any) -> None:
         name = type(self).__name__
-        check_options(name, options, ["hidden", "layers", "heads", "edge_hidden",
-                                      "global_hidden", "ffn_mult", "dropout", "structure_features"])
+        check_options(name, options, ["hidden", "layers", "heads", "edge_hidden", "global_hidden",
+                                      "ffn_mult", "dropout", "structure_features", "pair_distances"])
         super().__init__(spec, outputs, cond_dim)
         check_outputs(name, spec, self.outputs, {
             FieldKind.TORUS: "use the 'periodic' denoiser for periodic coordinates",
@@ -222,6 +235,16 @@ class GraphTransformerDenoiser(Denoiser):
         self.hparams = dict(hidden=hidden, layers=layers, heads=heads, edge_hidden=de,
                             global_hidden=dy, ffn_mult=ffn_mult, dropout=dropout,
                             structure_features=bool(structure_features))
+        if pair_distances is not None:
+            self.hparams["pair_distances"] = pair_distances
+            field = next((f for f in spec.fields if f.name == pair_distances), None)
+            if field is None or field.kind is not FieldKind.CONTINUOUS or field.level is not Level.NODE:
+                choices = [f.name for f in spec.fields if f.kind is FieldKind.CONTINUOUS and f.level is Level.NODE]
+                raise ValueError(f"{name}: pair_distances must name a continuous node field of {spec.name!r} "
+                                 f"({', '.join(choices) or 'it has none'}), got {pair_distances!r}")
+            self.distance_in = nn.Linear(_RBF, edge_hidden)
+            self.register_buffer("rbf_centers", torch.linspace(0.0, _RBF_MAX, _RBF), persistent=False)
+        self.pair_distances = pair_distances
         self.edge = spec.edge_field
         self.de = de
         self.node_in = NodeFieldEmbedding(spec, dx)
@@ -267,6 +290,16 @@ class GraphTransformerDenoiser(Denoiser):
             dense[pair_batch, lj, li] = a
         return dense, pair_batch, li, lj
 
+    def _distance_basis(self, graphs: NoisyGraphs, b: int) -> Tensor:
+        """Gaussian radial basis ``[B, n, n, K]`` of the distances between the current values of
+        the ``pair_distances`` field (differentiable: gradient guidance reaches the values)."""
+        x = field_input(self.spec[self.pair_distances], graphs.inputs[self.pair_distances])
+        x, _ = to_dense_batch(x.to(self.rbf_centers.dtype), graphs.batch, batch_size=b)
+        diff = x.unsqueeze(2) - x.unsqueeze(1)
+        dist = torch.sqrt((diff ** 2).sum(-1, keepdim=True) + 1e-12)   # smooth at i = j
+        width = _RBF_MAX / (_RBF - 1)
+        return torch.exp(-0.5 * ((dist - self.rbf_centers) / width) ** 2)
+
     def forward(self, graphs: NoisyGraphs) -> dict[str, Tensor]:
         b, n_nodes = graphs.num_graphs, graphs.num_nodes
         ctx = self.context(graphs)
@@ -285,6 +318,8 @@ class GraphTransformerDenoiser(Denoiser):
             X = X + self.degree_in(torch.cat([mean_a, degree], dim=-1)) * node_mask.unsqueeze(-1)
         else:
             E = X.new_zeros(b, n, n, self.de)
+        if self.pair_distances is not None:
+            E = E + self.distance_in(self._distance_basis(graphs, b)) * pair_mask.unsqueeze(-1).to(X.dtype)
         y = self.ctx_to_y(ctx)
         if self.structure:
             node_f, graph_f = structure_features(edge_mass * pair_mask.to(X.dtype), node_mask)
