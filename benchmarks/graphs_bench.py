@@ -5,6 +5,7 @@
     python benchmarks/graphs_bench.py export --dataset community-small   # after `graphdiff train CONFIG`
     python benchmarks/graphs_bench.py eval  --dataset community-small --seeds 3
     python benchmarks/graphs_bench.py scale --sizes 64 128 256 500
+    python benchmarks/graphs_bench.py real-validity --threads 1
 
 ``data`` regenerates the dataset from its published recipe and split (seed 0) into
 ``runs/graphs/<dataset>/``. ``train`` trains ``benchmarks/configs/<dataset>.toml`` within a
@@ -15,6 +16,8 @@ V.U.N. with their mean and standard deviation over seeds beside the published an
 ``benchmarks/results/<dataset>-dng.json`` / ``.png``, with a picture of generated and real graphs
 in ``docs/images/``. ``scale`` times one reverse step and measures peak memory for graphs of
 64 to 500 nodes (dense edge processes are O(n²)): ``benchmarks/results/graphs_sampling_scale``.
+``real-validity`` runs the planar and SBM validity checks on the real graphs of every split (the
+ceiling of V.U.N.) and times the structure features: ``benchmarks/results/graphs_real_validity``.
 """
 
 from __future__ import annotations
@@ -169,7 +172,7 @@ def evaluate(dataset: str, seeds: int, steps: int | None, samples: Path | None =
             seconds += time.perf_counter() - t0
         gen = [domain.from_graph(g) for g in out]
         generated.append(gen)
-        m = graph_metrics(gen, test, train=train_graphs, dataset=dataset if dataset in ANCHORS else None,
+        m = graph_metrics(gen, test, train=train_graphs, dataset=dataset if dataset in ANCHORS or dataset == "roads" else None,
                           kernel=None if dataset in ANCHORS else "gdss")
         check = m["validity_check"]
         runs.append({"seed": seed, "mmd": m["mmd"], "validity": m["validity"], "uniqueness": m["uniqueness"],
@@ -216,6 +219,49 @@ def evaluate(dataset: str, seeds: int, steps: int | None, samples: Path | None =
                        "novelty": round(summary["novelty"]["mean"], 4)}
     info["evaluated_by"] = result["command"]
     manifest.write_text(json.dumps(info, indent=2))
+    return result
+
+
+def real_validity(repeats: int = 20) -> dict:
+    """The validity checks on the real graphs (planar and SBM, every split): what share of the
+    data itself passes, i.e. the ceiling of V.U.N.'s validity; and the cost of the structure
+    features on one planar batch (16 graphs of 64 nodes), median of ``repeats`` runs."""
+    from graphdiff.metrics.vun import validity_function
+    from graphdiff.nn.structure import structure_features
+    from graphdiff.plugins import get_manager
+
+    domain = get_manager().get("domains", "social")
+    result = {"datasets": {}}
+    for dataset in ("planar", "sbm"):
+        fn, note = validity_function(dataset)
+        folder = make_data(dataset)
+        rows = {}
+        for split in ("train", "val", "test"):
+            graphs = _graphs(domain, folder / f"{split}.jsonl")
+            t0 = time.perf_counter()
+            passed = sum(bool(fn(g)) for g in graphs)
+            rows[split] = {"graphs": len(graphs), "valid": passed, "share": passed / len(graphs),
+                           "seconds_per_graph": (time.perf_counter() - t0) / len(graphs)}
+            print(f"{dataset} {split}: {passed} / {len(graphs)} valid")
+        result["datasets"][dataset] = {"validity_check": note, "splits": rows}
+    import networkx as nx
+
+    graphs = _graphs(domain, make_data("planar") / "train.jsonl")[:16]
+    adj = torch.stack([torch.tensor(nx.to_numpy_array(g, nodelist=sorted(g.nodes)), dtype=torch.float32)
+                       for g in graphs])
+    mask = torch.ones(adj.shape[:2], dtype=torch.bool)
+    times = []
+    for _ in range(repeats + 2):
+        t0 = time.perf_counter()
+        structure_features(adj, mask)
+        times.append(time.perf_counter() - t0)
+    result["structure_features"] = {"batch": "16 planar graphs of 64 nodes", "repeats": repeats,
+                                    "median_ms": 1000 * statistics.median(times[2:]),
+                                    "threads": torch.get_num_threads()}
+    result["command"] = "python benchmarks/graphs_bench.py real-validity --threads 1"
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    (RESULTS / "graphs_real_validity.json").write_text(json.dumps(result, indent=2))
+    print(f"structure features: {result['structure_features']['median_ms']:.1f} ms per batch")
     return result
 
 
@@ -387,7 +433,7 @@ def scale(sizes: list[int], steps: int, hidden: int, layers: int, sampling_steps
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("command", choices=["data", "train", "export", "eval", "scale", "_one"])
+    ap.add_argument("command", choices=["data", "train", "export", "eval", "scale", "real-validity", "_one"])
     ap.add_argument("--dataset", default="community-small")
     ap.add_argument("--minutes", type=float, default=40)
     ap.add_argument("--seeds", type=int, default=3)
@@ -418,6 +464,8 @@ def main() -> None:
                used["training"]["max_minutes"])
     elif args.command == "eval":
         evaluate(args.dataset, args.seeds, args.steps, samples=args.samples, name=args.name)
+    elif args.command == "real-validity":
+        real_validity()
     elif args.command == "scale":
         scale(args.sizes, args.steps or 5, args.hidden, args.layers, args.sampling_steps)
     else:

@@ -170,6 +170,34 @@ def test_planar_validity():
     assert not is_planar_valid(nx.Graph())
 
 
+def _placed(edges, xy):
+    g = nx.Graph(edges)
+    nx.set_node_attributes(g, {u: {"x": float(p[0]), "y": float(p[1])} for u, p in xy.items()})
+    return g
+
+
+def test_road_validity_is_a_crossing_free_straight_line_drawing():
+    from graphdiff.metrics.vun import is_road_valid
+
+    square = {0: (0, 0), 1: (1, 0), 2: (1, 1), 3: (0, 1)}
+    ring = [(0, 1), (1, 2), (2, 3), (3, 0)]
+    assert is_road_valid(_placed(ring + [(0, 2)], square))             # one diagonal: fine
+    assert not is_road_valid(_placed(ring + [(0, 2), (1, 3)], square))  # two diagonals cross
+    # K4 is a planar graph, but not in this drawing: validity is about the coordinates
+    assert nx.check_planarity(_placed(ring + [(0, 2), (1, 3)], square))[0]
+    # a segment through a junction it does not end at, overlapping segments, two nodes at one point
+    line = {0: (0, 0), 1: (1, 0), 2: (2, 0)}
+    assert not is_road_valid(_placed([(0, 2), (1, 0)], line))
+    assert is_road_valid(_placed([(0, 1), (1, 2)], line))
+    assert not is_road_valid(_placed([(0, 1), (1, 2)], {0: (0, 0), 1: (1, 0), 2: (0, 0)}))
+    assert not is_road_valid(_placed([(0, 1), (2, 3)], square))          # not connected
+    assert not is_road_valid(nx.Graph())
+    # the road generator's networks all pass, whatever their block size
+    from graphdiff_traffic.generators import road_like_graphs
+
+    assert all(is_road_valid(g) for g in road_like_graphs(12, 3, spacing=80.0, min_nodes=16, max_nodes=40))
+
+
 def test_grid_validity():
     assert is_grid_valid(nx.grid_2d_graph(3, 7))
     assert is_grid_valid(nx.convert_node_labels_to_integers(nx.grid_2d_graph(19, 10)))

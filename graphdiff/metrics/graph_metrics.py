@@ -66,7 +66,7 @@ def graph_metrics(generated: Sequence[nx.Graph], reference: Sequence[nx.Graph],
         :mod:`graphdiff.metrics.mmd`. ``None``: the one the dataset's benchmark is reported with
         (:data:`DEFAULT_KERNEL`: ``digress`` for ``sbm``/``planar``, else ``gdss``).
     dataset:
-        ``"planar"``, ``"sbm"``, ``"grid"``, ``"community-small"`` (selects validity), or
+        ``"planar"``, ``"sbm"``, ``"grid"``, ``"community-small"``, ``"roads"`` (selects validity), or
         ``None``/another name (no validity).
     ids, train_ids:
         Names of the generated and training graphs for the per-graph rows (default: indices).

@@ -28,7 +28,7 @@ from typing import Callable, Sequence
 import networkx as nx
 import numpy as np
 
-__all__ = ["wl_hash", "first_isomorphic", "match_in", "is_planar_valid", "is_grid_valid",
+__all__ = ["wl_hash", "first_isomorphic", "match_in", "is_planar_valid", "is_grid_valid", "is_road_valid",
            "sbm_wald_pvalue", "sbm_block_counts", "sbm_log_likelihood", "louvain_sbm_fit", "SBM_FITS",
            "LOUVAIN_RESOLUTIONS", "is_sbm_valid", "graph_tool_available", "VALIDITY", "validity_function"]
 
@@ -72,6 +72,47 @@ def is_planar_valid(graph: nx.Graph) -> bool:
     if graph.number_of_nodes() == 0:
         return False
     return bool(nx.is_connected(graph) and nx.check_planarity(graph)[0])
+
+
+def _segments_cross(p1, p2, q1, q2) -> bool:
+    """Whether the closed segments p1-p2 and q1-q2 intersect (collinear overlaps included)."""
+    def orient(a, b, c) -> float:
+        return (b[0] - a[0]) * (c[1] - a[1]) - (b[1] - a[1]) * (c[0] - a[0])
+
+    def on(a, b, c) -> bool:  # c on segment a-b, given collinear
+        return min(a[0], b[0]) <= c[0] <= max(a[0], b[0]) and min(a[1], b[1]) <= c[1] <= max(a[1], b[1])
+
+    d1, d2, d3, d4 = orient(q1, q2, p1), orient(q1, q2, p2), orient(p1, p2, q1), orient(p1, p2, q2)
+    if ((d1 > 0) != (d2 > 0)) and ((d3 > 0) != (d4 > 0)) and 0 not in (d1, d2, d3, d4):
+        return True
+    return ((d1 == 0 and on(q1, q2, p1)) or (d2 == 0 and on(q1, q2, p2))
+            or (d3 == 0 and on(p1, p2, q1)) or (d4 == 0 and on(p1, p2, q2)))
+
+
+def is_road_valid(graph: nx.Graph, x: str = "x", y: str = "y") -> bool:
+    """Road networks: connected, and drawn with straight segments between the nodes' ``x``/``y``
+    coordinates no two segments cross (road segments meet only at junctions, which are nodes).
+    Segments that share an end node may only touch there. No nodes: invalid."""
+    if graph.number_of_nodes() == 0 or not nx.is_connected(graph):
+        return False
+    xy = {u: (float(d[x]), float(d[y])) for u, d in graph.nodes(data=True)}
+    if len(set(xy.values())) < len(xy):
+        return False  # two junctions at one point
+    edges = list(graph.edges)
+    for i, (a, b) in enumerate(edges):
+        for c, d in edges[i + 1:]:
+            shared = {a, b} & {c, d}
+            if not shared:
+                if _segments_cross(xy[a], xy[b], xy[c], xy[d]):
+                    return False
+            elif len(shared) == 1:  # they meet at the shared node; they must not overlap beyond it
+                (s,) = shared
+                u, v = (b if a == s else a), (d if c == s else c)
+                o = ((xy[u][0] - xy[s][0]) * (xy[v][1] - xy[s][1]) - (xy[u][1] - xy[s][1]) * (xy[v][0] - xy[s][0]))
+                dot = ((xy[u][0] - xy[s][0]) * (xy[v][0] - xy[s][0]) + (xy[u][1] - xy[s][1]) * (xy[v][1] - xy[s][1]))
+                if o == 0 and dot > 0:
+                    return False
+    return True
 
 
 def is_grid_valid(graph: nx.Graph, max_side: int = 19) -> bool:
@@ -270,6 +311,7 @@ VALIDITY: dict[str, tuple[Callable[[nx.Graph], bool] | None, str]] = {
     "sbm": (_sbm_validity, "SBM block-model fit with graph-tool, Wald test p > 0.9 (DiGress is_sbm_graph)"),
     "grid": (is_grid_valid, "isomorphic to a 2-D grid i×j, 2 <= i, j <= 19 (SPECTRE is_grid_graph)"),
     "community-small": (None, "none: GDSS and DiGress define no validity for community-small"),
+    "roads": (is_road_valid, "connected, and no two straight road segments (node x/y) cross"),
 }
 
 
