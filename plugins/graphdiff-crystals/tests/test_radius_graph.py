@@ -403,7 +403,9 @@ def test_fully_connected_checkpoint_unchanged_and_samples():
     with torch.no_grad():
         out = model.denoiser(graphs)
     for name, want in BEFORE.items():
-        assert torch.allclose(out[name].double(), torch.tensor(want, dtype=torch.float64), atol=2e-6, rtol=0), name
+        # float32 arithmetic on values of a few units: library builds move the last bits (up to
+        # ~3e-6 seen); any change to the model moves them by orders of magnitude more
+        assert torch.allclose(out[name].double(), torch.tensor(want, dtype=torch.float64), atol=1e-5, rtol=0), name
     templates = b.to_data_list()
     gen = [g for chunk in sample_graphs(model, templates=templates, steps=20, seed=0) for g in chunk]
     dom = CrystalDomain()
