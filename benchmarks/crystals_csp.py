@@ -61,7 +61,7 @@ def split(dataset: str, seed: int = 0, test_fraction: float = 0.2) -> tuple[Path
 
 
 def train(dataset: str, name: str, minutes: float, max_steps: int, seed: int, task: str = "csp",
-          condition: Sequence[str] = ()) -> Path:
+          condition: Sequence[str] = (), elements: bool = False) -> Path:
     from graphdiff.config import RunConfig
     from graphdiff.runner import train as run_train
 
@@ -73,7 +73,8 @@ def train(dataset: str, name: str, minutes: float, max_steps: int, seed: int, ta
         "data": {"domain": "crystals", "source": str(train_csv), "val_fraction": 0.05,
                  "batch_size": m["batch_size"]},
         "model": {"denoiser": "periodic", "hidden": m["hidden"], "layers": m["layers"],
-                  "options": {"num_freqs": m["num_freqs"]}},
+                  "options": {"num_freqs": m["num_freqs"],
+                              **({"class_features": {"atom_types": "elements"}} if elements else {})}},
         "diffusion": {"given": ["atom_types"] if task == "csp" else [], "condition": list(condition)},
         "training": {"max_steps": max_steps, "max_minutes": minutes, "lr": m["lr"], "seed": seed,
                      "warmup_steps": 200, "ema_decay": 0.999, "val_every": 500, "log_every": 50,
@@ -83,11 +84,12 @@ def train(dataset: str, name: str, minutes: float, max_steps: int, seed: int, ta
     t0 = time.perf_counter()
     trainer, ckpt = run_train(cfg, progress=False)
     minutes_used = (time.perf_counter() - t0) / 60
-    return export(dataset, name, minutes, round(minutes_used, 1), task=task, condition=condition)
+    return export(dataset, name, minutes, round(minutes_used, 1), task=task, condition=condition,
+                  elements=elements)
 
 
 def export(dataset: str, name: str, minutes: float, minutes_used: float | None = None,
-           task: str = "csp", condition: Sequence[str] = ()) -> Path:
+           task: str = "csp", condition: Sequence[str] = (), elements: bool = False) -> Path:
     """Bundle the EMA weights of ``runs/<name>/last.ckpt`` with the split's held-out ids."""
     from graphdiff.model import export_checkpoint, read_checkpoint
 
@@ -100,7 +102,8 @@ def export(dataset: str, name: str, minutes: float, minutes_used: float | None =
     meta = {"name": name, "task": task, "dataset": dataset, "steps": step, "test_ids": test_ids,
             "split": "seeded 80/20 of ../shared/data/%s/val.csv (benchmarks/crystals_csp.py split)" % dataset,
             "made_by": f"python benchmarks/crystals_csp.py train --dataset {dataset} --minutes {minutes} "
-                       f"--name {name} --task {task}" + "".join(f" --condition {c}" for c in condition)}
+                       f"--name {name} --task {task}" + "".join(f" --condition {c}" for c in condition)
+                       + (" --elements" if elements else "")}
     if minutes_used is not None:
         meta["train_minutes"] = minutes_used
     dst = export_checkpoint(src, BUNDLE / f"{name}.ckpt", meta=meta)
@@ -339,6 +342,9 @@ def main() -> None:
                     help="eval, dng: Langevin corrector steps per reverse step (default: the checkpoint's)")
     ap.add_argument("--condition", action="append", default=[], metavar="COLUMN",
                     help="train: condition on this numeric column (classifier-free, repeatable)")
+    ap.add_argument("--elements", action="store_true",
+                    help="train: embed each atom's Magpie element descriptors too "
+                         "(class_features = {atom_types = \"elements\"})")
     args = ap.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -346,9 +352,11 @@ def main() -> None:
     if args.action == "split":
         split(args.dataset)
     elif args.action == "train":
-        train(args.dataset, name, args.minutes, args.max_steps, args.seed, args.task, args.condition)
+        train(args.dataset, name, args.minutes, args.max_steps, args.seed, args.task, args.condition,
+              args.elements)
     elif args.action == "export":
-        export(args.dataset, name, args.minutes, task=args.task, condition=args.condition)
+        export(args.dataset, name, args.minutes, task=args.task, condition=args.condition,
+               elements=args.elements)
     elif args.action == "manifest":
         manifest(args.dataset, name)
     elif args.action == "dng":

@@ -31,6 +31,7 @@ KINDS: tuple[str, ...] = (
     "baselines",
     "commands",
     "references",
+    "features",
 )
 
 

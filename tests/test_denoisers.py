@@ -25,6 +25,25 @@ from graphdiff.testing.symmetry import (
 )
 
 SIZES = [3, 1, 5, 2, 7, 4]
+
+
+def _ramp_table(field):
+    """A test class-feature table: two descriptors per class (a ramp and its square)."""
+    if field.num_classes > 10:
+        raise ValueError("the ramp table covers at most 10 classes")
+    c = torch.arange(field.num_classes, dtype=torch.float32)
+    return torch.stack([c, c ** 2], dim=1)
+
+
+def _register_ramp() -> None:
+    from graphdiff.plugins import get_manager
+
+    registry = get_manager().registry("features")
+    if "test-ramp" not in registry:
+        registry.register("test-ramp", _ramp_table, origin="tests")
+
+
+_register_ramp()
 SMALL = dict(hidden=16, layers=2)
 
 SOCIAL = GraphSpec("social", (
@@ -73,6 +92,10 @@ CASES = {
     "egnn-2d": (EGNNDenoiser, PLANAR, dict(sublayers=1, attention=False, tanh=False)),
     "periodic": (PeriodicDenoiser, CRYSTAL, dict(num_freqs=8)),
     "periodic-bonds": (PeriodicDenoiser, CRYSTAL_BONDS, dict(num_freqs=4, self_pairs=False)),
+    "periodic-features": (PeriodicDenoiser, CRYSTAL, dict(num_freqs=8, class_features={"types": "test-ramp"})),
+    "egnn-features": (EGNNDenoiser, MOLECULE, dict(class_features={"atoms": "test-ramp"})),
+    "gt-features": (GraphTransformerDenoiser, SOCIAL, dict(heads=4, edge_hidden=8,
+                                                           class_features={"kind": "test-ramp"})),
 }
 
 
@@ -317,3 +340,41 @@ def test_pair_distances_must_name_a_continuous_node_field():
         GraphTransformerDenoiser(SOCIAL, everything(SOCIAL), pair_distances="coord")
     with pytest.raises(ValueError, match="got 'kind'"):
         GraphTransformerDenoiser(SOCIAL, everything(SOCIAL), pair_distances="kind")
+
+
+def test_class_features_enter_the_node_embedding():
+    """The table's descriptors of each node's class change the output; a one-hot and a soft
+    (probability) input both go through the table; the table is saved with the weights."""
+    model, spec = build("periodic-features")
+    model = model.float()
+    emb = model.node_in
+    assert torch.equal(emb.table_types, _ramp_table(spec["types"]))
+    assert "node_in.table_types" in model.state_dict()
+    x = torch.eye(5)
+    base = emb({"types": x}, 5)
+    with torch.no_grad():
+        emb.feature_proj["types"].weight.zero_()
+    assert not torch.allclose(base, emb({"types": x}, 5))
+    with torch.no_grad():
+        emb.feature_proj["types"].weight.fill_(1.0)
+    soft = torch.full((1, 5), 0.2, requires_grad=True)
+    out = emb({"types": soft}, 1)
+    out.sum().backward()
+    assert soft.grad is not None and torch.isfinite(soft.grad).all()
+    # the expectation of the descriptors under the class probabilities: mean ramp 2, mean square 6
+    expected = emb.bias + emb.proj["types"](soft.detach()) + emb.feature_proj["types"](torch.tensor([[2.0, 6.0]]))
+    assert torch.allclose(out, expected, atol=1e-5)
+
+
+def test_class_features_errors_name_field_and_table():
+    from graphdiff.errors import UnknownNameError
+
+    with pytest.raises(ValueError, match="'frac' is not a categorical node field.*types"):
+        PeriodicDenoiser(CRYSTAL, everything(CRYSTAL), class_features={"frac": "test-ramp"}, **SMALL)
+    with pytest.raises(UnknownNameError, match="no-such-table"):
+        PeriodicDenoiser(CRYSTAL, everything(CRYSTAL), class_features={"types": "no-such-table"}, **SMALL)
+    big = GraphSpec("big", (FieldSpec("types", "categorical", "node", num_classes=12),) + CRYSTAL.fields[1:])
+    with pytest.raises(ValueError, match="at most 10 classes"):
+        PeriodicDenoiser(big, everything(big), class_features={"types": "test-ramp"}, **SMALL)
+    with pytest.raises(ValueError, match="must map field names"):
+        PeriodicDenoiser(CRYSTAL, everything(CRYSTAL), class_features="test-ramp", **SMALL)

@@ -18,6 +18,7 @@ from graphdiff.nn.embeddings import (
     GraphContext,
     NodeFieldEmbedding,
     check_options,
+    class_feature_tables,
     check_outputs,
     field_input,
     fully_connected_edges,
@@ -162,10 +163,10 @@ class EGNNDenoiser(Denoiser):
     def __init__(self, spec: GraphSpec, outputs: dict[str, int], cond_dim: int = 0,
                  hidden: int = 128, layers: int = 4, *, sublayers: int = 2, attention: bool = True,
                  coords_range: float = 15.0, tanh: bool = True, norm_constant: float = 1.0,
-                 **options: Any) -> None:
+                 class_features: dict[str, str] | None = None, **options: Any) -> None:
         name = type(self).__name__
         check_options(name, options, ["hidden", "layers", "sublayers", "attention",
-                                      "coords_range", "tanh", "norm_constant"])
+                                      "coords_range", "tanh", "norm_constant", "class_features"])
         super().__init__(spec, outputs, cond_dim)
         check_outputs(name, spec, self.outputs, {
             FieldKind.TORUS: "use the 'periodic' denoiser for periodic coordinates"})
@@ -180,7 +181,10 @@ class EGNNDenoiser(Denoiser):
         self.pos = positions[0]
         self.edge = spec.edge_field
         edge_dim = 1 + (self.edge.width if self.edge is not None else 0)
-        self.node_in = NodeFieldEmbedding(spec, hidden)
+        tables = class_feature_tables(name, spec, class_features)
+        if tables:
+            self.hparams["class_features"] = dict(class_features)
+        self.node_in = NodeFieldEmbedding(spec, hidden, class_features=tables)
         self.context = GraphContext(spec, self.cond_dim, hidden)
         self.ctx_to_h = nn.Linear(hidden, hidden)
         self.blocks = nn.ModuleList(

@@ -42,6 +42,7 @@ __all__ = [
     "pair_values_on_edges",
     "check_options",
     "check_outputs",
+    "class_feature_tables",
 ]
 
 
@@ -175,21 +176,68 @@ class ConditionEmbedding(nn.Module):
         return self.mlp(emb.flatten(1))
 
 
+def class_feature_tables(owner: str, spec: GraphSpec, names: Mapping[str, str] | None
+                         ) -> dict[str, Tensor]:
+    """Resolve a denoiser's ``class_features`` option: categorical node field -> the name of a
+    registered feature table (``graphdiff features``; e.g. ``elements`` from the crystals
+    plugin), returned as ``{field: float [C, d]}``.
+
+    Raises
+    ------
+    ValueError
+        Naming the field or table: not a categorical node field of ``spec``, an unknown table
+        (the registry lists the valid ones), or a table of the wrong shape or with non-finite
+        values.
+    """
+    if not names:
+        return {}
+    if not isinstance(names, Mapping):
+        raise ValueError(f"{owner}: class_features must map field names to feature-table names, "
+                         f"e.g. {{atom_types = \"elements\"}}; got {names!r}")
+    from graphdiff.plugins import get_manager
+
+    tables: dict[str, Tensor] = {}
+    for field, table in names.items():
+        f = next((x for x in spec.fields if x.name == field), None)
+        if f is None or f.kind is not FieldKind.CATEGORICAL or f.level is not Level.NODE:
+            choices = [x.name for x in spec.fields
+                       if x.kind is FieldKind.CATEGORICAL and x.level is Level.NODE]
+            raise ValueError(f"{owner}: class_features: {field!r} is not a categorical node field of "
+                             f"{spec.name!r} ({', '.join(choices) or 'it has none'})")
+        make = get_manager().get("features", str(table))
+        value = torch.as_tensor(make(f), dtype=torch.float32)
+        if value.dim() != 2 or value.size(0) != f.num_classes or value.size(1) < 1:
+            raise ValueError(f"{owner}: feature table {table!r} for {field!r} has shape "
+                             f"{tuple(value.shape)}, expected ({f.num_classes}, d)")
+        if not torch.isfinite(value).all():
+            raise ValueError(f"{owner}: feature table {table!r} for {field!r} has non-finite values")
+        tables[field] = value
+    return tables
+
+
 class NodeFieldEmbedding(nn.Module):
     r"""Sum of linear embeddings of the node-level fields of the chosen kinds.
 
     .. math::
         \mathbf{h}_i = \mathbf{b} + \sum_f \mathbf{W}_f \mathbf{x}_{i,f}
+        + \sum_{f \in \text{tables}} \mathbf{V}_f \boldsymbol\Phi_f^\top \mathbf{x}_{i,f}
 
     A categorical field's one-hot (or probability) input makes :math:`\mathbf{W}_f
-    \mathbf{x}_{i,f}` an embedding lookup (or its expectation). Fields absent from ``inputs``
-    contribute nothing.
+    \mathbf{x}_{i,f}` an embedding lookup (or its expectation). A categorical field with a
+    *class-feature table* :math:`\boldsymbol\Phi_f` (``[C, d]``, fixed descriptors of each
+    class, e.g. an element's electronegativity, radius, group and period) also embeds the
+    descriptors of its class (or their expectation): classes rare in the training data then
+    share what the network learnt about classes with similar descriptors. Tables are stored
+    with the weights (buffers), so a saved model keeps the table it was trained with. Fields
+    absent from ``inputs`` contribute nothing.
 
     Args:
         spec (GraphSpec): The graphs' fields.
         hidden (int): Output width.
         kinds (iterable of FieldKind): Node field kinds to embed.
             (default: categorical and continuous)
+        class_features (dict, optional): Categorical node field name -> its table
+            :math:`(C, d)` (see :func:`class_feature_tables`). (default: none)
 
     Shapes:
         - **input:** ``inputs`` dict of :math:`(N, \text{width}_f)`, ``num_nodes`` :math:`N`
@@ -197,13 +245,25 @@ class NodeFieldEmbedding(nn.Module):
     """
 
     def __init__(self, spec: GraphSpec, hidden: int,
-                 kinds: Iterable[FieldKind] = (FieldKind.CATEGORICAL, FieldKind.CONTINUOUS)) -> None:
+                 kinds: Iterable[FieldKind] = (FieldKind.CATEGORICAL, FieldKind.CONTINUOUS),
+                 class_features: Mapping[str, Tensor] | None = None) -> None:
         super().__init__()
         kinds = set(kinds)
         self.fields = [f for f in spec.at_level(Level.NODE) if f.kind in kinds]
         self.proj = nn.ModuleDict({f.name: nn.Linear(f.width, hidden, bias=False)
                                    for f in self.fields})
         self.bias = nn.Parameter(torch.zeros(hidden))
+        tables = dict(class_features or {})
+        unknown = sorted(set(tables) - {f.name for f in self.fields if f.kind is FieldKind.CATEGORICAL})
+        if unknown:
+            raise ValueError(f"NodeFieldEmbedding: class features for {unknown}, which are not "
+                             "embedded categorical node fields")
+        self.feature_fields = sorted(tables)
+        self.feature_proj = nn.ModuleDict()
+        for name in self.feature_fields:
+            table = torch.as_tensor(tables[name], dtype=torch.float32)
+            self.register_buffer(f"table_{name}", table)
+            self.feature_proj[name] = nn.Linear(table.size(1), hidden, bias=False)
 
     def forward(self, inputs: Mapping[str, Tensor], num_nodes: int) -> Tensor:
         h = self.bias.expand(num_nodes, -1)
@@ -211,6 +271,9 @@ class NodeFieldEmbedding(nn.Module):
             if f.name in inputs:
                 x = field_input(f, inputs[f.name]).to(self.bias.dtype)
                 h = h + self.proj[f.name](x)
+                if f.name in self.feature_proj:
+                    table = getattr(self, f"table_{f.name}").to(x)
+                    h = h + self.feature_proj[f.name](x @ table)
         return h
 
 

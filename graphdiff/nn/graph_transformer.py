@@ -22,6 +22,7 @@ from graphdiff.nn.embeddings import (
     GraphContext,
     NodeFieldEmbedding,
     check_options,
+    class_feature_tables,
     check_outputs,
     field_input,
     mlp,
@@ -220,10 +221,11 @@ class GraphTransformerDenoiser(Denoiser):
                  hidden: int = 128, layers: int = 4, *, heads: int = 8, edge_hidden: int = 64,
                  global_hidden: int | None = None, ffn_mult: int = 2, dropout: float = 0.0,
                  structure_features: bool = False, pair_distances: str | None = None,
-                 **options: Any) -> None:
+                 class_features: dict[str, str] | None = None, **options: Any) -> None:
         name = type(self).__name__
         check_options(name, options, ["hidden", "layers", "heads", "edge_hidden", "global_hidden",
-                                      "ffn_mult", "dropout", "structure_features", "pair_distances"])
+                                      "ffn_mult", "dropout", "structure_features", "pair_distances",
+                                      "class_features"])
         super().__init__(spec, outputs, cond_dim)
         check_outputs(name, spec, self.outputs, {
             FieldKind.TORUS: "use the 'periodic' denoiser for periodic coordinates",
@@ -247,7 +249,10 @@ class GraphTransformerDenoiser(Denoiser):
         self.pair_distances = pair_distances
         self.edge = spec.edge_field
         self.de = de
-        self.node_in = NodeFieldEmbedding(spec, dx)
+        tables = class_feature_tables(name, spec, class_features)
+        if tables:
+            self.hparams["class_features"] = dict(class_features)
+        self.node_in = NodeFieldEmbedding(spec, dx, class_features=tables)
         self.context = GraphContext(spec, self.cond_dim, dx)
         self.ctx_to_x, self.ctx_to_y = nn.Linear(dx, dx), nn.Linear(dx, dy)
         if self.edge is not None:

@@ -26,6 +26,7 @@ from graphdiff.nn.embeddings import (
     GraphContext,
     NodeFieldEmbedding,
     check_options,
+    class_feature_tables,
     check_outputs,
     field_input,
     fully_connected_edges,
@@ -368,10 +369,11 @@ class PeriodicDenoiser(Denoiser):
     def __init__(self, spec: GraphSpec, outputs: dict[str, int], cond_dim: int = 0,
                  hidden: int = 128, layers: int = 4, *, num_freqs: int = 32,
                  self_pairs: bool = True, cutoff: float | None = None,
-                 max_neighbors: int | None = None, **options: Any) -> None:
+                 max_neighbors: int | None = None, class_features: dict[str, str] | None = None,
+                 **options: Any) -> None:
         name = type(self).__name__
         check_options(name, options, ["hidden", "layers", "num_freqs", "self_pairs", "cutoff",
-                                      "max_neighbors"])
+                                      "max_neighbors", "class_features"])
         super().__init__(spec, outputs, cond_dim)
         check_outputs(name, spec, self.outputs, {
             FieldKind.POSITIONS: "use the 'egnn' denoiser for Cartesian positions"})
@@ -397,7 +399,10 @@ class PeriodicDenoiser(Denoiser):
         psi_dim = 2 * num_freqs * self.torus.dim
         self.graph_dim = graph_dim = sum(f.width for f in spec.at_level(Level.GRAPH))
         pair_dim = self.edge.width if self.edge is not None else 0
-        self.node_in = NodeFieldEmbedding(spec, hidden)
+        tables = class_feature_tables(name, spec, class_features)
+        if tables:
+            self.hparams["class_features"] = dict(class_features)
+        self.node_in = NodeFieldEmbedding(spec, hidden, class_features=tables)
         self.context = GraphContext(spec, self.cond_dim, hidden)
         self.ctx_to_h = nn.Linear(hidden, hidden)
         edge_dim = (self.NUM_RADIAL + 3 if self.cutoff is not None else graph_dim + psi_dim) + pair_dim

@@ -110,3 +110,15 @@ def register_references(register: Register) -> None:
     option ``--<name> FILE`` and an input column ``<name>`` (a file per row): candidates are
     ranked by their similarity to it, and a model trained on the reference's encoding is
     conditioned on it."""
+
+
+@hookspec
+def register_features(register: Register) -> None:
+    """Register class-feature tables: fixed descriptors of the classes of a categorical node
+    field (an element's electronegativity, radius, group...). Each is a callable::
+
+        table(field: graphdiff.graph.FieldSpec) -> torch.Tensor  # float [field.num_classes, d]
+
+    that raises ``ValueError`` for a field it does not describe. A denoiser's option
+    ``class_features = {FIELD = "NAME"}`` embeds each node's class descriptors beside its
+    class (:class:`graphdiff.nn.embeddings.NodeFieldEmbedding`)."""

@@ -120,6 +120,7 @@ def _checks() -> dict[str, Callable[[str, Any], None]]:
         "baselines": is_callable,
         "commands": instance_of("click.Command"),
         "references": instance_of("graphdiff.references.Reference"),
+        "features": is_callable,
     }
 
 

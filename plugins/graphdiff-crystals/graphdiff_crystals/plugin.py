@@ -86,3 +86,14 @@ def register_references(register: Any) -> None:
 
     ref = reference()
     register(ref.name, ref, description=ref.description)
+
+
+@hookimpl
+def register_features(register: Any) -> None:
+    """Register the ``elements`` class-feature table (standardised Magpie descriptors of each
+    element; :mod:`graphdiff_crystals.elements`), for any categorical field labelled with
+    element symbols: ``[model.options] class_features = {atom_types = "elements"}``."""
+    from graphdiff_crystals.elements import element_features
+
+    register("elements", element_features,
+             description="22 standardised Magpie descriptors of each element (matminer)")

@@ -37,7 +37,8 @@ def test_discovery_through_the_entry_point():
                                "checkpoints": ["carbon24-dng", "perov5-csp", "perov5-dng", "perov5-xrd"],
                                "baselines": ["crystals-retrieval", "crystals-substitution"],
                                "commands": ["stability"],
-                               "references": ["xrd"]}
+                               "references": ["xrd"],
+                               "features": ["elements"]}
     assert isinstance(pm.get("domains", "crystals"), CrystalDomain)
     target = pm.get("targets", "crystals-density")
     assert isinstance(target, Target) and target.domain == "crystals" and target.units == "g/cm^3"
