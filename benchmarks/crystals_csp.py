@@ -136,7 +136,7 @@ def _records(domain, path: Path, limit: int | None = None) -> list:
 
 def evaluate(dataset: str, name: str, k: int, limit: int | None, steps: int | None, seed: int,
              draws: int | None = None, baselines: bool = True, max_draws: int | None = None,
-             corrector_steps: int | None = None) -> dict:
+             corrector_steps: int | None = None, first_draw: bool = False) -> dict:
     """CSP on the held-out rows: ``k`` distinct candidates per row, ranked by the share of
     ``draws`` samples (graphdiff.candidates), scored at k' in {1, 2, k}; the two baselines beside."""
     from graphdiff.candidates import distinct_candidates
@@ -164,13 +164,14 @@ def evaluate(dataset: str, name: str, k: int, limit: int | None, steps: int | No
                               inpaint=inpaint, corrector_steps=corrector)
     t0 = time.perf_counter()
     ranked = [cs for _, cs in distinct_candidates(sample, rows, k, domain, draws=draws, max_draws=max_draws,
-                                                  rows_per_round=max(1, 512 // draws))]
+                                                  rows_per_round=max(1, 512 // draws), medoids=not first_draw)]
     seconds = time.perf_counter() - t0
     cands = [[domain.from_graph(c.graph) for c in cs] for cs in ranked]
     drawn = sum(cs[0].draws for cs in ranked)
     result = {"dataset": dataset, "checkpoint": name, "num_test": len(refs), "steps": steps,
               "sampler": cfg.sampling.sampler, "corrector_steps": corrector, "k": k, "draws_per_row": draws,
-              "candidates": "distinct (StructureMatcher), ranked by share of draws",
+              "candidates": "distinct (StructureMatcher), ranked by share of draws, each class represented by "
+                            + ("its first draw" if first_draw else "its medoid (CrystalDomain.distance)"),
               "train_meta": {key: v for key, v in meta.items() if key != "test_ids"},
               "samples_drawn": drawn,
               "sampling_structures_per_s": drawn / seconds,
@@ -200,11 +201,14 @@ def evaluate(dataset: str, name: str, k: int, limit: int | None, steps: int | No
                          + (f" --draws {draws}" if draws != k else "")
                          + (f" --max-draws {max_draws}" if max_draws != max(2 * k, draws) else "") + (f" --limit {limit}" if limit else "")
                          + (f" --steps {steps}" if steps != cfg.sampling.steps else "")
-                         + (f" --corrector-steps {corrector}" if corrector != cfg.sampling.corrector_steps else ""))
+                         + (f" --corrector-steps {corrector}" if corrector != cfg.sampling.corrector_steps else "")
+                         + (" --first-draw" if first_draw else ""))
     RESULTS.mkdir(parents=True, exist_ok=True)
     runs = _csp_runs(name)
     runs[f"k={k}" + (f",rows={len(refs)}" if limit else "")
-         + (f",corrector={corrector}" if corrector != cfg.sampling.corrector_steps else "")] = result
+         + (f",corrector={corrector}" if corrector != cfg.sampling.corrector_steps else "")
+         + (f",draws={draws}" if limit and draws != k else "")
+         + (",first-draw" if first_draw else "")] = result
     (RESULTS / f"{name}.json").write_text(json.dumps({"checkpoint": name, "dataset": dataset, "runs": runs}, indent=2))
     write_manifest(name, dataset, meta, runs)
     plot_results(name, runs)
@@ -214,7 +218,8 @@ def evaluate(dataset: str, name: str, k: int, limit: int | None, steps: int | No
 def write_manifest(name: str, dataset: str, meta: dict, runs: dict) -> None:
     """The bundled checkpoint's manifest: what it was trained on and its figures."""
     figures: dict = {}
-    own = [r for key, r in runs.items() if "corrector=" not in key]  # the checkpoint's own settings only
+    own = [r for key, r in runs.items()  # the checkpoint's own settings and the CLI's representatives only
+           if "corrector=" not in key and "first-draw" not in key]
     for run in sorted(own, key=lambda r: r["num_test"]):  # the most rows wins per k
         for kk, v in run["metrics"].items():
             kk = kk.split("=")[1]
@@ -342,6 +347,8 @@ def main() -> None:
                     help="eval, dng: Langevin corrector steps per reverse step (default: the checkpoint's)")
     ap.add_argument("--condition", action="append", default=[], metavar="COLUMN",
                     help="train: condition on this numeric column (classifier-free, repeatable)")
+    ap.add_argument("--first-draw", action="store_true",
+                    help="eval: represent each class of equivalent draws by its first draw, not its medoid")
     ap.add_argument("--elements", action="store_true",
                     help="train: embed each atom's Magpie element descriptors too "
                          "(class_features = {atom_types = \"elements\"})")
@@ -363,7 +370,7 @@ def main() -> None:
         evaluate_dng(args.dataset, name, args.num, args.steps, args.seed, args.reuse, args.corrector_steps)
     else:
         evaluate(args.dataset, name, args.k, args.limit, args.steps, args.seed, args.draws,
-                 not args.no_baselines, args.max_draws, args.corrector_steps)
+                 not args.no_baselines, args.max_draws, args.corrector_steps, args.first_draw)
 
 
 if __name__ == "__main__":

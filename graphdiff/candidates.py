@@ -12,6 +12,13 @@ them into classes of equivalent objects with the domain's :meth:`~graphdiff.doma
 3. the share of the item's draws that fell into the class — a Monte-Carlo estimate of the
    probability the model gives that answer, i.e. the model's own ranking of its candidates.
 
+A class is represented by its best-scoring member when a ``score`` is given; otherwise, when the
+domain defines :meth:`~graphdiff.domain.Domain.distance` and the class has at least three
+members, by its *medoid*: the member with the smallest summed distance to the others, the draw at
+the centre of the model's samples of that answer (for crystals, the least distorted one: every
+draw carries its own sampling noise, and the medoid is the one that agrees best with the rest).
+With fewer members, or without a distance, the class's first draw represents it.
+
 Items for which the model offers fewer than K distinct answers get repeats of their best classes
 after the distinct ones, flagged ``distinct = 0``: nothing is hidden and every item still gets K rows.
 """
@@ -23,7 +30,7 @@ from typing import Any, Callable, Iterator, Sequence
 
 from torch_geometric.data import Data
 
-__all__ = ["Candidate", "group_equivalent", "rank_candidates", "distinct_candidates"]
+__all__ = ["Candidate", "group_equivalent", "medoid", "rank_candidates", "distinct_candidates"]
 
 
 @dataclass
@@ -60,15 +67,46 @@ def group_equivalent(objs: Sequence[Any], equivalent: Callable[[Any, Any], bool]
     return classes
 
 
+def medoid(members: Sequence[int], objs: Sequence[Any], distance: Callable[[Any, Any], float | None]) -> int:
+    """The member (an index into ``objs``) with the smallest summed ``distance`` to the other
+    members (ties: the earliest). A pair the distance cannot compare (``None`` or not finite)
+    counts as the largest distance seen in the class (1.0 if none was). Fewer than three
+    members: the first."""
+    members = list(members)
+    if len(members) < 3:
+        return members[0]
+    m = len(members)
+    d: list[list[float | None]] = [[0.0] * m for _ in range(m)]
+    known = []
+    for a in range(m):
+        for b in range(a + 1, m):
+            try:
+                v = distance(objs[members[a]], objs[members[b]])
+            except Exception:  # an uncomparable pair is far, never fatal
+                v = None
+            v = float(v) if v is not None and v == v and abs(float(v)) != float("inf") else None
+            d[a][b] = d[b][a] = v
+            if v is not None:
+                known.append(v)
+    far = max(known) if known else 1.0
+    totals = [sum(far if v is None else v for v in row) for row in d]
+    return members[min(range(m), key=lambda a: (totals[a], a))]
+
+
 def rank_candidates(graphs: Sequence[Data], classes: list[_Class], k: int,
-                    scores: Sequence[float] | None = None) -> list[Candidate]:
+                    scores: Sequence[float] | None = None, objs: Sequence[Any] | None = None,
+                    distance: Callable[[Any, Any], float | None] | None = None) -> list[Candidate]:
     """Valid before invalid, then (with ``scores``, one per graph; NaN ranks last) the larger
     score of the class's best member, then larger share first (ties: earlier first); repeats
-    fill to ``k``. With scores, a class is represented by its best-scoring member."""
+    fill to ``k``. With scores, a class is represented by its best-scoring member; without, by
+    its :func:`medoid` under ``distance`` (with ``objs``, the domain objects of ``graphs``) when
+    both are given and the class is valid, else by its first member."""
     n = len(graphs)
 
     def best(c: _Class) -> tuple[int, float]:
         if scores is None:
+            if distance is not None and objs is not None and c.valid:
+                return medoid(c.members, objs, distance), float("nan")
             return c.members[0], float("nan")
         m = max(c.members, key=lambda i: (scores[i] == scores[i], scores[i] if scores[i] == scores[i] else 0.0))
         return m, scores[m]
@@ -84,7 +122,7 @@ def rank_candidates(graphs: Sequence[Data], classes: list[_Class], k: int,
     out = [Candidate(graphs[reps[j][0]], r, len(classes[j].members) / n, True, classes[j].valid, n,
                      reps[j][1]) for r, j in enumerate(order[:k])]
     # fewer distinct answers than asked: further members of the best classes, best first
-    extra = iter([(j, m) for j in order for m in classes[j].members[1:]])
+    extra = iter([(j, m) for j in order for m in classes[j].members if m != reps[j][0]])
     while len(out) < k:
         nxt = next(extra, None)
         if nxt is None:
@@ -98,16 +136,19 @@ def rank_candidates(graphs: Sequence[Data], classes: list[_Class], k: int,
 def distinct_candidates(sample: Callable[[list[Data]], list[Data]], templates: Sequence[Data], k: int,
                         domain: Any, *, draws: int, max_draws: int, rows_per_round: int = 64,
                         progress: bool = False,
-                        score: Callable[[int, Any], float] | None = None) -> Iterator[tuple[int, list[Candidate]]]:
+                        score: Callable[[int, Any], float] | None = None,
+                        medoids: bool = True) -> Iterator[tuple[int, list[Candidate]]]:
     """Yield ``(item index, its k ranked candidates)`` for every template, in order.
 
     ``sample(templates)`` returns one generated graph per template (the caller fixes steps,
     sampler and seeds). Rows are processed ``rows_per_round`` at a time so memory stays bounded.
     ``score(item index, domain object)`` (optional) ranks an item's valid classes before their
-    share of draws.
+    share of draws. ``medoids=False`` represents every class by its first draw even when the
+    domain has a distance.
     """
     if k < 1 or draws < 1 or max_draws < draws:
         raise ValueError(f"need k >= 1, draws >= 1 and max_draws >= draws (got {k}, {draws}, {max_draws})")
+    distance = _domain_distance(domain) if medoids else None
     bar = None
     if progress:
         from tqdm.auto import tqdm
@@ -138,11 +179,22 @@ def distinct_candidates(sample: Callable[[list[Data]], list[Data]], templates: S
             scores = None
             if score is not None:
                 scores = [score(i, o) if ok else float("nan") for o, ok in zip(objs[i], valid[i])]
-            yield i, rank_candidates(graphs[i], classes[i], k, scores)
+            yield i, rank_candidates(graphs[i], classes[i], k, scores, objs[i], distance)
             if bar:
                 bar.update(1)
     if bar:
         bar.close()
+
+
+def _domain_distance(domain: Any) -> Callable[[Any, Any], float | None] | None:
+    """The domain's :meth:`~graphdiff.domain.Domain.distance` when it defines one (not the base
+    class's, which knows none)."""
+    from graphdiff.domain import Domain
+
+    fn = getattr(type(domain), "distance", None)
+    if fn is None or fn is Domain.distance:
+        return None
+    return domain.distance
 
 
 def _convert(domain: Any, g: Data) -> tuple[Any, bool]:

@@ -152,6 +152,12 @@ class Domain(ABC):
         (crystals: ``StructureMatcher``; graphs: isomorphism)."""
         return self.equal(a, b)
 
+    def distance(self, a: Any, b: Any) -> float | None:
+        """How far apart two :meth:`equivalent` objects are (``None``: not comparable). Used to
+        represent a class of equivalent draws by its medoid (:mod:`graphdiff.candidates`).
+        Default: the domain knows no distance and a class is represented by its first draw."""
+        return None
+
     def valid(self, obj: Any) -> bool:
         """Whether a generated object is physically / structurally valid (ranks candidates).
         Default: every object is."""

@@ -64,3 +64,37 @@ def test_draws_more_until_k_distinct_and_flags_repeats():
 def test_bad_arguments():
     with pytest.raises(ValueError, match="max_draws"):
         list(distinct_candidates(lambda t: t, [graph(0)], 2, ModDomain(), draws=4, max_draws=2))
+
+
+class LineDomain(ModDomain):
+    """ModDomain with a distance: |a - b| between equivalent integers."""
+
+    def distance(self, a, b):
+        return abs(a - b) if a % 10 == b % 10 else None
+
+
+def test_a_class_is_represented_by_its_medoid_when_the_domain_has_a_distance():
+    from graphdiff.candidates import medoid
+
+    objs = [1, 51, 21, 31, 2, 12]
+    assert medoid([0, 1, 2, 3], objs, LineDomain().distance) == 2    # 21: summed distance 60 (31 also; earlier wins)
+    assert medoid([4, 5], objs, LineDomain().distance) == 4          # two members: the first
+    # an uncomparable pair counts as the largest distance seen (as 0 it would make 51 the medoid)
+    assert medoid([0, 1, 2, 3], objs, lambda a, b: None if 51 in (a, b) else abs(a - b)) == 2
+    classes = group_equivalent(objs, ModDomain().equivalent, [True] * len(objs))
+    cands = rank_candidates([graph(o) for o in objs], classes, 3, objs=objs, distance=LineDomain().distance)
+    assert [int(c.graph.value) for c in cands] == [21, 2, 1]          # repeat: the next member, not the medoid again
+    assert [c.distinct for c in cands] == [True, True, False]
+    # without a distance (or with scores) the first member represents the class, as before
+    assert int(rank_candidates([graph(o) for o in objs], classes, 1)[0].graph.value) == 1
+
+
+def test_distinct_candidates_uses_the_domains_distance_only_when_it_defines_one():
+    def run(domain):
+        values = iter([5, 45, 15, 25])
+        out = dict(distinct_candidates(lambda ts: [graph(next(values)) for _ in ts], [graph(0)], 1, domain,
+                                       draws=4, max_draws=4))
+        return int(out[0][0].graph.value)
+
+    assert run(LineDomain()) == 15   # summed distances 70, 90, 50, 50: the earlier of the two centres
+    assert run(ModDomain()) == 5     # no distance: the first draw

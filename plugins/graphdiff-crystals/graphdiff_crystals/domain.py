@@ -352,6 +352,25 @@ class CrystalDomain(Domain):
         except (ValueError, OverflowError, np.linalg.LinAlgError):  # a degenerate cell matches nothing
             return False
 
+    def distance(self, a: Any, b: Any) -> float | None:
+        """The RMS displacement between two equivalent crystals after ``StructureMatcher`` (its
+        default tolerances, as :meth:`equivalent`) has aligned them, normalised by
+        ``(V / n)^(1/3)`` (pymatgen's ``get_rms_dist``, the CSP RMSE's measure); ``None`` when
+        they do not match or a cell is degenerate."""
+        from pymatgen.analysis.structure_matcher import StructureMatcher
+
+        from graphdiff_crystals.metrics import sane_cell
+
+        if not (isinstance(a, (Structure, IStructure)) and isinstance(b, (Structure, IStructure))):
+            return None
+        if not (sane_cell(a) and sane_cell(b)):
+            return None
+        try:
+            rms = StructureMatcher().get_rms_dist(a, b)
+        except (ValueError, OverflowError, np.linalg.LinAlgError):
+            return None
+        return None if rms is None else float(rms[0])
+
     def valid(self, obj: Any) -> bool:
         """CDVAE structural validity: every interatomic distance > 0.5 Å and volume ≥ 0.1 Å³."""
         from graphdiff_crystals.metrics import structure_valid

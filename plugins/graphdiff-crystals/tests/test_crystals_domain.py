@@ -212,3 +212,35 @@ def test_property_attribute_names():
         property_attribute("()")
     with pytest.raises(DataError):
         property_attribute("num_nodes")
+
+
+def test_distance_is_the_matched_rms_and_picks_the_least_distorted_draw():
+    """``CrystalDomain.distance``: 0 for the same crystal in another setting, growing with a
+    distortion, ``None`` for different crystals; the medoid of noisy draws is the cleanest.
+    (A low-symmetry crystal: for a symmetric one the matcher's search over equivalent settings
+    also lines up the noise of two draws, so noisy draws look closer to each other.)"""
+    import numpy as np
+    from pymatgen.core import Lattice, Structure
+
+    from graphdiff.candidates import medoid
+
+    dom = CrystalDomain()
+    rng = np.random.default_rng(0)
+    ideal = Structure(Lattice.from_parameters(4.1, 4.6, 5.3, 81, 97, 104), ["Sr", "Ti", "O", "O", "N"],
+                      rng.random((5, 3)))
+    shifted = ideal.copy()
+    shifted.translate_sites(list(range(5)), [0.25, 0.1, 0.0])
+    assert dom.distance(ideal, shifted) == pytest.approx(0.0, abs=1e-6)
+
+    def noisy(scale):
+        s = ideal.copy()
+        for i in range(5):
+            s.translate_sites([i], rng.normal(0, scale, 3), frac_coords=True)
+        return s
+
+    draws = [noisy(0.02) for _ in range(3)] + [noisy(0.002)] + [noisy(0.02) for _ in range(4)]
+    d = dom.distance(ideal, draws[0])
+    assert d is not None and 0 < d < dom.distance(ideal, noisy(0.05))
+    assert medoid(range(8), draws, dom.distance) == 3
+    other = Structure(Lattice.cubic(4.0), ["Sr", "Ti"], [[0, 0, 0], [0.5, 0.5, 0.5]])
+    assert dom.distance(ideal, other) is None and dom.distance(ideal, "not a structure") is None
