@@ -1,0 +1,133 @@
+"""How the CSP candidate list is built from a row's draws: grouping tolerance and representative.
+
+    python benchmarks/crystals_candidates.py draw --dataset perov_5 --checkpoint perov5-csp --rows 100 --draws 10
+    python benchmarks/crystals_candidates.py score --dataset perov_5 --checkpoint perov5-csp --rows 100 --draws 10
+
+``draw`` writes ``--draws`` independent samples for each of the first ``--rows`` held-out rows of
+``benchmarks/crystals_csp.py``'s split (``graphdiff sample --no-distinct -k DRAWS``, seed 0) to
+``runs/<dataset>_candidates/<checkpoint>-raw<DRAWS>.csv``. ``score`` groups each row's draws two
+ways — pymatgen's default ``StructureMatcher()`` tolerances (ltol 0.2, stol 0.3, angle_tol 5°)
+and the CSP match tolerances (``stol=0.5, angle_tol=10, ltol=0.3``, what ``CrystalDomain.equivalent``
+uses) — ranks the groups by their share of the draws, represents each group by its first draw or
+by its medoid (``graphdiff.candidates.medoid`` under the same matcher's RMS distance), and scores
+the first 1 and 2 candidates with the CDVAE match rate and RMSE. The same draws go through every
+variant, so the differences are the grouping's and the representative's alone. Results:
+``benchmarks/results/<checkpoint>-candidates.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import subprocess
+import sys
+import time
+import warnings
+from collections import defaultdict
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "benchmarks" / "results"
+BIN = Path(sys.executable).parent
+csv.field_size_limit(sys.maxsize)
+
+
+def _paths(dataset: str, checkpoint: str, rows: int, draws: int) -> tuple[Path, Path]:
+    out = ROOT / "runs" / f"{dataset}_candidates"
+    return out / f"test{rows}.csv", out / f"{checkpoint}-rows{rows}-raw{draws}.csv"
+
+
+def draw(dataset: str, checkpoint: str, rows: int, draws: int) -> None:
+    test = ROOT / "runs" / dataset / "test.csv"
+    if not test.exists():
+        raise SystemExit(f"{test} is missing: python benchmarks/crystals_csp.py split --dataset {dataset}")
+    src, raw = _paths(dataset, checkpoint, rows, draws)
+    src.parent.mkdir(parents=True, exist_ok=True)
+    with test.open(newline="") as fh:
+        reader = csv.DictReader(fh)
+        head, body = reader.fieldnames, [r for _, r in zip(range(rows), reader)]
+    with src.open("w", newline="") as fh:
+        w = csv.DictWriter(fh, fieldnames=head)
+        w.writeheader()
+        w.writerows(body)
+    subprocess.run([str(BIN / "graphdiff"), "sample", "--checkpoint", checkpoint, "--task", "csp",
+                    "--input", str(src), "--out", str(raw), "-k", str(draws), "--no-distinct", "-q",
+                    "--seed", "0"], check=True, env={**os.environ})
+    print(f"wrote {raw}")
+
+
+def score(dataset: str, checkpoint: str, rows: int, draws: int) -> dict:
+    warnings.filterwarnings("ignore")
+    import numpy as np
+    from pymatgen.analysis.structure_matcher import StructureMatcher
+    from pymatgen.core import Structure
+
+    from graphdiff.candidates import medoid
+    from graphdiff_crystals.metrics import MATCHER_KW
+
+    src, raw = _paths(dataset, checkpoint, rows, draws)
+    refs = {r["material_id"]: Structure.from_str(r["cif"], fmt="cif") for r in csv.DictReader(src.open())}
+    by_row: dict[str, list] = defaultdict(list)
+    for r in csv.DictReader(raw.open()):
+        by_row[r["material_id"]].append(Structure.from_str(r["cif"], fmt="cif"))
+    csp = StructureMatcher(**MATCHER_KW)
+    groupings = {"pymatgen defaults": StructureMatcher(), "CSP match tolerances": csp}
+    t0 = time.perf_counter()
+    result: dict = {"dataset": dataset, "checkpoint": checkpoint, "rows": len(by_row), "draws_per_row": draws,
+                    "variants": {}}
+    for gname, grouper in groupings.items():
+        def dist(a, b, m=grouper):
+            r = m.get_rms_dist(a, b)
+            return None if r is None else float(r[0])
+
+        picks: dict[str, dict[int, list]] = {"first draw": {1: [], 2: []}, "medoid": {1: [], 2: []}}
+        for mid, ss in by_row.items():
+            classes: list[list[int]] = []
+            for i, s in enumerate(ss):
+                for c in classes:
+                    if grouper.fit(ss[c[0]], s):
+                        c.append(i)
+                        break
+                else:
+                    classes.append([i])
+            classes.sort(key=lambda c: (-len(c), c[0]))
+            for rname, rep in (("first draw", lambda c: c[0]), ("medoid", lambda c: medoid(c, ss, dist))):
+                chosen = [ss[rep(c)] for c in classes[:2]]
+                for k in (1, 2):
+                    best = None
+                    for s in chosen[:k]:
+                        r = csp.get_rms_dist(refs[mid], s)
+                        if r is not None and (best is None or r[0] < best):
+                            best = float(r[0])
+                    picks[rname][k].append(best)
+        for rname, per_k in picks.items():
+            entry = {}
+            for k, vals in per_k.items():
+                hit = [v for v in vals if v is not None]
+                entry[f"k={k}"] = {"match_rate": len(hit) / len(vals), "rmse": float(np.mean(hit)) if hit else None}
+            result["variants"][f"grouped with {gname}, represented by its {rname}"] = entry
+    result["seconds"] = round(time.perf_counter() - t0, 1)
+    result["command"] = (f"python benchmarks/crystals_candidates.py draw --dataset {dataset} --checkpoint {checkpoint} "
+                         f"--rows {rows} --draws {draws} && python benchmarks/crystals_candidates.py score "
+                         f"--dataset {dataset} --checkpoint {checkpoint} --rows {rows} --draws {draws}")
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    (RESULTS / f"{checkpoint}-candidates.json").write_text(json.dumps(result, indent=2) + "\n")
+    print(json.dumps(result, indent=2))
+    return result
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("action", choices=["draw", "score"])
+    ap.add_argument("--dataset", default="perov_5")
+    ap.add_argument("--checkpoint", default="perov5-csp")
+    ap.add_argument("--rows", type=int, default=100)
+    ap.add_argument("--draws", type=int, default=10)
+    a = ap.parse_args()
+    (draw if a.action == "draw" else score)(a.dataset, a.checkpoint, a.rows, a.draws)
+
+
+if __name__ == "__main__":
+    main()
