@@ -25,6 +25,7 @@ after the distinct ones, flagged ``distinct = 0``: nothing is hidden and every i
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator, Sequence
 
@@ -84,7 +85,7 @@ def medoid(members: Sequence[int], objs: Sequence[Any], distance: Callable[[Any,
                 v = distance(objs[members[a]], objs[members[b]])
             except Exception:  # an uncomparable pair is far, never fatal
                 v = None
-            v = float(v) if v is not None and v == v and abs(float(v)) != float("inf") else None
+            v = float(v) if v is not None and math.isfinite(v) else None
             d[a][b] = d[b][a] = v
             if v is not None:
                 known.append(v)

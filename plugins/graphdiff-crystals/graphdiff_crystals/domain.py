@@ -83,6 +83,15 @@ def property_attribute(name: str) -> str:
     return attr
 
 
+def _comparable(a: Any, b: Any) -> bool:
+    """Both are structures a ``StructureMatcher`` can safely compare (Niggli reduction of a wild
+    cell can run for hours)."""
+    from graphdiff_crystals.metrics import sane_cell
+
+    return (isinstance(a, (Structure, IStructure)) and isinstance(b, (Structure, IStructure))
+            and sane_cell(a) and sane_cell(b))
+
+
 class CrystalDomain(Domain):
     """Periodic crystals as graphs: atom types, fractional coordinates and lattice.
 
@@ -344,13 +353,9 @@ class CrystalDomain(Domain):
         97 %.)"""
         from pymatgen.analysis.structure_matcher import StructureMatcher
 
-        from graphdiff_crystals.metrics import MATCHER_KW, sane_cell
+        from graphdiff_crystals.metrics import MATCHER_KW
 
-        if not (isinstance(a, (Structure, IStructure)) and isinstance(b, (Structure, IStructure))):
-            return False
-        if a.composition.reduced_composition != b.composition.reduced_composition:
-            return False
-        if not (sane_cell(a) and sane_cell(b)):  # Niggli reduction of a wild cell can run for hours
+        if not _comparable(a, b) or a.composition.reduced_composition != b.composition.reduced_composition:
             return False
         try:
             return bool(StructureMatcher(**MATCHER_KW).fit(a, b))
@@ -364,11 +369,9 @@ class CrystalDomain(Domain):
         or a cell is degenerate."""
         from pymatgen.analysis.structure_matcher import StructureMatcher
 
-        from graphdiff_crystals.metrics import MATCHER_KW, sane_cell
+        from graphdiff_crystals.metrics import MATCHER_KW
 
-        if not (isinstance(a, (Structure, IStructure)) and isinstance(b, (Structure, IStructure))):
-            return None
-        if not (sane_cell(a) and sane_cell(b)):
+        if not _comparable(a, b):
             return None
         try:
             rms = StructureMatcher(**MATCHER_KW).get_rms_dist(a, b)
