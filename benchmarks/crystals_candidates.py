@@ -10,7 +10,8 @@ ways — pymatgen's default ``StructureMatcher()`` tolerances (ltol 0.2, stol 0.
 and the CSP match tolerances (``stol=0.5, angle_tol=10, ltol=0.3``, what ``CrystalDomain.equivalent``
 uses) — ranks the groups by their share of the draws, represents each group by its first draw or
 by its medoid (``graphdiff.candidates.medoid`` under the same matcher's RMS distance), and scores
-the first 1 and 2 candidates with the CDVAE match rate and RMSE. The same draws go through every
+the first 1 and 2 candidates with the CDVAE match rate and RMSE
+(``graphdiff_crystals.metrics.match_rate``, as ``graphdiff evaluate`` does). The same draws go through every
 variant, so the differences are the grouping's and the representative's alone. Results:
 ``benchmarks/results/<checkpoint>-candidates.json``.
 """
@@ -60,20 +61,19 @@ def draw(dataset: str, checkpoint: str, rows: int, draws: int) -> None:
 
 def score(dataset: str, checkpoint: str, rows: int, draws: int) -> dict:
     warnings.filterwarnings("ignore")
-    import numpy as np
     from pymatgen.analysis.structure_matcher import StructureMatcher
     from pymatgen.core import Structure
 
-    from graphdiff.candidates import medoid
-    from graphdiff_crystals.metrics import MATCHER_KW
+    from graphdiff.candidates import group_equivalent, medoid
+    from graphdiff_crystals.metrics import MATCHER_KW, match_rate
 
     src, raw = _paths(dataset, checkpoint, rows, draws)
     refs = {r["material_id"]: Structure.from_str(r["cif"], fmt="cif") for r in csv.DictReader(src.open())}
     by_row: dict[str, list] = defaultdict(list)
     for r in csv.DictReader(raw.open()):
         by_row[r["material_id"]].append(Structure.from_str(r["cif"], fmt="cif"))
-    csp = StructureMatcher(**MATCHER_KW)
-    groupings = {"pymatgen defaults": StructureMatcher(), "CSP match tolerances": csp}
+    ids = list(by_row)
+    groupings = {"pymatgen defaults": StructureMatcher(), "CSP match tolerances": StructureMatcher(**MATCHER_KW)}
     t0 = time.perf_counter()
     result: dict = {"dataset": dataset, "checkpoint": checkpoint, "rows": len(by_row), "draws_per_row": draws,
                     "variants": {}}
@@ -82,31 +82,18 @@ def score(dataset: str, checkpoint: str, rows: int, draws: int) -> dict:
             r = m.get_rms_dist(a, b)
             return None if r is None else float(r[0])
 
-        picks: dict[str, dict[int, list]] = {"first draw": {1: [], 2: []}, "medoid": {1: [], 2: []}}
-        for mid, ss in by_row.items():
-            classes: list[list[int]] = []
-            for i, s in enumerate(ss):
-                for c in classes:
-                    if grouper.fit(ss[c[0]], s):
-                        c.append(i)
-                        break
-                else:
-                    classes.append([i])
-            classes.sort(key=lambda c: (-len(c), c[0]))
-            for rname, rep in (("first draw", lambda c: c[0]), ("medoid", lambda c: medoid(c, ss, dist))):
-                chosen = [ss[rep(c)] for c in classes[:2]]
-                for k in (1, 2):
-                    best = None
-                    for s in chosen[:k]:
-                        r = csp.get_rms_dist(refs[mid], s)
-                        if r is not None and (best is None or r[0] < best):
-                            best = float(r[0])
-                    picks[rname][k].append(best)
-        for rname, per_k in picks.items():
+        chosen: dict[str, list[list]] = {"first draw": [], "medoid": []}
+        for mid in ids:
+            ss = by_row[mid]
+            classes = group_equivalent(ss, grouper.fit, [True] * len(ss))
+            classes.sort(key=lambda c: -len(c.members))  # by share; ties keep the earlier group first
+            chosen["first draw"].append([ss[c.members[0]] for c in classes[:2]])
+            chosen["medoid"].append([ss[medoid(c.members, ss, dist)] for c in classes[:2]])
+        for rname, cands in chosen.items():
             entry = {}
-            for k, vals in per_k.items():
-                hit = [v for v in vals if v is not None]
-                entry[f"k={k}"] = {"match_rate": len(hit) / len(vals), "rmse": float(np.mean(hit)) if hit else None}
+            for k in (1, 2):
+                m = match_rate(cands, [refs[mid] for mid in ids], k=k)
+                entry[f"k={k}"] = {"match_rate": m["match_rate"], "rmse": m["rmse"]}
             result["variants"][f"grouped with {gname}, represented by its {rname}"] = entry
     result["seconds"] = round(time.perf_counter() - t0, 1)
     result["command"] = (f"python benchmarks/crystals_candidates.py draw --dataset {dataset} --checkpoint {checkpoint} "

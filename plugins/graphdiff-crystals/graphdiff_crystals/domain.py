@@ -349,8 +349,8 @@ class CrystalDomain(Domain):
         a row distinct in the sense the CSP match rate counts: two candidates it would count as
         the same structure never take two of the K slots. (With pymatgen's tighter defaults a
         distorted draw of one polymorph can form a group of its own and push the next polymorph
-        out of the K; on 100 held-out Perov-5 rows with 10 draws this lowered k = 2 from 99 % to
-        97 %.)"""
+        out of the K; on 100 held-out Perov-5 rows with 10 draws this lowered k = 2 from 97 % to
+        95 %.)"""
         from pymatgen.analysis.structure_matcher import StructureMatcher
 
         from graphdiff_crystals.metrics import MATCHER_KW
