@@ -202,23 +202,33 @@ def goal_value(values: list[float], quantile: float) -> float:
     return vals[int(quantile * (len(vals) - 1))]
 
 
-def entry_key(reading: str, scale: float) -> str:
-    """The results entry of a run: ``scale=S`` (clean), ``noisy,scale=S``, ``cfg,scale=W``."""
-    return f"{'' if reading == 'clean' else reading + ','}scale={scale:g}"
+def variant(oversample: float = 1.0, corrector: int = 0) -> str:
+    """The suffix of a run's entry and files for its sampling options (empty for the defaults)."""
+    return ((f",oversample={oversample:g}" if oversample != 1.0 else "")
+            + (f",corrector={corrector}" if corrector else ""))
+
+
+def entry_key(reading: str, scale: float, oversample: float = 1.0, corrector: int = 0) -> str:
+    """The results entry of a run: ``scale=S`` (clean), ``noisy,scale=S``, ``cfg,scale=W``, then
+    ``,oversample=F`` and ``,corrector=C`` where those are set."""
+    return f"{'' if reading == 'clean' else reading + ','}scale={scale:g}" + variant(oversample, corrector)
 
 
 def unguided_csv(spec: Spec, num: int, steps: int, seed: int) -> Path:
     return RUNS / f"{spec.name}-unguided-n{num}-s{steps}-seed{seed}.csv"
 
 
-def guided_csv(spec: Spec, reading: str, scale: float, num: int, steps: int, seed: int) -> Path:
-    if not spec.keep_guided:
+def guided_csv(spec: Spec, reading: str, scale: float, num: int, steps: int, seed: int,
+               oversample: float = 1.0, corrector: int = 0) -> Path:
+    extra = variant(oversample, corrector).replace(",", "-").replace("=", "")
+    if not spec.keep_guided and not extra:
         return RUNS / f"{spec.name}-{'' if reading == 'clean' else reading + '-'}guided.csv"
-    return RUNS / f"{spec.name}-{reading}-scale{scale:g}-n{num}-s{steps}-seed{seed}.csv"
+    return RUNS / f"{spec.name}-{reading}-scale{scale:g}{extra}-n{num}-s{steps}-seed{seed}.csv"
 
 
-def plot_path(spec: Spec, reading: str, scale: float) -> Path:
-    return RESULTS / f"{spec.name}-{'' if reading == 'clean' else reading + '-'}scale{scale:g}.png"
+def plot_path(spec: Spec, reading: str, scale: float, oversample: float = 1.0, corrector: int = 0) -> Path:
+    extra = variant(oversample, corrector).replace(",", "-").replace("=", "")
+    return RESULTS / f"{spec.name}-{'' if reading == 'clean' else reading + '-'}scale{scale:g}{extra}.png"
 
 
 def guide_role(spec: Spec, reading: str) -> str | None:
@@ -236,19 +246,25 @@ def guide_target(spec: Spec, reading: str) -> str:
     return spec.bundled_guide if role is None else spec.target(role)
 
 
-def guided_args(spec: Spec, reading: str, goal: float, scale: float) -> list[str]:
+def guided_args(spec: Spec, reading: str, goal: float, scale: float, oversample: float = 1.0,
+                corrector: int = 0) -> list[str]:
     """The ``graphdiff sample`` options of the guided set."""
     target = ["--target", f"{guide_target(spec, reading)}={goal}"]
+    extra = ((["--oversample", f"{oversample:g}"] if oversample != 1.0 else [])
+             + (["--corrector-steps", str(corrector)] if corrector else []))
     if reading == "cfg":
-        return target + ["--guidance-scale", str(scale)]
+        return target + ["--guidance-scale", str(scale)] + extra
     role = guide_role(spec, reading)
     pred = [] if role is None else ["--predictor", str(spec.role_dir(role) / "predictor.pt")]
-    return pred + target + ["--gradient-scale", str(scale), "--guidance-mode", reading]
+    return pred + target + ["--gradient-scale", str(scale), "--guidance-mode", reading] + extra
 
 
-def run_command(spec: Spec, num: int, steps: int, quantile: float, scale: float, seed: int, reading: str) -> str:
+def run_command(spec: Spec, num: int, steps: int, quantile: float, scale: float, seed: int, reading: str,
+                oversample: float = 1.0, corrector: int = 0) -> str:
     return (f"python benchmarks/targets_guidance.py run --num {num} --steps {steps} --quantile {quantile} "
-            f"--scale {scale} --seed {seed}" + spec.cli_flag + ("" if reading == "clean" else f" --guide {reading}"))
+            f"--scale {scale} --seed {seed}" + spec.cli_flag + ("" if reading == "clean" else f" --guide {reading}")
+            + (f" --oversample {oversample:g}" if oversample != 1.0 else "")
+            + (f" --corrector-steps {corrector}" if corrector else ""))
 
 
 def predictors_command(spec: Spec, reading: str, steps: int = DEFAULT_PREDICTOR_STEPS) -> str:
@@ -281,7 +297,7 @@ def _trained_steps(spec: Spec, role: str) -> int:
 
 
 def run(num: int, steps: int, quantile: float, scale: float, seed: int, reading: str = "clean",
-        spec: Spec = SPECS["carbon_24"]) -> dict:
+        spec: Spec = SPECS["carbon_24"], oversample: float = 1.0, corrector: int = 0) -> dict:
     if reading not in GUIDES or (reading == "cfg" and not spec.conditioned):
         raise ValueError(f"--guide {reading!r}: one of {GUIDES} (cfg for a conditioned generator)")
     train_vals = _values(RUNS / spec.dataset / "train.csv", spec.column)
@@ -291,12 +307,12 @@ def run(num: int, steps: int, quantile: float, scale: float, seed: int, reading:
     out = {}
     for mode in ("unguided", "guided"):
         # the unguided set of these settings is sampled once, whatever the guide
-        gen = (guided_csv(spec, reading, scale, num, steps, seed) if mode == "guided"
+        gen = (guided_csv(spec, reading, scale, num, steps, seed, oversample, corrector) if mode == "guided"
                else unguided_csv(spec, num, steps, seed))
         cmd = [str(BIN / "graphdiff"), "sample", "-c", spec.generator, "--num", str(num), "--steps", str(steps),
                "--seed", str(seed), "--out", str(gen), "-q", "--judge", str(judge)]
         if mode == "guided":
-            cmd += guided_args(spec, reading, goal, scale)
+            cmd += guided_args(spec, reading, goal, scale, oversample, corrector)
         t0 = time.perf_counter()
         reused = mode == "unguided" and gen.exists()
         res = None if reused else subprocess.run(cmd, check=True, env=_env(), capture_output=True, text=True)
@@ -320,6 +336,7 @@ def run(num: int, steps: int, quantile: float, scale: float, seed: int, reading:
         "gradient_scale": None if reading == "cfg" else scale,
         **({"guidance_scale": scale} if reading == "cfg" else {}),
         "guidance_reading": reading,
+        "oversample": oversample, "corrector_steps": corrector,
         "guide": guide_description(spec, reading),
         "judge": (f"GNN ensemble trained on runs/{spec.dataset}/test.csv "
                   "(held out from the generator and the guide)"),
@@ -328,13 +345,13 @@ def run(num: int, steps: int, quantile: float, scale: float, seed: int, reading:
         **out,
         "mae_ratio_unguided_over_guided": out["unguided"]["mae_to_goal"] / max(out["guided"]["mae_to_goal"], 1e-12),
         "validity_change_points": 100 * (out["guided"]["structural_validity"] - out["unguided"]["structural_validity"]),
-        "command": run_command(spec, num, steps, quantile, scale, seed, reading),
+        "command": run_command(spec, num, steps, quantile, scale, seed, reading, oversample, corrector),
         "predictors_command": predictors_command(spec, reading, _trained_steps(spec, "judge")),
     }
     RESULTS.mkdir(parents=True, exist_ok=True)
     path = RESULTS / f"{spec.name}.json"
     allres = json.loads(path.read_text()) if path.exists() else {}
-    allres.setdefault("runs", {})[entry_key(reading, scale)] = result
+    allres.setdefault("runs", {})[entry_key(reading, scale, oversample, corrector)] = result
     path.write_text(json.dumps(allres, indent=2) + "\n")
     _plot(result, goal, spec)
     print(json.dumps({k: v for k, v in result.items() if k not in ("unguided", "guided")}, indent=2))
@@ -373,9 +390,13 @@ def _plot(result: dict, goal: float, spec: Spec = SPECS["carbon_24"]) -> None:
     scale = result["guidance_scale"] if reading == "cfg" else result["gradient_scale"]
     kind = {"clean": "clean-estimate guidance", "noisy": "time-aware guidance",
             "cfg": "classifier-free guidance"}[reading]
-    ax.set_title(f"{kind}, scale {scale:g}", fontsize=9)
+    extra = ((f", best {result['num']} of {result['oversample']:g}x drawn by the guide"
+              if result.get("oversample", 1.0) != 1.0 else "")
+             + (f", {result['corrector_steps']} corrector step(s)" if result.get("corrector_steps") else ""))
+    ax.set_title(f"{kind}, scale {scale:g}{extra}", fontsize=9)
     fig.tight_layout()
-    fig.savefig(plot_path(spec, reading, scale), dpi=120)
+    fig.savefig(plot_path(spec, reading, scale, result.get("oversample", 1.0), result.get("corrector_steps", 0)),
+                dpi=120)
     plt.close(fig)
 
 
@@ -390,6 +411,11 @@ def main() -> None:
     ap.add_argument("--scale", type=float, default=1.0,
                     help="run: the gradient scale (--guide clean/noisy) or the CFG weight w (--guide cfg)")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--oversample", type=float, default=1.0,
+                    help="run: draw F x --num guided samples and keep the --num the guide puts nearest "
+                         "the goal (graphdiff sample --oversample)")
+    ap.add_argument("--corrector-steps", type=int, default=0,
+                    help="run: Langevin corrector steps per reverse step in the guided set")
     ap.add_argument("--role", action="append", choices=sorted(ROLES),
                     help="predictors: which to train (repeatable; default guide and judge, "
                          "perov_5: judge only, its guide is bundled)")
@@ -403,7 +429,7 @@ def main() -> None:
     else:
         if a.guide == "cfg" and not spec.conditioned:
             ap.error(f"--guide cfg: {spec.generator} is not conditioned on {spec.column}")
-        run(a.num, a.steps, a.quantile, a.scale, a.seed, a.guide, spec)
+        run(a.num, a.steps, a.quantile, a.scale, a.seed, a.guide, spec, a.oversample, a.corrector_steps)
 
 
 if __name__ == "__main__":

@@ -117,6 +117,12 @@ class _SampleCommand(click.Command):
                    "noisy = true on this model's processes) reads the noisy states at each step; "
                    "other targets read the denoiser's clean estimate. auto: time-aware where it "
                    "fits the model; clean: always the clean estimate; noisy: time-aware or an error.")
+@click.option("--oversample", type=float, default=1.0, show_default=True,
+              help="De novo with --target requests on registered targets: draw OVERSAMPLE x N items "
+                   "and keep the N whose target values best meet the requests (the weighted sum "
+                   "of |value - V| for =, of the shortfall for <= and >=), in the order drawn "
+                   "(best-of-N selection, beside or instead of gradient guidance: with "
+                   "--gradient-scale 0 the targets only select).")
 @click.option("--steps", type=int, help="Reverse steps (default: the config's).")
 @click.option("--sampler", type=click.Choice(["ancestral", "ddim"]), help="Sampler.")
 @click.option("--corrector-steps", type=int, help="Langevin corrector steps for torus fields.")
@@ -131,7 +137,7 @@ def sample_cmd(checkpoint: str, out_arg: str, num: int | None, input_path: Path 
                draws: int | None, max_draws: int | None, allow_larger: bool, no_distinct: bool,
                target: tuple[str, ...], predictors: tuple[Path, ...], judges: tuple[str, ...],
                guidance_scale: float | None,
-               gradient_scale: float, guidance_mode: str, steps: int | None,
+               gradient_scale: float, guidance_mode: str, oversample: float, steps: int | None,
                sampler: str | None, corrector_steps: int | None, batch_size: int | None, seed: int,
                device: str, quiet: bool, **reference_args) -> None:
     """Generate graphs with a trained model and stream them to OUT.
@@ -174,7 +180,14 @@ def sample_cmd(checkpoint: str, out_arg: str, num: int | None, input_path: Path 
 
         for p in predictors:
             register_predictor(p)
-    cond, guided = split_target_requests(target, model, domain)
+    if not oversample >= 1.0:
+        raise ConfigError(f"--oversample must be at least 1 (got {oversample:g})")
+    # selection alone (--gradient-scale 0) may use targets without a gradient
+    cond, guided = split_target_requests(target, model, domain,
+                                         differentiable=not (oversample > 1.0 and gradient_scale == 0.0))
+    if oversample > 1.0 and (input_path is not None or not guided):
+        raise ConfigError("--oversample selects among de novo samples (--num, no --input) by --target "
+                          "requests on registered targets" + ("" if guided else "; none was given"))
     judging = _judges(judges, domain, cond, guided)
     rows, row_ids = None, None
     if input_path is not None:
@@ -227,7 +240,7 @@ def sample_cmd(checkpoint: str, out_arg: str, num: int | None, input_path: Path 
                 guidance_scale=sc.guidance_scale if guidance_scale is None else guidance_scale,
                 corrector_steps=sc.corrector_steps if corrector_steps is None else corrector_steps,
                 batch_size=batch_size or sc.batch_size, inpaint=inpaint, allow_larger=allow_larger)
-    if guided:
+    if guided and gradient_scale != 0.0:
         _say_readings(model, guided, guidance_mode)
         opts["gradient_guidance"] = requests_guidance(model, guided, gradient_scale, guidance_mode)
     achieved: dict[str, list[float]] = {t.name: [] for t, _, _ in guided}
@@ -245,7 +258,10 @@ def sample_cmd(checkpoint: str, out_arg: str, num: int | None, input_path: Path 
         extra = None
         requested = {f"requested_{k}": v for k, v in (opts["cond"] or {}).items()}
         requested.update({f"requested_{t.name}": f"{op}{v}" for t, op, v in guided})
-        for chunk in sample_graphs(model, num, templates=templates, seed=seed, progress=not quiet, **opts):
+        chunks = sample_graphs(model, num, templates=templates, seed=seed, progress=not quiet, **opts)
+        if oversample > 1.0:
+            chunks = _best_of(model, domain, num, oversample, guided, seed, quiet, opts)
+        for chunk in chunks:
             start = sink.count
             chunk_ids = (ids[start:start + len(chunk)] if ids
                          else [str(sink.next_index + i) for i in range(len(chunk))])
@@ -273,6 +289,24 @@ def sample_cmd(checkpoint: str, out_arg: str, num: int | None, input_path: Path 
                        f"{dist:.4g}" + (f", {met}/{len(vals)} meet it" if op != "=" else "")
                        + f" (scored by {t.name} itself on the generated items)")
     _report_judges(judging, judged)
+
+
+def _best_of(model, domain, num: int, factor: float, guided: list, seed: int, quiet: bool,
+             opts: dict) -> list[list]:
+    """``ceil(factor * num)`` de novo samples, of which the ``num`` that best meet the
+    ``guided`` requests (:func:`graphdiff.runner.select_closest`), as one chunk."""
+    import math
+
+    from graphdiff.runner import request_shortfall, sample_graphs, select_closest
+
+    drawn = [g for chunk in sample_graphs(model, math.ceil(factor * num), seed=seed, progress=not quiet, **opts)
+             for g in chunk]
+    scores, _ = _score_targets(domain, drawn, guided, {t.name: [] for t, _, _ in guided})
+    kept = select_closest(scores, guided, num)
+    worst = max((request_shortfall(scores[i], guided) for i in kept), default=0.0)
+    click.echo(f"kept {len(kept)} of {len(drawn)} samples that best meet the requests "
+               f"(largest kept shortfall {worst:.4g})")
+    return [[drawn[i] for i in kept]]
 
 
 def _say_readings(model, guided: list, mode: str) -> None:

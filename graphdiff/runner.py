@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import warnings
 from pathlib import Path
 from typing import Any, Callable, Iterator, Sequence
@@ -329,11 +330,14 @@ def _parse_requests(values: Sequence[str]) -> list[tuple[str, str, float, float]
     return out
 
 
-def split_target_requests(values: Sequence[str], model: GraphDiffusion, domain: Any) -> tuple[dict[str, float], list]:
+def split_target_requests(values: Sequence[str], model: GraphDiffusion, domain: Any,
+                          differentiable: bool = True) -> tuple[dict[str, float], list]:
     """Conditions the model was trained on (classifier-free guidance, ``NAME=V`` only) and
     requests on registered differentiable targets of ``domain`` (gradient guidance):
-    ``(cond, [(target, op, value)])``. A name that is neither, or a target that is not
-    differentiable, raises :class:`~graphdiff.errors.ConfigError`."""
+    ``(cond, [(target, op, value)])``. A name that is neither, or (when ``differentiable``) a
+    target that is not differentiable, raises :class:`~graphdiff.errors.ConfigError`; with
+    ``differentiable=False`` any registered target of the domain is accepted (requests that only
+    score and select, e.g. ``graphdiff sample --oversample F --gradient-scale 0``)."""
     from graphdiff.errors import ConfigError
     from graphdiff.plugins import get_manager
 
@@ -362,10 +366,11 @@ def split_target_requests(values: Sequence[str], model: GraphDiffusion, domain: 
             conds = ", ".join(model.condition) or "none"
             raise ConfigError(f"--target {name!r}: not a condition of this model (conditions: {conds}) "
                               f"and not a registered target of domain {domain.name!r} (graphdiff targets)")
-        if not getattr(target, "differentiable", False):
+        if differentiable and not getattr(target, "differentiable", False):
             raise ConfigError(f"--target {name!r}: this target is not differentiable, so it cannot guide "
                               "sampling; train a model conditioned on it (diffusion.condition) or a "
-                              "predictor of it (graphdiff predictor train)")
+                              "predictor of it (graphdiff predictor train), or only select by it "
+                              "(--oversample F --gradient-scale 0)")
         rng = getattr(target, "value_range", None)
         if rng is not None and not (rng[0] <= value <= rng[1]):
             warnings.warn(f"--target {name}{op}{value:g} lies outside the range the target was trained on "
@@ -409,6 +414,32 @@ def requests_guidance(model: GraphDiffusion, guided: Sequence[tuple[Any, str, fl
         return (lambda x, graphs: sum(f(x, graphs) for f in fns)) if fns else None
 
     return GradientGuidance(combine(parts["clean"]), scale, noisy_fn=combine(parts["noisy"]))
+
+
+def request_shortfall(values: dict[str, float], guided: Sequence[tuple[Any, str, float]]) -> float:
+    """How far one item is from every ``(target, op, value)`` request, by the targets' own values
+    ``values[target.name]``: the sum, weighted by each target's ``weight`` (``NAME=V@W``), of
+    ``|v - goal|`` (``=``), ``max(v - goal, 0)`` (``<=``) and ``max(goal - v, 0)`` (``>=``).
+    ``inf`` when a target could not score the item (a missing or NaN value)."""
+    total = 0.0
+    for target, op, goal in guided:
+        v = values.get(target.name, float("nan"))
+        if not math.isfinite(v):
+            return math.inf
+        gap = abs(v - goal) if op == "=" else max(v - goal, 0.0) if op == "<=" else max(goal - v, 0.0)
+        total += float(getattr(target, "weight", 1.0)) * gap
+    return total
+
+
+def select_closest(scores: Sequence[dict[str, float]], guided: Sequence[tuple[Any, str, float]],
+                   keep: int) -> list[int]:
+    """The indices of the ``keep`` items whose target values ``scores[i]`` best meet the
+    ``guided`` requests (:func:`request_shortfall`; ties go to the earlier item), in their
+    original order: best-of-N selection, what ``graphdiff sample --oversample`` does."""
+    if keep < 0:
+        raise ValueError(f"keep must be >= 0, got {keep}")
+    order = sorted(range(len(scores)), key=lambda i: (request_shortfall(scores[i], guided), i))
+    return sorted(order[:keep])
 
 
 def target_requests(model: GraphDiffusion, requests: Sequence[str], scale: float = 1.0,

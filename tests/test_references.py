@@ -183,3 +183,37 @@ def test_request_weights_scale_their_guidance_and_conditions_refuse_them(monkeyp
         split_target_requests(["p=1@2"], m, dom)
     with pytest.raises(ConfigError, match="the weight must be positive"):
         split_target_requests(["tiny-s=1@0"], m, dom)
+
+
+class _T:
+    def __init__(self, name: str, weight: float = 1.0):
+        self.name, self.weight = name, weight
+
+
+def test_request_shortfall_by_hand():
+    from graphdiff.runner import request_shortfall
+
+    a, b = _T("a"), _T("b", weight=2.0)
+    assert request_shortfall({"a": 1.5}, [(a, "=", 1.0)]) == pytest.approx(0.5)
+    assert request_shortfall({"a": 0.5}, [(a, "<=", 1.0)]) == 0.0
+    assert request_shortfall({"a": 1.25}, [(a, "<=", 1.0)]) == pytest.approx(0.25)
+    assert request_shortfall({"a": 0.5}, [(a, ">=", 1.0)]) == pytest.approx(0.5)
+    # weighted sum over requests; a missing or NaN value can never be chosen over a scored one
+    assert request_shortfall({"a": 2.0, "b": 0.0}, [(a, "=", 1.0), (b, ">=", 1.0)]) == pytest.approx(3.0)
+    assert request_shortfall({"a": float("nan")}, [(a, "=", 1.0)]) == math.inf
+    assert request_shortfall({}, [(a, "=", 1.0)]) == math.inf
+
+
+def test_select_closest_keeps_the_best_in_drawn_order():
+    from graphdiff.runner import select_closest
+
+    a = _T("a")
+    scores = [{"a": v} for v in (0.9, 0.1, float("nan"), 0.45, 0.5, 0.0)]
+    assert select_closest(scores, [(a, "=", 0.5)], 2) == [3, 4]
+    # shortfalls 0.7, 0, inf, 0.25, 0.3, 0: the two met requests and the nearer miss
+    assert select_closest(scores, [(a, "<=", 0.2)], 3) == [1, 3, 5]
+    assert select_closest(scores, [(a, "=", 0.5)], 6) == [0, 1, 2, 3, 4, 5]
+    assert select_closest(scores, [(a, "=", 0.5)], 5) == [0, 1, 3, 4, 5]  # the unscored one goes
+    assert select_closest(scores, [(a, "=", 0.5)], 0) == []
+    with pytest.raises(ValueError, match="keep"):
+        select_closest(scores, [(a, "=", 0.5)], -1)

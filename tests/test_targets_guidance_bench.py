@@ -127,3 +127,17 @@ def test_guide_descriptions(bench):
         "time-aware GNN ensemble (noisy = true, processes_from = carbon24-dng)")
     assert "perov5-heat" in bench.guide_description(p5, "clean")
     assert "classifier-free" in bench.guide_description(p5, "cfg")
+
+
+def test_oversample_and_corrector_runs_get_their_own_entries_files_and_flags(bench):
+    spec = bench.SPECS["carbon_24"]
+    assert bench.entry_key("clean", 100.0, 4.0, 0) == "scale=100,oversample=4"
+    assert bench.entry_key("clean", 300.0, 1.0, 1) == "scale=300,corrector=1"
+    assert bench.guided_csv(spec, "clean", 100.0, 64, 200, 0, 4.0).name == (
+        "carbon24-energy-guidance-clean-scale100-oversample4-n64-s200-seed0.csv")
+    assert bench.plot_path(spec, "clean", 100.0, 4.0, 1).name == (
+        "carbon24-energy-guidance-scale100-oversample4-corrector1.png")
+    args = bench.guided_args(spec, "clean", -154.5, 100.0, 4.0, 1)
+    assert args[-4:] == ["--oversample", "4", "--corrector-steps", "1"]
+    assert bench.run_command(spec, 64, 200, 0.1, 100.0, 0, "clean", 4.0, 1).endswith(
+        "--scale 100.0 --seed 0 --oversample 4 --corrector-steps 1")

@@ -314,6 +314,42 @@ def test_sample_and_interpolate_steered_by_a_crystal_target(tmp_path, monkeypatc
     assert res.exit_code == 2 and "not a condition of this model" in res.output
 
 
+def test_oversample_keeps_the_samples_that_best_meet_the_requests(tmp_path):
+    """``--oversample F`` draws F x N de novo samples and keeps the N nearest the requests, in
+    drawn order; with ``--gradient-scale 0`` the targets only select, so a target without a
+    gradient (the number of elements) may be asked for."""
+    import graphdiff
+    from graphdiff_crystals.targets import density
+
+    domain = graphdiff.load_domain("crystals")
+    common = ["--checkpoint", "carbon24-dng", "--quiet", "--steps", "10", "--seed", "3"]
+    every, kept = tmp_path / "every.csv", tmp_path / "kept.csv"
+    run(["sample", *common, "--num", "12", "--out", str(every)])
+    text = run(["sample", *common, "--num", "4", "--oversample", "3", "--gradient-scale", "0",
+                "--target", "crystals-density=3.3", "--out", str(kept)])
+    assert "kept 4 of 12 samples" in text
+    all_d = [density(r["obj"]) for r in domain.read(every, validate=False)]
+    kept_d = [density(r["obj"]) for r in domain.read(kept, validate=False)]
+    # the same 12 draws (same seed, no gradient): the kept ones are the 4 nearest 3.3, in drawn order
+    best = sorted(sorted(range(12), key=lambda i: abs(all_d[i] - 3.3))[:4])
+    assert best != [0, 1, 2, 3] and kept_d == pytest.approx([all_d[i] for i in best], rel=1e-6)
+    assert max(abs(d - 3.3) for d in kept_d) <= sorted(abs(d - 3.3) for d in all_d)[4]
+    assert _column(kept, "crystals-density") == pytest.approx(kept_d, rel=1e-6)
+    # selection alone accepts a target without a gradient; guidance by it is still refused
+    text = run(["sample", *common, "--num", "2", "--oversample", "2", "--gradient-scale", "0",
+                "--target", "crystals-num_elements=1", "--out", str(tmp_path / "n.csv")])
+    assert "kept 2 of 4 samples" in text
+    for extra, why in ((["--oversample", "2"], "not differentiable"),
+                       (["--oversample", "0.5", "--gradient-scale", "0"], "at least 1"),
+                       (["--oversample", "2", "--gradient-scale", "0", "--target", "crystals-density>=3"][:-2],
+                        "none was given")):
+        args = ["sample", *common, "--num", "2", *extra, "--out", str(tmp_path / "x.csv")]
+        if "none was given" not in why:
+            args += ["--target", "crystals-num_elements=1"]
+        res = CliRunner().invoke(cli, args)
+        assert res.exit_code != 0 and why in res.output, res.output
+
+
 def test_interpolate_along_a_differentiable_target_writes_values_and_a_plot(trained, small_csv, tmp_path):
     out, png = tmp_path / "path.csv", tmp_path / "path.png"
     text = run(["interpolate", "--checkpoint", str(trained["dng"]), "--input", str(small_csv), "--pair", "0", "1",
