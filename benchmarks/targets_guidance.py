@@ -202,16 +202,32 @@ def goal_value(values: list[float], quantile: float) -> float:
     return vals[int(quantile * (len(vals) - 1))]
 
 
-def variant(oversample: float = 1.0, corrector: int = 0) -> str:
-    """The suffix of a run's entry and files for its sampling options (empty for the defaults)."""
+def variant(oversample: float = 1.0, corrector: int = 0, also: tuple[str, ...] = (),
+            fields: tuple[str, ...] = ()) -> str:
+    """The suffix of a run's entry for its sampling options (empty for the defaults)."""
     return ((f",oversample={oversample:g}" if oversample != 1.0 else "")
-            + (f",corrector={corrector}" if corrector else ""))
+            + (f",corrector={corrector}" if corrector else "")
+            + "".join(f",also={a}" for a in also)
+            + (f",fields={'+'.join(fields)}" if fields else ""))
 
 
-def entry_key(reading: str, scale: float, oversample: float = 1.0, corrector: int = 0) -> str:
+def _file_suffix(oversample: float, corrector: int, also: tuple[str, ...], fields: tuple[str, ...] = ()) -> str:
+    """``variant`` for file names: ``-oversample4-corrector1-also1`` (requests are numbered
+    by a short digest, since they hold ``<``, ``=`` and ``@``)."""
+    import hashlib
+
+    out = variant(oversample, corrector, fields=fields).replace(",", "-").replace("=", "").replace("+", "-")
+    if also:
+        out += "-also" + hashlib.sha1("|".join(also).encode()).hexdigest()[:6]
+    return out
+
+
+def entry_key(reading: str, scale: float, oversample: float = 1.0, corrector: int = 0,
+              also: tuple[str, ...] = (), fields: tuple[str, ...] = ()) -> str:
     """The results entry of a run: ``scale=S`` (clean), ``noisy,scale=S``, ``cfg,scale=W``, then
-    ``,oversample=F`` and ``,corrector=C`` where those are set."""
-    return f"{'' if reading == 'clean' else reading + ','}scale={scale:g}" + variant(oversample, corrector)
+    ``,oversample=F``, ``,corrector=C`` and ``,also=REQUEST`` where those are set."""
+    return (f"{'' if reading == 'clean' else reading + ','}scale={scale:g}"
+            + variant(oversample, corrector, also, fields))
 
 
 def unguided_csv(spec: Spec, num: int, steps: int, seed: int) -> Path:
@@ -219,15 +235,17 @@ def unguided_csv(spec: Spec, num: int, steps: int, seed: int) -> Path:
 
 
 def guided_csv(spec: Spec, reading: str, scale: float, num: int, steps: int, seed: int,
-               oversample: float = 1.0, corrector: int = 0) -> Path:
-    extra = variant(oversample, corrector).replace(",", "-").replace("=", "")
+               oversample: float = 1.0, corrector: int = 0, also: tuple[str, ...] = (),
+               fields: tuple[str, ...] = ()) -> Path:
+    extra = _file_suffix(oversample, corrector, also, fields)
     if not spec.keep_guided and not extra:
         return RUNS / f"{spec.name}-{'' if reading == 'clean' else reading + '-'}guided.csv"
     return RUNS / f"{spec.name}-{reading}-scale{scale:g}{extra}-n{num}-s{steps}-seed{seed}.csv"
 
 
-def plot_path(spec: Spec, reading: str, scale: float, oversample: float = 1.0, corrector: int = 0) -> Path:
-    extra = variant(oversample, corrector).replace(",", "-").replace("=", "")
+def plot_path(spec: Spec, reading: str, scale: float, oversample: float = 1.0, corrector: int = 0,
+              also: tuple[str, ...] = (), fields: tuple[str, ...] = ()) -> Path:
+    extra = _file_suffix(oversample, corrector, also, fields)
     return RESULTS / f"{spec.name}-{'' if reading == 'clean' else reading + '-'}scale{scale:g}{extra}.png"
 
 
@@ -247,11 +265,12 @@ def guide_target(spec: Spec, reading: str) -> str:
 
 
 def guided_args(spec: Spec, reading: str, goal: float, scale: float, oversample: float = 1.0,
-                corrector: int = 0) -> list[str]:
+                corrector: int = 0, also: tuple[str, ...] = (), fields: tuple[str, ...] = ()) -> list[str]:
     """The ``graphdiff sample`` options of the guided set."""
-    target = ["--target", f"{guide_target(spec, reading)}={goal}"]
+    target = ["--target", f"{guide_target(spec, reading)}={goal}"] + [x for a in also for x in ("--target", a)]
     extra = ((["--oversample", f"{oversample:g}"] if oversample != 1.0 else [])
-             + (["--corrector-steps", str(corrector)] if corrector else []))
+             + (["--corrector-steps", str(corrector)] if corrector else [])
+             + [x for f in fields for x in ("--guide-fields", f)])
     if reading == "cfg":
         return target + ["--guidance-scale", str(scale)] + extra
     role = guide_role(spec, reading)
@@ -260,11 +279,14 @@ def guided_args(spec: Spec, reading: str, goal: float, scale: float, oversample:
 
 
 def run_command(spec: Spec, num: int, steps: int, quantile: float, scale: float, seed: int, reading: str,
-                oversample: float = 1.0, corrector: int = 0) -> str:
+                oversample: float = 1.0, corrector: int = 0, also: tuple[str, ...] = (),
+                fields: tuple[str, ...] = ()) -> str:
     return (f"python benchmarks/targets_guidance.py run --num {num} --steps {steps} --quantile {quantile} "
             f"--scale {scale} --seed {seed}" + spec.cli_flag + ("" if reading == "clean" else f" --guide {reading}")
             + (f" --oversample {oversample:g}" if oversample != 1.0 else "")
-            + (f" --corrector-steps {corrector}" if corrector else ""))
+            + (f" --corrector-steps {corrector}" if corrector else "")
+            + "".join(f" --also '{a}'" for a in also)
+            + "".join(f" --guide-fields {f}" for f in fields))
 
 
 def predictors_command(spec: Spec, reading: str, steps: int = DEFAULT_PREDICTOR_STEPS) -> str:
@@ -297,7 +319,8 @@ def _trained_steps(spec: Spec, role: str) -> int:
 
 
 def run(num: int, steps: int, quantile: float, scale: float, seed: int, reading: str = "clean",
-        spec: Spec = SPECS["carbon_24"], oversample: float = 1.0, corrector: int = 0) -> dict:
+        spec: Spec = SPECS["carbon_24"], oversample: float = 1.0, corrector: int = 0,
+        also: tuple[str, ...] = (), fields: tuple[str, ...] = ()) -> dict:
     if reading not in GUIDES or (reading == "cfg" and not spec.conditioned):
         raise ValueError(f"--guide {reading!r}: one of {GUIDES} (cfg for a conditioned generator)")
     train_vals = _values(RUNS / spec.dataset / "train.csv", spec.column)
@@ -307,24 +330,26 @@ def run(num: int, steps: int, quantile: float, scale: float, seed: int, reading:
     out = {}
     for mode in ("unguided", "guided"):
         # the unguided set of these settings is sampled once, whatever the guide
-        gen = (guided_csv(spec, reading, scale, num, steps, seed, oversample, corrector) if mode == "guided"
+        gen = (guided_csv(spec, reading, scale, num, steps, seed, oversample, corrector, also, fields)
+               if mode == "guided"
                else unguided_csv(spec, num, steps, seed))
         cmd = [str(BIN / "graphdiff"), "sample", "-c", spec.generator, "--num", str(num), "--steps", str(steps),
                "--seed", str(seed), "--out", str(gen), "-q", "--judge", str(judge)]
         if mode == "guided":
-            cmd += guided_args(spec, reading, goal, scale, oversample, corrector)
+            cmd += guided_args(spec, reading, goal, scale, oversample, corrector, also, fields)
         t0 = time.perf_counter()
         reused = mode == "unguided" and gen.exists()
         res = None if reused else subprocess.run(cmd, check=True, env=_env(), capture_output=True, text=True)
         seconds = time.perf_counter() - t0
         rows = _rows(gen)
         judged = _floats(rows, spec.judge_column)
-        valid = _validity(gen, len(rows))
+        valid, density = _validity(gen, len(rows))
         out[mode] = {
             "num": len(rows), "judged_n": len(judged), "file": str(gen.relative_to(ROOT)),
             "mae_to_goal": _mean([abs(v - goal) for v in judged]),
             "judged_mean": _mean(judged), "judged_median": statistics.median(judged) if judged else float("nan"),
-            "structural_validity": valid, "seconds": None if reused else round(seconds, 1),
+            "structural_validity": valid, "density_mean": density,
+            "seconds": None if reused else round(seconds, 1),
             "guide_values_mean": (_mean(_floats(rows, gtarget))
                                   if mode == "guided" and reading != "cfg" else None),
             "cli_output": res.stdout.strip().splitlines()[-3:] if res is not None else "reused",
@@ -336,30 +361,36 @@ def run(num: int, steps: int, quantile: float, scale: float, seed: int, reading:
         "gradient_scale": None if reading == "cfg" else scale,
         **({"guidance_scale": scale} if reading == "cfg" else {}),
         "guidance_reading": reading,
-        "oversample": oversample, "corrector_steps": corrector,
+        "oversample": oversample, "corrector_steps": corrector, "also": list(also),
+        "guide_fields": list(fields),
         "guide": guide_description(spec, reading),
         "judge": (f"GNN ensemble trained on runs/{spec.dataset}/test.csv "
                   "(held out from the generator and the guide)"),
         "judge_validation_mae": judge_meta["properties"][spec.column].get("mae"),
         "train_std": statistics.pstdev(train_vals),
+        "train_density_mean": _validity(RUNS / spec.dataset / "train.csv", 1)[1],
         **out,
         "mae_ratio_unguided_over_guided": out["unguided"]["mae_to_goal"] / max(out["guided"]["mae_to_goal"], 1e-12),
         "validity_change_points": 100 * (out["guided"]["structural_validity"] - out["unguided"]["structural_validity"]),
-        "command": run_command(spec, num, steps, quantile, scale, seed, reading, oversample, corrector),
+        "command": run_command(spec, num, steps, quantile, scale, seed, reading, oversample, corrector, also,
+                               fields),
         "predictors_command": predictors_command(spec, reading, _trained_steps(spec, "judge")),
     }
     RESULTS.mkdir(parents=True, exist_ok=True)
     path = RESULTS / f"{spec.name}.json"
     allres = json.loads(path.read_text()) if path.exists() else {}
-    allres.setdefault("runs", {})[entry_key(reading, scale, oversample, corrector)] = result
+    allres.setdefault("runs", {})[entry_key(reading, scale, oversample, corrector, also, fields)] = result
     path.write_text(json.dumps(allres, indent=2) + "\n")
     _plot(result, goal, spec)
     print(json.dumps({k: v for k, v in result.items() if k not in ("unguided", "guided")}, indent=2))
     return result
 
 
-def _validity(gen: Path, total: int) -> float:
-    """Structurally valid share of the ``total`` rows of ``gen`` (unreadable rows count as invalid)."""
+def _validity(gen: Path, total: int) -> tuple[float, float]:
+    """Structurally valid share of the ``total`` rows of ``gen`` (unreadable rows count as
+    invalid), and the mean mass density (g/cm³) of the rows read: CDVAE's validity only asks
+    that no two atoms be closer than 0.5 Å, which a cell squeezed to three times a real
+    density still passes."""
     import warnings
 
     from graphdiff_crystals.io import read_records
@@ -368,7 +399,9 @@ def _validity(gen: Path, total: int) -> float:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         recs = list(read_records(gen, skipped=[]))
-    return sum(bool(structure_valid(r["obj"])) for r in recs) / max(total, 1)
+    dens = [float(r["obj"].density) for r in recs]
+    return (sum(bool(structure_valid(r["obj"])) for r in recs) / max(total, 1),
+            statistics.fmean(dens) if dens else float("nan"))
 
 
 def _plot(result: dict, goal: float, spec: Spec = SPECS["carbon_24"]) -> None:
@@ -395,8 +428,8 @@ def _plot(result: dict, goal: float, spec: Spec = SPECS["carbon_24"]) -> None:
              + (f", {result['corrector_steps']} corrector step(s)" if result.get("corrector_steps") else ""))
     ax.set_title(f"{kind}, scale {scale:g}{extra}", fontsize=9)
     fig.tight_layout()
-    fig.savefig(plot_path(spec, reading, scale, result.get("oversample", 1.0), result.get("corrector_steps", 0)),
-                dpi=120)
+    fig.savefig(plot_path(spec, reading, scale, result.get("oversample", 1.0), result.get("corrector_steps", 0),
+                          tuple(result.get("also", ())), tuple(result.get("guide_fields", ()))), dpi=120)
     plt.close(fig)
 
 
@@ -416,6 +449,11 @@ def main() -> None:
                          "the goal (graphdiff sample --oversample)")
     ap.add_argument("--corrector-steps", type=int, default=0,
                     help="run: Langevin corrector steps per reverse step in the guided set")
+    ap.add_argument("--also", action="append", default=[],
+                    help="run: a further --target request of the guided set (repeatable), e.g. "
+                         "'crystals-density<=3.6' to keep the cells physical")
+    ap.add_argument("--guide-fields", action="append", default=[],
+                    help="run: gradient guidance moves only this field (repeatable; graphdiff sample --guide-fields)")
     ap.add_argument("--role", action="append", choices=sorted(ROLES),
                     help="predictors: which to train (repeatable; default guide and judge, "
                          "perov_5: judge only, its guide is bundled)")
@@ -429,7 +467,8 @@ def main() -> None:
     else:
         if a.guide == "cfg" and not spec.conditioned:
             ap.error(f"--guide cfg: {spec.generator} is not conditioned on {spec.column}")
-        run(a.num, a.steps, a.quantile, a.scale, a.seed, a.guide, spec, a.oversample, a.corrector_steps)
+        run(a.num, a.steps, a.quantile, a.scale, a.seed, a.guide, spec, a.oversample, a.corrector_steps,
+            tuple(a.also), tuple(a.guide_fields))
 
 
 if __name__ == "__main__":

@@ -117,6 +117,9 @@ class _SampleCommand(click.Command):
                    "noisy = true on this model's processes) reads the noisy states at each step; "
                    "other targets read the denoiser's clean estimate. auto: time-aware where it "
                    "fits the model; clean: always the clean estimate; noisy: time-aware or an error.")
+@click.option("--guide-fields", "guide_fields", multiple=True,
+              help="Gradient guidance moves only this generated field (repeatable; default: every "
+                   "continuous one), e.g. crystals: --guide-fields frac_coords leaves the cell to the model.")
 @click.option("--oversample", type=float, default=1.0, show_default=True,
               help="De novo with --target requests on registered targets: draw OVERSAMPLE x N items "
                    "and keep the N whose target values best meet the requests (the weighted sum "
@@ -137,7 +140,8 @@ def sample_cmd(checkpoint: str, out_arg: str, num: int | None, input_path: Path 
                draws: int | None, max_draws: int | None, allow_larger: bool, no_distinct: bool,
                target: tuple[str, ...], predictors: tuple[Path, ...], judges: tuple[str, ...],
                guidance_scale: float | None,
-               gradient_scale: float, guidance_mode: str, oversample: float, steps: int | None,
+               gradient_scale: float, guidance_mode: str, guide_fields: tuple[str, ...], oversample: float,
+               steps: int | None,
                sampler: str | None, corrector_steps: int | None, batch_size: int | None, seed: int,
                device: str, quiet: bool, **reference_args) -> None:
     """Generate graphs with a trained model and stream them to OUT.
@@ -188,6 +192,9 @@ def sample_cmd(checkpoint: str, out_arg: str, num: int | None, input_path: Path 
     if oversample > 1.0 and (input_path is not None or not guided):
         raise ConfigError("--oversample selects among de novo samples (--num, no --input) by --target "
                           "requests on registered targets" + ("" if guided else "; none was given"))
+    if guide_fields and not (guided and gradient_scale != 0.0):
+        raise ConfigError("--guide-fields chooses what gradient guidance moves: it needs a --target request "
+                          "on a differentiable target and a non-zero --gradient-scale")
     judging = _judges(judges, domain, cond, guided)
     rows, row_ids = None, None
     if input_path is not None:
@@ -242,7 +249,8 @@ def sample_cmd(checkpoint: str, out_arg: str, num: int | None, input_path: Path 
                 batch_size=batch_size or sc.batch_size, inpaint=inpaint, allow_larger=allow_larger)
     if guided and gradient_scale != 0.0:
         _say_readings(model, guided, guidance_mode)
-        opts["gradient_guidance"] = requests_guidance(model, guided, gradient_scale, guidance_mode)
+        opts["gradient_guidance"] = requests_guidance(model, guided, gradient_scale, guidance_mode,
+                                                      guide_fields or None)
     achieved: dict[str, list[float]] = {t.name: [] for t, _, _ in guided}
     judged: dict[str, list[float]] = {f"judged_{t.name}": [] for t, _, _ in judging}
     sink = GraphSink(out_arg if folder else out, domain, start=first_index, describe=True)

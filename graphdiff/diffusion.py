@@ -80,11 +80,16 @@ class GradientGuidance:
     instead of ``fn``) scores the *noisy* states themselves at the current ``graphs.t``: a
     time-aware predictor trained on the model's own noise. Its gradient enters as classifier
     guidance does, as a shift of the score, ``scale · ∇_{x_t} noisy_fn``.
+
+    ``fields`` (optional): only these generated fields are moved; the others still enter the
+    target at their current estimate but follow the model alone (e.g. guide the atoms'
+    positions and leave the cell to the model).
     """
 
     fn: Callable[[dict[str, torch.Tensor], NoisyGraphs], torch.Tensor] | None = None
     scale: float = 1.0
     noisy_fn: Callable[[dict[str, torch.Tensor], NoisyGraphs], torch.Tensor] | None = None
+    fields: frozenset[str] | None = None
 
 
 class _Elements:
@@ -392,6 +397,9 @@ class GraphDiffusion(nn.Module):
                         else:
                             a, s = proc.schedule.alpha_sigma_float(t)
                             add(moves, name, (s * s / max(a, 1e-8)) * guidance.scale * grad)
+        if guidance.fields is not None:
+            scores = {n: v for n, v in scores.items() if n in guidance.fields}
+            moves = {n: v for n, v in moves.items() if n in guidance.fields}
         out = dict(preds)
         for name, shift in scores.items():
             proc = self.processes[name]
@@ -464,6 +472,12 @@ class GraphDiffusion(nn.Module):
         """
         if steps < 1:
             raise ValueError(f"steps must be >= 1, got {steps}")
+        if gradient_guidance is not None and gradient_guidance.fields is not None:
+            moved = [n for n in self.generate if self.processes[n].kind is not FieldKind.CATEGORICAL]
+            bad = sorted(set(gradient_guidance.fields) - set(moved))
+            if bad:
+                raise GraphValidationError(f"gradient guidance fields {bad} are not continuous fields this "
+                                           f"model generates (it can move {moved})")
         if sampler not in ("ancestral", "ddim"):
             raise ValueError(f"unknown sampler {sampler!r}; use 'ancestral' or 'ddim'")
         device = self.num_nodes_hist.device

@@ -387,13 +387,14 @@ class TargetRangeWarning(UserWarning):
 
 
 def requests_guidance(model: GraphDiffusion, guided: Sequence[tuple[Any, str, float]], scale: float = 1.0,
-                      mode: str = "auto") -> Any:
+                      mode: str = "auto", fields: Sequence[str] | None = None) -> Any:
     """One :class:`~graphdiff.diffusion.GradientGuidance` for all ``(target, op, value)``
     requests: minus the sum, weighted by each target's ``weight`` (``NAME<=V@W``), of the Huber losses of ``|v - goal|`` (``=``), ``relu(v - goal)``
     (``<=``), ``relu(goal - v)`` (``>=``), so requests already met pull no more and distant ones
     pull with a bounded force. ``mode``: how each target reads the states
     (:func:`graphdiff.predictors.guidance_reading`): time-aware targets on the noisy states,
-    the others on the clean estimate."""
+    the others on the clean estimate. ``fields``: move only these generated fields (default:
+    every continuous one)."""
     from graphdiff.diffusion import GradientGuidance
     from graphdiff.predictors import target_guidance
 
@@ -413,7 +414,8 @@ def requests_guidance(model: GraphDiffusion, guided: Sequence[tuple[Any, str, fl
     def combine(fns: list) -> Any:
         return (lambda x, graphs: sum(f(x, graphs) for f in fns)) if fns else None
 
-    return GradientGuidance(combine(parts["clean"]), scale, noisy_fn=combine(parts["noisy"]))
+    return GradientGuidance(combine(parts["clean"]), scale, noisy_fn=combine(parts["noisy"]),
+                            fields=None if fields is None else frozenset(fields))
 
 
 def request_shortfall(values: dict[str, float], guided: Sequence[tuple[Any, str, float]]) -> float:

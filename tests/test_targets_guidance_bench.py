@@ -141,3 +141,17 @@ def test_oversample_and_corrector_runs_get_their_own_entries_files_and_flags(ben
     assert args[-4:] == ["--oversample", "4", "--corrector-steps", "1"]
     assert bench.run_command(spec, 64, 200, 0.1, 100.0, 0, "clean", 4.0, 1).endswith(
         "--scale 100.0 --seed 0 --oversample 4 --corrector-steps 1")
+
+
+def test_extra_requests_and_guided_fields_get_their_own_entries_and_flags(bench):
+    spec = bench.SPECS["carbon_24"]
+    also, fields = ("crystals-density<=3.7@0.03",), ("frac_coords",)
+    assert bench.entry_key("clean", 300.0, 1.0, 0, also, fields) == (
+        "scale=300,also=crystals-density<=3.7@0.03,fields=frac_coords")
+    name = bench.guided_csv(spec, "clean", 300.0, 64, 200, 0, 1.0, 0, also, fields).name
+    assert name.startswith("carbon24-energy-guidance-clean-scale300-fieldsfrac_coords-also") and "<" not in name
+    args = bench.guided_args(spec, "clean", -154.5, 300.0, 1.0, 0, also, fields)
+    assert args[2:6] == ["--target", "carbon24guide-energy_per_atom=-154.5", "--target", also[0]]
+    assert args[-2:] == ["--guide-fields", "frac_coords"]
+    assert bench.run_command(spec, 64, 200, 0.1, 300.0, 0, "clean", 1.0, 0, also, fields).endswith(
+        "--also 'crystals-density<=3.7@0.03' --guide-fields frac_coords")

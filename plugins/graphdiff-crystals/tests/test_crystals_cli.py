@@ -350,6 +350,32 @@ def test_oversample_keeps_the_samples_that_best_meet_the_requests(tmp_path):
         assert res.exit_code != 0 and why in res.output, res.output
 
 
+def test_guide_fields_limit_what_gradient_guidance_moves(tmp_path):
+    """``--guide-fields``: the density depends on the cell alone, so guiding only the fractional
+    coordinates leaves the samples as the unguided ones (same seed), and guiding only the cell
+    moves them as guiding everything does."""
+    import graphdiff
+    from graphdiff_crystals.targets import density
+
+    domain = graphdiff.load_domain("crystals")
+    common = ["sample", "--checkpoint", "carbon24-dng", "--quiet", "--steps", "10", "--seed", "2", "--num", "4"]
+
+    def densities(*extra: str) -> list[float]:
+        out = tmp_path / f"{len(list(tmp_path.iterdir()))}.csv"
+        run([*common, *extra, "--out", str(out)])
+        return [density(r["obj"]) for r in domain.read(out, validate=False)]
+
+    plain = densities()
+    request = ["--target", "crystals-density>=3.9"]
+    assert densities(*request, "--guide-fields", "frac_coords") == pytest.approx(plain, rel=1e-6)
+    pushed = densities(*request, "--guide-fields", "lattice")
+    assert min(pushed) > 3.8 > max(plain)
+    for extra, why in ((["--guide-fields", "lattice"], "needs a --target request"),
+                       ([*request, "--guide-fields", "atom_types"], "not continuous fields this model generates")):
+        res = CliRunner().invoke(cli, [*common, *extra, "--out", str(tmp_path / "x.csv")])
+        assert res.exit_code != 0 and why in res.output, res.output
+
+
 def test_interpolate_along_a_differentiable_target_writes_values_and_a_plot(trained, small_csv, tmp_path):
     out, png = tmp_path / "path.csv", tmp_path / "path.png"
     text = run(["interpolate", "--checkpoint", str(trained["dng"]), "--input", str(small_csv), "--pair", "0", "1",
