@@ -343,12 +343,12 @@ def run(num: int, steps: int, quantile: float, scale: float, seed: int, reading:
         seconds = time.perf_counter() - t0
         rows = _rows(gen)
         judged = _floats(rows, spec.judge_column)
-        valid, density = _validity(gen, len(rows))
+        valid, density, chgnet = _validity(gen, len(rows), chgnet=True)
         out[mode] = {
             "num": len(rows), "judged_n": len(judged), "file": str(gen.relative_to(ROOT)),
             "mae_to_goal": _mean([abs(v - goal) for v in judged]),
             "judged_mean": _mean(judged), "judged_median": statistics.median(judged) if judged else float("nan"),
-            "structural_validity": valid, "density_mean": density,
+            "structural_validity": valid, "density_mean": density, "chgnet_energy_median": chgnet,
             "seconds": None if reused else round(seconds, 1),
             "guide_values_mean": (_mean(_floats(rows, gtarget))
                                   if mode == "guided" and reading != "cfg" else None),
@@ -369,6 +369,7 @@ def run(num: int, steps: int, quantile: float, scale: float, seed: int, reading:
         "judge_validation_mae": judge_meta["properties"][spec.column].get("mae"),
         "train_std": statistics.pstdev(train_vals),
         "train_density_mean": _validity(RUNS / spec.dataset / "train.csv", 1)[1],
+        **({"goal_structures": _at_goal(spec, goal)} if spec.dataset == "carbon_24" else {}),
         **out,
         "mae_ratio_unguided_over_guided": out["unguided"]["mae_to_goal"] / max(out["guided"]["mae_to_goal"], 1e-12),
         "validity_change_points": 100 * (out["guided"]["structural_validity"] - out["unguided"]["structural_validity"]),
@@ -386,11 +387,30 @@ def run(num: int, steps: int, quantile: float, scale: float, seed: int, reading:
     return result
 
 
-def _validity(gen: Path, total: int) -> tuple[float, float]:
+def _at_goal(spec: Spec, goal: float, width: float = 0.01) -> dict:
+    """The training structures whose ``column`` lies within ``width`` of ``goal``: how many, their
+    mean density and median CHGNet energy (what reaching the goal looks like)."""
+    import warnings
+
+    from graphdiff_crystals.io import read_records
+    from graphdiff_crystals.targets import chgnet_energy
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        recs = [r["obj"] for r in read_records(RUNS / spec.dataset / "train.csv", skipped=[])
+                if abs(float(r["props"][spec.column]) - goal) <= width]
+        return {"width": width, "n": len(recs),
+                "density_mean": statistics.fmean(float(s.density) for s in recs) if recs else None,
+                "chgnet_energy_median": statistics.median(chgnet_energy(s) for s in recs) if recs else None}
+
+
+def _validity(gen: Path, total: int, chgnet: bool = False) -> tuple[float, float, float | None]:
     """Structurally valid share of the ``total`` rows of ``gen`` (unreadable rows count as
-    invalid), and the mean mass density (g/cm³) of the rows read: CDVAE's validity only asks
-    that no two atoms be closer than 0.5 Å, which a cell squeezed to three times a real
-    density still passes."""
+    invalid), the mean mass density (g/cm³) of the rows read, and (``chgnet``) the median
+    CHGNet energy of the unrelaxed structures (eV/atom; a structure too dense for CHGNet counts as
+    ``inf``; a physical check the learned guide and
+    judge cannot be fooled into: CDVAE's validity only asks that no two atoms be closer than
+    0.5 Å, which a cell squeezed to three times a real density still passes)."""
     import warnings
 
     from graphdiff_crystals.io import read_records
@@ -400,8 +420,22 @@ def _validity(gen: Path, total: int) -> tuple[float, float]:
         warnings.simplefilter("ignore")
         recs = list(read_records(gen, skipped=[]))
     dens = [float(r["obj"].density) for r in recs]
+    energy = None
+    if chgnet and recs:
+        from graphdiff.errors import DataError
+        from graphdiff_crystals.targets import chgnet_energy
+
+        def score(structure) -> float:
+            try:
+                return chgnet_energy(structure)
+            except DataError:  # squeezed beyond any solid: counted as the worst
+                return float("inf")
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            energy = statistics.median(score(r["obj"]) for r in recs)
     return (sum(bool(structure_valid(r["obj"])) for r in recs) / max(total, 1),
-            statistics.fmean(dens) if dens else float("nan"))
+            statistics.fmean(dens) if dens else float("nan"), energy)
 
 
 def _plot(result: dict, goal: float, spec: Spec = SPECS["carbon_24"]) -> None:
@@ -433,9 +467,49 @@ def _plot(result: dict, goal: float, spec: Spec = SPECS["carbon_24"]) -> None:
     plt.close(fig)
 
 
+def summary_plot(spec: Spec = SPECS["carbon_24"]) -> Path:
+    """Every run of ``spec`` with densities: the mean |judged - goal| against the mean density of
+    the guided set, coloured by its median CHGNet energy (what squeezed cells look like)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    runs = json.loads((RESULTS / f"{spec.name}.json").read_text())["runs"]
+    pts = [(k, r["guided"]) for k, r in runs.items() if r["guided"].get("density_mean") is not None]
+    if not pts:
+        raise SystemExit(f"no run of {spec.name} records densities yet")
+    unguided = next(r["unguided"] for _, r in runs.items() if r["unguided"].get("density_mean") is not None)
+    fig, ax = plt.subplots(figsize=(7, 4.2))
+    energies = [g.get("chgnet_energy_median") for _, g in pts]
+    finite = [e for e in energies if e is not None and e == e and abs(e) != float("inf")]
+    sc = ax.scatter([g["density_mean"] for _, g in pts], [g["mae_to_goal"] for _, g in pts],
+                    c=[e if e is not None and e in finite else max(finite, default=0.0) for e in energies],
+                    cmap="viridis_r", s=40, edgecolor="k", lw=0.4)
+    for k, g in pts:
+        ax.annotate(k.replace("also=crystals-", "").replace(",", "\n", 1), (g["density_mean"], g["mae_to_goal"]),
+                    fontsize=5, xytext=(3, 2), textcoords="offset points")
+    ax.scatter([unguided["density_mean"]], [unguided["mae_to_goal"]], marker="*", s=160, color="#c33",
+               label="unguided", zorder=3)
+    goal = runs[pts[0][0]].get("goal_structures")
+    if goal:
+        ax.axvline(goal["density_mean"], color="#999", ls=":", lw=1,
+                   label=f"training structures at the goal ({goal['density_mean']:.2f} g/cm³)")
+    ax.axhline(unguided["mae_to_goal"] / 3, color="k", ls="--", lw=0.8, label="3x closer than unguided")
+    fig.colorbar(sc, ax=ax, label="median CHGNet energy, unrelaxed (eV/atom)")
+    ax.set_xlabel("mean density of the guided set (g/cm³)")
+    ax.set_ylabel("mean |judged - goal| (eV/atom)")
+    ax.legend(fontsize=7, loc="upper right")
+    fig.tight_layout()
+    out = RESULTS / f"{spec.name}-summary.png"
+    fig.savefig(out, dpi=130)
+    plt.close(fig)
+    return out
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("action", choices=["predictors", "run"])
+    ap.add_argument("action", choices=["predictors", "run", "summary"])
     ap.add_argument("--dataset", choices=sorted(SPECS), default="carbon_24")
     ap.add_argument("--predictor-steps", type=int, default=DEFAULT_PREDICTOR_STEPS)
     ap.add_argument("--num", type=int, default=64)
@@ -464,6 +538,8 @@ def main() -> None:
     spec = SPECS[a.dataset]
     if a.action == "predictors":
         predictors(a.predictor_steps, a.role or list(spec.default_roles), spec)
+    elif a.action == "summary":
+        print(summary_plot(spec))
     else:
         if a.guide == "cfg" and not spec.conditioned:
             ap.error(f"--guide cfg: {spec.generator} is not conditioned on {spec.column}")

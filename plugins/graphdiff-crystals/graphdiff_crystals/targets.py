@@ -48,12 +48,22 @@ def num_elements(structure: Any) -> float:
 
 _CHGNET: Any = None
 
+#: atoms per Å³ above which CHGNet is not asked: diamond, the densest solid in atoms, has 0.18;
+#: a cell squeezed far beyond that (a generator gone wrong) gives CHGNet thousands of neighbours
+#: per atom within its 5 Å cutoff, which can exhaust the memory, for a meaningless number
+CHGNET_MAX_NUMBER_DENSITY = 0.5
+
 
 def chgnet_energy(structure: Any) -> float:
     """Energy per atom (eV/atom) that CHGNet (its bundled weights, loaded once, on the CPU)
-    predicts for the structure as it is, unrelaxed. ``graphdiff stability`` relaxes first."""
+    predicts for the structure as it is, unrelaxed. ``graphdiff stability`` relaxes first.
+    A structure denser than :data:`CHGNET_MAX_NUMBER_DENSITY` atoms per Å³ is refused."""
     global _CHGNET
     s = _structure(structure)
+    if not s.volume > 0 or len(s) / s.volume > CHGNET_MAX_NUMBER_DENSITY:
+        raise DataError(f"CHGNet is not asked to score {s.composition.reduced_formula} at "
+                        f"{len(s) / max(s.volume, 1e-12):.3g} atoms/Å³ (over {CHGNET_MAX_NUMBER_DENSITY}: "
+                        "no solid is that dense; diamond has 0.18)")
     if _CHGNET is None:
         from chgnet.model import CHGNet
 

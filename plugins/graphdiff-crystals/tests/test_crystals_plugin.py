@@ -154,5 +154,10 @@ def test_num_elements_and_chgnet_energy_targets():
         energy, high = e(nacl), e(squeezed)
     assert -4.5 < energy < -2.5           # rock-salt NaCl: about -3.4 eV/atom (MP, GGA)
     assert high > energy + 0.1            # compressing far below equilibrium costs energy
+    # a cell squeezed beyond any solid (1 atom/Å³; diamond has 0.18) is refused, not scored
+    crushed = nacl.copy()
+    crushed.scale_lattice(len(nacl) / 1.0)
+    with pytest.raises(DataError, match=r"atoms/Å³ \(over 0.5: no solid is that dense"):
+        e(crushed)
     with pytest.raises(DataError, match="at least one atom|Structure"):
         n("not a structure")
