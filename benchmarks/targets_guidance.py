@@ -112,6 +112,13 @@ class Spec(NamedTuple):
     default_roles: tuple[str, ...] = ("guide", "judge")
     keep_guided: bool = False      # one guided file per guide and scale (else one per guide, overwritten)
     conditioned: bool = False      # the generator is conditioned on ``column`` (--guide cfg)
+    other_generator: bool = False  # --generator: not the dataset's default generator
+
+    def with_generator(self, generator: str) -> "Spec":
+        """The spec for another generator of the same dataset, conditioned on ``column`` (its
+        own results file, ``<name>-<generator>.json``, and its own unguided set)."""
+        return self._replace(generator=generator, conditioned=True, name=f"{self.name}-{generator}",
+                             keep_guided=True, other_generator=True)
 
     def predictor_name(self, role: str) -> str:
         return f"{self.tag}{role}"
@@ -129,7 +136,8 @@ class Spec(NamedTuple):
 
     @property
     def cli_flag(self) -> str:
-        return "" if self.dataset == "carbon_24" else f" --dataset {self.dataset}"
+        return (("" if self.dataset == "carbon_24" else f" --dataset {self.dataset}")
+                + (f" --generator {self.generator}" if self.other_generator else ""))
 
 
 SPECS = {
@@ -518,6 +526,10 @@ def main() -> None:
     ap.add_argument("--scale", type=float, default=1.0,
                     help="run: the gradient scale (--guide clean/noisy) or the CFG weight w (--guide cfg)")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--generator", default=None,
+                    help="run: another generator of the dataset (a checkpoint path or bundled name), "
+                         "conditioned on the property (--guide cfg); its results go to "
+                         "<name>-<generator>.json, beside its own unguided set")
     ap.add_argument("--oversample", type=float, default=1.0,
                     help="run: draw F x --num guided samples and keep the --num the guide puts nearest "
                          "the goal (graphdiff sample --oversample)")
@@ -536,6 +548,8 @@ def main() -> None:
                          "classifier-free guidance by the model's own condition (cfg)")
     a = ap.parse_args()
     spec = SPECS[a.dataset]
+    if a.generator:
+        spec = spec.with_generator(a.generator)
     if a.action == "predictors":
         predictors(a.predictor_steps, a.role or list(spec.default_roles), spec)
     elif a.action == "summary":

@@ -155,3 +155,16 @@ def test_extra_requests_and_guided_fields_get_their_own_entries_and_flags(bench)
     assert args[-2:] == ["--guide-fields", "frac_coords"]
     assert bench.run_command(spec, 64, 200, 0.1, 300.0, 0, "clean", 1.0, 0, also, fields).endswith(
         "--also 'crystals-density<=3.7@0.03' --guide-fields frac_coords")
+
+
+def test_another_generator_gets_its_own_results_unguided_set_and_flag(bench):
+    spec = bench.SPECS["carbon_24"].with_generator("carbon24-dng-energy")
+    assert spec.conditioned and spec.generator == "carbon24-dng-energy"
+    assert spec.name == "carbon24-energy-guidance-carbon24-dng-energy"
+    assert spec.role_dir("judge") == bench.RUNS / "carbon24-judge"       # the same judge
+    assert bench.unguided_csv(spec, 64, 200, 0).name == (
+        "carbon24-energy-guidance-carbon24-dng-energy-unguided-n64-s200-seed0.csv")
+    assert bench.guided_args(spec, "cfg", -154.5, 3.0) == [
+        "--target", "energy_per_atom=-154.5", "--guidance-scale", "3.0"]
+    assert bench.run_command(spec, 64, 200, 0.1, 3.0, 0, "cfg").endswith(
+        "--seed 0 --generator carbon24-dng-energy --guide cfg")
