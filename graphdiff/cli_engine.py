@@ -749,6 +749,8 @@ def _save_candidates(domain, cands: list, path: Path) -> None:
                    "noisy = true on this model's processes) reads the noisy states at each step; "
                    "other targets read the denoiser's clean estimate. auto: time-aware where it "
                    "fits the model; clean: always the clean estimate; noisy: time-aware or an error.")
+@click.option("--guide-fields", "guide_fields", multiple=True,
+              help="As for sample: gradient guidance moves only this generated field (repeatable).")
 @click.option("--predictor", "predictors", multiple=True, type=click.Path(exists=True, path_type=Path),
               help="A trained predictor whose properties become targets for --target (repeatable).")
 @click.option("--out", "-o", "out_arg", required=True, type=click.Path(),
@@ -756,8 +758,8 @@ def _save_candidates(domain, cands: list, path: Path) -> None:
                    "one file per point, <index:05d>.<ext>, in the domain's single-graph format.")
 def interpolate_cmd(checkpoint: str, input_path: Path, pair: tuple[int, int], num: int, steps: int,
                     target_path: tuple[str, float, float] | None, target: tuple[str, ...],
-                    gradient_scale: float, guidance_mode: str, predictors: tuple[Path, ...], out_arg: str,
-                    plot: Path | None) -> None:
+                    gradient_scale: float, guidance_mode: str, guide_fields: tuple[str, ...],
+                    predictors: tuple[Path, ...], out_arg: str, plot: Path | None) -> None:
     """Walk from one graph to another through the model's latent space.
 
     With --target the walk is steered: every point is decoded with the same requests that
@@ -784,6 +786,10 @@ def interpolate_cmd(checkpoint: str, input_path: Path, pair: tuple[int, int], nu
     path_target = None  # a differentiable target whose goal moves along the path
     if target_path is not None and target_path[0] not in model.condition:
         (path_target, _, _), = split_target_requests([f"{target_path[0]}={target_path[1]}"], model, domain)[1]
+    if guide_fields and not (guided or path_target is not None):
+        raise ConfigError("--guide-fields chooses what gradient guidance moves: it needs a --target or "
+                          "--target-path request on a differentiable target")
+    fields = guide_fields or None
     records = list(domain.read(input_path))
     for i in pair:
         if not 0 <= i < len(records):
@@ -802,13 +808,13 @@ def interpolate_cmd(checkpoint: str, input_path: Path, pair: tuple[int, int], nu
     if path_target is not None:  # the inner points chase the moving goal; the ends are the inputs
         guidance = [None if k in (0, num - 1) else
                     requests_guidance(model, [*guided, (path_target, "=", goals[k])], gradient_scale,
-                                      guidance_mode)
+                                      guidance_mode, fields)
                     for k in range(num)]
         if guided:
-            common = requests_guidance(model, guided, gradient_scale, guidance_mode)
+            common = requests_guidance(model, guided, gradient_scale, guidance_mode, fields)
             guidance[0] = guidance[-1] = common
     else:
-        guidance = requests_guidance(model, guided, gradient_scale, guidance_mode) if guided else None
+        guidance = requests_guidance(model, guided, gradient_scale, guidance_mode, fields) if guided else None
     path = model.interpolate(a, b, num=num, steps=steps, cond_path=cond_path, gradient_guidance=guidance)
     scored = [*guided, *([(path_target, "=", None)] if path_target is not None else [])]
     achieved: dict[str, list[float]] = {t.name: [] for t, _, _ in scored}

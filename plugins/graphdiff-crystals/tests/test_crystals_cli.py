@@ -312,6 +312,12 @@ def test_sample_and_interpolate_steered_by_a_crystal_target(tmp_path, monkeypatc
     assert [float(r["lambda"]) for r in out] == [0.0, 0.5, 1.0]
     res = CliRunner().invoke(cli, [*args, "--target", "crystals-nothing>=1", "--out", str(tmp_path / "x.csv")])
     assert res.exit_code == 2 and "not a condition of this model" in res.output
+    # guiding only the fractional coordinates cannot move a density: the path is the plain one
+    path_pos = tmp_path / "path_pos.csv"
+    run([*args, "--target", "crystals-density>=3.9", "--guide-fields", "frac_coords", "--out", str(path_pos)])
+    assert densities(path_pos) == pytest.approx(densities(path_plain), rel=1e-6)
+    res = CliRunner().invoke(cli, [*args, "--guide-fields", "lattice", "--out", str(tmp_path / "y.csv")])
+    assert res.exit_code != 0 and "needs a --target or --target-path request" in res.output
 
 
 def test_oversample_keeps_the_samples_that_best_meet_the_requests(tmp_path):
