@@ -116,6 +116,24 @@ def test_torus_oracle_predictor_moves_toward_data():
     assert dist(x_s, x0) < 0.5 * dist(x_t, x0)
 
 
+@pytest.mark.parametrize("deterministic", [False, True])
+def test_torus_last_step_returns_the_denoised_estimate(deterministic):
+    """At the last step (to t = 0) the torus state is the Tweedie estimate x_t + σ_t² score, not
+    a state still carrying noise σ_min: with the oracle score of a small noise, the data itself."""
+    proc = TorusProcess(TOR)
+    g = torch.Generator().manual_seed(3)
+    x0 = torch.rand(400, 3, generator=g)
+    t = 0.002  # the last of 500 steps: σ_t just above σ_min
+    sigma = proc.sigma_float(t)
+    x_t = (x0 + sigma * torch.randn(400, 3, generator=g)) % 1.0
+    d = (x_t - x0 + 0.5) % 1.0 - 0.5
+    pred = (-d / sigma**2) / proc.score(torch.ones(1), t)  # the normalised oracle score
+    out = proc.step(x_t, pred, t, 0.0, torch.zeros(400, dtype=torch.long), g, deterministic)
+    err = (out - x0 + 0.5) % 1.0 - 0.5
+    assert float(err.abs().max()) < 1e-5
+    assert float(d.abs().mean()) > 1e-3  # the noise it removed
+
+
 def test_categorical_forward_marginals_and_prior():
     proc = CategoricalProcess(CAT, CosineSchedule(), prior="marginal")
     data = torch.tensor([0] * 60 + [1] * 30 + [2] * 10)

@@ -148,13 +148,13 @@ class TorusProcess(Process):
 
     def step(self, x: torch.Tensor, pred: torch.Tensor, t: float, s: float, index: torch.Tensor,
              generator: torch.Generator | None = None, deterministic: bool = False) -> torch.Tensor:
-        if deterministic:
-            return self.ddim(x, pred, t, s)
         st, ss = self.sigma_float(t), self.sigma_float(s)
         score = self.score(pred, t)
+        if s <= 0:  # last step: the denoised estimate E[x_0 | x_t] = x_t + σ_t² ∇ log p (Tweedie)
+            return wrap01(x + st**2 * score)
+        if deterministic:
+            return self.ddim(x, pred, t, s)
         var = st**2 - ss**2
-        if s <= 0:  # last step: no noise
-            return wrap01(x + var * score)
         std = math.sqrt(ss**2 * var / st**2)
         z = torch.randn(x.shape, generator=generator, device=x.device, dtype=x.dtype)
         return wrap01(x + var * score + std * z)
