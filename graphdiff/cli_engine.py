@@ -266,14 +266,16 @@ def sample_cmd(checkpoint: str, out_arg: str, num: int | None, input_path: Path 
         extra = None
         requested = {f"requested_{k}": v for k, v in (opts["cond"] or {}).items()}
         requested.update({f"requested_{t.name}": f"{op}{v}" for t, op, v in guided})
-        chunks = sample_graphs(model, num, templates=templates, seed=seed, progress=not quiet, **opts)
-        if oversample > 1.0:
-            chunks = _best_of(model, domain, num, oversample, guided, seed, quiet, opts)
-        for chunk in chunks:
+        if oversample > 1.0:  # the kept items, scored once while choosing them
+            chunks = [_best_of(model, domain, num, oversample, guided, seed, quiet, opts, achieved)]
+        else:
+            chunks = ((chunk, None) for chunk in
+                      sample_graphs(model, num, templates=templates, seed=seed, progress=not quiet, **opts))
+        for chunk, scored in chunks:
             start = sink.count
             chunk_ids = (ids[start:start + len(chunk)] if ids
                          else [str(sink.next_index + i) for i in range(len(chunk))])
-            scores, objs = _score_targets(domain, chunk, guided, achieved)
+            scores, objs = scored or _score_targets(domain, chunk, guided, achieved)
             if judging:
                 jscores, objs = _score_targets(domain, chunk, judging, judged, prefix="judged_", objs=objs)
                 scores = [{**a, **b} for a, b in zip(scores or [{} for _ in chunk], jscores)]
@@ -300,21 +302,25 @@ def sample_cmd(checkpoint: str, out_arg: str, num: int | None, input_path: Path 
 
 
 def _best_of(model, domain, num: int, factor: float, guided: list, seed: int, quiet: bool,
-             opts: dict) -> list[list]:
+             opts: dict, achieved: dict[str, list[float]]) -> tuple[list, tuple[list[dict], list | None]]:
     """``ceil(factor * num)`` de novo samples, of which the ``num`` that best meet the
-    ``guided`` requests (:func:`graphdiff.runner.select_closest`), as one chunk."""
+    ``guided`` requests (:func:`graphdiff.runner.select_closest`), as one chunk with its target
+    values and domain objects (as :func:`_score_targets` gives them; ``achieved`` gets the kept
+    items' values)."""
     import math
 
     from graphdiff.runner import request_shortfall, sample_graphs, select_closest
 
     drawn = [g for chunk in sample_graphs(model, math.ceil(factor * num), seed=seed, progress=not quiet, **opts)
              for g in chunk]
-    scores, _ = _score_targets(domain, drawn, guided, {t.name: [] for t, _, _ in guided})
+    scores, objs = _score_targets(domain, drawn, guided, {t.name: [] for t, _, _ in guided})
     kept = select_closest(scores, guided, num)
     worst = max((request_shortfall(scores[i], guided) for i in kept), default=0.0)
     click.echo(f"kept {len(kept)} of {len(drawn)} samples that best meet the requests "
                f"(largest kept shortfall {worst:.4g})")
-    return [[drawn[i] for i in kept]]
+    for name, values in achieved.items():
+        values.extend(scores[i][name] for i in kept)
+    return [drawn[i] for i in kept], ([scores[i] for i in kept], None if objs is None else [objs[i] for i in kept])
 
 
 def _say_readings(model, guided: list, mode: str) -> None:

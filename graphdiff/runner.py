@@ -405,7 +405,7 @@ def requests_guidance(model: GraphDiffusion, guided: Sequence[tuple[Any, str, fl
 
         def score(x, graphs, raw=raw, op=op, value=value, w=float(getattr(target, "weight", 1.0))):
             v = raw(x, graphs)
-            gap = (v - value).abs() if op == "=" else torch.relu(v - value) if op == "<=" else torch.relu(value - v)
+            gap = request_gap(v, op, value)
             # Huber: quadratic near the goal, linear far from it, so the pull stays bounded
             return -w * torch.where(gap < 1.0, 0.5 * gap ** 2, gap - 0.5)
 
@@ -418,6 +418,14 @@ def requests_guidance(model: GraphDiffusion, guided: Sequence[tuple[Any, str, fl
                             fields=None if fields is None else frozenset(fields))
 
 
+def request_gap(v: Any, op: str, goal: float) -> Any:
+    """How far ``v`` (a float or a tensor) is from meeting one request: ``|v - goal|`` for ``=``,
+    ``max(v - goal, 0)`` for ``<=``, ``max(goal - v, 0)`` for ``>=``; what gradient guidance
+    pulls on and best-of-N selection ranks by."""
+    d = goal - v if op == ">=" else v - goal
+    return abs(d) if op == "=" else (d + abs(d)) / 2
+
+
 def request_shortfall(values: dict[str, float], guided: Sequence[tuple[Any, str, float]]) -> float:
     """How far one item is from every ``(target, op, value)`` request, by the targets' own values
     ``values[target.name]``: the sum, weighted by each target's ``weight`` (``NAME=V@W``), of
@@ -428,8 +436,7 @@ def request_shortfall(values: dict[str, float], guided: Sequence[tuple[Any, str,
         v = values.get(target.name, float("nan"))
         if not math.isfinite(v):
             return math.inf
-        gap = abs(v - goal) if op == "=" else max(v - goal, 0.0) if op == "<=" else max(goal - v, 0.0)
-        total += float(getattr(target, "weight", 1.0)) * gap
+        total += float(getattr(target, "weight", 1.0)) * request_gap(v, op, goal)
     return total
 
 

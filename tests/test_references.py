@@ -204,6 +204,15 @@ def test_request_shortfall_by_hand():
     assert request_shortfall({}, [(a, "=", 1.0)]) == math.inf
 
 
+def test_request_gap_is_the_same_for_floats_and_tensors():
+    from graphdiff.runner import request_gap
+
+    v = torch.tensor([-1.5, 0.0, 0.25, 2.0])
+    for op, expected in (("=", (v - 0.5).abs()), ("<=", torch.relu(v - 0.5)), (">=", torch.relu(0.5 - v))):
+        assert torch.equal(request_gap(v, op, 0.5), expected)
+        assert [request_gap(float(x), op, 0.5) for x in v] == expected.tolist()
+
+
 def test_select_closest_keeps_the_best_in_drawn_order():
     from graphdiff.runner import select_closest
 
