@@ -59,17 +59,23 @@ def _rel(path: Path | str) -> str:
 
 # ---------------------------------------------------------------------------- labels
 def write_labels(out: Path, prop: str = "gap", scale: float = HARTREE_EV, val_max: int | None = 3000,
-                 seed: int = 0) -> dict:
+                 seed: int = 0, judge: bool = False) -> dict:
     """``id,<prop>`` for every molecule of qm9://train and a seeded ``val_max`` of qm9://valid
-    (all of it when ``None``), the QM9 value times ``scale``. Test molecules are never listed."""
+    (all of it when ``None``), the QM9 value times ``scale``. Test molecules are never listed.
+
+    ``judge``: instead, only the qm9://valid molecules *outside* that seeded subset: the data of
+    a judge that neither the generator (trained on qm9://train) nor the guide (trained on
+    qm9://train, validated on the subset) has seen."""
     from graphdiff_molecules.qm9 import read_qm9
 
     rows: list[tuple[str, float]] = []
-    train = [(r["id"], r["props"][prop] * scale) for r in read_qm9("train")]
+    train = [] if judge else [(r["id"], r["props"][prop] * scale) for r in read_qm9("train")]
     valid = [(r["id"], r["props"][prop] * scale) for r in read_qm9("valid")]
     if val_max is not None and val_max < len(valid):
-        keep = sorted(random.Random(seed).sample(range(len(valid)), val_max))
-        valid = [valid[i] for i in keep]
+        keep = set(random.Random(seed).sample(range(len(valid)), val_max))
+        valid = [v for i, v in enumerate(valid) if (i in keep) != judge]
+    elif judge:
+        raise ValueError("--judge needs a --val-max below the size of qm9://valid: the judge takes the rest")
     rows = train + valid
     out.parent.mkdir(parents=True, exist_ok=True)
     with out.open("w", newline="") as fh:
@@ -77,7 +83,8 @@ def write_labels(out: Path, prop: str = "gap", scale: float = HARTREE_EV, val_ma
         w.writerow(["id", prop])
         for rid, v in rows:
             w.writerow([rid, repr(float(v))])
-    info = {"out": _rel(out), "train": len(train), "valid": len(valid), "scale": scale, "seed": seed}
+    info = {"out": _rel(out), "train": len(train), "valid": len(valid), "scale": scale, "seed": seed,
+            "judge": judge}
     print(json.dumps(info))
     return info
 
@@ -236,6 +243,9 @@ def main() -> None:
     lab.add_argument("--scale", type=float, default=HARTREE_EV, help="QM9 unit -> label unit (Hartree -> eV)")
     lab.add_argument("--val-max", type=int, default=3000, help="molecules of qm9://valid to label (0: all)")
     lab.add_argument("--seed", type=int, default=0)
+    lab.add_argument("--judge", action="store_true",
+                     help="label only the qm9://valid molecules outside the seeded --val-max subset "
+                          "(a held-out judge's data)")
     ev = sub.add_parser("eval", help="score a predictor on held-out molecules; learning curve")
     ev.add_argument("--predictor", type=Path, required=True)
     ev.add_argument("--test", default="qm9://test", help="qm9://test or a molecules file")
@@ -252,7 +262,8 @@ def main() -> None:
                     help="copy the predictor and a manifest into the molecules plugin's predictors/")
     args = ap.parse_args()
     if args.cmd == "labels":
-        write_labels(args.out.resolve(), args.property, args.scale, args.val_max or None, args.seed)
+        write_labels(args.out.resolve(), args.property, args.scale, args.val_max or None, args.seed,
+                     args.judge)
     else:
         evaluate(args.predictor.resolve(), args.test, args.name, args.truth, args.truth_scale, args.max,
                  args.seed, args.log.resolve() if args.log else None, args.units, args.batch_size, args.bundle)

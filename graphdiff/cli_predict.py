@@ -71,15 +71,17 @@ def predictor_train(config: Path, max_steps: int | None, out_dir: Path | None, s
 
 
 @predictor_group.command("info")
-@click.argument("predictor", type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("predictor")
 @click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
-def predictor_info(predictor: Path, as_json: bool) -> None:
-    """What PREDICTOR predicts, for which domain, and its calibration."""
-    from graphdiff.predictors import Predictor
+def predictor_info(predictor: str, as_json: bool) -> None:
+    """What PREDICTOR (a file or a bundled predictor's name) predicts, for which domain, and its
+    calibration."""
+    from graphdiff.predictors import Predictor, resolve_predictor
 
-    model = Predictor.load(predictor)
+    path = resolve_predictor(predictor)
+    model = Predictor.load(path)
     meta = dict(model.meta)
-    info = {"path": str(predictor), "domain": model.domain, "properties": model.properties,
+    info = {"path": str(path), "domain": model.domain, "properties": model.properties,
             "targets": [f"{meta.get('name') or model.domain + '-predicted'}-{p}" for p in model.properties],
             "encoder": model.arch["denoiser"], "ensemble": len(model.members),
             "variance": model.variance, "noisy": model.noisy, **{k: meta.get(k) for k in (
@@ -87,7 +89,7 @@ def predictor_info(predictor: Path, as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps(info, indent=2))
         return
-    click.echo(f"{predictor}: {info['domain']} predictor of {', '.join(model.properties)}")
+    click.echo(f"{path}: {info['domain']} predictor of {', '.join(model.properties)}")
     click.echo(f"  encoder {info['encoder']}, {info['ensemble']} member(s)"
                + (", time-aware (noisy)" if model.noisy else "")
                + f"; trained on {info['num_train']} item(s) of {info['source']}")
@@ -98,8 +100,9 @@ def predictor_info(predictor: Path, as_json: bool) -> None:
 
 
 @cli.command("predict")
-@click.option("--predictor", "-p", "predictor", required=True, type=click.Path(dir_okay=False, path_type=Path),
-              help="A predictor file (graphdiff predictor train).")
+@click.option("--predictor", "-p", "predictor", required=True,
+              help="A predictor file (graphdiff predictor train) or a bundled predictor's name "
+                   "(perov5-heat, qm9-gap: graphdiff targets lists their files).")
 @click.option("--input", "-i", "input_path", required=True,
               help="Items to score, in a format the predictor's domain reads, or a dataset a plugin "
                    "ships (e.g. qm9://test).")
@@ -109,17 +112,17 @@ def predictor_info(predictor: Path, as_json: bool) -> None:
               "else 'id').")
 @click.option("--batch-size", type=click.IntRange(min=1), default=256, show_default=True)
 @click.option("--strict", is_flag=True, help="Fail on the first unreadable item instead of skipping it.")
-def predict_cmd(predictor: Path, input_path: str, out: Path, id_column: str | None, batch_size: int,
+def predict_cmd(predictor: str, input_path: str, out: Path, id_column: str | None, batch_size: int,
                 strict: bool) -> None:
     """Predict the properties of every item of INPUT with a trained predictor.
 
     Items the domain cannot read are skipped and listed (--strict: an error).
     """
-    from graphdiff.predictors import Predictor, predict_file
+    from graphdiff.predictors import Predictor, predict_file, resolve_predictor
 
     from graphdiff.data import is_dataset_uri
 
-    model = Predictor.load(predictor)
+    model = Predictor.load(resolve_predictor(predictor))
     if not is_dataset_uri(input_path):
         input_path = Path(input_path)  # a dataset URI stays a string: a Path collapses its "//"
     n, skipped = predict_file(model, input_path, out, strict=strict, id_column=id_column,

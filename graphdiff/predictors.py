@@ -51,6 +51,8 @@ from graphdiff.graph import FieldKind, FieldSpec, GraphSpec, Level
 from graphdiff.nn.base import NoisyGraphs, all_pairs
 
 __all__ = [
+    "bundled_predictors",
+    "resolve_predictor",
     "PredictorOptions",
     "PredictorConfig",
     "parse_predictor_config",
@@ -755,6 +757,34 @@ def _load_domain(name: str) -> Any:
     from graphdiff.plugins import get_manager
 
     return get_manager().get("domains", name)
+
+
+def bundled_predictors() -> dict[str, Path]:
+    """``{name: file}`` of the predictor files the installed plugins register as targets (a
+    bundled predictor's name is its file's stem: ``perov5-heat``, ``qm9-gap``)."""
+    from graphdiff.plugins import get_manager
+
+    out: dict[str, Path] = {}
+    for entry in get_manager().registry("targets").entries():
+        src = getattr(entry.obj, "source", None)
+        if src:
+            out.setdefault(Path(src).stem, Path(src))
+    return dict(sorted(out.items()))
+
+
+def resolve_predictor(ref: str | Path) -> Path:
+    """A predictor file from a path or a bundled predictor's name (:func:`bundled_predictors`).
+
+    A reference that names neither raises :class:`~graphdiff.errors.CheckpointError` listing the
+    bundled names."""
+    path = Path(ref)
+    if path.is_file():
+        return path.resolve()
+    bundled = bundled_predictors()
+    if str(ref) in bundled:
+        return bundled[str(ref)]
+    names = ", ".join(bundled) or "none installed"
+    raise CheckpointError(f"{ref}: no such predictor file, nor a bundled predictor (bundled: {names})")
 
 
 def _as_predictor(p: "Predictor | str | Path") -> Predictor:

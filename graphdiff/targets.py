@@ -40,6 +40,9 @@ class Target:
     noisy_check:
         ``noisy_check(model) -> list[str]``: why ``noisy_fn`` cannot read ``model``'s states
         (empty: it can).
+    source:
+        The predictor file a predictor's target reads (``None`` for other targets); bundled
+        predictors are addressed by its stem (:func:`graphdiff.predictors.resolve_predictor`).
     """
 
     name: str
@@ -52,6 +55,7 @@ class Target:
     weight: float = 1.0
     noisy_fn: Callable[..., Any] | None = None
     noisy_check: Callable[[Any], list[str]] | None = None
+    source: str | None = None
 
     def __call__(self, obj: Any) -> float:
         return float(self.fn(obj))
@@ -126,4 +130,4 @@ def predictor_target(path_or_loaded: Any, property: str, name: str | None = None
                   description=f"{property} predicted by a {head['members']}-member GNN ensemble"
                               f"{where}{note}",
                   graph_fn=graph_fn, value_range=(float(rng[0]), float(rng[1])) if rng else None,
-                  noisy_fn=noisy_fn, noisy_check=noisy_check)
+                  noisy_fn=noisy_fn, noisy_check=noisy_check, source=path)

@@ -161,3 +161,37 @@ def test_num_elements_and_chgnet_energy_targets():
         e(crushed)
     with pytest.raises(DataError, match="at least one atom|Structure"):
         n("not a structure")
+
+
+def test_bundled_predictor_is_addressed_by_name(tmp_path):
+    """``graphdiff predict -p perov5-heat`` and ``predictor info perov5-heat`` take the bundled
+    predictor by name, with the same predictions as its file; an unknown name lists the bundled."""
+    import csv
+    from importlib import resources
+
+    from click.testing import CliRunner
+
+    from graphdiff.cli import cli
+    from graphdiff.errors import CheckpointError
+    from graphdiff.predictors import bundled_predictors, resolve_predictor
+    from graphdiff_crystals import sample_path
+
+    path = Path(str(resources.files("graphdiff_crystals") / "predictors" / "perov5-heat.pt")).resolve()
+    assert bundled_predictors()["perov5-heat"].resolve() == path
+    assert resolve_predictor("perov5-heat").resolve() == path
+    assert resolve_predictor(path) == path
+    with pytest.raises(CheckpointError, match=r"nope: no such predictor file.*bundled: .*perov5-heat"):
+        resolve_predictor("nope")
+    runner = CliRunner()
+    outs = []
+    for ref in ("perov5-heat", str(path)):
+        out = tmp_path / f"{len(outs)}.csv"
+        r = runner.invoke(cli, ["predict", "-p", ref, "-i", str(sample_path()), "-o", str(out)])
+        assert r.exit_code == 0, r.output
+        with out.open() as fh:
+            outs.append([(row["material_id"], row["heat_ref"]) for row in csv.DictReader(fh)])
+    assert outs[0] == outs[1] and len(outs[0]) > 10
+    r = runner.invoke(cli, ["predictor", "info", "perov5-heat", "--json"])
+    assert r.exit_code == 0 and str(path) in r.output
+    r = runner.invoke(cli, ["predict", "-p", "nope", "-i", str(sample_path()), "-o", str(tmp_path / "x.csv")])
+    assert r.exit_code != 0 and "bundled: " in r.output and not (tmp_path / "x.csv").exists()
