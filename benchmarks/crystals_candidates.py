@@ -10,7 +10,10 @@ ways — pymatgen's default ``StructureMatcher()`` tolerances (ltol 0.2, stol 0.
 and the CSP match tolerances (``stol=0.5, angle_tol=10, ltol=0.3``, what ``CrystalDomain.equivalent``
 uses) — ranks the groups by their share of the draws, represents each group by its first draw or
 by its medoid (``graphdiff.candidates.medoid`` under the same matcher's RMS distance), and scores
-the first 1 and 2 candidates with the CDVAE match rate and RMSE
+the first 1 and 2 candidates with the CDVAE match rate and RMSE. A further variant ranks the
+CSP-tolerance groups as ``graphdiff sample --rank-by crystals-chgnet_energy`` does: by the CHGNet
+energy of the unrelaxed structures, lowest first, each group represented by its lowest-energy draw
+(``graphdiff.candidates.rank_candidates`` with the negated energy as the score)
 (``graphdiff_crystals.metrics.match_rate``, as ``graphdiff evaluate`` does). The same draws go through every
 variant, so the differences are the grouping's and the representative's alone. Results:
 ``benchmarks/results/<checkpoint>-candidates.json``.
@@ -64,7 +67,9 @@ def score(dataset: str, checkpoint: str, rows: int, draws: int) -> dict:
     from pymatgen.analysis.structure_matcher import StructureMatcher
     from pymatgen.core import Structure
 
-    from graphdiff.candidates import group_equivalent, medoid
+    from graphdiff.candidates import group_equivalent, medoid, rank_candidates
+    from graphdiff.cli_engine import TargetRanking
+    from graphdiff.plugins import get_manager
     from graphdiff_crystals.metrics import MATCHER_KW, match_rate
 
     src, raw = _paths(dataset, checkpoint, rows, draws)
@@ -95,6 +100,22 @@ def score(dataset: str, checkpoint: str, rows: int, draws: int) -> dict:
                 m = match_rate(cands, [refs[mid] for mid in ids], k=k)
                 entry[f"k={k}"] = {"match_rate": m["match_rate"], "rmse": m["rmse"]}
             result["variants"][f"grouped with {gname}, represented by its {rname}"] = entry
+    # --rank-by crystals-chgnet_energy: the CLI's ranking on the same draws
+    ranking = TargetRanking(get_manager().get("targets", "crystals-chgnet_energy"))
+    csp = StructureMatcher(**MATCHER_KW)
+    by_energy = []
+    for mid in ids:
+        ss = by_row[mid]
+        scores = [ranking.score(0, s) for s in ss]
+        classes = group_equivalent(ss, csp.fit, [True] * len(ss))
+        by_energy.append([c.graph for c in rank_candidates(ss, classes, 2, scores)])
+    entry = {}
+    for k in (1, 2):
+        m = match_rate(by_energy, [refs[mid] for mid in ids], k=k)
+        entry[f"k={k}"] = {"match_rate": m["match_rate"], "rmse": m["rmse"]}
+    entry["unscored_draws"] = ranking.failures
+    result["variants"]["grouped with CSP match tolerances, ranked by CHGNet energy (lowest first), "
+                       "represented by its lowest-energy draw"] = entry
     result["seconds"] = round(time.perf_counter() - t0, 1)
     result["command"] = (f"python benchmarks/crystals_candidates.py draw --dataset {dataset} --checkpoint {checkpoint} "
                          f"--rows {rows} --draws {draws} && python benchmarks/crystals_candidates.py score "

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import time
 from pathlib import Path
 
@@ -126,6 +127,12 @@ class _SampleCommand(click.Command):
                    "of |value - V| for =, of the shortfall for <= and >=), in the order drawn "
                    "(best-of-N selection, beside or instead of gradient guidance: with "
                    "--gradient-scale 0 the targets only select).")
+@click.option("--rank-by", "rank_by",
+              help="NAME[:min|:max]: rank each --input item's distinct candidates by a registered "
+                   "target (graphdiff targets), lowest first (:min, the default, as for an energy, "
+                   "e.g. crystals-chgnet_energy) or highest first (:max), instead of by their share "
+                   "of the draws; each answer is represented by its best-scoring draw and the "
+                   "value is written in a column NAME. Draws default to max(4, 2K).")
 @click.option("--steps", type=int, help="Reverse steps (default: the config's).")
 @click.option("--sampler", type=click.Choice(["ancestral", "ddim"]), help="Sampler.")
 @click.option("--corrector-steps", type=int, help="Langevin corrector steps for torus fields.")
@@ -141,7 +148,7 @@ def sample_cmd(checkpoint: str, out_arg: str, num: int | None, input_path: Path 
                target: tuple[str, ...], predictors: tuple[Path, ...], judges: tuple[str, ...],
                guidance_scale: float | None,
                gradient_scale: float, guidance_mode: str, guide_fields: tuple[str, ...], oversample: float,
-               steps: int | None,
+               rank_by: str | None, steps: int | None,
                sampler: str | None, corrector_steps: int | None, batch_size: int | None, seed: int,
                device: str, quiet: bool, **reference_args) -> None:
     """Generate graphs with a trained model and stream them to OUT.
@@ -151,7 +158,7 @@ def sample_cmd(checkpoint: str, out_arg: str, num: int | None, input_path: Path 
     answers: more samples are drawn, grouped by the domain's equivalence (crystals:
     StructureMatcher) and ranked by validity, then by the share of draws each answer received
     (the model's own probability of it); OUT gets the columns sample (the rank), share and
-    distinct.
+    distinct. --rank-by NAME ranks them by a registered target instead (e.g. an energy).
 
     With OUT a folder (ending in "/" or an existing directory) every graph gets its own file,
     OUT/00000.<ext>, OUT/00001.<ext>..., in the domain's single-graph format; existing files are
@@ -217,10 +224,19 @@ def sample_cmd(checkpoint: str, out_arg: str, num: int | None, input_path: Path 
     elif rows is None and model.given:
         raise ConfigError(f"this model is trained to complete given fields {model.given}: use --input")
     inpaint = _task_fields(task, domain, model, rows is not None)
+    ranking = refs
+    if rank_by is not None:
+        if rows is None or no_distinct:
+            raise ConfigError("--rank-by ranks the distinct candidates of --input items; it needs --input "
+                              "and no --no-distinct (de novo: --oversample with --target selects)")
+        if refs is not None:
+            raise ConfigError(f"--rank-by and --{refs.reference.name}: candidates are ranked one way; "
+                              "give one of them")
+        ranking = TargetRanking.parse(rank_by, domain)
     distinct = rows is not None and not no_distinct and (samples_per_row > 1 or (draws or 1) > 1
-                                                         or refs is not None)
+                                                         or ranking is not None)
     if distinct:
-        draws = draws or (max(4, 2 * samples_per_row) if refs is not None
+        draws = draws or (max(4, 2 * samples_per_row) if ranking is not None
                           else 2 * samples_per_row if samples_per_row > 1 else 1)
         max_draws = max_draws or max(draws, 4 * samples_per_row)
         if draws < 1 or max_draws < draws:
@@ -257,7 +273,7 @@ def sample_cmd(checkpoint: str, out_arg: str, num: int | None, input_path: Path 
     t0 = time.perf_counter()
     if distinct:
         _sample_distinct(model, domain, sink, rows, row_ids, samples_per_row, draws, max_draws, opts,
-                         seed, progress=not quiet, refs=refs, judging=judging, judged=judged)
+                         seed, progress=not quiet, refs=ranking, judging=judging, judged=judged)
     else:
         templates = ids = None
         if rows is not None:
@@ -472,6 +488,60 @@ def _row_references(args: dict, domain, records, input_path):
     return asked[0] if asked else None
 
 
+class TargetRanking:
+    """``--rank-by NAME[:min|:max]``: a registered target as the ranking score of an item's
+    distinct candidates (:func:`graphdiff.candidates.distinct_candidates` ranks larger scores
+    first, so ``min`` scores ``-value``). A candidate the target cannot score (it raises, or gives
+    a non-finite value) scores NaN and ranks after the scored ones; it is never dropped, and
+    :meth:`report` says how many there were and why the first failed."""
+
+    def __init__(self, target, lowest_first: bool = True) -> None:
+        self.target, self.sign = target, -1.0 if lowest_first else 1.0
+        self.column = target.name
+        self.failures, self.first_failure = 0, ""
+
+    @classmethod
+    def parse(cls, text: str, domain) -> "TargetRanking":
+        from graphdiff.plugins import get_manager
+
+        name, _, way = text.partition(":")
+        if way not in ("", "min", "max"):
+            raise ConfigError(f"--rank-by {text!r}: NAME, NAME:min (lowest first) or NAME:max (highest first)")
+        registry = get_manager().registry("targets")
+        if name not in registry:
+            mine = sorted(n for n in registry if registry.get(n).domain == domain.name)
+            raise ConfigError(f"--rank-by {name!r}: no such registered target; {domain.name} targets: "
+                              + (", ".join(mine) or "none"))
+        target = registry.get(name)
+        if target.domain != domain.name:
+            raise ConfigError(f"--rank-by {name!r} scores {target.domain} items; this model generates {domain.name}")
+        return cls(target, lowest_first=way != "max")
+
+    def score(self, item: int, obj) -> float:
+        try:
+            v = float(self.target(obj))
+        except Exception as exc:  # noqa: BLE001 - counted and reported; the candidate ranks last
+            v, why = float("nan"), f"{type(exc).__name__}: {exc}"
+        else:
+            why = "" if math.isfinite(v) else f"value {v}"
+        if why:
+            self.failures += 1
+            self.first_failure = self.first_failure or why
+            return float("nan")
+        return self.sign * v
+
+    def value(self, score: float) -> float:
+        """The target's value from a ranking score."""
+        return self.sign * score
+
+    def report(self) -> str | None:
+        """How many candidates the target could not score (``None``: none)."""
+        if not self.failures:
+            return None
+        return (f"--rank-by {self.column}: {self.failures} candidate draw(s) could not be scored and rank "
+                f"after the scored answers (column {self.column} = nan); first: {self.first_failure}")
+
+
 def _sample_distinct(model, domain, sink, rows, row_ids, k: int, draws: int, max_draws: int, opts: dict,
                      seed: int, progress: bool, refs=None, judging=(), judged=None) -> None:
     """Distinct ranked candidates per row (graphdiff.candidates), streamed to ``sink``."""
@@ -489,9 +559,12 @@ def _sample_distinct(model, domain, sink, rows, row_ids, k: int, draws: int, max
         jscores, objs = _score_targets(domain, graphs, list(judging), judged, prefix="judged_")
         sink.write(graphs, ids=[row_ids[i]] * len(cands), objs=objs,
                    extra=[{"sample": c.rank, "share": round(c.share, 4), "distinct": int(c.distinct),
-                           **({refs.column: round(c.score, 6)} if refs is not None else {}),
+                           **({refs.column: round(refs.value(c.score), 6)} if refs is not None else {}),
                            **(jscores[j] if jscores else {})}
                           for j, c in enumerate(cands)])
+    note = getattr(refs, "report", lambda: None)()
+    if note:
+        click.echo(note)
     if fewer:
         click.echo(f"{fewer} of {len(rows)} items had fewer than {k} distinct answers after up to "
                    f"{max_draws} draws: their last rows repeat earlier answers (distinct = 0)")

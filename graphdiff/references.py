@@ -82,6 +82,10 @@ class RowReferences:
         except Exception:  # noqa: BLE001 - an item the similarity cannot score ranks last
             return float("nan")
 
+    def value(self, score: float) -> float:
+        """The column's value of a ranking score (the similarity itself)."""
+        return score
+
     def conditions(self, model_condition: Sequence[str]) -> list[dict[str, float]] | None:
         """Each row's encoding restricted to the model's conditions (``None`` when the model is
         not conditioned on this reference's columns; a row without a reference gets ``{}``)."""

@@ -98,3 +98,30 @@ def test_distinct_candidates_uses_the_domains_distance_only_when_it_defines_one(
 
     assert run(LineDomain()) == 15   # summed distances 70, 90, 50, 50: the earlier of the two centres
     assert run(ModDomain()) == 5     # no distance: the first draw
+
+
+def test_target_ranking_scores_lowest_first_and_never_drops_a_failure():
+    """``graphdiff sample --rank-by``: ``min`` scores ``-value`` (the candidates module ranks
+    larger scores first), ``max`` the value; a target error or a non-finite value scores NaN
+    (ranked after the scored answers, never dropped) and is counted in the report, and the
+    column gets the value back."""
+    import math
+
+    from graphdiff.cli_engine import TargetRanking
+    from graphdiff.errors import DataError
+    from graphdiff.targets import Target
+
+    def fn(x):
+        if x == "bad":
+            raise DataError("cannot score")
+        return float(x)
+
+    t = Target("toy-value", "toy", fn)
+    low, high = TargetRanking(t), TargetRanking(t, lowest_first=False)
+    assert low.column == "toy-value"
+    assert low.score(0, "2.5") == -2.5 and high.score(0, "2.5") == 2.5
+    assert low.value(low.score(0, "2.5")) == 2.5 and high.value(high.score(0, "2.5")) == 2.5
+    assert low.report() is None
+    assert math.isnan(low.score(0, "bad")) and math.isnan(low.score(0, "inf"))
+    assert low.report() == ("--rank-by toy-value: 2 candidate draw(s) could not be scored and rank after "
+                            "the scored answers (column toy-value = nan); first: DataError: cannot score")

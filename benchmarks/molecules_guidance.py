@@ -1,0 +1,219 @@
+"""QM9 generation toward a HOMO-LUMO gap, judged by a predictor the generator and the guide never saw.
+
+    python benchmarks/molecules_guidance.py judge
+    python benchmarks/molecules_guidance.py run --num 128 --steps 200 --quantile 0.1 --scale S
+
+``judge`` writes the judge's labels (QM9's gap in eV for the 14,748 molecules of ``qm9://valid``
+outside the seeded 3,000 that validated the bundled ``qm9-gap``) and trains it with
+``benchmarks/configs/qm9-gap-judge.toml`` (``runs/qm9-gap-judge/predictor.pt``, the same recipe
+as ``qm9-gap``). The generator ``qm9-dng`` and the guide ``qm9-gap`` were both trained on
+``qm9://train``: the judge's molecules are new to both.
+
+``run`` asks the bundled ``qm9-dng`` for ``--num`` molecules de novo twice, with the same seed
+and steps: unguided, and with ``--target qm9-gap=V --gradient-scale S`` (gradient guidance by the
+bundled predictor ``qm9-gap`` on the denoiser's clean estimate), where V is the ``--quantile`` of
+the gaps of ``qm9://train`` (a small gap). The judge scores every generated molecule
+(``graphdiff predict``); the result is the mean |judged − V| of each set over all molecules and
+over the RDKit-valid ones, their ratio (the target: unguided at least 3 times guided), and EDM's
+atom stability, molecule stability and RDKit validity of each set (the target: guided validity
+within 2 points of unguided), as ``graphdiff sample`` writes them into each frame's info line.
+The unguided set of the same ``--num/--steps/--seed`` is sampled once and reused.
+
+Results: ``benchmarks/results/qm9-gap-guidance.json`` (one entry per ``--scale``) and
+``qm9-gap-guidance-scale<S>.png``; the molecules stay in ``runs/qm9-gap-guidance-*.xyz``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+RUNS = ROOT / "runs"
+RESULTS = ROOT / "benchmarks" / "results"
+BIN = Path(sys.executable).parent
+NAME = "qm9-gap-guidance"
+GENERATOR = "qm9-dng"
+GUIDE = "qm9-gap"  # the bundled predictor's target
+JUDGE_DIR = RUNS / "qm9-gap-judge"
+JUDGE_CONFIG = ROOT / "benchmarks" / "configs" / "qm9-gap-judge.toml"
+#: CODATA 2018 Hartree energy in eV (QM9 stores the gap in Hartree)
+HARTREE_EV = 27.211386245988
+
+
+def _env(threads: int = 1) -> dict:
+    return {**os.environ, "OMP_NUM_THREADS": str(threads)}
+
+
+def goal_value(values: list[float], quantile: float) -> float:
+    """The ``quantile`` of ``values`` (the lower of the two neighbours, no interpolation)."""
+    vals = sorted(values)
+    return vals[int(quantile * (len(vals) - 1))]
+
+
+def train_gaps() -> list[float]:
+    """The gaps (eV) of ``qm9://train``, the split the generator and the guide were trained on."""
+    from graphdiff_molecules.qm9 import read_qm9
+
+    return [r["props"]["gap"] * HARTREE_EV for r in read_qm9("train")]
+
+
+def judge() -> None:
+    labels = JUDGE_DIR / "gap_ev.csv"
+    subprocess.run([sys.executable, str(ROOT / "benchmarks" / "predictor_curve.py"), "labels", "--judge",
+                    "--out", str(labels), "--val-max", "3000"], check=True)
+    t0 = time.perf_counter()
+    subprocess.run([str(BIN / "graphdiff"), "predictor", "train", str(JUDGE_CONFIG), "-q"], check=True, env=_env())
+    print(f"judge trained in {time.perf_counter() - t0:.0f} s: {JUDGE_DIR / 'predictor.pt'}")
+
+
+def xyz_path(kind: str, num: int, steps: int, seed: int) -> Path:
+    """``kind``: ``unguided`` or ``scale<S>``."""
+    return RUNS / f"{NAME}-{kind}-n{num}-s{steps}-seed{seed}.xyz"
+
+
+def frame_scores(path: Path) -> list[dict]:
+    """Per molecule, from the info line ``graphdiff sample`` writes: atoms, stable atoms (EDM),
+    molecule stability and RDKit validity; the guide's value where the set was guided."""
+    from ase.io import read
+
+    out = []
+    for atoms in read(path, index=":", format="extxyz"):
+        info = atoms.info
+        n = len(atoms)
+        out.append({"atoms": n, "stable_atoms": round(float(info["atom_stable_fraction"]) * n),
+                    "mol_stable": bool(info["mol_stable"]), "valid": bool(info["valid"]),
+                    "guide": float(info[GUIDE]) if GUIDE in info else None})
+    return out
+
+
+def judged_values(path: Path, predictor: Path) -> list[float]:
+    """The judge's gap of every molecule of ``path``, in file order."""
+    out = path.with_suffix(".judged.csv")
+    subprocess.run([str(BIN / "graphdiff"), "predict", "-p", str(predictor), "-i", str(path), "-o", str(out)],
+                   check=True, env=_env(), capture_output=True, text=True)
+    with out.open(newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    return [float(r["gap"]) for r in rows]
+
+
+def summarize(scores: list[dict], judged: list[float], goal: float) -> dict:
+    """EDM's rates and the distance to the goal of one generated set."""
+    if len(judged) != len(scores):
+        raise SystemExit(f"the judge scored {len(judged)} of {len(scores)} molecules")
+    dist = [abs(v - goal) for v in judged]
+    valid_dist = [d for d, s in zip(dist, scores) if s["valid"]]
+    n = len(scores)
+    guide = [s["guide"] for s in scores if s["guide"] is not None]
+    return {
+        "num": n,
+        "mae_to_goal": statistics.fmean(dist),
+        "mae_to_goal_valid": statistics.fmean(valid_dist) if valid_dist else None,
+        "judged_mean": statistics.fmean(judged), "judged_median": statistics.median(judged),
+        "atom_stability": sum(s["stable_atoms"] for s in scores) / sum(s["atoms"] for s in scores),
+        "molecule_stability": sum(s["mol_stable"] for s in scores) / n,
+        "rdkit_validity": sum(s["valid"] for s in scores) / n,
+        "guide_values_mean": statistics.fmean(guide) if guide else None,
+    }
+
+
+def sample(out: Path, num: int, steps: int, seed: int, extra: list[str]) -> float | None:
+    """Draw the set unless it is on disk; the seconds it took (``None``: reused)."""
+    if out.exists():
+        return None
+    cmd = [str(BIN / "graphdiff"), "sample", "-c", GENERATOR, "--num", str(num), "--steps", str(steps),
+           "--seed", str(seed), "--out", str(out), "-q", *extra]
+    t0 = time.perf_counter()
+    subprocess.run(cmd, check=True, env=_env(), capture_output=True, text=True)
+    return round(time.perf_counter() - t0, 1)
+
+
+def run(num: int, steps: int, quantile: float, scale: float, seed: int) -> dict:
+    predictor = JUDGE_DIR / "predictor.pt"
+    if not predictor.exists():
+        raise SystemExit(f"{predictor} is missing: python benchmarks/molecules_guidance.py judge")
+    gaps = train_gaps()
+    goal = goal_value(gaps, quantile)
+    sets = {"unguided": (xyz_path("unguided", num, steps, seed), []),
+            "guided": (xyz_path(f"scale{scale:g}", num, steps, seed),
+                       ["--target", f"{GUIDE}={goal}", "--gradient-scale", str(scale), "--guidance-mode", "clean"])}
+    out = {}
+    for mode, (path, extra) in sets.items():
+        seconds = sample(path, num, steps, seed, extra)
+        out[mode] = {**summarize(frame_scores(path), judged_values(path, predictor), goal),
+                     "file": str(path.relative_to(ROOT)), "seconds": seconds}
+    calib = json.loads((JUDGE_DIR / "calibration.json").read_text())["properties"]["gap"]
+    result = {
+        "generator": GENERATOR, "property": "HOMO-LUMO gap (eV)", "goal": goal,
+        "goal_quantile_of_train": quantile, "train_std": statistics.pstdev(gaps),
+        "num": num, "steps": steps, "seed": seed, "gradient_scale": scale, "guidance_reading": "clean",
+        "guide": f"the bundled predictor {GUIDE} (2-member GNN ensemble trained on qm9://train, the generator's split)",
+        "judge": ("GNN ensemble trained on the 14,748 molecules of qm9://valid outside the 3,000 that "
+                  "validated the guide (benchmarks/configs/qm9-gap-judge.toml)"),
+        "judge_validation_mae": calib.get("mae"),
+        **out,
+        "mae_ratio_unguided_over_guided": out["unguided"]["mae_to_goal"] / max(out["guided"]["mae_to_goal"], 1e-12),
+        "validity_change_points": 100 * (out["guided"]["rdkit_validity"] - out["unguided"]["rdkit_validity"]),
+        "command": (f"python benchmarks/molecules_guidance.py run --num {num} --steps {steps} "
+                    f"--quantile {quantile} --scale {scale:g} --seed {seed}"),
+        "judge_command": "python benchmarks/molecules_guidance.py judge",
+    }
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    path = RESULTS / f"{NAME}.json"
+    allres = json.loads(path.read_text()) if path.exists() else {}
+    allres.setdefault("runs", {})[f"scale={scale:g},n={num},steps={steps},seed={seed}"] = result
+    path.write_text(json.dumps(allres, indent=2) + "\n")
+    _plot(result, [judged_values(ROOT / out[m]["file"], predictor) for m in ("unguided", "guided")])
+    print(json.dumps({k: v for k, v in result.items() if k not in ("unguided", "guided")}, indent=2))
+    for mode in ("unguided", "guided"):
+        print(mode, json.dumps(out[mode]))
+    return result
+
+
+def _plot(result: dict, judged: list[list[float]]) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 3.2))
+    for mode, vals, color in (("unguided", judged[0], "#999"), ("guided", judged[1], "#2a7")):
+        r = result[mode]
+        ax.hist(vals, bins=25, alpha=0.6, color=color,
+                label=f"{mode}: mean |judged − goal| = {r['mae_to_goal']:.2f} eV, "
+                      f"valid {100 * r['rdkit_validity']:.0f} %")
+    ax.axvline(result["goal"], color="k", ls="--", lw=1, label=f"requested {result['goal']:.2f} eV")
+    ax.set_xlabel("HOMO-LUMO gap judged by the held-out predictor (eV)")
+    ax.set_ylabel("molecules")
+    ax.legend(fontsize=7)
+    ax.set_title(f"qm9-dng guided by qm9-gap, scale {result['gradient_scale']:g} "
+                 f"({result['num']} molecules, {result['steps']} steps)", fontsize=9)
+    fig.tight_layout()
+    fig.savefig(RESULTS / f"{NAME}-scale{result['gradient_scale']:g}.png", dpi=120)
+    plt.close(fig)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("action", choices=["judge", "run"])
+    ap.add_argument("--num", type=int, default=128)
+    ap.add_argument("--steps", type=int, default=200)
+    ap.add_argument("--quantile", type=float, default=0.1)
+    ap.add_argument("--scale", type=float, default=10.0)
+    ap.add_argument("--seed", type=int, default=0)
+    args = ap.parse_args()
+    if args.action == "judge":
+        judge()
+    else:
+        run(args.num, args.steps, args.quantile, args.scale, args.seed)
+
+
+if __name__ == "__main__":
+    main()
