@@ -2,6 +2,7 @@
 
     python benchmarks/crystals_candidates.py draw --dataset perov_5 --checkpoint perov5-csp --rows 100 --draws 10
     python benchmarks/crystals_candidates.py score --dataset perov_5 --checkpoint perov5-csp --rows 100 --draws 10
+    python benchmarks/crystals_candidates.py site-order --rows 100
 
 ``draw`` writes ``--draws`` independent samples for each of the first ``--rows`` held-out rows of
 ``benchmarks/crystals_csp.py``'s split (``graphdiff sample --no-distinct -k DRAWS``, seed 0) to
@@ -13,7 +14,15 @@ by its medoid (``graphdiff.candidates.medoid`` under the same matcher's RMS dist
 the first 1 and 2 candidates with the CDVAE match rate and RMSE. A further variant ranks the
 CSP-tolerance groups as ``graphdiff sample --rank-by crystals-chgnet_energy`` does: by the CHGNet
 energy of the unrelaxed structures, lowest first, each group represented by its lowest-energy draw
-(``graphdiff.candidates.rank_candidates`` with the negated energy as the score)
+(``graphdiff.candidates.rank_candidates`` with the negated energy as the score).
+
+``site-order`` asks whether an energy could tell a Perov-5 row's A/B site order from the swapped
+one: for the first ``--rows`` held-out rows with two cations, it swaps the two cations' species
+(the other order of the same composition), relaxes both structures with CHGNet (cell and
+positions, ``StructOptimizer``, fmax 0.05 eV/Å, at most 300 steps) and counts how often the
+dataset's order has the lower relaxed energy per atom (also for the static energies, where the
+dataset's order keeps its DFT-relaxed cell and so starts ahead). Results:
+``benchmarks/results/perov5-site-order-energy.json``
 (``graphdiff_crystals.metrics.match_rate``, as ``graphdiff evaluate`` does). The same draws go through every
 variant, so the differences are the grouping's and the representative's alone. Results:
 ``benchmarks/results/<checkpoint>-candidates.json``.
@@ -126,15 +135,77 @@ def score(dataset: str, checkpoint: str, rows: int, draws: int) -> dict:
     return result
 
 
+ANIONS = {"O", "N", "F", "S"}
+
+
+def swapped(structure):
+    """The structure with its two cations' species exchanged (``None``: not two cations)."""
+    cations = [i for i, site in enumerate(structure) if site.specie.symbol not in ANIONS]
+    if len(cations) != 2:
+        return None
+    a, b = cations
+    out = structure.copy()
+    out.replace(a, structure[b].specie, coords=structure[a].frac_coords)
+    out.replace(b, structure[a].specie, coords=structure[b].frac_coords)
+    return out
+
+
+def site_order(rows: int) -> dict:
+    warnings.filterwarnings("ignore")
+    import statistics
+
+    from chgnet.model import CHGNet, StructOptimizer
+    from pymatgen.core import Structure
+
+    test = ROOT / "runs" / "perov_5" / "test.csv"
+    if not test.exists():
+        raise SystemExit(f"{test} is missing: python benchmarks/crystals_csp.py split --dataset perov_5")
+    with test.open(newline="") as fh:
+        body = [r for _, r in zip(range(rows), csv.DictReader(fh))]
+    model = CHGNet.load(verbose=False)
+    opt = StructOptimizer(model=model, use_device="cpu")
+    pairs = []
+    for r in body:
+        s = Structure.from_str(r["cif"], fmt="cif")
+        t = swapped(s)
+        if t is not None:
+            pairs.append((r["material_id"], s, t))
+    t0 = time.perf_counter()
+    static = [[p["e"] for p in model.predict_structure([s, t], task="e")] for _, s, t in pairs]
+    relaxed = []
+    for _, s, t in pairs:
+        relaxed.append([float(opt.relax(x, fmax=0.05, steps=300, verbose=False)["trajectory"].energies[-1]) / len(x)
+                        for x in (s, t)])
+    diffs = [b - a for a, b in relaxed]
+    result = {
+        "dataset": "perov_5", "rows": len(body), "pairs": len(pairs),
+        "static_dataset_order_lower": sum(a < b for a, b in static) / len(pairs),
+        "relaxed_dataset_order_lower": sum(d > 0 for d in diffs) / len(pairs),
+        "relaxed_swapped_minus_dataset_median_ev_per_atom": statistics.median(diffs),
+        "relax": "chgnet StructOptimizer (cell and positions), fmax 0.05 eV/Å, at most 300 steps",
+        "per_row": [{"material_id": mid, "static": st, "relaxed": rl}
+                    for (mid, _, _), st, rl in zip(pairs, static, relaxed)],
+        "seconds": round(time.perf_counter() - t0, 1),
+        "command": f"python benchmarks/crystals_candidates.py site-order --rows {rows}",
+    }
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    (RESULTS / "perov5-site-order-energy.json").write_text(json.dumps(result, indent=2) + "\n")
+    print(json.dumps({k: v for k, v in result.items() if k != "per_row"}, indent=2))
+    return result
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("action", choices=["draw", "score"])
+    ap.add_argument("action", choices=["draw", "score", "site-order"])
     ap.add_argument("--dataset", default="perov_5")
     ap.add_argument("--checkpoint", default="perov5-csp")
     ap.add_argument("--rows", type=int, default=100)
     ap.add_argument("--draws", type=int, default=10)
     a = ap.parse_args()
-    (draw if a.action == "draw" else score)(a.dataset, a.checkpoint, a.rows, a.draws)
+    if a.action == "site-order":
+        site_order(a.rows)
+    else:
+        (draw if a.action == "draw" else score)(a.dataset, a.checkpoint, a.rows, a.draws)
 
 
 if __name__ == "__main__":
