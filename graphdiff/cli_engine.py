@@ -273,7 +273,7 @@ def sample_cmd(checkpoint: str, out_arg: str, num: int | None, input_path: Path 
     t0 = time.perf_counter()
     if distinct:
         _sample_distinct(model, domain, sink, rows, row_ids, samples_per_row, draws, max_draws, opts,
-                         seed, progress=not quiet, refs=ranking, judging=judging, judged=judged)
+                         seed, progress=not quiet, ranking=ranking, judging=judging, judged=judged)
     else:
         templates = ids = None
         if rows is not None:
@@ -543,15 +543,16 @@ class TargetRanking:
 
 
 def _sample_distinct(model, domain, sink, rows, row_ids, k: int, draws: int, max_draws: int, opts: dict,
-                     seed: int, progress: bool, refs=None, judging=(), judged=None) -> None:
-    """Distinct ranked candidates per row (graphdiff.candidates), streamed to ``sink``."""
+                     seed: int, progress: bool, ranking=None, judging=(), judged=None) -> None:
+    """Distinct ranked candidates per row (graphdiff.candidates), streamed to ``sink``; ranked by
+    ``ranking`` (a reference's similarity or a :class:`TargetRanking`) where one is given."""
     from graphdiff.candidates import distinct_candidates
     from graphdiff.runner import template_sampler
 
     sample = template_sampler(model, seed=seed, **opts)
     per_round = max(1, opts["batch_size"] // draws)
     fewer = 0
-    score = refs.score if refs is not None else None
+    score = ranking.score if ranking is not None else None
     for i, cands in distinct_candidates(sample, rows, k, domain, draws=draws, max_draws=max_draws,
                                         rows_per_round=per_round, progress=progress, score=score):
         fewer += sum(not c.distinct for c in cands) > 0
@@ -559,10 +560,10 @@ def _sample_distinct(model, domain, sink, rows, row_ids, k: int, draws: int, max
         jscores, objs = _score_targets(domain, graphs, list(judging), judged, prefix="judged_")
         sink.write(graphs, ids=[row_ids[i]] * len(cands), objs=objs,
                    extra=[{"sample": c.rank, "share": round(c.share, 4), "distinct": int(c.distinct),
-                           **({refs.column: round(refs.value(c.score), 6)} if refs is not None else {}),
+                           **({ranking.column: round(ranking.value(c.score), 6)} if ranking is not None else {}),
                            **(jscores[j] if jscores else {})}
                           for j, c in enumerate(cands)])
-    note = getattr(refs, "report", lambda: None)()
+    note = getattr(ranking, "report", lambda: None)()
     if note:
         click.echo(note)
     if fewer:
