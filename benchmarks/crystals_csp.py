@@ -136,9 +136,10 @@ def _records(domain, path: Path, limit: int | None = None) -> list:
 
 def evaluate(dataset: str, name: str, k: int, limit: int | None, steps: int | None, seed: int,
              draws: int | None = None, baselines: bool = True, max_draws: int | None = None,
-             corrector_steps: int | None = None, first_draw: bool = False) -> dict:
+             corrector_steps: int | None = None, first_draw: bool = False, rank_by: str | None = None) -> dict:
     """CSP on the held-out rows: ``k`` distinct candidates per row, ranked by the share of
-    ``draws`` samples (graphdiff.candidates), scored at k' in {1, 2, k}; the two baselines beside."""
+    ``draws`` samples (graphdiff.candidates) or, with ``rank_by``, by a registered target as
+    ``graphdiff sample --rank-by`` ranks them, scored at k' in {1, 2, k}; the two baselines beside."""
     from graphdiff.candidates import distinct_candidates
     from graphdiff.model import load_model
     from graphdiff.plugins import get_manager
@@ -163,15 +164,25 @@ def evaluate(dataset: str, name: str, k: int, limit: int | None, steps: int | No
     sample = template_sampler(model, seed=seed, steps=steps, sampler=cfg.sampling.sampler, batch_size=512,
                               inpaint=inpaint, corrector_steps=corrector)
     t0 = time.perf_counter()
+    ranking = None
+    if rank_by:
+        from graphdiff.cli_engine import TargetRanking
+
+        ranking = TargetRanking.parse(rank_by, domain)
     ranked = [cs for _, cs in distinct_candidates(sample, rows, k, domain, draws=draws, max_draws=max_draws,
-                                                  rows_per_round=max(1, 512 // draws), medoids=not first_draw)]
+                                                  rows_per_round=max(1, 512 // draws), medoids=not first_draw,
+                                                  score=ranking.score if ranking else None)]
     seconds = time.perf_counter() - t0
     cands = [[domain.from_graph(c.graph) for c in cs] for cs in ranked]
     drawn = sum(cs[0].draws for cs in ranked)
     result = {"dataset": dataset, "checkpoint": name, "num_test": len(refs), "steps": steps,
               "sampler": cfg.sampling.sampler, "corrector_steps": corrector, "k": k, "draws_per_row": draws,
-              "candidates": "distinct (StructureMatcher), ranked by share of draws, each class represented by "
-                            + ("its first draw" if first_draw else "its medoid (CrystalDomain.distance)"),
+              "candidates": ("distinct (StructureMatcher), ranked by share of draws, each class represented by "
+                             + ("its first draw" if first_draw else "its medoid (CrystalDomain.distance)")
+                             if ranking is None else
+                             f"distinct (StructureMatcher), ranked by {rank_by} as graphdiff sample --rank-by "
+                             f"{rank_by} ranks them, each class represented by its best-scoring draw"),
+              **({"rank_by": rank_by, "unscored_draws": ranking.failures} if ranking else {}),
               "train_meta": {key: v for key, v in meta.items() if key != "test_ids"},
               "samples_drawn": drawn,
               "sampling_structures_per_s": drawn / seconds,
@@ -202,13 +213,15 @@ def evaluate(dataset: str, name: str, k: int, limit: int | None, steps: int | No
                          + (f" --max-draws {max_draws}" if max_draws != max(2 * k, draws) else "") + (f" --limit {limit}" if limit else "")
                          + (f" --steps {steps}" if steps != cfg.sampling.steps else "")
                          + (f" --corrector-steps {corrector}" if corrector != cfg.sampling.corrector_steps else "")
-                         + (" --first-draw" if first_draw else ""))
+                         + (" --first-draw" if first_draw else "")
+                         + (f" --rank-by {rank_by}" if rank_by else ""))
     RESULTS.mkdir(parents=True, exist_ok=True)
     runs = _csp_runs(name)
     runs[f"k={k}" + (f",rows={len(refs)}" if limit else "")
          + (f",corrector={corrector}" if corrector != cfg.sampling.corrector_steps else "")
          + (f",draws={draws}" if limit and draws != k else "")
-         + (",first-draw" if first_draw else "")] = result
+         + (",first-draw" if first_draw else "")
+         + (f",rank-by={rank_by}" if rank_by else "")] = result
     (RESULTS / f"{name}.json").write_text(json.dumps({"checkpoint": name, "dataset": dataset, "runs": runs}, indent=2))
     write_manifest(name, dataset, meta, runs)
     plot_results(name, runs)
@@ -219,7 +232,7 @@ def write_manifest(name: str, dataset: str, meta: dict, runs: dict) -> None:
     """The bundled checkpoint's manifest: what it was trained on and its figures."""
     figures: dict = {}
     own = [r for key, r in runs.items()  # the checkpoint's own settings and the CLI's representatives only
-           if "corrector=" not in key and "first-draw" not in key]
+           if "corrector=" not in key and "first-draw" not in key and "rank-by=" not in key]
     for run in sorted(own, key=lambda r: r["num_test"]):  # the most rows wins per k
         for kk, v in run["metrics"].items():
             kk = kk.split("=")[1]
@@ -257,7 +270,8 @@ def plot_results(name: str, runs: dict) -> None:
 
     series: dict[str, dict[int, float]] = {}
     for run in runs.values():
-        model = "graphdiff" + (f", {run['corrector_steps']} corrector step(s)" if run.get("corrector_steps") else "")
+        model = ("graphdiff" + (f", {run['corrector_steps']} corrector step(s)" if run.get("corrector_steps") else "")
+                 + (f", ranked by {run['rank_by']}" if run.get("rank_by") else ""))
         for label, metrics in [(model, run["metrics"]), *run.get("baselines", {}).items()]:
             for kk, v in metrics.items():
                 series.setdefault(label, {})[int(kk.split("=")[1])] = 100 * v["match_rate"]
@@ -347,6 +361,9 @@ def main() -> None:
                     help="eval, dng: Langevin corrector steps per reverse step (default: the checkpoint's)")
     ap.add_argument("--condition", action="append", default=[], metavar="COLUMN",
                     help="train: condition on this numeric column (classifier-free, repeatable)")
+    ap.add_argument("--rank-by", default=None, metavar="TARGET[:min|:max]",
+                    help="eval: rank each row's candidates by a registered target (graphdiff sample --rank-by), "
+                         "e.g. crystals-chgnet_energy")
     ap.add_argument("--first-draw", action="store_true",
                     help="eval: represent each class of equivalent draws by its first draw, not its medoid")
     ap.add_argument("--elements", action="store_true",
@@ -370,7 +387,7 @@ def main() -> None:
         evaluate_dng(args.dataset, name, args.num, args.steps, args.seed, args.reuse, args.corrector_steps)
     else:
         evaluate(args.dataset, name, args.k, args.limit, args.steps, args.seed, args.draws,
-                 not args.no_baselines, args.max_draws, args.corrector_steps, args.first_draw)
+                 not args.no_baselines, args.max_draws, args.corrector_steps, args.first_draw, args.rank_by)
 
 
 if __name__ == "__main__":
