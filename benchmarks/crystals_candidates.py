@@ -171,7 +171,7 @@ def site_order(rows: int) -> dict:
         if t is not None:
             pairs.append((r["material_id"], s, t))
     t0 = time.perf_counter()
-    static = [[p["e"] for p in model.predict_structure([s, t], task="e")] for _, s, t in pairs]
+    static = [[float(p["e"]) for p in model.predict_structure([s, t], task="e")] for _, s, t in pairs]
     relaxed = []
     for _, s, t in pairs:
         relaxed.append([float(opt.relax(x, fmax=0.05, steps=300, verbose=False)["trajectory"].energies[-1]) / len(x)

@@ -13,11 +13,14 @@ as ``qm9-gap``). The generator ``qm9-dng`` and the guide ``qm9-gap`` were both t
 and steps: unguided, and with ``--target qm9-gap=V --gradient-scale S`` (gradient guidance by the
 bundled predictor ``qm9-gap`` on the denoiser's clean estimate), where V is the ``--quantile`` of
 the gaps of ``qm9://train`` (a small gap). The judge scores every generated molecule
-(``graphdiff predict``); the result is the mean |judged − V| of each set over all molecules and
-over the RDKit-valid ones, their ratio (the target: unguided at least 3 times guided), and EDM's
+(``graphdiff predict``; a molecule the molecules reader refuses, e.g. with two atoms closer than
+0.1 Å, is counted and reported as unjudged); the result is the mean |judged − V| of each set over
+the judged molecules and over the judged RDKit-valid ones, their ratio (the target: unguided at least 3 times guided), and EDM's
 atom stability, molecule stability and RDKit validity of each set (the target: guided validity
 within 2 points of unguided), as ``graphdiff sample`` writes them into each frame's info line.
 The unguided set of the same ``--num/--steps/--seed`` is sampled once and reused.
+``--oversample F`` draws F × ``--num`` guided molecules and keeps the ``--num`` the guide finds
+closest to V (``graphdiff sample --oversample``); with ``--scale 0`` that is selection alone.
 
 Results: ``benchmarks/results/qm9-gap-guidance.json`` (one entry per ``--scale``) and
 ``qm9-gap-guidance-scale<S>.png``; the molecules stay in ``runs/qm9-gap-guidance-*.xyz``.
@@ -91,29 +94,41 @@ def frame_scores(path: Path) -> list[dict]:
     return out
 
 
-def judged_values(path: Path, predictor: Path) -> list[float]:
-    """The judge's gap of every molecule of ``path``, in file order."""
+def judged_values(path: Path, predictor: Path) -> tuple[list[float], list[str]]:
+    """The judge's gap of every molecule of ``path``, in file order (NaN for a molecule the
+    molecules reader refuses, e.g. two atoms closer than 0.1 Å), and the reader's reasons."""
     out = path.with_suffix(".judged.csv")
-    subprocess.run([str(BIN / "graphdiff"), "predict", "-p", str(predictor), "-i", str(path), "-o", str(out)],
-                   check=True, env=_env(), capture_output=True, text=True)
+    res = subprocess.run([str(BIN / "graphdiff"), "predict", "-p", str(predictor), "-i", str(path), "-o", str(out)],
+                         check=True, env=_env(), capture_output=True, text=True)
     with out.open(newline="") as fh:
-        rows = list(csv.DictReader(fh))
-    return [float(r["gap"]) for r in rows]
+        by_frame = {int(r["id"].rsplit("frame ", 1)[1]): float(r["gap"]) for r in csv.DictReader(fh)}
+    frames = sum(1 for _ in _frames(path))
+    skipped = [line.strip() for line in (res.stdout + res.stderr).splitlines() if line.startswith("skipped ")]
+    return [by_frame.get(i, float("nan")) for i in range(frames)], skipped
+
+
+def _frames(path: Path):
+    from ase.io import iread
+
+    return iread(path, index=":", format="extxyz")
 
 
 def summarize(scores: list[dict], judged: list[float], goal: float) -> dict:
-    """EDM's rates and the distance to the goal of one generated set."""
+    """EDM's rates and the distance to the goal of one generated set (the distance over the
+    molecules the judge could score; ``unjudged`` counts the others)."""
     if len(judged) != len(scores):
-        raise SystemExit(f"the judge scored {len(judged)} of {len(scores)} molecules")
-    dist = [abs(v - goal) for v in judged]
-    valid_dist = [d for d, s in zip(dist, scores) if s["valid"]]
+        raise SystemExit(f"{len(judged)} judged values for {len(scores)} molecules")
+    scored = [(abs(v - goal), s) for v, s in zip(judged, scores) if v == v]
+    dist = [d for d, _ in scored]
+    valid_dist = [d for d, s in scored if s["valid"]]
     n = len(scores)
-    guide = [s["guide"] for s in scores if s["guide"] is not None]
+    guide = [s["guide"] for s in scores if s["guide"] is not None and s["guide"] == s["guide"]]
+    vals = [v for v in judged if v == v]
     return {
-        "num": n,
+        "num": n, "judged_n": len(dist), "unjudged": n - len(dist),
         "mae_to_goal": statistics.fmean(dist),
         "mae_to_goal_valid": statistics.fmean(valid_dist) if valid_dist else None,
-        "judged_mean": statistics.fmean(judged), "judged_median": statistics.median(judged),
+        "judged_mean": statistics.fmean(vals), "judged_median": statistics.median(vals),
         "atom_stability": sum(s["stable_atoms"] for s in scores) / sum(s["atoms"] for s in scores),
         "molecule_stability": sum(s["mol_stable"] for s in scores) / n,
         "rdkit_validity": sum(s["valid"] for s in scores) / n,
@@ -132,25 +147,29 @@ def sample(out: Path, num: int, steps: int, seed: int, extra: list[str]) -> floa
     return round(time.perf_counter() - t0, 1)
 
 
-def run(num: int, steps: int, quantile: float, scale: float, seed: int) -> dict:
+def run(num: int, steps: int, quantile: float, scale: float, seed: int, oversample: float = 1.0) -> dict:
     predictor = JUDGE_DIR / "predictor.pt"
     if not predictor.exists():
         raise SystemExit(f"{predictor} is missing: python benchmarks/molecules_guidance.py judge")
     gaps = train_gaps()
     goal = goal_value(gaps, quantile)
+    over = f"-oversample{oversample:g}" if oversample != 1.0 else ""
     sets = {"unguided": (xyz_path("unguided", num, steps, seed), []),
-            "guided": (xyz_path(f"scale{scale:g}", num, steps, seed),
-                       ["--target", f"{GUIDE}={goal}", "--gradient-scale", str(scale), "--guidance-mode", "clean"])}
+            "guided": (xyz_path(f"scale{scale:g}{over}", num, steps, seed),
+                       ["--target", f"{GUIDE}={goal}", "--gradient-scale", str(scale), "--guidance-mode", "clean"]
+                       + (["--oversample", f"{oversample:g}"] if over else []))}
     out = {}
     for mode, (path, extra) in sets.items():
         seconds = sample(path, num, steps, seed, extra)
-        out[mode] = {**summarize(frame_scores(path), judged_values(path, predictor), goal),
+        judged, skipped = judged_values(path, predictor)
+        out[mode] = {**summarize(frame_scores(path), judged, goal), "unjudged_why": skipped,
                      "file": str(path.relative_to(ROOT)), "seconds": seconds}
     calib = json.loads((JUDGE_DIR / "calibration.json").read_text())["properties"]["gap"]
     result = {
         "generator": GENERATOR, "property": "HOMO-LUMO gap (eV)", "goal": goal,
         "goal_quantile_of_train": quantile, "train_std": statistics.pstdev(gaps),
         "num": num, "steps": steps, "seed": seed, "gradient_scale": scale, "guidance_reading": "clean",
+        "oversample": oversample,
         "guide": f"the bundled predictor {GUIDE} (2-member GNN ensemble trained on qm9://train, the generator's split)",
         "judge": ("GNN ensemble trained on the 14,748 molecules of qm9://valid outside the 3,000 that "
                   "validated the guide (benchmarks/configs/qm9-gap-judge.toml)"),
@@ -159,15 +178,18 @@ def run(num: int, steps: int, quantile: float, scale: float, seed: int) -> dict:
         "mae_ratio_unguided_over_guided": out["unguided"]["mae_to_goal"] / max(out["guided"]["mae_to_goal"], 1e-12),
         "validity_change_points": 100 * (out["guided"]["rdkit_validity"] - out["unguided"]["rdkit_validity"]),
         "command": (f"python benchmarks/molecules_guidance.py run --num {num} --steps {steps} "
-                    f"--quantile {quantile} --scale {scale:g} --seed {seed}"),
+                    f"--quantile {quantile} --scale {scale:g} --seed {seed}"
+                    + (f" --oversample {oversample:g}" if over else "")),
         "judge_command": "python benchmarks/molecules_guidance.py judge",
     }
     RESULTS.mkdir(parents=True, exist_ok=True)
     path = RESULTS / f"{NAME}.json"
     allres = json.loads(path.read_text()) if path.exists() else {}
-    allres.setdefault("runs", {})[f"scale={scale:g},n={num},steps={steps},seed={seed}"] = result
+    allres.setdefault("runs", {})[f"scale={scale:g}{over.replace('-', ',').replace('oversample', 'oversample=')},"
+                                  f"n={num},steps={steps},seed={seed}"] = result
     path.write_text(json.dumps(allres, indent=2) + "\n")
-    _plot(result, [judged_values(ROOT / out[m]["file"], predictor) for m in ("unguided", "guided")])
+    _plot(result, [[v for v in judged_values(ROOT / out[m]["file"], predictor)[0] if v == v]
+                   for m in ("unguided", "guided")])
     print(json.dumps({k: v for k, v in result.items() if k not in ("unguided", "guided")}, indent=2))
     for mode in ("unguided", "guided"):
         print(mode, json.dumps(out[mode]))
@@ -190,10 +212,14 @@ def _plot(result: dict, judged: list[list[float]]) -> None:
     ax.set_xlabel("HOMO-LUMO gap judged by the held-out predictor (eV)")
     ax.set_ylabel("molecules")
     ax.legend(fontsize=7)
-    ax.set_title(f"qm9-dng guided by qm9-gap, scale {result['gradient_scale']:g} "
+    ax.set_title(f"qm9-dng guided by qm9-gap, scale {result['gradient_scale']:g}"
+                 + (f", best of {result['oversample']:g}x by the guide" if result.get("oversample", 1.0) != 1.0 else "")
+                 + " "
                  f"({result['num']} molecules, {result['steps']} steps)", fontsize=9)
     fig.tight_layout()
-    fig.savefig(RESULTS / f"{NAME}-scale{result['gradient_scale']:g}.png", dpi=120)
+    over = result.get("oversample", 1.0)
+    fig.savefig(RESULTS / f"{NAME}-scale{result['gradient_scale']:g}"
+                f"{f'-oversample{over:g}' if over != 1.0 else ''}.png", dpi=120)
     plt.close(fig)
 
 
@@ -205,11 +231,13 @@ def main() -> None:
     ap.add_argument("--quantile", type=float, default=0.1)
     ap.add_argument("--scale", type=float, default=10.0)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--oversample", type=float, default=1.0,
+                    help="draw this many times --num and keep the --num the guide finds closest (best-of-N)")
     args = ap.parse_args()
     if args.action == "judge":
         judge()
     else:
-        run(args.num, args.steps, args.quantile, args.scale, args.seed)
+        run(args.num, args.steps, args.quantile, args.scale, args.seed, args.oversample)
 
 
 if __name__ == "__main__":

@@ -34,7 +34,12 @@ def test_frames_are_scored_as_edm_counts_them(bench, tmp_path):
     assert s["mae_to_goal"] == pytest.approx(1.0)  # (0.5 + 1.5) / 2
     assert s["mae_to_goal_valid"] == pytest.approx(0.5)  # the valid molecule only
     assert s["guide_values_mean"] == pytest.approx(5.75)
-    with pytest.raises(SystemExit, match="scored 1 of 2"):
+    assert (s["judged_n"], s["unjudged"]) == (2, 0)
+    # a molecule the judge could not read: left out of the distance, counted
+    s = bench.summarize(scores, [5.0, float("nan")], goal=5.5)
+    assert (s["judged_n"], s["unjudged"]) == (1, 1) and s["mae_to_goal"] == pytest.approx(0.5)
+    assert s["rdkit_validity"] == 0.5  # the rates still count every molecule
+    with pytest.raises(SystemExit, match="1 judged values for 2 molecules"):
         bench.summarize(scores, [5.0], goal=5.5)
 
 
