@@ -103,7 +103,8 @@ def judged_values(path: Path, predictor: Path) -> tuple[list[float], list[str]]:
     with out.open(newline="") as fh:
         by_frame = {int(r["id"].rsplit("frame ", 1)[1]): float(r["gap"]) for r in csv.DictReader(fh)}
     frames = sum(1 for _ in _frames(path))
-    skipped = [line.strip() for line in (res.stdout + res.stderr).splitlines() if line.startswith("skipped ")]
+    skipped = [line.strip().replace(f"{ROOT}/", "") for line in (res.stdout + res.stderr).splitlines()
+               if line.startswith("skipped ")]
     return [by_frame.get(i, float("nan")) for i in range(frames)], skipped
 
 
