@@ -186,6 +186,10 @@ def run(num: int, steps: int, quantile: float, scale: float, seed: int, oversamp
     RESULTS.mkdir(parents=True, exist_ok=True)
     path = RESULTS / f"{NAME}.json"
     allres = json.loads(path.read_text()) if path.exists() else {}
+    for old in allres.get("runs", {}).values():  # a reused set keeps the sampling time it was drawn in
+        for mode in ("unguided", "guided"):
+            if out[mode]["seconds"] is None and old[mode].get("file") == out[mode]["file"]:
+                out[mode]["seconds"] = old[mode].get("seconds")
     allres.setdefault("runs", {})[f"scale={scale:g}{over.replace('-', ',').replace('oversample', 'oversample=')},"
                                   f"n={num},steps={steps},seed={seed}"] = result
     path.write_text(json.dumps(allres, indent=2) + "\n")
