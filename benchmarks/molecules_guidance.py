@@ -31,15 +31,15 @@ from __future__ import annotations
 import argparse
 import csv
 import json
-import os
 import statistics
 import subprocess
 import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))  # the crystal benchmark's goal rule
-from targets_guidance import goal_value  # noqa: E402
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # the sibling benchmarks' helpers
+from predictor_curve import HARTREE_EV  # noqa: E402
+from targets_guidance import _env, goal_value  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 RUNS = ROOT / "runs"
@@ -50,12 +50,6 @@ GENERATOR = "qm9-dng"
 GUIDE = "qm9-gap"  # the bundled predictor's target
 JUDGE_DIR = RUNS / "qm9-gap-judge"
 JUDGE_CONFIG = ROOT / "benchmarks" / "configs" / "qm9-gap-judge.toml"
-#: CODATA 2018 Hartree energy in eV (QM9 stores the gap in Hartree)
-HARTREE_EV = 27.211386245988
-
-
-def _env(threads: int = 1) -> dict:
-    return {**os.environ, "OMP_NUM_THREADS": str(threads)}
 
 
 def train_gaps() -> list[float]:
@@ -94,24 +88,18 @@ def frame_scores(path: Path) -> list[dict]:
     return out
 
 
-def judged_values(path: Path, predictor: Path) -> tuple[list[float], list[str]]:
-    """The judge's gap of every molecule of ``path``, in file order (NaN for a molecule the
-    molecules reader refuses, e.g. two atoms closer than 0.1 Å), and the reader's reasons."""
+def judged_values(path: Path, predictor: Path, frames: int) -> tuple[list[float], list[str]]:
+    """The judge's gap of each of the ``frames`` molecules of ``path``, in file order (NaN for a
+    molecule the molecules reader refuses, e.g. two atoms closer than 0.1 Å), and the reader's
+    reasons."""
     out = path.with_suffix(".judged.csv")
     res = subprocess.run([str(BIN / "graphdiff"), "predict", "-p", str(predictor), "-i", str(path), "-o", str(out)],
                          check=True, env=_env(), capture_output=True, text=True)
     with out.open(newline="") as fh:
         by_frame = {int(r["id"].rsplit("frame ", 1)[1]): float(r["gap"]) for r in csv.DictReader(fh)}
-    frames = sum(1 for _ in _frames(path))
     skipped = [line.strip().replace(f"{ROOT}/", "") for line in (res.stdout + res.stderr).splitlines()
                if line.startswith("skipped ")]
     return [by_frame.get(i, float("nan")) for i in range(frames)], skipped
-
-
-def _frames(path: Path):
-    from ase.io import iread
-
-    return iread(path, index=":", format="extxyz")
 
 
 def summarize(scores: list[dict], judged: list[float], goal: float) -> dict:
@@ -159,11 +147,12 @@ def run(num: int, steps: int, quantile: float, scale: float, seed: int, oversamp
             "guided": (xyz_path(f"scale{scale:g}{over}", num, steps, seed),
                        ["--target", f"{GUIDE}={goal}", "--gradient-scale", str(scale), "--guidance-mode", "clean"]
                        + (["--oversample", f"{oversample:g}"] if over else []))}
-    out = {}
+    out, judged = {}, {}
     for mode, (path, extra) in sets.items():
         seconds = sample(path, num, steps, seed, extra)
-        judged, skipped = judged_values(path, predictor)
-        out[mode] = {**summarize(frame_scores(path), judged, goal), "unjudged_why": skipped,
+        scores = frame_scores(path)
+        judged[mode], skipped = judged_values(path, predictor, len(scores))
+        out[mode] = {**summarize(scores, judged[mode], goal), "unjudged_why": skipped,
                      "file": str(path.relative_to(ROOT)), "seconds": seconds}
     calib = json.loads((JUDGE_DIR / "calibration.json").read_text())["properties"]["gap"]
     result = {
@@ -193,8 +182,7 @@ def run(num: int, steps: int, quantile: float, scale: float, seed: int, oversamp
     allres.setdefault("runs", {})[f"scale={scale:g}{over.replace('-', ',').replace('oversample', 'oversample=')},"
                                   f"n={num},steps={steps},seed={seed}"] = result
     path.write_text(json.dumps(allres, indent=2) + "\n")
-    _plot(result, [[v for v in judged_values(ROOT / out[m]["file"], predictor)[0] if v == v]
-                   for m in ("unguided", "guided")])
+    _plot(result, [[v for v in judged[m] if v == v] for m in ("unguided", "guided")])
     print(json.dumps({k: v for k, v in result.items() if k not in ("unguided", "guided")}, indent=2))
     for mode in ("unguided", "guided"):
         print(mode, json.dumps(out[mode]))

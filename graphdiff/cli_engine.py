@@ -323,8 +323,6 @@ def _best_of(model, domain, num: int, factor: float, guided: list, seed: int, qu
     ``guided`` requests (:func:`graphdiff.runner.select_closest`), as one chunk with its target
     values and domain objects (as :func:`_score_targets` gives them; ``achieved`` gets the kept
     items' values)."""
-    import math
-
     from graphdiff.runner import request_shortfall, sample_graphs, select_closest
 
     drawn = [g for chunk in sample_graphs(model, math.ceil(factor * num), seed=seed, progress=not quiet, **opts)
@@ -355,28 +353,38 @@ def _judges(names: tuple[str, ...], domain, cond: dict, guided: list) -> list:
     (``op``/``value`` ``None`` when nothing asks for it). A request and a judge concern the same
     property when their names' last ``-``-separated parts agree (``heat_ref`` and
     ``perov5-heat_ref``)."""
-    from graphdiff.plugins import get_manager
     from graphdiff.predictors import predictor_targets
 
     requests = [(n, "=", v) for n, v in (cond or {}).items()] + [(t.name, op, v) for t, op, v in guided]
     out = []
     for name in names:
-        if Path(name).is_file():
-            targets = predictor_targets(name)
-        else:
-            reg = get_manager().registry("targets")
-            if name not in reg:
-                known = sorted(e.name for e in reg.entries() if getattr(e.obj, "domain", None) == domain.name)
-                raise ConfigError(f"--judge {name!r}: no such predictor file or registered target; "
-                                  f"{domain.name} targets: {', '.join(known) or 'none'}")
-            targets = [reg.get(name)]
-        for t in targets:
-            if t.domain != domain.name:
-                raise ConfigError(f"--judge {name!r} scores {t.domain} items; this model generates {domain.name}")
+        targets = (predictor_targets(name) if Path(name).is_file()
+                   else [_domain_target("--judge", name, domain, "predictor file or registered target")])
+        for t in targets:  # a predictor file's targets may be of another domain
+            _check_target_domain("--judge", name, t, domain)
             match = [(op, v) for n, op, v in requests if n.split("-")[-1] == t.name.split("-")[-1]]
             op, v = match[0] if match else (None, None)
             out.append((t, op, v))
     return out
+
+
+def _domain_target(option: str, name: str, domain, what: str = "registered target"):
+    """The registered target ``name`` for ``option``, a target of ``domain``: an unknown name is
+    refused with the domain's targets listed, another domain's target is refused."""
+    from graphdiff.plugins import get_manager
+
+    reg = get_manager().registry("targets")
+    if name not in reg:
+        known = sorted(e.name for e in reg.entries() if getattr(e.obj, "domain", None) == domain.name)
+        raise ConfigError(f"{option} {name!r}: no such {what}; {domain.name} targets: {', '.join(known) or 'none'}")
+    target = reg.get(name)
+    _check_target_domain(option, name, target, domain)
+    return target
+
+
+def _check_target_domain(option: str, name: str, target, domain) -> None:
+    if target.domain != domain.name:
+        raise ConfigError(f"{option} {name!r} scores {target.domain} items; this model generates {domain.name}")
 
 
 def _report_judges(judging: list, judged: dict[str, list[float]]) -> None:
@@ -502,20 +510,10 @@ class TargetRanking:
 
     @classmethod
     def parse(cls, text: str, domain) -> "TargetRanking":
-        from graphdiff.plugins import get_manager
-
         name, _, way = text.partition(":")
         if way not in ("", "min", "max"):
             raise ConfigError(f"--rank-by {text!r}: NAME, NAME:min (lowest first) or NAME:max (highest first)")
-        registry = get_manager().registry("targets")
-        if name not in registry:
-            mine = sorted(n for n in registry if registry.get(n).domain == domain.name)
-            raise ConfigError(f"--rank-by {name!r}: no such registered target; {domain.name} targets: "
-                              + (", ".join(mine) or "none"))
-        target = registry.get(name)
-        if target.domain != domain.name:
-            raise ConfigError(f"--rank-by {name!r} scores {target.domain} items; this model generates {domain.name}")
-        return cls(target, lowest_first=way != "max")
+        return cls(_domain_target("--rank-by", name, domain), lowest_first=way != "max")
 
     def score(self, item: int, obj) -> float:
         try:
