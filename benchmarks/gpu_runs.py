@@ -6,11 +6,12 @@
     python benchmarks/gpu_runs.py sample qm9-dng --out OUT --num 1000 --seeds 1
     bash benchmarks/gpu_session.sh OUT MINUTES              # all of the above in one call
 
-``pack qm9`` stores QM9's EDM training split (and the first 2,000 validation molecules) as three
-compact tensors: atom types (int8), positions in milli-ångström (int16: at most 0.0005 Å from
-the float values) and molecule sizes, 10 MB gzipped, because the QM9 wheel is too large to send;
-``train`` rebuilds the graphs the molecules domain makes (atom types and Cartesian positions; the
-property columns are left out: the de novo model does not use them). ``pack planar`` copies the
+``pack qm9`` stores QM9's EDM training split (and the first 2,000 validation molecules) as
+compact tensors: atom types (int8), positions in milli-ångström (int16: at most 0.0005 Å from the
+float values, stored as separate low- and high-byte planes), molecule sizes and the HOMO-LUMO gap
+(Hartree), 8 MB xz-compressed, because the QM9 wheel is too large to send;
+``train`` rebuilds the graphs the molecules domain makes (atom types and Cartesian positions,
+and the gap where the recipe is conditioned on it, as ``qm9-gap-cond``). ``pack planar`` copies the
 planar splits of ``benchmarks/graphs_bench.py data``; ``pack perov_5`` / ``carbon_24`` the seeded
 80/20 crystal splits of ``benchmarks/crystals_csp.py split``. ``train`` goes through
 :func:`graphdiff.runner.train_on`; ``--init`` starts from the weights of a checkpoint of the same
@@ -24,8 +25,8 @@ gpu-curve`` and ``benchmarks/graphs_bench.py eval --samples`` score them on the 
 from __future__ import annotations
 
 import argparse
-import gzip
 import io
+import lzma
 import json
 import shutil
 import time
@@ -51,6 +52,15 @@ RUNS = {
         "data": {"domain": "molecules", "source": "qm9://train", "batch_size": 128},
         "model": {"denoiser": "auto", "hidden": 256, "layers": 6},
         "diffusion": {"fields": {"positions": {"skip": True}}},
+        "training": {"lr": 5e-4},
+        "sampling": {"steps": 500},
+    },
+    # the qm9-dng recipe conditioned on QM9's HOMO-LUMO gap (Hartree, QM9's own unit) with
+    # classifier-free condition dropout: EDM's conditional generation (benchmarks/molecules_conditional.py)
+    "qm9-gap-cond": {
+        "data": {"domain": "molecules", "source": "qm9://train", "batch_size": 512},
+        "model": {"denoiser": "auto", "hidden": 256, "layers": 6},
+        "diffusion": {"fields": {"positions": {"skip": True}}, "condition": ["gap"]},
         "training": {"lr": 5e-4},
         "sampling": {"steps": 500},
     },
@@ -109,34 +119,53 @@ def _pack_qm9(valid_limit: int = 2000) -> None:
         pos = torch.cat([g.positions for g in graphs]).double()
         if float(pos.abs().max()) >= 32.0:
             raise SystemExit("qm9 pack: a coordinate is beyond the int16 milli-ångström range")
+        milli = torch.round(pos * 1000).to(torch.int16).T.contiguous()  # [3, atoms]
+        # the low and the high bytes apart: the high bytes barely vary, so they compress well
+        planes = milli.view(torch.uint8).view(-1, 2).T.contiguous()
         out[split] = {"atom_types": torch.cat([g.atom_types for g in graphs]).to(torch.int8),
-                      "positions_mA": torch.round(pos * 1000).to(torch.int16),
-                      "sizes": sizes.to(torch.uint8)}
+                      "positions_planes": planes, "sizes": sizes.to(torch.uint8),
+                      "gap": torch.tensor([float(g.gap) for g in graphs], dtype=torch.float32)}
         print(f"qm9://{split}: {len(graphs)} molecules, {int(sizes.sum())} atoms")
-    with gzip.open(PACK / "qm9.pt.gz", "wb", compresslevel=6) as fh:
-        torch.save(out, fh)
+    buf = io.BytesIO()
+    torch.save(out, buf)
+    (PACK / "qm9.pt.xz").write_bytes(lzma.compress(buf.getvalue(), preset=9))
 
 
-def _qm9_graphs(split: str) -> list:
+def _qm9_part(split: str) -> dict:
+    part = torch.load(io.BytesIO(lzma.decompress((PACK / "qm9.pt.xz").read_bytes())))[split]
+    planes = part["positions_planes"]
+    milli = planes.T.contiguous().view(torch.int16).view(3, -1).T
+    return {"atom_types": part["atom_types"].long(), "positions": milli.float() / 1000,
+            "sizes": part["sizes"].long(), "gap": part["gap"]}
+
+
+def _qm9_graphs(split: str, condition: list[str] | tuple = ()) -> list:
     from torch_geometric.data import Data
 
-    with gzip.open(PACK / "qm9.pt.gz", "rb") as fh:
-        part = torch.load(io.BytesIO(fh.read()))[split]
-    types, pos = part["atom_types"].long(), part["positions_mA"].float() / 1000
+    part = _qm9_part(split)
+    types, pos, gaps = part["atom_types"], part["positions"], part["gap"]
     graphs, lo = [], 0
-    for n in part["sizes"].tolist():
-        graphs.append(Data(atom_types=types[lo:lo + n], positions=pos[lo:lo + n], num_nodes=n))
+    for i, n in enumerate(part["sizes"].tolist()):
+        g = Data(atom_types=types[lo:lo + n], positions=pos[lo:lo + n], num_nodes=n)
+        if "gap" in condition:
+            g.gap = gaps[i:i + 1].clone()
+        graphs.append(g)
         lo += n
     return graphs
 
 
-def _config(name: str, minutes: float, snapshot_minutes: float | None):
+def _config(name: str, minutes: float, snapshot_minutes: float | None, batch_size: int | None = None,
+            lr: float | None = None):
     from graphdiff.config import RunConfig
 
     spec = json.loads(json.dumps(RUNS[name]))
     run_dir = ROOT / "runs" / f"{name}-gpu"
     spec["training"] = {**COMMON, **spec["training"], "max_minutes": minutes, "out_dir": str(run_dir),
                         "snapshot_minutes": snapshot_minutes}
+    if batch_size:
+        spec["data"]["batch_size"] = batch_size
+    if lr:
+        spec["training"]["lr"] = lr
     for key in ("source", "train_source", "val_source"):
         if spec["data"].get(key) and spec["data"]["domain"] != "molecules":
             spec["data"][key] = str(PACK / spec["data"][key])
@@ -144,27 +173,44 @@ def _config(name: str, minutes: float, snapshot_minutes: float | None):
 
 
 def train(name: str, minutes: float, out: Path, init: str | None = None,
-          snapshot_minutes: float | None = None) -> Path:
+          snapshot_minutes: float | None = None, batch_size: int | None = None, lr: float | None = None,
+          tf32: bool = False) -> Path:
+    from graphdiff.errors import TrainingError
     from graphdiff.model import export_checkpoint, read_checkpoint
     from graphdiff.runner import train as run_train
     from graphdiff.runner import train_on
 
-    cfg, run_dir = _config(name, minutes, snapshot_minutes)
+    if tf32:  # TensorFloat-32 matrix products (Ampere and later): training only, never sampling
+        torch.set_float32_matmul_precision("high")
+    cfg, run_dir = _config(name, minutes, snapshot_minutes, batch_size, lr)
     if run_dir.exists():
         shutil.rmtree(run_dir)  # a fresh run: no snapshots or log lines of an earlier one
     t0 = time.perf_counter()
-    if name == "qm9-dng":
-        trainer, last = train_on(cfg, _qm9_graphs("train"), _qm9_graphs("valid"), progress=False, init=init,
-                                 source="qm9://train (EDM split; benchmarks/gpu_runs.py pack)")
-    else:
-        trainer, last = run_train(cfg, progress=False, init=init)
+    last, failed = run_dir / "last.ckpt", None
+    try:
+        if name.startswith("qm9-"):
+            cond = cfg.diffusion.condition
+            _, last = train_on(cfg, _qm9_graphs("train", cond), _qm9_graphs("valid", cond), progress=False,
+                               init=init, source="qm9://train (EDM split; benchmarks/gpu_runs.py pack)")
+        else:
+            _, last = run_train(cfg, progress=False, init=init)
+    except TrainingError as exc:  # e.g. a non-finite loss: keep the last good checkpoint
+        failed = str(exc)
+        print(f"{name}: training stopped: {exc}", flush=True)
+        if not last.exists():
+            raise
     used = (time.perf_counter() - t0) / 60
     ckpt = read_checkpoint(last)
     step = int(ckpt["step"])
     device = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "cpu"
     out.mkdir(parents=True, exist_ok=True)
     made_by = f"python benchmarks/gpu_runs.py train {name} --minutes {minutes}" + (f" --init {init}" if init else "")
-    meta = {"name": name, "steps": step, "train_minutes": round(used, 1), "device": device, "made_by": made_by}
+    made_by += "".join(f" --{k} {v}" for k, v in (("batch-size", batch_size), ("lr", lr)) if v)
+    made_by += " --tf32" if tf32 else ""
+    meta = {"name": name, "steps": step, "train_minutes": round(used, 1), "device": device, "made_by": made_by,
+            "batch_size": cfg.data.batch_size}
+    if failed:
+        meta["stopped"] = failed
     started = json.loads(ckpt.get("meta") or "{}").get("init")
     if started:
         meta["total_steps"] = step + int(started.get("step") or 0)
@@ -176,14 +222,27 @@ def train(name: str, minutes: float, out: Path, init: str | None = None,
     return dst
 
 
+def condition_requests(count: int, seed: int) -> list[tuple[int, int, float]]:
+    """EDM's conditional protocol draws (number of atoms, property) pairs from the generator's
+    training data: ``count`` molecules of the packed training split, drawn with ``seed``, as
+    (index, atoms, gap in Hartree)."""
+    part = _qm9_part("train")
+    pick = torch.randperm(len(part["sizes"]), generator=torch.Generator().manual_seed(10_007 + seed))[:count]
+    return [(int(i), int(part["sizes"][i]), float(part["gap"][i])) for i in pick]
+
+
 def sample(name: str, out: Path, num: int, seeds: int, steps: int, init: str | None = None,
            snapshot_num: int | None = None, budget_s: float | None = None) -> Path:
     """Sample the run's snapshots (one seed, ``snapshot_num`` graphs), its exported checkpoint
     (``seeds`` seeds of ``num`` graphs) and ``init``'s checkpoint, on the GPU when there is one;
     the graphs go to ``OUT/NAME.samples.pt`` as dicts of plain tensors, rewritten after each
-    job, so that a run stopped by ``budget_s`` keeps what it drew."""
+    job, so that a run stopped by ``budget_s`` keeps what it drew. A model conditioned on the gap
+    draws each molecule for a (size, gap) pair of :func:`condition_requests` (no guidance: the
+    conditional model alone, as EDM); the pairs are stored beside the graphs."""
+    from torch_geometric.data import Data
+
     from graphdiff.model import load_model, read_checkpoint, resolve_checkpoint
-    from graphdiff.runner import sample_graphs
+    from graphdiff.runner import sample_graphs, set_template_condition
 
     t_start = time.perf_counter()
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
@@ -205,18 +264,32 @@ def sample(name: str, out: Path, num: int, seeds: int, steps: int, init: str | N
         ck = read_checkpoint(path)
         step = int(ck.get("step", meta.get("steps", 0)) or meta.get("steps", 0))
         minutes = meta.get("train_minutes")
+        requests = None
+        if model.condition:
+            if list(model.condition) != ["gap"]:
+                raise SystemExit(f"sample {name}: conditioned on {model.condition}; only ['gap'] is drawn here")
+            requests = condition_requests(count, seed)
+            templates = [set_template_condition(model, Data(num_nodes=n), {"gap": gap}) for _, n, gap in requests]
         if torch.cuda.is_available():
             torch.cuda.synchronize()
         t0 = time.perf_counter()
-        graphs = [g for chunk in sample_graphs(model, count, steps=steps, seed=seed, batch_size=count) for g in chunk]
+        if requests is None:
+            chunks = sample_graphs(model, count, steps=steps, seed=seed, batch_size=count)
+        else:
+            chunks = sample_graphs(model, templates=templates, steps=steps, seed=seed, batch_size=count)
+        graphs = [g for chunk in chunks for g in chunk]
         if torch.cuda.is_available():
             torch.cuda.synchronize()
         seconds = time.perf_counter() - t0
-        results.append({"label": label, "checkpoint": path.name, "step": step, "train_minutes": minutes,
-                        "max_minutes": cfg.training.max_minutes,
-                        "device_name": torch.cuda.get_device_name(0) if torch.cuda.is_available() else "cpu",
-                        "seed": seed, "num": count, "steps": steps, "seconds": seconds, "device": str(device),
-                        "graphs": [_compact(g) for g in graphs]})
+        entry = {"label": label, "checkpoint": path.name, "step": step, "train_minutes": minutes,
+                 "max_minutes": cfg.training.max_minutes,
+                 "device_name": torch.cuda.get_device_name(0) if torch.cuda.is_available() else "cpu",
+                 "seed": seed, "num": count, "steps": steps, "seconds": seconds, "device": str(device),
+                 "graphs": [_compact(g) for g in graphs]}
+        if requests is not None:
+            entry["requests"] = {"train_index": [r[0] for r in requests], "num_atoms": [r[1] for r in requests],
+                                 "gap_hartree": [r[2] for r in requests]}
+        results.append(entry)
         torch.save(results, dst)
         print(f"sample {name}: {label} {path.name} (step {step}) seed {seed}: {count} graphs in {seconds:.1f} s",
               flush=True)
@@ -253,6 +326,9 @@ def main(argv: list[str] | None = None) -> None:
     t.add_argument("--out", type=Path, required=True)
     t.add_argument("--init", help="start from this checkpoint's weights (a path or a bundled name)")
     t.add_argument("--snapshot-minutes", type=float, default=None)
+    t.add_argument("--batch-size", type=int, default=None, help="instead of the recipe's")
+    t.add_argument("--lr", type=float, default=None, help="instead of the recipe's")
+    t.add_argument("--tf32", action="store_true", help="TensorFloat-32 matrix products in training")
     s = sub.add_parser("sample")
     s.add_argument("name", choices=sorted(RUNS))
     s.add_argument("--out", type=Path, required=True)
@@ -269,7 +345,8 @@ def main(argv: list[str] | None = None) -> None:
         sys.path.insert(0, str(ROOT / "benchmarks"))
         pack(args.what)
     elif args.cmd == "train":
-        train(args.name, args.minutes, args.out, init=args.init, snapshot_minutes=args.snapshot_minutes)
+        train(args.name, args.minutes, args.out, init=args.init, snapshot_minutes=args.snapshot_minutes,
+              batch_size=args.batch_size, lr=args.lr, tf32=args.tf32)
     else:
         sample(args.name, args.out, args.num, args.seeds, args.steps, init=args.init,
                snapshot_num=args.snapshot_num, budget_s=args.budget_s)
