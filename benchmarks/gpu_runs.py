@@ -117,13 +117,8 @@ def _pack_qm9(valid_limit: int = 2000) -> None:
             graphs = graphs[:valid_limit]
         sizes = torch.tensor([g.num_nodes for g in graphs])
         pos = torch.cat([g.positions for g in graphs]).double()
-        if float(pos.abs().max()) >= 32.0:
-            raise SystemExit("qm9 pack: a coordinate is beyond the int16 milli-ångström range")
-        milli = torch.round(pos * 1000).to(torch.int16).T.contiguous()  # [3, atoms]
-        # the low and the high bytes apart: the high bytes barely vary, so they compress well
-        planes = milli.view(torch.uint8).view(-1, 2).T.contiguous()
         out[split] = {"atom_types": torch.cat([g.atom_types for g in graphs]).to(torch.int8),
-                      "positions_planes": planes, "sizes": sizes.to(torch.uint8),
+                      "positions_planes": encode_positions(pos), "sizes": sizes.to(torch.uint8),
                       "gap": torch.tensor([float(g.gap) for g in graphs], dtype=torch.float32)}
         print(f"qm9://{split}: {len(graphs)} molecules, {int(sizes.sum())} atoms")
     buf = io.BytesIO()
@@ -131,11 +126,24 @@ def _pack_qm9(valid_limit: int = 2000) -> None:
     (PACK / "qm9.pt.xz").write_bytes(lzma.compress(buf.getvalue(), preset=9))
 
 
+def encode_positions(pos: torch.Tensor) -> torch.Tensor:
+    """Positions ``[atoms, 3]`` (Å) as milli-ångström int16, coordinate by coordinate, split into
+    a plane of low and a plane of high bytes (``uint8 [2, 3 * atoms]``): the high bytes barely
+    vary, so xz compresses them well."""
+    if pos.numel() and float(pos.abs().max()) >= 32.0:
+        raise SystemExit("qm9 pack: a coordinate is beyond the int16 milli-ångström range (32 Å)")
+    milli = torch.round(pos.double() * 1000).to(torch.int16).T.contiguous().reshape(-1)  # x..., y..., z...
+    return milli.view(torch.uint8).view(-1, 2).T.contiguous()
+
+
+def decode_positions(planes: torch.Tensor) -> torch.Tensor:
+    """The inverse of :func:`encode_positions`: ``float32 [atoms, 3]`` in Å."""
+    return planes.T.contiguous().reshape(-1).view(torch.int16).view(3, -1).T.float() / 1000
+
+
 def _qm9_part(split: str) -> dict:
     part = torch.load(io.BytesIO(lzma.decompress((PACK / "qm9.pt.xz").read_bytes())))[split]
-    planes = part["positions_planes"]
-    milli = planes.T.contiguous().view(torch.int16).view(3, -1).T
-    return {"atom_types": part["atom_types"].long(), "positions": milli.float() / 1000,
+    return {"atom_types": part["atom_types"].long(), "positions": decode_positions(part["positions_planes"]),
             "sizes": part["sizes"].long(), "gap": part["gap"]}
 
 
@@ -155,7 +163,7 @@ def _qm9_graphs(split: str, condition: list[str] | tuple = ()) -> list:
 
 
 def _config(name: str, minutes: float, snapshot_minutes: float | None, batch_size: int | None = None,
-            lr: float | None = None):
+            lr: float | None = None, warmup_steps: int | None = None):
     from graphdiff.config import RunConfig
 
     spec = json.loads(json.dumps(RUNS[name]))
@@ -166,6 +174,8 @@ def _config(name: str, minutes: float, snapshot_minutes: float | None, batch_siz
         spec["data"]["batch_size"] = batch_size
     if lr:
         spec["training"]["lr"] = lr
+    if warmup_steps is not None:
+        spec["training"]["warmup_steps"] = warmup_steps
     for key in ("source", "train_source", "val_source"):
         if spec["data"].get(key) and spec["data"]["domain"] != "molecules":
             spec["data"][key] = str(PACK / spec["data"][key])
@@ -174,7 +184,7 @@ def _config(name: str, minutes: float, snapshot_minutes: float | None, batch_siz
 
 def train(name: str, minutes: float, out: Path, init: str | None = None,
           snapshot_minutes: float | None = None, batch_size: int | None = None, lr: float | None = None,
-          tf32: bool = False) -> Path:
+          warmup_steps: int | None = None, tf32: bool = False) -> Path:
     from graphdiff.errors import TrainingError
     from graphdiff.model import export_checkpoint, read_checkpoint
     from graphdiff.runner import train as run_train
@@ -182,7 +192,7 @@ def train(name: str, minutes: float, out: Path, init: str | None = None,
 
     if tf32:  # TensorFloat-32 matrix products (Ampere and later): training only, never sampling
         torch.set_float32_matmul_precision("high")
-    cfg, run_dir = _config(name, minutes, snapshot_minutes, batch_size, lr)
+    cfg, run_dir = _config(name, minutes, snapshot_minutes, batch_size, lr, warmup_steps)
     if run_dir.exists():
         shutil.rmtree(run_dir)  # a fresh run: no snapshots or log lines of an earlier one
     t0 = time.perf_counter()
@@ -205,7 +215,8 @@ def train(name: str, minutes: float, out: Path, init: str | None = None,
     device = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "cpu"
     out.mkdir(parents=True, exist_ok=True)
     made_by = f"python benchmarks/gpu_runs.py train {name} --minutes {minutes}" + (f" --init {init}" if init else "")
-    made_by += "".join(f" --{k} {v}" for k, v in (("batch-size", batch_size), ("lr", lr)) if v)
+    made_by += "".join(f" --{k} {v}" for k, v in (("batch-size", batch_size), ("lr", lr), ("warmup-steps", warmup_steps))
+                       if v is not None)
     made_by += " --tf32" if tf32 else ""
     meta = {"name": name, "steps": step, "train_minutes": round(used, 1), "device": device, "made_by": made_by,
             "batch_size": cfg.data.batch_size}
@@ -232,13 +243,15 @@ def condition_requests(count: int, seed: int) -> list[tuple[int, int, float]]:
 
 
 def sample(name: str, out: Path, num: int, seeds: int, steps: int, init: str | None = None,
-           snapshot_num: int | None = None, budget_s: float | None = None) -> Path:
+           snapshot_num: int | None = None, budget_s: float | None = None, guidance_scale: float = 0.0,
+           checkpoint: Path | None = None) -> Path:
     """Sample the run's snapshots (one seed, ``snapshot_num`` graphs), its exported checkpoint
     (``seeds`` seeds of ``num`` graphs) and ``init``'s checkpoint, on the GPU when there is one;
     the graphs go to ``OUT/NAME.samples.pt`` as dicts of plain tensors, rewritten after each
     job, so that a run stopped by ``budget_s`` keeps what it drew. A model conditioned on the gap
     draws each molecule for a (size, gap) pair of :func:`condition_requests` (no guidance: the
-    conditional model alone, as EDM); the pairs are stored beside the graphs."""
+    conditional model alone, as EDM, unless ``guidance_scale`` asks for classifier-free guidance);
+    the pairs are stored beside the graphs. ``checkpoint``: sample it instead of ``OUT/NAME.ckpt``."""
     from torch_geometric.data import Data
 
     from graphdiff.model import load_model, read_checkpoint, resolve_checkpoint
@@ -249,7 +262,7 @@ def sample(name: str, out: Path, num: int, seeds: int, steps: int, init: str | N
     run_dir = ROOT / "runs" / f"{name}-gpu"
     jobs = []  # (label, path, seed, num): the final model first, then the curve's points
     for seed in range(seeds):
-        jobs.append(("last", out / f"{name}.ckpt", seed, num))
+        jobs.append(("last", checkpoint or out / f"{name}.ckpt", seed, num))
     if init:
         jobs.append(("init", resolve_checkpoint(init), 0, snapshot_num or num))
     for snap in sorted((run_dir / "snapshots").glob("*.ckpt")):
@@ -276,7 +289,8 @@ def sample(name: str, out: Path, num: int, seeds: int, steps: int, init: str | N
         if requests is None:
             chunks = sample_graphs(model, count, steps=steps, seed=seed, batch_size=count)
         else:
-            chunks = sample_graphs(model, templates=templates, steps=steps, seed=seed, batch_size=count)
+            chunks = sample_graphs(model, templates=templates, steps=steps, seed=seed, batch_size=count,
+                                   guidance_scale=guidance_scale)
         graphs = [g for chunk in chunks for g in chunk]
         if torch.cuda.is_available():
             torch.cuda.synchronize()
@@ -285,6 +299,7 @@ def sample(name: str, out: Path, num: int, seeds: int, steps: int, init: str | N
                  "max_minutes": cfg.training.max_minutes,
                  "device_name": torch.cuda.get_device_name(0) if torch.cuda.is_available() else "cpu",
                  "seed": seed, "num": count, "steps": steps, "seconds": seconds, "device": str(device),
+                 "guidance_scale": guidance_scale,
                  "graphs": [_compact(g) for g in graphs]}
         if requests is not None:
             entry["requests"] = {"train_index": [r[0] for r in requests], "num_atoms": [r[1] for r in requests],
@@ -328,6 +343,7 @@ def main(argv: list[str] | None = None) -> None:
     t.add_argument("--snapshot-minutes", type=float, default=None)
     t.add_argument("--batch-size", type=int, default=None, help="instead of the recipe's")
     t.add_argument("--lr", type=float, default=None, help="instead of the recipe's")
+    t.add_argument("--warmup-steps", type=int, default=None, help="instead of the recipe's")
     t.add_argument("--tf32", action="store_true", help="TensorFloat-32 matrix products in training")
     s = sub.add_parser("sample")
     s.add_argument("name", choices=sorted(RUNS))
@@ -338,6 +354,8 @@ def main(argv: list[str] | None = None) -> None:
     s.add_argument("--init", help="also sample this checkpoint (the run's start)")
     s.add_argument("--snapshot-num", type=int, default=None)
     s.add_argument("--budget-s", type=float, default=None)
+    s.add_argument("--guidance-scale", type=float, default=0.0, help="classifier-free guidance (conditional runs)")
+    s.add_argument("--checkpoint", type=Path, default=None, help="sample this checkpoint instead of OUT/NAME.ckpt")
     args = ap.parse_args(argv)
     if args.cmd == "pack":
         import sys
@@ -346,10 +364,11 @@ def main(argv: list[str] | None = None) -> None:
         pack(args.what)
     elif args.cmd == "train":
         train(args.name, args.minutes, args.out, init=args.init, snapshot_minutes=args.snapshot_minutes,
-              batch_size=args.batch_size, lr=args.lr, tf32=args.tf32)
+              batch_size=args.batch_size, lr=args.lr, warmup_steps=args.warmup_steps, tf32=args.tf32)
     else:
         sample(args.name, args.out, args.num, args.seeds, args.steps, init=args.init,
-               snapshot_num=args.snapshot_num, budget_s=args.budget_s)
+               snapshot_num=args.snapshot_num, budget_s=args.budget_s, guidance_scale=args.guidance_scale,
+               checkpoint=args.checkpoint)
 
 
 if __name__ == "__main__":

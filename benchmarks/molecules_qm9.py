@@ -224,12 +224,14 @@ def score(checkpoint: str, num: int, steps: int, seed: int, train_limit: int, na
     return result
 
 
-def gpu_curve(samples: list[Path], train_limit: int, name: str) -> dict:
+def gpu_curve(samples: list[Path], train_limit: int, name: str, then: list[Path] = ()) -> dict:
     """EDM's metrics of molecules drawn on a GPU by ``benchmarks/gpu_runs.py sample qm9-dng``
     (``samples``: its ``qm9-dng.samples.pt`` files; the run's start, its snapshots and its last
     checkpoint), against the GPU minutes of training behind each, into
     ``benchmarks/results/<name>.json`` / ``.png``. A run started from a checkpoint (``--init``)
-    counts that checkpoint's minutes before its own."""
+    counts that checkpoint's minutes before its own. ``then``: the samples of a later run that
+    started from the last checkpoint of ``samples``' run; its points count that run's minutes
+    and steps first."""
     from torch_geometric.data import Data
 
     from graphdiff.plugins import get_manager
@@ -237,40 +239,56 @@ def gpu_curve(samples: list[Path], train_limit: int, name: str) -> dict:
 
     domain = get_manager().get("domains", "molecules")
     train = _train_molecules(train_limit)
-    entries = [e for f in samples for e in torch.load(f)]
-    start = next((e for e in entries if e["label"] == "init"), None)
-    before = float(start["train_minutes"] or 0) if start else 0.0
-    before_steps = int(start["step"]) if start else 0
+    runs = [[e for f in samples for e in torch.load(f)]]
+    if then:
+        runs.append([e for f in then for e in torch.load(f)])
     points = []
-    for e in entries:
-        mols = [domain.from_graph(Data(atom_types=g["atom_types"].long(), positions=g["positions"].float(),
-                                       num_nodes=g["num_nodes"])) for g in e["graphs"]]
-        m = dng_metric(mols, train=train)
-        if e["label"] == "init":
-            minutes, steps = before, before_steps
-        elif e["label"] == "snapshot":
-            minutes, steps = before + float(e["train_minutes"]), before_steps + int(e["step"])
-        else:  # the run's budget: its training loop's minutes, as for the snapshots
-            minutes, steps = before + float(e["max_minutes"]), before_steps + int(e["step"])
-        points.append({"label": e["label"], "checkpoint": e["checkpoint"], "gpu_minutes": round(minutes, 2),
-                       "total_steps": steps, "num": e["num"], "steps": e["steps"], "seed": e["seed"],
-                       "gpu_seconds_per_molecule": e["seconds"] / e["num"], "device": e["device_name"],
-                       **{k: m[k] for k in ("atom_stability", "mol_stability", "validity", "uniqueness",
-                                            "novelty")}})
-        print(f"{e['label']} {e['checkpoint']}: {minutes:.1f} GPU min, {steps} steps, {e['num']} molecules: "
-              f"atom {m['atom_stability']:.3f}, mol {m['mol_stability']:.3f}, valid {m['validity']:.3f}")
+    before, before_steps = 0.0, 0
+    for k, entries in enumerate(runs):
+        start = next((e for e in entries if e["label"] == "init"), None)
+        if k == 0 and start:
+            before, before_steps = float(start["train_minutes"] or 0), int(start["step"])
+        run_points = []
+        for e in entries:
+            mols = [domain.from_graph(Data(atom_types=g["atom_types"].long(), positions=g["positions"].float(),
+                                           num_nodes=g["num_nodes"])) for g in e["graphs"]]
+            m = dng_metric(mols, train=train)
+            if e["label"] == "init":
+                minutes, steps = before, before_steps
+            elif e["label"] == "snapshot":
+                minutes, steps = before + float(e["train_minutes"]), before_steps + int(e["step"])
+            else:  # the run's budget: its training loop's minutes, as for the snapshots
+                minutes, steps = before + float(e["max_minutes"]), before_steps + int(e["step"])
+            run_points.append({"label": e["label"], "run": k, "checkpoint": e["checkpoint"],
+                               "gpu_minutes": round(minutes, 2), "total_steps": steps, "num": e["num"],
+                               "steps": e["steps"], "seed": e["seed"],
+                               "gpu_seconds_per_molecule": e["seconds"] / e["num"], "device": e["device_name"],
+                               **{key: m[key] for key in ("atom_stability", "mol_stability", "validity",
+                                                          "uniqueness", "novelty")}})
+            print(f"{e['label']} {e['checkpoint']}: {minutes:.1f} GPU min, {steps} steps, {e['num']} molecules: "
+                  f"atom {m['atom_stability']:.3f}, mol {m['mol_stability']:.3f}, valid {m['validity']:.3f}")
+        last = [p for p in run_points if p["label"] == "last"]
+        if last:
+            before, before_steps = last[-1]["gpu_minutes"], last[-1]["total_steps"]
+        points += run_points
     points.sort(key=lambda p: (p["gpu_minutes"], p["label"] != "last"))
     final = [p for p in points if p["label"] == "last"]
     result = {"dataset": "QM9 with hydrogens (EDM split)", "points": points, "final": final[-1] if final else None,
               "anchors": ANCHORS, "novelty_train_molecules": len(train),
-              "trained_by": "bash benchmarks/gpu_session.sh OUT 5.5 (benchmarks/gpu_runs.py train qm9-dng "
-                            "--minutes 5.5 --init qm9-dng --snapshot-minutes 1.5; sample ... --num 1000)",
+              "trained_by": ["bash benchmarks/gpu_session.sh OUT 5.5 on an H100 (benchmarks/gpu_runs.py train "
+                             "qm9-dng --minutes 5.5 --init qm9-dng --snapshot-minutes 1.5, batch 128; sample ... "
+                             "--num 1000)",
+                             "bash benchmarks/gpu_session.sh OUT 6.5 60 on an H200 (benchmarks/gpu_runs.py train "
+                             "qm9-dng --minutes 6.5 --init qm9-dng --batch-size 512 --tf32, beside qm9-gap-cond; "
+                             "sample ... --num 1000)"][:len(runs)],
               "command": f"python benchmarks/molecules_qm9.py gpu-curve --samples {' '.join(map(str, samples))}"
+                         + (f" --then {' '.join(map(str, then))}" if then else "")
                          + (f" --train-limit {train_limit}" if train_limit else "") + f" --name {name}"}
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / f"{name}.json").write_text(json.dumps(result, indent=2))
     _plot([{**p, "train_minutes": p["gpu_minutes"]} for p in points], name=name,
-          xlabel="GPU training minutes (H200, then H100 from the bundled checkpoint)")
+          xlabel="GPU training minutes (H100, batch 128; then H200, batch 512)" if then
+          else "GPU training minutes (H100)")
     return result
 
 
@@ -278,6 +296,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("command", choices=["export", "curve", "cost", "score", "gpu-curve", "_cost"])
     ap.add_argument("--samples", type=Path, nargs="+", help="gpu-curve: qm9-dng.samples.pt files")
+    ap.add_argument("--then", type=Path, nargs="+", default=[],
+                    help="gpu-curve: the samples of a later run started from the last checkpoint of --samples'")
     ap.add_argument("--checkpoint", default="qm9-dng", help="score: a checkpoint path or bundled name")
     ap.add_argument("--name", default="qm9-dng-score", help="score: the results file's name")
     ap.add_argument("--num", type=int, default=200)
@@ -296,7 +316,7 @@ def main() -> None:
     elif args.command == "score":
         score(args.checkpoint, args.num, args.steps[0], args.seed, args.train_limit, args.name)
     elif args.command == "gpu-curve":
-        gpu_curve(args.samples, args.train_limit, args.name)
+        gpu_curve(args.samples, args.train_limit, args.name, args.then)
     elif args.command == "cost":
         cost(args.steps, args.num)
     else:

@@ -147,28 +147,64 @@ def init_weights(model: GraphDiffusion, cfg: RunConfig, path: str | Path) -> dic
     checkpoint: its EMA weights where it has them) into ``model``, built from ``cfg``.
 
     The checkpoint's [model] and [diffusion] sections must equal ``cfg``'s, so that the weights
-    mean the same thing. The normalisation statistics stored with the weights are kept (the
-    weights were learnt against them); the node-count histogram stays the one of the data ``model``
-    was fitted to, which is the data the run trains on. Returns what the
-    new checkpoint records of its start: the path, and the step and meta of the source."""
+    mean the same thing, with one exception: an unconditional checkpoint may start a model
+    conditioned on properties (``diffusion.condition``; the rest of [diffusion] equal), to
+    fine-tune a de novo model into a conditional one. The condition's weights are then new, and
+    the columns of each context MLP's first layer that read the condition embedding start at
+    zero, so the new model begins as exactly the checkpoint's (whatever the condition) and learns
+    to use it. The normalisation statistics stored with the weights are kept (the weights were
+    learnt against them); the node-count histogram, and the condition normaliser of a model that
+    adds conditions, stay those of the data ``model`` was fitted to, which is the data the run
+    trains on. Returns what the new checkpoint records of its start: the path, and the step and
+    meta of the source (``adds_condition`` where conditions were added)."""
     from graphdiff.model import load_state, read_checkpoint, resolve_checkpoint
+    from graphdiff.nn.embeddings import GraphContext
 
     src = resolve_checkpoint(path)
     ckpt = read_checkpoint(src)
     saved = json.loads(ckpt["config"])
     now = json.loads(cfg.model_dump_json())
-    for section in ("model", "diffusion"):
-        if saved.get(section) != now.get(section):
-            raise ConfigError(f"{path}: was trained with another [{section}] config, so its weights cannot "
-                              f"start this run; saved {saved.get(section)} vs now {now.get(section)}")
+    if saved.get("model") != now.get("model"):
+        raise ConfigError(f"{path}: was trained with another [model] config, so its weights cannot "
+                          f"start this run; saved {saved.get('model')} vs now {now.get('model')}")
+    adds = _adds_condition(saved.get("diffusion") or {}, now.get("diffusion") or {})
+    if saved.get("diffusion") != now.get("diffusion") and not adds:
+        raise ConfigError(f"{path}: was trained with another [diffusion] config, so its weights cannot "
+                          f"start this run (only an unconditional checkpoint may start a conditional model); "
+                          f"saved {saved.get('diffusion')} vs now {now.get('diffusion')}")
     weights = ckpt["ema"] if ckpt.get("ema") is not None else ckpt["model"]
     own = model.state_dict()
     sizes = model.num_nodes_hist.clone()
-    load_state(model, {k: v.to(own[k].dtype) if k in own else v for k, v in weights.items()}, str(src))
+    weights = {k: v.to(own[k].dtype) if k in own else v for k, v in weights.items()}
+    if adds:
+        for key in ("cond_mean", "cond_std"):
+            weights[key] = own[key].clone()  # the condition's normaliser: fitted to this run's data
+        for key, value in own.items():
+            if key not in weights and ".cond." in key:
+                weights[key] = value.clone()  # the condition embedding: new weights
+        for name, module in model.named_modules():
+            if isinstance(module, GraphContext) and module.cond is not None:
+                key = f"{name}.mlp.0.weight"
+                old, width = weights[key], own[key].shape[0]
+                grown = old.new_zeros(own[key].shape)
+                grown[:, :width] = old[:, :width]  # the time embedding
+                grown[:, 2 * width:] = old[:, width:]  # graph-level fields and the size
+                weights[key] = grown  # the condition embedding's columns: zero
+    load_state(model, weights, str(src))
     model.num_nodes_hist = sizes
     old = json.loads(ckpt.get("meta") or "{}")
-    return {"from": str(path), "step": int(ckpt.get("step", old.get("step", 0)) or 0),
-            "source": old.get("source"), "train_minutes": old.get("train_minutes")}
+    out = {"from": str(path), "step": int(ckpt.get("step", old.get("step", 0)) or 0),
+           "source": old.get("source"), "train_minutes": old.get("train_minutes")}
+    if adds:
+        out["adds_condition"] = list(now["diffusion"]["condition"])
+    return out
+
+
+def _adds_condition(saved: dict, now: dict) -> bool:
+    """Whether [diffusion] ``now`` is ``saved`` plus conditions (``saved`` has none)."""
+    rest = ("condition", "cond_drop")
+    return (not saved.get("condition") and bool(now.get("condition"))
+            and {k: v for k, v in saved.items() if k not in rest} == {k: v for k, v in now.items() if k not in rest})
 
 
 def sample_in_chunks(model: GraphDiffusion, total: int, chunk: int, *, make_kwargs: Callable[[int, int], dict],

@@ -350,3 +350,44 @@ def test_train_init_starts_a_new_run_from_a_checkpoints_weights(social_model, tm
         train(cfg, init=src, max_steps=1, progress=False)
     with pytest.raises(Exception, match="not both"):
         train(load_config(src.parent.parent / "run.toml"), init=src, resume=last, progress=False)
+
+
+def test_train_init_turns_an_unconditional_checkpoint_into_a_conditional_model(social_model, tmp_path):
+    """An unconditional checkpoint starts a model conditioned on a property: at the start it draws
+    exactly what the checkpoint draws, whatever the condition; then it trains, and the start
+    records the added condition. Any other [diffusion] difference is still refused."""
+    from graphdiff.config import load_config
+    from graphdiff.model import build_model, load_model, read_checkpoint
+    from graphdiff.runner import init_weights, load_training_data, statistics_sample, train
+
+    src = social_model["checkpoint"]
+    cfg = load_config(src.parent.parent / "run.toml")
+    cfg.training.out_dir = str(tmp_path / "cond")
+    cfg.diffusion.condition = ["social-density"]
+    start, _, _ = load_model(src)
+    graphs, _, _ = load_training_data(cfg, SOCIAL)
+    fresh = build_model(cfg, SOCIAL)
+    fresh.fit_statistics(statistics_sample(graphs, seed=0))
+    mean = fresh.cond_mean.clone()
+    meta = init_weights(fresh, cfg, src)
+    assert meta["adds_condition"] == ["social-density"]
+    assert torch.equal(fresh.cond_mean, mean)  # the condition's normaliser: this run's data
+
+    def draw(model, **kw):
+        out = model.eval().sample([5, 6, 7], steps=3, generator=torch.Generator().manual_seed(4), **kw)
+        return [g.edges.tolist() for g in out]
+
+    plain = draw(start)
+    assert draw(fresh, cond={"social-density": 0.1}) == plain
+    assert draw(fresh, cond={"social-density": 0.9}) == plain
+    trainer, last = train(cfg, init=src, max_steps=1, progress=False)
+    assert trainer.step == 1
+    assert json.loads(read_checkpoint(last)["meta"])["init"]["adds_condition"] == ["social-density"]
+    # the other way round, or another change to [diffusion], cannot start from those weights
+    with pytest.raises(Exception, match="another \\[diffusion\\] config"):
+        train(load_config(src.parent.parent / "run.toml"), init=last, max_steps=1, progress=False)
+    from graphdiff.config import FieldProcessConfig
+
+    cfg.diffusion.fields = {"edges": FieldProcessConfig(prior="uniform")}
+    with pytest.raises(Exception, match="another \\[diffusion\\] config"):
+        train(cfg, init=src, max_steps=1, progress=False)
