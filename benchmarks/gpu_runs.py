@@ -267,6 +267,7 @@ def sample(name: str, out: Path, num: int, seeds: int, steps: int, init: str | N
         jobs.append(("init", resolve_checkpoint(init), 0, snapshot_num or num))
     for snap in sorted((run_dir / "snapshots").glob("*.ckpt")):
         jobs.append(("snapshot", snap, 0, snapshot_num or num))
+    out.mkdir(parents=True, exist_ok=True)
     results, dst = [], out / f"{name}.samples.pt"
     for label, path, seed, count in jobs:
         if budget_s is not None and time.perf_counter() - t_start > budget_s:

@@ -7,7 +7,8 @@
 #   python benchmarks/gpu_runs.py pack qm9                 # first, on a machine with the QM9 wheel
 #   bash benchmarks/gpu_session.sh OUT MINUTES [SAMPLE_S]   # on the GPU machine (its own python3)
 #
-# Needs .whl/ with the wheels the GPU image lacks (pydantic and its parts, ase), fetched with
+# Run it with carry [".whl", ".gpu"] (both ignored by git). Needs .whl/ with the wheels the GPU image
+# lacks (pydantic and its parts, ase), fetched with
 #   python3 -m pip download --no-deps --only-binary=:all: --python-version 3.12 --implementation cp \
 #     --platform manylinux2014_x86_64 -d .whl pydantic pydantic_core annotated_types typing_inspection ase
 # (the versions `pip show` gives in .venv); writes

@@ -19,6 +19,10 @@ the judged molecules and over the judged RDKit-valid ones, their ratio (the targ
 atom stability, molecule stability and RDKit validity of each set (the target: guided validity
 within 2 points of unguided), as ``graphdiff sample`` writes them into each frame's info line.
 The unguided set of the same ``--num/--steps/--seed`` is sampled once and reused.
+
+``run --generator CKPT --cfg W`` asks a model conditioned on QM9's gap (e.g. ``qm9-gap-cond`` of
+``benchmarks/gpu_runs.py``) for the goal instead (``--target gap=V/27.2114 --guidance-scale W``,
+classifier-free guidance); its unguided set is the same model with the condition left out.
 ``--oversample F`` draws F × ``--num`` guided molecules and keeps the ``--num`` the guide finds
 closest to V (``graphdiff sample --oversample``); with ``--scale 0`` that is selection alone.
 
@@ -69,7 +73,8 @@ def judge() -> None:
 
 
 def xyz_path(kind: str, num: int, steps: int, seed: int) -> Path:
-    """``kind``: ``unguided`` or ``scale<S>``."""
+    """``kind``: ``unguided`` or ``scale<S>`` (prefixed by the generator's name when it is not
+    the bundled one)."""
     return RUNS / f"{NAME}-{kind}-n{num}-s{steps}-seed{seed}.xyz"
 
 
@@ -125,40 +130,52 @@ def summarize(scores: list[dict], judged: list[float], goal: float) -> dict:
     }
 
 
-def sample(out: Path, num: int, steps: int, seed: int, extra: list[str]) -> float | None:
+def sample(out: Path, num: int, steps: int, seed: int, extra: list[str], generator: str = GENERATOR) -> float | None:
     """Draw the set unless it is on disk; the seconds it took (``None``: reused)."""
     if out.exists():
         return None
-    cmd = [str(BIN / "graphdiff"), "sample", "-c", GENERATOR, "--num", str(num), "--steps", str(steps),
+    cmd = [str(BIN / "graphdiff"), "sample", "-c", generator, "--num", str(num), "--steps", str(steps),
            "--seed", str(seed), "--out", str(out), "-q", *extra]
     t0 = time.perf_counter()
     subprocess.run(cmd, check=True, env=_env(), capture_output=True, text=True)
     return round(time.perf_counter() - t0, 1)
 
 
-def run(num: int, steps: int, quantile: float, scale: float, seed: int, oversample: float = 1.0) -> dict:
+def run(num: int, steps: int, quantile: float, scale: float, seed: int, oversample: float = 1.0,
+        generator: str = GENERATOR, cfg: float | None = None) -> dict:
+    """``cfg``: instead of gradient guidance by the guide, ask ``generator`` (a model conditioned on
+    QM9's ``gap``, in Hartree) for the goal, with classifier-free guidance weight ``cfg``; its
+    unguided set is the same model with the condition left out."""
     predictor = JUDGE_DIR / "predictor.pt"
     if not predictor.exists():
         raise SystemExit(f"{predictor} is missing: python benchmarks/molecules_guidance.py judge")
     gaps = train_gaps()
     goal = goal_value(gaps, quantile)
     over = f"-oversample{oversample:g}" if oversample != 1.0 else ""
-    sets = {"unguided": (xyz_path("unguided", num, steps, seed), []),
-            "guided": (xyz_path(f"scale{scale:g}{over}", num, steps, seed),
-                       ["--target", f"{GUIDE}={goal}", "--gradient-scale", str(scale), "--guidance-mode", "clean"]
-                       + (["--oversample", f"{oversample:g}"] if over else []))}
+    tag = "" if generator == GENERATOR else f"{Path(generator).stem}-"
+    if cfg is None:
+        request = ["--target", f"{GUIDE}={goal}", "--gradient-scale", str(scale), "--guidance-mode", "clean"]
+        kind = f"scale{scale:g}{over}"
+    else:
+        request = ["--target", f"gap={goal / HARTREE_EV}", "--guidance-scale", f"{cfg:g}"]
+        kind = f"cfg{cfg:g}{over}"
+    sets = {"unguided": (xyz_path(f"{tag}unguided", num, steps, seed), []),
+            "guided": (xyz_path(f"{tag}{kind}", num, steps, seed),
+                       request + (["--oversample", f"{oversample:g}"] if over else []))}
     out, judged = {}, {}
     for mode, (path, extra) in sets.items():
-        seconds = sample(path, num, steps, seed, extra)
+        seconds = sample(path, num, steps, seed, extra, generator)
         scores = frame_scores(path)
         judged[mode], skipped = judged_values(path, predictor, len(scores))
         out[mode] = {**summarize(scores, judged[mode], goal), "unjudged_why": skipped,
                      "file": str(path.relative_to(ROOT)), "seconds": seconds}
     calib = json.loads((JUDGE_DIR / "calibration.json").read_text())["properties"]["gap"]
     result = {
-        "generator": GENERATOR, "property": "HOMO-LUMO gap (eV)", "goal": goal,
+        "generator": generator, "property": "HOMO-LUMO gap (eV)", "goal": goal,
         "goal_quantile_of_train": quantile, "train_std": statistics.pstdev(gaps),
-        "num": num, "steps": steps, "seed": seed, "gradient_scale": scale, "guidance_reading": "clean",
+        "num": num, "steps": steps, "seed": seed,
+        **({"gradient_scale": scale, "guidance_reading": "clean"} if cfg is None else
+           {"classifier_free_scale": cfg, "request": f"gap={goal / HARTREE_EV} Hartree"}),
         "oversample": oversample,
         "guide": f"the bundled predictor {GUIDE} (2-member GNN ensemble trained on qm9://train, the generator's split)",
         "judge": ("GNN ensemble trained on the 14,748 molecules of qm9://valid outside the 3,000 that "
@@ -168,7 +185,8 @@ def run(num: int, steps: int, quantile: float, scale: float, seed: int, oversamp
         "mae_ratio_unguided_over_guided": out["unguided"]["mae_to_goal"] / max(out["guided"]["mae_to_goal"], 1e-12),
         "validity_change_points": 100 * (out["guided"]["rdkit_validity"] - out["unguided"]["rdkit_validity"]),
         "command": (f"python benchmarks/molecules_guidance.py run --num {num} --steps {steps} "
-                    f"--quantile {quantile} --scale {scale:g} --seed {seed}"
+                    f"--quantile {quantile} --seed {seed}"
+                    + (f" --scale {scale:g}" if cfg is None else f" --generator {generator} --cfg {cfg:g}")
                     + (f" --oversample {oversample:g}" if over else "")),
         "judge_command": "python benchmarks/molecules_guidance.py judge",
     }
@@ -179,7 +197,8 @@ def run(num: int, steps: int, quantile: float, scale: float, seed: int, oversamp
         for mode in ("unguided", "guided"):
             if out[mode]["seconds"] is None and old[mode].get("file") == out[mode]["file"]:
                 out[mode]["seconds"] = old[mode].get("seconds")
-    allres.setdefault("runs", {})[f"scale={scale:g}{over.replace('-', ',').replace('oversample', 'oversample=')},"
+    way = f"scale={scale:g}" if cfg is None else f"generator={Path(generator).stem},cfg={cfg:g}"
+    allres.setdefault("runs", {})[f"{way}{over.replace('-', ',').replace('oversample', 'oversample=')},"
                                   f"n={num},steps={steps},seed={seed}"] = result
     path.write_text(json.dumps(allres, indent=2) + "\n")
     _plot(result, [[v for v in judged[m] if v == v] for m in ("unguided", "guided")])
@@ -205,14 +224,18 @@ def _plot(result: dict, judged: list[list[float]]) -> None:
     ax.set_xlabel("HOMO-LUMO gap judged by the held-out predictor (eV)")
     ax.set_ylabel("molecules")
     ax.legend(fontsize=7)
-    ax.set_title(f"qm9-dng guided by qm9-gap, scale {result['gradient_scale']:g}"
+    how = (f"qm9-dng guided by qm9-gap, scale {result['gradient_scale']:g}" if "gradient_scale" in result else
+           f"{Path(result['generator']).stem} asked for the gap, classifier-free scale "
+           f"{result['classifier_free_scale']:g}")
+    ax.set_title(how
                  + (f", best of {result['oversample']:g}x by the guide" if result.get("oversample", 1.0) != 1.0 else "")
                  + " "
                  f"({result['num']} molecules, {result['steps']} steps)", fontsize=9)
     fig.tight_layout()
     over = result.get("oversample", 1.0)
-    fig.savefig(RESULTS / f"{NAME}-scale{result['gradient_scale']:g}"
-                f"{f'-oversample{over:g}' if over != 1.0 else ''}.png", dpi=120)
+    kind = (f"scale{result['gradient_scale']:g}" if "gradient_scale" in result else
+            f"{Path(result['generator']).stem}-cfg{result['classifier_free_scale']:g}")
+    fig.savefig(RESULTS / f"{NAME}-{kind}{f'-oversample{over:g}' if over != 1.0 else ''}.png", dpi=120)
     plt.close(fig)
 
 
@@ -226,11 +249,15 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--oversample", type=float, default=1.0,
                     help="draw this many times --num and keep the --num the guide finds closest (best-of-N)")
+    ap.add_argument("--generator", default=GENERATOR, help="a checkpoint (path or bundled name)")
+    ap.add_argument("--cfg", type=float, default=None,
+                    help="ask a gap-conditioned --generator for the goal with this classifier-free scale "
+                         "(instead of gradient guidance by the guide)")
     args = ap.parse_args()
     if args.action == "judge":
         judge()
     else:
-        run(args.num, args.steps, args.quantile, args.scale, args.seed, args.oversample)
+        run(args.num, args.steps, args.quantile, args.scale, args.seed, args.oversample, args.generator, args.cfg)
 
 
 if __name__ == "__main__":
