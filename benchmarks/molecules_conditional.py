@@ -5,6 +5,10 @@
         --set qm9-gap-cond=runs/gpu13b/qm9-gap-cond.samples.pt \\
         --set scratch=runs/gpu13/qm9-gap-cond.samples.pt --name qm9-gap-cond
 
+The samples may come from any ``gpu_runs.py sample`` run, on a CPU too (``--checkpoint CKPT
+--guidance-scale W`` for classifier-free guidance; its first N requests are those of a larger
+set of the same seed).
+
 EDM's protocol (Hoogeboom et al. 2022, section 5.3 and Table 3): the generator draws one molecule
 for each (number of atoms, property) pair drawn from its training data, and a property
 classifier that never saw the generator's training molecules predicts the property of every
@@ -128,6 +132,7 @@ def score_set(label: str, path: Path, predictor, domain, train: list, seed: int)
     row = {"label": label, "samples": _rel(path), "checkpoint": e["checkpoint"], "step": e["step"],
            "train_minutes": e["train_minutes"], "device": e["device_name"], "num": len(mols),
            "steps": e["steps"], "seed": e["seed"], "sampling_seconds": round(e["seconds"], 1),
+           "guidance_scale": e.get("guidance_scale", 0.0),
            "judged": sum(v == v for v in judged), "refused": len(refused), "refused_reasons": refused[:5],
            "mae_ev": _mae(pairs),
            "mae_ev_valid": _mae([p for p, ok in zip(pairs, valid) if ok]),
