@@ -224,8 +224,9 @@ def train(name: str, minutes: float, out: Path, init: str | None = None,
         meta["stopped"] = failed
     started = json.loads(ckpt.get("meta") or "{}").get("init")
     if started:
-        meta["total_steps"] = step + int(started.get("step") or 0)
-        meta["total_train_minutes"] = round(used + float(started.get("train_minutes") or 0), 1)
+        meta["total_steps"] = step + int(started.get("total_steps") or started.get("step") or 0)
+        meta["total_train_minutes"] = round(
+            used + float(started.get("total_train_minutes") or started.get("train_minutes") or 0), 1)
     dst = export_checkpoint(last, out / f"{name}.ckpt", meta=meta, weights_dtype=torch.float16)
     shutil.copy(run_dir / "log.jsonl", out / f"{name}.log.jsonl")
     print(f"{name}: {step} steps in {used:.1f} min on {device} -> {dst} ({dst.stat().st_size / 1e6:.1f} MB)",

@@ -195,6 +195,9 @@ def init_weights(model: GraphDiffusion, cfg: RunConfig, path: str | Path) -> dic
     old = json.loads(ckpt.get("meta") or "{}")
     out = {"from": str(path), "step": int(ckpt.get("step", old.get("step", 0)) or 0),
            "source": old.get("source"), "train_minutes": old.get("train_minutes")}
+    for key in ("total_steps", "total_train_minutes"):  # a checkpoint that itself started from another
+        if old.get(key) is not None:
+            out[key] = old[key]
     if adds:
         out["adds_condition"] = list(now["diffusion"]["condition"])
     return out
