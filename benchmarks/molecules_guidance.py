@@ -177,7 +177,8 @@ def run(num: int, steps: int, quantile: float, scale: float, seed: int, oversamp
         **({"gradient_scale": scale, "guidance_reading": "clean"} if cfg is None else
            {"classifier_free_scale": cfg, "request": f"gap={goal / HARTREE_EV} Hartree"}),
         "oversample": oversample,
-        "guide": f"the bundled predictor {GUIDE} (2-member GNN ensemble trained on qm9://train, the generator's split)",
+        "guide": (f"the bundled predictor {GUIDE} (2-member GNN ensemble trained on qm9://train, the generator's split)"
+                  if cfg is None else "none: the generator's own condition on the gap"),
         "judge": ("GNN ensemble trained on the 14,748 molecules of qm9://valid outside the 3,000 that "
                   "validated the guide (benchmarks/configs/qm9-gap-judge.toml)"),
         "judge_validation_mae": calib.get("mae"),
