@@ -25,6 +25,7 @@ gpu-curve`` and ``benchmarks/graphs_bench.py eval --samples`` score them on the 
 from __future__ import annotations
 
 import argparse
+import functools
 import io
 import lzma
 import json
@@ -141,8 +142,15 @@ def decode_positions(planes: torch.Tensor) -> torch.Tensor:
     return planes.T.contiguous().reshape(-1).view(torch.int16).view(3, -1).T.float() / 1000
 
 
+@functools.lru_cache(maxsize=1)
+def _qm9_pack(path: Path) -> dict:
+    """The packed splits, decompressed once per process (training reads two splits, sampling
+    reads the requests of every job)."""
+    return torch.load(io.BytesIO(lzma.decompress(path.read_bytes())))
+
+
 def _qm9_part(split: str) -> dict:
-    part = torch.load(io.BytesIO(lzma.decompress((PACK / "qm9.pt.xz").read_bytes())))[split]
+    part = _qm9_pack(PACK / "qm9.pt.xz")[split]
     return {"atom_types": part["atom_types"].long(), "positions": decode_positions(part["positions_planes"]),
             "sizes": part["sizes"].long(), "gap": part["gap"]}
 

@@ -43,6 +43,7 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # the sibling benchmarks' helpers
+import molecules_qm9  # noqa: E402
 from predictor_curve import HARTREE_EV  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -111,16 +112,13 @@ def bounds(predictor, domain, num: int, seed: int) -> dict:
 def score_set(label: str, path: Path, predictor, domain, train: list, seed: int) -> tuple[dict, dict]:
     """EDM's conditional MAE and molecule metrics of one samples file (its entry labelled
     ``last``)."""
-    from torch_geometric.data import Data
-
     from graphdiff_molecules.edm_metrics import dng_metric
 
     entries = [e for e in torch.load(path) if e["label"] == "last" and "requests" in e]
     if not entries:
         raise SystemExit(f"{path}: no conditional samples (entries labelled 'last' with 'requests')")
     e = entries[0]
-    mols = [domain.from_graph(Data(atom_types=g["atom_types"].long(), positions=g["positions"].float(),
-                                   num_nodes=g["num_nodes"])) for g in e["graphs"]]
+    mols = molecules_qm9.stored_molecules(e, domain)
     asked = [g * HARTREE_EV for g in e["requests"]["gap_hartree"]]
     judged, refused = _judge(predictor, domain, mols)
     metrics = dng_metric(mols, train=train)
@@ -150,8 +148,6 @@ def evaluate(sets: list[tuple[str, Path]], name: str, judge: Path, test_num: int
              train_limit: int) -> dict:
     from graphdiff.plugins import get_manager
     from graphdiff.predictors import Predictor
-
-    import molecules_qm9
 
     if not judge.exists():
         raise SystemExit(f"{judge}: no judge; train it with python benchmarks/molecules_guidance.py judge")

@@ -224,6 +224,14 @@ def score(checkpoint: str, num: int, steps: int, seed: int, train_limit: int, na
     return result
 
 
+def stored_molecules(entry: dict, domain) -> list:
+    """The molecules of one entry of a ``benchmarks/gpu_runs.py sample`` file (compact graphs)."""
+    from torch_geometric.data import Data
+
+    return [domain.from_graph(Data(atom_types=g["atom_types"].long(), positions=g["positions"].float(),
+                                   num_nodes=g["num_nodes"])) for g in entry["graphs"]]
+
+
 def gpu_curve(samples: list[Path], train_limit: int, name: str, then: list[Path] = ()) -> dict:
     """EDM's metrics of molecules drawn on a GPU by ``benchmarks/gpu_runs.py sample qm9-dng``
     (``samples``: its ``qm9-dng.samples.pt`` files; the run's start, its snapshots and its last
@@ -232,8 +240,6 @@ def gpu_curve(samples: list[Path], train_limit: int, name: str, then: list[Path]
     counts that checkpoint's minutes before its own. ``then``: the samples of a later run that
     started from the last checkpoint of ``samples``' run; its points count that run's minutes
     and steps first."""
-    from torch_geometric.data import Data
-
     from graphdiff.plugins import get_manager
     from graphdiff_molecules.edm_metrics import dng_metric
 
@@ -250,8 +256,7 @@ def gpu_curve(samples: list[Path], train_limit: int, name: str, then: list[Path]
             before, before_steps = float(start["train_minutes"] or 0), int(start["step"])
         run_points = []
         for e in entries:
-            mols = [domain.from_graph(Data(atom_types=g["atom_types"].long(), positions=g["positions"].float(),
-                                           num_nodes=g["num_nodes"])) for g in e["graphs"]]
+            mols = stored_molecules(e, domain)
             m = dng_metric(mols, train=train)
             if e["label"] == "init":
                 minutes, steps = before, before_steps

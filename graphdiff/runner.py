@@ -179,17 +179,9 @@ def init_weights(model: GraphDiffusion, cfg: RunConfig, path: str | Path) -> dic
     if adds:
         for key in ("cond_mean", "cond_std"):
             weights[key] = own[key].clone()  # the condition's normaliser: fitted to this run's data
-        for key, value in own.items():
-            if key not in weights and ".cond." in key:
-                weights[key] = value.clone()  # the condition embedding: new weights
         for name, module in model.named_modules():
             if isinstance(module, GraphContext) and module.cond is not None:
-                key = f"{name}.mlp.0.weight"
-                old, width = weights[key], own[key].shape[0]
-                grown = old.new_zeros(own[key].shape)
-                grown[:, :width] = old[:, :width]  # the time embedding
-                grown[:, 2 * width:] = old[:, width:]  # graph-level fields and the size
-                weights[key] = grown  # the condition embedding's columns: zero
+                module.adopt_unconditional(weights, f"{name}.")
     load_state(model, weights, str(src))
     model.num_nodes_hist = sizes
     old = json.loads(ckpt.get("meta") or "{}")

@@ -304,6 +304,22 @@ class GraphContext(nn.Module):
         self.mlp = mlp(in_dim, hidden, hidden)
         self.given = nn.Parameter(0.1 * torch.randn(len(spec.fields), hidden))
 
+    def adopt_unconditional(self, state: dict[str, Tensor], prefix: str) -> None:
+        """Make ``state``, which holds an unconditional context's weights under ``prefix``, fit
+        this conditioned one: the condition embedding keeps this module's own (new) weights and
+        the columns of the MLP's first layer that read it start at zero, so the context computes
+        what the unconditional one did, whatever the condition."""
+        own = self.state_dict()
+        for key, value in own.items():
+            if key.startswith("cond."):
+                state[prefix + key] = value.clone()
+        key, width = prefix + "mlp.0.weight", self.mlp[0].out_features
+        old = state[key]
+        grown = old.new_zeros(own["mlp.0.weight"].shape)
+        grown[:, :width] = old[:, :width]  # the time embedding
+        grown[:, 2 * width:] = old[:, width:]  # graph-level fields and the size
+        state[key] = grown
+
     def forward(self, graphs: Any) -> Tensor:
         b = graphs.num_graphs
         parts = [self.time(graphs.t, b)]
