@@ -93,6 +93,11 @@ class PredictorOptions(BaseModel):
     ensemble: int = Field(3, ge=1, description="ensemble members (different seeds)")
     bootstrap: bool = Field(False, description="train each member on a bootstrap resample")
     variance: bool = Field(True, description="members also predict a noise variance (β-NLL)")
+    loss: Literal["gaussian", "laplace"] = Field(
+        "gaussian", description="the members' noise model: gaussian (β-NLL; the mean's gradient "
+        "is that of a squared error, best for RMSE) or laplace (β-NLL of a Laplace law; with "
+        "β = 1/2 the mean's gradient is that of an absolute error, best for MAE); the model "
+        "selection (select_best) follows: validation MSE or MAE")
     noisy: bool = Field(False, description="time-aware: train on noisy inputs at random t")
     processes_from: str | None = Field(
         None, description="a diffusion checkpoint (file or bundled name) whose processes (noise "
@@ -108,6 +113,8 @@ class PredictorOptions(BaseModel):
                              "(default '<domain>-predicted'): '<name>-<property>'")
     file: str = Field("predictor.pt", description="predictor file name inside training.out_dir")
     select_best: bool = Field(True, description="keep each member's weights of lowest validation loss")
+    ema: bool = Field(False, description="validate and keep an exponential moving average of each "
+                      "member's weights (decay training.ema_decay) instead of the raw weights")
     recalibrate: bool = Field(True, description="scale the predicted std by the validation split's "
                               "RMS of error / std (variance scaling), so the std matches the errors")
 
@@ -842,14 +849,23 @@ def _cached_load(path: str) -> Predictor:
 
 
 # ============================================================================ training
-def _losses(model: Predictor, m: int, graphs: NoisyGraphs, y: torch.Tensor) -> torch.Tensor:
-    """Masked β-NLL (or MSE) of member ``m`` on standardised targets."""
+def _losses(model: Predictor, m: int, graphs: NoisyGraphs, y: torch.Tensor,
+            loss: str = "gaussian") -> torch.Tensor:
+    """Masked β-NLL (without variance: squared or absolute error) of member ``m`` on
+    standardised targets.
+
+    ``gaussian``: ``½(log σ² + r²/σ²) · σ^{2β}``. ``laplace`` (scale ``b = σ/√2``, the same
+    variance): ``(log b + |r|/b) · σ^{2β}``; with β = ½ the weight is ∝ ``b``, so the mean's
+    gradient is ``sign(r)``, that of the absolute error, whatever the predicted scale."""
     mu, var = model.member_outputs(m, graphs)
     z = (y - model.y_mean) / model.y_std
     mask = torch.isfinite(z)
     z = torch.where(mask, z, torch.zeros_like(z))
     if var is None:
-        per = (mu - z) ** 2
+        per = (mu - z).abs() if loss == "laplace" else (mu - z) ** 2
+    elif loss == "laplace":
+        b = torch.sqrt(var / 2)
+        per = (torch.log(b) + (mu - z).abs() / b) * var.detach() ** _BETA
     else:
         per = 0.5 * (torch.log(var) + (mu - z) ** 2 / var) * var.detach() ** _BETA
     per = per * mask
@@ -867,16 +883,19 @@ def _lr_schedule(tc: Any, steps: int, time_progress: Callable[[], float] | None 
 
 
 @torch.no_grad()
-def _member_val(model: Predictor, m: int, batches: list[Batch]) -> float:
-    """Member ``m``'s mean squared error of the standardised mean on validation batches."""
-    total, count = 0.0, 0
+def _member_val(model: Predictor, m: int, batches: list[Batch]) -> tuple[float, float]:
+    """Member ``m``'s mean squared and mean absolute error of the standardised mean on
+    validation batches."""
+    sq, ab, count = 0.0, 0.0, 0
     for batch in batches:
         mu, _ = model.member_outputs(m, model.inputs(batch))
         z = (getattr(batch, _Y) - model.y_mean) / model.y_std
         mask = torch.isfinite(z)
-        total += float(((mu - torch.where(mask, z, torch.zeros_like(z))) ** 2 * mask).sum())
+        r = (mu - torch.where(mask, z, torch.zeros_like(z))) * mask
+        sq += float((r ** 2).sum())
+        ab += float(r.abs().sum())
         count += int(mask.sum())
-    return total / max(count, 1)
+    return sq / max(count, 1), ab / max(count, 1)
 
 
 def calibration(y: torch.Tensor, mean: torch.Tensor, std: torch.Tensor, properties: Sequence[str],
@@ -945,6 +964,7 @@ def _train_member(model: Predictor, m: int, graphs: list[Data], val_batches: lis
     when ``select_best``."""
     from graphdiff.data import BatchStream
     from graphdiff.errors import TrainingError
+    from graphdiff.training import EMA
 
     pc, tc = cfg.predictor, cfg.training
     seed = tc.seed + 1000 * m
@@ -961,6 +981,7 @@ def _train_member(model: Predictor, m: int, graphs: list[Data], val_batches: lis
         tc, steps, None if budget is None else (lambda: (time.perf_counter() - t0) / budget)))
     gen = torch.Generator(device="cpu").manual_seed(seed + 1)
     best, best_state = math.inf, None
+    ema = EMA(member, tc.ema_decay) if pc.ema else None
     member.train()
     for step in range(steps):
         batch = stream.batch_at(step).to(device)
@@ -969,7 +990,7 @@ def _train_member(model: Predictor, m: int, graphs: list[Data], val_batches: lis
             t = torch.rand(batch.num_graphs, generator=gen)
             t = torch.where(torch.rand(batch.num_graphs, generator=gen) < 0.2, torch.zeros_like(t), t).to(device)
         loss = _losses(model, m, model.inputs(batch, t, gen if device.type == "cpu" else None),
-                       getattr(batch, _Y))
+                       getattr(batch, _Y), pc.loss)
         if not torch.isfinite(loss):
             raise TrainingError(f"predictor member {m}, step {step + 1}: the loss is not finite "
                                 f"({float(loss.detach())}); lower training.lr?")
@@ -979,24 +1000,34 @@ def _train_member(model: Predictor, m: int, graphs: list[Data], val_batches: lis
             nn.utils.clip_grad_norm_(params, tc.grad_clip)
         opt.step()
         sched.step()
+        if ema is not None:
+            ema.update(member)
         tick()
         last = step + 1 == steps or (budget is not None and time.perf_counter() - t0 > budget)
         record: dict[str, Any] = {}
         if (step + 1) % tc.log_every == 0 or last:
             record = {"loss": float(loss.detach()), "lr": sched.get_last_lr()[0]}
         if val_batches and ((step + 1) % tc.val_every == 0 or last):
+            live = copy.deepcopy(member.state_dict()) if ema is not None else None
+            if ema is not None:  # the averaged weights are the ones validated and kept
+                member.load_state_dict(ema.shadow)
             member.eval()
-            record["val_mse"] = v = _member_val(model, m, val_batches)
-            member.train()
+            record["val_mse"], record["val_mae"] = _member_val(model, m, val_batches)
+            v = record["val_mae" if pc.loss == "laplace" else "val_mse"]
             if v < best:
                 best = v
                 best_state = copy.deepcopy(member.state_dict()) if pc.select_best else None
+            if live is not None:
+                member.load_state_dict(live)
+            member.train()
         if record:
             write({"member": m, "step": step + 1, **record})
         if last:
             break
     if best_state is not None:
         member.load_state_dict(best_state)
+    elif ema is not None:
+        member.load_state_dict(ema.shadow)
     member.eval()
 
 
@@ -1131,6 +1162,7 @@ def train_predictor(cfg: PredictorConfig, *, max_steps: int | None = None, progr
     report: dict[str, Any] = {"predictor": str(path), "domain": domain.name, "split": "validation",
                               "num_train": len(train), "num_val": len(val), "num_skipped": len(skipped),
                               "ensemble": pc.ensemble, "bootstrap": pc.bootstrap, "variance": pc.variance,
+                              "loss": pc.loss, "ema": pc.ema,
                               "noisy": pc.noisy, "processes_from": pc.processes_from,
                               "select_best": pc.select_best, "sources": train.sources,
                               "properties": {}}

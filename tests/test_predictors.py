@@ -265,6 +265,58 @@ def test_calibration_numbers_by_hand():
     assert row["baseline_mae"] == pytest.approx(1.0)
 
 
+def test_the_laplace_loss_gives_the_mean_an_absolute_error_gradient():
+    """``loss = "laplace"``: β-NLL of a Laplace law of the same variance; with β = ½ the mean's
+    gradient is ``sign(residual)`` times a constant, whatever the predicted variance, and the
+    value matches the formula by hand (the Gaussian loss's mean gradient grows with the residual)."""
+    from types import SimpleNamespace
+
+    from graphdiff.predictors import _losses
+
+    z = torch.tensor([[0.0], [0.0], [0.0], [float("nan")]])
+    mu = torch.tensor([[0.5], [-2.0], [3.0], [7.0]], requires_grad=True)
+    var = torch.tensor([[0.25], [1.0], [4.0], [1.0]])
+    model = SimpleNamespace(member_outputs=lambda m, g: (mu, var), y_mean=torch.zeros(1),
+                            y_std=torch.ones(1))
+    loss = _losses(model, 0, None, z, "laplace")
+    b = torch.sqrt(var[:3] / 2)
+    by_hand = ((torch.log(b) + mu[:3].detach().abs() / b) * var[:3].sqrt()).mean()
+    assert float(loss.detach()) == pytest.approx(float(by_hand), rel=1e-6)
+    (grad,) = torch.autograd.grad(loss, mu)
+    # d/dmu = sign(mu) * sqrt(2) / 3 for the three labelled rows; the missing label adds nothing
+    assert grad[:3, 0].tolist() == pytest.approx([math.sqrt(2) / 3, -math.sqrt(2) / 3, math.sqrt(2) / 3])
+    assert float(grad[3, 0]) == 0.0
+    (g_gauss,) = torch.autograd.grad(_losses(model, 0, None, z, "gaussian"), mu)
+    assert abs(float(g_gauss[2, 0])) != pytest.approx(abs(float(g_gauss[0, 0])))
+    # without a variance head: plain absolute error
+    model.member_outputs = lambda m, g: (mu, None)
+    assert float(_losses(model, 0, None, z, "laplace")) == pytest.approx((0.5 + 2 + 3) / 3)
+
+
+def test_ema_keeps_the_averaged_weights(social, tmp_path):
+    """``[predictor] ema = true``: the member kept is the moving average of its weights (decay
+    ``training.ema_decay``); with decay 0 the average is the last weights, so the predictions
+    equal those of a run without it, and with decay 0.9 they differ."""
+    from graphdiff.predictors import Predictor
+
+    text = social["cfg"].read_text().replace('labels = "labels.csv"', f'labels = "{social["root"] / "labels.csv"}"')
+    text = text.replace('source = "graphs.jsonl"', f'source = "{social["data"]}"')
+    preds = {}
+    for name, extra, decay in (("plain", "", None), ("ema0", "ema = true\n", 0.0), ("ema9", "ema = true\n", 0.9)):
+        body = text.replace('out_dir = "run"', f'out_dir = "{tmp_path / name}"' + (f"\nema_decay = {decay}" if decay is not None else ""))
+        body = body.replace("ensemble = 2", "ensemble = 1\nselect_best = false\n" + extra)
+        cfg = _toml(tmp_path / f"{name}.toml", body)
+        res = CliRunner().invoke(cli, ["predictor", "train", "-q", str(cfg)])
+        assert res.exit_code == 0, res.output
+        assert json.loads((tmp_path / name / "calibration.json").read_text())["ema"] is bool(extra)
+        from graphdiff_social import SocialDomain
+
+        graphs = [SocialDomain().to_graph(g) for g in social["graphs"][:8]]
+        preds[name] = Predictor.load(tmp_path / name / "predictor.pt").predict(graphs)[0]
+    assert torch.allclose(preds["plain"], preds["ema0"], atol=1e-6)
+    assert not torch.allclose(preds["plain"], preds["ema9"], atol=1e-4)
+
+
 def test_config_errors_name_the_field(tmp_path):
     from graphdiff.predictors import load_predictor_config
 
