@@ -231,8 +231,10 @@ def evaluate(dataset: str, name: str, k: int, limit: int | None, steps: int | No
 def write_manifest(name: str, dataset: str, meta: dict, runs: dict) -> None:
     """The bundled checkpoint's manifest: what it was trained on and its figures."""
     figures: dict = {}
-    own = [r for key, r in runs.items()  # the checkpoint's own settings and the CLI's representatives only
-           if "corrector=" not in key and "first-draw" not in key and "rank-by=" not in key]
+    own = [r for key, r in runs.items()  # the checkpoint's own settings and the CLI's representatives only;
+           # a repeat of a run with other random draws is reported beside it, never in its place
+           if "corrector=" not in key and "first-draw" not in key and "rank-by=" not in key
+           and "repeat=" not in key]
     for run in sorted(own, key=lambda r: r["num_test"]):  # the most rows wins per k
         for kk, v in run["metrics"].items():
             kk = kk.split("=")[1]
