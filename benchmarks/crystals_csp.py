@@ -235,12 +235,17 @@ def write_manifest(name: str, dataset: str, meta: dict, runs: dict) -> None:
            # a repeat of a run with other random draws is reported beside it, never in its place
            if "corrector=" not in key and "first-draw" not in key and "rank-by=" not in key
            and "repeat=" not in key]
-    for run in sorted(own, key=lambda r: r["num_test"]):  # the most rows wins per k
+    chosen: dict[str, tuple] = {}
+    for run in own:  # per k: the most rows wins, then a run asked for exactly that k, then the later
         for kk, v in run["metrics"].items():
             kk = kk.split("=")[1]
-            figures[f"match_rate@{kk}"] = round(v["match_rate"], 4)
-            figures[f"rmse@{kk}"] = round(v["rmse"], 4) if v["rmse"] is not None else None
-            figures[f"rows@{kk}"] = run["num_test"]
+            rank = (run["num_test"], run.get("k") == int(kk))
+            if kk not in chosen or rank >= chosen[kk][0]:
+                chosen[kk] = (rank, run, v)
+    for kk, (_, run, v) in sorted(chosen.items(), key=lambda x: int(x[0])):
+        figures[f"match_rate@{kk}"] = round(v["match_rate"], 4)
+        figures[f"rmse@{kk}"] = round(v["rmse"], 4) if v["rmse"] is not None else None
+        figures[f"rows@{kk}"] = run["num_test"]
         figures["steps"] = run["steps"]
     dng_path = RESULTS / f"{name}-dng.json"
     evaluated = [r["command"] for r in own]

@@ -1,0 +1,40 @@
+"""benchmarks/crystals_csp.py: which recorded run a bundled checkpoint's manifest quotes."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "crystals_csp.py"
+
+
+@pytest.fixture()
+def bench(load_module, tmp_path, monkeypatch):
+    mod = load_module(SCRIPT, "crystals_csp_bench")
+    monkeypatch.setattr(mod, "BUNDLE", tmp_path)
+    monkeypatch.setattr(mod, "RESULTS", tmp_path)
+    return mod
+
+
+def _run(k: int, rows: int, metrics: dict, command: str) -> dict:
+    return {"k": k, "num_test": rows, "steps": 500, "command": command,
+            "metrics": {f"k={j}": {"match_rate": m, "rmse": 0.1} for j, m in metrics.items()}}
+
+
+def test_the_manifest_quotes_the_most_rows_then_the_run_asked_for_that_k(bench, tmp_path):
+    runs = {
+        "k=20,rows=50": _run(20, 50, {1: 0.22, 2: 0.34, 20: 0.82}, "a"),
+        "k=1,rows=406": _run(1, 406, {1: 0.232}, "b"),
+        "k=2,rows=406": _run(2, 406, {1: 0.207, 2: 0.367}, "c"),
+        "k=2,repeat=cli": _run(2, 757, {1: 0.9, 2: 0.99}, "d"),          # a repeat: never quoted
+        "k=1,rows=406,corrector=1": _run(1, 406, {1: 0.5}, "e"),        # another sampler: never quoted
+    }
+    bench.write_manifest("toy", "carbon_24", {"task": "dng", "steps": 1}, runs)
+    fig = json.loads((tmp_path / "toy.json").read_text())["figures"]
+    # k = 1: two runs of 406 rows; the one asked for k = 1 wins over the first of two candidates
+    assert (fig["match_rate@1"], fig["rows@1"]) == (0.232, 406)
+    assert (fig["match_rate@2"], fig["rows@2"]) == (0.367, 406)
+    assert (fig["match_rate@20"], fig["rows@20"]) == (0.82, 50)
+    assert "d" not in json.loads((tmp_path / "toy.json").read_text())["evaluated_by"].split("; ")
