@@ -1008,8 +1008,9 @@ def _train_member(model: Predictor, m: int, graphs: list[Data], val_batches: lis
         if (step + 1) % tc.log_every == 0 or last:
             record = {"loss": float(loss.detach()), "lr": sched.get_last_lr()[0]}
         if val_batches and ((step + 1) % tc.val_every == 0 or last):
-            live = copy.deepcopy(member.state_dict()) if ema is not None else None
+            live = None
             if ema is not None:  # the averaged weights are the ones validated and kept
+                live = copy.deepcopy(member.state_dict())
                 member.load_state_dict(ema.shadow)
             member.eval()
             record["val_mse"], record["val_mae"] = _member_val(model, m, val_batches)

@@ -297,8 +297,11 @@ def test_ema_keeps_the_averaged_weights(social, tmp_path):
     """``[predictor] ema = true``: the member kept is the moving average of its weights (decay
     ``training.ema_decay``); with decay 0 the average is the last weights, so the predictions
     equal those of a run without it, and with decay 0.9 they differ."""
+    from graphdiff_social import SocialDomain
+
     from graphdiff.predictors import Predictor
 
+    graphs = [SocialDomain().to_graph(g) for g in social["graphs"][:8]]
     text = social["cfg"].read_text().replace('labels = "labels.csv"', f'labels = "{social["root"] / "labels.csv"}"')
     text = text.replace('source = "graphs.jsonl"', f'source = "{social["data"]}"')
     preds = {}
@@ -309,9 +312,6 @@ def test_ema_keeps_the_averaged_weights(social, tmp_path):
         res = CliRunner().invoke(cli, ["predictor", "train", "-q", str(cfg)])
         assert res.exit_code == 0, res.output
         assert json.loads((tmp_path / name / "calibration.json").read_text())["ema"] is bool(extra)
-        from graphdiff_social import SocialDomain
-
-        graphs = [SocialDomain().to_graph(g) for g in social["graphs"][:8]]
         preds[name] = Predictor.load(tmp_path / name / "predictor.pt").predict(graphs)[0]
     assert torch.allclose(preds["plain"], preds["ema0"], atol=1e-6)
     assert not torch.allclose(preds["plain"], preds["ema9"], atol=1e-4)
