@@ -218,6 +218,7 @@ def evaluate(dataset: str, name: str, k: int, limit: int | None, steps: int | No
     RESULTS.mkdir(parents=True, exist_ok=True)
     runs = _csp_runs(name)
     runs[f"k={k}" + (f",rows={len(refs)}" if limit else "")
+         + (f",steps={steps}" if steps != cfg.sampling.steps else "")
          + (f",corrector={corrector}" if corrector != cfg.sampling.corrector_steps else "")
          + (f",draws={draws}" if limit and draws != k else "")
          + (",first-draw" if first_draw else "")
@@ -233,7 +234,7 @@ def write_manifest(name: str, dataset: str, meta: dict, runs: dict) -> None:
     figures: dict = {}
     own = [r for key, r in runs.items()  # the checkpoint's own settings and the CLI's representatives only;
            # a repeat of a run with other random draws is reported beside it, never in its place
-           if "corrector=" not in key and "first-draw" not in key and "rank-by=" not in key
+           if "corrector=" not in key and "steps=" not in key and "first-draw" not in key and "rank-by=" not in key
            and "repeat=" not in key]
     chosen: dict[str, tuple] = {}
     for run in own:  # per k: the most rows wins, then a run asked for exactly that k, then the later
@@ -276,16 +277,22 @@ def plot_results(name: str, runs: dict) -> None:
     import matplotlib.pyplot as plt
 
     series: dict[str, dict[int, float]] = {}
+    counts = [run.get("steps") for run in runs.values()]
+    usual = max(set(counts), key=counts.count) if counts else None
     for run in runs.values():
-        model = ("graphdiff" + (f", {run['corrector_steps']} corrector step(s)" if run.get("corrector_steps") else "")
+        model = ("graphdiff" + (f", {run['steps']} steps" if run.get("steps") != usual else "")
+                 + (f", {run['corrector_steps']} corrector step(s)" if run.get("corrector_steps") else "")
                  + (f", ranked by {run['rank_by']}" if run.get("rank_by") else ""))
         for label, metrics in [(model, run["metrics"]), *run.get("baselines", {}).items()]:
-            for kk, v in metrics.items():
-                series.setdefault(label, {})[int(kk.split("=")[1])] = 100 * v["match_rate"]
+            for kk, v in metrics.items():  # per k, the run on the most rows (as in the manifest)
+                pts = series.setdefault(label, {})
+                x, rows = int(kk.split("=")[1]), run.get("num_test", 0)
+                if x not in pts or rows > pts[x][0]:
+                    pts[x] = (rows, 100 * v["match_rate"])
     fig, ax = plt.subplots(figsize=(5, 3.5))
     for label, pts in series.items():
         ks = sorted(pts)
-        ax.plot(ks, [pts[x] for x in ks], "o-", label=label)
+        ax.plot(ks, [pts[x][1] for x in ks], "o-", label=label)
     ax.set_xscale("log")
     ax.set_xlabel("candidates per composition (k)")
     ax.set_ylabel("match rate (%)")

@@ -61,10 +61,11 @@ def predictor_train(config: Path, max_steps: int | None, out_dir: Path | None, s
                                    log=lambda s: click.echo(s, err=True))
     click.echo(f"predictor: {path}")
     click.echo(f"trained {report['ensemble']} member(s) on {report['num_train']} item(s); "
-               f"validation: {report['num_val']} item(s)"
+               + (f"validation: {report['num_val']} item(s)" if report["split"] == "validation" else
+                  f"{report['ensemble']}-fold cross-validation: every item judged by the member that never saw it")
                + (f"; skipped {report['num_skipped']}" if report["num_skipped"] else ""))
     if report["properties"]:
-        click.echo("calibration (validation split):")
+        click.echo(f"calibration ({'validation split' if report['split'] == 'validation' else 'out-of-fold'}):")
         for line in format_calibration(report["properties"]):
             click.echo(line)
         click.echo(f"calibration: {path.parent / 'calibration.json'}")

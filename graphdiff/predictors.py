@@ -92,6 +92,11 @@ class PredictorOptions(BaseModel):
     properties: list[str] = Field(min_length=1, description="numeric columns (or targets) to predict")
     ensemble: int = Field(3, ge=1, description="ensemble members (different seeds)")
     bootstrap: bool = Field(False, description="train each member on a bootstrap resample")
+    cross_validate: bool = Field(
+        False, description="k-fold ensemble: the labelled rows are cut into `ensemble` seeded folds "
+        "(data.split_seed); member m trains on all folds but m and is validated (select_best) on "
+        "fold m, so the ensemble learns from every row, and the calibration is out-of-fold (each "
+        "row judged by the member that never saw it); data.val_fraction is not used")
     variance: bool = Field(True, description="members also predict a noise variance (β-NLL)")
     loss: Literal["gaussian", "laplace"] = Field(
         "gaussian", description="the members' noise model: gaussian (β-NLL; the mean's gradient "
@@ -935,10 +940,35 @@ def calibration(y: torch.Tensor, mean: torch.Tensor, std: torch.Tensor, properti
     return out
 
 
+def _check_cross_validation(cfg: PredictorConfig) -> None:
+    pc, d = cfg.predictor, cfg.data
+    if not pc.cross_validate:
+        return
+    if pc.ensemble < 2:
+        raise ConfigError("[predictor] cross_validate = true cuts the data into one fold per member: "
+                          f"it needs ensemble >= 2 (got {pc.ensemble})")
+    if pc.bootstrap:
+        raise ConfigError("[predictor] cross_validate and bootstrap both choose each member's "
+                          "training rows: set one of them")
+    if d.val_source:
+        raise ConfigError("[predictor] cross_validate = true validates each member on its own fold "
+                          f"of the source; data.val_source = {d.val_source} would go unused: remove it")
+
+
+def fold_indices(n: int, folds: int, seed: int = 0) -> list[list[int]]:
+    """``folds`` disjoint index lists covering ``range(n)`` (seeded; sizes differ by at most one)."""
+    if n < folds:
+        raise DataError(f"cross-validation with {folds} folds needs at least {folds} labelled items, "
+                        f"got {n}")
+    perm = torch.randperm(n, generator=torch.Generator().manual_seed(seed)).tolist()
+    return [sorted(perm[f::folds]) for f in range(folds)]
+
+
 def _labelled_splits(cfg: PredictorConfig, domain: Any, strict: bool
                      ) -> tuple[LabelledData, LabelledData, list[dict[str, str]]]:
     """``(train, val, skipped)`` from the config's data section: ``val_source``, else a seeded
-    ``val_fraction`` split of the (train) source."""
+    ``val_fraction`` split of the (train) source; with ``cross_validate``, every row is in
+    ``train`` and ``val`` is empty (the folds are cut from ``train``)."""
     from graphdiff.data import DATABASE_SUFFIXES, split_indices
 
     pc, d = cfg.predictor, cfg.data
@@ -950,6 +980,8 @@ def _labelled_splits(cfg: PredictorConfig, domain: Any, strict: bool
         raise DataError(f"{source}: predictors read a domain's source files, not a graph database "
                         "(export it first: graphdiff db export)")
     everything = read_labelled(domain, source, pc.properties, max_items=d.max_items, **read)
+    if pc.cross_validate:
+        return everything, everything.subset([]), everything.skipped
     if d.train_source and d.val_source:
         val = read_labelled(domain, d.val_source, pc.properties, **read)
         return everything, val, everything.skipped + val.skipped
@@ -1032,25 +1064,60 @@ def _train_member(model: Predictor, m: int, graphs: list[Data], val_batches: lis
     member.eval()
 
 
-def _validation_report(model: Predictor, val: LabelledData, batch_size: int, out: Path
-                       ) -> dict[str, dict[str, Any]]:
-    """Calibration of the ensemble (and each member's MAE) on ``val``; writes
-    ``val_predictions.csv``."""
-    props = model.properties
-    mean, std = model.predict(val.graphs, batch_size, val.ids)
-    y = torch.cat([getattr(g, _Y) for g in val.graphs]).double()
-    report = calibration(y, mean, std, props, model.y_mean.double().cpu())
+@torch.no_grad()
+def _member_predict(model: Predictor, m: int, graphs: Sequence[Data], batch_size: int
+                    ) -> tuple[torch.Tensor, torch.Tensor]:
+    """Member ``m``'s mean and std ``[n, K]`` (float64, CPU, the properties' units; the std is
+    its predicted noise, recalibrated, NaN without ``variance``)."""
     device = next(model.parameters()).device
-    batches = [Batch.from_data_list(val.graphs[i:i + batch_size]).to(device)
-               for i in range(0, len(val), batch_size)]
-    for m in range(len(model.members)):
-        with torch.no_grad():
-            mu = torch.cat([model.member_outputs(m, model.inputs(b))[0].cpu() for b in batches]).double()
-        mu = mu * model.y_std.double().cpu() + model.y_mean.double().cpu()
-        for j, p in enumerate(props):
-            ok = torch.isfinite(y[:, j])
-            if ok.any():
-                report[p].setdefault("member_mae", []).append(float((mu[ok, j] - y[ok, j]).abs().mean()))
+    mus, sds = [], []
+    for i in range(0, len(graphs), batch_size):
+        batch = Batch.from_data_list([_strip(g, model.spec) for g in graphs[i:i + batch_size]]).to(device)
+        mu, var = model.member_outputs(m, model.inputs(batch))
+        mus.append(mu.double().cpu())
+        sds.append(var.double().cpu().sqrt() if var is not None else torch.full_like(mu.double().cpu(), math.nan))
+    k = len(model.properties)
+    if not mus:
+        return torch.zeros(0, k, dtype=torch.float64), torch.zeros(0, k, dtype=torch.float64)
+    scale = model.y_std.double().cpu()
+    return (torch.cat(mus) * scale + model.y_mean.double().cpu(),
+            torch.cat(sds) * scale * model.std_scale.double().cpu())
+
+
+def _validation_report(model: Predictor, val: LabelledData, batch_size: int, out: Path,
+                       folds: list[list[int]] | None = None) -> dict[str, dict[str, Any]]:
+    """Calibration of the ensemble (and each member's MAE) on ``val``; writes
+    ``val_predictions.csv``. With ``folds`` (cross-validation; ``val`` is then every row) it is
+    out-of-fold: each row's mean and std are those of the member that never saw it (its own
+    predicted noise, with no ensemble spread), and ``member_mae`` is each member's on its fold."""
+    props = model.properties
+    y = torch.cat([getattr(g, _Y) for g in val.graphs]).double()
+    was = model.training
+    model.eval()
+    try:
+        if folds is None:
+            mean, std = model.predict(val.graphs, batch_size, val.ids)
+            members = [(m, list(range(len(val)))) for m in range(len(model.members))]
+        else:
+            mean = torch.full_like(y, math.nan)
+            std = torch.full_like(y, math.nan)
+            members = list(enumerate(folds))
+        report = calibration(y, mean, std, props, model.y_mean.double().cpu()) if folds is None else {}
+        for m, idx in members:
+            mu, sd = _member_predict(model, m, [val.graphs[i] for i in idx], batch_size)
+            if folds is not None:
+                mean[idx], std[idx] = mu, sd
+            for j, p in enumerate(props):
+                ok = torch.isfinite(y[idx, j])
+                if ok.any():
+                    report.setdefault(p, {}).setdefault("member_mae", []).append(
+                        float((mu[ok, j] - y[idx][ok, j]).abs().mean()))
+        if folds is not None:
+            oof = calibration(y, mean, std, props, model.y_mean.double().cpu())
+            for p in props:
+                report[p] = {**oof[p], **report.get(p, {})}
+    finally:
+        model.train(was)
     with open(out / "val_predictions.csv", "w", newline="") as fh:
         w = csv.writer(fh)
         w.writerow(["id"] + [c for p in props for c in (p, f"{p}_pred", f"{p}_std")])
@@ -1111,7 +1178,9 @@ def train_predictor(cfg: PredictorConfig, *, max_steps: int | None = None, progr
             if name not in spec:
                 raise ConfigError(f"diffusion.{key}: {name!r} is not a field of domain {spec.name!r} "
                                   f"(fields: {', '.join(spec.names)})")
+    _check_cross_validation(cfg)
     train, val, skipped = _labelled_splits(cfg, domain, strict)
+    folds = fold_indices(len(train), pc.ensemble, d.split_seed) if pc.cross_validate else None
     if skipped:
         shown = "; ".join(f"{s['where']}: {s['reason']}" for s in skipped[:3])
         say(f"skipped {len(skipped)} item(s) (see skipped.json): {shown}" + (" ..." if len(skipped) > 3 else ""))
@@ -1139,8 +1208,11 @@ def train_predictor(cfg: PredictorConfig, *, max_steps: int | None = None, progr
     out = Path(tc.out_dir)
     out.mkdir(parents=True, exist_ok=True)
     (out / "skipped.json").write_text(json.dumps(skipped, indent=1))
-    val_batches = [Batch.from_data_list(val.graphs[i:i + d.batch_size]).to(device)
-                   for i in range(0, len(val), d.batch_size)]
+    def batches(graphs: Sequence[Data]) -> list[Batch]:
+        return [Batch.from_data_list(list(graphs[i:i + d.batch_size])).to(device)
+                for i in range(0, len(graphs), d.batch_size)]
+
+    val_batches = batches(val.graphs)
     bar = None
     if progress:
         from tqdm.auto import tqdm
@@ -1153,27 +1225,36 @@ def train_predictor(cfg: PredictorConfig, *, max_steps: int | None = None, progr
 
         try:
             for m in range(pc.ensemble):
-                _train_member(model, m, train.graphs, val_batches, cfg, steps, device, write,
+                graphs, member_val = train.graphs, val_batches
+                if folds is not None:  # member m: every fold but m; validated on fold m
+                    held = set(folds[m])
+                    graphs = [g for i, g in enumerate(train.graphs) if i not in held]
+                    member_val = batches([train.graphs[i] for i in folds[m]])
+                _train_member(model, m, graphs, member_val, cfg, steps, device, write,
                               bar.update if bar else (lambda: None))
         finally:
             if bar:
                 bar.close()
     model.eval()
     path = out / pc.file
-    report: dict[str, Any] = {"predictor": str(path), "domain": domain.name, "split": "validation",
+    if folds is not None:
+        val = train  # every row, judged out of fold
+    report: dict[str, Any] = {"predictor": str(path), "domain": domain.name,
+                              "split": "out-of-fold" if folds is not None else "validation",
                               "num_train": len(train), "num_val": len(val), "num_skipped": len(skipped),
-                              "ensemble": pc.ensemble, "bootstrap": pc.bootstrap, "variance": pc.variance,
+                              "ensemble": pc.ensemble, "bootstrap": pc.bootstrap,
+                              "cross_validate": pc.cross_validate, "variance": pc.variance,
                               "loss": pc.loss, "ema": pc.ema,
                               "noisy": pc.noisy, "processes_from": pc.processes_from,
                               "select_best": pc.select_best, "sources": train.sources,
                               "properties": {}}
     if len(val):
-        report["properties"] = _validation_report(model, val, d.batch_size, out)
-        if pc.recalibrate and (pc.variance or pc.ensemble > 1):
+        report["properties"] = _validation_report(model, val, d.batch_size, out, folds)
+        if pc.recalibrate and (pc.variance or (pc.ensemble > 1 and folds is None)):
             scale = [float(report["properties"].get(p, {}).get("z_rms") or 1.0) for p in pc.properties]
             scale = [x if math.isfinite(x) and x > 0 else 1.0 for x in scale]
             model.std_scale.copy_(torch.tensor(scale, dtype=model.std_scale.dtype))
-            after = _validation_report(model, val, d.batch_size, out)
+            after = _validation_report(model, val, d.batch_size, out, folds)
             for p, x in zip(pc.properties, scale):
                 if p in report["properties"]:
                     report["properties"][p]["std_scale"] = x
@@ -1186,7 +1267,7 @@ def train_predictor(cfg: PredictorConfig, *, max_steps: int | None = None, progr
     meta = {"domain": domain.name, "domain_version": domain.version, "properties": pc.properties,
             "name": pc.name or f"{domain.name}-predicted", "source": d.train_source or d.source,
             "num_train": len(train), "num_val": len(val), "num_skipped": len(skipped),
-            "steps": steps, "sources": train.sources, "calibration": report["properties"],
+            "cross_validate": pc.cross_validate, "steps": steps, "sources": train.sources, "calibration": report["properties"],
             "parameters": sum(p.numel() for p in model.parameters()),
             "label_range": _label_range(train, pc.properties)}
     model.save(path, config=cfg.model_dump(mode="json"), meta=meta)

@@ -317,6 +317,66 @@ def test_ema_keeps_the_averaged_weights(social, tmp_path):
     assert not torch.allclose(preds["plain"], preds["ema9"], atol=1e-4)
 
 
+def test_fold_indices_cover_every_item_once():
+    from graphdiff.predictors import fold_indices
+
+    folds = fold_indices(23, 4, seed=3)
+    assert sorted(i for f in folds for i in f) == list(range(23))
+    assert sorted(len(f) for f in folds) == [5, 6, 6, 6]
+    assert fold_indices(23, 4, seed=3) == folds and fold_indices(23, 4, seed=4) != folds
+    with pytest.raises(DataError, match="at least 4 labelled items, got 3"):
+        fold_indices(3, 4)
+
+
+def test_cross_validation_trains_each_member_without_its_fold(social, tmp_path, monkeypatch):
+    """``cross_validate = true``: member m trains on every row but fold m and is validated on
+    fold m; the calibration and ``val_predictions.csv`` are out-of-fold (each row predicted by
+    the member that never saw it)."""
+    import graphdiff.predictors as P
+    from graphdiff_social import SocialDomain
+
+    from collections import Counter
+
+    seen: dict[int, Counter] = {}
+    real = P._train_member
+
+    def spy(model, m, graphs, val_batches, *args, **kwargs):
+        seen[m] = Counter(round(float(g.predictor_y[0, 0]), 5) for g in graphs)
+        seen[-1 - m] = Counter(round(float(v), 5) for b in val_batches for v in b.predictor_y[:, 0])
+        return real(model, m, graphs, val_batches, *args, **kwargs)
+
+    monkeypatch.setattr(P, "_train_member", spy)
+    text = social["cfg"].read_text().replace('labels = "labels.csv"', f'labels = "{social["root"] / "labels.csv"}"')
+    text = text.replace('source = "graphs.jsonl"', f'source = "{social["data"]}"')
+    text = text.replace('out_dir = "run"', f'out_dir = "{tmp_path / "cv"}"')
+    cfg = _toml(tmp_path / "cv.toml", text.replace("ensemble = 2", "ensemble = 4\ncross_validate = true"))
+    res = CliRunner().invoke(cli, ["predictor", "train", "-q", str(cfg)])
+    assert res.exit_code == 0, res.output
+    assert "4-fold cross-validation" in res.output and "calibration (out-of-fold)" in res.output
+    densities = Counter(round(nx.density(g), 5) for g in social["graphs"])
+    for m in range(4):  # the fold is exactly what the member did not train on
+        assert seen[m] + seen[-1 - m] == densities and sum(seen[-1 - m].values()) == 16
+    assert sum((seen[-1 - m] for m in range(4)), Counter()) == densities
+    report = json.loads((tmp_path / "cv" / "calibration.json").read_text())
+    assert report["split"] == "out-of-fold" and report["num_val"] == report["num_train"] == 64
+    assert len(report["properties"]["density"]["member_mae"]) == 4
+    model = P.Predictor.load(tmp_path / "cv" / "predictor.pt")
+    rows = list(csv.DictReader(open(tmp_path / "cv" / "val_predictions.csv")))
+    assert sorted(r["id"] for r in rows) == sorted(social["ids"])
+    by_id = {r["id"]: r for r in rows}
+    graphs = [SocialDomain().to_graph(g) for g in social["graphs"]]
+    folds = P.fold_indices(64, 4, 0)
+    for m, fold in enumerate(folds):  # each row's out-of-fold value is its own member's
+        mu, _ = P._member_predict(model, m, [graphs[i] for i in fold], 16)
+        got = torch.tensor([float(by_id[social["ids"][i]]["density_pred"]) for i in fold])
+        assert torch.allclose(got, mu[:, 0].float(), atol=1e-5)
+    for bad, why in (("ensemble = 1\ncross_validate = true", "needs ensemble >= 2"),
+                     ("ensemble = 2\ncross_validate = true\nbootstrap = true", "set one of them")):
+        cfg = _toml(tmp_path / "bad.toml", text.replace("ensemble = 2", bad))
+        res = CliRunner().invoke(cli, ["predictor", "train", "-q", str(cfg)])
+        assert res.exit_code != 0 and why in res.output, res.output
+
+
 def test_config_errors_name_the_field(tmp_path):
     from graphdiff.predictors import load_predictor_config
 
