@@ -1065,48 +1065,40 @@ def _train_member(model: Predictor, m: int, graphs: list[Data], val_batches: lis
 
 
 @torch.no_grad()
-def _member_predict(model: Predictor, m: int, graphs: Sequence[Data], batch_size: int
-                    ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Member ``m``'s mean and std ``[n, K]`` (float64, CPU, the properties' units; the std is
-    its predicted noise, recalibrated, NaN without ``variance``)."""
+def _member_predict(model: Predictor, m: int, graphs: Sequence[Data], batch_size: int) -> torch.Tensor:
+    """Member ``m``'s mean ``[n, K]`` (float64, CPU, the properties' units)."""
     device = next(model.parameters()).device
-    mus, sds = [], []
-    for i in range(0, len(graphs), batch_size):
-        batch = Batch.from_data_list([_strip(g, model.spec) for g in graphs[i:i + batch_size]]).to(device)
-        mu, var = model.member_outputs(m, model.inputs(batch))
-        mus.append(mu.double().cpu())
-        sds.append(var.double().cpu().sqrt() if var is not None else torch.full_like(mu.double().cpu(), math.nan))
-    k = len(model.properties)
+    mus = [model.member_outputs(m, model.inputs(Batch.from_data_list(
+        [_strip(g, model.spec) for g in graphs[i:i + batch_size]]).to(device)))[0].double().cpu()
+        for i in range(0, len(graphs), batch_size)]
     if not mus:
-        return torch.zeros(0, k, dtype=torch.float64), torch.zeros(0, k, dtype=torch.float64)
-    scale = model.y_std.double().cpu()
-    return (torch.cat(mus) * scale + model.y_mean.double().cpu(),
-            torch.cat(sds) * scale * model.std_scale.double().cpu())
+        return torch.zeros(0, len(model.properties), dtype=torch.float64)
+    return torch.cat(mus) * model.y_std.double().cpu() + model.y_mean.double().cpu()
 
 
 def _validation_report(model: Predictor, val: LabelledData, batch_size: int, out: Path,
                        folds: list[list[int]] | None = None) -> dict[str, dict[str, Any]]:
     """Calibration of the ensemble (and each member's MAE) on ``val``; writes
     ``val_predictions.csv``. With ``folds`` (cross-validation; ``val`` is then every row) it is
-    out-of-fold: each row's mean and std are those of the member that never saw it (its own
-    predicted noise, with no ensemble spread), and ``member_mae`` is each member's on its fold."""
+    out-of-fold: each row's mean is that of the member that never saw it, its std the one the
+    ensemble reports for the row (noise and members' spread, as for any input), and
+    ``member_mae`` is each member's on its fold. A member's error is larger than the ensemble
+    mean's, so the std fitted to it (recalibration) errs on the wide side."""
     props = model.properties
     y = torch.cat([getattr(g, _Y) for g in val.graphs]).double()
     was = model.training
     model.eval()
     try:
-        if folds is None:
-            mean, std = model.predict(val.graphs, batch_size, val.ids)
-            members = [(m, list(range(len(val)))) for m in range(len(model.members))]
-        else:
+        mean, std = model.predict(val.graphs, batch_size, val.ids)
+        members = [(m, list(range(len(val)))) for m in range(len(model.members))]
+        if folds is not None:
             mean = torch.full_like(y, math.nan)
-            std = torch.full_like(y, math.nan)
             members = list(enumerate(folds))
         report = calibration(y, mean, std, props, model.y_mean.double().cpu()) if folds is None else {}
         for m, idx in members:
-            mu, sd = _member_predict(model, m, [val.graphs[i] for i in idx], batch_size)
+            mu = _member_predict(model, m, [val.graphs[i] for i in idx], batch_size)
             if folds is not None:
-                mean[idx], std[idx] = mu, sd
+                mean[idx] = mu
             for j, p in enumerate(props):
                 ok = torch.isfinite(y[idx, j])
                 if ok.any():
@@ -1250,7 +1242,7 @@ def train_predictor(cfg: PredictorConfig, *, max_steps: int | None = None, progr
                               "properties": {}}
     if len(val):
         report["properties"] = _validation_report(model, val, d.batch_size, out, folds)
-        if pc.recalibrate and (pc.variance or (pc.ensemble > 1 and folds is None)):
+        if pc.recalibrate and (pc.variance or pc.ensemble > 1):
             scale = [float(report["properties"].get(p, {}).get("z_rms") or 1.0) for p in pc.properties]
             scale = [x if math.isfinite(x) and x > 0 else 1.0 for x in scale]
             model.std_scale.copy_(torch.tensor(scale, dtype=model.std_scale.dtype))

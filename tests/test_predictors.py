@@ -367,9 +367,12 @@ def test_cross_validation_trains_each_member_without_its_fold(social, tmp_path, 
     graphs = [SocialDomain().to_graph(g) for g in social["graphs"]]
     folds = P.fold_indices(64, 4, 0)
     for m, fold in enumerate(folds):  # each row's out-of-fold value is its own member's
-        mu, _ = P._member_predict(model, m, [graphs[i] for i in fold], 16)
+        mu = P._member_predict(model, m, [graphs[i] for i in fold], 16)
         got = torch.tensor([float(by_id[social["ids"][i]]["density_pred"]) for i in fold])
         assert torch.allclose(got, mu[:, 0].float(), atol=1e-5)
+    z = torch.tensor([(float(r["density"]) - float(r["density_pred"])) / float(r["density_std"]) for r in rows])
+    assert float(z.pow(2).mean().sqrt()) == pytest.approx(1.0, abs=1e-3)  # scaled on the out-of-fold errors
+    assert report["properties"]["density"]["recalibrated"]["z_rms"] == pytest.approx(1.0, abs=1e-3)
     for bad, why in (("ensemble = 1\ncross_validate = true", "needs ensemble >= 2"),
                      ("ensemble = 2\ncross_validate = true\nbootstrap = true", "set one of them")):
         cfg = _toml(tmp_path / "bad.toml", text.replace("ensemble = 2", bad))
