@@ -1,0 +1,164 @@
+"""Δ-learning on a universal potential: does a GNN that learns the residual of a CHGNet-based
+baseline predict Perov-5 ``heat_ref`` better than one that learns ``heat_ref`` itself?
+
+    python benchmarks/crystals_csp.py split --dataset perov_5
+    OMP_NUM_THREADS=1 python benchmarks/predictor_delta.py --config benchmarks/configs/perov5-heat-cv.toml
+
+Steps, all on the seeded 80/20 split of ``../shared/data/perov_5/val.csv``:
+
+1. CHGNet (the weights in its wheel) gives the energy per atom ``E`` of every structure as it
+   is in the file (no relaxation).
+2. The baseline ``b(x) = Σ_el w_el x_el + a E`` (``x_el``: the element's atom fraction) is fitted
+   by least squares on the training rows only: the ``w_el`` absorb the difference between CHGNet's
+   total energies (MPtrj, PBE/PBE+U) and the data's formation energies (Castelli, RPBE, its own
+   elemental references).
+3. The predictor of ``--config`` (same model, loss, folds and steps) is trained on the residual
+   ``heat_ref − b(x)`` of the training rows, given as a labels CSV (``[predictor] labels``).
+4. On the held-out rows the prediction is ``b(x)`` + the ensemble's residual; the JSON holds the
+   MAE of the baseline alone, of each member and of the ensemble, beside the same predictor
+   trained on ``heat_ref`` itself when ``--plain PREDICTOR`` names one (scored on the same rows).
+
+Writes ``benchmarks/results/<name>.json`` (default ``perov5-heat-delta``). The baseline needs
+CHGNet at prediction time, so this is a measurement, not a bundled predictor.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import sys
+import time
+import tomllib
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "benchmarks" / "results"
+
+
+def _rows(path: Path) -> list[dict[str, str]]:
+    csv.field_size_limit(sys.maxsize)
+    with path.open(newline="") as fh:
+        return list(csv.DictReader(fh))
+
+
+def chgnet_energies(rows: list[dict[str, str]]) -> tuple[np.ndarray, list]:
+    """CHGNet energy per atom of each row's structure (unrelaxed) and the structures."""
+    from chgnet.model import CHGNet
+    from pymatgen.core import Structure
+
+    structures = [Structure.from_str(r["cif"], fmt="cif") for r in rows]
+    model = CHGNet.load(use_device="cpu", verbose=False)
+    pred = model.predict_structure(structures, batch_size=64, task="e")
+    return np.array([float(p["e"]) for p in pred]), structures
+
+
+def design(structures: list, energies: np.ndarray, elements: list[str]) -> np.ndarray:
+    """Columns: the atom fraction of each element, then the CHGNet energy per atom."""
+    frac = np.array([[s.composition.fractional_composition.get(e, 0.0) for e in elements] for s in structures])
+    return np.hstack([frac, energies[:, None]])
+
+
+def fit_baseline(structures: list, energies: np.ndarray, y: np.ndarray, elements: list[str]) -> np.ndarray:
+    """Least-squares coefficients of :func:`design` for ``y`` (the element weights, then ``a``)."""
+    coef, *_ = np.linalg.lstsq(design(structures, energies, elements), y, rcond=None)
+    return coef
+
+
+def _mae(pred: np.ndarray, y: np.ndarray) -> float:
+    return float(np.abs(pred - y).mean())
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--config", type=Path, default=ROOT / "benchmarks" / "configs" / "perov5-heat-cv.toml")
+    ap.add_argument("--train", type=Path, default=ROOT / "runs" / "perov_5" / "train.csv")
+    ap.add_argument("--test", type=Path, default=ROOT / "runs" / "perov_5" / "test.csv")
+    ap.add_argument("--property", default="heat_ref")
+    ap.add_argument("--name", default="perov5-heat-delta")
+    ap.add_argument("--plain", type=Path, default=None,
+                    help="a predictor trained on the property itself, scored on the same rows")
+    ap.add_argument("--max-steps", type=int, default=None, help="steps per member (default: the config's)")
+    args = ap.parse_args()
+
+    import torch
+
+    from graphdiff.plugins import get_manager
+    from graphdiff.predictors import Predictor, _member_predict, parse_predictor_config, read_labelled, train_predictor
+
+    torch.set_num_threads(1)
+    out_dir = ROOT / "runs" / args.name
+    out_dir.mkdir(parents=True, exist_ok=True)
+    t0 = time.perf_counter()
+    train_rows, test_rows = _rows(args.train), _rows(args.test)
+    e_train, s_train = chgnet_energies(train_rows)
+    e_test, s_test = chgnet_energies(test_rows)
+    chgnet_seconds = time.perf_counter() - t0
+    elements = sorted({str(el) for s in s_train + s_test for el in s.composition.elements})
+    y_train = np.array([float(r[args.property]) for r in train_rows])
+    y_test = np.array([float(r[args.property]) for r in test_rows])
+    coef = fit_baseline(s_train, e_train, y_train, elements)
+    b_train, b_test = design(s_train, e_train, elements) @ coef, design(s_test, e_test, elements) @ coef
+    unseen = sorted({str(el) for s in s_test for el in s.composition.elements}
+                    - {str(el) for s in s_train for el in s.composition.elements})
+    labels = out_dir / "residual.csv"
+    with labels.open("w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(["id", "residual"])
+        w.writerows([r["material_id"], repr(float(y - b))] for r, y, b in zip(train_rows, y_train, b_train))
+
+    raw = tomllib.loads(args.config.read_text())
+    raw["data"]["source"] = str(args.train.resolve())
+    raw["training"]["out_dir"] = str(out_dir)
+    raw["predictor"].update({"properties": ["residual"], "labels": str(labels), "id_column": "id",
+                             "name": f"{args.name}-residual"})
+    cfg = parse_predictor_config(raw, where=str(args.config))
+    t1 = time.perf_counter()
+    path, report = train_predictor(cfg, max_steps=args.max_steps, progress=False)
+    train_seconds = time.perf_counter() - t1
+
+    domain = get_manager().get("domains", "crystals")
+    test = read_labelled(domain, args.test, [args.property])
+    index = {r["material_id"]: i for i, r in enumerate(test_rows)}
+    order = [index[i] for i in test.ids]
+    y, b = y_test[order], b_test[order]
+    model = Predictor.load(path)
+    members = [(_member_predict(model, m, test.graphs, 256)[:, 0].numpy() + b) for m in range(len(model.members))]
+    ensemble = model.predict(test.graphs)[0][:, 0].numpy() + b
+    result = {
+        "dataset": "perov_5", "property": args.property, "train": str(args.train.relative_to(ROOT)),
+        "test": str(args.test.relative_to(ROOT)), "num_train": len(train_rows), "num_test": len(test.ids),
+        "baseline": "least squares on the training rows: atom fraction of each element + CHGNet energy "
+                    "per atom of the unrelaxed structure (CHGNet %s)" % _chgnet_version(),
+        "baseline_chgnet_coefficient": float(coef[-1]), "elements_unseen_in_training": unseen,
+        "config": str(args.config.relative_to(ROOT)) if args.config.is_relative_to(ROOT) else str(args.config),
+        "mae": {"baseline_alone": _mae(b, y), "members": [_mae(m, y) for m in members],
+                "ensemble": _mae(ensemble, y), "predict_the_mean": _mae(np.full_like(y, y_train.mean()), y)},
+        "out_of_fold_residual": report["properties"].get("residual", {}).get("mae"),
+        "seconds": {"chgnet": round(chgnet_seconds, 1), "training": round(train_seconds, 1)},
+        "command": "OMP_NUM_THREADS=1 python benchmarks/predictor_delta.py" + "".join(
+            f" --{k} {v}" for k, v in (("config", args.config), ("name", args.name), ("plain", args.plain),
+                                 ("max-steps", args.max_steps))
+            if v is not None and not (k == "name" and v == "perov5-heat-delta")),
+    }
+    if args.plain is not None:
+        plain = Predictor.load(args.plain)
+        pm = plain.predict(test.graphs)[0][:, 0].numpy()
+        result["mae"]["plain_predictor"] = {"predictor": str(args.plain), "ensemble": _mae(pm, y),
+                                            "members": [_mae(_member_predict(plain, m, test.graphs, 256)[:, 0].numpy(), y)
+                                                        for m in range(len(plain.members))]}
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    (RESULTS / f"{args.name}.json").write_text(json.dumps(result, indent=2))
+    print(json.dumps(result["mae"], indent=1))
+
+
+def _chgnet_version() -> str:
+    from importlib.metadata import version
+
+    return version("chgnet")
+
+
+if __name__ == "__main__":
+    main()
