@@ -18,6 +18,10 @@ Steps, all on the seeded 80/20 split of ``../shared/data/perov_5/val.csv``:
    MAE of the baseline alone, of each member and of the ensemble, beside the same predictor
    trained on ``heat_ref`` itself when ``--plain PREDICTOR`` names one (scored on the same rows).
 
+``--composition-only`` is the control: the same steps with a baseline of element fractions
+alone, which a GNN that pools over atoms can learn by itself, so any gain over the plain
+predictor that remains there does not come from CHGNet.
+
 Writes ``benchmarks/results/<name>.json`` (default ``perov5-heat-delta``). The baseline needs
 CHGNet at prediction time, so this is a measurement, not a bundled predictor.
 """
@@ -36,6 +40,12 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
+DEFAULT_CONFIG = ROOT / "benchmarks" / "configs" / "perov5-heat-cv.toml"
+
+
+def _rel(path: Path) -> str:
+    path = path.resolve()
+    return str(path.relative_to(ROOT)) if path.is_relative_to(ROOT) else str(path)
 
 
 def _rows(path: Path) -> list[dict[str, str]]:
@@ -55,13 +65,14 @@ def chgnet_energies(rows: list[dict[str, str]]) -> tuple[np.ndarray, list]:
     return np.array([float(p["e"]) for p in pred]), structures
 
 
-def design(structures: list, energies: np.ndarray, elements: list[str]) -> np.ndarray:
-    """Columns: the atom fraction of each element, then the CHGNet energy per atom."""
+def design(structures: list, energies: np.ndarray | None, elements: list[str]) -> np.ndarray:
+    """Columns: the atom fraction of each element, then the CHGNet energy per atom (left out
+    when ``energies`` is None: the composition-only control)."""
     frac = np.array([[s.composition.fractional_composition.get(e, 0.0) for e in elements] for s in structures])
-    return np.hstack([frac, energies[:, None]])
+    return frac if energies is None else np.hstack([frac, energies[:, None]])
 
 
-def fit_baseline(structures: list, energies: np.ndarray, y: np.ndarray, elements: list[str]) -> np.ndarray:
+def fit_baseline(structures: list, energies: np.ndarray | None, y: np.ndarray, elements: list[str]) -> np.ndarray:
     """Least-squares coefficients of :func:`design` for ``y`` (the element weights, then ``a``)."""
     coef, *_ = np.linalg.lstsq(design(structures, energies, elements), y, rcond=None)
     return coef
@@ -73,13 +84,15 @@ def _mae(pred: np.ndarray, y: np.ndarray) -> float:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--config", type=Path, default=ROOT / "benchmarks" / "configs" / "perov5-heat-cv.toml")
+    ap.add_argument("--config", type=Path, default=DEFAULT_CONFIG)
     ap.add_argument("--train", type=Path, default=ROOT / "runs" / "perov_5" / "train.csv")
     ap.add_argument("--test", type=Path, default=ROOT / "runs" / "perov_5" / "test.csv")
     ap.add_argument("--property", default="heat_ref")
     ap.add_argument("--name", default="perov5-heat-delta")
     ap.add_argument("--plain", type=Path, default=None,
                     help="a predictor trained on the property itself, scored on the same rows")
+    ap.add_argument("--composition-only", action="store_true",
+                    help="control: the baseline without the CHGNet energy (element fractions only)")
     ap.add_argument("--max-steps", type=int, default=None, help="steps per member (default: the config's)")
     args = ap.parse_args()
 
@@ -95,6 +108,8 @@ def main() -> None:
     train_rows, test_rows = _rows(args.train), _rows(args.test)
     e_train, s_train = chgnet_energies(train_rows)
     e_test, s_test = chgnet_energies(test_rows)
+    if args.composition_only:
+        e_train = e_test = None
     chgnet_seconds = time.perf_counter() - t0
     elements = sorted({str(el) for s in s_train + s_test for el in s.composition.elements})
     y_train = np.array([float(r[args.property]) for r in train_rows])
@@ -128,20 +143,23 @@ def main() -> None:
     members = [(_member_predict(model, m, test.graphs, 256)[:, 0].numpy() + b) for m in range(len(model.members))]
     ensemble = model.predict(test.graphs)[0][:, 0].numpy() + b
     result = {
-        "dataset": "perov_5", "property": args.property, "train": str(args.train.relative_to(ROOT)),
-        "test": str(args.test.relative_to(ROOT)), "num_train": len(train_rows), "num_test": len(test.ids),
-        "baseline": "least squares on the training rows: atom fraction of each element + CHGNet energy "
-                    "per atom of the unrelaxed structure (CHGNet %s)" % _chgnet_version(),
-        "baseline_chgnet_coefficient": float(coef[-1]), "elements_unseen_in_training": unseen,
-        "config": str(args.config.relative_to(ROOT)) if args.config.is_relative_to(ROOT) else str(args.config),
+        "dataset": "perov_5", "property": args.property, "train": _rel(args.train),
+        "test": _rel(args.test), "num_train": len(train_rows), "num_test": len(test.ids),
+        "baseline": "least squares on the training rows: atom fraction of each element" + (
+            "" if args.composition_only else
+            " + CHGNet energy per atom of the unrelaxed structure (CHGNet %s)" % _chgnet_version()),
+        "baseline_chgnet_coefficient": None if args.composition_only else float(coef[-1]), "elements_unseen_in_training": unseen,
+        "config": _rel(args.config),
         "mae": {"baseline_alone": _mae(b, y), "members": [_mae(m, y) for m in members],
                 "ensemble": _mae(ensemble, y), "predict_the_mean": _mae(np.full_like(y, y_train.mean()), y)},
         "out_of_fold_residual": report["properties"].get("residual", {}).get("mae"),
         "seconds": {"chgnet": round(chgnet_seconds, 1), "training": round(train_seconds, 1)},
         "command": "OMP_NUM_THREADS=1 python benchmarks/predictor_delta.py" + "".join(
-            f" --{k} {v}" for k, v in (("config", args.config), ("name", args.name), ("plain", args.plain),
+            f" --{k} {_rel(v) if isinstance(v, Path) else v}" for k, v in (
+                ("config", None if args.config == DEFAULT_CONFIG else args.config), ("name", args.name), ("plain", args.plain),
                                  ("max-steps", args.max_steps))
-            if v is not None and not (k == "name" and v == "perov5-heat-delta")),
+            if v is not None and not (k == "name" and v == "perov5-heat-delta"))
+        + (" --composition-only" if args.composition_only else ""),
     }
     if args.plain is not None:
         plain = Predictor.load(args.plain)

@@ -36,3 +36,4 @@ def test_the_baseline_recovers_element_weights_and_the_energy_coefficient(bench)
     coef = bench.fit_baseline(structures, energies, y, elements)
     assert coef[-1] == pytest.approx(0.7)
     assert np.allclose(x @ coef, y)  # element weights are defined up to the fixed A/B/X shares
+    assert np.array_equal(bench.design(structures, None, elements), x[:, :-1])  # the composition-only control
