@@ -86,16 +86,19 @@ def predictor_info(predictor: str, as_json: bool) -> None:
             "targets": [f"{meta.get('name') or model.domain + '-predicted'}-{p}" for p in model.properties],
             "encoder": model.arch["denoiser"], "ensemble": len(model.members),
             "variance": model.variance, "noisy": model.noisy, **{k: meta.get(k) for k in (
-                "source", "num_train", "num_val", "num_skipped", "steps", "parameters", "calibration")}}
+                "source", "num_train", "num_val", "num_skipped", "cross_validate", "steps", "parameters",
+                "calibration")}}
     if as_json:
         click.echo(json.dumps(info, indent=2))
         return
     click.echo(f"{path}: {info['domain']} predictor of {', '.join(model.properties)}")
     click.echo(f"  encoder {info['encoder']}, {info['ensemble']} member(s)"
                + (", time-aware (noisy)" if model.noisy else "")
-               + f"; trained on {info['num_train']} item(s) of {info['source']}")
+               + f"; trained on {info['num_train']} item(s) of {info['source']}"
+               + (f" ({info['ensemble']}-fold cross-validation)" if info.get("cross_validate") else ""))
     click.echo(f"  targets: {', '.join(info['targets'])}")
     if info.get("calibration"):
+        click.echo("  calibration " + ("(out-of-fold):" if info.get("cross_validate") else "(validation split):"))
         for line in format_calibration(info["calibration"]):
             click.echo(line)
 

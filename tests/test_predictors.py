@@ -357,6 +357,8 @@ def test_cross_validation_trains_each_member_without_its_fold(social, tmp_path, 
     for m in range(4):  # the fold is exactly what the member did not train on
         assert seen[m] + seen[-1 - m] == densities and sum(seen[-1 - m].values()) == 16
     assert sum((seen[-1 - m] for m in range(4)), Counter()) == densities
+    info = CliRunner().invoke(cli, ["predictor", "info", str(tmp_path / "cv" / "predictor.pt")])
+    assert "(4-fold cross-validation)" in info.output and "calibration (out-of-fold):" in info.output
     report = json.loads((tmp_path / "cv" / "calibration.json").read_text())
     assert report["split"] == "out-of-fold" and report["num_val"] == report["num_train"] == 64
     assert len(report["properties"]["density"]["member_mae"]) == 4
