@@ -31,7 +31,6 @@ from __future__ import annotations
 import argparse
 import csv
 import json
-import sys
 import time
 import tomllib
 from pathlib import Path
@@ -48,21 +47,20 @@ def _rel(path: Path) -> str:
     return str(path.relative_to(ROOT)) if path.is_relative_to(ROOT) else str(path)
 
 
-def _rows(path: Path) -> list[dict[str, str]]:
-    csv.field_size_limit(sys.maxsize)
-    with path.open(newline="") as fh:
-        return list(csv.DictReader(fh))
+def _records(path: Path) -> list[dict]:
+    """The crystals plugin's records of a CSV (``id``, ``obj``: the Structure, ``props``), read
+    strictly: a row it cannot read stops the run, naming the row."""
+    from graphdiff_crystals.io import read_records
+
+    return list(read_records(path, strict=True))
 
 
-def chgnet_energies(rows: list[dict[str, str]]) -> tuple[np.ndarray, list]:
-    """CHGNet energy per atom of each row's structure (unrelaxed) and the structures."""
+def chgnet_energies(structures: list) -> np.ndarray:
+    """CHGNet energy per atom of each structure as it is (unrelaxed)."""
     from chgnet.model import CHGNet
-    from pymatgen.core import Structure
 
-    structures = [Structure.from_str(r["cif"], fmt="cif") for r in rows]
     model = CHGNet.load(use_device="cpu", verbose=False)
-    pred = model.predict_structure(structures, batch_size=64, task="e")
-    return np.array([float(p["e"]) for p in pred]), structures
+    return np.array([float(p["e"]) for p in model.predict_structure(structures, batch_size=64, task="e")])
 
 
 def design(structures: list, energies: np.ndarray | None, elements: list[str]) -> np.ndarray:
@@ -105,15 +103,13 @@ def main() -> None:
     out_dir = ROOT / "runs" / args.name
     out_dir.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
-    train_rows, test_rows = _rows(args.train), _rows(args.test)
-    e_train, s_train = chgnet_energies(train_rows)
-    e_test, s_test = chgnet_energies(test_rows)
-    if args.composition_only:
-        e_train = e_test = None
+    train_rows, test_rows = _records(args.train), _records(args.test)
+    s_train, s_test = [r["obj"] for r in train_rows], [r["obj"] for r in test_rows]
+    e_train, e_test = (None, None) if args.composition_only else (chgnet_energies(s_train), chgnet_energies(s_test))
     chgnet_seconds = time.perf_counter() - t0
     elements = sorted({str(el) for s in s_train + s_test for el in s.composition.elements})
-    y_train = np.array([float(r[args.property]) for r in train_rows])
-    y_test = np.array([float(r[args.property]) for r in test_rows])
+    y_train = np.array([float(r["props"][args.property]) for r in train_rows])
+    y_test = np.array([float(r["props"][args.property]) for r in test_rows])
     coef = fit_baseline(s_train, e_train, y_train, elements)
     b_train, b_test = design(s_train, e_train, elements) @ coef, design(s_test, e_test, elements) @ coef
     unseen = sorted({str(el) for s in s_test for el in s.composition.elements}
@@ -122,7 +118,7 @@ def main() -> None:
     with labels.open("w", newline="") as fh:
         w = csv.writer(fh)
         w.writerow(["id", "residual"])
-        w.writerows([r["material_id"], repr(float(y - b))] for r, y, b in zip(train_rows, y_train, b_train))
+        w.writerows([r["id"], repr(float(y - b))] for r, y, b in zip(train_rows, y_train, b_train))
 
     raw = tomllib.loads(args.config.read_text())
     raw["data"]["source"] = str(args.train.resolve())
@@ -136,40 +132,52 @@ def main() -> None:
 
     domain = get_manager().get("domains", "crystals")
     test = read_labelled(domain, args.test, [args.property])
-    index = {r["material_id"]: i for i, r in enumerate(test_rows)}
+    index = {r["id"]: i for i, r in enumerate(test_rows)}
     order = [index[i] for i in test.ids]
     y, b = y_test[order], b_test[order]
     model = Predictor.load(path)
-    members = [(_member_predict(model, m, test.graphs, 256)[:, 0].numpy() + b) for m in range(len(model.members))]
-    ensemble = model.predict(test.graphs)[0][:, 0].numpy() + b
+    def scores(predictor, offset) -> dict:  # the ensemble's and each member's MAE on the test rows
+        return {"ensemble": _mae(predictor.predict(test.graphs)[0][:, 0].numpy() + offset, y),
+                "members": [_mae(_member_predict(predictor, m, test.graphs, 256)[:, 0].numpy() + offset, y)
+                            for m in range(len(predictor.members))]}
+
+    delta = scores(model, b)
     result = {
         "dataset": "perov_5", "property": args.property, "train": _rel(args.train),
         "test": _rel(args.test), "num_train": len(train_rows), "num_test": len(test.ids),
         "baseline": "least squares on the training rows: atom fraction of each element" + (
             "" if args.composition_only else
             " + CHGNet energy per atom of the unrelaxed structure (CHGNet %s)" % _chgnet_version()),
-        "baseline_chgnet_coefficient": None if args.composition_only else float(coef[-1]), "elements_unseen_in_training": unseen,
+        "baseline_chgnet_coefficient": None if args.composition_only else float(coef[-1]),
+        "elements_unseen_in_training": unseen,
         "config": _rel(args.config),
-        "mae": {"baseline_alone": _mae(b, y), "members": [_mae(m, y) for m in members],
-                "ensemble": _mae(ensemble, y), "predict_the_mean": _mae(np.full_like(y, y_train.mean()), y)},
+        "mae": {"baseline_alone": _mae(b, y), "members": delta["members"], "ensemble": delta["ensemble"],
+                "predict_the_mean": _mae(np.full_like(y, y_train.mean()), y)},
         "out_of_fold_residual": report["properties"].get("residual", {}).get("mae"),
         "seconds": {"chgnet": round(chgnet_seconds, 1), "training": round(train_seconds, 1)},
-        "command": "OMP_NUM_THREADS=1 python benchmarks/predictor_delta.py" + "".join(
-            f" --{k} {_rel(v) if isinstance(v, Path) else v}" for k, v in (
-                ("config", None if args.config == DEFAULT_CONFIG else args.config), ("name", args.name), ("plain", args.plain),
-                                 ("max-steps", args.max_steps))
-            if v is not None and not (k == "name" and v == "perov5-heat-delta"))
-        + (" --composition-only" if args.composition_only else ""),
+        "command": _command(args),
     }
     if args.plain is not None:
-        plain = Predictor.load(args.plain)
-        pm = plain.predict(test.graphs)[0][:, 0].numpy()
-        result["mae"]["plain_predictor"] = {"predictor": str(args.plain), "ensemble": _mae(pm, y),
-                                            "members": [_mae(_member_predict(plain, m, test.graphs, 256)[:, 0].numpy(), y)
-                                                        for m in range(len(plain.members))]}
+        result["mae"]["plain_predictor"] = {"predictor": str(args.plain), **scores(Predictor.load(args.plain), 0.0)}
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / f"{args.name}.json").write_text(json.dumps(result, indent=2))
     print(json.dumps(result["mae"], indent=1))
+
+
+def _command(args: argparse.Namespace) -> str:
+    """The command line that remakes the run, with the options that differ from the defaults."""
+    words = ["OMP_NUM_THREADS=1 python benchmarks/predictor_delta.py"]
+    if args.config != DEFAULT_CONFIG:
+        words += ["--config", _rel(args.config)]
+    if args.name != "perov5-heat-delta":
+        words += ["--name", args.name]
+    if args.plain is not None:
+        words += ["--plain", _rel(args.plain)]
+    if args.max_steps is not None:
+        words += ["--max-steps", str(args.max_steps)]
+    if args.composition_only:
+        words.append("--composition-only")
+    return " ".join(words)
 
 
 def _chgnet_version() -> str:

@@ -1086,30 +1086,24 @@ def _validation_report(model: Predictor, val: LabelledData, batch_size: int, out
     mean's, so the std fitted to it (recalibration) errs on the wide side."""
     props = model.properties
     y = torch.cat([getattr(g, _Y) for g in val.graphs]).double()
-    was = model.training
-    model.eval()
-    try:
-        mean, std = model.predict(val.graphs, batch_size, val.ids)
-        members = [(m, list(range(len(val)))) for m in range(len(model.members))]
+    mean, std = model.predict(val.graphs, batch_size, val.ids)
+    if folds is None:
+        parts = [(m, list(range(len(val)))) for m in range(len(model.members))]
+    else:  # the mean becomes the out-of-fold one; the std stays the ensemble's
+        parts, mean = list(enumerate(folds)), torch.full_like(y, math.nan)
+    member_mae: dict[str, list[float]] = {p: [] for p in props}
+    for m, idx in parts:
+        mu = _member_predict(model, m, [val.graphs[i] for i in idx], batch_size)
         if folds is not None:
-            mean = torch.full_like(y, math.nan)
-            members = list(enumerate(folds))
-        report = calibration(y, mean, std, props, model.y_mean.double().cpu()) if folds is None else {}
-        for m, idx in members:
-            mu = _member_predict(model, m, [val.graphs[i] for i in idx], batch_size)
-            if folds is not None:
-                mean[idx] = mu
-            for j, p in enumerate(props):
-                ok = torch.isfinite(y[idx, j])
-                if ok.any():
-                    report.setdefault(p, {}).setdefault("member_mae", []).append(
-                        float((mu[ok, j] - y[idx][ok, j]).abs().mean()))
-        if folds is not None:
-            oof = calibration(y, mean, std, props, model.y_mean.double().cpu())
-            for p in props:
-                report[p] = {**oof[p], **report.get(p, {})}
-    finally:
-        model.train(was)
+            mean[idx] = mu
+        for j, p in enumerate(props):
+            ok = torch.isfinite(y[idx, j])
+            if ok.any():
+                member_mae[p].append(float((mu[ok, j] - y[idx][ok, j]).abs().mean()))
+    report = calibration(y, mean, std, props, model.y_mean.double().cpu())
+    for p in props:
+        if member_mae[p]:
+            report[p]["member_mae"] = member_mae[p]
     with open(out / "val_predictions.csv", "w", newline="") as fh:
         w = csv.writer(fh)
         w.writerow(["id"] + [c for p in props for c in (p, f"{p}_pred", f"{p}_std")])
@@ -1259,7 +1253,8 @@ def train_predictor(cfg: PredictorConfig, *, max_steps: int | None = None, progr
     meta = {"domain": domain.name, "domain_version": domain.version, "properties": pc.properties,
             "name": pc.name or f"{domain.name}-predicted", "source": d.train_source or d.source,
             "num_train": len(train), "num_val": len(val), "num_skipped": len(skipped),
-            "cross_validate": pc.cross_validate, "steps": steps, "sources": train.sources, "calibration": report["properties"],
+            "cross_validate": pc.cross_validate, "steps": steps, "sources": train.sources,
+            "calibration": report["properties"],
             "parameters": sum(p.numel() for p in model.parameters()),
             "label_range": _label_range(train, pc.properties)}
     model.save(path, config=cfg.model_dump(mode="json"), meta=meta)
