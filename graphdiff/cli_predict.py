@@ -21,6 +21,7 @@ def format_calibration(props: dict) -> list[str]:
             lines.append(f"  {p}: no validation values")
             continue
         base = f" (predict-the-mean {r['baseline_mae']:.4g})" if "baseline_mae" in r else ""
+        base += f" (offset alone {r['offset_mae']:.4g})" if "offset_mae" in r else ""
         lines.append(f"  {p}: n={r['n']}  MAE {r['mae']:.4g}{base}  RMSE {r['rmse']:.4g}  R2 {r['r2']:.3f}  "
                      f"within 1 std {r['within_1std']:.3f} (ideal {r['ideal_1std']:.3f})  "
                      f"within 2 std {r['within_2std']:.3f} (ideal {r['ideal_2std']:.3f})  "
@@ -86,8 +87,8 @@ def predictor_info(predictor: str, as_json: bool) -> None:
             "targets": [f"{meta.get('name') or model.domain + '-predicted'}-{p}" for p in model.properties],
             "encoder": model.arch["denoiser"], "ensemble": len(model.members),
             "variance": model.variance, "noisy": model.noisy, **{k: meta.get(k) for k in (
-                "source", "num_train", "num_val", "num_skipped", "cross_validate", "steps", "parameters",
-                "calibration")}}
+                "source", "num_train", "num_val", "num_skipped", "cross_validate", "offset", "steps",
+                "parameters", "calibration")}}
     if as_json:
         click.echo(json.dumps(info, indent=2))
         return
@@ -96,6 +97,9 @@ def predictor_info(predictor: str, as_json: bool) -> None:
                + (", time-aware (noisy)" if model.noisy else "")
                + f"; trained on {info['num_train']} item(s) of {info['source']}"
                + (f" ({info['ensemble']}-fold cross-validation)" if info.get("cross_validate") else ""))
+    if model.offset:
+        click.echo(f"  learns the residual of a least-squares baseline on {', '.join(model.offset)}"
+                   + ("; not differentiable (the baseline reads built objects)" if model.offset_targets else ""))
     click.echo(f"  targets: {', '.join(info['targets'])}")
     if info.get("calibration"):
         click.echo("  calibration " + ("(out-of-fold):" if info.get("cross_validate") else "(validation split):"))

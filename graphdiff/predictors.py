@@ -122,14 +122,22 @@ class PredictorOptions(BaseModel):
                       "member's weights (decay training.ema_decay) instead of the raw weights")
     recalibrate: bool = Field(True, description="scale the predicted std by the validation split's "
                               "RMS of error / std (variance scaling), so the std matches the errors")
+    offset: list[str] = Field(
+        default_factory=list, description="Δ-learning: the members learn the residual of a linear "
+        "baseline fitted by least squares on the training rows, b = Σ_c w_c x_c + Σ_t a_t t(item) "
+        "+ c0, and predictions add it back. Terms: 'composition' (x_c: the fraction of the nodes "
+        "in each class of the domain's node categorical field, e.g. the atom fractions of each "
+        "element) and registered targets of the domain (t: e.g. crystals-chgnet_energy, "
+        "evaluated on each item). A target term makes the predictor non-differentiable (no "
+        "gradient guidance)")
 
-    @field_validator("properties")
+    @field_validator("properties", "offset")
     @classmethod
     def _unique(cls, v: list[str]) -> list[str]:
         if len(set(v)) != len(v):
             raise ValueError(f"names repeat: {v}")
         if any(not p.strip() for p in v):
-            raise ValueError("a property name is empty")
+            raise ValueError("a name is empty")
         return v
 
 
@@ -417,13 +425,18 @@ class Predictor(nn.Module):
         The fields noised (``noisy``) and those always given clean.
     domain:
         The domain's name (for messages and targets).
+    offset:
+        Terms of a linear baseline added to the members' prediction (``[predictor] offset``):
+        ``"composition"`` and registered target names; its coefficients are the
+        ``offset_coef`` buffer, fitted by :func:`train_predictor`.
     """
 
     def __init__(self, spec: GraphSpec, properties: Sequence[str], denoiser: str, hidden: int = 128,
                  layers: int = 4, options: dict[str, Any] | None = None,
                  fields: dict[str, dict[str, Any]] | None = None, ensemble: int = 3,
                  variance: bool = True, noisy: bool = False, noised: Sequence[str] | None = None,
-                 given: Sequence[str] = (), domain: str | None = None) -> None:
+                 given: Sequence[str] = (), domain: str | None = None,
+                 offset: Sequence[str] = ()) -> None:
         super().__init__()
         from graphdiff.config import FieldProcessConfig
         from graphdiff.plugins import get_manager
@@ -450,6 +463,20 @@ class Predictor(nn.Module):
                      "properties": self.properties, "ensemble": int(ensemble),
                      "variance": self.variance, "noisy": self.noisy, "noised": self.noised,
                      "given": self.given, "domain": self.domain}
+        #: the baseline's terms; "composition" reads the first node categorical field
+        self.offset = list(offset)
+        self.offset_field = None
+        if "composition" in self.offset:
+            self.offset_field = next((f.name for f in spec.fields if f.level is Level.NODE
+                                      and f.kind is FieldKind.CATEGORICAL), None)
+            if self.offset_field is None:
+                raise ConfigError(f"[predictor] offset 'composition' counts the classes of a node "
+                                  f"categorical field; the {spec.name!r} graphs have none")
+        if self.offset:
+            if self.noisy:
+                raise ConfigError("[predictor] offset is fitted on clean items: it cannot be combined "
+                                  "with noisy = true (a time-aware predictor reads noisy states)")
+            self.arch["offset"] = self.offset
         cfgs = {n: FieldProcessConfig.model_validate(c) for n, c in (fields or {}).items()}
         self.processes = nn.ModuleDict({n: build_process(spec[n], cfgs.get(n)) for n in spec.names})
         cls = get_manager().get("denoisers", denoiser)
@@ -468,6 +495,85 @@ class Predictor(nn.Module):
         #: factor on the predicted std (variance scaling fitted on the validation split)
         self.register_buffer("std_scale", torch.ones(k))
         self.register_buffer("max_nodes_seen", torch.zeros((), dtype=torch.long))
+        if self.offset:  # [features, K]: class fractions, target values, then the constant
+            self.register_buffer("offset_coef", torch.zeros(self.offset_width, k, dtype=torch.float64))
+
+    # ------------------------------------------------------------------ the offset (Δ-learning)
+    @property
+    def offset_targets(self) -> list[str]:
+        """The offset's target terms (evaluated on domain objects: not differentiable)."""
+        return [t for t in self.offset if t != "composition"]
+
+    @property
+    def offset_width(self) -> int:
+        classes = self.spec[self.offset_field].num_classes if self.offset_field else 0
+        return classes + len(self.offset_targets) + 1
+
+    def offset_features(self, graphs: Sequence[Data], ids: Sequence[str] | None = None,
+                        log: Callable[[str], None] | None = None) -> torch.Tensor:
+        """The offset's design matrix ``[n, F]`` (float64): the class fractions of the node
+        categorical field (``composition``), each target term's value on the item (rebuilt with
+        the domain's ``from_graph``), and a constant 1. A target that fails or gives a value
+        that is not finite raises :class:`DataError` naming the item."""
+        targets: dict[str, Any] = {}
+        domain = None
+        if self.offset_targets:
+            domain = _load_domain(self.domain)
+            known = _domain_targets(domain)
+            for name in self.offset_targets:
+                if name not in known:
+                    raise ConfigError(f"offset term {name!r}: no such target of domain {self.domain!r} "
+                                      f"(targets: {', '.join(sorted(known)) or 'none'}; or 'composition')")
+                targets[name] = known[name]
+            if log is not None:
+                log(f"offset: evaluating {', '.join(targets)} on {len(graphs)} item(s)")
+        rows = torch.ones(len(graphs), self.offset_width, dtype=torch.float64)
+        for i, g in enumerate(graphs):
+            col = 0
+            if self.offset_field:
+                c = self.spec[self.offset_field].num_classes
+                types = getattr(g, self.offset_field).long().view(-1)
+                rows[i, :c] = torch.bincount(types, minlength=c).double() / max(types.numel(), 1)
+                col = c
+            if targets:
+                where = f"item {ids[i]}" if ids is not None else f"item {i}"
+                obj = domain.from_graph(g)
+                for name, target in targets.items():
+                    try:
+                        value = float(target(obj))
+                    except (DataError, ValueError, TypeError, ArithmeticError, RuntimeError) as exc:
+                        raise DataError(f"{where}: offset term {name!r} cannot be evaluated: {exc}") from None
+                    if not math.isfinite(value):
+                        raise DataError(f"{where}: offset term {name!r} is {value}")
+                    rows[i, col] = value
+                    col += 1
+        return rows
+
+    def offset_values(self, graphs: Sequence[Data], ids: Sequence[str] | None = None) -> torch.Tensor:
+        """The baseline ``[n, K]`` (float64, CPU; zeros without an offset)."""
+        if not self.offset:
+            return torch.zeros(len(graphs), len(self.properties), dtype=torch.float64)
+        return self.offset_features(graphs, ids) @ self.offset_coef.double().cpu()
+
+    def _fields_offset(self, fields: dict[str, torch.Tensor], batch: Any, like: torch.Tensor) -> torch.Tensor:
+        """The composition baseline ``[B, K]`` from field values (differentiable in class
+        probabilities); target terms cannot be (they read built objects)."""
+        if self.offset_targets:
+            raise ConfigError(f"the predictor's offset reads the target(s) {self.offset_targets} on built "
+                              "objects, so it is not differentiable (no gradient guidance; rank or "
+                              "evaluate with it instead)")
+        coef = self.offset_coef.to(like)
+        B = like.shape[0]
+        if not self.offset_field:
+            return coef[-1].expand(B, -1)
+        value = fields[self.offset_field]
+        c = self.spec[self.offset_field].num_classes
+        probs = value.to(like.dtype) if value.is_floating_point() and value.dim() == 2 else \
+            F.one_hot(value.long().view(-1), c).to(like.dtype)
+        vec, _ = _as_batch_vector(batch, probs.shape[0], like.device)
+        sums = torch.zeros(B, c, dtype=like.dtype, device=like.device).index_add(0, vec, probs)
+        frac = sums / sums.sum(1, keepdim=True).clamp_min(1e-12)
+        return frac @ coef[:c] + coef[-1]
 
     # ------------------------------------------------------------------ statistics
     @torch.no_grad()
@@ -682,9 +788,10 @@ class Predictor(nn.Module):
                                            f"fields {self.spec.names})") from None
 
     @torch.no_grad()
-    def predict(self, graphs: Sequence[Data], batch_size: int = 256, ids: Sequence[str] | None = None
-                ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Mean and std ``[n, K]`` (float64, CPU) for clean graphs of the domain."""
+    def predict(self, graphs: Sequence[Data], batch_size: int = 256, ids: Sequence[str] | None = None,
+                base: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """Mean and std ``[n, K]`` (float64, CPU) for clean graphs of the domain. With an offset,
+        the mean includes the baseline (``base``: its values when already computed)."""
         self.check_graphs(graphs, ids)
         was = self.training
         self.eval()
@@ -702,7 +809,10 @@ class Predictor(nn.Module):
         k = len(self.properties)
         if not means:
             return torch.zeros(0, k, dtype=torch.float64), torch.zeros(0, k, dtype=torch.float64)
-        return torch.cat(means), torch.cat(stds)
+        mean = torch.cat(means)
+        if self.offset:
+            mean = mean + (base if base is not None else self.offset_values(graphs, ids))
+        return mean, torch.cat(stds)
 
     def predict_objects(self, objs: Sequence[Any], domain: Any = None, batch_size: int = 256
                         ) -> tuple[torch.Tensor, torch.Tensor]:
@@ -720,10 +830,15 @@ class Predictor(nn.Module):
     def predict_fields(self, fields: dict[str, torch.Tensor], batch: Any = None
                        ) -> tuple[torch.Tensor, torch.Tensor]:
         """Differentiable mean and std ``[B, K]`` from field values (see :meth:`inputs_from_fields`)."""
+        if self.offset_targets:
+            self._fields_offset(fields, batch, torch.zeros(0))  # raises: not differentiable
         was = self.training
         self.eval()
         try:
-            return self(self.inputs_from_fields(fields, batch))
+            mean, std = self(self.inputs_from_fields(fields, batch))
+            if self.offset:
+                mean = mean + self._fields_offset(fields, batch, mean)
+            return mean, std
         finally:
             self.train(was)
 
@@ -749,7 +864,7 @@ class Predictor(nn.Module):
             spec = GraphSpec.from_dict(json.loads(ckpt["spec"]))
             model = cls(spec, arch["properties"], arch["denoiser"], arch["hidden"], arch["layers"],
                         arch["options"], arch["fields"], arch["ensemble"], arch["variance"],
-                        arch["noisy"], arch["noised"], arch["given"], arch["domain"])
+                        arch["noisy"], arch["noised"], arch["given"], arch["domain"], arch.get("offset", ()))
             state = dict(ckpt["state"])
             state.setdefault("std_scale", torch.ones(len(arch["properties"])))  # files from before it
             model.load_state_dict(state)
@@ -1065,45 +1180,59 @@ def _train_member(model: Predictor, m: int, graphs: list[Data], val_batches: lis
 
 
 @torch.no_grad()
-def _member_predict(model: Predictor, m: int, graphs: Sequence[Data], batch_size: int) -> torch.Tensor:
-    """Member ``m``'s mean ``[n, K]`` (float64, CPU, the properties' units)."""
+def _member_predict(model: Predictor, m: int, graphs: Sequence[Data], batch_size: int,
+                    base: torch.Tensor | None = None) -> torch.Tensor:
+    """Member ``m``'s mean ``[n, K]`` (float64, CPU, the properties' units; with an offset, plus
+    the baseline, ``base`` when already computed)."""
     device = next(model.parameters()).device
     mus = [model.member_outputs(m, model.inputs(Batch.from_data_list(
         [_strip(g, model.spec) for g in graphs[i:i + batch_size]]).to(device)))[0].double().cpu()
         for i in range(0, len(graphs), batch_size)]
     if not mus:
         return torch.zeros(0, len(model.properties), dtype=torch.float64)
-    return torch.cat(mus) * model.y_std.double().cpu() + model.y_mean.double().cpu()
+    mean = torch.cat(mus) * model.y_std.double().cpu() + model.y_mean.double().cpu()
+    if model.offset:
+        mean = mean + (base if base is not None else model.offset_values(graphs))
+    return mean
 
 
 def _validation_report(model: Predictor, val: LabelledData, batch_size: int, out: Path,
-                       folds: list[list[int]] | None = None) -> dict[str, dict[str, Any]]:
+                       folds: list[list[int]] | None = None, base: torch.Tensor | None = None,
+                       label_mean: torch.Tensor | None = None) -> dict[str, dict[str, Any]]:
     """Calibration of the ensemble (and each member's MAE) on ``val``; writes
     ``val_predictions.csv``. With ``folds`` (cross-validation; ``val`` is then every row) it is
     out-of-fold: each row's mean is that of the member that never saw it, its std the one the
     ensemble reports for the row (noise and members' spread, as for any input), and
     ``member_mae`` is each member's on its fold. A member's error is larger than the ensemble
-    mean's, so the std fitted to it (recalibration) errs on the wide side."""
+    mean's, so the std fitted to it (recalibration) errs on the wide side. ``base``: the
+    offset's values on ``val`` (computed when None); ``offset_mae`` is the baseline's alone.
+    ``label_mean``: the training labels' mean (default ``model.y_mean``, which an offset makes
+    the residuals' mean), the predict-the-mean reference."""
     props = model.properties
     y = torch.cat([getattr(g, _Y) for g in val.graphs]).double()
-    mean, std = model.predict(val.graphs, batch_size, val.ids)
+    base = model.offset_values(val.graphs, val.ids) if base is None else base
+    mean, std = model.predict(val.graphs, batch_size, val.ids, base=base)
     if folds is None:
         parts = [(m, list(range(len(val)))) for m in range(len(model.members))]
     else:  # the mean becomes the out-of-fold one; the std stays the ensemble's
         parts, mean = list(enumerate(folds)), torch.full_like(y, math.nan)
     member_mae: dict[str, list[float]] = {p: [] for p in props}
     for m, idx in parts:
-        mu = _member_predict(model, m, [val.graphs[i] for i in idx], batch_size)
+        mu = _member_predict(model, m, [val.graphs[i] for i in idx], batch_size, base[idx])
         if folds is not None:
             mean[idx] = mu
         for j, p in enumerate(props):
             ok = torch.isfinite(y[idx, j])
             if ok.any():
                 member_mae[p].append(float((mu[ok, j] - y[idx][ok, j]).abs().mean()))
-    report = calibration(y, mean, std, props, model.y_mean.double().cpu())
-    for p in props:
+    report = calibration(y, mean, std, props,
+                         model.y_mean.double().cpu() if label_mean is None else label_mean)
+    for j, p in enumerate(props):
         if member_mae[p]:
             report[p]["member_mae"] = member_mae[p]
+        ok = torch.isfinite(y[:, j])
+        if model.offset and ok.any():  # the baseline alone
+            report[p]["offset_mae"] = float((base[ok, j] - y[ok, j]).abs().mean())
     with open(out / "val_predictions.csv", "w", newline="") as fh:
         w = csv.writer(fh)
         w.writerow(["id"] + [c for p in props for c in (p, f"{p}_pred", f"{p}_std")])
@@ -1181,7 +1310,8 @@ def train_predictor(cfg: PredictorConfig, *, max_steps: int | None = None, progr
     device = resolve_device(tc.device)
     torch.manual_seed(tc.seed)
     model = Predictor(spec, pc.properties, denoiser, cfg.model.hidden, cfg.model.layers, cfg.model.options,
-                      fields, pc.ensemble, pc.variance, pc.noisy, noised, given, domain.name)
+                      fields, pc.ensemble, pc.variance, pc.noisy, noised, given, domain.name, pc.offset)
+    fitted = _fit_offset(model, train, val, say) if pc.offset else None
     model.fit_statistics(statistics_sample(train.graphs, seed=tc.seed))
     if source is not None:
         for name in spec.names:
@@ -1221,6 +1351,9 @@ def train_predictor(cfg: PredictorConfig, *, max_steps: int | None = None, progr
         finally:
             if bar:
                 bar.close()
+            if fitted is not None:  # the labels again, not the residuals the members learnt
+                for g, y in zip(train.graphs + val.graphs, fitted["labels"]):
+                    setattr(g, _Y, y)
     model.eval()
     path = out / pc.file
     if folds is not None:
@@ -1234,13 +1367,18 @@ def train_predictor(cfg: PredictorConfig, *, max_steps: int | None = None, progr
                               "noisy": pc.noisy, "processes_from": pc.processes_from,
                               "select_best": pc.select_best, "sources": train.sources,
                               "properties": {}}
+    base = None
+    if fitted is not None:
+        base = fitted["train_base"] if folds is not None else fitted["val_base"]
+        report["offset"] = {"terms": pc.offset, "coefficients": fitted["coefficients"]}
     if len(val):
-        report["properties"] = _validation_report(model, val, d.batch_size, out, folds)
+        report["properties"] = _validation_report(model, val, d.batch_size, out, folds, base,
+                                                  fitted and fitted["label_mean"])
         if pc.recalibrate and (pc.variance or pc.ensemble > 1):
             scale = [float(report["properties"].get(p, {}).get("z_rms") or 1.0) for p in pc.properties]
             scale = [x if math.isfinite(x) and x > 0 else 1.0 for x in scale]
             model.std_scale.copy_(torch.tensor(scale, dtype=model.std_scale.dtype))
-            after = _validation_report(model, val, d.batch_size, out, folds)
+            after = _validation_report(model, val, d.batch_size, out, folds, base, fitted and fitted["label_mean"])
             for p, x in zip(pc.properties, scale):
                 if p in report["properties"]:
                     report["properties"][p]["std_scale"] = x
@@ -1253,13 +1391,46 @@ def train_predictor(cfg: PredictorConfig, *, max_steps: int | None = None, progr
     meta = {"domain": domain.name, "domain_version": domain.version, "properties": pc.properties,
             "name": pc.name or f"{domain.name}-predicted", "source": d.train_source or d.source,
             "num_train": len(train), "num_val": len(val), "num_skipped": len(skipped),
-            "cross_validate": pc.cross_validate, "steps": steps, "sources": train.sources,
+            "cross_validate": pc.cross_validate, "offset": report.get("offset"),
+            "steps": steps, "sources": train.sources,
             "calibration": report["properties"],
             "parameters": sum(p.numel() for p in model.parameters()),
             "label_range": _label_range(train, pc.properties)}
     model.save(path, config=cfg.model_dump(mode="json"), meta=meta)
     (out / "calibration.json").write_text(json.dumps(report, indent=2))
     return path, report
+
+
+def _fit_offset(model: Predictor, train: LabelledData, val: LabelledData,
+                say: Callable[[str], None]) -> dict[str, Any]:
+    """Fit the offset's coefficients by least squares on the training rows (each property on the
+    rows that have it; the minimum-norm solution, as class fractions and the constant are
+    collinear), and replace the labels of ``train`` and ``val`` by their residuals. Returns the
+    labels to restore, the baselines of both sets and the coefficients ``{property: {term:
+    value}}`` (classes by index)."""
+    labels = [getattr(g, _Y) for g in train.graphs + val.graphs]
+    x_train = model.offset_features(train.graphs, train.ids, log=say)
+    x_val = model.offset_features(val.graphs, val.ids, log=say) if len(val) else x_train[:0]
+    y = torch.cat([getattr(g, _Y) for g in train.graphs]).double() if len(train) else x_train[:, :0]
+    coef = torch.zeros(model.offset_width, len(model.properties), dtype=torch.float64)
+    for j, prop in enumerate(model.properties):
+        ok = torch.isfinite(y[:, j])
+        if int(ok.sum()) == 0:
+            raise DataError(f"[predictor] offset: no training row has {prop!r}")
+        coef[:, j] = torch.linalg.lstsq(x_train[ok], y[ok, j:j + 1], driver="gelsd").solution[:, 0]
+    model.offset_coef.copy_(coef)
+    base_train, base_val = x_train @ coef, x_val @ coef
+    for g, b in zip(train.graphs + val.graphs, torch.cat([base_train, base_val])):
+        setattr(g, _Y, (getattr(g, _Y).double() - b.view(1, -1)).to(getattr(g, _Y).dtype))
+    names = ([f"{model.offset_field}={c}" for c in range(model.offset_width - len(model.offset_targets) - 1)]
+             + model.offset_targets + ["constant"])
+    say("offset: " + "; ".join(f"{p}: " + ", ".join(f"{n} {coef[i, j]:.4g}" for i, n in enumerate(names)
+                                                    if n in model.offset_targets or n == "constant")
+                               for j, p in enumerate(model.properties)))
+    label_mean = torch.stack([y[torch.isfinite(y[:, j]), j].mean() for j in range(y.shape[1])])
+    return {"labels": labels, "train_base": base_train, "val_base": base_val, "label_mean": label_mean,
+            "coefficients": {p: {n: float(coef[i, j]) for i, n in enumerate(names) if coef[i, j] != 0}
+                             for j, p in enumerate(model.properties)}}
 
 
 def _label_range(data: LabelledData, properties: Sequence[str]) -> dict[str, list[float]]:

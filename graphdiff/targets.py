@@ -72,7 +72,8 @@ def predictor_target(path_or_loaded: Any, property: str, name: str | None = None
     ``fn(obj)`` scores a domain object (converted with the domain's ``to_graph``);
     ``graph_fn(fields, batch) -> Tensor [num_graphs]`` is differentiable in the continuous
     fields and in categorical class probabilities (see
-    :meth:`~graphdiff.predictors.Predictor.inputs_from_fields`).
+    :meth:`~graphdiff.predictors.Predictor.inputs_from_fields`); a predictor whose ``offset``
+    reads other targets (e.g. a CHGNet energy) has none, so it is not differentiable.
 
     Parameters
     ----------
@@ -113,6 +114,10 @@ def predictor_target(path_or_loaded: Any, property: str, name: str | None = None
         mean, _ = current().predict_fields(fields, batch)
         return mean[:, j]
 
+    offset_targets = [t for t in ((head.get("arch") or {}).get("offset")
+                                  or getattr(loaded, "offset", None) or []) if t != "composition"]
+    if offset_targets:  # its baseline reads built objects: no gradient
+        graph_fn = None
     noisy_fn = noisy_check = None
     if (head.get("arch") or {}).get("noisy") or getattr(loaded, "noisy", False):
         def noisy_fn(states: dict, graphs: Any) -> Any:
@@ -123,6 +128,7 @@ def predictor_target(path_or_loaded: Any, property: str, name: str | None = None
             return current().process_mismatch(model)
 
     note = f"; validation MAE {calib['mae']:.4g}, R2 {calib['r2']:.3f}" if calib.get("n") else ""
+    note += f"; learns the residual of a baseline on {', '.join(offset_targets)}" if offset_targets else ""
     note += "; time-aware" if noisy_fn is not None else ""
     where = f" ({path})" if path else ""
     rng = (meta.get("label_range") or {}).get(property)

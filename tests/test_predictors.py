@@ -382,6 +382,94 @@ def test_cross_validation_trains_each_member_without_its_fold(social, tmp_path, 
         assert res.exit_code != 0 and why in res.output, res.output
 
 
+def test_offset_fits_a_target_baseline_and_the_members_learn_the_rest(social, tmp_path):
+    """``offset = ["social-density"]`` on labels ``3 × density − 1``: the least-squares baseline
+    recovers the line exactly (coefficients and an out-of-fold baseline error of 0); predictions
+    are the baseline plus the members' residual; the reports and ``val_predictions.csv`` hold the
+    labels, not the residuals; a predictor whose baseline reads a target is not differentiable."""
+    import graphdiff.predictors as P
+    from graphdiff.targets import predictor_target
+    from graphdiff_social import SocialDomain
+
+    labels = tmp_path / "line.csv"
+    with open(labels, "w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(["id", "y"])
+        w.writerows([i, 3 * nx.density(g) - 1] for i, g in zip(social["ids"], social["graphs"]))
+    text = social["cfg"].read_text().replace('labels = "labels.csv"', f'labels = "{labels}"')
+    text = text.replace('source = "graphs.jsonl"', f'source = "{social["data"]}"')
+    text = text.replace('out_dir = "run"', f'out_dir = "{tmp_path / "off"}"').replace("max_steps = 60", "max_steps = 10")
+    text = text.replace('properties = ["density"]', 'properties = ["y"]\noffset = ["social-density"]')
+    res = CliRunner().invoke(cli, ["predictor", "train", "-q", str(_toml(tmp_path / "off.toml", text))])
+    assert res.exit_code == 0, res.output
+    assert "offset alone" in res.output
+    report = json.loads((tmp_path / "off" / "calibration.json").read_text())
+    coef = report["offset"]["coefficients"]["y"]
+    assert coef["social-density"] == pytest.approx(3.0, abs=1e-5)  # labels are float32
+    assert coef.get("constant", 0.0) == pytest.approx(-1.0, abs=1e-5)
+    row = report["properties"]["y"]
+    assert row["offset_mae"] < 1e-6 and row["baseline_mae"] > 0.1  # the labels' mean, not the residuals'
+    model = P.Predictor.load(tmp_path / "off" / "predictor.pt")
+    lo, hi = model.meta["label_range"]["y"]
+    ys = [3 * nx.density(g) - 1 for g in social["graphs"]]
+    assert min(ys) <= lo < hi <= max(ys) and hi - lo > 0.5
+    graphs = [SocialDomain().to_graph(g) for g in social["graphs"]]
+    dens = torch.tensor([nx.density(g) for g in social["graphs"]], dtype=torch.float64)
+    assert torch.allclose(model.offset_values(graphs)[:, 0], 3 * dens - 1, atol=1e-6)
+    mean, _ = model.predict(graphs)
+    residual = torch.stack([P._member_predict(model, m, graphs, 16, torch.zeros(len(graphs), 1))
+                            for m in range(2)]).mean(0)
+    assert torch.allclose(mean, 3 * dens.view(-1, 1) - 1 + residual, atol=1e-6)
+    rows = _rows(tmp_path / "off" / "val_predictions.csv")
+    by_id = dict(zip(social["ids"], ys))
+    assert all(float(r["y"]) == pytest.approx(by_id[r["id"]], abs=1e-6) for r in rows)
+    target = predictor_target(tmp_path / "off" / "predictor.pt", "y")
+    assert not target.differentiable and "residual of a baseline on social-density" in target.description
+    assert target(social["graphs"][0]) == pytest.approx(float(mean[0, 0]), abs=1e-6)
+    with pytest.raises(ConfigError, match="not differentiable"):
+        model.predict_fields({"edges": Batch.from_data_list(graphs[:2]).edges}, Batch.from_data_list(graphs[:2]))
+    info = CliRunner().invoke(cli, ["predictor", "info", str(tmp_path / "off" / "predictor.pt")])
+    assert "learns the residual of a least-squares baseline on social-density" in info.output
+    for bad, why in (('offset = ["no-such-target"]', "no such target of domain 'social'.*social-density"),
+                     ('offset = ["composition"]', "node categorical field"),
+                     ('offset = ["social-density"]\nnoisy = true', "cannot be combined with noisy")):
+        cfg = _toml(tmp_path / "bad.toml", text.replace('offset = ["social-density"]', bad))
+        res = CliRunner().invoke(cli, ["predictor", "train", "-q", str(cfg)])
+        assert res.exit_code != 0, res.output
+        assert __import__("re").search(why, res.output), res.output
+
+
+def test_composition_offset_is_differentiable(tmp_path):
+    """``offset = ["composition"]`` on crystals: the baseline reads the element fractions, also
+    from class probabilities, so the target keeps its gradient and agrees with ``predict``."""
+    pytest.importorskip("graphdiff_crystals")
+    from graphdiff.plugins import get_manager
+    from graphdiff.predictors import Predictor, read_labelled
+    from graphdiff.targets import predictor_target
+
+    cfg = _tiny_crystals(tmp_path / "comp.toml", data="max_items = 24\nval_fraction = 0.25",
+                         training='max_steps = 3\nval_every = 3\nout_dir = "run"',
+                         predictor='properties = ["heat_ref"]\nensemble = 2\noffset = ["composition"]\n')
+    res = CliRunner().invoke(cli, ["predictor", "train", "-q", str(cfg)])
+    assert res.exit_code == 0, res.output
+    path = tmp_path / "run" / "predictor.pt"
+    model = Predictor.load(path)
+    report = json.loads((tmp_path / "run" / "calibration.json").read_text())
+    coef = report["offset"]["coefficients"]["heat_ref"]
+    assert coef and all(k.startswith("atom_types=") or k == "constant" for k in coef)
+    items = read_labelled(get_manager().get("domains", "crystals"), PEROV, ["heat_ref"], max_items=4)
+    mean, _ = model.predict(items.graphs)
+    target = predictor_target(path, "heat_ref")
+    assert target.differentiable
+    batch = Batch.from_data_list(items.graphs)
+    probs = torch.nn.functional.one_hot(batch.atom_types.long(), 100).double().requires_grad_(True)
+    values = target.graph_fn({"atom_types": probs, "frac_coords": batch.frac_coords,
+                              "lattice": batch.lattice}, batch)
+    assert values.tolist() == pytest.approx(mean[:, 0].tolist(), rel=1e-5, abs=1e-6)
+    values.sum().backward()
+    assert probs.grad.abs().sum() > 0
+
+
 def test_config_errors_name_the_field(tmp_path):
     from graphdiff.predictors import load_predictor_config
 
