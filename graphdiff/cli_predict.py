@@ -99,7 +99,8 @@ def predictor_info(predictor: str, as_json: bool) -> None:
                + (f" ({info['ensemble']}-fold cross-validation)" if info.get("cross_validate") else ""))
     if model.offset:
         click.echo(f"  learns the residual of a least-squares baseline on {', '.join(model.offset)}"
-                   + ("; not differentiable (the baseline reads built objects)" if model.offset_targets else ""))
+                   + ("; not differentiable (no gradient of %s)" % ", ".join(model.offset_gradient_free())
+                      if model.offset_gradient_free() else ""))
     click.echo(f"  targets: {', '.join(info['targets'])}")
     if info.get("calibration"):
         click.echo("  calibration " + ("(out-of-fold):" if info.get("cross_validate") else "(validation split):"))

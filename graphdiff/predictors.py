@@ -128,8 +128,8 @@ class PredictorOptions(BaseModel):
         "+ c0, and predictions add it back. Terms: 'composition' (x_c: the fraction of the nodes "
         "in each class of the domain's node categorical field, e.g. the atom fractions of each "
         "element) and registered targets of the domain (t: e.g. crystals-chgnet_energy, "
-        "evaluated on each item). A target term makes the predictor non-differentiable (no "
-        "gradient guidance)")
+        "evaluated on each item). The predictor stays differentiable when every target term is "
+        "(has a graph_fn)")
 
     @field_validator("properties", "offset")
     @classmethod
@@ -555,25 +555,42 @@ class Predictor(nn.Module):
             return torch.zeros(len(graphs), len(self.properties), dtype=torch.float64)
         return self.offset_features(graphs, ids) @ self.offset_coef.double().cpu()
 
+    def offset_gradient_free(self) -> list[str]:
+        """The offset's target terms that have no differentiable ``graph_fn`` (empty: the
+        predictor is differentiable)."""
+        if not self.offset_targets:
+            return []
+        known = _domain_targets(_load_domain(self.domain))
+        return [t for t in self.offset_targets if getattr(known.get(t), "graph_fn", None) is None]
+
     def _fields_offset(self, fields: dict[str, torch.Tensor], batch: Any, like: torch.Tensor) -> torch.Tensor:
-        """The composition baseline ``[B, K]`` from field values (differentiable in class
-        probabilities); target terms cannot be (they read built objects)."""
-        if self.offset_targets:
-            raise ConfigError(f"the predictor's offset reads the target(s) {self.offset_targets} on built "
-                              "objects, so it is not differentiable (no gradient guidance; rank or "
-                              "evaluate with it instead)")
+        """The baseline ``[B, K]`` from field values: class fractions from class ids or
+        probabilities (differentiable in them), each target term by its ``graph_fn``; a target
+        without one raises :class:`ConfigError`."""
+        missing = self.offset_gradient_free()
+        if missing:
+            raise ConfigError(f"the predictor's offset reads the target(s) {missing}, which are not "
+                              "differentiable, so neither is the predictor (no gradient guidance; "
+                              "rank or evaluate with it instead)")
         coef = self.offset_coef.to(like)
         B = like.shape[0]
-        if not self.offset_field:
-            return coef[-1].expand(B, -1)
-        value = fields[self.offset_field]
-        c = self.spec[self.offset_field].num_classes
-        probs = value.to(like.dtype) if value.is_floating_point() and value.dim() == 2 else \
-            F.one_hot(value.long().view(-1), c).to(like.dtype)
-        vec, _ = _as_batch_vector(batch, probs.shape[0], like.device)
-        sums = torch.zeros(B, c, dtype=like.dtype, device=like.device).index_add(0, vec, probs)
-        frac = sums / sums.sum(1, keepdim=True).clamp_min(1e-12)
-        return frac @ coef[:c] + coef[-1]
+        out = coef[-1].expand(B, -1)
+        col = 0
+        if self.offset_field:
+            value = fields[self.offset_field]
+            c = self.spec[self.offset_field].num_classes
+            probs = value.to(like.dtype) if value.is_floating_point() and value.dim() == 2 else \
+                F.one_hot(value.long().view(-1), c).to(like.dtype)
+            vec, _ = _as_batch_vector(batch, probs.shape[0], like.device)
+            sums = torch.zeros(B, c, dtype=like.dtype, device=like.device).index_add(0, vec, probs)
+            out = out + sums / sums.sum(1, keepdim=True).clamp_min(1e-12) @ coef[:c]
+            col = c
+        if self.offset_targets:
+            known = _domain_targets(_load_domain(self.domain))
+            for k, name in enumerate(self.offset_targets):
+                value = known[name].graph_fn(fields, batch).to(like.dtype).view(B, 1)
+                out = out + value * coef[col + k]
+        return out
 
     # ------------------------------------------------------------------ statistics
     @torch.no_grad()
@@ -830,7 +847,8 @@ class Predictor(nn.Module):
     def predict_fields(self, fields: dict[str, torch.Tensor], batch: Any = None
                        ) -> tuple[torch.Tensor, torch.Tensor]:
         """Differentiable mean and std ``[B, K]`` from field values (see :meth:`inputs_from_fields`)."""
-        if self.offset_targets:
+        missing = self.offset_gradient_free()
+        if missing:
             self._fields_offset(fields, batch, torch.zeros(0))  # raises: not differentiable
         was = self.training
         self.eval()

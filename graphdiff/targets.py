@@ -73,7 +73,7 @@ def predictor_target(path_or_loaded: Any, property: str, name: str | None = None
     ``graph_fn(fields, batch) -> Tensor [num_graphs]`` is differentiable in the continuous
     fields and in categorical class probabilities (see
     :meth:`~graphdiff.predictors.Predictor.inputs_from_fields`); a predictor whose ``offset``
-    reads other targets (e.g. a CHGNet energy) has none, so it is not differentiable.
+    reads a target without a ``graph_fn`` has none, so it is not differentiable.
 
     Parameters
     ----------
@@ -116,8 +116,8 @@ def predictor_target(path_or_loaded: Any, property: str, name: str | None = None
 
     offset_targets = [t for t in ((head.get("arch") or {}).get("offset")
                                   or getattr(loaded, "offset", None) or []) if t != "composition"]
-    if offset_targets:  # its baseline reads built objects: no gradient
-        graph_fn = None
+    if offset_targets and _without_gradient(head["domain"], offset_targets):
+        graph_fn = None  # its baseline reads a target that has no gradient
     noisy_fn = noisy_check = None
     if (head.get("arch") or {}).get("noisy") or getattr(loaded, "noisy", False):
         def noisy_fn(states: dict, graphs: Any) -> Any:
@@ -137,3 +137,12 @@ def predictor_target(path_or_loaded: Any, property: str, name: str | None = None
                               f"{where}{note}",
                   graph_fn=graph_fn, value_range=(float(rng[0]), float(rng[1])) if rng else None,
                   noisy_fn=noisy_fn, noisy_check=noisy_check, source=path)
+
+
+def _without_gradient(domain: str, names: list[str]) -> list[str]:
+    """The targets among ``names`` that have no ``graph_fn`` (or that no plugin registers)."""
+    from graphdiff.plugins import get_manager
+
+    reg = get_manager().registry("targets")
+    known = {e.name: e.obj for e in reg.entries() if getattr(e.obj, "domain", None) in (None, domain)}
+    return [n for n in names if getattr(known.get(n), "graph_fn", None) is None]

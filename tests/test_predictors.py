@@ -386,7 +386,8 @@ def test_offset_fits_a_target_baseline_and_the_members_learn_the_rest(social, tm
     """``offset = ["social-density"]`` on labels ``3 × density − 1``: the least-squares baseline
     recovers the line exactly (coefficients and an out-of-fold baseline error of 0); predictions
     are the baseline plus the members' residual; the reports and ``val_predictions.csv`` hold the
-    labels, not the residuals; a predictor whose baseline reads a target is not differentiable."""
+    labels, not the residuals; a predictor whose baseline reads a target without a gradient is
+    not differentiable."""
     import graphdiff.predictors as P
     from graphdiff.targets import predictor_target
     from graphdiff_social import SocialDomain
@@ -439,9 +440,10 @@ def test_offset_fits_a_target_baseline_and_the_members_learn_the_rest(social, tm
         assert __import__("re").search(why, res.output), res.output
 
 
-def test_composition_offset_is_differentiable(tmp_path):
-    """``offset = ["composition"]`` on crystals: the baseline reads the element fractions, also
-    from class probabilities, so the target keeps its gradient and agrees with ``predict``."""
+def test_composition_and_chgnet_offset_is_differentiable(tmp_path):
+    """``offset = ["composition", "crystals-chgnet_energy"]`` on crystals: the baseline reads the
+    element fractions (also from class probabilities) and CHGNet's energy, both differentiable,
+    so the target keeps its gradient and agrees with ``predict``."""
     pytest.importorskip("graphdiff_crystals")
     from graphdiff.plugins import get_manager
     from graphdiff.predictors import Predictor, read_labelled
@@ -449,25 +451,28 @@ def test_composition_offset_is_differentiable(tmp_path):
 
     cfg = _tiny_crystals(tmp_path / "comp.toml", data="max_items = 24\nval_fraction = 0.25",
                          training='max_steps = 3\nval_every = 3\nout_dir = "run"',
-                         predictor='properties = ["heat_ref"]\nensemble = 2\noffset = ["composition"]\n')
+                         predictor='properties = ["heat_ref"]\nensemble = 2\n'
+                                   'offset = ["composition", "crystals-chgnet_energy"]\n')
     res = CliRunner().invoke(cli, ["predictor", "train", "-q", str(cfg)])
     assert res.exit_code == 0, res.output
     path = tmp_path / "run" / "predictor.pt"
     model = Predictor.load(path)
     report = json.loads((tmp_path / "run" / "calibration.json").read_text())
     coef = report["offset"]["coefficients"]["heat_ref"]
-    assert coef and all(k.startswith("atom_types=") or k == "constant" for k in coef)
+    assert coef["crystals-chgnet_energy"] > 0  # (18 rows for ~20 terms: the values mean little)
+    assert all(k.startswith("atom_types=") or k in ("constant", "crystals-chgnet_energy") for k in coef)
     items = read_labelled(get_manager().get("domains", "crystals"), PEROV, ["heat_ref"], max_items=4)
     mean, _ = model.predict(items.graphs)
     target = predictor_target(path, "heat_ref")
     assert target.differentiable
     batch = Batch.from_data_list(items.graphs)
     probs = torch.nn.functional.one_hot(batch.atom_types.long(), 100).double().requires_grad_(True)
+    lattice = batch.lattice.clone().double().requires_grad_(True)
     values = target.graph_fn({"atom_types": probs, "frac_coords": batch.frac_coords,
-                              "lattice": batch.lattice}, batch)
-    assert values.tolist() == pytest.approx(mean[:, 0].tolist(), rel=1e-5, abs=1e-6)
+                              "lattice": lattice}, batch)
+    assert values.tolist() == pytest.approx(mean[:, 0].tolist(), rel=1e-5, abs=1e-5)
     values.sum().backward()
-    assert probs.grad.abs().sum() > 0
+    assert probs.grad.abs().sum() > 0 and lattice.grad.abs().sum() > 0
 
 
 def test_config_errors_name_the_field(tmp_path):

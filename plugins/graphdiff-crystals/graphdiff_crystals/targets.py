@@ -1,6 +1,7 @@
 """Graph-level targets of crystals: scalar properties computed from a pymatgen ``Structure``.
 
-Each also has a differentiable ``graph_fn(fields, batch) -> Tensor [num_graphs]`` on the graph
+Each but the number of elements also has a differentiable ``graph_fn(fields, batch) -> Tensor
+[num_graphs]`` on the graph
 fields (``lattice`` parameters ``[B, 6]``; ``atom_types`` as class ids ``long [N]`` or class
 probabilities ``[N, 100]``), so ``graphdiff sample --target crystals-density>=3`` and
 ``graphdiff interpolate --target ...`` steer sampling by gradient guidance.
@@ -14,7 +15,7 @@ from graphdiff.errors import DataError
 from graphdiff.targets import Target
 
 __all__ = ["density", "volume_per_atom", "num_elements", "chgnet_energy", "graph_density",
-           "graph_volume_per_atom", "TARGETS"]
+           "graph_volume_per_atom", "graph_chgnet_energy", "TARGETS"]
 
 #: g/cm³ per amu/Å³ (pymatgen's ``Structure.density`` uses the same constant)
 _AMU_PER_A3_TO_G_PER_CM3 = 1.66053906660
@@ -58,20 +59,75 @@ def chgnet_energy(structure: Any) -> float:
     """Energy per atom (eV/atom) that CHGNet (its bundled weights, loaded once, on the CPU)
     predicts for the structure as it is, unrelaxed. ``graphdiff stability`` relaxes first.
     A structure denser than :data:`CHGNET_MAX_NUMBER_DENSITY` atoms per Å³ is refused."""
-    global _CHGNET
     s = _structure(structure)
     if not s.volume > 0 or len(s) / s.volume > CHGNET_MAX_NUMBER_DENSITY:
         raise DataError(f"CHGNet is not asked to score {s.composition.reduced_formula} at "
                         f"{len(s) / max(s.volume, 1e-12):.3g} atoms/Å³ (over {CHGNET_MAX_NUMBER_DENSITY}: "
                         "no solid is that dense; diamond has 0.18)")
+    try:
+        return float(_chgnet().predict_structure(s, task="e")["e"])
+    except Exception as exc:  # noqa: BLE001 - elements CHGNet lacks, isolated atoms...
+        raise DataError(f"CHGNet cannot score {s.composition.reduced_formula}: {type(exc).__name__}: {exc}") from exc
+
+
+def _chgnet() -> Any:
+    """The bundled CHGNet, loaded once, on the CPU, its weights frozen (gradients flow to the
+    inputs only)."""
+    global _CHGNET
     if _CHGNET is None:
         from chgnet.model import CHGNet
 
         _CHGNET = CHGNet.load(use_device="cpu", verbose=False)
-    try:
-        return float(_CHGNET.predict_structure(s, task="e")["e"])
-    except Exception as exc:  # noqa: BLE001 - elements CHGNet lacks, isolated atoms...
-        raise DataError(f"CHGNet cannot score {s.composition.reduced_formula}: {type(exc).__name__}: {exc}") from exc
+        for p in _CHGNET.parameters():
+            p.requires_grad_(False)
+    return _CHGNET
+
+
+def graph_chgnet_energy(fields: dict[str, Any], batch: Any = None) -> Any:
+    """Differentiable :func:`chgnet_energy` of each graph of a batch (eV/atom, ``[num_graphs]``),
+    in the fractional coordinates and the lattice parameters.
+
+    Each graph's neighbour list (CHGNet's 5 Å / 3 Å cut-offs) is built from its current values;
+    the distances and angles are then recomputed from the differentiable tensors, as CHGNet does
+    for its forces and stress, so the gradient is exact for that neighbour list. Atom types
+    enter as class ids (probabilities are arg-maxed: no gradient through them). A graph denser
+    than :data:`CHGNET_MAX_NUMBER_DENSITY` atoms per Å³, or that CHGNet cannot read, is given
+    the constant 0 eV/atom without gradient (a clean estimate early in sampling can be such a
+    cell), rather than stopping the sampler."""
+    import numpy as np
+    import torch
+    from pymatgen.core import Lattice, Structure
+
+    from graphdiff_crystals.lattice import params_to_lattice
+
+    model = _chgnet()
+    lattice = fields["lattice"]
+    types, frac = fields["atom_types"], fields["frac_coords"]
+    vec, num = _graph_index(batch, frac.shape[0], frac.device)
+    ids = types.argmax(-1) if types.dim() == 2 else types.long().view(-1)
+    mats = params_to_lattice(lattice.reshape(-1, 6))
+    wrapped = frac - torch.floor(frac).detach()
+    graphs, scored = [], []
+    for b in range(num):
+        idx = (vec == b).nonzero().view(-1)
+        m = mats[b].detach().cpu().double().numpy()
+        vol = abs(float(np.linalg.det(m)))
+        z = (ids[idx] + 1).cpu().tolist()
+        if not idx.numel() or not vol > 0 or len(z) / vol > CHGNET_MAX_NUMBER_DENSITY:
+            continue
+        try:
+            graph = model.graph_converter(Structure(Lattice(m), z, wrapped[idx].detach().cpu().double().numpy()))
+        except Exception:  # noqa: BLE001 - elements CHGNet lacks, degenerate cells
+            continue
+        graph.atom_frac_coord = wrapped[idx].to(torch.float32).cpu()
+        graph.lattice = mats[b].to(torch.float32).cpu()
+        graphs.append(graph)
+        scored.append(b)
+    out = lattice.new_zeros(num)
+    if graphs:  # one batched CHGNet call
+        energy = model(graphs, task="e")["e"].view(-1).to(lattice)
+        out = out.index_put((torch.tensor(scored, device=lattice.device),), energy)
+    return out
 
 
 def _masses(dtype: Any, device: Any) -> Any:
@@ -140,5 +196,6 @@ TARGETS: tuple[Target, ...] = (
            units="Å^3/atom", graph_fn=graph_volume_per_atom),
     Target("crystals-num_elements", "crystals", num_elements, description="number of distinct elements"),
     Target("crystals-chgnet_energy", "crystals", chgnet_energy,
-           description="CHGNet energy of the unrelaxed structure", units="eV/atom"),
+           description="CHGNet energy of the unrelaxed structure", units="eV/atom",
+           graph_fn=graph_chgnet_energy),
 )
