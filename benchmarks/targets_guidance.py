@@ -31,6 +31,11 @@ states, as classifier guidance, instead of the clean guide's gradient in the den
 estimate). Entries ``noisy,scale=<S>``; the unguided set of the same ``--num/--steps/--seed``
 is sampled once and reused.
 
+Physical guidance (``run --guide chgnet --scale S``): no learned guide; the guided set asks
+``crystals-chgnet_energy<=E`` (gradient guidance by CHGNet's differentiable energy of the clean
+estimate), where E is the median CHGNet energy of the training structures within 0.01 of the
+goal (what reaching the goal looks like physically). Entries ``chgnet,scale=<S>``.
+
 Perov-5 heat of formation (``--dataset perov_5``):
 
     python benchmarks/targets_guidance.py predictors --dataset perov_5
@@ -151,7 +156,9 @@ SPECS = {
 }
 
 #: --guide -> the kind of guidance
-GUIDES = ("clean", "noisy", "cfg")
+GUIDES = ("clean", "noisy", "cfg", "chgnet")
+#: the physical guide of --guide chgnet
+CHGNET_TARGET = "crystals-chgnet_energy"
 
 
 def _env(threads: int = 1) -> dict:
@@ -258,8 +265,8 @@ def plot_path(spec: Spec, reading: str, scale: float, oversample: float = 1.0, c
 
 
 def guide_role(spec: Spec, reading: str) -> str | None:
-    """The trained predictor that guides (``None``: the model's condition or a bundled target)."""
-    if reading == "cfg" or (reading == "clean" and spec.bundled_guide):
+    """The trained predictor that guides (``None``: the model's condition or a registered target)."""
+    if reading in ("cfg", "chgnet") or (reading == "clean" and spec.bundled_guide):
         return None
     return "guide" if reading == "clean" else "tguide"
 
@@ -268,14 +275,18 @@ def guide_target(spec: Spec, reading: str) -> str:
     """The name ``--target NAME=V`` asks for."""
     if reading == "cfg":
         return spec.column
+    if reading == "chgnet":
+        return CHGNET_TARGET
     role = guide_role(spec, reading)
     return spec.bundled_guide if role is None else spec.target(role)
 
 
 def guided_args(spec: Spec, reading: str, goal: float, scale: float, oversample: float = 1.0,
                 corrector: int = 0, also: tuple[str, ...] = (), fields: tuple[str, ...] = ()) -> list[str]:
-    """The ``graphdiff sample`` options of the guided set."""
-    target = ["--target", f"{guide_target(spec, reading)}={goal}"] + [x for a in also for x in ("--target", a)]
+    """The ``graphdiff sample`` options of the guided set (``--guide chgnet``: ``goal`` is the
+    CHGNet energy to stay under, :func:`chgnet_goal`)."""
+    op = "<=" if reading == "chgnet" else "="
+    target = ["--target", f"{guide_target(spec, reading)}{op}{goal}"] + [x for a in also for x in ("--target", a)]
     extra = ((["--oversample", f"{oversample:g}"] if oversample != 1.0 else [])
              + (["--corrector-steps", str(corrector)] if corrector else [])
              + [x for f in fields for x in ("--guide-fields", f)])
@@ -283,7 +294,8 @@ def guided_args(spec: Spec, reading: str, goal: float, scale: float, oversample:
         return target + ["--guidance-scale", str(scale)] + extra
     role = guide_role(spec, reading)
     pred = [] if role is None else ["--predictor", str(spec.role_dir(role) / "predictor.pt")]
-    return pred + target + ["--gradient-scale", str(scale), "--guidance-mode", reading] + extra
+    return pred + target + ["--gradient-scale", str(scale),
+                            "--guidance-mode", "clean" if reading == "chgnet" else reading] + extra
 
 
 def run_command(spec: Spec, num: int, steps: int, quantile: float, scale: float, seed: int, reading: str,
@@ -308,6 +320,10 @@ def guide_description(spec: Spec, reading: str) -> str:
     if reading == "cfg":
         return (f"classifier-free guidance by {spec.generator}'s own {spec.column} condition "
                 "(--guidance-scale = the weight w)")
+    if reading == "chgnet":
+        return (f"CHGNet's energy of the clean estimate ({CHGNET_TARGET}, differentiable), asked to be at "
+                "most the median CHGNet energy of the training structures within 0.01 of the goal "
+                "(no learned predictor of the property)")
     if reading == "clean" and spec.bundled_guide:
         return spec.bundled_guide_about
     if reading == "clean":
@@ -335,6 +351,8 @@ def run(num: int, steps: int, quantile: float, scale: float, seed: int, reading:
     goal = goal_value(train_vals, quantile)
     judge = spec.role_dir("judge") / "predictor.pt"
     gtarget = guide_target(spec, reading)
+    at_goal = _at_goal(spec, goal) if spec.dataset == "carbon_24" or reading == "chgnet" else None
+    request = at_goal["chgnet_energy_median"] if reading == "chgnet" else goal
     out = {}
     for mode in ("unguided", "guided"):
         # the unguided set of these settings is sampled once, whatever the guide
@@ -344,7 +362,7 @@ def run(num: int, steps: int, quantile: float, scale: float, seed: int, reading:
         cmd = [str(BIN / "graphdiff"), "sample", "-c", spec.generator, "--num", str(num), "--steps", str(steps),
                "--seed", str(seed), "--out", str(gen), "-q", "--judge", str(judge)]
         if mode == "guided":
-            cmd += guided_args(spec, reading, goal, scale, oversample, corrector, also, fields)
+            cmd += guided_args(spec, reading, request, scale, oversample, corrector, also, fields)
         t0 = time.perf_counter()
         reused = mode == "unguided" and gen.exists()
         res = None if reused else subprocess.run(cmd, check=True, env=_env(), capture_output=True, text=True)
@@ -377,7 +395,8 @@ def run(num: int, steps: int, quantile: float, scale: float, seed: int, reading:
         "judge_validation_mae": judge_meta["properties"][spec.column].get("mae"),
         "train_std": statistics.pstdev(train_vals),
         "train_density_mean": _validity(RUNS / spec.dataset / "train.csv", 1)[1],
-        **({"goal_structures": _at_goal(spec, goal)} if spec.dataset == "carbon_24" else {}),
+        **({"goal_structures": at_goal} if at_goal is not None else {}),
+        **({"guide_request": f"{gtarget}<={request}"} if reading == "chgnet" else {}),
         **out,
         "mae_ratio_unguided_over_guided": out["unguided"]["mae_to_goal"] / max(out["guided"]["mae_to_goal"], 1e-12),
         "validity_change_points": 100 * (out["guided"]["structural_validity"] - out["unguided"]["structural_validity"]),
@@ -464,7 +483,7 @@ def _plot(result: dict, goal: float, spec: Spec = SPECS["carbon_24"]) -> None:
     reading = result["guidance_reading"]
     scale = result["guidance_scale"] if reading == "cfg" else result["gradient_scale"]
     kind = {"clean": "clean-estimate guidance", "noisy": "time-aware guidance",
-            "cfg": "classifier-free guidance"}[reading]
+            "cfg": "classifier-free guidance", "chgnet": "CHGNet-energy guidance"}[reading]
     extra = ((f", best {result['num']} of {result['oversample']:g}x drawn by the guide"
               if result.get("oversample", 1.0) != 1.0 else "")
              + (f", {result['corrector_steps']} corrector step(s)" if result.get("corrector_steps") else ""))
@@ -544,8 +563,9 @@ def main() -> None:
                     help="predictors: which to train (repeatable; default guide and judge, "
                          "perov_5: judge only, its guide is bundled)")
     ap.add_argument("--guide", choices=list(GUIDES), default="clean",
-                    help="run: the clean-estimate guide, the time-aware one (--role tguide), or "
-                         "classifier-free guidance by the model's own condition (cfg)")
+                    help="run: the clean-estimate guide, the time-aware one (--role tguide), "
+                         "classifier-free guidance by the model's own condition (cfg), or CHGNet's "
+                         "energy (chgnet: at most the CHGNet median of the training structures at the goal)")
     a = ap.parse_args()
     spec = SPECS[a.dataset]
     if a.generator:

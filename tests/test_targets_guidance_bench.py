@@ -93,6 +93,11 @@ def test_perov5_guidance_arguments_and_commands(bench):
     # gradient: the bundled predictor's registered target, no --predictor file
     assert bench.guided_args(spec, "clean", -1.25, 30.0) == [
         "--target", "perov5-heat_ref=-1.25", "--gradient-scale", "30.0", "--guidance-mode", "clean"]
+    # physical: CHGNet's differentiable energy, asked to stay under a value, read on the clean estimate
+    assert bench.guided_args(spec, "chgnet", -9.06, 1.0) == [
+        "--target", "crystals-chgnet_energy<=-9.06", "--gradient-scale", "1.0", "--guidance-mode", "clean"]
+    assert bench.guide_role(spec, "chgnet") is None and bench.entry_key("chgnet", 1.0) == "chgnet,scale=1"
+    assert "CHGNet" in bench.guide_description(spec, "chgnet")
     assert bench.guide_target(spec, "cfg") == "heat_ref"
     assert bench.guide_target(spec, "clean") == "perov5-heat_ref"
     assert bench.run_command(spec, 64, 200, 0.1, 3.0, 0, "cfg") == (
