@@ -22,8 +22,10 @@ Steps, all on the seeded 80/20 split of ``../shared/data/perov_5/val.csv``:
 alone, which a GNN that pools over atoms can learn by itself, so any gain over the plain
 predictor that remains there does not come from CHGNet.
 
-Writes ``benchmarks/results/<name>.json`` (default ``perov5-heat-delta``). The baseline needs
-CHGNet at prediction time, so this is a measurement, not a bundled predictor.
+Writes ``benchmarks/results/<name>.json`` (default ``perov5-heat-delta``). This script is the
+measurement that motivated ``[predictor] offset`` (docs/predictors.md), which trains the same
+kind of predictor from one config and keeps the baseline inside the predictor file
+(``benchmarks/configs/perov5-heat-chgnet.toml``).
 """
 
 from __future__ import annotations
