@@ -1425,7 +1425,7 @@ def _fit_offset(model: Predictor, train: LabelledData, val: LabelledData,
     rows that have it; the minimum-norm solution, as class fractions and the constant are
     collinear), and replace the labels of ``train`` and ``val`` by their residuals. Returns the
     labels to restore, the baselines of both sets and the coefficients ``{property: {term:
-    value}}`` (classes by index)."""
+    value}}`` (classes by label, e.g. ``atom_types=O``, else by index)."""
     labels = [getattr(g, _Y) for g in train.graphs + val.graphs]
     x_train = model.offset_features(train.graphs, train.ids, log=say)
     x_val = model.offset_features(val.graphs, val.ids, log=say) if len(val) else x_train[:0]
@@ -1440,8 +1440,9 @@ def _fit_offset(model: Predictor, train: LabelledData, val: LabelledData,
     base_train, base_val = x_train @ coef, x_val @ coef
     for g, b in zip(train.graphs + val.graphs, torch.cat([base_train, base_val])):
         setattr(g, _Y, (getattr(g, _Y).double() - b.view(1, -1)).to(getattr(g, _Y).dtype))
-    names = ([f"{model.offset_field}={c}" for c in range(model.offset_width - len(model.offset_targets) - 1)]
-             + model.offset_targets + ["constant"])
+    classes = model.offset_width - len(model.offset_targets) - 1
+    labels_of = (model.spec[model.offset_field].labels if model.offset_field else None) or range(classes)
+    names = [f"{model.offset_field}={c}" for c in labels_of] + model.offset_targets + ["constant"]
     say("offset: " + "; ".join(f"{p}: " + ", ".join(f"{n} {coef[i, j]:.4g}" for i, n in enumerate(names)
                                                     if n in model.offset_targets or n == "constant")
                                for j, p in enumerate(model.properties)))
