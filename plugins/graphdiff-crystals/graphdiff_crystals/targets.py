@@ -53,6 +53,8 @@ _CHGNET: Any = None
 #: a cell squeezed far beyond that (a generator gone wrong) gives CHGNet thousands of neighbours
 #: per atom within its 5 Å cutoff, which can exhaust the memory, for a meaningless number
 CHGNET_MAX_NUMBER_DENSITY = 0.5
+#: the heaviest element CHGNet embeds (Pu)
+CHGNET_MAX_Z = 94
 
 
 def chgnet_energy(structure: Any) -> float:
@@ -91,7 +93,8 @@ def graph_chgnet_energy(fields: dict[str, Any], batch: Any = None) -> Any:
     the distances and angles are then recomputed from the differentiable tensors, as CHGNet does
     for its forces and stress, so the gradient is exact for that neighbour list. Atom types
     enter as class ids (probabilities are arg-maxed: no gradient through them). A graph denser
-    than :data:`CHGNET_MAX_NUMBER_DENSITY` atoms per Å³, or that CHGNet cannot read, is given
+    than :data:`CHGNET_MAX_NUMBER_DENSITY` atoms per Å³, with an element beyond Pu (Z 94, which
+    CHGNet does not embed), or that CHGNet cannot read otherwise, is given
     the constant 0 eV/atom without gradient (a clean estimate early in sampling can be such a
     cell), rather than stopping the sampler."""
     import numpy as np
@@ -113,7 +116,8 @@ def graph_chgnet_energy(fields: dict[str, Any], batch: Any = None) -> Any:
         m = mats[b].detach().cpu().double().numpy()
         vol = abs(float(np.linalg.det(m)))
         z = (ids[idx] + 1).cpu().tolist()
-        if not idx.numel() or not vol > 0 or len(z) / vol > CHGNET_MAX_NUMBER_DENSITY:
+        if (not idx.numel() or not vol > 0 or len(z) / vol > CHGNET_MAX_NUMBER_DENSITY
+                or max(z) > CHGNET_MAX_Z):
             continue
         try:
             graph = model.graph_converter(Structure(Lattice(m), z, wrapped[idx].detach().cpu().double().numpy()))
