@@ -251,6 +251,30 @@ def _number(value: Any, where: str, prop: str) -> float:
         raise DataError(f"{where}: property {prop!r} has the non-numeric value {value!r}") from None
 
 
+def _target_values(target: Any, name: str, objs: Sequence[Any], ids: Sequence[str] | None) -> list[float]:
+    """``target``'s value on every object: one ``batch_fn`` call where the target has one (a
+    batched model), else (or when the batch fails, to find the item) one call per object; an
+    item that fails or gives a value that is not finite raises :class:`DataError` naming it."""
+    errors = (DataError, ValueError, TypeError, ArithmeticError, RuntimeError)
+    values = None
+    if getattr(target, "batch_fn", None) is not None and objs:
+        try:
+            values = [float(v) for v in target.batch_fn(list(objs))]
+        except errors:
+            values = None
+    out = []
+    for i, obj in enumerate(objs):
+        where = f"item {ids[i]}" if ids is not None else f"item {i}"
+        try:
+            value = values[i] if values is not None else float(target(obj))
+        except errors as exc:
+            raise DataError(f"{where}: offset term {name!r} cannot be evaluated: {exc}") from None
+        if not math.isfinite(value):
+            raise DataError(f"{where}: offset term {name!r} is {value}")
+        out.append(value)
+    return out
+
+
 def _domain_targets(domain: Any) -> dict[str, Any]:
     from graphdiff.plugins import get_manager
 
@@ -528,27 +552,18 @@ class Predictor(nn.Module):
             if log is not None:
                 log(f"offset: evaluating {', '.join(targets)} on {len(graphs)} item(s)")
         rows = torch.ones(len(graphs), self.offset_width, dtype=torch.float64)
-        for i, g in enumerate(graphs):
-            col = 0
-            if self.offset_field:
-                c = self.spec[self.offset_field].num_classes
+        col = 0
+        if self.offset_field:
+            c = self.spec[self.offset_field].num_classes
+            for i, g in enumerate(graphs):
                 types = getattr(g, self.offset_field).long().view(-1)
                 rows[i, :c] = torch.bincount(types, minlength=c).double() / max(types.numel(), 1)
-                col = c
-            if targets:
-                where = f"item {ids[i]}" if ids is not None else f"item {i}"
-                obj = domain.from_graph(g)
-                for name, target in targets.items():
-                    try:
-                        value = float(target(obj))
-                    except (DataError, ValueError, TypeError, ArithmeticError, RuntimeError) as exc:
-                        raise DataError(f"{where}: offset term {name!r} cannot be evaluated: {exc}") from None
-                    if not math.isfinite(value):
-                        raise DataError(f"{where}: offset term {name!r} is {value}")
-                    rows[i, col] = value
-                    col += 1
+            col = c
+        if targets:
+            objs = [domain.from_graph(g) for g in graphs]
+            for k, (name, target) in enumerate(targets.items()):
+                rows[:, col + k] = torch.tensor(_target_values(target, name, objs, ids), dtype=torch.float64)
         return rows
-
     def offset_values(self, graphs: Sequence[Data], ids: Sequence[str] | None = None) -> torch.Tensor:
         """The baseline ``[n, K]`` (float64, CPU; zeros without an offset)."""
         if not self.offset:
@@ -1448,7 +1463,7 @@ def _fit_offset(model: Predictor, train: LabelledData, val: LabelledData,
                                for j, p in enumerate(model.properties)))
     label_mean = torch.stack([y[torch.isfinite(y[:, j]), j].mean() for j in range(y.shape[1])])
     return {"labels": labels, "train_base": base_train, "val_base": base_val, "label_mean": label_mean,
-            "coefficients": {p: {n: float(coef[i, j]) for i, n in enumerate(names) if coef[i, j] != 0}
+            "coefficients": {p: {n: float(coef[i, j]) for i, n in enumerate(names) if abs(float(coef[i, j])) > 1e-9}
                              for j, p in enumerate(model.properties)}}
 
 

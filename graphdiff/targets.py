@@ -43,6 +43,10 @@ class Target:
     source:
         The predictor file a predictor's target reads (``None`` for other targets); bundled
         predictors are addressed by its stem (:func:`graphdiff.predictors.resolve_predictor`).
+    batch_fn:
+        Optional ``batch_fn(objs) -> list[float]``, the values of many objects at once (one
+        batched model call), with the same values as ``fn``; used where many items are scored
+        (a predictor's ``offset``).
     """
 
     name: str
@@ -56,6 +60,7 @@ class Target:
     noisy_fn: Callable[..., Any] | None = None
     noisy_check: Callable[[Any], list[str]] | None = None
     source: str | None = None
+    batch_fn: Callable[[Any], list] | None = None
 
     def __call__(self, obj: Any) -> float:
         return float(self.fn(obj))

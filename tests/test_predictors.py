@@ -475,6 +475,25 @@ def test_composition_and_chgnet_offset_is_differentiable(tmp_path):
     assert probs.grad.abs().sum() > 0 and lattice.grad.abs().sum() > 0
 
 
+def test_target_values_batch_and_per_item_errors():
+    """A target's ``batch_fn`` gives all values in one call; when it fails, the values come one
+    by one, and an item that fails or is not finite is named."""
+    from graphdiff.predictors import _target_values
+    from graphdiff.targets import Target
+
+    calls = []
+    ok = Target("t", "d", lambda x: 2.0 * x, batch_fn=lambda xs: calls.append(len(xs)) or [2.0 * x for x in xs])
+    assert _target_values(ok, "t", [1, 2, 3], None) == [2.0, 4.0, 6.0] and calls == [3]
+    def broken(xs):
+        raise RuntimeError("batch failed")
+    fallback = Target("t", "d", lambda x: 1.0 / x, batch_fn=broken)
+    assert _target_values(fallback, "t", [1, 2], None) == [1.0, 0.5]
+    with pytest.raises(DataError, match="item b: offset term 't' cannot be evaluated"):
+        _target_values(fallback, "t", [1, 0], ["a", "b"])
+    with pytest.raises(DataError, match="item 1: offset term 't' is nan"):
+        _target_values(Target("t", "d", lambda x: x), "t", [1.0, float("nan")], None)
+
+
 def test_config_errors_name_the_field(tmp_path):
     from graphdiff.predictors import load_predictor_config
 

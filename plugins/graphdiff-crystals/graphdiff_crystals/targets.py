@@ -14,7 +14,7 @@ from typing import Any
 from graphdiff.errors import DataError
 from graphdiff.targets import Target
 
-__all__ = ["density", "volume_per_atom", "num_elements", "chgnet_energy", "graph_density",
+__all__ = ["density", "volume_per_atom", "num_elements", "chgnet_energy", "chgnet_energies", "graph_density",
            "graph_volume_per_atom", "graph_chgnet_energy", "TARGETS"]
 
 #: g/cm³ per amu/Å³ (pymatgen's ``Structure.density`` uses the same constant)
@@ -70,6 +70,22 @@ def chgnet_energy(structure: Any) -> float:
         return float(_chgnet().predict_structure(s, task="e")["e"])
     except Exception as exc:  # noqa: BLE001 - elements CHGNet lacks, isolated atoms...
         raise DataError(f"CHGNet cannot score {s.composition.reduced_formula}: {type(exc).__name__}: {exc}") from exc
+
+
+def chgnet_energies(structures: Any) -> list[float]:
+    """:func:`chgnet_energy` of many structures in batched CHGNet calls (the same values, several
+    times faster); a structure it would refuse raises the same :class:`DataError`."""
+    ss = [_structure(s) for s in structures]
+    for s in ss:
+        if not s.volume > 0 or len(s) / s.volume > CHGNET_MAX_NUMBER_DENSITY:
+            return [chgnet_energy(s) for s in ss]  # raises, naming the structure
+    if not ss:
+        return []
+    try:
+        preds = _chgnet().predict_structure(ss, task="e", batch_size=64)
+    except Exception:  # noqa: BLE001 - one structure CHGNet cannot read: find it, one by one
+        return [chgnet_energy(s) for s in ss]
+    return [float(p["e"]) for p in (preds if isinstance(preds, list) else [preds])]
 
 
 def _chgnet() -> Any:
@@ -201,5 +217,5 @@ TARGETS: tuple[Target, ...] = (
     Target("crystals-num_elements", "crystals", num_elements, description="number of distinct elements"),
     Target("crystals-chgnet_energy", "crystals", chgnet_energy,
            description="CHGNet energy of the unrelaxed structure", units="eV/atom",
-           graph_fn=graph_chgnet_energy),
+           graph_fn=graph_chgnet_energy, batch_fn=chgnet_energies),
 )
