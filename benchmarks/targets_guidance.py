@@ -150,8 +150,10 @@ SPECS = {
                       "carbon24-energy-guidance"),
     "perov_5": Spec("perov_5", "perov5", "perov5-dng", "heat_ref", "eV/atom", "perov5-heat-guidance",
                     bundled_guide="perov5-heat_ref",
-                    bundled_guide_about="the bundled predictor perov5-heat (3-member GNN ensemble trained on "
-                                        "runs/perov_5/train.csv, the generator's split)",
+                    bundled_guide_about="the bundled predictor perov5-heat (16-member cross-validated GNN "
+                                        "ensemble on the residual of a CHGNet baseline, trained on "
+                                        "runs/perov_5/train.csv, the generator's split; the entries "
+                                        "measured before it name the 3-member one it replaced)",
                     default_roles=("judge",), keep_guided=True, conditioned=True),
 }
 
