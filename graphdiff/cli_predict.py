@@ -98,9 +98,9 @@ def predictor_info(predictor: str, as_json: bool) -> None:
                + f"; trained on {info['num_train']} item(s) of {info['source']}"
                + (f" ({info['ensemble']}-fold cross-validation)" if info.get("cross_validate") else ""))
     if model.offset:
+        missing = model.offset_gradient_free()
         click.echo(f"  learns the residual of a least-squares baseline on {', '.join(model.offset)}"
-                   + ("; not differentiable (no gradient of %s)" % ", ".join(model.offset_gradient_free())
-                      if model.offset_gradient_free() else ""))
+                   + (f"; not differentiable (no gradient of {', '.join(missing)})" if missing else ""))
     click.echo(f"  targets: {', '.join(info['targets'])}")
     if info.get("calibration"):
         click.echo("  calibration " + ("(out-of-fold):" if info.get("cross_validate") else "(validation split):"))

@@ -275,11 +275,21 @@ def _target_values(target: Any, name: str, objs: Sequence[Any], ids: Sequence[st
     return out
 
 
-def _domain_targets(domain: Any) -> dict[str, Any]:
+def _targets_of(domain_name: str) -> dict[str, Any]:
+    """The registered targets that score ``domain_name``'s objects, by name."""
     from graphdiff.plugins import get_manager
 
     reg = get_manager().registry("targets")
-    return {e.name: e.obj for e in reg.entries() if getattr(e.obj, "domain", None) in (None, domain.name)}
+    return {e.name: e.obj for e in reg.entries() if getattr(e.obj, "domain", None) in (None, domain_name)}
+
+
+def _domain_targets(domain: Any) -> dict[str, Any]:
+    return _targets_of(domain.name)
+
+
+def _without_gradient(names: Sequence[str], known: dict[str, Any]) -> list[str]:
+    """The targets among ``names`` that have no ``graph_fn`` in ``known`` (or are not in it)."""
+    return [n for n in names if getattr(known.get(n), "graph_fn", None) is None]
 
 
 def _strip(graph: Data, spec: GraphSpec) -> Data:
@@ -543,7 +553,7 @@ class Predictor(nn.Module):
         domain = None
         if self.offset_targets:
             domain = _load_domain(self.domain)
-            known = _domain_targets(domain)
+            known = self._offset_known()
             for name in self.offset_targets:
                 if name not in known:
                     raise ConfigError(f"offset term {name!r}: no such target of domain {self.domain!r} "
@@ -564,29 +574,28 @@ class Predictor(nn.Module):
             for k, (name, target) in enumerate(targets.items()):
                 rows[:, col + k] = torch.tensor(_target_values(target, name, objs, ids), dtype=torch.float64)
         return rows
+
     def offset_values(self, graphs: Sequence[Data], ids: Sequence[str] | None = None) -> torch.Tensor:
         """The baseline ``[n, K]`` (float64, CPU; zeros without an offset)."""
         if not self.offset:
             return torch.zeros(len(graphs), len(self.properties), dtype=torch.float64)
         return self.offset_features(graphs, ids) @ self.offset_coef.double().cpu()
 
+    def _offset_known(self) -> dict[str, Any]:
+        """The domain's registered targets, looked up once (guidance reads them at every step)."""
+        if getattr(self, "_known_targets", None) is None:
+            self._known_targets = _targets_of(self.domain)
+        return self._known_targets
+
     def offset_gradient_free(self) -> list[str]:
         """The offset's target terms that have no differentiable ``graph_fn`` (empty: the
         predictor is differentiable)."""
-        if not self.offset_targets:
-            return []
-        known = _domain_targets(_load_domain(self.domain))
-        return [t for t in self.offset_targets if getattr(known.get(t), "graph_fn", None) is None]
+        return _without_gradient(self.offset_targets, self._offset_known()) if self.offset_targets else []
 
     def _fields_offset(self, fields: dict[str, torch.Tensor], batch: Any, like: torch.Tensor) -> torch.Tensor:
         """The baseline ``[B, K]`` from field values: class fractions from class ids or
-        probabilities (differentiable in them), each target term by its ``graph_fn``; a target
-        without one raises :class:`ConfigError`."""
-        missing = self.offset_gradient_free()
-        if missing:
-            raise ConfigError(f"the predictor's offset reads the target(s) {missing}, which are not "
-                              "differentiable, so neither is the predictor (no gradient guidance; "
-                              "rank or evaluate with it instead)")
+        probabilities (differentiable in them), each target term by its ``graph_fn`` (the
+        caller has checked that every one has one)."""
         coef = self.offset_coef.to(like)
         B = like.shape[0]
         out = coef[-1].expand(B, -1)
@@ -601,7 +610,7 @@ class Predictor(nn.Module):
             out = out + sums / sums.sum(1, keepdim=True).clamp_min(1e-12) @ coef[:c]
             col = c
         if self.offset_targets:
-            known = _domain_targets(_load_domain(self.domain))
+            known = self._offset_known()
             for k, name in enumerate(self.offset_targets):
                 value = known[name].graph_fn(fields, batch).to(like.dtype).view(B, 1)
                 out = out + value * coef[col + k]
@@ -864,7 +873,9 @@ class Predictor(nn.Module):
         """Differentiable mean and std ``[B, K]`` from field values (see :meth:`inputs_from_fields`)."""
         missing = self.offset_gradient_free()
         if missing:
-            self._fields_offset(fields, batch, torch.zeros(0))  # raises: not differentiable
+            raise ConfigError(f"the predictor's offset reads the target(s) {missing}, which are not "
+                              "differentiable, so neither is the predictor (no gradient guidance; "
+                              "rank or evaluate with it instead)")
         was = self.training
         self.eval()
         try:
@@ -1455,9 +1466,9 @@ def _fit_offset(model: Predictor, train: LabelledData, val: LabelledData,
     base_train, base_val = x_train @ coef, x_val @ coef
     for g, b in zip(train.graphs + val.graphs, torch.cat([base_train, base_val])):
         setattr(g, _Y, (getattr(g, _Y).double() - b.view(1, -1)).to(getattr(g, _Y).dtype))
-    classes = model.offset_width - len(model.offset_targets) - 1
-    labels_of = (model.spec[model.offset_field].labels if model.offset_field else None) or range(classes)
-    names = [f"{model.offset_field}={c}" for c in labels_of] + model.offset_targets + ["constant"]
+    field = model.spec[model.offset_field] if model.offset_field else None
+    classes = (field.labels or range(field.num_classes)) if field is not None else ()
+    names = [f"{model.offset_field}={c}" for c in classes] + model.offset_targets + ["constant"]
     say("offset: " + "; ".join(f"{p}: " + ", ".join(f"{n} {coef[i, j]:.4g}" for i, n in enumerate(names)
                                                     if n in model.offset_targets or n == "constant")
                                for j, p in enumerate(model.properties)))

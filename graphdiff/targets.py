@@ -92,7 +92,7 @@ def predictor_target(path_or_loaded: Any, property: str, name: str | None = None
         ``[predictor] name``, else ``'<domain>-predicted'``).
     """
     from graphdiff.errors import ConfigError
-    from graphdiff.predictors import Predictor, _as_predictor, predictor_header
+    from graphdiff.predictors import Predictor, _as_predictor, _targets_of, _without_gradient, predictor_header
 
     loaded = path_or_loaded if isinstance(path_or_loaded, Predictor) else None
     path = None if loaded is not None else str(Path(path_or_loaded).resolve())
@@ -121,7 +121,7 @@ def predictor_target(path_or_loaded: Any, property: str, name: str | None = None
 
     offset_targets = [t for t in ((head.get("arch") or {}).get("offset")
                                   or getattr(loaded, "offset", None) or []) if t != "composition"]
-    if offset_targets and _without_gradient(head["domain"], offset_targets):
+    if offset_targets and _without_gradient(offset_targets, _targets_of(head["domain"])):
         graph_fn = None  # its baseline reads a target that has no gradient
     noisy_fn = noisy_check = None
     if (head.get("arch") or {}).get("noisy") or getattr(loaded, "noisy", False):
@@ -142,12 +142,3 @@ def predictor_target(path_or_loaded: Any, property: str, name: str | None = None
                               f"{where}{note}",
                   graph_fn=graph_fn, value_range=(float(rng[0]), float(rng[1])) if rng else None,
                   noisy_fn=noisy_fn, noisy_check=noisy_check, source=path)
-
-
-def _without_gradient(domain: str, names: list[str]) -> list[str]:
-    """The targets among ``names`` that have no ``graph_fn`` (or that no plugin registers)."""
-    from graphdiff.plugins import get_manager
-
-    reg = get_manager().registry("targets")
-    known = {e.name: e.obj for e in reg.entries() if getattr(e.obj, "domain", None) in (None, domain)}
-    return [n for n in names if getattr(known.get(n), "graph_fn", None) is None]

@@ -61,11 +61,7 @@ def chgnet_energy(structure: Any) -> float:
     """Energy per atom (eV/atom) that CHGNet (its bundled weights, loaded once, on the CPU)
     predicts for the structure as it is, unrelaxed. ``graphdiff stability`` relaxes first.
     A structure denser than :data:`CHGNET_MAX_NUMBER_DENSITY` atoms per Å³ is refused."""
-    s = _structure(structure)
-    if not s.volume > 0 or len(s) / s.volume > CHGNET_MAX_NUMBER_DENSITY:
-        raise DataError(f"CHGNet is not asked to score {s.composition.reduced_formula} at "
-                        f"{len(s) / max(s.volume, 1e-12):.3g} atoms/Å³ (over {CHGNET_MAX_NUMBER_DENSITY}: "
-                        "no solid is that dense; diamond has 0.18)")
+    s = _chgnet_structure(structure)
     try:
         return float(_chgnet().predict_structure(s, task="e")["e"])
     except Exception as exc:  # noqa: BLE001 - elements CHGNet lacks, isolated atoms...
@@ -75,10 +71,7 @@ def chgnet_energy(structure: Any) -> float:
 def chgnet_energies(structures: Any) -> list[float]:
     """:func:`chgnet_energy` of many structures in batched CHGNet calls (the same values, several
     times faster); a structure it would refuse raises the same :class:`DataError`."""
-    ss = [_structure(s) for s in structures]
-    for s in ss:
-        if not s.volume > 0 or len(s) / s.volume > CHGNET_MAX_NUMBER_DENSITY:
-            return [chgnet_energy(s) for s in ss]  # raises, naming the structure
+    ss = [_chgnet_structure(s) for s in structures]
     if not ss:
         return []
     try:
@@ -86,6 +79,17 @@ def chgnet_energies(structures: Any) -> list[float]:
     except Exception:  # noqa: BLE001 - one structure CHGNet cannot read: find it, one by one
         return [chgnet_energy(s) for s in ss]
     return [float(p["e"]) for p in (preds if isinstance(preds, list) else [preds])]
+
+
+def _chgnet_structure(structure: Any) -> Any:
+    """The structure, unless it is denser than :data:`CHGNET_MAX_NUMBER_DENSITY` (a
+    :class:`DataError` naming its formula)."""
+    s = _structure(structure)
+    if not s.volume > 0 or len(s) / s.volume > CHGNET_MAX_NUMBER_DENSITY:
+        raise DataError(f"CHGNet is not asked to score {s.composition.reduced_formula} at "
+                        f"{len(s) / max(s.volume, 1e-12):.3g} atoms/Å³ (over {CHGNET_MAX_NUMBER_DENSITY}: "
+                        "no solid is that dense; diamond has 0.18)")
+    return s
 
 
 def _chgnet() -> Any:
