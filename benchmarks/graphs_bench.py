@@ -84,20 +84,20 @@ def domain_of(dataset: str) -> str:
     return "traffic" if dataset == "roads" else "social"
 
 
-def train(dataset: str, minutes: float) -> Path:
+def train(dataset: str, minutes: float, config: str | None = None) -> Path:
     from graphdiff.config import load_config
     from graphdiff.runner import train as run_train
 
     make_data(dataset)
-    cfg = load_config(CONFIGS / f"{dataset}.toml")
+    cfg = load_config(CONFIGS / f"{config or dataset}.toml")
     cfg.training.max_minutes = minutes
     t0 = time.perf_counter()
     run_train(cfg, progress=False)
     used = (time.perf_counter() - t0) / 60
-    return export(dataset, cfg.training.out_dir, minutes, round(used, 1))
+    return export(dataset, cfg.training.out_dir, minutes, round(used, 1), config=config)
 
 
-def export(dataset: str, out_dir: str, minutes: float, minutes_used: float) -> Path:
+def export(dataset: str, out_dir: str, minutes: float, minutes_used: float, config: str | None = None) -> Path:
     from graphdiff.model import export_checkpoint, read_checkpoint
 
     src = Path(out_dir) / "last.ckpt"
@@ -105,7 +105,8 @@ def export(dataset: str, out_dir: str, minutes: float, minutes_used: float) -> P
     name = f"{dataset}-dng"
     BUNDLE = BUNDLES[domain_of(dataset)]
     meta = {"name": name, "task": "dng", "dataset": dataset, "steps": step, "train_minutes": minutes_used,
-            "made_by": f"python benchmarks/graphs_bench.py train --dataset {dataset} --minutes {minutes}"}
+            "made_by": f"python benchmarks/graphs_bench.py train --dataset {dataset} --minutes {minutes}"
+                       + (f" --config {config}" if config else "")}
     BUNDLE.mkdir(parents=True, exist_ok=True)
     dst = export_checkpoint(src, BUNDLE / f"{name}.ckpt", meta=meta)
     manifest = BUNDLE / f"{name}.json"
@@ -139,10 +140,12 @@ def _drawn(samples: Path) -> tuple[list[list], float, int, dict]:
 
 
 def evaluate(dataset: str, seeds: int, steps: int | None, samples: Path | None = None,
-             name: str | None = None) -> dict:
+             name: str | None = None, checkpoint: str | None = None, constraint: str | None = None) -> dict:
     """Score the bundled ``<dataset>-dng`` (sampled here, ``seeds`` times), or the graphs a GPU
     run drew (``samples``: a ``benchmarks/gpu_runs.py sample`` file; written to ``<name>.json``
-    and leaving the bundle's manifest alone)."""
+    and leaving the bundle's manifest alone). ``checkpoint`` scores another model (results in
+    ``<name>.json``, the bundle's manifest left alone unless ``name`` is the bundle's);
+    ``constraint`` overrides the model's edge constraint (a registered name, or ``none``)."""
     from graphdiff.metrics import graph_metrics
     from graphdiff.model import load_model
     from graphdiff.plugins import get_manager
@@ -150,6 +153,8 @@ def evaluate(dataset: str, seeds: int, steps: int | None, samples: Path | None =
 
     bundled = f"{dataset}-dng"
     name = name or bundled
+    if checkpoint is not None and name == bundled and Path(checkpoint).resolve() != (BUNDLES[domain_of(dataset)] / f"{bundled}.ckpt").resolve():
+        raise SystemExit("eval --checkpoint: give --name for the results of a model that is not the bundle")
     BUNDLE = BUNDLES[domain_of(dataset)]
     domain = get_manager().get("domains", domain_of(dataset))
     folder = make_data(dataset)
@@ -159,7 +164,7 @@ def evaluate(dataset: str, seeds: int, steps: int | None, samples: Path | None =
         drawn, seconds, steps, meta = _drawn(samples)
         seeds, model, sampler = len(drawn), None, "ancestral"
     else:
-        model, cfg, meta = load_model(BUNDLE / f"{bundled}.ckpt")
+        model, cfg, meta = load_model(checkpoint or BUNDLE / f"{bundled}.ckpt")
         steps, sampler, seconds = steps or cfg.sampling.steps, cfg.sampling.sampler, 0.0
     runs, generated, check = [], [], None
     for seed in range(seeds):
@@ -167,8 +172,9 @@ def evaluate(dataset: str, seeds: int, steps: int | None, samples: Path | None =
             out = drawn[seed]
         else:
             t0 = time.perf_counter()
+            extra = {} if constraint is None else {"constraint": None if constraint == "none" else constraint}
             out = [g for chunk in sample_graphs(model, len(test), steps=steps, sampler=sampler,
-                                                seed=seed, batch_size=256) for g in chunk]
+                                                seed=seed, batch_size=256, **extra) for g in chunk]
             seconds += time.perf_counter() - t0
         gen = [domain.from_graph(g) for g in out]
         generated.append(gen)
@@ -195,8 +201,15 @@ def evaluate(dataset: str, seeds: int, steps: int | None, samples: Path | None =
         "threads": torch.get_num_threads(),
         "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
         "command": f"python benchmarks/graphs_bench.py eval --dataset {dataset} --seeds {seeds}"
-                   + (f" --steps {steps}" if samples is None and steps != cfg.sampling.steps else ""),
+                   + (f" --steps {steps}" if samples is None and steps != cfg.sampling.steps else "")
+                   + (f" --checkpoint {checkpoint}" if checkpoint else "")
+                   + (f" --constraint {constraint}" if constraint else "")
+                   + (f" --name {name}" if name != bundled else ""),
     }
+    if model is not None:
+        used = model.constraint if constraint is None else constraint
+        result["constraint"] = getattr(used, "name", used)
+        result["edge_prior"] = {n: getattr(p, "prior_kind", None) for n, p in model.processes.items()}
     if samples is not None:
         result["sampled_on"] = meta["device_name"]
         result["command"] = f"python benchmarks/graphs_bench.py eval --dataset {dataset} --samples {samples} --name {name}"
@@ -210,6 +223,8 @@ def evaluate(dataset: str, seeds: int, steps: int | None, samples: Path | None =
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / f"{name}.json").write_text(json.dumps(result, indent=2, default=str))
     _plot_mmd(name, summary, ANCHORS.get(dataset, {}))
+    if name != bundled:
+        return result
     _picture(dataset, generated[0], test)
     manifest = BUNDLE / f"{name}.json"
     info = json.loads(manifest.read_text())
@@ -446,14 +461,18 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     ap.add_argument("--samples", type=Path, default=None,
                     help="eval: score the graphs of a `benchmarks/gpu_runs.py sample` file instead of sampling")
-    ap.add_argument("--name", default=None, help="eval --samples: the results file's name")
+    ap.add_argument("--name", default=None, help="eval --samples / --checkpoint: the results file's name")
+    ap.add_argument("--config", default=None, help="train: benchmarks/configs/CONFIG.toml (default: the dataset's)")
+    ap.add_argument("--checkpoint", default=None, help="eval: score this model instead of the bundled one")
+    ap.add_argument("--constraint", default=None, help="eval: edge constraint while sampling (a registered "
+                                                       "name, or none; default: the model's own)")
     args = ap.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
     if args.command == "data":
         print(make_data(args.dataset))
     elif args.command == "train":
-        train(args.dataset, args.minutes)
+        train(args.dataset, args.minutes, config=args.config)
     elif args.command == "export":  # a run made with `graphdiff train benchmarks/configs/<dataset>.toml`
         from graphdiff.config import load_config
         from graphdiff.model import read_checkpoint
@@ -463,7 +482,8 @@ def main() -> None:
         export(args.dataset, cfg.training.out_dir, used["training"]["max_minutes"],
                used["training"]["max_minutes"])
     elif args.command == "eval":
-        evaluate(args.dataset, args.seeds, args.steps, samples=args.samples, name=args.name)
+        evaluate(args.dataset, args.seeds, args.steps, samples=args.samples, name=args.name,
+                 checkpoint=args.checkpoint, constraint=args.constraint)
     elif args.command == "real-validity":
         real_validity()
     elif args.command == "scale":

@@ -30,6 +30,14 @@ def register_denoisers(register):
 
 
 @hookimpl
+def register_constraints(register):
+    from graphdiff.constraints import BUILTIN_CONSTRAINTS
+
+    for name, constraint in BUILTIN_CONSTRAINTS.items():
+        register(name, constraint, description=constraint.description)
+
+
+@hookimpl
 def register_targets(register):
     # trained property predictors listed in $GRAPHDIFF_PREDICTORS (see graphdiff.predictors);
     # only their headers are read here, their networks are built on first use

@@ -137,7 +137,7 @@ def config_show(file: Path, fmt: str) -> None:
 
 
 def _check_names(cfg, file: Path) -> None:
-    """Check the registered names a config refers to (domain, schedules, denoiser, fields)."""
+    """Check the registered names a config refers to (domain, schedules, denoiser, fields, constraint)."""
     from graphdiff.errors import ConfigError, RegistryError
     from graphdiff.plugins import get_manager
 
@@ -163,6 +163,11 @@ def _check_names(cfg, file: Path) -> None:
             manager.get("denoisers", cfg.model.denoiser)
         except RegistryError as exc:
             raise ConfigError(f"{file}: model.denoiser: {exc}") from None
+    if cfg.diffusion.constraint is not None:
+        try:
+            manager.get("constraints", cfg.diffusion.constraint)
+        except RegistryError as exc:
+            raise ConfigError(f"{file}: diffusion.constraint: {exc}") from None
 
 
 from graphdiff import cli_engine  # noqa: E402,F401  (registers the engine commands)

@@ -136,6 +136,11 @@ class _SampleCommand(click.Command):
 @click.option("--steps", type=int, help="Reverse steps (default: the config's).")
 @click.option("--sampler", type=click.Choice(["ancestral", "ddim"]), help="Sampler.")
 @click.option("--corrector-steps", type=int, help="Langevin corrector steps for torus fields.")
+@click.option("--constraint",
+              help="A registered edge constraint (graphdiff plugins lists them: planar, forest, "
+                   "max-degree-K...) kept in every state of the reverse process: the edges each step "
+                   "adds are inserted in random order and those that would break it are discarded. "
+                   "Default: the model's own (diffusion.constraint); 'none' switches it off.")
 @click.option("--batch-size", type=int, help="Graphs per chunk.")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--device", default="auto", show_default=True,
@@ -149,7 +154,8 @@ def sample_cmd(checkpoint: str, out_arg: str, num: int | None, input_path: Path 
                guidance_scale: float | None,
                gradient_scale: float, guidance_mode: str, guide_fields: tuple[str, ...], oversample: float,
                rank_by: str | None, steps: int | None,
-               sampler: str | None, corrector_steps: int | None, batch_size: int | None, seed: int,
+               sampler: str | None, corrector_steps: int | None, constraint: str | None,
+               batch_size: int | None, seed: int,
                device: str, quiet: bool, **reference_args) -> None:
     """Generate graphs with a trained model and stream them to OUT.
 
@@ -263,6 +269,11 @@ def sample_cmd(checkpoint: str, out_arg: str, num: int | None, input_path: Path 
                 guidance_scale=sc.guidance_scale if guidance_scale is None else guidance_scale,
                 corrector_steps=sc.corrector_steps if corrector_steps is None else corrector_steps,
                 batch_size=batch_size or sc.batch_size, inpaint=inpaint, allow_larger=allow_larger)
+    if constraint is not None:
+        from graphdiff.constraints import resolve_constraint
+
+        opts["constraint"] = resolve_constraint(constraint)
+        model._check_constraint(opts["constraint"])
     if guided and gradient_scale != 0.0:
         _say_readings(model, guided, guidance_mode)
         opts["gradient_guidance"] = requests_guidance(model, guided, gradient_scale, guidance_mode,

@@ -71,7 +71,9 @@ class FieldProcessConfig(_Section):
     prediction: Literal["eps", "x0", "v"] = "eps"
     skip: bool = Field(False, description="Gaussian fields: the network learns the residual to the "
                                           "linear estimate of its target (sigma_t x_t for eps)")
-    prior: Literal["uniform", "marginal"] = "marginal"
+    prior: Literal["uniform", "marginal", "absorbing"] = Field(
+        "marginal", description="categorical fields: where noise takes a class; 'absorbing' = class 0 "
+                                "(for edges: noise only deletes them, the partner of diffusion.constraint)")
     sigma_min: float = Field(0.005, gt=0.0)
     sigma_max: float = Field(0.5, gt=0.0)
     loss_weight: float = Field(1.0, ge=0.0)
@@ -85,6 +87,8 @@ class DiffusionConfig(_Section):
     fields: dict[str, FieldProcessConfig] = Field(default_factory=dict)
     condition: list[str] = Field(default_factory=list, description="graph properties to condition on")
     cond_drop: float = Field(0.1, ge=0.0, le=1.0, description="condition dropout (classifier-free)")
+    constraint: str | None = Field(None, description="registered edge constraint (e.g. 'planar') kept in every "
+                                                     "state of the reverse process by projection")
 
     @field_validator("given", "condition")
     @classmethod

@@ -23,6 +23,7 @@ import torch
 from torch import nn
 from torch_geometric.data import Batch, Data
 
+from graphdiff.constraints import project_edges
 from graphdiff.errors import GraphValidationError
 from graphdiff.graph import FieldKind, GraphSpec, Level, wrap01
 from graphdiff.nn.base import Denoiser, NoisyGraphs, all_pairs
@@ -124,12 +125,16 @@ class GraphDiffusion(nn.Module):
         Field name -> weight in the total loss (default 1).
     t_min:
         Smallest training time.
+    constraint:
+        Optional :class:`~graphdiff.constraints.EdgeConstraint` (or registered name) that every
+        state of the reverse process keeps, by projection of each step's added edges (the model
+        must generate an edge field).
     """
 
     def __init__(self, spec: GraphSpec, denoiser: Denoiser, processes: dict[str, Process],
                  generate: Sequence[str], given: Sequence[str] = (), condition: Sequence[str] = (),
                  cond_drop: float = 0.1, loss_weights: dict[str, float] | None = None,
-                 t_min: float = 1e-3) -> None:
+                 t_min: float = 1e-3, constraint: Any = None) -> None:
         super().__init__()
         self.spec = spec
         self.generate = list(generate)
@@ -158,6 +163,18 @@ class GraphDiffusion(nn.Module):
         self.register_buffer("cond_std", torch.ones(len(self.condition)))
         max_nodes = spec.max_nodes or 512
         self.register_buffer("num_nodes_hist", torch.zeros(max_nodes + 1))
+        self.constraint = self._check_constraint(constraint)
+
+    def _check_constraint(self, constraint: Any):
+        from graphdiff.constraints import resolve_constraint
+
+        constraint = resolve_constraint(constraint)
+        edge = self.spec.edge_field
+        if constraint is not None and (edge is None or edge.name not in self.generate):
+            raise GraphValidationError(
+                f"constraint {constraint.name!r} acts on generated edges, but this model generates "
+                f"{self.generate}" + ("" if edge is None else f" (not the edge field {edge.name!r})"))
+        return constraint
 
     # ------------------------------------------------------------------ batches
     @property
@@ -434,6 +451,7 @@ class GraphDiffusion(nn.Module):
         allow_larger: bool = False,
         return_trajectory: bool = False,
         progress: Callable[[Iterable[int]], Iterable[int]] | None = None,
+        constraint: Any = "model",
     ) -> list[Data] | tuple[list[Data], list[dict[str, torch.Tensor]]]:
         """Generate graphs.
 
@@ -469,6 +487,12 @@ class GraphDiffusion(nn.Module):
             only known to work on the sizes it was trained on).
         return_trajectory:
             Also return the list of states after every step (memory grows with ``steps``).
+        constraint:
+            ``"model"`` (the default): the model's own :attr:`constraint`; otherwise a registered
+            name, an :class:`~graphdiff.constraints.EdgeConstraint`, or ``None`` / ``"none"`` for
+            no projection. With a constraint, the edges each reverse step adds are inserted in a
+            random order and those that would break it are discarded (ConStruct's projector), so
+            every state, and the generated graph, has the property.
         """
         if steps < 1:
             raise ValueError(f"steps must be >= 1, got {steps}")
@@ -481,6 +505,11 @@ class GraphDiffusion(nn.Module):
         if sampler not in ("ancestral", "ddim"):
             raise ValueError(f"unknown sampler {sampler!r}; use 'ancestral' or 'ddim'")
         device = self.num_nodes_hist.device
+        if isinstance(constraint, str) and constraint == "model":  # not while the edges are held (interpolation)
+            edge = self.spec.edge_field
+            constraint = self.constraint if edge is not None and edge.name in self.generate else None
+        else:
+            constraint = self._check_constraint(constraint)
         inpaint = list(inpaint)
         bad = [n for n in inpaint if n not in self.generate]
         if bad:
@@ -511,6 +540,10 @@ class GraphDiffusion(nn.Module):
                 states[name] = latents[name].to(device)
             else:
                 states[name] = self.processes[name].prior(index.numel(), index, B, generator)
+        edge_name = self.spec.edge_field.name if constraint is not None else None
+        if constraint is not None:  # the start state: the prior draw's edges, projected onto the constraint
+            states[edge_name] = project_edges(constraint, torch.zeros_like(states[edge_name]),
+                                              states[edge_name], pair_index, pair_batch, batch.ptr, generator)
         deterministic = sampler == "ddim"
         times = torch.linspace(1.0, 0.0, steps + 1).tolist()
         trajectory = []
@@ -532,8 +565,12 @@ class GraphDiffusion(nn.Module):
             if gradient_guidance is not None:
                 preds = self._apply_gradient_guidance(gradient_guidance, states, preds, graphs, t)
             for name in self.generate:
-                states[name] = self.processes[name].step(states[name], preds[name], t, s,
+                prev = states[name]
+                states[name] = self.processes[name].step(prev, preds[name], t, s,
                                                          index_of[name], generator, deterministic)
+                if name == edge_name:
+                    states[name] = project_edges(constraint, prev, states[name], pair_index, pair_batch,
+                                                 batch.ptr, generator)
             for name in inpaint:
                 el = self._elements(batch, name, pair_index)
                 if i == steps - 1:

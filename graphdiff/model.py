@@ -59,6 +59,17 @@ def build_model(cfg: RunConfig, domain: Any = None, spec: GraphSpec | None = Non
                 raise ConfigError(f"diffusion.{key}: {name!r} is not a field of domain {spec.name!r} "
                                   f"(fields: {', '.join(spec.names)})")
     generate = list(d.generate) if d.generate else [n for n in spec.names if n not in d.given]
+    constraint = None
+    if d.constraint is not None:
+        edge = spec.edge_field
+        if edge is None or edge.name not in generate:
+            raise ConfigError(f"diffusion.constraint = {d.constraint!r} acts on generated edges, but domain "
+                              f"{spec.name!r} " + ("has no edge field" if edge is None else
+                                                   f"does not generate its edge field {edge.name!r} here"))
+        try:
+            constraint = manager.get("constraints", d.constraint)
+        except Exception as exc:
+            raise ConfigError(f"diffusion.constraint: {exc}") from exc
     processes = {n: build_process(spec[n], d.fields.get(n)) for n in generate + list(d.given)}
     denoiser_name = cfg.model.denoiser if cfg.model.denoiser != "auto" else _auto_denoiser(domain, spec)
     denoiser_cls = manager.get("denoisers", denoiser_name)
@@ -67,7 +78,8 @@ def build_model(cfg: RunConfig, domain: Any = None, spec: GraphSpec | None = Non
                             layers=cfg.model.layers, **cfg.model.options)
     weights = {n: c.loss_weight for n, c in d.fields.items()}
     return GraphDiffusion(spec, denoiser, processes, generate=generate, given=d.given,
-                          condition=d.condition, cond_drop=d.cond_drop, loss_weights=weights)
+                          condition=d.condition, cond_drop=d.cond_drop, loss_weights=weights,
+                          constraint=constraint)
 
 
 def save_checkpoint(path: str | Path, payload: dict[str, Any]) -> Path:

@@ -32,6 +32,7 @@ KINDS: tuple[str, ...] = (
     "commands",
     "references",
     "features",
+    "constraints",
 )
 
 

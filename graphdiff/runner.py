@@ -267,10 +267,12 @@ def sample_graphs(model: GraphDiffusion, num: int | None = None, *, templates: S
                   cond: dict[str, float] | None = None, steps: int = 200, sampler: str = "ancestral",
                   guidance_scale: float = 0.0, corrector_steps: int = 0, batch_size: int = 256,
                   seed: int = 0, progress: bool = False, inpaint: Sequence[str] = (),
-                  allow_larger: bool = False, gradient_guidance: Any = None) -> Iterator[list[Data]]:
+                  allow_larger: bool = False, gradient_guidance: Any = None,
+                  constraint: Any = "model") -> Iterator[list[Data]]:
     """De novo (``num``) or templated (``templates``: the given fields, e.g. compositions) sampling,
     in chunks of ``batch_size``. ``inpaint`` names generated fields held to the templates' values
-    (a de novo model completing partial graphs; see :meth:`GraphDiffusion.sample`).
+    (a de novo model completing partial graphs; see :meth:`GraphDiffusion.sample`); ``constraint``
+    overrides the model's edge constraint (a registered name, or ``None``: no projection).
 
     A template may carry its own conditions, set with :func:`set_template_condition`; they take
     precedence over ``cond`` (which fills the conditions a template leaves unset)."""
@@ -298,6 +300,8 @@ def sample_graphs(model: GraphDiffusion, num: int | None = None, *, templates: S
             common["inpaint"] = list(inpaint)
         if allow_larger:
             common["allow_larger"] = True
+        if not (isinstance(constraint, str) and constraint == "model"):
+            common["constraint"] = constraint
         if gradient_guidance is not None:
             common["gradient_guidance"] = gradient_guidance
         if templates is not None:

@@ -221,3 +221,51 @@ def test_skip_travels_with_the_config():
     proc = build_process(POS, FieldProcessConfig(skip=True))
     assert isinstance(proc, PositionsProcess) and proc.skip
     assert not build_process(POS, FieldProcessConfig()).skip
+
+
+# ---------------------------------------------------------------- absorbing categorical noise
+def test_absorbing_noise_only_moves_to_class_zero_and_the_prior_is_class_zero():
+    proc = CategoricalProcess(CAT, CosineSchedule(), prior="absorbing")
+    proc.fit(torch.tensor([1, 2, 3, 4] * 10))  # data statistics do not move an absorbing prior
+    assert torch.equal(proc.m, torch.tensor([1.0, 0, 0, 0, 0]))
+    g = torch.Generator().manual_seed(0)
+    x0 = torch.randint(0, 5, (20000,), generator=g)
+    t = 0.6
+    x_t, _ = proc.noise(x0, torch.full((20000,), t), torch.zeros(20000, dtype=torch.long), g)
+    assert bool(((x_t == x0) | (x_t == 0)).all())  # noise only takes elements to class 0
+    kept = (x_t[x0 > 0] == x0[x0 > 0]).float().mean()
+    assert abs(float(kept) - float(proc.schedule.alpha_bar(t))) < 0.02
+    prior = proc.prior(1000, torch.zeros(1000, dtype=torch.long), 1, g)
+    assert bool((prior == 0).all())
+
+
+def test_absorbing_posterior_matches_bayes_and_never_leaves_a_nonzero_class():
+    proc = CategoricalProcess(CAT, CosineSchedule(), prior="absorbing")
+    C, t, s = 5, 0.7, 0.4
+    ab_t, ab_s = float(proc.schedule.alpha_bar(t)), float(proc.schedule.alpha_bar(s))
+    m = proc.m.double()
+    Q = lambda a: a * torch.eye(C, dtype=torch.float64) + (1 - a) * m.expand(C, C)  # noqa: E731
+    Qts, Qs, Qt = Q(ab_t / ab_s), Q(ab_s), Q(ab_t)
+    for x0 in range(C):
+        for xt in range(C):
+            if Qt[x0, xt] == 0:  # x_t cannot come from x0 (a class other than 0 and x0)
+                continue
+            logits = torch.full((1, C), -30.0)
+            logits[0, x0] = 30.0
+            got = proc.posterior(torch.tensor([xt]), logits, t, s)[0].double()
+            want = Qts[:, xt] * Qs[x0, :] / Qt[x0, xt]
+            assert torch.allclose(got, want / want.sum(), atol=1e-5)
+    # whatever the prediction, an element out of class 0 stays, at every step and at the last one
+    g = torch.Generator().manual_seed(1)
+    x = torch.tensor([0, 1, 2, 3, 4] * 20)
+    logits = torch.randn(100, C, generator=g)
+    for s_ in (0.4, 0.0):
+        out = proc.step(x, logits, 0.7, s_, torch.zeros(100, dtype=torch.long), g)
+        assert torch.equal(out[x > 0], x[x > 0])
+    last = proc.step(x, logits, 0.01, 0.0, torch.zeros(100, dtype=torch.long))
+    assert torch.equal(last[x == 0], logits.argmax(-1)[x == 0])
+
+
+def test_unknown_prior_is_refused():
+    with pytest.raises(ValueError, match="uniform, marginal or absorbing"):
+        CategoricalProcess(CAT, CosineSchedule(), prior="masked")

@@ -122,3 +122,10 @@ def register_features(register: Register) -> None:
     that raises ``ValueError`` for a field it does not describe. A denoiser's option
     ``class_features = {FIELD = "NAME"}`` embeds each node's class descriptors beside its
     class (:class:`graphdiff.nn.embeddings.NodeFieldEmbedding`)."""
+
+
+@hookspec
+def register_constraints(register: Register) -> None:
+    """Register :class:`graphdiff.constraints.EdgeConstraint` instances: edge-deletion invariant
+    properties (planarity, acyclicity...) that projected sampling keeps in every state of the
+    reverse process (``[diffusion] constraint``, ``graphdiff sample --constraint``)."""

@@ -121,6 +121,7 @@ def _checks() -> dict[str, Callable[[str, Any], None]]:
         "commands": instance_of("click.Command"),
         "references": instance_of("graphdiff.references.Reference"),
         "features": is_callable,
+        "constraints": instance_of("graphdiff.constraints.EdgeConstraint"),
     }
 
 
@@ -160,6 +161,7 @@ class PluginManager:
         self.plugins: dict[str, PluginInfo] = {}
         self._order: list[str] = []
         self._loaded = False
+        self._in_hooks = False  # registration hooks are running (see get_manager)
         self._builtins = builtins
 
     # ------------------------------------------------------------------ errors
@@ -175,9 +177,13 @@ class PluginManager:
 
     # ------------------------------------------------------------------ loading
     def load(self) -> "PluginManager":
-        """Register built-ins and discover plugins, then run every registration hook."""
-        if self._loaded:
+        """Register built-ins and discover plugins, then run every registration hook. A call
+        made while this manager is loading (from inside a hook) returns it as it stands."""
+        if self._loaded or self._in_hooks:
             return self
+        return self._load()
+
+    def _load(self) -> "PluginManager":
         if self._builtins:
             from graphdiff import builtins as builtin_module
 
@@ -214,7 +220,11 @@ class PluginManager:
                         RuntimeWarning,
                         stacklevel=2,
                     )
-        self._run_hooks()
+        self._in_hooks = True
+        try:
+            self._run_hooks()
+        finally:
+            self._in_hooks = False
         self._loaded = True
         return self
 
@@ -335,17 +345,34 @@ def _entry_points() -> list[metadata.EntryPoint]:
 
 
 _MANAGER: PluginManager | None = None
+_LOADING: list[PluginManager] = []  # managers being loaded by get_manager, innermost last
 # Re-entrant: a plugin that looks something up at import time must not deadlock discovery.
 _LOCK = threading.RLock()
 
 
 def get_manager() -> PluginManager:
-    """The process-wide manager, loaded on first use with the environment's settings."""
+    """The process-wide manager, loaded on first use with the environment's settings.
+
+    A call made from a registration hook while that manager loads (e.g. a bundled predictor
+    reading which targets its baseline uses) gets the manager being loaded, holding what is
+    registered so far, instead of starting a second discovery (whose hooks would ask again).
+    A call made while plugins are still being imported (a module that looks a registry up at
+    import time) gets a complete manager of its own."""
     global _MANAGER
     with _LOCK:
-        if _MANAGER is None:
-            _MANAGER = PluginManager().load()
-        return _MANAGER
+        if _MANAGER is not None:
+            return _MANAGER
+        if _LOADING and _LOADING[-1]._in_hooks:
+            return _LOADING[-1]
+        manager = PluginManager()
+        _LOADING.append(manager)
+        try:
+            manager.load()
+        finally:
+            _LOADING.pop()
+        if not _LOADING:
+            _MANAGER = manager
+        return manager
 
 
 def reset_manager(manager: PluginManager | None = None) -> None:

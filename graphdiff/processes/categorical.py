@@ -1,7 +1,11 @@
-"""Categorical fields: discrete diffusion with uniform or marginal transitions (D3PM / DiGress).
+"""Categorical fields: discrete diffusion with uniform, marginal or absorbing transitions
+(D3PM / DiGress / ConStruct).
 
-Transitions mix the current class with a prior distribution ``m`` (uniform, or the data's
-class marginals as in DiGress): ``Q̄_t = ᾱ_t I + (1 − ᾱ_t) 1 mᵀ``, so
+Transitions mix the current class with a prior distribution ``m`` (uniform; the data's class
+marginals as in DiGress; or all mass on class 0, the *absorbing* state, as in D3PM's absorbing
+process: for an edge field class 0 is "no edge", so noise only deletes edges, the noise model
+ConStruct pairs with a structural constraint, :mod:`graphdiff.constraints`):
+``Q̄_t = ᾱ_t I + (1 − ᾱ_t) 1 mᵀ``, so
 
     q(x_t | x_0) = ᾱ_t onehot(x_0) + (1 − ᾱ_t) m,
 
@@ -41,24 +45,28 @@ class CategoricalProcess(Process):
     schedule:
         The noise schedule giving ``ᾱ_t``.
     prior:
-        ``"uniform"`` or ``"marginal"`` (class frequencies of the training data, set by
-        :meth:`fit`; uniform until then).
+        ``"uniform"``, ``"marginal"`` (class frequencies of the training data, set by
+        :meth:`fit`; uniform until then) or ``"absorbing"`` (class 0: every element ends in
+        class 0, and a reverse step never leaves any other class).
     """
 
     kind: ClassVar[FieldKind] = FieldKind.CATEGORICAL
     deterministic: ClassVar[bool] = False
 
     def __init__(self, field: FieldSpec, schedule: NoiseSchedule,
-                 prior: Literal["uniform", "marginal"] = "marginal", **options: Any) -> None:
+                 prior: Literal["uniform", "marginal", "absorbing"] = "marginal", **options: Any) -> None:
         super().__init__(field)
         if options:
             raise TypeError(f"{type(self).__name__}: unknown options {sorted(options)}")
-        if prior not in ("uniform", "marginal"):
-            raise ValueError(f"field {field.name!r}: prior must be uniform or marginal, got {prior!r}")
+        if prior not in ("uniform", "marginal", "absorbing"):
+            raise ValueError(f"field {field.name!r}: prior must be uniform, marginal or absorbing, got {prior!r}")
         self.schedule = schedule
         self.prior_kind = prior
         c = field.num_classes
-        self.register_buffer("m", torch.full((c,), 1.0 / c))
+        if prior == "absorbing":
+            self.register_buffer("m", F.one_hot(torch.tensor(0), c).float())
+        else:
+            self.register_buffer("m", torch.full((c,), 1.0 / c))
 
     def fit(self, x0: torch.Tensor, index: torch.Tensor | None = None) -> None:
         if self.prior_kind != "marginal":
@@ -119,8 +127,10 @@ class CategoricalProcess(Process):
              generator: torch.Generator | None = None, deterministic: bool = False) -> torch.Tensor:
         if x.numel() == 0:
             return x
-        if s <= 0:  # last step: the most likely clean class
-            return pred.argmax(-1)
+        if s <= 0:
+            if self.prior_kind == "absorbing":  # an element out of class 0 stays; the others: most likely class
+                return torch.where(x.long() > 0, x.long(), pred.argmax(-1))
+            return pred.argmax(-1)  # last step: the most likely clean class
         probs = self.posterior(x, pred, t, s)
         if deterministic:
             return probs.argmax(-1)

@@ -1,0 +1,167 @@
+"""Structural constraints kept through the whole reverse process (projected sampling).
+
+A constraint is a property of a graph's edge set that survives deleting edges (planarity,
+having no cycle, a bounded degree...). During sampling, after every reverse step the edges the
+step *added* are inserted one at a time in random order, and an insertion that would break the
+property is discarded; edges the step kept or removed are left as the step chose. Starting from
+a graph that has the property (the empty graph always does), every state of the chain has it,
+and so does the generated graph. This is the projector of Madeira et al., "Generative Modelling
+of Structurally Constrained Graphs" (ConStruct, NeurIPS 2024).
+
+Its natural partner is the edge-absorbing noise (``[diffusion.fields.<edges>] prior =
+"absorbing"``): noise then only deletes edges, so every noisy training graph has the property
+too and the denoiser never sees a state the sampler could not reach. The projector also works on
+a model trained with another prior (it then starts from the projected prior draw), at the price
+of that mismatch.
+
+Constraints are registered by name (``register_constraints``); a model names one in
+``[diffusion] constraint`` and ``graphdiff sample --constraint NAME|none`` overrides it.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from typing import Any
+
+import networkx as nx
+import torch
+
+__all__ = ["EdgeConstraint", "Planar", "Forest", "MaxDegree", "BUILTIN_CONSTRAINTS", "project_edges",
+           "resolve_constraint"]
+
+
+class EdgeConstraint(ABC):
+    """An edge-deletion invariant property of simple undirected graphs.
+
+    Subclasses implement :meth:`holds`; :meth:`admits` (may the edge ``u–v`` be added to a graph
+    that has the property?) defaults to adding it and testing :meth:`holds`, and is worth
+    overriding with an incremental test.
+    """
+
+    name: str = ""
+    description: str = ""
+
+    @abstractmethod
+    def holds(self, graph: nx.Graph) -> bool:
+        """Whether ``graph`` has the property."""
+
+    def admits(self, graph: nx.Graph, u: int, v: int) -> bool:
+        """Whether ``graph`` plus the edge ``u–v`` still has the property (``graph`` has it)."""
+        graph.add_edge(u, v)
+        try:
+            return self.holds(graph)
+        finally:
+            graph.remove_edge(u, v)
+
+    def __repr__(self) -> str:
+        return f"<EdgeConstraint {self.name}>"
+
+
+def _same_component(graph: nx.Graph, u: int, v: int) -> bool:
+    return nx.has_path(graph, u, v)
+
+
+class Planar(EdgeConstraint):
+    """The graph can be drawn in the plane without crossing edges."""
+
+    name = "planar"
+    description = "planar graphs (no K5 or K3,3 minor); the projector rejects edges that break planarity"
+
+    def holds(self, graph: nx.Graph) -> bool:
+        return bool(nx.check_planarity(graph)[0])
+
+    def admits(self, graph: nx.Graph, u: int, v: int) -> bool:
+        n = graph.number_of_nodes()
+        if n >= 3 and graph.number_of_edges() + 1 > 3 * n - 6:  # Euler's bound on planar graphs
+            return False
+        if not _same_component(graph, u, v):  # a bridge between two planar pieces stays planar
+            return True
+        return super().admits(graph, u, v)
+
+
+class Forest(EdgeConstraint):
+    """No cycle (every component a tree)."""
+
+    name = "forest"
+    description = "acyclic graphs (forests); the projector rejects edges that close a cycle"
+
+    def holds(self, graph: nx.Graph) -> bool:
+        return nx.is_forest(graph) if graph.number_of_nodes() else True
+
+    def admits(self, graph: nx.Graph, u: int, v: int) -> bool:
+        return not _same_component(graph, u, v)
+
+
+class MaxDegree(EdgeConstraint):
+    """No node has more than ``k`` neighbours."""
+
+    def __init__(self, k: int) -> None:
+        if k < 0:
+            raise ValueError(f"max degree must be >= 0, got {k}")
+        self.k = int(k)
+        self.name = f"max-degree-{self.k}"
+        self.description = f"every node has at most {self.k} neighbours"
+
+    def holds(self, graph: nx.Graph) -> bool:
+        return all(d <= self.k for _, d in graph.degree())
+
+    def admits(self, graph: nx.Graph, u: int, v: int) -> bool:
+        return graph.degree(u) < self.k and graph.degree(v) < self.k
+
+
+#: the core's constraints (registered under their names by :mod:`graphdiff.builtins`)
+BUILTIN_CONSTRAINTS: dict[str, EdgeConstraint] = {
+    c.name: c for c in (Planar(), Forest(), *(MaxDegree(k) for k in (2, 3, 4, 5, 6)))
+}
+
+
+def project_edges(constraint: EdgeConstraint, prev: torch.Tensor, new: torch.Tensor,
+                  pair_index: torch.Tensor, pair_batch: torch.Tensor, ptr: torch.Tensor,
+                  generator: torch.Generator | None = None) -> torch.Tensor:
+    """The projection of one reverse step of an edge field over all node pairs.
+
+    ``prev`` holds the class of every pair before the step (class 0: no edge; its graph has the
+    property), ``new`` the step's draw. Pairs that were edges and still are keep their new class,
+    removed edges stay removed, and the added edges are inserted in a random order (drawn with
+    ``generator``), each discarded (set to class 0) when it would break the property. Returns the
+    projected classes; ``new`` is not modified.
+    """
+    device = new.device
+    prev, new = prev.cpu(), new.cpu()
+    added = (new > 0) & (prev <= 0)
+    if not bool(added.any()):
+        return new.clone().to(device)
+    out = new.clone()
+    pair_index, pair_batch = pair_index.cpu(), pair_batch.cpu()
+    kept = (new > 0) & (prev > 0)
+    ptr_list = ptr.tolist()
+    graphs_with = torch.unique(pair_batch[added]).tolist()
+    for g in graphs_with:
+        lo, n = ptr_list[g], ptr_list[g + 1] - ptr_list[g]
+        in_g = pair_batch == g
+        graph = nx.Graph()
+        graph.add_nodes_from(range(n))
+        ku = pair_index[:, in_g & kept] - lo
+        graph.add_edges_from(zip(ku[0].tolist(), ku[1].tolist()))
+        cand = torch.nonzero(in_g & added).view(-1)
+        perm = torch.randperm(cand.numel(), generator=generator,
+                              device=generator.device if generator is not None else "cpu")
+        order = cand[perm.cpu()]
+        for p in order.tolist():
+            u, v = int(pair_index[0, p]) - lo, int(pair_index[1, p]) - lo
+            if constraint.admits(graph, u, v):
+                graph.add_edge(u, v)
+            else:
+                out[p] = 0
+    return out.to(device)
+
+
+def resolve_constraint(value: Any) -> EdgeConstraint | None:
+    """A constraint from a registered name, an :class:`EdgeConstraint`, or ``None``/``"none"``."""
+    if value is None or (isinstance(value, str) and value.lower() == "none"):
+        return None
+    if isinstance(value, EdgeConstraint):
+        return value
+    from graphdiff.plugins import get_manager
+
+    return get_manager().get("constraints", str(value))
