@@ -6,6 +6,7 @@
     python benchmarks/graphs_bench.py eval  --dataset community-small --seeds 3
     python benchmarks/graphs_bench.py scale --sizes 64 128 256 500
     python benchmarks/graphs_bench.py real-validity --threads 1
+    python benchmarks/graphs_bench.py curve --names planar-absorbing-2k planar-absorbing-4k planar-dng --name planar-absorbing-curve
 
 ``data`` regenerates the dataset from its published recipe and split (seed 0) into
 ``runs/graphs/<dataset>/``. ``train`` trains ``benchmarks/configs/<dataset>.toml`` within a
@@ -280,6 +281,46 @@ def real_validity(repeats: int = 20) -> dict:
     return result
 
 
+def curve(names: list[str], out: str) -> dict:
+    """MMD² and V.U.N. against training steps, from ``eval`` results of snapshots of one run
+    (``benchmarks/results/<name>.json``, each with ``checkpoint_step`` or its checkpoint's
+    ``steps``): ``benchmarks/results/<out>.json`` / ``.png``."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    points = []
+    for name in names:
+        r = json.loads((RESULTS / f"{name}.json").read_text())
+        step = r.get("checkpoint_step") or (r.get("train_meta") or {}).get("steps")
+        if step is None:
+            raise SystemExit(f"{name}.json names no training step")
+        points.append({"name": name, "step": int(step), "seeds": r["seeds"],
+                       **{k: v["mean"] for k, v in r["summary"].items() if v}})
+    points.sort(key=lambda p: p["step"])
+    keys = [k for k in ("degree", "clustering", "orbit", "spectral") if k in points[0]]
+    fig, (ax, bx) = plt.subplots(1, 2, figsize=(9, 3.5))
+    for k in keys:
+        ax.plot([p["step"] for p in points], [p[k] for p in points], "o-", label=k)
+    ax.set_yscale("log")
+    ax.set_xlabel("training steps")
+    ax.set_ylabel("MMD² (lower is better)")
+    ax.legend(fontsize=8)
+    bx.plot([p["step"] for p in points], [100 * p["vun"] for p in points], "o-")
+    bx.set_ylim(0, 105)
+    bx.set_xlabel("training steps")
+    bx.set_ylabel("V.U.N. (%)")
+    fig.suptitle(out)
+    fig.tight_layout()
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    fig.savefig(RESULTS / f"{out}.png", dpi=120)
+    result = {"points": points,
+              "command": f"python benchmarks/graphs_bench.py curve --names {' '.join(names)} --name {out}"}
+    (RESULTS / f"{out}.json").write_text(json.dumps(result, indent=2))
+    return result
+
+
 def _condition_values(dataset: str, test: list) -> list[float]:
     """Requested values: the 10th and 90th percentiles of the condition on the test split."""
     import numpy as np
@@ -448,7 +489,7 @@ def scale(sizes: list[int], steps: int, hidden: int, layers: int, sampling_steps
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("command", choices=["data", "train", "export", "eval", "scale", "real-validity", "_one"])
+    ap.add_argument("command", choices=["data", "train", "export", "eval", "curve", "scale", "real-validity", "_one"])
     ap.add_argument("--dataset", default="community-small")
     ap.add_argument("--minutes", type=float, default=40)
     ap.add_argument("--seeds", type=int, default=3)
@@ -463,6 +504,7 @@ def main() -> None:
                     help="eval: score the graphs of a `benchmarks/gpu_runs.py sample` file instead of sampling")
     ap.add_argument("--name", default=None, help="eval --samples / --checkpoint: the results file's name")
     ap.add_argument("--config", default=None, help="train: benchmarks/configs/CONFIG.toml (default: the dataset's)")
+    ap.add_argument("--names", nargs="+", default=[], help="curve: eval results of one run's snapshots")
     ap.add_argument("--checkpoint", default=None, help="eval: score this model instead of the bundled one")
     ap.add_argument("--constraint", default=None, help="eval: edge constraint while sampling (a registered "
                                                        "name, or none; default: the model's own)")
@@ -484,6 +526,8 @@ def main() -> None:
     elif args.command == "eval":
         evaluate(args.dataset, args.seeds, args.steps, samples=args.samples, name=args.name,
                  checkpoint=args.checkpoint, constraint=args.constraint)
+    elif args.command == "curve":
+        curve(args.names, args.name or f"{args.dataset}-curve")
     elif args.command == "real-validity":
         real_validity()
     elif args.command == "scale":
