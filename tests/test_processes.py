@@ -153,21 +153,27 @@ def test_categorical_forward_marginals_and_prior():
     assert torch.allclose(torch.bincount(prior, minlength=5).float() / 40000, proc.m, atol=0.01)
 
 
-def test_categorical_posterior_matches_bayes_with_oracle():
-    proc = CategoricalProcess(CAT, CosineSchedule(), prior="uniform")
-    C = 5
-    t, s = 0.7, 0.4
+def _assert_posterior_is_bayes(proc, t=0.7, s=0.4):
+    """``posterior`` with an oracle prediction equals Bayes' rule on the transition matrices,
+    for every clean class and every state that it can reach."""
+    C = proc.field.num_classes
     ab_t, ab_s = float(proc.schedule.alpha_bar(t)), float(proc.schedule.alpha_bar(s))
     m = proc.m.double()
     Q = lambda a: a * torch.eye(C, dtype=torch.float64) + (1 - a) * m.expand(C, C)  # noqa: E731
     Qts, Qs, Qt = Q(ab_t / ab_s), Q(ab_s), Q(ab_t)
     for x0 in range(C):
         for xt in range(C):
+            if Qt[x0, xt] == 0:  # x_t cannot come from x0 (absorbing: a class other than 0 and x0)
+                continue
             logits = torch.full((1, C), -30.0)
             logits[0, x0] = 30.0
             got = proc.posterior(torch.tensor([xt]), logits, t, s)[0].double()
             want = Qts[:, xt] * Qs[x0, :] / Qt[x0, xt]
             assert torch.allclose(got, want / want.sum(), atol=1e-5)
+
+
+def test_categorical_posterior_matches_bayes_with_oracle():
+    _assert_posterior_is_bayes(CategoricalProcess(CAT, CosineSchedule(), prior="uniform"))
 
 
 def test_categorical_last_step_is_argmax_and_guidance_uses_log_probs():
@@ -241,20 +247,8 @@ def test_absorbing_noise_only_moves_to_class_zero_and_the_prior_is_class_zero():
 
 def test_absorbing_posterior_matches_bayes_and_never_leaves_a_nonzero_class():
     proc = CategoricalProcess(CAT, CosineSchedule(), prior="absorbing")
-    C, t, s = 5, 0.7, 0.4
-    ab_t, ab_s = float(proc.schedule.alpha_bar(t)), float(proc.schedule.alpha_bar(s))
-    m = proc.m.double()
-    Q = lambda a: a * torch.eye(C, dtype=torch.float64) + (1 - a) * m.expand(C, C)  # noqa: E731
-    Qts, Qs, Qt = Q(ab_t / ab_s), Q(ab_s), Q(ab_t)
-    for x0 in range(C):
-        for xt in range(C):
-            if Qt[x0, xt] == 0:  # x_t cannot come from x0 (a class other than 0 and x0)
-                continue
-            logits = torch.full((1, C), -30.0)
-            logits[0, x0] = 30.0
-            got = proc.posterior(torch.tensor([xt]), logits, t, s)[0].double()
-            want = Qts[:, xt] * Qs[x0, :] / Qt[x0, xt]
-            assert torch.allclose(got, want / want.sum(), atol=1e-5)
+    C = 5
+    _assert_posterior_is_bayes(proc)
     # whatever the prediction, an element out of class 0 stays, at every step and at the last one
     g = torch.Generator().manual_seed(1)
     x = torch.tensor([0, 1, 2, 3, 4] * 20)
