@@ -154,9 +154,9 @@ def evaluate(dataset: str, seeds: int, steps: int | None, samples: Path | None =
 
     bundled = f"{dataset}-dng"
     name = name or bundled
-    if checkpoint is not None and name == bundled and Path(checkpoint).resolve() != (BUNDLES[domain_of(dataset)] / f"{bundled}.ckpt").resolve():
-        raise SystemExit("eval --checkpoint: give --name for the results of a model that is not the bundle")
     BUNDLE = BUNDLES[domain_of(dataset)]
+    if checkpoint is not None and name == bundled and Path(checkpoint).resolve() != (BUNDLE / f"{bundled}.ckpt").resolve():
+        raise SystemExit("eval --checkpoint: give --name for the results of a model that is not the bundle")
     domain = get_manager().get("domains", domain_of(dataset))
     folder = make_data(dataset)
     test = _graphs(domain, folder / "test.jsonl")
@@ -173,7 +173,7 @@ def evaluate(dataset: str, seeds: int, steps: int | None, samples: Path | None =
             out = drawn[seed]
         else:
             t0 = time.perf_counter()
-            extra = {} if constraint is None else {"constraint": None if constraint == "none" else constraint}
+            extra = {} if constraint is None else {"constraint": constraint}  # "none" switches the model's off
             out = [g for chunk in sample_graphs(model, len(test), steps=steps, sampler=sampler,
                                                 seed=seed, batch_size=256, **extra) for g in chunk]
             seconds += time.perf_counter() - t0

@@ -269,11 +269,10 @@ def sample_cmd(checkpoint: str, out_arg: str, num: int | None, input_path: Path 
                 guidance_scale=sc.guidance_scale if guidance_scale is None else guidance_scale,
                 corrector_steps=sc.corrector_steps if corrector_steps is None else corrector_steps,
                 batch_size=batch_size or sc.batch_size, inpaint=inpaint, allow_larger=allow_larger)
-    if constraint is not None:
-        from graphdiff.constraints import resolve_constraint
+    if constraint is not None:  # checked before any sampling starts
+        from graphdiff.constraints import check_constraint
 
-        opts["constraint"] = resolve_constraint(constraint)
-        model._check_constraint(opts["constraint"])
+        opts["constraint"] = check_constraint(constraint, model.spec, model.generate)
     if guided and gradient_scale != 0.0:
         _say_readings(model, guided, guidance_mode)
         opts["gradient_guidance"] = requests_guidance(model, guided, gradient_scale, guidance_mode,

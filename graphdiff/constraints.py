@@ -21,13 +21,13 @@ Constraints are registered by name (``register_constraints``); a model names one
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from typing import Any
+from typing import Any, Sequence
 
 import networkx as nx
 import torch
 
 __all__ = ["EdgeConstraint", "Planar", "Forest", "MaxDegree", "BUILTIN_CONSTRAINTS", "project_edges",
-           "resolve_constraint"]
+           "resolve_constraint", "check_constraint"]
 
 
 class EdgeConstraint(ABC):
@@ -165,3 +165,20 @@ def resolve_constraint(value: Any) -> EdgeConstraint | None:
     from graphdiff.plugins import get_manager
 
     return get_manager().get("constraints", str(value))
+
+
+def check_constraint(value: Any, spec: Any, generate: Sequence[str]) -> EdgeConstraint | None:
+    """:func:`resolve_constraint` of ``value`` for a model of ``spec`` generating ``generate``:
+    a constraint acts on generated edges, so it raises
+    :class:`~graphdiff.errors.GraphValidationError` when the spec has no edge field or the model
+    does not generate it (and :class:`~graphdiff.errors.UnknownNameError` for an unknown name)."""
+    constraint = resolve_constraint(value)
+    edge = spec.edge_field
+    if constraint is not None and (edge is None or edge.name not in generate):
+        from graphdiff.errors import GraphValidationError
+
+        raise GraphValidationError(
+            f"constraint {constraint.name!r} acts on generated edges, but "
+            + (f"domain {spec.name!r} has no edge field" if edge is None else
+               f"the model does not generate its edge field {edge.name!r} (it generates {list(generate)})"))
+    return constraint

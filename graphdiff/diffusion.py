@@ -23,7 +23,7 @@ import torch
 from torch import nn
 from torch_geometric.data import Batch, Data
 
-from graphdiff.constraints import project_edges
+from graphdiff.constraints import check_constraint, project_edges
 from graphdiff.errors import GraphValidationError
 from graphdiff.graph import FieldKind, GraphSpec, Level, wrap01
 from graphdiff.nn.base import Denoiser, NoisyGraphs, all_pairs
@@ -163,18 +163,8 @@ class GraphDiffusion(nn.Module):
         self.register_buffer("cond_std", torch.ones(len(self.condition)))
         max_nodes = spec.max_nodes or 512
         self.register_buffer("num_nodes_hist", torch.zeros(max_nodes + 1))
-        self.constraint = self._check_constraint(constraint)
+        self.constraint = check_constraint(constraint, spec, self.generate)
 
-    def _check_constraint(self, constraint: Any):
-        from graphdiff.constraints import resolve_constraint
-
-        constraint = resolve_constraint(constraint)
-        edge = self.spec.edge_field
-        if constraint is not None and (edge is None or edge.name not in self.generate):
-            raise GraphValidationError(
-                f"constraint {constraint.name!r} acts on generated edges, but this model generates "
-                f"{self.generate}" + ("" if edge is None else f" (not the edge field {edge.name!r})"))
-        return constraint
 
     # ------------------------------------------------------------------ batches
     @property
@@ -509,7 +499,7 @@ class GraphDiffusion(nn.Module):
             edge = self.spec.edge_field
             constraint = self.constraint if edge is not None and edge.name in self.generate else None
         else:
-            constraint = self._check_constraint(constraint)
+            constraint = check_constraint(constraint, self.spec, self.generate)
         inpaint = list(inpaint)
         bad = [n for n in inpaint if n not in self.generate]
         if bad:

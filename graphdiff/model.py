@@ -23,7 +23,8 @@ import torch
 
 from graphdiff.config import RunConfig
 from graphdiff.diffusion import GraphDiffusion
-from graphdiff.errors import CheckpointError, ConfigError
+from graphdiff.constraints import check_constraint
+from graphdiff.errors import CheckpointError, ConfigError, GraphdiffError
 from graphdiff.graph import FieldKind, GraphSpec
 
 __all__ = ["build_model", "save_checkpoint", "read_checkpoint", "load_model", "resolve_checkpoint",
@@ -59,17 +60,10 @@ def build_model(cfg: RunConfig, domain: Any = None, spec: GraphSpec | None = Non
                 raise ConfigError(f"diffusion.{key}: {name!r} is not a field of domain {spec.name!r} "
                                   f"(fields: {', '.join(spec.names)})")
     generate = list(d.generate) if d.generate else [n for n in spec.names if n not in d.given]
-    constraint = None
-    if d.constraint is not None:
-        edge = spec.edge_field
-        if edge is None or edge.name not in generate:
-            raise ConfigError(f"diffusion.constraint = {d.constraint!r} acts on generated edges, but domain "
-                              f"{spec.name!r} " + ("has no edge field" if edge is None else
-                                                   f"does not generate its edge field {edge.name!r} here"))
-        try:
-            constraint = manager.get("constraints", d.constraint)
-        except Exception as exc:
-            raise ConfigError(f"diffusion.constraint: {exc}") from exc
+    try:  # before the denoiser is built, so that the message says why (e.g. nothing left to generate)
+        constraint = check_constraint(d.constraint, spec, generate)
+    except GraphdiffError as exc:
+        raise ConfigError(f"diffusion.constraint: {exc}") from exc
     processes = {n: build_process(spec[n], d.fields.get(n)) for n in generate + list(d.given)}
     denoiser_name = cfg.model.denoiser if cfg.model.denoiser != "auto" else _auto_denoiser(domain, spec)
     denoiser_cls = manager.get("denoisers", denoiser_name)
