@@ -14,6 +14,13 @@ too and the denoiser never sees a state the sampler could not reach. The project
 a model trained with another prior (it then starts from the projected prior draw), at the price
 of that mismatch.
 
+A constraint may also depend on where the nodes are (:attr:`EdgeConstraint.position_field`:
+straight edges that must not cross, for road networks). Positions move during sampling, so
+after every step such a constraint is re-applied to all edges at the step's new positions: the
+edges the step kept are inserted first and the added ones after, each group in random order,
+and any edge that would break the property is discarded. The last step's projection uses the
+final positions, so the generated graph has the property.
+
 Constraints are registered by name (``register_constraints``); a model names one in
 ``[diffusion] constraint`` and ``graphdiff sample --constraint NAME|none`` overrides it.
 """
@@ -26,7 +33,7 @@ from typing import Any, Sequence
 import networkx as nx
 import torch
 
-__all__ = ["EdgeConstraint", "Planar", "Forest", "MaxDegree", "BUILTIN_CONSTRAINTS", "project_edges",
+__all__ = ["EdgeConstraint", "Planar", "Forest", "MaxDegree", "NoCrossings", "BUILTIN_CONSTRAINTS", "project_edges",
            "resolve_constraint", "check_constraint"]
 
 
@@ -36,10 +43,16 @@ class EdgeConstraint(ABC):
     Subclasses implement :meth:`holds`; :meth:`admits` (may the edge ``u–v`` be added to a graph
     that has the property?) defaults to adding it and testing :meth:`holds`, and is worth
     overriding with an incremental test.
+
+    A constraint that depends on node positions names their node field in
+    :attr:`position_field`; the graphs it is asked about then carry each node's position as the
+    node attribute ``pos`` (a tuple of floats, in the field's units or any affine image of them).
     """
 
     name: str = ""
     description: str = ""
+    #: node field of positions the property depends on (``None``: the edges alone)
+    position_field: str | None = None
 
     @abstractmethod
     def holds(self, graph: nx.Graph) -> bool:
@@ -109,6 +122,40 @@ class MaxDegree(EdgeConstraint):
         return graph.degree(u) < self.k and graph.degree(v) < self.k
 
 
+class NoCrossings(EdgeConstraint):
+    """Drawn with straight segments between the nodes' 2-D positions, no two edges cross.
+
+    Edges without a shared end node must not intersect at all (touching included); edges that
+    share an end node must not overlap beyond it: the rule of
+    :func:`graphdiff.metrics.vun.is_road_valid` (:func:`~graphdiff.metrics.vun.segments_conflict`).
+    Domains with a 2-D position field register it under their field's name (the traffic plugin:
+    ``no-crossings`` on ``coords``).
+    """
+
+    def __init__(self, position_field: str, name: str = "no-crossings") -> None:
+        self.position_field = position_field
+        self.name = name
+        self.description = (f"straight edges between the nodes' {position_field!r} positions never cross "
+                            "(road networks); the projector rejects an edge that would cross another")
+
+    def holds(self, graph: nx.Graph) -> bool:
+        from graphdiff.metrics.vun import segments_conflict
+
+        xy = dict(graph.nodes(data="pos"))
+        edges = list(graph.edges)
+        return not any(segments_conflict(xy, a, b, c, d)
+                       for i, (a, b) in enumerate(edges) for c, d in edges[i + 1:])
+
+    def admits(self, graph: nx.Graph, u: int, v: int) -> bool:
+        from graphdiff.metrics.vun import segments_conflict
+
+        if graph.has_edge(u, v):
+            return True
+        xy = graph.nodes
+        pos = {n: xy[n]["pos"] for n in graph}
+        return not any(segments_conflict(pos, u, v, c, d) for c, d in graph.edges)
+
+
 #: the core's constraints (registered under their names by :mod:`graphdiff.builtins`)
 BUILTIN_CONSTRAINTS: dict[str, EdgeConstraint] = {
     c.name: c for c in (Planar(), Forest(), *(MaxDegree(k) for k in (2, 3, 4, 5, 6)))
@@ -117,7 +164,8 @@ BUILTIN_CONSTRAINTS: dict[str, EdgeConstraint] = {
 
 def project_edges(constraint: EdgeConstraint, prev: torch.Tensor, new: torch.Tensor,
                   pair_index: torch.Tensor, pair_batch: torch.Tensor, ptr: torch.Tensor,
-                  generator: torch.Generator | None = None) -> torch.Tensor:
+                  generator: torch.Generator | None = None,
+                  positions: torch.Tensor | None = None) -> torch.Tensor:
     """The projection of one reverse step of an edge field over all node pairs.
 
     ``prev`` holds the class of every pair before the step (class 0: no edge; its graph has the
@@ -125,34 +173,47 @@ def project_edges(constraint: EdgeConstraint, prev: torch.Tensor, new: torch.Ten
     removed edges stay removed, and the added edges are inserted in a random order (drawn with
     ``generator``), each discarded (set to class 0) when it would break the property. Returns the
     projected classes; ``new`` is not modified.
+
+    A constraint with a :attr:`~EdgeConstraint.position_field` needs ``positions`` (``[N, 2]``,
+    the nodes' positions after the step): the kept edges are then re-inserted too, before the
+    added ones, since moved nodes can make an edge the step kept break the property.
     """
     device = new.device
     prev, new = prev.cpu(), new.cpu()
+    geometric = constraint.position_field is not None
+    if geometric and positions is None:
+        raise ValueError(f"constraint {constraint.name!r} needs the nodes' {constraint.position_field!r} positions")
     added = (new > 0) & (prev <= 0)
-    if not bool(added.any()):
+    kept = (new > 0) & (prev > 0)
+    todo = (added | kept) if geometric else added
+    if not bool(todo.any()):
         return new.clone().to(device)
     out = new.clone()
     pair_index, pair_batch = pair_index.cpu(), pair_batch.cpu()
-    kept = (new > 0) & (prev > 0)
+    pos = positions.detach().cpu().double().tolist() if geometric else None
     ptr_list = ptr.tolist()
-    graphs_with = torch.unique(pair_batch[added]).tolist()
-    for g in graphs_with:
+    gen_device = generator.device if generator is not None else "cpu"
+    for g in torch.unique(pair_batch[todo]).tolist():
         lo, n = ptr_list[g], ptr_list[g + 1] - ptr_list[g]
         in_g = pair_batch == g
         graph = nx.Graph()
-        graph.add_nodes_from(range(n))
-        ku = pair_index[:, in_g & kept] - lo
-        graph.add_edges_from(zip(ku[0].tolist(), ku[1].tolist()))
-        cand = torch.nonzero(in_g & added).view(-1)
-        perm = torch.randperm(cand.numel(), generator=generator,
-                              device=generator.device if generator is not None else "cpu")
-        order = cand[perm.cpu()]
-        for p in order.tolist():
-            u, v = int(pair_index[0, p]) - lo, int(pair_index[1, p]) - lo
-            if constraint.admits(graph, u, v):
-                graph.add_edge(u, v)
-            else:
-                out[p] = 0
+        if geometric:
+            graph.add_nodes_from((i, {"pos": tuple(pos[lo + i])}) for i in range(n))
+            groups = [in_g & kept, in_g & added]
+        else:
+            graph.add_nodes_from(range(n))
+            ku = pair_index[:, in_g & kept] - lo
+            graph.add_edges_from(zip(ku[0].tolist(), ku[1].tolist()))
+            groups = [in_g & added]
+        for group in groups:
+            cand = torch.nonzero(group).view(-1)
+            order = cand[torch.randperm(cand.numel(), generator=generator, device=gen_device).cpu()]
+            for p in order.tolist():
+                u, v = int(pair_index[0, p]) - lo, int(pair_index[1, p]) - lo
+                if constraint.admits(graph, u, v):
+                    graph.add_edge(u, v)
+                else:
+                    out[p] = 0
     return out.to(device)
 
 
@@ -174,11 +235,23 @@ def check_constraint(value: Any, spec: Any, generate: Sequence[str]) -> EdgeCons
     does not generate it (and :class:`~graphdiff.errors.UnknownNameError` for an unknown name)."""
     constraint = resolve_constraint(value)
     edge = spec.edge_field
-    if constraint is not None and (edge is None or edge.name not in generate):
-        from graphdiff.errors import GraphValidationError
+    if constraint is None:
+        return None
+    from graphdiff.errors import GraphValidationError
 
+    if edge is None or edge.name not in generate:
         raise GraphValidationError(
             f"constraint {constraint.name!r} acts on generated edges, but "
             + (f"domain {spec.name!r} has no edge field" if edge is None else
                f"the model does not generate its edge field {edge.name!r} (it generates {list(generate)})"))
+    field = constraint.position_field
+    if field is not None:
+        from graphdiff.graph import FieldKind, Level
+
+        spec_field = next((f for f in spec.fields if f.name == field), None)
+        if (spec_field is None or spec_field.level is not Level.NODE
+                or spec_field.kind not in (FieldKind.CONTINUOUS, FieldKind.POSITIONS) or spec_field.dim != 2):
+            raise GraphValidationError(
+                f"constraint {constraint.name!r} reads 2-D node positions from field {field!r}, which domain "
+                f"{spec.name!r} does not have (its fields: {[f.name for f in spec.fields]})")
     return constraint

@@ -531,9 +531,22 @@ class GraphDiffusion(nn.Module):
             else:
                 states[name] = self.processes[name].prior(index.numel(), index, B, generator)
         edge_name = self.spec.edge_field.name if constraint is not None else None
+        position_field = constraint.position_field if constraint is not None else None
+
+        def positions(states: dict[str, torch.Tensor]) -> torch.Tensor | None:
+            """The nodes' positions a geometric constraint reads: the current state of a generated
+            field (an affine image of the data's positions, which keeps every crossing), or the
+            template's values of a given one."""
+            if position_field is None:
+                return None
+            if position_field in states:
+                return states[position_field]
+            return self._elements(batch, position_field, pair_index).x0
+
         if constraint is not None:  # the start state: the prior draw's edges, projected onto the constraint
             states[edge_name] = project_edges(constraint, torch.zeros_like(states[edge_name]),
-                                              states[edge_name], pair_index, pair_batch, batch.ptr, generator)
+                                              states[edge_name], pair_index, pair_batch, batch.ptr, generator,
+                                              positions(states))
         deterministic = sampler == "ddim"
         times = torch.linspace(1.0, 0.0, steps + 1).tolist()
         trajectory = []
@@ -554,13 +567,10 @@ class GraphDiffusion(nn.Module):
                                               c, mask, guidance_scale)
             if gradient_guidance is not None:
                 preds = self._apply_gradient_guidance(gradient_guidance, states, preds, graphs, t)
+            prev_edges = states[edge_name] if edge_name is not None else None
             for name in self.generate:
-                prev = states[name]
-                states[name] = self.processes[name].step(prev, preds[name], t, s,
+                states[name] = self.processes[name].step(states[name], preds[name], t, s,
                                                          index_of[name], generator, deterministic)
-                if name == edge_name:
-                    states[name] = project_edges(constraint, prev, states[name], pair_index, pair_batch,
-                                                 batch.ptr, generator)
             for name in inpaint:
                 el = self._elements(batch, name, pair_index)
                 if i == steps - 1:
@@ -568,6 +578,9 @@ class GraphDiffusion(nn.Module):
                 else:
                     ts = torch.full((el.x0.shape[0],), float(s), device=device)
                     states[name] = self.processes[name].noise(el.x0, ts, el.index, generator)[0]
+            if edge_name is not None:  # after every field moved: a geometric constraint reads the new positions
+                states[edge_name] = project_edges(constraint, prev_edges, states[edge_name], pair_index,
+                                                  pair_batch, batch.ptr, generator, positions(states))
             if return_trajectory:
                 trajectory.append({n: self.processes[n].finalize(x).cpu() for n, x in states.items()})
         graphs_out = self._to_graphs(batch, states, pair_index)

@@ -177,3 +177,114 @@ def test_plugins_load_without_warnings():
             "assert 'planar' in m.registry('constraints').names()\n")
     res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert res.returncode == 0, res.stderr[-2000:]
+
+
+
+# ---------------------------------------------------------------- a constraint that reads node positions
+def _positioned(xy: list[tuple[float, float]], edges=()) -> nx.Graph:
+    g = nx.Graph()
+    g.add_nodes_from((i, {"pos": (float(x), float(y))}) for i, (x, y) in enumerate(xy))
+    g.add_edges_from(edges)
+    return g
+
+
+def test_no_crossings_on_known_drawings():
+    from graphdiff.constraints import NoCrossings
+
+    c = NoCrossings("coords")
+    #   3 ---- 2      a square with the diagonal 0-2 drawn, and node 4 halfway along the side 0-1
+    #   |      |
+    #   0 -4-- 1
+    square = _positioned([(0, 0), (2, 0), (2, 2), (0, 2), (1, 0)], [(0, 2)])
+    assert c.holds(square)
+    assert not c.admits(square, 1, 3)  # the other diagonal crosses it
+    assert not c.admits(square, 4, 3)  # so does 4-3
+    assert c.admits(square, 4, 2) and c.admits(square, 2, 3) and c.admits(square, 0, 3)  # ends only
+    assert c.admits(square, 0, 2)  # an edge already there
+    square.add_edge(0, 1)
+    assert not c.admits(square, 4, 2)  # 4-2 starts on the segment 0-1: touching counts as crossing
+    path = _positioned([(0, 0), (2, 0), (1, 0), (1, 1)], [(0, 1)])
+    assert not c.admits(path, 2, 3) and not c.admits(path, 0, 2)  # touches 0-1; runs along it from 0
+    bent = _positioned([(0, 0), (2, 0), (-1, 1)], [(0, 1)])
+    assert c.admits(bent, 0, 2) and c.holds(bent)  # two segments meeting at a junction at an angle
+
+
+@settings(max_examples=60, deadline=None)
+@given(n=st.integers(3, 9), data=st.data())
+def test_no_crossings_admits_agrees_with_adding_and_testing(n, data):
+    """On a small integer lattice, where collinear and touching segments are common."""
+    from graphdiff.constraints import NoCrossings
+
+    c = NoCrossings("coords")
+    xy = data.draw(st.lists(st.tuples(st.integers(0, 4), st.integers(0, 4)), min_size=n, max_size=n, unique=True))
+    pairs = data.draw(st.lists(st.tuples(st.integers(0, n - 1), st.integers(0, n - 1)), max_size=30))
+    g = _positioned(xy)
+    for u, v in pairs:
+        if u != v and c.admits(g, u, v):
+            g.add_edge(u, v)
+    assert c.holds(g)
+    for u in range(n):
+        for v in range(u + 1, n):
+            h = g.copy()
+            h.add_edge(u, v)
+            assert c.admits(g, u, v) == c.holds(h), (xy, sorted(g.edges()), (u, v))
+
+
+def test_projection_with_moving_positions_reinserts_kept_edges():
+    from graphdiff.constraints import NoCrossings
+
+    c = NoCrossings("coords")
+    ptr = torch.tensor([0, 8, 20])
+    pair_index, pair_batch = all_pairs(ptr)
+    gen = torch.Generator().manual_seed(1)
+    prev = torch.randint(0, 2, (pair_batch.numel(),), generator=gen)  # not crossing-free at the new positions
+    new = torch.where(torch.rand(prev.shape, generator=gen) < 0.8, prev, 1 - prev)
+    pos = torch.rand(20, 2, generator=gen)
+    with pytest.raises(ValueError, match="positions"):
+        project_edges(c, prev, new, pair_index, pair_batch, ptr, gen)
+    out = project_edges(c, prev, new, pair_index, pair_batch, ptr, torch.Generator().manual_seed(2), pos)
+    assert bool(((out == new) | (out == 0)).all())  # the projection only discards
+    kept = (prev > 0) & (new > 0)
+    assert bool((out[kept] == 0).any())  # kept edges that cross at the new positions are discarded too
+    for g in range(2):
+        lo = int(ptr[g])
+        final = _pair_graph(pair_index, out, ptr, g)
+        for i in final:
+            final.nodes[i]["pos"] = tuple(pos[lo + i].tolist())
+        assert c.holds(final)
+        dropped = _pair_graph(pair_index, (new > 0) & (out == 0), ptr, g)
+        for u, v in dropped.edges():  # every discarded edge crosses a kept one
+            assert not c.admits(final, u, v)
+
+
+def test_a_road_model_under_no_crossings_draws_no_crossing_segments(tmp_path):
+    pytest.importorskip("graphdiff_traffic")
+    from graphdiff_traffic import TrafficDomain
+    from graphdiff_traffic.generators import road_like_graphs
+
+    from graphdiff.config import load_config
+    from graphdiff.metrics.vun import segments_conflict
+    from graphdiff.model import build_model, load_model
+    from graphdiff.runner import sample_graphs, train
+
+    source = tmp_path / "roads.jsonl"
+    TrafficDomain().write(road_like_graphs(12, 0, min_nodes=8, max_nodes=14), source)
+    path = tmp_path / "run.toml"
+    path.write_text(f'[data]\ndomain = "traffic"\nsource = "{source}"\nval_fraction = 0.0\nbatch_size = 6\n'
+                    '[model]\nhidden = 16\nlayers = 1\n[model.options]\npair_distances = "coords"\n'
+                    '[diffusion]\nconstraint = "no-crossings"\n[diffusion.fields.edges]\nprior = "absorbing"\n'
+                    f'[training]\nmax_steps = 3\nlog_every = 1\nout_dir = "{tmp_path / "run"}"\n')
+    train(load_config(path))
+    model, _, _ = load_model(tmp_path / "run" / "last.ckpt")
+    assert model.constraint.name == "no-crossings" and model.constraint.position_field == "coords"
+    drawn = [TrafficDomain().from_graph(g) for c in sample_graphs(model, 6, steps=12, seed=0) for g in c]
+    assert sum(g.number_of_edges() for g in drawn) > 0
+    for g in drawn:
+        xy = {u: (d["x"], d["y"]) for u, d in g.nodes(data=True)}
+        edges = list(g.edges)
+        assert not any(segments_conflict(xy, a, b, c, d) for i, (a, b) in enumerate(edges) for c, d in edges[i + 1:])
+    # the social domain has no positions: the constraint is refused with the reason
+    social = load_config(_config(tmp_path, source, '[diffusion]\nconstraint = "no-crossings"\n'))
+    social.data.domain = "social"
+    with pytest.raises(ConfigError, match="2-D node positions from field 'coords'"):
+        build_model(social)

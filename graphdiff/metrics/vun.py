@@ -28,7 +28,7 @@ from typing import Callable, Sequence
 import networkx as nx
 import numpy as np
 
-__all__ = ["wl_hash", "first_isomorphic", "match_in", "is_planar_valid", "is_grid_valid", "is_road_valid",
+__all__ = ["wl_hash", "first_isomorphic", "match_in", "is_planar_valid", "is_grid_valid", "is_road_valid", "segments_conflict",
            "sbm_wald_pvalue", "sbm_block_counts", "sbm_log_likelihood", "louvain_sbm_fit", "SBM_FITS",
            "LOUVAIN_RESOLUTIONS", "is_sbm_valid", "graph_tool_available", "VALIDITY", "validity_function"]
 
@@ -99,20 +99,25 @@ def is_road_valid(graph: nx.Graph, x: str = "x", y: str = "y") -> bool:
     if len(set(xy.values())) < len(xy):
         return False  # two junctions at one point
     edges = list(graph.edges)
-    for i, (a, b) in enumerate(edges):
-        for c, d in edges[i + 1:]:
-            shared = {a, b} & {c, d}
-            if not shared:
-                if _segments_cross(xy[a], xy[b], xy[c], xy[d]):
-                    return False
-            elif len(shared) == 1:  # they meet at the shared node; they must not overlap beyond it
-                (s,) = shared
-                u, v = (b if a == s else a), (d if c == s else c)
-                o = ((xy[u][0] - xy[s][0]) * (xy[v][1] - xy[s][1]) - (xy[u][1] - xy[s][1]) * (xy[v][0] - xy[s][0]))
-                dot = ((xy[u][0] - xy[s][0]) * (xy[v][0] - xy[s][0]) + (xy[u][1] - xy[s][1]) * (xy[v][1] - xy[s][1]))
-                if o == 0 and dot > 0:
-                    return False
-    return True
+    return not any(segments_conflict(xy, a, b, c, d)
+                   for i, (a, b) in enumerate(edges) for c, d in edges[i + 1:])
+
+
+def segments_conflict(xy, a, b, c, d) -> bool:
+    """Whether the straight segments ``a–b`` and ``c–d`` between nodes at ``xy[node]`` conflict
+    as road segments: without a shared end node, when they intersect at all (touching and
+    collinear overlaps included); with one shared end node, when they overlap beyond it
+    (collinear and pointing the same way). The same edge never conflicts with itself."""
+    shared = {a, b} & {c, d}
+    if not shared:
+        return _segments_cross(xy[a], xy[b], xy[c], xy[d])
+    if len(shared) > 1:
+        return False
+    (s,) = shared
+    u, v = (b if a == s else a), (d if c == s else c)
+    o = (xy[u][0] - xy[s][0]) * (xy[v][1] - xy[s][1]) - (xy[u][1] - xy[s][1]) * (xy[v][0] - xy[s][0])
+    dot = (xy[u][0] - xy[s][0]) * (xy[v][0] - xy[s][0]) + (xy[u][1] - xy[s][1]) * (xy[v][1] - xy[s][1])
+    return bool(o == 0 and dot > 0)
 
 
 def is_grid_valid(graph: nx.Graph, max_side: int = 19) -> bool:

@@ -22,6 +22,17 @@ def register_targets(register):
 
 
 @hookimpl
+def register_constraints(register):
+    """Register ``no-crossings``: straight road segments between the nodes' ``coords`` never
+    cross (:class:`graphdiff.constraints.NoCrossings`), kept through sampling by projection."""
+    from graphdiff.constraints import NoCrossings
+    from graphdiff_traffic.domain import TrafficDomain
+
+    constraint = NoCrossings(TrafficDomain.coord_field)
+    register(constraint.name, constraint, description=constraint.description)
+
+
+@hookimpl
 def register_metrics(register):
     """Register ``traffic-dng``: the core's graph generation metrics (MMD² of degree, clustering,
     orbit and spectrum under the GDSS or DiGress kernels; validity, uniqueness, novelty, V.U.N.),
