@@ -115,6 +115,7 @@ def collect(dataset: str, name: str) -> dict:
     axes[0].bar(x, [100 * r["dng"]["cov_recall"] for r in runs], label="COV-R")
     axes[0].bar(x, [100 * r["dng"]["cov_precision"] for r in runs], label="COV-P", alpha=0.7)
     axes[0].set_ylabel("coverage on validation rows (%)")
+    axes[0].set_ylim(0, 100)
     axes[0].legend()
     axes[1].bar(x, [r["dng"]["amsd_recall"] for r in runs], label="recall")
     axes[1].bar(x, [r["dng"]["amsd_precision"] for r in runs], label="precision", alpha=0.5)

@@ -219,8 +219,8 @@ def evaluate(dataset: str, seeds: int, steps: int | None, samples: Path | None =
         _plot_mmd(name, summary, ANCHORS.get(dataset, {}))
         return result
     if model.condition:
-        result["conditional"] = conditional(model, cfg, domain, seeds=seeds, steps=steps,
-                                            n=len(test), values=_condition_values(dataset, test))
+        result["conditional"] = conditional(model, cfg, domain, seeds=seeds, steps=steps, n=len(test),
+                                            values=_condition_values(dataset, test), constraint=constraint)
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / f"{name}.json").write_text(json.dumps(result, indent=2, default=str))
     _plot_mmd(name, summary, ANCHORS.get(dataset, {}))
@@ -321,6 +321,32 @@ def curve(names: list[str], out: str) -> dict:
     return result
 
 
+def real_mmd(dataset: str, seed: int = 0) -> dict:
+    """The floor of the MMDs: as many training graphs as the test split holds (a seeded draw),
+    scored against the test split exactly as generated graphs are."""
+    import random
+
+    from graphdiff.metrics import graph_metrics
+    from graphdiff.plugins import get_manager
+
+    domain = get_manager().get("domains", domain_of(dataset))
+    folder = make_data(dataset)
+    test = _graphs(domain, folder / "test.jsonl")
+    train_graphs = _graphs(domain, folder / "train.jsonl")
+    drawn = random.Random(seed).sample(train_graphs, min(len(test), len(train_graphs)))
+    m = graph_metrics(drawn, test, dataset=dataset if dataset in ANCHORS or dataset == "roads" else None,
+                      kernel=None if dataset in ANCHORS else "gdss")
+    result = {"dataset": dataset, "what": f"{len(drawn)} training graphs (random.Random({seed}).sample) "
+                                          f"against the {len(test)} test graphs",
+              "mmd": m["mmd"], "kernel": m.get("kernel"), "validity": m["validity"],
+              "validity_check": m["validity_check"],
+              "command": f"python benchmarks/graphs_bench.py real-mmd --dataset {dataset}"}
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    (RESULTS / f"{dataset}-real-mmd.json").write_text(json.dumps(result, indent=2))
+    print(json.dumps(result["mmd"]))
+    return result
+
+
 def _condition_values(dataset: str, test: list) -> list[float]:
     """Requested values: the 10th and 90th percentiles of the condition on the test split."""
     import numpy as np
@@ -335,10 +361,12 @@ def _condition_values(dataset: str, test: list) -> list[float]:
     return [float(np.percentile(vals, 10)), float(np.percentile(vals, 90))]
 
 
-def conditional(model, cfg, domain, *, seeds: int, steps: int, n: int, values: list[float]) -> dict:
+def conditional(model, cfg, domain, *, seeds: int, steps: int, n: int, values: list[float],
+                constraint: str | None = None) -> dict:
     """Sample ``n`` graphs per requested value of the model's condition (classifier-free
     guidance, the config's scale), score them with the target itself: mean and spread of the
-    achieved values, and the mean absolute distance to the request."""
+    achieved values, and the mean absolute distance to the request. ``constraint`` as in ``eval``
+    (``None``: the model's own)."""
     import numpy as np
 
     from graphdiff.plugins import get_manager
@@ -350,8 +378,10 @@ def conditional(model, cfg, domain, *, seeds: int, steps: int, n: int, values: l
     for value in values:
         achieved = []
         for seed in range(seeds):
+            extra = {} if constraint is None else {"constraint": constraint}
             graphs = [g for chunk in sample_graphs(model, n, steps=steps, seed=100 + seed, cond={cname: value},
-                                                   guidance_scale=cfg.sampling.guidance_scale) for g in chunk]
+                                                   guidance_scale=cfg.sampling.guidance_scale, **extra)
+                      for g in chunk]
             for g in graphs:
                 try:
                     achieved.append(float(target(domain.from_graph(g))))
@@ -489,7 +519,7 @@ def scale(sizes: list[int], steps: int, hidden: int, layers: int, sampling_steps
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("command", choices=["data", "train", "export", "eval", "curve", "scale", "real-validity", "_one"])
+    ap.add_argument("command", choices=["data", "train", "export", "eval", "curve", "scale", "real-validity", "real-mmd", "_one"])
     ap.add_argument("--dataset", default="community-small")
     ap.add_argument("--minutes", type=float, default=40)
     ap.add_argument("--seeds", type=int, default=3)
@@ -519,10 +549,12 @@ def main() -> None:
         from graphdiff.config import load_config
         from graphdiff.model import read_checkpoint
 
-        cfg = load_config(CONFIGS / f"{args.dataset}.toml")
+        cfg = load_config(CONFIGS / f"{args.config or args.dataset}.toml")
         used = json.loads(read_checkpoint(Path(cfg.training.out_dir) / "last.ckpt")["config"])
         export(args.dataset, cfg.training.out_dir, used["training"]["max_minutes"],
-               used["training"]["max_minutes"])
+               used["training"]["max_minutes"], config=args.config)
+    elif args.command == "real-mmd":
+        real_mmd(args.dataset)
     elif args.command == "eval":
         evaluate(args.dataset, args.seeds, args.steps, samples=args.samples, name=args.name,
                  checkpoint=args.checkpoint, constraint=args.constraint)

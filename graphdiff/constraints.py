@@ -16,10 +16,11 @@ of that mismatch.
 
 A constraint may also depend on where the nodes are (:attr:`EdgeConstraint.position_field`:
 straight edges that must not cross, for road networks). Positions move during sampling, so
-after every step such a constraint is re-applied to all edges at the step's new positions: the
-edges the step kept are inserted first and the added ones after, each group in random order,
-and any edge that would break the property is discarded. The last step's projection uses the
-final positions, so the generated graph has the property.
+after every step such a constraint is re-applied to all edges: the edges the step kept are
+inserted first and the added ones after, each group in random order, and any edge that would
+break the property is discarded. The sampler hands it the denoiser's estimate of the clean
+positions (where the nodes are heading); the last step's projection uses the final positions,
+so the generated graph has the property.
 
 Constraints are registered by name (``register_constraints``); a model names one in
 ``[diffusion] constraint`` and ``graphdiff sample --constraint NAME|none`` overrides it.

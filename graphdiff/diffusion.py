@@ -543,6 +543,16 @@ class GraphDiffusion(nn.Module):
                 return states[position_field]
             return self._elements(batch, position_field, pair_index).x0
 
+        def clean_layout(states: dict[str, torch.Tensor], preds: dict[str, torch.Tensor],
+                         t: float) -> torch.Tensor | None:
+            """Before the last step, a geometric constraint reads the denoiser's estimate of the
+            clean positions (a Gaussian field's ``x̂_0``), where the nodes are heading, rather than
+            their noisy state; ``None`` where there is no such estimate (the state is read)."""
+            if position_field is None or position_field not in states:
+                return None
+            split = getattr(self.processes[position_field], "split", None)
+            return split(states[position_field], preds[position_field], t)[0] if split is not None else None
+
         if constraint is not None:  # the start state: the prior draw's edges, projected onto the constraint
             states[edge_name] = project_edges(constraint, torch.zeros_like(states[edge_name]),
                                               states[edge_name], pair_index, pair_batch, batch.ptr, generator,
@@ -568,6 +578,7 @@ class GraphDiffusion(nn.Module):
             if gradient_guidance is not None:
                 preds = self._apply_gradient_guidance(gradient_guidance, states, preds, graphs, t)
             prev_edges = states[edge_name] if edge_name is not None else None
+            layout = clean_layout(states, preds, t) if i < steps - 1 else None
             for name in self.generate:
                 states[name] = self.processes[name].step(states[name], preds[name], t, s,
                                                          index_of[name], generator, deterministic)
@@ -580,7 +591,8 @@ class GraphDiffusion(nn.Module):
                     states[name] = self.processes[name].noise(el.x0, ts, el.index, generator)[0]
             if edge_name is not None:  # after every field moved: a geometric constraint reads the new positions
                 states[edge_name] = project_edges(constraint, prev_edges, states[edge_name], pair_index,
-                                                  pair_batch, batch.ptr, generator, positions(states))
+                                                  pair_batch, batch.ptr, generator,
+                                                  positions(states) if layout is None else layout)
             if return_trajectory:
                 trajectory.append({n: self.processes[n].finalize(x).cpu() for n, x in states.items()})
         graphs_out = self._to_graphs(batch, states, pair_index)

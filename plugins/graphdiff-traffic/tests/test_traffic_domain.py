@@ -264,3 +264,36 @@ def test_traffic_registers_the_dng_metric_on_road_networks(monkeypatch):
     result = metric(grids, grids, train=None, k=None, dataset="planar")
     assert result["validity"] == 1.0 and result["novelty"] is None
     assert all(v == 0.0 for v in result["mmd"].values())
+
+
+def test_bundled_roads_model_is_listed_and_draws_networks_of_the_requested_scale(tmp_path):
+    from click.testing import CliRunner
+
+    from graphdiff.checkpoints import find_named
+    from graphdiff.cli import cli
+    from graphdiff.metrics.vun import segments_conflict
+
+    entry = find_named("roads-dng")
+    assert entry.path.stat().st_size < 20e6
+    listed = CliRunner().invoke(cli, ["checkpoints"])
+    assert listed.exit_code == 0 and "roads-dng" in listed.output and "vun" in listed.output
+    out = tmp_path / "gen"
+    lengths = {}
+    for request in (60.0, 160.0):
+        res = CliRunner().invoke(cli, ["sample", "-c", "roads-dng", "-n", "3", "--steps", "30", "-q", "--seed", "0",
+                                       "--target", f"traffic-mean_edge_length={request}",
+                                       "--out", str(out / f"{request:.0f}.jsonl")])
+        assert res.exit_code == 0, res.output
+        graphs = [r["obj"] for r in DOMAIN.read(out / f"{request:.0f}.jsonl")]
+        assert len(graphs) == 3
+        for g in graphs:
+            assert g.graph["requested_traffic-mean_edge_length"] == pytest.approx(request)
+            xy = {u: (d["x"], d["y"]) for u, d in g.nodes(data=True)}
+            edges = list(g.edges)
+            assert edges and all(math.isclose(d["length"], math.dist(xy[u], xy[v]), rel_tol=1e-6)
+                                 for u, v, d in g.edges(data=True))
+            assert not any(segments_conflict(xy, a, b, c, d) for i, (a, b) in enumerate(edges)
+                           for c, d in edges[i + 1:])
+        lengths[request] = sum(mean_edge_length(g) for g in graphs) / len(graphs)
+    # the condition steers the scale: blocks of 60 m against blocks of 160 m
+    assert lengths[160.0] > 1.8 * lengths[60.0]
