@@ -293,11 +293,26 @@ def guided_args(spec: Spec, reading: str, goal: float, scale: float, oversample:
              + (["--corrector-steps", str(corrector)] if corrector else [])
              + [x for f in fields for x in ("--guide-fields", f)])
     if reading == "cfg":
-        return target + ["--guidance-scale", str(scale)] + extra
+        return target + ["--guidance-scale", str(scale)] + selection_args(spec, goal, oversample) + extra
     role = guide_role(spec, reading)
     pred = [] if role is None else ["--predictor", str(spec.role_dir(role) / "predictor.pt")]
     return pred + target + ["--gradient-scale", str(scale),
                             "--guidance-mode", "clean" if reading == "chgnet" else reading] + extra
+
+
+def selection_target(spec: Spec) -> str:
+    """The target that picks the kept samples of a classifier-free guided set drawn with
+    ``--oversample``: the bundled guide, else the guide trained on the generator's split."""
+    return spec.bundled_guide or spec.target("guide")
+
+
+def selection_args(spec: Spec, goal: float, oversample: float) -> list[str]:
+    """``--guide cfg --oversample F``: the model's condition steers every draw, and the guide
+    (no gradient: ``--gradient-scale 0``) keeps the ``--num`` it puts nearest the goal."""
+    if oversample == 1.0:
+        return []
+    pred = [] if spec.bundled_guide else ["--predictor", str(spec.role_dir("guide") / "predictor.pt")]
+    return pred + ["--target", f"{selection_target(spec)}={goal}", "--gradient-scale", "0"]
 
 
 def run_command(spec: Spec, num: int, steps: int, quantile: float, scale: float, seed: int, reading: str,
@@ -317,11 +332,14 @@ def predictors_command(spec: Spec, reading: str, steps: int = DEFAULT_PREDICTOR_
             + (" --role tguide" if reading == "noisy" else ""))
 
 
-def guide_description(spec: Spec, reading: str) -> str:
+def guide_description(spec: Spec, reading: str, oversample: float = 1.0) -> str:
     split = f"runs/{spec.dataset}/train.csv"
     if reading == "cfg":
         return (f"classifier-free guidance by {spec.generator}'s own {spec.column} condition "
-                "(--guidance-scale = the weight w)")
+                "(--guidance-scale = the weight w)"
+                + ("" if oversample == 1.0 else
+                   f"; of {oversample:g}x --num guided draws, the --num that {selection_target(spec)} "
+                   "(no gradient) puts nearest the goal are kept"))
     if reading == "chgnet":
         return (f"CHGNet's energy of the clean estimate ({CHGNET_TARGET}, differentiable), asked to be at "
                 "most the median CHGNet energy of the training structures within 0.01 of the goal "
@@ -378,8 +396,8 @@ def run(num: int, steps: int, quantile: float, scale: float, seed: int, reading:
             "judged_mean": _mean(judged), "judged_median": statistics.median(judged) if judged else float("nan"),
             "structural_validity": valid, "density_mean": density, "chgnet_energy_median": chgnet,
             "seconds": None if reused else round(seconds, 1),
-            "guide_values_mean": (_mean(_floats(rows, gtarget))
-                                  if mode == "guided" and reading != "cfg" else None),
+            "guide_values_mean": (_mean(_floats(rows, gtarget if reading != "cfg" else selection_target(spec)))
+                                  if mode == "guided" and (reading != "cfg" or oversample != 1.0) else None),
             "cli_output": res.stdout.strip().splitlines()[-3:] if res is not None else "reused",
         }
     judge_meta = json.loads((spec.role_dir("judge") / "calibration.json").read_text())
@@ -391,7 +409,7 @@ def run(num: int, steps: int, quantile: float, scale: float, seed: int, reading:
         "guidance_reading": reading,
         "oversample": oversample, "corrector_steps": corrector, "also": list(also),
         "guide_fields": list(fields),
-        "guide": guide_description(spec, reading),
+        "guide": guide_description(spec, reading, oversample),
         "judge": (f"GNN ensemble trained on runs/{spec.dataset}/test.csv "
                   "(held out from the generator and the guide)"),
         "judge_validation_mae": judge_meta["properties"][spec.column].get("mae"),

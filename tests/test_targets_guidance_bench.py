@@ -173,3 +173,20 @@ def test_another_generator_gets_its_own_results_unguided_set_and_flag(bench):
         "--target", "energy_per_atom=-154.5", "--guidance-scale", "3.0"]
     assert bench.run_command(spec, 64, 200, 0.1, 3.0, 0, "cfg").endswith(
         "--seed 0 --generator carbon24-dng-energy --guide cfg")
+
+
+def test_classifier_free_guidance_with_oversample_selects_by_the_guide_without_its_gradient(bench):
+    c24 = bench.SPECS["carbon_24"].with_generator("carbon24-dng-energy")
+    args = bench.guided_args(c24, "cfg", -154.5, 3.0, 4.0)
+    assert args == ["--target", "energy_per_atom=-154.5", "--guidance-scale", "3.0",
+                    "--predictor", str(bench.RUNS / "carbon24-guide" / "predictor.pt"),
+                    "--target", "carbon24guide-energy_per_atom=-154.5", "--gradient-scale", "0",
+                    "--oversample", "4"]
+    assert bench.entry_key("cfg", 3.0, 4.0) == "cfg,scale=3,oversample=4"
+    assert "carbon24guide-energy_per_atom" in bench.guide_description(c24, "cfg", 4.0)
+    assert "nearest" not in bench.guide_description(c24, "cfg")
+    # Perov-5's guide is bundled: no --predictor file
+    p5 = bench.SPECS["perov_5"]
+    assert bench.guided_args(p5, "cfg", -1.25, 1.0, 2.0) == [
+        "--target", "heat_ref=-1.25", "--guidance-scale", "1.0",
+        "--target", "perov5-heat_ref=-1.25", "--gradient-scale", "0", "--oversample", "2"]
