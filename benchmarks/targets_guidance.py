@@ -240,11 +240,12 @@ def _file_suffix(oversample: float, corrector: int, also: tuple[str, ...], field
 
 
 def entry_key(reading: str, scale: float, oversample: float = 1.0, corrector: int = 0,
-              also: tuple[str, ...] = (), fields: tuple[str, ...] = ()) -> str:
+              also: tuple[str, ...] = (), fields: tuple[str, ...] = (), seed: int = 0) -> str:
     """The results entry of a run: ``scale=S`` (clean), ``noisy,scale=S``, ``cfg,scale=W``, then
-    ``,oversample=F``, ``,corrector=C`` and ``,also=REQUEST`` where those are set."""
+    ``,oversample=F``, ``,corrector=C``, ``,also=REQUEST`` and ``,seed=N`` (seed other than 0)
+    where those are set, so a repeat with another seed sits beside the first."""
     return (f"{'' if reading == 'clean' else reading + ','}scale={scale:g}"
-            + variant(oversample, corrector, also, fields))
+            + variant(oversample, corrector, also, fields) + (f",seed={seed}" if seed else ""))
 
 
 def unguided_csv(spec: Spec, num: int, steps: int, seed: int) -> Path:
@@ -261,8 +262,8 @@ def guided_csv(spec: Spec, reading: str, scale: float, num: int, steps: int, see
 
 
 def plot_path(spec: Spec, reading: str, scale: float, oversample: float = 1.0, corrector: int = 0,
-              also: tuple[str, ...] = (), fields: tuple[str, ...] = ()) -> Path:
-    extra = _file_suffix(oversample, corrector, also, fields)
+              also: tuple[str, ...] = (), fields: tuple[str, ...] = (), seed: int = 0) -> Path:
+    extra = _file_suffix(oversample, corrector, also, fields) + (f"-seed{seed}" if seed else "")
     return RESULTS / f"{spec.name}-{'' if reading == 'clean' else reading + '-'}scale{scale:g}{extra}.png"
 
 
@@ -403,7 +404,7 @@ def run(num: int, steps: int, quantile: float, scale: float, seed: int, reading:
     judge_meta = json.loads((spec.role_dir("judge") / "calibration.json").read_text())
     result = {
         "dataset": spec.dataset, "generator": spec.generator, "property": f"{spec.column} ({spec.unit})",
-        "goal": goal, "goal_quantile_of_train": quantile, "num": num, "steps": steps,
+        "goal": goal, "goal_quantile_of_train": quantile, "num": num, "steps": steps, "seed": seed,
         "gradient_scale": None if reading == "cfg" else scale,
         **({"guidance_scale": scale} if reading == "cfg" else {}),
         "guidance_reading": reading,
@@ -427,7 +428,7 @@ def run(num: int, steps: int, quantile: float, scale: float, seed: int, reading:
     RESULTS.mkdir(parents=True, exist_ok=True)
     path = RESULTS / f"{spec.name}.json"
     allres = json.loads(path.read_text()) if path.exists() else {}
-    allres.setdefault("runs", {})[entry_key(reading, scale, oversample, corrector, also, fields)] = result
+    allres.setdefault("runs", {})[entry_key(reading, scale, oversample, corrector, also, fields, seed)] = result
     path.write_text(json.dumps(allres, indent=2) + "\n")
     _plot(result, goal, spec)
     print(json.dumps({k: v for k, v in result.items() if k not in ("unguided", "guided")}, indent=2))
@@ -510,7 +511,8 @@ def _plot(result: dict, goal: float, spec: Spec = SPECS["carbon_24"]) -> None:
     ax.set_title(f"{kind}, scale {scale:g}{extra}", fontsize=9)
     fig.tight_layout()
     fig.savefig(plot_path(spec, reading, scale, result.get("oversample", 1.0), result.get("corrector_steps", 0),
-                          tuple(result.get("also", ())), tuple(result.get("guide_fields", ()))), dpi=120)
+                          tuple(result.get("also", ())), tuple(result.get("guide_fields", ())),
+                          result.get("seed", 0)), dpi=120)
     plt.close(fig)
 
 
