@@ -150,19 +150,24 @@ def test_bundled_checkpoint_is_listed_by_name_with_its_figures():
     assert Path(perov["path"]).stat().st_size < 20e6
 
 
-def test_bundled_de_novo_perov5_model_takes_its_condition(tmp_path):
-    """``perov5-dng`` is found by name, is conditioned on heat_ref, and samples with and without it."""
+@pytest.mark.parametrize("name, column, value, validity_key", [
+    ("perov5-dng", "heat_ref", "0.6", "dng_structural_validity"),
+    ("carbon24-dng-energy", "energy_per_atom", "-154.46", "structural_validity_unguided"),
+])
+def test_bundled_conditioned_de_novo_models_take_their_condition(tmp_path, name, column, value, validity_key):
+    """A bundled de novo model conditioned on a column is found by name, says which column, and
+    samples with and without a request on it."""
     from graphdiff.model import load_model
 
     items = {c["name"]: c for c in json.loads(run(["checkpoints", "--json"]))}
-    dng = items["perov5-dng"]
+    dng = items[name]
     assert dng["task"] == "dng" and Path(dng["path"]).stat().st_size < 20e6
-    assert 0.9 < dng["figures"]["dng_structural_validity"] <= 1
+    assert 0.9 < dng["figures"][validity_key] <= 1
     model, cfg, _ = load_model(dng["path"])
-    assert cfg.diffusion.condition == ["heat_ref"] and not model.given
-    for extra in ([], ["--target", "heat_ref=0.6", "--guidance-scale", "3"]):
+    assert cfg.diffusion.condition == [column] and not model.given
+    for extra in ([], ["--target", f"{column}={value}", "--guidance-scale", "3"]):
         out = tmp_path / f"gen{len(extra)}.csv"
-        run(["sample", "-c", "perov5-dng", "--task", "dng", "--num", "3", "--steps", "20", "-q", "-o", str(out), *extra])
+        run(["sample", "-c", name, "--task", "dng", "--num", "3", "--steps", "20", "-q", "-o", str(out), *extra])
         with out.open(newline="") as fh:
             rows = list(csv.DictReader(fh))
         assert len(rows) == 3 and all(r["cif"].startswith("# generated") or "data_" in r["cif"] for r in rows)
