@@ -101,6 +101,7 @@ name = "{name}"
 """
 
 DEFAULT_PREDICTOR_STEPS = 3000
+DEFAULT_QUANTILE = 0.1                 # the goal: this quantile of the training split's values
 
 
 class Spec(NamedTuple):
@@ -240,12 +241,20 @@ def _file_suffix(oversample: float, corrector: int, also: tuple[str, ...], field
 
 
 def entry_key(reading: str, scale: float, oversample: float = 1.0, corrector: int = 0,
-              also: tuple[str, ...] = (), fields: tuple[str, ...] = (), seed: int = 0) -> str:
+              also: tuple[str, ...] = (), fields: tuple[str, ...] = (), seed: int = 0,
+              quantile: float = DEFAULT_QUANTILE) -> str:
     """The results entry of a run: ``scale=S`` (clean), ``noisy,scale=S``, ``cfg,scale=W``, then
-    ``,oversample=F``, ``,corrector=C``, ``,also=REQUEST`` and ``,seed=N`` (seed other than 0)
-    where those are set, so a repeat with another seed sits beside the first."""
+    ``,oversample=F``, ``,corrector=C``, ``,also=REQUEST``, ``,seed=N`` (seed other than 0) and
+    ``,quantile=Q`` (a goal other than the default quantile) where those are set, so a repeat
+    with another seed or goal sits beside the first."""
     return (f"{'' if reading == 'clean' else reading + ','}scale={scale:g}"
-            + variant(oversample, corrector, also, fields) + (f",seed={seed}" if seed else ""))
+            + variant(oversample, corrector, also, fields) + (f",seed={seed}" if seed else "")
+            + (f",quantile={quantile:g}" if quantile != DEFAULT_QUANTILE else ""))
+
+
+def _goal_suffix(quantile: float) -> str:
+    """``-q0.5`` in file names for a goal other than the default quantile."""
+    return "" if quantile == DEFAULT_QUANTILE else f"-q{quantile:g}"
 
 
 def unguided_csv(spec: Spec, num: int, steps: int, seed: int) -> Path:
@@ -254,16 +263,18 @@ def unguided_csv(spec: Spec, num: int, steps: int, seed: int) -> Path:
 
 def guided_csv(spec: Spec, reading: str, scale: float, num: int, steps: int, seed: int,
                oversample: float = 1.0, corrector: int = 0, also: tuple[str, ...] = (),
-               fields: tuple[str, ...] = ()) -> Path:
-    extra = _file_suffix(oversample, corrector, also, fields)
+               fields: tuple[str, ...] = (), quantile: float = DEFAULT_QUANTILE) -> Path:
+    extra = _file_suffix(oversample, corrector, also, fields) + _goal_suffix(quantile)
     if not spec.keep_guided and not extra:
         return RUNS / f"{spec.name}-{'' if reading == 'clean' else reading + '-'}guided.csv"
     return RUNS / f"{spec.name}-{reading}-scale{scale:g}{extra}-n{num}-s{steps}-seed{seed}.csv"
 
 
 def plot_path(spec: Spec, reading: str, scale: float, oversample: float = 1.0, corrector: int = 0,
-              also: tuple[str, ...] = (), fields: tuple[str, ...] = (), seed: int = 0) -> Path:
-    extra = _file_suffix(oversample, corrector, also, fields) + (f"-seed{seed}" if seed else "")
+              also: tuple[str, ...] = (), fields: tuple[str, ...] = (), seed: int = 0,
+              quantile: float = DEFAULT_QUANTILE) -> Path:
+    extra = (_file_suffix(oversample, corrector, also, fields) + (f"-seed{seed}" if seed else "")
+             + _goal_suffix(quantile))
     return RESULTS / f"{spec.name}-{'' if reading == 'clean' else reading + '-'}scale{scale:g}{extra}.png"
 
 
@@ -377,7 +388,7 @@ def run(num: int, steps: int, quantile: float, scale: float, seed: int, reading:
     out = {}
     for mode in ("unguided", "guided"):
         # the unguided set of these settings is sampled once, whatever the guide
-        gen = (guided_csv(spec, reading, scale, num, steps, seed, oversample, corrector, also, fields)
+        gen = (guided_csv(spec, reading, scale, num, steps, seed, oversample, corrector, also, fields, quantile)
                if mode == "guided"
                else unguided_csv(spec, num, steps, seed))
         cmd = [str(BIN / "graphdiff"), "sample", "-c", spec.generator, "--num", str(num), "--steps", str(steps),
@@ -428,7 +439,7 @@ def run(num: int, steps: int, quantile: float, scale: float, seed: int, reading:
     RESULTS.mkdir(parents=True, exist_ok=True)
     path = RESULTS / f"{spec.name}.json"
     allres = json.loads(path.read_text()) if path.exists() else {}
-    allres.setdefault("runs", {})[entry_key(reading, scale, oversample, corrector, also, fields, seed)] = result
+    allres.setdefault("runs", {})[entry_key(reading, scale, oversample, corrector, also, fields, seed, quantile)] = result
     path.write_text(json.dumps(allres, indent=2) + "\n")
     _plot(result, goal, spec)
     print(json.dumps({k: v for k, v in result.items() if k not in ("unguided", "guided")}, indent=2))
@@ -512,7 +523,7 @@ def _plot(result: dict, goal: float, spec: Spec = SPECS["carbon_24"]) -> None:
     fig.tight_layout()
     fig.savefig(plot_path(spec, reading, scale, result.get("oversample", 1.0), result.get("corrector_steps", 0),
                           tuple(result.get("also", ())), tuple(result.get("guide_fields", ())),
-                          result.get("seed", 0)), dpi=120)
+                          result.get("seed", 0), result.get("goal_quantile_of_train", DEFAULT_QUANTILE)), dpi=120)
     plt.close(fig)
 
 
@@ -563,7 +574,7 @@ def main() -> None:
     ap.add_argument("--predictor-steps", type=int, default=DEFAULT_PREDICTOR_STEPS)
     ap.add_argument("--num", type=int, default=64)
     ap.add_argument("--steps", type=int, default=200)
-    ap.add_argument("--quantile", type=float, default=0.1)
+    ap.add_argument("--quantile", type=float, default=DEFAULT_QUANTILE)
     ap.add_argument("--scale", type=float, default=1.0,
                     help="run: the gradient scale (--guide clean/noisy) or the CFG weight w (--guide cfg)")
     ap.add_argument("--seed", type=int, default=0)
