@@ -132,6 +132,9 @@ class Spec(NamedTuple):
     def role_dir(self, role: str) -> Path:
         return RUNS / f"{self.tag}-{role}"
 
+    def predictor_file(self, role: str) -> Path:
+        return self.role_dir(role) / "predictor.pt"
+
     def target(self, role: str) -> str:
         """The target name under which the predictor of ``role`` scores ``column``."""
         return f"{self.predictor_name(role)}-{self.column}"
@@ -306,25 +309,23 @@ def guided_args(spec: Spec, reading: str, goal: float, scale: float, oversample:
              + [x for f in fields for x in ("--guide-fields", f)])
     if reading == "cfg":
         return target + ["--guidance-scale", str(scale)] + selection_args(spec, goal, oversample) + extra
-    role = guide_role(spec, reading)
-    pred = [] if role is None else ["--predictor", str(spec.role_dir(role) / "predictor.pt")]
-    return pred + target + ["--gradient-scale", str(scale),
+    return predictor_args(spec, guide_role(spec, reading)) + target + ["--gradient-scale", str(scale),
                             "--guidance-mode", "clean" if reading == "chgnet" else reading] + extra
 
 
-def selection_target(spec: Spec) -> str:
-    """The target that picks the kept samples of a classifier-free guided set drawn with
-    ``--oversample``: the bundled guide, else the guide trained on the generator's split."""
-    return spec.bundled_guide or spec.target("guide")
+def predictor_args(spec: Spec, role: str | None) -> list[str]:
+    """``--predictor FILE`` for the trained predictor of ``role`` (none for a registered target)."""
+    return [] if role is None else ["--predictor", str(spec.predictor_file(role))]
 
 
 def selection_args(spec: Spec, goal: float, oversample: float) -> list[str]:
-    """``--guide cfg --oversample F``: the model's condition steers every draw, and the guide
-    (no gradient: ``--gradient-scale 0``) keeps the ``--num`` it puts nearest the goal."""
+    """``--guide cfg --oversample F``: the model's condition steers every draw, and the guide of
+    ``--guide clean`` (no gradient: ``--gradient-scale 0``) keeps the ``--num`` it puts nearest
+    the goal."""
     if oversample == 1.0:
         return []
-    pred = [] if spec.bundled_guide else ["--predictor", str(spec.role_dir("guide") / "predictor.pt")]
-    return pred + ["--target", f"{selection_target(spec)}={goal}", "--gradient-scale", "0"]
+    return (predictor_args(spec, guide_role(spec, "clean"))
+            + ["--target", f"{guide_target(spec, 'clean')}={goal}", "--gradient-scale", "0"])
 
 
 def run_command(spec: Spec, num: int, steps: int, quantile: float, scale: float, seed: int, reading: str,
@@ -350,7 +351,7 @@ def guide_description(spec: Spec, reading: str, oversample: float = 1.0) -> str:
         return (f"classifier-free guidance by {spec.generator}'s own {spec.column} condition "
                 "(--guidance-scale = the weight w)"
                 + ("" if oversample == 1.0 else
-                   f"; of {oversample:g}x --num guided draws, the --num that {selection_target(spec)} "
+                   f"; of {oversample:g}x --num guided draws, the --num that {guide_target(spec, 'clean')} "
                    "(no gradient) puts nearest the goal are kept"))
     if reading == "chgnet":
         return (f"CHGNet's energy of the clean estimate ({CHGNET_TARGET}, differentiable), asked to be at "
@@ -381,7 +382,7 @@ def run(num: int, steps: int, quantile: float, scale: float, seed: int, reading:
         raise ValueError(f"--guide {reading!r}: one of {GUIDES} (cfg for a conditioned generator)")
     train_vals = _values(RUNS / spec.dataset / "train.csv", spec.column)
     goal = goal_value(train_vals, quantile)
-    judge = spec.role_dir("judge") / "predictor.pt"
+    judge = spec.predictor_file("judge")
     gtarget = guide_target(spec, reading)
     at_goal = _at_goal(spec, goal) if spec.dataset == "carbon_24" or reading == "chgnet" else None
     request = at_goal["chgnet_energy_median"] if reading == "chgnet" else goal
@@ -408,7 +409,7 @@ def run(num: int, steps: int, quantile: float, scale: float, seed: int, reading:
             "judged_mean": _mean(judged), "judged_median": statistics.median(judged) if judged else float("nan"),
             "structural_validity": valid, "density_mean": density, "chgnet_energy_median": chgnet,
             "seconds": None if reused else round(seconds, 1),
-            "guide_values_mean": (_mean(_floats(rows, gtarget if reading != "cfg" else selection_target(spec)))
+            "guide_values_mean": (_mean(_floats(rows, gtarget if reading != "cfg" else guide_target(spec, "clean")))
                                   if mode == "guided" and (reading != "cfg" or oversample != 1.0) else None),
             "cli_output": res.stdout.strip().splitlines()[-3:] if res is not None else "reused",
         }
