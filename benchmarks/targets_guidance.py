@@ -224,20 +224,22 @@ def goal_value(values: list[float], quantile: float) -> float:
 
 
 def variant(oversample: float = 1.0, corrector: int = 0, also: tuple[str, ...] = (),
-            fields: tuple[str, ...] = ()) -> str:
-    """The suffix of a run's entry for its sampling options (empty for the defaults)."""
+            fields: tuple[str, ...] = (), quantile: float = DEFAULT_QUANTILE) -> str:
+    """The suffix of a run's entry for its sampling options and its goal (empty for the defaults)."""
     return ((f",oversample={oversample:g}" if oversample != 1.0 else "")
             + (f",corrector={corrector}" if corrector else "")
             + "".join(f",also={a}" for a in also)
-            + (f",fields={'+'.join(fields)}" if fields else ""))
+            + (f",fields={'+'.join(fields)}" if fields else "")
+            + (f",quantile={quantile:g}" if quantile != DEFAULT_QUANTILE else ""))
 
 
-def _file_suffix(oversample: float, corrector: int, also: tuple[str, ...], fields: tuple[str, ...] = ()) -> str:
+def _file_suffix(oversample: float, corrector: int, also: tuple[str, ...], fields: tuple[str, ...] = (),
+                 quantile: float = DEFAULT_QUANTILE) -> str:
     """``variant`` for file names: ``-oversample4-corrector1-also1`` (requests are numbered
     by a short digest, since they hold ``<``, ``=`` and ``@``)."""
     import hashlib
 
-    out = variant(oversample, corrector, fields=fields).replace(",", "-").replace("=", "").replace("+", "-")
+    out = variant(oversample, corrector, fields=fields, quantile=quantile).replace(",", "-").replace("=", "").replace("+", "-")
     if also:
         out += "-also" + hashlib.sha1("|".join(also).encode()).hexdigest()[:6]
     return out
@@ -247,17 +249,11 @@ def entry_key(reading: str, scale: float, oversample: float = 1.0, corrector: in
               also: tuple[str, ...] = (), fields: tuple[str, ...] = (), seed: int = 0,
               quantile: float = DEFAULT_QUANTILE) -> str:
     """The results entry of a run: ``scale=S`` (clean), ``noisy,scale=S``, ``cfg,scale=W``, then
-    ``,oversample=F``, ``,corrector=C``, ``,also=REQUEST``, ``,seed=N`` (seed other than 0) and
-    ``,quantile=Q`` (a goal other than the default quantile) where those are set, so a repeat
-    with another seed or goal sits beside the first."""
+    ``,oversample=F``, ``,corrector=C``, ``,also=REQUEST``, ``,quantile=Q`` (a goal other than the
+    default quantile) and ``,seed=N`` (seed other than 0) where those are set, so a repeat with
+    another goal or seed sits beside the first."""
     return (f"{'' if reading == 'clean' else reading + ','}scale={scale:g}"
-            + variant(oversample, corrector, also, fields) + (f",seed={seed}" if seed else "")
-            + (f",quantile={quantile:g}" if quantile != DEFAULT_QUANTILE else ""))
-
-
-def _goal_suffix(quantile: float) -> str:
-    """``-q0.5`` in file names for a goal other than the default quantile."""
-    return "" if quantile == DEFAULT_QUANTILE else f"-q{quantile:g}"
+            + variant(oversample, corrector, also, fields, quantile) + (f",seed={seed}" if seed else ""))
 
 
 def unguided_csv(spec: Spec, num: int, steps: int, seed: int) -> Path:
@@ -267,7 +263,7 @@ def unguided_csv(spec: Spec, num: int, steps: int, seed: int) -> Path:
 def guided_csv(spec: Spec, reading: str, scale: float, num: int, steps: int, seed: int,
                oversample: float = 1.0, corrector: int = 0, also: tuple[str, ...] = (),
                fields: tuple[str, ...] = (), quantile: float = DEFAULT_QUANTILE) -> Path:
-    extra = _file_suffix(oversample, corrector, also, fields) + _goal_suffix(quantile)
+    extra = _file_suffix(oversample, corrector, also, fields, quantile)
     if not spec.keep_guided and not extra:
         return RUNS / f"{spec.name}-{'' if reading == 'clean' else reading + '-'}guided.csv"
     return RUNS / f"{spec.name}-{reading}-scale{scale:g}{extra}-n{num}-s{steps}-seed{seed}.csv"
@@ -276,8 +272,7 @@ def guided_csv(spec: Spec, reading: str, scale: float, num: int, steps: int, see
 def plot_path(spec: Spec, reading: str, scale: float, oversample: float = 1.0, corrector: int = 0,
               also: tuple[str, ...] = (), fields: tuple[str, ...] = (), seed: int = 0,
               quantile: float = DEFAULT_QUANTILE) -> Path:
-    extra = (_file_suffix(oversample, corrector, also, fields) + (f"-seed{seed}" if seed else "")
-             + _goal_suffix(quantile))
+    extra = _file_suffix(oversample, corrector, also, fields, quantile) + (f"-seed{seed}" if seed else "")
     return RESULTS / f"{spec.name}-{'' if reading == 'clean' else reading + '-'}scale{scale:g}{extra}.png"
 
 
