@@ -1,4 +1,4 @@
-"""Crystal structure prediction from a composition and a powder diffraction pattern (Perov-5).
+"""Crystal structure prediction from a composition and a powder diffraction pattern.
 
     python benchmarks/targets_xrd.py data
     python benchmarks/targets_xrd.py train --minutes 55
@@ -7,6 +7,10 @@
     python benchmarks/targets_xrd.py eval --checkpoint perov5-xrd --pattern clean
     python benchmarks/targets_xrd.py eval --checkpoint perov5-xrd --pattern noisy
     python benchmarks/targets_xrd.py eval --checkpoint perov5-csp --pattern none
+    python benchmarks/targets_xrd.py data --dataset carbon_24
+    python benchmarks/targets_xrd.py train --dataset carbon_24 --minutes 55
+    python benchmarks/targets_xrd.py both --dataset carbon_24 --checkpoint carbon24-xrd \
+        --pattern clean --draws 10 --limit 100 [--cfg W] [--rows val]
 
 ``data`` uses the split of ``benchmarks/crystals_csp.py`` (``runs/perov_5/{train,test}.csv``, a
 seeded 80/20 split of the shared Perov-5 file): it adds the 40 encoding columns
@@ -17,8 +21,17 @@ of 0.08° standard deviation, a zero-point shift of +0.3° 2θ, Gaussian noise o
 strongest peak, negative values clipped). The held-out CSVs name each row's file in an ``xrd``
 column.
 
+``data`` also writes the validation rows of the training split (``runs/<dataset>/val.csv``, the
+rows training holds out) with their pattern files (``val_<pattern>.csv``): sampler settings such
+as ``--cfg`` are chosen on them (``both --rows val``), never on the test rows.
+
 ``train`` trains a CSP model (atom types given) conditioned on the 40 columns (condition
-dropout 0.1) and exports it as the bundled ``perov5-xrd``.
+dropout 0.1) and exports it as the bundled ``perov5-xrd`` (``carbon24-xrd`` with ``--dataset
+carbon_24``; the model sizes of ``crystals_csp.py``).
+
+``both`` samples once and scores two choices among each row's distinct candidates: the first
+by pattern similarity, and the best of all (the ceiling of any ranking); results go to
+``benchmarks/results/<dataset>-xrd-ranking.json``.
 
 ``eval`` runs ``graphdiff sample --task csp --input test_<pattern>.csv`` (draws per row,
 candidates ranked by the pattern similarity) and scores the first candidate of each row with the
@@ -88,8 +101,6 @@ def data(dataset: str = "perov_5", seed: int = 0) -> None:
                         "--dataset", dataset], check=True)
     DATA.mkdir(parents=True, exist_ok=True)
     header, rows = _rows(src / "train.csv")
-    if dataset != "perov_5":  # only Perov-5 trains a pattern-conditioned model
-        rows = []
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         recs = list(read_records(src / "train.csv", strict=True)) if rows else []
@@ -100,42 +111,63 @@ def data(dataset: str = "perov_5", seed: int = 0) -> None:
     if rows:
         _write(DATA / "train.csv", header + ENCODING_COLUMNS, rows)
         print(f"train: {len(rows)} rows, encodings in {time.perf_counter() - t0:.0f} s")
-    header, rows = _rows(src / "test.csv")
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        recs = list(read_records(src / "test.csv", strict=True))
-    rng = np.random.default_rng(seed)
-    for kind in ("clean", "noisy"):
-        (DATA / "patterns" / kind).mkdir(parents=True, exist_ok=True)
-    out = {"clean": [], "noisy": []}
-    for row, rec in zip(rows, recs):
-        rid = row.get("material_id") or rec["id"]
-        p = simulate(rec["obj"])
-        np.savetxt(DATA / "patterns" / "clean" / f"{rid}.xy", np.c_[p.two_theta, p.intensity],
-                   fmt="%.4f", header="2theta intensity (Cu Ka, simulated)")
-        tt, y = noisy_profile(p, rng)
-        np.savetxt(DATA / "patterns" / "noisy" / f"{rid}.xy", np.c_[tt, y], fmt="%.4f",
-                   header="2theta intensity (Cu Ka; simulated measurement: shift +0.3, noise 2 %, weak peaks left out)")
-        for kind in out:
-            out[kind].append({**row, "xrd": f"patterns/{kind}/{rid}.xy"})
-    for kind, part in out.items():
-        _write(DATA / f"test_{kind}.csv", header + ["xrd"], part)
-    _write(DATA / "test_none.csv", header, rows)
-    print(f"test: {len(rows)} rows, pattern files in {DATA / 'patterns'}")
+    if not (src / "val.csv").exists():
+        val_split(dataset)
+    for part_name in ("test", "val"):
+        header, rows = _rows(src / f"{part_name}.csv")
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            recs = list(read_records(src / f"{part_name}.csv", strict=True))
+        rng = np.random.default_rng(seed if part_name == "test" else seed + 1)
+        for kind in ("clean", "noisy"):
+            (DATA / "patterns" / kind).mkdir(parents=True, exist_ok=True)
+        out = {"clean": [], "noisy": []}
+        for row, rec in zip(rows, recs):
+            rid = row.get("material_id") or rec["id"]
+            p = simulate(rec["obj"])
+            np.savetxt(DATA / "patterns" / "clean" / f"{rid}.xy", np.c_[p.two_theta, p.intensity],
+                       fmt="%.4f", header="2theta intensity (Cu Ka, simulated)")
+            tt, y = noisy_profile(p, rng)
+            np.savetxt(DATA / "patterns" / "noisy" / f"{rid}.xy", np.c_[tt, y], fmt="%.4f",
+                       header="2theta intensity (Cu Ka; simulated measurement: shift +0.3, noise 2 %, weak peaks left out)")
+            for kind in out:
+                out[kind].append({**row, "xrd": f"patterns/{kind}/{rid}.xy"})
+        for kind, part in out.items():
+            _write(DATA / f"{part_name}_{kind}.csv", header + ["xrd"], part)
+        _write(DATA / f"{part_name}_none.csv", header, rows)
+        print(f"{part_name}: {len(rows)} rows, pattern files in {DATA / 'patterns'}")
 
 
-def train(minutes: float, name: str = "perov5-xrd", seed: int = 0, resume: bool = False) -> None:
+def val_split(dataset: str) -> Path:
+    """``runs/<dataset>/val.csv``: the rows of the training split that training held out for
+    validation (``data.val_fraction`` 0.05, ``data.split_seed`` 0, the settings of
+    ``crystals_csp.py train``). Ranking settings are chosen on these rows, never on the test rows."""
+    from graphdiff.data import split_indices
+
+    header, rows = _rows(RUNS / dataset / "train.csv")
+    _, val_idx = split_indices(len(rows), 0.05, 0)
+    _write(RUNS / dataset / "val.csv", header, [rows[i] for i in val_idx])
+    return RUNS / dataset / "val.csv"
+
+
+def train(minutes: float, dataset: str = "perov_5", name: str | None = None, seed: int = 0,
+          resume: bool = False) -> None:
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    from crystals_csp import MODEL
     from graphdiff.config import RunConfig
     from graphdiff.model import export_checkpoint, read_checkpoint
     from graphdiff.runner import train as run_train
     from graphdiff_crystals.xrd import ENCODING_COLUMNS
 
+    name = name or f"{dataset.replace('_', '')}-xrd"
+    m = MODEL[dataset]
     cfg = RunConfig.model_validate({
         "data": {"domain": "crystals", "source": str(DATA / "train.csv"), "val_fraction": 0.05,
-                 "batch_size": 64},
-        "model": {"denoiser": "periodic", "hidden": 128, "layers": 4, "options": {"num_freqs": 32}},
+                 "batch_size": m["batch_size"]},
+        "model": {"denoiser": "periodic", "hidden": m["hidden"], "layers": m["layers"],
+                  "options": {"num_freqs": m["num_freqs"]}},
         "diffusion": {"given": ["atom_types"], "condition": list(ENCODING_COLUMNS), "cond_drop": 0.1},
-        "training": {"max_steps": 200_000, "max_minutes": minutes, "lr": 1e-3, "seed": seed,
+        "training": {"max_steps": 200_000, "max_minutes": minutes, "lr": m["lr"], "seed": seed,
                      "warmup_steps": 200, "ema_decay": 0.999, "val_every": 500, "log_every": 50,
                      "checkpoint_every": 500, "out_dir": str(RUNS / name)},
         "sampling": {"steps": 500, "sampler": "ancestral", "corrector_steps": 0},
@@ -150,12 +182,13 @@ def train(minutes: float, name: str = "perov5-xrd", seed: int = 0, resume: bool 
     used = round(previous + (time.perf_counter() - t0) / 60, 1)
     meta_file.write_text(json.dumps({"minutes": used}))
     step = int(read_checkpoint(src)["step"])
-    _, test_rows = _rows(RUNS / "perov_5" / "test.csv")
-    meta = {"name": name, "task": "csp", "dataset": "perov_5", "steps": step, "train_minutes": used,
+    _, test_rows = _rows(RUNS / dataset / "test.csv")
+    meta = {"name": name, "task": "csp", "dataset": dataset, "steps": step, "train_minutes": used,
             "test_ids": [r.get("material_id") for r in test_rows],
             "condition": "the 40-column encoding of the simulated Cu Kα powder pattern (graphdiff_crystals.xrd.encode)",
-            "split": "seeded 80/20 of ../shared/data/perov_5/val.csv (benchmarks/crystals_csp.py split)",
-            "made_by": f"python benchmarks/targets_xrd.py train --minutes M [--resume] ({used} minutes in all)"}
+            "split": f"seeded 80/20 of ../shared/data/{dataset}/val.csv (benchmarks/crystals_csp.py split)",
+            "made_by": f"python benchmarks/targets_xrd.py train --dataset {dataset} --minutes M [--resume] "
+                       f"({used} minutes in all)"}
     dst = export_checkpoint(src, BUNDLE / f"{name}.ckpt", meta=meta)
     print(f"exported {dst} ({dst.stat().st_size / 1e6:.1f} MB) after {step} steps, {used} min")
 
@@ -170,19 +203,20 @@ def _first(rows: list[dict], key) -> list[dict]:
     return [v[1] for v in best.values()]
 
 
-def _test_rows(pattern: str, limit: int | None) -> tuple[Path, list[dict]]:
-    """The held-out CSV with ``pattern`` files (its first ``limit`` rows written apart) and its rows."""
-    src = DATA / f"test_{pattern}.csv"
+def _test_rows(pattern: str, limit: int | None, part: str = "test") -> tuple[Path, list[dict]]:
+    """The held-out (``part`` "test") or validation ("val") CSV with ``pattern`` files (its first
+    ``limit`` rows written apart) and its rows."""
+    src = DATA / f"{part}_{pattern}.csv"
     header, rows = _rows(src)
     if limit:
-        src = DATA / f"test_{pattern}_{limit}.csv"
+        src = DATA / f"{part}_{pattern}_{limit}.csv"
         _write(src, header, rows[:limit])
         rows = rows[:limit]
     return src, rows
 
 
 def _sample(checkpoint: str, src: Path, gen: Path, draws: int, steps: int | None, env: dict,
-            k: int | None = None) -> float:
+            k: int | None = None, cfg: float | None = None) -> float:
     """``graphdiff sample --task csp`` with ``draws`` draws per row (``-k k`` candidates); seconds."""
     cmd = [str(BIN / "graphdiff"), "sample", "--checkpoint", checkpoint, "--task", "csp",
            "--input", str(src), "--out", str(gen), "--draws", str(draws), "--max-draws", str(draws), "-q"]
@@ -190,6 +224,8 @@ def _sample(checkpoint: str, src: Path, gen: Path, draws: int, steps: int | None
         cmd += ["-k", str(k)]
     if steps:
         cmd += ["--steps", str(steps)]
+    if cfg is not None:
+        cmd += ["--guidance-scale", str(cfg)]
     t0 = time.perf_counter()
     subprocess.run(cmd, check=True, env=env)
     return time.perf_counter() - t0
@@ -220,22 +256,27 @@ def _store(path: Path, tag: str, result: dict) -> dict:
 
 
 def _command(action: str, checkpoint: str, pattern: str, draws: int, limit: int | None,
-             steps: int | None, dataset: str | None = None) -> str:
-    return ("python benchmarks/targets_xrd.py %s%s --checkpoint %s --pattern %s --draws %d%s%s"
+             steps: int | None, dataset: str | None = None, cfg: float | None = None,
+             rows: str = "test") -> str:
+    return ("python benchmarks/targets_xrd.py %s%s --checkpoint %s --pattern %s --draws %d%s%s%s%s"
             % (action, f" --dataset {dataset}" if dataset else "", checkpoint, pattern, draws,
-               f" --limit {limit}" if limit else "", f" --steps {steps}" if steps else ""))
+               f" --limit {limit}" if limit else "", f" --steps {steps}" if steps else "",
+               f" --cfg {cfg:g}" if cfg is not None else "", f" --rows {rows}" if rows != "test" else ""))
 
 
 def evaluate_both(dataset: str, checkpoint: str, pattern: str, draws: int, limit: int | None,
-                  steps: int | None, threads: int) -> dict:
+                  steps: int | None, threads: int, cfg: float | None = None, part: str = "test") -> dict:
     """One sampling run, its draws grouped into distinct candidates: the match rate of the
     first candidate by pattern similarity, and of all distinct candidates (the ceiling any
-    ranking can reach)."""
-    src, rows = _test_rows(pattern, limit)
-    tag = f"{checkpoint}-{pattern}-both" + (f"-{limit}" if limit else "")
+    ranking can reach). ``cfg``: the classifier-free guidance weight of a pattern-conditioned
+    model; ``part`` "val" runs on the validation rows of the training split (settings are
+    chosen there) instead of the held-out test rows."""
+    src, rows = _test_rows(pattern, limit, part)
+    tag = (f"{checkpoint}-{pattern}-both" + (f"-w{cfg:g}" if cfg is not None else "")
+           + (f"-{part}" if part != "test" else "") + (f"-{limit}" if limit else ""))
     gen = DATA / f"gen_{tag}.csv"
     env = {**os.environ, "OMP_NUM_THREADS": str(threads)}
-    seconds = _sample(checkpoint, src, gen, draws, steps, env, k=draws)
+    seconds = _sample(checkpoint, src, gen, draws, steps, env, k=draws, cfg=cfg)
     gh, gen_rows = _rows(gen)
     gen_rows = [r for r in gen_rows if r["distinct"] == "1"]
     by_xrd = _first(gen_rows, lambda r: (float(r["xrd_similarity"]) if r["xrd_similarity"] not in ("", "nan")
@@ -244,14 +285,17 @@ def evaluate_both(dataset: str, checkpoint: str, pattern: str, draws: int, limit
     last = max(every, key=lambda k: int(k.split("=")[1])) if every else None
     result = {
         "dataset": dataset, "checkpoint": checkpoint, "pattern": pattern, "rows": len(rows),
+        "row_set": ("held-out test rows" if part == "test"
+                    else "validation rows of the training split (never trained on, never the test rows)"),
         "draws_per_row": draws, "steps": steps or "checkpoint default (500)",
+        "guidance_scale": cfg,
         "first_candidate_by_xrd_similarity": _evaluate_rows(by_xrd, gh, src, tag + "-xrd", env).get("k=1", {}),
         "composition_only": "see benchmarks/results/carbon24-dng.json (the same checkpoint, candidates ranked "
                             "by the share of draws; the candidates here are ordered by similarity, so a "
                             "share ranking cannot be read back from them when shares tie)",
         "best_of_all_distinct_candidates": {"k": last, **(every.get(last, {}) if last else {})},
         "seconds": round(seconds, 1), "threads": threads,
-        "command": _command("both", checkpoint, pattern, draws, limit, steps, dataset),
+        "command": _command("both", checkpoint, pattern, draws, limit, steps, dataset, cfg, part),
     }
     _store(RESULTS / f"{dataset.replace('_', '')}-xrd-ranking.json", tag, result)
     return result
@@ -327,16 +371,20 @@ def main() -> None:
     ap.add_argument("--limit", type=int, default=None)
     ap.add_argument("--steps", type=int, default=None)
     ap.add_argument("--threads", type=int, default=1)
-    ap.add_argument("--resume", action="store_true", help="train: continue runs/perov5-xrd/last.ckpt")
+    ap.add_argument("--cfg", type=float, default=None,
+                    help="both: classifier-free guidance weight of a pattern-conditioned model")
+    ap.add_argument("--rows", choices=["test", "val"], default="test",
+                    help="both: the held-out test rows, or the validation rows of the training split")
+    ap.add_argument("--resume", action="store_true", help="train: continue runs/<dataset>-xrd/last.ckpt")
     a = ap.parse_args()
     global DATA
     DATA = RUNS / f"{a.dataset}_xrd"
     if a.action == "data":
         data(a.dataset)
     elif a.action == "both":
-        evaluate_both(a.dataset, a.checkpoint, a.pattern, a.draws, a.limit, a.steps, a.threads)
+        evaluate_both(a.dataset, a.checkpoint, a.pattern, a.draws, a.limit, a.steps, a.threads, a.cfg, a.rows)
     elif a.action == "train":
-        train(a.minutes, resume=a.resume)
+        train(a.minutes, a.dataset, resume=a.resume)
     else:
         evaluate(a.checkpoint, a.pattern, a.draws, a.limit, a.steps, a.threads)
 
