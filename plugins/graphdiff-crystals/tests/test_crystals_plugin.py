@@ -34,7 +34,7 @@ def test_discovery_through_the_entry_point():
                                "targets": ["crystals-density", "crystals-volume_per_atom", "crystals-num_elements",
                                            "crystals-chgnet_energy", "perov5-heat_ref"],
                                "metrics": ["crystals-csp", "crystals-dng"],
-                               "checkpoints": ["carbon24-dng-energy", "carbon24-dng", "perov5-csp", "perov5-dng", "perov5-xrd"],
+                               "checkpoints": ["carbon24-dng-energy", "carbon24-dng", "carbon24-xrd", "perov5-csp", "perov5-dng", "perov5-xrd"],
                                "baselines": ["crystals-retrieval", "crystals-substitution"],
                                "commands": ["stability"],
                                "references": ["xrd"],
