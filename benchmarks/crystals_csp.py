@@ -32,6 +32,8 @@ ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared" / "data"
 RESULTS = ROOT / "benchmarks" / "results"
 BUNDLE = ROOT / "plugins" / "graphdiff-crystals" / "graphdiff_crystals" / "checkpoints"
+#: share of the training split that training holds out for validation (with data.split_seed 0)
+VAL_FRACTION = 0.05
 
 MODEL = {
     "perov_5": {"hidden": 128, "layers": 4, "num_freqs": 32, "batch_size": 64, "lr": 1e-3},
@@ -56,8 +58,28 @@ def split(dataset: str, seed: int = 0, test_fraction: float = 0.2) -> tuple[Path
             writer = csv.writer(fh)
             writer.writerow(header)
             writer.writerows(part)
+    val_split(out)
     print(f"{dataset}: {len(parts['train'])} train / {len(parts['test'])} test rows -> {out}")
     return out / "train.csv", out / "test.csv"
+
+
+def val_split(folder: Path) -> Path:
+    """``folder/val.csv``: the rows of ``folder/train.csv`` that training holds out for
+    validation (``data.val_fraction`` VAL_FRACTION, ``data.split_seed`` 0, as ``train`` sets
+    them). Sampler and ranking settings are chosen on these rows, never on the test rows."""
+    from graphdiff.data import split_indices
+
+    csv.field_size_limit(sys.maxsize)
+    with (folder / "train.csv").open(newline="") as fh:
+        reader = csv.reader(fh)
+        header = next(reader)
+        rows = list(reader)
+    _, val_idx = split_indices(len(rows), VAL_FRACTION, 0)
+    with (folder / "val.csv").open("w", newline="") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(header)
+        writer.writerows(rows[i] for i in val_idx)
+    return folder / "val.csv"
 
 
 def train(dataset: str, name: str, minutes: float, max_steps: int, seed: int, task: str = "csp",
@@ -70,7 +92,7 @@ def train(dataset: str, name: str, minutes: float, max_steps: int, seed: int, ta
         split(dataset)
     m = MODEL[dataset]
     cfg = RunConfig.model_validate({
-        "data": {"domain": "crystals", "source": str(train_csv), "val_fraction": 0.05,
+        "data": {"domain": "crystals", "source": str(train_csv), "val_fraction": VAL_FRACTION,
                  "batch_size": m["batch_size"]},
         "model": {"denoiser": "periodic", "hidden": m["hidden"], "layers": m["layers"],
                   "options": {"num_freqs": m["num_freqs"],

@@ -62,7 +62,13 @@ RESULTS = ROOT / "benchmarks" / "results"
 BUNDLE = ROOT / "plugins" / "graphdiff-crystals" / "graphdiff_crystals" / "checkpoints"
 BIN = Path(sys.executable).parent
 
+sys.path.insert(0, str(ROOT / "benchmarks"))
+from crystals_csp import MODEL, VAL_FRACTION, split, val_split  # noqa: E402
+
 csv.field_size_limit(sys.maxsize)
+
+#: the bundled model whose composition-only match rate the pattern runs of a dataset are set against
+COMPOSITION_ONLY = {"perov_5": "perov5-csp", "carbon_24": "carbon24-dng"}
 
 
 def _rows(path: Path) -> tuple[list[str], list[dict]]:
@@ -97,30 +103,27 @@ def data(dataset: str = "perov_5", seed: int = 0) -> None:
 
     src = RUNS / dataset
     if not (src / "train.csv").exists():
-        subprocess.run([sys.executable, str(ROOT / "benchmarks" / "crystals_csp.py"), "split",
-                        "--dataset", dataset], check=True)
-    DATA.mkdir(parents=True, exist_ok=True)
+        split(dataset)
+    if not (src / "val.csv").exists():
+        val_split(src)
+    for kind in ("clean", "noisy"):
+        (DATA / "patterns" / kind).mkdir(parents=True, exist_ok=True)
     header, rows = _rows(src / "train.csv")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        recs = list(read_records(src / "train.csv", strict=True)) if rows else []
+        recs = list(read_records(src / "train.csv", strict=True))
     assert len(recs) == len(rows)
     t0 = time.perf_counter()
     for row, rec in zip(rows, recs):
         row.update({k: f"{v:.5f}" for k, v in encode(simulate(rec["obj"])).items()})
-    if rows:
-        _write(DATA / "train.csv", header + ENCODING_COLUMNS, rows)
-        print(f"train: {len(rows)} rows, encodings in {time.perf_counter() - t0:.0f} s")
-    if not (src / "val.csv").exists():
-        val_split(dataset)
+    _write(DATA / "train.csv", header + ENCODING_COLUMNS, rows)
+    print(f"train: {len(rows)} rows, encodings in {time.perf_counter() - t0:.0f} s")
     for part_name in ("test", "val"):
         header, rows = _rows(src / f"{part_name}.csv")
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             recs = list(read_records(src / f"{part_name}.csv", strict=True))
         rng = np.random.default_rng(seed if part_name == "test" else seed + 1)
-        for kind in ("clean", "noisy"):
-            (DATA / "patterns" / kind).mkdir(parents=True, exist_ok=True)
         out = {"clean": [], "noisy": []}
         for row, rec in zip(rows, recs):
             rid = row.get("material_id") or rec["id"]
@@ -138,22 +141,8 @@ def data(dataset: str = "perov_5", seed: int = 0) -> None:
         print(f"{part_name}: {len(rows)} rows, pattern files in {DATA / 'patterns'}")
 
 
-def val_split(dataset: str) -> Path:
-    """``runs/<dataset>/val.csv``: the rows of the training split that training held out for
-    validation (``data.val_fraction`` 0.05, ``data.split_seed`` 0, the settings of
-    ``crystals_csp.py train``). Ranking settings are chosen on these rows, never on the test rows."""
-    from graphdiff.data import split_indices
-
-    header, rows = _rows(RUNS / dataset / "train.csv")
-    _, val_idx = split_indices(len(rows), 0.05, 0)
-    _write(RUNS / dataset / "val.csv", header, [rows[i] for i in val_idx])
-    return RUNS / dataset / "val.csv"
-
-
 def train(minutes: float, dataset: str = "perov_5", name: str | None = None, seed: int = 0,
           resume: bool = False) -> None:
-    sys.path.insert(0, str(ROOT / "benchmarks"))
-    from crystals_csp import MODEL
     from graphdiff.config import RunConfig
     from graphdiff.model import export_checkpoint, read_checkpoint
     from graphdiff.runner import train as run_train
@@ -162,7 +151,7 @@ def train(minutes: float, dataset: str = "perov_5", name: str | None = None, see
     name = name or f"{dataset.replace('_', '')}-xrd"
     m = MODEL[dataset]
     cfg = RunConfig.model_validate({
-        "data": {"domain": "crystals", "source": str(DATA / "train.csv"), "val_fraction": 0.05,
+        "data": {"domain": "crystals", "source": str(DATA / "train.csv"), "val_fraction": VAL_FRACTION,
                  "batch_size": m["batch_size"]},
         "model": {"denoiser": "periodic", "hidden": m["hidden"], "layers": m["layers"],
                   "options": {"num_freqs": m["num_freqs"]}},
@@ -264,6 +253,14 @@ def _command(action: str, checkpoint: str, pattern: str, draws: int, limit: int 
                f" --cfg {cfg:g}" if cfg is not None else "", f" --rows {rows}" if rows != "test" else ""))
 
 
+def composition_only(dataset: str) -> str:
+    """Where the composition-only figure that a pattern run of ``dataset`` is set against lives."""
+    name = COMPOSITION_ONLY[dataset]
+    return (f"see benchmarks/results/{name}.json ({name} without a pattern, candidates ranked by the "
+            "share of draws; the candidates here are ordered by similarity, so a share ranking "
+            "cannot be read back from them when shares tie)")
+
+
 def evaluate_both(dataset: str, checkpoint: str, pattern: str, draws: int, limit: int | None,
                   steps: int | None, threads: int, cfg: float | None = None, part: str = "test") -> dict:
     """One sampling run, its draws grouped into distinct candidates: the match rate of the
@@ -290,9 +287,7 @@ def evaluate_both(dataset: str, checkpoint: str, pattern: str, draws: int, limit
         "draws_per_row": draws, "steps": steps or "checkpoint default (500)",
         "guidance_scale": cfg,
         "first_candidate_by_xrd_similarity": _evaluate_rows(by_xrd, gh, src, tag + "-xrd", env).get("k=1", {}),
-        "composition_only": "see benchmarks/results/carbon24-dng.json (the same checkpoint, candidates ranked "
-                            "by the share of draws; the candidates here are ordered by similarity, so a "
-                            "share ranking cannot be read back from them when shares tie)",
+        "composition_only": composition_only(dataset),
         "best_of_all_distinct_candidates": {"k": last, **(every.get(last, {}) if last else {})},
         "seconds": round(seconds, 1), "threads": threads,
         "command": _command("both", checkpoint, pattern, draws, limit, steps, dataset, cfg, part),

@@ -1,11 +1,15 @@
-"""benchmarks/crystals_csp.py: which recorded run a bundled checkpoint's manifest quotes."""
+"""benchmarks/crystals_csp.py: which recorded run a bundled checkpoint's manifest quotes, and the
+validation rows settings are chosen on."""
 
 from __future__ import annotations
 
+import csv
 import json
 from pathlib import Path
 
 import pytest
+
+from graphdiff.data import split_graphs
 
 SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "crystals_csp.py"
 
@@ -38,3 +42,17 @@ def test_the_manifest_quotes_the_most_rows_then_the_run_asked_for_that_k(bench, 
     assert (fig["match_rate@2"], fig["rows@2"]) == (0.367, 406)
     assert (fig["match_rate@20"], fig["rows@20"]) == (0.82, 50)
     assert "d" not in json.loads((tmp_path / "toy.json").read_text())["evaluated_by"].split("; ")
+
+
+def test_val_split_writes_the_rows_training_held_out(bench, tmp_path):
+    rows = [{"material_id": f"m{i}", "cif": f"cif {i}"} for i in range(57)]
+    with (tmp_path / "train.csv").open("w", newline="") as fh:
+        w = csv.DictWriter(fh, fieldnames=["material_id", "cif"])
+        w.writeheader()
+        w.writerows(rows)
+    out = bench.val_split(tmp_path)
+    with out.open(newline="") as fh:
+        val = [r["material_id"] for r in csv.DictReader(fh)]
+    # the runner's own split of the same items (data.val_fraction, data.split_seed 0 as train sets them)
+    _, held_out = split_graphs([r["material_id"] for r in rows], bench.VAL_FRACTION, 0)
+    assert val == list(held_out) and len(val) == 3

@@ -1,14 +1,11 @@
-"""benchmarks/targets_xrd.py: the validation rows ranking is studied on, and the noisy patterns."""
+"""benchmarks/targets_xrd.py: the noisy patterns and where a run's composition-only figure lives."""
 
 from __future__ import annotations
 
-import csv
 from pathlib import Path
 
 import numpy as np
 import pytest
-
-from graphdiff.data import split_graphs
 
 SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "targets_xrd.py"
 
@@ -16,22 +13,6 @@ SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "targets_xrd.py"
 @pytest.fixture(scope="module")
 def bench(load_module):
     return load_module(SCRIPT, "targets_xrd_bench")
-
-
-def test_val_split_writes_the_rows_training_held_out(bench, tmp_path, monkeypatch):
-    monkeypatch.setattr(bench, "RUNS", tmp_path)
-    (tmp_path / "toy").mkdir()
-    rows = [{"material_id": f"m{i}", "cif": f"cif {i}"} for i in range(57)]
-    with (tmp_path / "toy" / "train.csv").open("w", newline="") as fh:
-        w = csv.DictWriter(fh, fieldnames=["material_id", "cif"])
-        w.writeheader()
-        w.writerows(rows)
-    out = bench.val_split("toy")
-    with out.open(newline="") as fh:
-        val = [r["material_id"] for r in csv.DictReader(fh)]
-    # the runner's own split of the same items (data.val_fraction 0.05, data.split_seed 0)
-    _, held_out = split_graphs([r["material_id"] for r in rows], 0.05, 0)
-    assert val == list(held_out) and len(val) == 3
 
 
 def test_noisy_profile_shifts_drops_weak_peaks_and_adds_noise(bench):
@@ -43,3 +24,8 @@ def test_noisy_profile_shifts_drops_weak_peaks_and_adds_noise(bench):
     near_weak = (tt > 49.9) & (tt < 50.7)
     assert y[near_weak].max() < 10  # the 3 % peak is gone: only noise (2 % of the strongest) there
     assert (y >= 0).all() and y[(tt > 60)].std() > 0
+
+
+def test_each_dataset_names_its_composition_only_model(bench):
+    assert "carbon24-dng.json" in bench.composition_only("carbon_24")
+    assert "perov5-csp.json" in bench.composition_only("perov_5")
