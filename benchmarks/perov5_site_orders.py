@@ -3,6 +3,7 @@
     python benchmarks/crystals_csp.py split --dataset perov_5
     python benchmarks/perov5_site_orders.py analyse
     python benchmarks/perov5_site_orders.py analyse --generated runs/perov_5/gen.csv   # also score a model
+    python benchmarks/perov5_site_orders.py distortions --generated runs/perov_5/gen.csv
 
 A Perov-5 cell is one ABX3 perovskite (5 atoms). Its composition fixes the three anion sites' elements
 and the two cations, but not which cation takes the A site (12 anion neighbours) and which the B
@@ -33,6 +34,12 @@ first-candidate (k = 1) match rate of any method is bounded by how well the orde
    of row.
 
 Results: ``benchmarks/results/perov5-site-orders.json`` / ``.png``.
+
+``distortions`` asks the same of the RMSE: how far each cell is from the ideal cubic cell of its own
+roles and volume (:func:`distortion`), whether a random forest on the elements predicts that
+distance (fitted on the training rows, R² on the held-out rows), and the mean matched k = 2 RMS
+of a ``--generated`` file for held-out cells near to and far from ideal. Results:
+``benchmarks/results/perov5-distortions.json``.
 """
 
 from __future__ import annotations
@@ -214,6 +221,93 @@ def model_by_kind(generated: Path, test_rows: Sequence[dict[str, str]], kinds: S
     return out
 
 
+def ideal_cell(a_el: str, b_el: str, x_els: Sequence[str], volume: float) -> Any:
+    """The ideal cubic ABX3 cell of the given roles and volume (B at the origin, X on the cell edges'
+    midpoints, A at the centre): the substitution baseline's template on Perov-5."""
+    from pymatgen.core import Lattice, Structure
+
+    coords = [[0.5, 0.5, 0.5], [0, 0, 0], [0.5, 0, 0], [0, 0.5, 0], [0, 0, 0.5]]
+    return Structure(Lattice.cubic(volume ** (1 / 3)), [a_el, b_el, *x_els], coords)
+
+
+def distortion(structure: Any, matcher: Any) -> float | None:
+    """The CSP RMS distance (normalised as the CDVAE RMSE) of a cell from its ideal cubic cell with
+    the same roles and volume; ``None`` when the matcher does not pair them at all."""
+    a, b, x, _ = site_roles(structure)
+    res = matcher.get_rms_dist(structure, ideal_cell(a, b, x, structure.volume))
+    return None if res is None else float(res[0])
+
+
+def distortions(generated: Path) -> dict[str, Any]:
+    """How far the held-out cells are from the ideal cubic cell, whether that is predictable from the
+    elements, and how the model's matched RMS follows it."""
+    warnings.filterwarnings("ignore")
+    from pymatgen.analysis.structure_matcher import StructureMatcher
+    from pymatgen.core import Structure
+    from sklearn.ensemble import RandomForestRegressor
+
+    t0 = time.perf_counter()
+    matcher = StructureMatcher(stol=0.5, angle_tol=10, ltol=0.3)
+    raw = {name: _read(SPLIT / f"{name}.csv") for name in ("train", "test")}
+    structs = {name: [Structure.from_str(r["cif"], fmt="cif") for r in rows] for name, rows in raw.items()}
+    roles = {name: [site_roles(s)[:3] for s in ss] for name, ss in structs.items()}
+    dist = {name: [distortion(s, matcher) for s in ss] for name, ss in structs.items()}
+
+    # predictability of the distortion from the elements, in the row's own order
+    def xy(name):
+        keep = [i for i, d in enumerate(dist[name]) if d is not None]
+        rows = [roles[name][i] for i in keep]
+        return _features(rows, [False] * len(rows)), np.asarray([dist[name][i] for i in keep])
+
+    x_tr, y_tr = xy("train")
+    x_te, y_te = xy("test")
+    forest = RandomForestRegressor(n_estimators=500, min_samples_leaf=3, random_state=0, n_jobs=1).fit(x_tr, y_tr)
+    pred = forest.predict(x_te)
+    r2 = 1 - float(np.sum((pred - y_te) ** 2) / np.sum((y_te - y_te.mean()) ** 2))
+
+    from graphdiff_crystals.metrics import match_rate
+
+    cands: dict[str, list[Any]] = defaultdict(list)
+    for r in _read(generated):
+        cands[r["material_id"]].append(Structure.from_str(r["cif"], fmt="cif"))
+    ids = [r["material_id"] for r in raw["test"]]
+    res = match_rate([cands[i] for i in ids], structs["test"], k=2)
+    pairs = [(d, p["rms"]) for d, p in zip(dist["test"], res["per_item"]) if p["matched"] and d is not None]
+    d_arr, m_arr = np.asarray([p[0] for p in pairs]), np.asarray([p[1] for p in pairs])
+    bins = [(0, 0.05), (0.05, 0.2), (0.2, 1.0)]
+    by_bin = {f"{lo}-{hi}": {"rows": int(((d_arr >= lo) & (d_arr < hi)).sum()),
+                              "model_mean_rms": float(m_arr[(d_arr >= lo) & (d_arr < hi)].mean())
+                              if ((d_arr >= lo) & (d_arr < hi)).any() else None}
+              for lo, hi in bins}
+    test_d = np.asarray([d for d in dist["test"] if d is not None])
+    result = {
+        "dataset": "perov_5",
+        "what": "RMS distance (CSP StructureMatcher, CDVAE normalisation) of each cell from the ideal cubic "
+                "cell with its own A/B/X roles and volume",
+        "rows": {"train": len(structs["train"]), "test": len(structs["test"])},
+        "test_unmatched_by_the_template": int(sum(d is None for d in dist["test"])),
+        "test_distortion": {"mean": float(test_d.mean()), "median": float(np.median(test_d)),
+                            "share_below_0.05": float(np.mean(test_d < 0.05)),
+                            "share_0.2_or_more": float(np.mean(test_d >= 0.2))},
+        "predict_distortion_from_elements": {
+            "model": "random forest on the A, B and mean X Magpie descriptors, fitted on the training rows",
+            "r2_held_out": r2, "mae_held_out": float(np.mean(np.abs(pred - y_te))),
+            "mae_of_the_training_mean": float(np.mean(np.abs(y_tr.mean() - y_te)))},
+        "model": {"generated": str(generated.relative_to(ROOT) if generated.is_relative_to(ROOT) else generated),
+                  "k=2": {"match_rate": res["match_rate"], "rmse": res["rmse"]},
+                  "matched_rows_with_a_template_distance": len(pairs),
+                  "correlation_model_rms_vs_distortion": float(np.corrcoef(d_arr, m_arr)[0, 1]),
+                  "by_distortion": by_bin},
+        "target": {"rmse": 0.04},
+    }
+    result["seconds"] = round(time.perf_counter() - t0, 1)
+    result["command"] = f"python benchmarks/perov5_site_orders.py distortions --generated {result['model']['generated']}"
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    (RESULTS / "perov5-distortions.json").write_text(json.dumps(result, indent=2) + "\n")
+    print(json.dumps(result, indent=2))
+    return result
+
+
 def analyse(generated: Path | None, label: str | None) -> dict[str, Any]:
     warnings.filterwarnings("ignore")
     from pymatgen.analysis.structure_matcher import StructureMatcher
@@ -318,12 +412,17 @@ def plot(result: dict[str, Any], out: Path) -> None:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("action", choices=["analyse"])
+    ap.add_argument("action", choices=["analyse", "distortions"])
     ap.add_argument("--generated", type=Path, help="a graphdiff sample --task csp output for runs/perov_5/test.csv")
     ap.add_argument("--label", help="the model's name in the plot (default: the file's name)")
     args = ap.parse_args()
     gen = args.generated.resolve() if args.generated else None
-    analyse(gen, args.label)
+    if args.action == "distortions":
+        if gen is None:
+            raise SystemExit("distortions needs --generated (a graphdiff sample --task csp -k 2 output)")
+        distortions(gen)
+    else:
+        analyse(gen, args.label)
 
 
 if __name__ == "__main__":

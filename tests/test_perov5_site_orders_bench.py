@@ -86,3 +86,16 @@ def test_order_rules(bench):
     assert bench.accuracy([True, False, None]) == 0.5
     # Ba is larger than Zr (atomic radii 2.15 / 1.55 Å)
     assert bench.radius_rule(rows[:2]) == [True, False]
+
+
+def test_distortion_from_the_ideal_cell(bench):
+    from pymatgen.analysis.structure_matcher import StructureMatcher
+
+    matcher = StructureMatcher(stol=0.5, angle_tol=10, ltol=0.3)
+    ideal = _perovskite("Sr", "Ti", a=3.9, shift=np.asarray([0.3, 0.1, 0.7]), order=(4, 2, 0, 1, 3))
+    assert bench.distortion(ideal, matcher) == pytest.approx(0.0, abs=1e-6)
+    polar = _perovskite("Sr", "Ti", a=3.9)
+    polar.translate_sites([1], [0, 0, 0.04], frac_coords=True)   # Ti off-centre along c
+    small = bench.distortion(polar, matcher)
+    polar.translate_sites([1], [0, 0, 0.04], frac_coords=True)
+    assert 0 < small < bench.distortion(polar, matcher)
