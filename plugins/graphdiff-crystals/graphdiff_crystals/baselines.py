@@ -24,6 +24,13 @@ They say how much of a CSP score needs no model at all:
     rows: about 52 % matched at k = 1, 90 % at k = 2 and 97 % at k = 20, where the remaining 3 %
     are references whose composition fails the SMACT check, so no candidate can count.)
 
+``frequency`` (``crystals-frequency``)
+    The reference's elements substituted, as ``substitution`` does, into the ``k`` *commonest*
+    training prototypes of its key: the training structures of the key are grouped into distinct
+    prototypes (:func:`prototypes`) and ranked by how many training structures each groups. No
+    randomness: the answer a frequency count gives without any model. On Carbon-24, where every
+    structure is carbon, it is the ``k`` most frequent structures of the reference's size.
+
 The grouping of training structures into distinct prototypes costs about one
 ``StructureMatcher`` comparison per training structure and distinct prototype of its key (a few
 seconds per thousand Perov-5 structures); only keys some reference has are grouped.
@@ -47,7 +54,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-__all__ = ["retrieval", "substitution", "prototype_key", "substitute", "element_map"]
+__all__ = ["retrieval", "substitution", "frequency", "prototypes", "prototype_key", "substitute", "element_map"]
 
 
 # ---------------------------------------------------------------------------- helpers
@@ -200,4 +207,60 @@ def substitution(references: Sequence[Any], train: Sequence[Any], k: int, seed: 
                         "sample": len(chosen) - 1})
             if len(chosen) == k:
                 break
+    return out
+
+
+def prototypes(pool: Sequence[int], train: Sequence[Any], matcher: Any,
+               labelled: dict[int, Any] | None = None) -> list[list[int]]:
+    """Group training structures (indices ``pool`` into ``train``) into distinct prototypes.
+
+    Greedy, in ``pool`` order: a structure joins the first group whose first member it matches
+    (site-class-labelled, with ``matcher``), else starts a group. Returns the groups, largest
+    first (ties in order of appearance); each group's first member represents it. ``labelled``
+    caches the labelled structures between calls.
+    """
+    labelled = {} if labelled is None else labelled
+    groups: list[list[int]] = []
+    for t in pool:
+        if t not in labelled:
+            labelled[t] = _labelled(train[t]["obj"])
+        for g in groups:
+            if _same_prototype(matcher, labelled[g[0]], labelled[t]):
+                g.append(t)
+                break
+        else:
+            groups.append([t])
+    return sorted(groups, key=len, reverse=True)  # stable: ties keep their order of appearance
+
+
+def frequency(references: Sequence[Any], train: Sequence[Any], k: int, seed: int = 0) -> list[dict[str, Any]]:
+    """Each reference's elements substituted into the ``k`` commonest training prototypes of its key.
+
+    Prototypes are grouped by :func:`prototypes` (training order) and ranked by the number of
+    training structures in each; a group is represented by its first member and substituted as
+    in :func:`substitution`. ``seed`` is accepted for the baseline contract and not used: the
+    candidates are the same for every seed. None when no training structure has the reference's
+    prototype key.
+    """
+    _check(k)
+    k = int(k)
+    by_key: dict[tuple[int, str], list[int]] = {}
+    for i, rec in enumerate(train):
+        by_key.setdefault(prototype_key(rec["obj"]), []).append(i)
+    from pymatgen.analysis.structure_matcher import StructureMatcher
+
+    from graphdiff_crystals.metrics import MATCHER_KW
+
+    matcher = StructureMatcher(**MATCHER_KW)
+    labelled: dict[int, Any] = {}
+    ranked: dict[tuple[int, str], list[list[int]]] = {}  # grouped on first use: only keys references have
+    out: list[dict[str, Any]] = []
+    for ref in references:
+        key = prototype_key(ref["obj"])
+        if key not in by_key:
+            continue
+        if key not in ranked:
+            ranked[key] = prototypes(by_key[key], train, matcher, labelled)
+        for rank, group in enumerate(ranked[key][:k]):
+            out.append({"id": ref["id"], "obj": substitute(train[group[0]]["obj"], ref["obj"]), "sample": rank})
     return out

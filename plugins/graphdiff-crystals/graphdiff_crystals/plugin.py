@@ -50,14 +50,17 @@ def register_metrics(register: Any) -> None:
 @hookimpl
 def register_baselines(register: Any) -> None:
     """Register the CSP baselines ``crystals-retrieval`` (a random training structure with the
-    same number of atoms) and ``crystals-substitution`` (a training structure of the same
-    prototype with the elements swapped in by electronegativity rank)."""
-    from graphdiff_crystals.baselines import retrieval, substitution
+    same number of atoms), ``crystals-substitution`` (a training structure of the same
+    prototype with the elements swapped in by electronegativity rank) and ``crystals-frequency``
+    (the same, from the commonest prototypes first)."""
+    from graphdiff_crystals.baselines import frequency, retrieval, substitution
 
     register("crystals-retrieval", retrieval,
              description="CSP baseline: random training structures with the same number of atoms")
     register("crystals-substitution", substitution,
              description="CSP baseline: same-prototype training structures, elements swapped by electronegativity")
+    register("crystals-frequency", frequency,
+             description="CSP baseline: the commonest training prototypes of the key first, elements swapped in")
 
 
 @hookimpl

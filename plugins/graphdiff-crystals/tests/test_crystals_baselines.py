@@ -1,4 +1,4 @@
-"""CSP baselines (``crystals-retrieval``, ``crystals-substitution``) on the bundled Perov-5 sample,
+"""CSP baselines (``crystals-retrieval``, ``crystals-substitution``, ``crystals-frequency``) on the bundled Perov-5 sample,
 split 500 training / 100 test rows."""
 
 from __future__ import annotations
@@ -16,7 +16,8 @@ from pymatgen.core import Lattice, Structure
 from graphdiff.cli import cli
 from graphdiff.plugins import get_manager
 from graphdiff_crystals import sample_path
-from graphdiff_crystals.baselines import element_map, prototype_key, retrieval, substitute, substitution
+from graphdiff_crystals.baselines import (element_map, frequency, prototype_key, prototypes, retrieval, substitute,
+                                          substitution)
 from graphdiff_crystals.metrics import csp_metric
 
 N_TRAIN = 500
@@ -95,7 +96,41 @@ def test_substitution_candidates_are_distinct_and_seeded():
         substitution(refs, train, k=0)
 
 
+def test_frequency_ranks_prototypes_by_how_many_training_structures_they_group():
+    # three training cells of the Sr-on-A prototype (the less electronegative cation on the A site;
+    # the cell sizes differ, the matcher scales), one of the swapped order, one of another key
+    cells = [perovskite("Ti", "Sr", "O", 4.1), perovskite("Sr", "Ti", "O"), perovskite("Ca", "Ti", "O", 3.8),
+             perovskite("Ba", "Hf", "O", 4.2), Structure(Lattice.cubic(3), ["Na", "Cl"], [[0, 0, 0], [0.5, 0.5, 0.5]])]
+    train = [{"id": f"t{i}", "obj": s} for i, s in enumerate(cells)]
+    from pymatgen.analysis.structure_matcher import StructureMatcher
+
+    from graphdiff_crystals.metrics import MATCHER_KW
+
+    groups = prototypes([0, 1, 2, 3], train, StructureMatcher(**MATCHER_KW))
+    assert groups == [[1, 2, 3], [0]]  # the commoner prototype first, whatever came first in training
+    refs = [{"id": "r0", "obj": perovskite("Ba", "Zr", "S")},
+            {"id": "r1", "obj": Structure(Lattice.cubic(3), ["Cs"], [[0, 0, 0]])}]
+    cands = frequency(refs, train, k=5)
+    assert [(c["id"], c["sample"]) for c in cands] == [("r0", 0), ("r0", 1)]  # two prototypes; none for r1
+    assert [s.specie.symbol for s in cands[0]["obj"]][:2] == ["Ba", "Zr"]  # cells[1]'s order: Ba on the A site
+    assert cands[0]["obj"].lattice == cells[1].lattice                      # the group's first member
+    assert [s.specie.symbol for s in cands[1]["obj"]][:2] == ["Zr", "Ba"]
+    assert [c["obj"] for c in frequency(refs, train, k=1, seed=7)] == [cands[0]["obj"]]  # a prefix; no seed
+    with pytest.raises(ValueError, match="at least 1"):
+        frequency(refs, train, k=0)
+
+
 # ---------------------------------------------------------------------------- Perov-5 sample
+def test_frequency_on_perov5_matches_as_often_as_a_coin_flip_then_both_orders(split):
+    train, test = split
+    cands = frequency(test, train, k=2)
+    assert {c["id"] for c in cands} == {r["id"] for r in test}
+    rates = {k: v["match_rate"] for k, v in csp_metric(cands, test, k=[1, 2])["metrics"].items()}
+    # the commonest site assignment first, the other second: a coin flip at k = 1, both orders at k = 2
+    assert 0.3 <= rates["k=1"] <= 0.7
+    assert rates["k=2"] >= 0.8
+
+
 def test_substitution_on_perov5_matches_most_references(split):
     train, test = split
     cands = substitution(test, train, k=2, seed=0)
@@ -169,4 +204,4 @@ def test_unknown_crystals_baseline_lists_the_valid_ones(split_files):
     res = CliRunner().invoke(cli, ["evaluate", "--task", "csp", "--baseline", "prototype", "--reference", str(test),
                                    "--train", str(train)])
     assert res.exit_code == 2
-    assert "Valid names: retrieval, substitution" in res.output
+    assert "Valid names: frequency, retrieval, substitution" in res.output

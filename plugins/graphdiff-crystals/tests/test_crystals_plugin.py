@@ -35,7 +35,7 @@ def test_discovery_through_the_entry_point():
                                            "crystals-chgnet_energy", "perov5-heat_ref"],
                                "metrics": ["crystals-csp", "crystals-dng"],
                                "checkpoints": ["carbon24-dng-energy", "carbon24-dng", "carbon24-xrd", "perov5-csp", "perov5-dng", "perov5-xrd"],
-                               "baselines": ["crystals-retrieval", "crystals-substitution"],
+                               "baselines": ["crystals-retrieval", "crystals-substitution", "crystals-frequency"],
                                "commands": ["stability"],
                                "references": ["xrd"],
                                "features": ["elements"]}
