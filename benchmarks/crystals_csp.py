@@ -161,7 +161,8 @@ def evaluate(dataset: str, name: str, k: int, limit: int | None, steps: int | No
              corrector_steps: int | None = None, first_draw: bool = False, rank_by: str | None = None) -> dict:
     """CSP on the held-out rows: ``k`` distinct candidates per row, ranked by the share of
     ``draws`` samples (graphdiff.candidates) or, with ``rank_by``, by a registered target as
-    ``graphdiff sample --rank-by`` ranks them, scored at k' in {1, 2, k}; the two baselines beside."""
+    ``graphdiff sample --rank-by`` ranks them, scored at k' in {1, 2, k}; the three baselines
+    (retrieval, substitution, frequency) beside."""
     from graphdiff.candidates import distinct_candidates
     from graphdiff.model import load_model
     from graphdiff.plugins import get_manager
@@ -219,7 +220,7 @@ def evaluate(dataset: str, name: str, k: int, limit: int | None, steps: int | No
         print(f"{name} k={kk}: match rate {100 * m['match_rate']:.1f} %, RMSE {m['rmse']}")
     if baselines:
         train_recs = _records(domain, ROOT / "runs" / dataset / "train.csv")
-        for b in ("retrieval", "substitution"):
+        for b in ("retrieval", "substitution", "frequency"):
             gen = manager.get("baselines", f"crystals-{b}")(records, train_recs, k=k, seed=seed)
             groups: dict[str, list] = {}
             for rec in gen:
@@ -292,7 +293,7 @@ def write_manifest(name: str, dataset: str, meta: dict, runs: dict) -> None:
 
 
 def plot_results(name: str, runs: dict) -> None:
-    """Match rate per k: the model beside the two baselines."""
+    """Match rate per k: the model beside the baselines."""
     import matplotlib
 
     matplotlib.use("Agg")
