@@ -301,7 +301,8 @@ def distortions(generated: Path) -> dict[str, Any]:
         "target": {"rmse": 0.04},
     }
     result["seconds"] = round(time.perf_counter() - t0, 1)
-    result["command"] = f"python benchmarks/perov5_site_orders.py distortions --generated {result['model']['generated']}"
+    result["command"] = ("python benchmarks/perov5_site_orders.py distortions --generated "
+                         + result["model"]["generated"])
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / "perov5-distortions.json").write_text(json.dumps(result, indent=2) + "\n")
     print(json.dumps(result, indent=2))

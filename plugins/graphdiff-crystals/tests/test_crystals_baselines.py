@@ -1,5 +1,5 @@
-"""CSP baselines (``crystals-retrieval``, ``crystals-substitution``, ``crystals-frequency``) on the bundled Perov-5 sample,
-split 500 training / 100 test rows."""
+"""CSP baselines (``crystals-retrieval``, ``crystals-substitution``, ``crystals-frequency``) on the
+bundled Perov-5 sample, split 500 training / 100 test rows."""
 
 from __future__ import annotations
 
