@@ -140,6 +140,19 @@ def _same_prototype(matcher: Any, a: Any, b: Any) -> bool:
         return False
 
 
+def _by_key(train: Sequence[Any]) -> tuple[dict[tuple[int, str], list[int]], Any]:
+    """The training indices of each :func:`prototype_key`, and a ``StructureMatcher`` at the CSP
+    metric's tolerances for telling prototypes apart."""
+    from pymatgen.analysis.structure_matcher import StructureMatcher
+
+    from graphdiff_crystals.metrics import MATCHER_KW
+
+    by_key: dict[tuple[int, str], list[int]] = {}
+    for i, rec in enumerate(train):
+        by_key.setdefault(prototype_key(rec["obj"]), []).append(i)
+    return by_key, StructureMatcher(**MATCHER_KW)
+
+
 def _check(k: int) -> None:
     if int(k) < 1:
         raise ValueError(f"k must be at least 1, got {k}")
@@ -179,14 +192,7 @@ def substitution(references: Sequence[Any], train: Sequence[Any], k: int, seed: 
     """
     _check(k)
     k = int(k)
-    by_key: dict[tuple[int, str], list[int]] = {}
-    for i, rec in enumerate(train):
-        by_key.setdefault(prototype_key(rec["obj"]), []).append(i)
-    from pymatgen.analysis.structure_matcher import StructureMatcher
-
-    from graphdiff_crystals.metrics import MATCHER_KW
-
-    matcher = StructureMatcher(**MATCHER_KW)
+    by_key, matcher = _by_key(train)
     labelled: dict[int, Any] = {}  # site-class-labelled training structures, made on first use
     out: list[dict[str, Any]] = []
     for ref in references:
@@ -244,14 +250,7 @@ def frequency(references: Sequence[Any], train: Sequence[Any], k: int, seed: int
     """
     _check(k)
     k = int(k)
-    by_key: dict[tuple[int, str], list[int]] = {}
-    for i, rec in enumerate(train):
-        by_key.setdefault(prototype_key(rec["obj"]), []).append(i)
-    from pymatgen.analysis.structure_matcher import StructureMatcher
-
-    from graphdiff_crystals.metrics import MATCHER_KW
-
-    matcher = StructureMatcher(**MATCHER_KW)
+    by_key, matcher = _by_key(train)
     labelled: dict[int, Any] = {}
     ranked: dict[tuple[int, str], list[list[int]]] = {}  # grouped on first use: only keys references have
     out: list[dict[str, Any]] = []
