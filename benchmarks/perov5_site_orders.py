@@ -194,11 +194,25 @@ def _read(path: Path) -> list[dict[str, str]]:
         return list(csv.DictReader(fh))
 
 
-def model_by_kind(generated: Path, test_rows: Sequence[dict[str, str]], kinds: Sequence[str]) -> dict[str, Any]:
-    """k = 1 and k = 2 CDVAE match rates of a ``graphdiff sample --task csp`` output, per kind."""
+def _split() -> tuple[dict[str, list[dict[str, str]]], dict[str, list[Any]], dict[str, list[tuple]]]:
+    """The training and held-out rows of ``crystals_csp.py``'s split: the CSV rows, their
+    structures and their :func:`site_roles`, each keyed by ``"train"`` / ``"test"``."""
     from pymatgen.core import Structure
 
-    from graphdiff_crystals.metrics import match_rate
+    paths = {name: SPLIT / f"{name}.csv" for name in ("train", "test")}
+    for p in paths.values():
+        if not p.exists():
+            raise SystemExit(f"{p} is missing: python benchmarks/crystals_csp.py split --dataset perov_5")
+    raw = {name: _read(p) for name, p in paths.items()}
+    structs = {name: [Structure.from_str(r["cif"], fmt="cif") for r in rows] for name, rows in raw.items()}
+    roles = {name: [site_roles(s) for s in ss] for name, ss in structs.items()}
+    return raw, structs, roles
+
+
+def _candidates(generated: Path, test_rows: Sequence[dict[str, str]]) -> list[list[Any]]:
+    """The candidates of a ``graphdiff sample --task csp`` output for each held-out row, in the
+    file's order; every row must have some."""
+    from pymatgen.core import Structure
 
     cands: dict[str, list[Any]] = defaultdict(list)
     for r in _read(generated):
@@ -208,12 +222,23 @@ def model_by_kind(generated: Path, test_rows: Sequence[dict[str, str]], kinds: S
     if missing:
         raise SystemExit(f"{generated}: no candidate for {len(missing)} held-out rows (first: {missing[0]}); "
                          "was it sampled from runs/perov_5/test.csv?")
-    refs = [Structure.from_str(r["cif"], fmt="cif") for r in test_rows]
+    return [cands[i] for i in ids]
+
+
+def _shown(path: Path) -> str:
+    """``path`` relative to the repository where it lies inside it."""
+    return str(path.relative_to(ROOT) if path.is_relative_to(ROOT) else path)
+
+
+def model_by_kind(cands: Sequence[list[Any]], refs: Sequence[Any], kinds: Sequence[str]) -> dict[str, Any]:
+    """k = 1 and k = 2 CDVAE match rates of each held-out row's candidates, per kind."""
+    from graphdiff_crystals.metrics import match_rate
+
     out: dict[str, Any] = {}
     for k in (1, 2):
-        res = match_rate([cands[i] for i in ids], refs, k=k)
+        res = match_rate(cands, refs, k=k)
         matched = [p["matched"] for p in res["per_item"]]
-        out[f"k={k}"] = {"all": {"rows": len(ids), "match_rate": res["match_rate"]}}
+        out[f"k={k}"] = {"all": {"rows": len(refs), "match_rate": res["match_rate"]}}
         for kind in KINDS:
             sel = [m for m, kd in zip(matched, kinds) if kd == kind]
             if sel:
@@ -230,10 +255,11 @@ def ideal_cell(a_el: str, b_el: str, x_els: Sequence[str], volume: float) -> Any
     return Structure(Lattice.cubic(volume ** (1 / 3)), [a_el, b_el, *x_els], coords)
 
 
-def distortion(structure: Any, matcher: Any) -> float | None:
+def distortion(structure: Any, matcher: Any, roles: tuple | None = None) -> float | None:
     """The CSP RMS distance (normalised as the CDVAE RMSE) of a cell from its ideal cubic cell with
-    the same roles and volume; ``None`` when the matcher does not pair them at all."""
-    a, b, x, _ = site_roles(structure)
+    the same roles and volume; ``None`` when the matcher does not pair them at all. ``roles``:
+    the cell's :func:`site_roles`, when already known."""
+    a, b, x, *_ = roles if roles is not None else site_roles(structure)
     res = matcher.get_rms_dist(structure, ideal_cell(a, b, x, structure.volume))
     return None if res is None else float(res[0])
 
@@ -243,20 +269,19 @@ def distortions(generated: Path) -> dict[str, Any]:
     elements, and how the model's matched RMS follows it."""
     warnings.filterwarnings("ignore")
     from pymatgen.analysis.structure_matcher import StructureMatcher
-    from pymatgen.core import Structure
     from sklearn.ensemble import RandomForestRegressor
 
+    from graphdiff_crystals.metrics import MATCHER_KW, match_rate
+
     t0 = time.perf_counter()
-    matcher = StructureMatcher(stol=0.5, angle_tol=10, ltol=0.3)
-    raw = {name: _read(SPLIT / f"{name}.csv") for name in ("train", "test")}
-    structs = {name: [Structure.from_str(r["cif"], fmt="cif") for r in rows] for name, rows in raw.items()}
-    roles = {name: [site_roles(s)[:3] for s in ss] for name, ss in structs.items()}
-    dist = {name: [distortion(s, matcher) for s in ss] for name, ss in structs.items()}
+    matcher = StructureMatcher(**MATCHER_KW)
+    raw, structs, roles = _split()
+    dist = {name: [distortion(s, matcher, r) for s, r in zip(ss, roles[name])] for name, ss in structs.items()}
 
     # predictability of the distortion from the elements, in the row's own order
     def xy(name):
         keep = [i for i, d in enumerate(dist[name]) if d is not None]
-        rows = [roles[name][i] for i in keep]
+        rows = [roles[name][i][:3] for i in keep]
         return _features(rows, [False] * len(rows)), np.asarray([dist[name][i] for i in keep])
 
     x_tr, y_tr = xy("train")
@@ -265,13 +290,7 @@ def distortions(generated: Path) -> dict[str, Any]:
     pred = forest.predict(x_te)
     r2 = 1 - float(np.sum((pred - y_te) ** 2) / np.sum((y_te - y_te.mean()) ** 2))
 
-    from graphdiff_crystals.metrics import match_rate
-
-    cands: dict[str, list[Any]] = defaultdict(list)
-    for r in _read(generated):
-        cands[r["material_id"]].append(Structure.from_str(r["cif"], fmt="cif"))
-    ids = [r["material_id"] for r in raw["test"]]
-    res = match_rate([cands[i] for i in ids], structs["test"], k=2)
+    res = match_rate(_candidates(generated, raw["test"]), structs["test"], k=2)
     pairs = [(d, p["rms"]) for d, p in zip(dist["test"], res["per_item"]) if p["matched"] and d is not None]
     d_arr, m_arr = np.asarray([p[0] for p in pairs]), np.asarray([p[1] for p in pairs])
     bins = [(0, 0.05), (0.05, 0.2), (0.2, 1.0)]
@@ -293,7 +312,7 @@ def distortions(generated: Path) -> dict[str, Any]:
             "model": "random forest on the A, B and mean X Magpie descriptors, fitted on the training rows",
             "r2_held_out": r2, "mae_held_out": float(np.mean(np.abs(pred - y_te))),
             "mae_of_the_training_mean": float(np.mean(np.abs(y_tr.mean() - y_te)))},
-        "model": {"generated": str(generated.relative_to(ROOT) if generated.is_relative_to(ROOT) else generated),
+        "model": {"generated": _shown(generated),
                   "k=2": {"match_rate": res["match_rate"], "rmse": res["rmse"]},
                   "matched_rows_with_a_template_distance": len(pairs),
                   "correlation_model_rms_vs_distortion": float(np.corrcoef(d_arr, m_arr)[0, 1]),
@@ -312,20 +331,15 @@ def distortions(generated: Path) -> dict[str, Any]:
 def analyse(generated: Path | None, label: str | None) -> dict[str, Any]:
     warnings.filterwarnings("ignore")
     from pymatgen.analysis.structure_matcher import StructureMatcher
-    from pymatgen.core import Structure
+
+    from graphdiff_crystals.metrics import MATCHER_KW
 
     t0 = time.perf_counter()
-    paths = {name: SPLIT / f"{name}.csv" for name in ("train", "test")}
-    for p in paths.values():
-        if not p.exists():
-            raise SystemExit(f"{p} is missing: python benchmarks/crystals_csp.py split --dataset perov_5")
-    raw = {name: _read(p) for name, p in paths.items()}
-    structs = {name: [Structure.from_str(r["cif"], fmt="cif") for r in rows] for name, rows in raw.items()}
-    roles = {name: [site_roles(s) for s in ss] for name, ss in structs.items()}
+    raw, structs, roles = _split()
     rows = {name: [(a, b, x) for a, b, x, _ in rr] for name, rr in roles.items()}
     margins = [m for rr in roles.values() for *_, m in rr]
 
-    matcher = StructureMatcher(stol=0.5, angle_tol=10, ltol=0.3)
+    matcher = StructureMatcher(**MATCHER_KW)
     key = lambda s: s.composition.reduced_formula  # noqa: E731
     kinds = row_kinds([(key(s), s) for s in structs["train"]], [(key(s), s) for s in structs["test"]], matcher.fit)
 
@@ -358,9 +372,8 @@ def analyse(generated: Path | None, label: str | None) -> dict[str, Any]:
         "target": {"k=1": 0.65, "k=2": 0.98},
     }
     if generated is not None:
-        shown = generated.relative_to(ROOT) if generated.is_relative_to(ROOT) else generated
-        result["model"] = {"label": label or generated.name, "generated": str(shown),
-                           **model_by_kind(generated, raw["test"], kinds)}
+        result["model"] = {"label": label or generated.name, "generated": _shown(generated),
+                           **model_by_kind(_candidates(generated, raw["test"]), structs["test"], kinds)}
     result["per_row"] = [{"material_id": r["material_id"], "A": a, "B": b, "X": list(x), "kind": kd}
                          for r, (a, b, x), kd in zip(raw["test"], rows["test"], kinds)]
     result["seconds"] = round(time.perf_counter() - t0, 1)

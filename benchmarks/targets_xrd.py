@@ -73,6 +73,10 @@ from crystals_csp import MODEL, VAL_FRACTION, split, val_split  # noqa: E402
 
 csv.field_size_limit(sys.maxsize)
 
+#: what ``--rows`` scores
+ROW_SETS = {"test": "held-out test rows",
+            "val": "validation rows of the training split (never trained on, never the test rows)"}
+
 #: the bundled model whose composition-only match rate the pattern runs of a dataset are set against
 COMPOSITION_ONLY = {"perov_5": "perov5-csp", "carbon_24": "carbon24-dng"}
 
@@ -288,8 +292,7 @@ def evaluate_both(dataset: str, checkpoint: str, pattern: str, draws: int, limit
     last = max(every, key=lambda k: int(k.split("=")[1])) if every else None
     result = {
         "dataset": dataset, "checkpoint": checkpoint, "pattern": pattern, "rows": len(rows),
-        "row_set": ("held-out test rows" if part == "test"
-                    else "validation rows of the training split (never trained on, never the test rows)"),
+        "row_set": ROW_SETS[part],
         "draws_per_row": draws, "steps": steps or "checkpoint default (500)",
         "guidance_scale": cfg,
         "first_candidate_by_xrd_similarity": _evaluate_rows(by_xrd, gh, src, tag + "-xrd", env).get("k=1", {}),
@@ -304,35 +307,22 @@ def evaluate_both(dataset: str, checkpoint: str, pattern: str, draws: int, limit
 
 def _scaled_profiles(structure, strains: np.ndarray) -> np.ndarray:
     """Broadened, normalised Cu Kα profiles of ``structure``'s simulated pattern with its cell
-    rescaled by each of ``strains`` (the reflections at d·(1 + s)), ``float32 [len(strains), grid]``."""
-    from graphdiff_crystals.xrd import CU_KA, TWO_THETA_RANGE, Pattern, profile, simulate
+    rescaled by each of ``strains`` (``graphdiff_crystals.xrd.rescaled``, as ``XRDReference``
+    rescales), ``float32 [len(strains), grid]``."""
+    from graphdiff_crystals.xrd import CU_KA, profile, rescaled, simulate_for_rescaling
 
-    lo, hi = TWO_THETA_RANGE
-    wide = (max(1.0, lo * (1 - 2 * strains.max())), min(179.0, hi * (1 + 2 * strains.max()) + 5))
-    sim = simulate(structure, CU_KA, wide)
-    d = sim.d_spacings()
-    out = []
-    for s in strains:
-        arg = CU_KA / (2 * d * (1 + s))
-        keep = arg < 1
-        out.append(profile(Pattern(2 * np.degrees(np.arcsin(arg[keep])), sim.intensity[keep], CU_KA)))
-    return np.asarray(out, dtype=np.float32)
+    sim = simulate_for_rescaling(structure, CU_KA, float(np.abs(strains).max()))
+    return np.asarray([profile(rescaled(sim, 1 + s)) for s in strains], dtype=np.float32)
 
 
 def _best_similarity(stack: np.ndarray, ref: np.ndarray, max_shift: float = 0.5) -> np.ndarray:
     """``graphdiff_crystals.xrd.similarity`` of every profile in ``stack [M, S, grid]`` to ``ref``,
-    maximised over the S rescalings and a common 2θ shift within ±``max_shift``: ``[M]``."""
-    from graphdiff_crystals.xrd import GRID_STEP
+    maximised over the S rescalings (and, as ``similarity`` does, a common 2θ shift within
+    ±``max_shift``): ``[M]``."""
+    from graphdiff_crystals.xrd import similarity
 
-    lag = int(round(max_shift / GRID_STEP))
-    n = stack.shape[-1]
-    flat = stack.reshape(-1, n)
-    best = np.zeros(flat.shape[0], dtype=np.float64)
-    r = ref.astype(np.float32)
-    for k in range(-lag, lag + 1):
-        v = flat[:, k:] @ r[:n - k] if k >= 0 else flat[:, :n + k] @ r[-k:]
-        best = np.maximum(best, v)
-    return np.minimum(1.0, best.reshape(stack.shape[:2]).max(axis=1))
+    flat = stack.reshape(-1, stack.shape[-1])
+    return similarity(flat, ref.astype(stack.dtype), max_shift=max_shift).reshape(stack.shape[:2]).max(axis=1)
 
 
 def search(dataset: str, pattern: str, limit: int | None, part: str = "test", top: int = 10,
@@ -349,7 +339,7 @@ def search(dataset: str, pattern: str, limit: int | None, part: str = "test", to
     from graphdiff_crystals.xrd import XRDReference, read_pattern
 
     src, rows = _test_rows(pattern, limit, part)
-    header, train_rows = _rows(RUNS / dataset / "train.csv")
+    _, train_rows = _rows(RUNS / dataset / "train.csv")
     t0 = time.perf_counter()
     strains = np.arange(-max_strain, max_strain + 1e-9, strain_step)
     train = [Structure.from_str(r["cif"], fmt="cif") for r in train_rows]
@@ -380,8 +370,7 @@ def search(dataset: str, pattern: str, limit: int | None, part: str = "test", to
     metrics = _evaluate(gen, src, DATA / f"metrics_{tag}.json", {**os.environ})
     result = {
         "dataset": dataset, "pattern": pattern, "rows": len(rows),
-        "row_set": ("held-out test rows" if part == "test"
-                    else "validation rows of the training split (never trained on, never the test rows)"),
+        "row_set": ROW_SETS[part],
         "method": ("search-match, no model: training structures of the row's composition and size, unchanged, "
                    f"ranked by pattern similarity (rescaling within ±{max_strain:g} in steps of {strain_step:g})"),
         "rows_without_a_training_structure_of_their_composition": no_pool,

@@ -30,8 +30,8 @@ import numpy as np
 
 from graphdiff.errors import DataError
 
-__all__ = ["CU_KA", "Pattern", "XRDReference", "read_pattern", "simulate", "profile", "similarity",
-           "encode", "ENCODING_BINS", "ENCODING_COLUMNS", "check_wavelength"]
+__all__ = ["CU_KA", "Pattern", "XRDReference", "read_pattern", "simulate", "simulate_for_rescaling", "rescaled",
+           "profile", "similarity", "encode", "ENCODING_BINS", "ENCODING_COLUMNS", "check_wavelength"]
 
 #: Cu Kα (weighted Kα1/Kα2 mean, pymatgen's ``"CuKa"``), Å
 CU_KA = 1.54184
@@ -213,21 +213,20 @@ def similarity(a: Pattern | np.ndarray, b: Pattern | np.ndarray, *, sigma: float
                max_shift: float = 0.5, step: float = GRID_STEP) -> float:
     """Cosine of the two broadened profiles (:func:`profile`), maximised over a common 2θ shift
     within ±``max_shift`` degrees; in [0, 1]. Arguments may be patterns or profiles already
-    computed with the same ``sigma`` and ``step``."""
+    computed with the same ``sigma`` and ``step``; ``a`` may also be a stack of profiles
+    ``[..., grid]``, which gives an array of similarities, one per profile."""
     pa = a if isinstance(a, np.ndarray) else profile(a, sigma, step=step)
     pb = b if isinstance(b, np.ndarray) else profile(b, sigma, step=step)
-    if not pa.any() or not pb.any():
+    if pa.ndim == 1 and (not pa.any() or not pb.any()):
         return 0.0
     lag = int(round(max_shift / step))
-    n = len(pa)
-    best = 0.0
+    n = pa.shape[-1]
+    best = np.zeros(pa.shape[:-1])
     for k in range(-lag, lag + 1):  # shifts of up to 25 nodes: a direct loop beats an FFT here
-        if k >= 0:
-            v = float(pa[k:] @ pb[:n - k])
-        else:
-            v = float(pa[:n + k] @ pb[-k:])
-        best = max(best, v)
-    return min(1.0, best)
+        v = pa[..., k:] @ pb[:n - k] if k >= 0 else pa[..., :n + k] @ pb[-k:]
+        best = np.maximum(best, v)
+    best = np.minimum(1.0, best)
+    return float(best) if pa.ndim == 1 else best
 
 
 def encode(pattern: Pattern, bins: int = ENCODING_BINS,
@@ -245,6 +244,23 @@ def encode(pattern: Pattern, bins: int = ENCODING_BINS,
     if hist.max() > 0:
         hist = hist / hist.max()
     return {f"xrd_{i:02d}": float(v) for i, v in enumerate(hist)}
+
+
+def simulate_for_rescaling(structure: Any, wavelength: float, max_strain: float) -> Pattern:
+    """:func:`simulate` over :data:`TWO_THETA_RANGE` widened so that the reflections that a
+    rescaling of the cell by up to ±``max_strain`` moves into the range are kept."""
+    lo, hi = TWO_THETA_RANGE
+    wide = (max(1.0, lo * (1 - 2 * max_strain)), min(179.0, hi * (1 + 2 * max_strain) + 5))
+    return simulate(structure, wavelength, wide)
+
+
+def rescaled(pattern: Pattern, scale: float) -> Pattern:
+    """The pattern of the same cell rescaled isotropically by ``scale``: every reflection at
+    d·``scale`` (those that no longer diffract at this wavelength dropped)."""
+    w = pattern.wavelength
+    arg = w / (2 * pattern.d_spacings() * scale)
+    keep = arg < 1
+    return Pattern(2 * np.degrees(np.arcsin(arg[keep])), pattern.intensity[keep], w)
 
 
 @dataclass
@@ -271,20 +287,13 @@ class XRDReference:
         structure's cell within ±``max_strain`` (a generated or relaxed cell is rarely exact to
         better than a few per cent, and the site order, which the intensities tell, matters
         more than the exact size; the rescaled pattern is the same reflections at d·s)."""
-        w = self.pattern.wavelength
-        lo, hi = TWO_THETA_RANGE
-        # simulate a wider 2θ range so that rescaled reflections near the edges are kept
-        wide = (max(1.0, lo * (1 - 2 * self.max_strain)), min(179.0, hi * (1 + 2 * self.max_strain) + 5))
-        sim = simulate(structure, w, wide)
+        sim = simulate_for_rescaling(structure, self.pattern.wavelength, self.max_strain)
         if not len(sim.two_theta):
             return 0.0
-        d = sim.d_spacings()
         best = 0.0
         n = int(round(self.max_strain / self.strain_step))
         for k in range(-n, n + 1):
-            arg = w / (2 * d * (1 + k * self.strain_step))
-            keep = arg < 1
-            scaled = Pattern(2 * np.degrees(np.arcsin(arg[keep])), sim.intensity[keep], w)
+            scaled = rescaled(sim, 1 + k * self.strain_step)
             best = max(best, similarity(profile(scaled, self.sigma), self.profile, sigma=self.sigma,
                                         max_shift=self.max_shift))
         return best
