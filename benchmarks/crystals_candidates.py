@@ -33,13 +33,14 @@ from __future__ import annotations
 import argparse
 import csv
 import json
-import os
-import subprocess
 import sys
 import time
 import warnings
 from collections import defaultdict
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # the benchmarks' shared helpers
+from _provenance import Run, record  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
@@ -65,9 +66,14 @@ def draw(dataset: str, checkpoint: str, rows: int, draws: int) -> None:
         w = csv.DictWriter(fh, fieldnames=head)
         w.writeheader()
         w.writerows(body)
-    subprocess.run([str(BIN / "graphdiff"), "sample", "--checkpoint", checkpoint, "--task", "csp",
-                    "--input", str(src), "--out", str(raw), "-k", str(draws), "--no-distinct", "-q",
-                    "--seed", "0"], check=True, env={**os.environ})
+    import graphdiff
+
+    model = graphdiff.load(checkpoint)
+    records = model.read_inputs(src)
+    cands = model.complete(records, k=draws, distinct=False, task="csp", seed=0, progress=False)
+    objs = [s for c in cands for s in c]
+    model.domain.write(objs, raw, ids=[i for c in cands for i in c.ids],
+                       extra=[{"sample": info["rank"]} for c in cands for info in c.info])
     print(f"wrote {raw}")
 
 
@@ -77,11 +83,12 @@ def score(dataset: str, checkpoint: str, rows: int, draws: int) -> dict:
     from pymatgen.core import Structure
 
     from graphdiff.candidates import group_equivalent, medoid, rank_candidates
-    from graphdiff.cli_engine import TargetRanking
+    from graphdiff.api import TargetRanking
     from graphdiff.plugins import get_manager
     from graphdiff_crystals.metrics import MATCHER_KW, match_rate
 
     src, raw = _paths(dataset, checkpoint, rows, draws)
+    run = Run(seeds={"draw_seed": 0}, data=[src, raw])
     refs = {r["material_id"]: Structure.from_str(r["cif"], fmt="cif") for r in csv.DictReader(src.open())}
     by_row: dict[str, list] = defaultdict(list)
     for r in csv.DictReader(raw.open()):
@@ -129,8 +136,9 @@ def score(dataset: str, checkpoint: str, rows: int, draws: int) -> dict:
     result["command"] = (f"python benchmarks/crystals_candidates.py draw --dataset {dataset} --checkpoint {checkpoint} "
                          f"--rows {rows} --draws {draws} && python benchmarks/crystals_candidates.py score "
                          f"--dataset {dataset} --checkpoint {checkpoint} --rows {rows} --draws {draws}")
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / f"{checkpoint}-candidates.json").write_text(json.dumps(result, indent=2) + "\n")
+    key = {"action": "score", "dataset": dataset, "checkpoint": checkpoint, "rows": rows, "draws": draws,
+           "draw_seed": 0}
+    record(RESULTS / f"{checkpoint}-candidates.json", key, result, run)
     print(json.dumps(result, indent=2))
     return result
 
@@ -160,6 +168,7 @@ def site_order(rows: int) -> dict:
     test = ROOT / "runs" / "perov_5" / "test.csv"
     if not test.exists():
         raise SystemExit(f"{test} is missing: python benchmarks/crystals_csp.py split --dataset perov_5")
+    run = Run(data=[test])
     with test.open(newline="") as fh:
         body = [r for _, r in zip(range(rows), csv.DictReader(fh))]
     model = CHGNet.load(verbose=False)
@@ -188,8 +197,8 @@ def site_order(rows: int) -> dict:
         "seconds": round(time.perf_counter() - t0, 1),
         "command": f"python benchmarks/crystals_candidates.py site-order --rows {rows}",
     }
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "perov5-site-order-energy.json").write_text(json.dumps(result, indent=2) + "\n")
+    key = {"action": "site-order", "dataset": "perov_5", "rows": rows, "fmax": 0.05, "max_steps": 300}
+    record(RESULTS / "perov5-site-order-energy.json", key, result, run)
     print(json.dumps({k: v for k, v in result.items() if k != "per_row"}, indent=2))
     return result
 

@@ -28,6 +28,9 @@ from typing import Sequence
 
 import torch
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # the benchmarks' shared helpers
+from _provenance import Run, entries, in_file, latest, record  # noqa: E402
+
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared" / "data"
 RESULTS = ROOT / "benchmarks" / "results"
@@ -134,10 +137,9 @@ def export(dataset: str, name: str, minutes: float, minutes_used: float | None =
     return dst
 
 
-def _csp_runs(name: str) -> dict:
+def _csp_entries(name: str) -> list[dict]:
     """The CSP evaluations of ``name`` recorded so far (``benchmarks/results/<name>.json``)."""
-    path = RESULTS / f"{name}.json"
-    return json.loads(path.read_text()).get("runs", {}) if path.exists() else {}
+    return entries(RESULTS / f"{name}.json")
 
 
 def manifest(dataset: str, name: str, meta: dict | None = None) -> None:
@@ -148,7 +150,7 @@ def manifest(dataset: str, name: str, meta: dict | None = None) -> None:
 
     if meta is None:
         meta = json.loads(read_checkpoint(BUNDLE / f"{name}.ckpt").get("meta") or "{}")
-    write_manifest(name, dataset, meta, _csp_runs(name))
+    write_manifest(name, dataset, meta, _csp_entries(name))
 
 
 def _records(domain, path: Path, limit: int | None = None) -> list:
@@ -173,6 +175,7 @@ def evaluate(dataset: str, name: str, k: int, limit: int | None, steps: int | No
     if not test_csv.exists():
         split(dataset)
     ckpt = BUNDLE / f"{name}.ckpt"
+    run = Run(seeds={"seed": seed}, data=[test_csv, ckpt])
     model, cfg, meta = load_model(ckpt)
     manager = get_manager()
     domain = manager.get("domains", "crystals")
@@ -189,7 +192,7 @@ def evaluate(dataset: str, name: str, k: int, limit: int | None, steps: int | No
     t0 = time.perf_counter()
     ranking = None
     if rank_by:
-        from graphdiff.cli_engine import TargetRanking
+        from graphdiff.api import TargetRanking
 
         ranking = TargetRanking.parse(rank_by, domain)
     ranked = [cs for _, cs in distinct_candidates(sample, rows, k, domain, draws=draws, max_draws=max_draws,
@@ -219,6 +222,7 @@ def evaluate(dataset: str, name: str, k: int, limit: int | None, steps: int | No
         result["metrics"][f"k={kk}"] = {"match_rate": m["match_rate"], "rmse": m["rmse"]}
         print(f"{name} k={kk}: match rate {100 * m['match_rate']:.1f} %, RMSE {m['rmse']}")
     if baselines:
+        run.add_data(ROOT / "runs" / dataset / "train.csv")
         train_recs = _records(domain, ROOT / "runs" / dataset / "train.csv")
         for b in ("retrieval", "substitution", "frequency"):
             gen = manager.get("baselines", f"crystals-{b}")(records, train_recs, k=k, seed=seed)
@@ -238,29 +242,40 @@ def evaluate(dataset: str, name: str, k: int, limit: int | None, steps: int | No
                          + (f" --corrector-steps {corrector}" if corrector != cfg.sampling.corrector_steps else "")
                          + (" --first-draw" if first_draw else "")
                          + (f" --rank-by {rank_by}" if rank_by else ""))
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    runs = _csp_runs(name)
-    runs[f"k={k}" + (f",rows={len(refs)}" if limit else "")
-         + (f",steps={steps}" if steps != cfg.sampling.steps else "")
-         + (f",corrector={corrector}" if corrector != cfg.sampling.corrector_steps else "")
-         + (f",draws={draws}" if limit and draws != k else "")
-         + (",first-draw" if first_draw else "")
-         + (f",rank-by={rank_by}" if rank_by else "")] = result
-    (RESULTS / f"{name}.json").write_text(json.dumps({"checkpoint": name, "dataset": dataset, "runs": runs}, indent=2))
-    write_manifest(name, dataset, meta, runs)
-    plot_results(name, runs)
+    result["checkpoint_settings"] = (steps == cfg.sampling.steps and corrector == cfg.sampling.corrector_steps
+                                     and not first_draw and not rank_by)
+    key = {"action": "eval", "dataset": dataset, "checkpoint": name, "rows": len(refs), "k": k, "draws": draws,
+           "max_draws": max_draws, "steps": steps, "sampler": cfg.sampling.sampler, "corrector_steps": corrector,
+           "first_draw": first_draw, "rank_by": rank_by, "seed": seed, "baselines": baselines}
+    record(RESULTS / f"{name}.json", key, result, run)
+    recorded = _csp_entries(name)
+    write_manifest(name, dataset, meta, recorded)
+    plot_results(name, recorded)
     return result
 
 
-def write_manifest(name: str, dataset: str, meta: dict, runs: dict) -> None:
-    """The bundled checkpoint's manifest: what it was trained on and its figures."""
+def quotable(entry: dict) -> bool:
+    """Whether an entry's figures may stand for the checkpoint in its manifest: its own sampling
+    settings and the CLI's candidate representatives, the first seed. A repeat with other random
+    draws is reported beside it, never in its place. Entries recorded before keys were complete
+    say so in their label (``recorded_as``); one recovered from the file's history is not quoted."""
+    key = entry["key"]
+    if not in_file(entry):
+        return False  # recovered from the file's history: no longer its figure
+    if "recorded_as" in key:
+        label = key["recorded_as"]
+        return not any(tag in label for tag in ("corrector=", "steps=", "first-draw", "rank-by=", "repeat="))
+    return bool(latest(entry).get("checkpoint_settings")) and key.get("seed", 0) == 0
+
+
+def write_manifest(name: str, dataset: str, meta: dict, recorded: list[dict]) -> None:
+    """The bundled checkpoint's manifest: what it was trained on and its figures (per k, the
+    latest run of the quotable entry on the most rows, then of one asked for exactly that k, then
+    of the later entry)."""
     figures: dict = {}
-    own = [r for key, r in runs.items()  # the checkpoint's own settings and the CLI's representatives only;
-           # a repeat of a run with other random draws is reported beside it, never in its place
-           if "corrector=" not in key and "steps=" not in key and "first-draw" not in key and "rank-by=" not in key
-           and "repeat=" not in key]
+    own = [latest(e) for e in recorded if quotable(e)]
     chosen: dict[str, tuple] = {}
-    for run in own:  # per k: the most rows wins, then a run asked for exactly that k, then the later
+    for run in own:
         for kk, v in run["metrics"].items():
             kk = kk.split("=")[1]
             rank = (run["num_test"], run.get("k") == int(kk))
@@ -273,8 +288,9 @@ def write_manifest(name: str, dataset: str, meta: dict, runs: dict) -> None:
         figures["steps"] = run["steps"]
     dng_path = RESULTS / f"{name}-dng.json"
     evaluated = [r["command"] for r in own]
-    if dng_path.exists():  # de novo figures of the same checkpoint
-        dng = json.loads(dng_path.read_text())
+    dng_runs = [latest(e) for e in entries(dng_path)]
+    if dng_runs:  # de novo figures of the same checkpoint: the most structures, then the later
+        dng = max(reversed(dng_runs), key=lambda r: r["num_generated"])
         m = dng["metrics"]
         figures.update({"dng_structural_validity": round(m["validity"]["structure"], 4),
                         "dng_compositional_validity": round(m["validity"]["composition"], 4),
@@ -292,17 +308,18 @@ def write_manifest(name: str, dataset: str, meta: dict, runs: dict) -> None:
     (BUNDLE / f"{name}.json").write_text(json.dumps(manifest, indent=2))
 
 
-def plot_results(name: str, runs: dict) -> None:
-    """Match rate per k: the model beside the baselines."""
+def plot_results(name: str, recorded: list[dict]) -> None:
+    """Match rate per k: the model beside the baselines (the latest run of each entry)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     series: dict[str, dict[int, float]] = {}
-    counts = [run.get("steps") for run in runs.values()]
+    runs = [latest(e) for e in recorded if in_file(e)]
+    counts = [run.get("steps") for run in runs]
     usual = max(set(counts), key=counts.count) if counts else None
-    for run in runs.values():
+    for run in runs:
         model = ("graphdiff" + (f", {run['steps']} steps" if run.get("steps") != usual else "")
                  + (f", {run['corrector_steps']} corrector step(s)" if run.get("corrector_steps") else "")
                  + (f", ranked by {run['rank_by']}" if run.get("rank_by") else ""))
@@ -334,6 +351,7 @@ def evaluate_dng(dataset: str, name: str, num: int, steps: int | None, seed: int
     from graphdiff.plugins import get_manager
     from graphdiff.runner import sample_graphs
 
+    run = Run(seeds={"seed": seed}, data=[BUNDLE / f"{name}.ckpt"])
     model, cfg, meta = load_model(BUNDLE / f"{name}.ckpt")
     manager = get_manager()
     domain = manager.get("domains", "crystals")
@@ -342,7 +360,8 @@ def evaluate_dng(dataset: str, name: str, num: int, steps: int | None, seed: int
     tag = f"{name}-dng" + (f"-corrector{corrector}" if corrector != cfg.sampling.corrector_steps else "")
     out_csv = ROOT / "runs" / dataset / f"{tag}-{num}.csv"
     timing = ROOT / "runs" / dataset / f"{tag}-{num}.seconds"
-    if reuse and out_csv.exists() and timing.exists():  # score the structures of an earlier run
+    reused = reuse and out_csv.exists() and timing.exists()
+    if reused:  # score the structures of an earlier run
         seconds = float(timing.read_text())
     else:
         t0 = time.perf_counter()
@@ -352,6 +371,7 @@ def evaluate_dng(dataset: str, name: str, num: int, steps: int | None, seed: int
         seconds = time.perf_counter() - t0
         domain.write([domain.from_graph(g) for g in graphs], out_csv, ids=[str(i) for i in range(num)])
         timing.write_text(str(seconds))
+    run.add_data(out_csv, ROOT / "runs" / dataset / "test.csv", ROOT / "runs" / dataset / "train.csv")
     gen = list(domain.read(out_csv, validate=False))
     refs = _records(domain, ROOT / "runs" / dataset / "test.csv")
     train_recs = _records(domain, ROOT / "runs" / dataset / "train.csv")
@@ -368,7 +388,11 @@ def evaluate_dng(dataset: str, name: str, num: int, steps: int | None, seed: int
                          + (f" --steps {steps}" if steps != cfg.sampling.steps else "")
                          + (f" --corrector-steps {corrector}" if corrector != cfg.sampling.corrector_steps else "")}
     print(json.dumps(summary, indent=1))
-    (RESULTS / f"{tag}.json").write_text(json.dumps(result, indent=2))
+    if reused:
+        result["reused_structures"] = True  # sampled by an earlier run: its time, today's scores
+    key = {"action": "dng", "dataset": dataset, "checkpoint": name, "num": num, "steps": steps,
+           "sampler": cfg.sampling.sampler, "corrector_steps": corrector, "seed": seed}
+    record(RESULTS / f"{tag}.json", key, result, run)
     if tag == f"{name}-dng":  # the checkpoint's own sampling settings: its manifest's figures
         manifest(dataset, name, meta)
     return result

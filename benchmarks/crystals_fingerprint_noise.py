@@ -30,7 +30,6 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import os
 import shlex
 import subprocess
 import sys
@@ -39,6 +38,9 @@ import warnings
 from pathlib import Path
 
 import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # the benchmarks' shared helpers
+from _provenance import Run, bundled, key_from_args, record  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 RUNS = ROOT / "runs"
@@ -91,6 +93,7 @@ def main() -> None:
     if not (split / "test.csv").exists():
         subprocess.run([sys.executable, str(ROOT / "benchmarks" / "crystals_csp.py"), "split",
                         "--dataset", args.dataset], check=True)
+    run = Run(seeds={"seed": args.seed}, data=[split / "test.csv", bundled(args.checkpoint)])
     t0 = time.perf_counter()
     refs = _structures(split / "test.csv")  # strict: a reference row that cannot be read stops here
     struc_cutoff, _, cutoff_source = resolve_cutoffs(refs, dataset=args.dataset)
@@ -122,9 +125,8 @@ def main() -> None:
                                for corr in args.corrector_steps]
     result["seconds"] = round(time.perf_counter() - t0, 1)
     result["command"] = "python benchmarks/crystals_fingerprint_noise.py " + shlex.join(sys.argv[1:])
-    RESULTS.mkdir(parents=True, exist_ok=True)
     out = RESULTS / f"{args.dataset.replace('_', '')}-fingerprint-noise.json"
-    out.write_text(json.dumps(result, indent=2) + "\n")
+    record(out, key_from_args(args), result, run)
     plot(result, out.with_suffix(".png"))
     print(f"wrote {out}")
 
@@ -138,13 +140,15 @@ def _generated(args: argparse.Namespace, corrector: int | None, ref_fps: np.ndar
     tag = f"{args.dataset}-{Path(args.checkpoint).stem}" + ("" if corrector is None else f"-corrector{corrector}")
     gen = RUNS / "fingerprint-noise" / f"{tag}.csv"
     gen.parent.mkdir(parents=True, exist_ok=True)
-    cmd = [str(BIN / "graphdiff"), "sample", "--checkpoint", args.checkpoint, "--task", "dng",
-           "--num", str(args.generate), "--out", str(gen), "--seed", str(args.seed), "-q"]
-    if args.steps:
-        cmd += ["--steps", str(args.steps)]
-    if corrector is not None:
-        cmd += ["--corrector-steps", str(corrector)]
-    subprocess.run(cmd, check=True, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    import torch
+
+    import graphdiff
+
+    torch.set_num_threads(1)
+    model = graphdiff.load(args.checkpoint)
+    samples = model.sample(args.generate, seed=args.seed, steps=args.steps, corrector_steps=corrector,
+                           progress=False)
+    model.domain.write(list(samples), gen, ids=samples.ids)
     skipped: list[dict[str, str]] = []
     dists, failed = [], 0
     for s in _structures(gen, skipped):

@@ -41,6 +41,7 @@ import time
 from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # the benchmarks' shared helpers
 from _machine import cpu_model, run_phase as _run_phase  # noqa: E402
+from _provenance import Run, key_from_args, record  # noqa: E402
 from _tables import csv_rows, write_csv  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -411,6 +412,7 @@ def main(argv: list[str] | None = None) -> dict:
     run_dir = ROOT / "runs" / f"peer-{args.name}"
     run_dir.mkdir(parents=True, exist_ok=True)
     t_start = time.perf_counter()
+    run = Run(seeds={"seed": args.seed}, argv=None if argv is None else [__file__, *argv])
 
     def log(msg: str) -> None:
         print(f"[{time.perf_counter() - t_start:7.1f} s] {msg}", flush=True)
@@ -450,8 +452,8 @@ def main(argv: list[str] | None = None) -> dict:
     result["comparison"] = compare(peer, gd, result["ks"])
     result["total_seconds"] = round(time.perf_counter() - t_start, 1)
     result["machine"]["load_average_at_end"] = list(os.getloadavg())
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / f"{args.name}.json").write_text(json.dumps(result, indent=2))
+    run.add_data(SPLIT / "train.csv", SPLIT / "test.csv")
+    record(RESULTS / f"{args.name}.json", key_from_args(args, ignore=("name", "reuse_training")), result, run)
     plot(result, RESULTS / f"{args.name}.png")
     c = result["comparison"]
     log(f"graphdiff / chemeleon-dng: training {times(c['training_steps_per_s_ratio'])}, sampling "

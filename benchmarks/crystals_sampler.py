@@ -10,8 +10,8 @@ coverage against the validation rows (``runs/<dataset>/val.csv``: the 5 % of the
 that training held out for validation, written by ``crystals_csp.py split``), and one structure
 per validation row with its atoms given (CSP, CDVAE match rate at k = 1). The held-out test rows
 are never read, so a setting chosen here is measured afterwards on rows it was not chosen on.
-Each run writes ``runs/sampler/<name>/<tag>.json``; ``collect`` gathers them into
-``benchmarks/results/<name>-sampler.json`` and a plot.
+Each run is recorded in ``benchmarks/results/<name>-sampler.json`` (one entry per setting, a rerun
+beside the earlier ones); ``collect`` plots the latest run of each setting.
 """
 
 from __future__ import annotations
@@ -27,9 +27,11 @@ import torch
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "benchmarks"))
+from _provenance import Run, entries, latest, record  # noqa: E402
 from crystals_csp import BUNDLE, RESULTS, _records, split  # noqa: E402
 
 OUT = ROOT / "runs" / "sampler"
+WHAT = "sampler settings scored on the validation rows only (see the module docstring)"
 
 
 def _tag(steps: int, corrector: int, step_lr: float) -> str:
@@ -45,6 +47,8 @@ def run(dataset: str, name: str, steps: int, corrector: int, step_lr: float, num
     val_csv = ROOT / "runs" / dataset / "val.csv"
     if not val_csv.exists():
         split(dataset)
+    run_ = Run(seeds={"seed": seed, "csp_seed": seed + 1},
+               data=[val_csv, ROOT / "runs" / dataset / "train.csv", BUNDLE / f"{name}.ckpt"])
     model, cfg, meta = load_model(BUNDLE / f"{name}.ckpt")
     torus = [n for n in model.generate if hasattr(model.processes[n], "step_lr")]
     for n in torus:
@@ -91,7 +95,10 @@ def run(dataset: str, name: str, steps: int, corrector: int, step_lr: float, num
         "command": f"python benchmarks/crystals_sampler.py run --dataset {dataset} --name {name} --steps {steps} "
                    f"--corrector {corrector} --step-lr {step_lr:g} --num {num} --seed {seed}",
     }
-    (out_dir / f"{tag}.json").write_text(json.dumps(result, indent=2))
+    result["what"] = WHAT
+    key = {"dataset": dataset, "checkpoint": name, "steps": steps, "sampler": cfg.sampling.sampler,
+           "corrector_steps": corrector, "step_lr": step_lr, "num": num, "seed": seed}
+    record(RESULTS / f"{name}-sampler.json", key, result, run_)
     print(json.dumps({k: result[k] for k in ("dng", "csp")}, indent=1))
     return result
 
@@ -102,13 +109,11 @@ def collect(dataset: str, name: str) -> dict:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    runs = [json.loads(p.read_text()) for p in sorted((OUT / name).glob("*.json"))]
+    runs = [latest(e) for e in entries(RESULTS / f"{name}-sampler.json")]
     runs = [r for r in runs if r["dataset"] == dataset]
     runs.sort(key=lambda r: (r["steps"], r["step_lr"], r["corrector_steps"]))
-    out = {"checkpoint": name, "dataset": dataset,
-           "what": "sampler settings scored on the validation rows only (see the module docstring)",
+    out = {"checkpoint": name, "dataset": dataset, "what": WHAT,
            "runs": {_tag(r["steps"], r["corrector_steps"], r["step_lr"]): r for r in runs}}
-    (RESULTS / f"{name}-sampler.json").write_text(json.dumps(out, indent=2))
     fig, axes = plt.subplots(1, 3, figsize=(13, 3.8))
     labels = [f"{r['steps']} st, c={r['corrector_steps']}, lr={r['step_lr']:g}" for r in runs]
     x = range(len(runs))

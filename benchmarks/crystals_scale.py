@@ -33,7 +33,6 @@ from __future__ import annotations
 
 import argparse
 import csv
-import json
 import os
 import platform
 import re
@@ -50,6 +49,7 @@ import numpy as np
 import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # the benchmarks' shared helpers
 from _machine import cpu_model, usable_cores  # noqa: E402
+from _provenance import Run, key_from_args, record  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
@@ -247,6 +247,9 @@ def main() -> None:
     bad = [m for m in args.sizes if m not in SUPERCELLS]
     if bad:
         ap.error(f"unknown multipliers {bad}; choose among {list(SUPERCELLS)}")
+    from graphdiff_crystals import sample_path
+
+    run = Run(seeds={"model_and_noise": 0}, data=[sample_path()])
     material, _ = perov5_structure()
     rows = []
     for mult in args.sizes:
@@ -280,8 +283,7 @@ def main() -> None:
         "rows": rows,
         "slopes": slopes,
     }
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "crystals_scale.json").write_text(json.dumps(result, indent=2))
+    record(RESULTS / "crystals_scale.json", key_from_args(args, threads=torch.get_num_threads()), result, run)
     png = RESULTS / "crystals_scale.png"
     plot(rows, args.cutoff, png)
     DOC_IMAGES.mkdir(parents=True, exist_ok=True)

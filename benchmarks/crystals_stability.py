@@ -64,6 +64,7 @@ from typing import Any, Callable, Sequence
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # the benchmarks' shared helpers
 from _machine import cpu_model, run_phase as _run_phase, usable_cores  # noqa: E402
+from _provenance import Run, bundled, key_from_args, record  # noqa: E402
 from _tables import csv_rows, write_csv  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -584,6 +585,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     results_dir = args.results_dir if args.results_dir.is_absolute() else ROOT / args.results_dir
     results_dir.mkdir(parents=True, exist_ok=True)
     t_start = time.perf_counter()
+    run = Run(seeds={"seed": args.seed}, argv=[__file__, *argv], data=[bundled(checkpoint)])
 
     def log(msg: str) -> None:
         print(f"[{time.perf_counter() - t_start:7.1f} s] {msg}", flush=True)
@@ -697,7 +699,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     result["total_seconds"] = round(time.perf_counter() - t_start, 1)
     result["machine"]["load_average_at_end"] = list(os.getloadavg())
     json_path = results_dir / f"{args.name}.json"
-    json_path.write_text(json.dumps(result, indent=2))
+    run.add_data(train_csv, test_csv, gen_csv)
+    record(json_path, key_from_args(args, ignore=("name", "results_dir"), checkpoint=checkpoint), result, run)
     plot(result, reports, results_dir / f"{args.name}.png")
     r = result["ratio_generated_to_heldout"]
     log(f"generated / held-out: SUN {r['sun_rate']}, MSUN {r['msun_rate']}, stable {r['stable_rate']}, "

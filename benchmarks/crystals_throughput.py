@@ -20,15 +20,15 @@ files together hold every input row exactly once.
 records each one's peak resident memory (``os.wait4``) and resident memory over time, to show
 that the output streams to disk in constant memory.
 
-Each sub-command adds its part to ``benchmarks/results/crystals_throughput.json`` (the other
-parts are kept) and redraws ``crystals_throughput.png``.
+Each sub-command records its part in ``benchmarks/results/crystals_throughput.json`` (keyed by
+the part, its options and the threads; earlier runs are kept) and redraws
+``crystals_throughput.png`` from the latest run of each part.
 """
 
 from __future__ import annotations
 
 import argparse
 import csv
-import json
 import os
 import platform
 import re
@@ -46,6 +46,7 @@ from typing import Any, Callable, Iterable, Sequence
 import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # the benchmarks' shared helpers
 from _machine import cpu_model, usable_cores  # noqa: E402
+from _provenance import Run, entries, key_from_args, newest, record  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
@@ -630,14 +631,22 @@ def _command() -> str:
     return " ".join(["python", "benchmarks/crystals_throughput.py", *sys.argv[1:]])
 
 
-def save_part(part: str, value: dict[str, Any], path: Path | None = None) -> dict[str, Any]:
-    """Set ``part`` of the results JSON, keeping the other parts."""
+def parts(path: Path | None = None) -> dict[str, Any]:
+    """The latest run of each part recorded in the results JSON (``{part: figures}``)."""
     path = path or RESULTS / f"{NAME}.json"
-    data = json.loads(path.read_text()) if path.exists() else {}
-    data[part] = value
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(data, indent=2))
-    return data
+    found: dict[str, list] = {}
+    for e in entries(path):
+        found.setdefault(e["key"].get("part") or e["key"].get("recorded_as"), []).append(e)
+    return {part: newest(es) for part, es in found.items()}
+
+
+def save_part(part: str, value: dict[str, Any], run: Run, key: dict[str, Any] | None = None,
+              path: Path | None = None) -> dict[str, Any]:
+    """Record a run of ``part`` (keyed by ``key`` and the part; the earlier runs are kept) and
+    return the latest run of every part."""
+    path = path or RESULTS / f"{NAME}.json"
+    record(path, {**(key or {}), "part": part}, value, run)
+    return parts(path)
 
 
 def plot(data: dict[str, Any], path: Path | None = None) -> Path:
@@ -750,10 +759,14 @@ def main(argv: Iterable[str] | None = None) -> None:
     sub.add_parser("plot", help="redraw the picture from the JSON")
     args = ap.parse_args(argv)
     if args.part == "plot":
-        data = json.loads((RESULTS / f"{NAME}.json").read_text())
+        data = parts()
     else:
-        run = {"flops": run_flops, "torchrun": run_torchrun, "stream": run_stream}[args.part]
-        data = save_part(args.part, run(args))
+        measure = {"flops": run_flops, "torchrun": run_torchrun, "stream": run_stream}[args.part]
+        run = Run(argv=None if argv is None else [__file__, *argv],
+                  seeds={"sampling": "torch.Generator().manual_seed(r) for timed repeat r, 99 for warm-ups"},
+                  data=[PEROV, ROOT / "plugins" / "graphdiff-crystals" / "graphdiff_crystals" / "checkpoints"
+                        / ("carbon24-dng.ckpt" if args.part == "stream" else "perov5-csp.ckpt")])
+        data = save_part(args.part, measure(args), run, key_from_args(args, threads=torch.get_num_threads()))
     print(f"wrote {RESULTS / (NAME + '.json')} and {plot(data)}")
 
 

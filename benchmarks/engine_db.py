@@ -30,6 +30,9 @@ import time
 from pathlib import Path
 from typing import Any, Iterator
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # the benchmarks' shared helpers
+from _provenance import Run, key_from_args, record  # noqa: E402
+
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
 
@@ -202,6 +205,7 @@ def main() -> None:
     if args.child is not None:
         print(json.dumps(child(args.child, args.chunk, args.random, args.folder)))
         return
+    run = Run(seeds={"graphs": 0, "random_read_order": 1})
     results, skipped = [], []
     with tempfile.TemporaryDirectory(prefix="engine_db-") as tmp:
         for count in sorted(args.counts):
@@ -221,7 +225,6 @@ def main() -> None:
                   f"stream {row['stream_s']:.1f} s ({row['stream_graphs_per_s']:.0f}/s), "
                   f"random {row['random_graphs_per_s']:.0f}/s, file {row['file_mib']:.1f} MiB, peak RSS build "
                   f"{row['peak_rss_build_mib']:.0f} / stream {row['peak_rss_stream_mib']:.0f} MiB", flush=True)
-    RESULTS.mkdir(parents=True, exist_ok=True)
     counts = " ".join(map(str, args.counts))
     out = {"command": f"nice -n 10 python benchmarks/engine_db.py --counts {counts} --chunk {args.chunk} "
                       f"--random {args.random} --budget-min {args.budget_min}",
@@ -230,7 +233,7 @@ def main() -> None:
            "note": "each count in a fresh process; peak RSS sampled every 20 ms; a concurrent training job "
                    "shared the 2 cores, so times are pessimistic",
            "results": results, "skipped_counts": skipped}
-    (RESULTS / "engine_db.json").write_text(json.dumps(out, indent=2) + "\n")
+    record(RESULTS / "engine_db.json", key_from_args(args, ignore=("child", "folder")), out, run)
     plot(results, RESULTS / "engine_db.png")
     print(f"wrote {RESULTS / 'engine_db.json'} and engine_db.png")
 

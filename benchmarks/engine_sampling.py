@@ -14,7 +14,6 @@ Writes ``benchmarks/results/engine_sampling.json`` and ``.png``.
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import subprocess
 import sys
@@ -22,6 +21,9 @@ import time
 from pathlib import Path
 
 import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # the benchmarks' shared helpers
+from _provenance import Run, key_from_args, record  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
@@ -101,6 +103,7 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--steps", type=int, default=50)
     args = ap.parse_args()
+    run = Run(seeds={"torch": 0, "timed_repeat_r": "r"})
     torch.manual_seed(0)
     rows = [overhead(k, args.steps, args.repeats) for k in ("graph_transformer", "egnn", "periodic")]
     for r in rows:
@@ -111,8 +114,7 @@ def main() -> None:
         print(f"{k:>18}: peak RSS by steps {v}")
     result = {"command": "python benchmarks/engine_sampling.py --repeats %d --steps %d" % (args.repeats, args.steps),
               "torch_threads": torch.get_num_threads(), "overhead": rows, "peak_rss_mb_by_steps": memory}
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "engine_sampling.json").write_text(json.dumps(result, indent=2))
+    record(RESULTS / "engine_sampling.json", key_from_args(args, threads=torch.get_num_threads()), result, run)
 
     import matplotlib
 

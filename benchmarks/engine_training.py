@@ -17,6 +17,9 @@ import subprocess
 import sys
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # the benchmarks' shared helpers
+from _provenance import Run, key_from_args, record  # noqa: E402
+
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
 
@@ -88,6 +91,7 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--repeats", type=int, default=5)
     args = ap.parse_args()
+    run = Run(seeds={"torch": 0})
     rows = []
     for kind, grid in GRID.items():
         for b in grid["batch"]:
@@ -99,8 +103,7 @@ def main() -> None:
 
     result = {"command": f"python benchmarks/engine_training.py --repeats {args.repeats}",
               "torch_threads": torch.get_num_threads(), "hidden": 128, "layers": 4, "points": rows}
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "engine_training.json").write_text(json.dumps(result, indent=2))
+    record(RESULTS / "engine_training.json", key_from_args(args, threads=torch.get_num_threads()), result, run)
 
     import matplotlib
 

@@ -30,10 +30,14 @@ import io
 import lzma
 import json
 import shutil
+import sys
 import time
 from pathlib import Path
 
 import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # the benchmarks' shared helpers
+from _provenance import Run, file_ref  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 PACK = ROOT / ".gpu"
@@ -201,6 +205,7 @@ def train(name: str, minutes: float, out: Path, init: str | None = None,
     if tf32:  # TensorFloat-32 matrix products (Ampere and later): training only, never sampling
         torch.set_float32_matmul_precision("high")
     cfg, run_dir = _config(name, minutes, snapshot_minutes, batch_size, lr, warmup_steps)
+    run = Run(seeds={"training": cfg.training.seed}, data=[PACK] if PACK.exists() else [])
     if run_dir.exists():
         shutil.rmtree(run_dir)  # a fresh run: no snapshots or log lines of an earlier one
     t0 = time.perf_counter()
@@ -230,6 +235,7 @@ def train(name: str, minutes: float, out: Path, init: str | None = None,
             "batch_size": cfg.data.batch_size}
     if failed:
         meta["stopped"] = failed
+    meta["provenance"] = run.provenance()
     started = json.loads(ckpt.get("meta") or "{}").get("init")
     if started:
         meta["total_steps"] = step + int(started.get("total_steps") or started.get("step") or 0)
@@ -267,6 +273,7 @@ def sample(name: str, out: Path, num: int, seeds: int, steps: int, init: str | N
     from graphdiff.runner import sample_graphs, set_template_condition
 
     t_start = time.perf_counter()
+    run = Run(seeds=list(range(seeds)))
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     run_dir = ROOT / "runs" / f"{name}-gpu"
     jobs = []  # (label, path, seed, num): the final model first, then the curve's points
@@ -310,6 +317,7 @@ def sample(name: str, out: Path, num: int, seeds: int, steps: int, init: str | N
                  "device_name": torch.cuda.get_device_name(0) if torch.cuda.is_available() else "cpu",
                  "seed": seed, "num": count, "steps": steps, "seconds": seconds, "device": str(device),
                  "guidance_scale": guidance_scale,
+                 "provenance": {**run.provenance(), "seeds": {"seed": seed}, "data": [file_ref(path)]},
                  "graphs": [_compact(g) for g in graphs]}
         if requests is not None:
             entry["requests"] = {"train_index": [r[0] for r in requests], "num_atoms": [r[1] for r in requests],
@@ -368,8 +376,6 @@ def main(argv: list[str] | None = None) -> None:
     s.add_argument("--checkpoint", type=Path, default=None, help="sample this checkpoint instead of OUT/NAME.ckpt")
     args = ap.parse_args(argv)
     if args.cmd == "pack":
-        import sys
-
         sys.path.insert(0, str(ROOT / "benchmarks"))
         pack(args.what)
     elif args.cmd == "train":

@@ -30,7 +30,6 @@ tolerance.
 from __future__ import annotations
 
 import argparse
-import json
 import platform
 import sys
 import time
@@ -38,6 +37,9 @@ from pathlib import Path
 
 import networkx as nx
 import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # the benchmarks' shared helpers
+from _provenance import Run, key_from_args, record  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
@@ -98,6 +100,7 @@ def main() -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--tol", type=float, default=1e-9, help="largest allowed |ours - theirs|")
     args = parser.parse_args()
+    run = Run(seeds={"seed": args.seed})
 
     import orbit_count
     import synthetic_graph_benchmarks.spectre_utils as su
@@ -175,9 +178,8 @@ def main() -> int:
                                                        "orca-graphlets", "pyemd", "pot", "scipy")}},
         "machine": platform.processor() or platform.machine(),
     }
-    RESULTS.mkdir(parents=True, exist_ok=True)
     out = RESULTS / "graph_metrics_crosscheck.json"
-    out.write_text(json.dumps(result, indent=2) + "\n")
+    record(out, key_from_args(args), result, run)
     for r in rows:
         print(f"{r['pair']:40s} {r['kernel']:7s} {r['statistic']:42s} "
               f"ours {r['ours']:.10f} theirs {r['theirs']:.10f} |d| {r['abs_diff']:.1e}")

@@ -34,6 +34,9 @@ from pathlib import Path
 
 import torch
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # the benchmarks' shared helpers
+from _provenance import Run, entries, newest, record, repo_path  # noqa: E402
+
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
 CONFIGS = ROOT / "benchmarks" / "configs"
@@ -160,6 +163,9 @@ def evaluate(dataset: str, seeds: int, steps: int | None, samples: Path | None =
         raise SystemExit("eval --checkpoint: give --name for the results of a model that is not the bundle")
     domain = get_manager().get("domains", domain_of(dataset))
     folder = make_data(dataset)
+    run = Run(seeds=list(range(seeds)) if samples is None else {"drawn_on_device": "see the samples file"},
+              data=[folder / "test.jsonl", folder / "train.jsonl", samples,
+                    None if samples is not None else (checkpoint or BUNDLE / f"{bundled}.ckpt")])
     test = _graphs(domain, folder / "test.jsonl")
     train_graphs = _graphs(domain, folder / "train.jsonl")
     if samples is not None:
@@ -212,18 +218,19 @@ def evaluate(dataset: str, seeds: int, steps: int | None, samples: Path | None =
         used = model.constraint if constraint is None else constraint
         result["constraint"] = getattr(used, "name", used)
         result["edge_prior"] = {n: getattr(p, "prior_kind", None) for n, p in model.processes.items()}
+    key = {"action": "eval", "dataset": dataset, "seeds": seeds, "steps": steps, "sampler": sampler,
+           "checkpoint": (checkpoint if checkpoint is not None else bundled) if samples is None else None,
+           "samples": repo_path(samples) if samples is not None else None, "constraint": constraint}
     if samples is not None:
         result["sampled_on"] = meta["device_name"]
         result["command"] = f"python benchmarks/graphs_bench.py eval --dataset {dataset} --samples {samples} --name {name}"
-        RESULTS.mkdir(parents=True, exist_ok=True)
-        (RESULTS / f"{name}.json").write_text(json.dumps(result, indent=2, default=str))
+        record(RESULTS / f"{name}.json", key, result, run)
         _plot_mmd(name, summary, ANCHORS.get(dataset, {}))
         return result
     if model.condition:
         result["conditional"] = conditional(model, cfg, domain, seeds=seeds, steps=steps, n=len(test),
                                             values=_condition_values(dataset, test), constraint=constraint)
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / f"{name}.json").write_text(json.dumps(result, indent=2, default=str))
+    record(RESULTS / f"{name}.json", key, result, run)
     _plot_mmd(name, summary, ANCHORS.get(dataset, {}))
     if name != bundled:
         return result
@@ -248,6 +255,7 @@ def real_validity(repeats: int = 20) -> dict:
     from graphdiff.plugins import get_manager
 
     domain = get_manager().get("domains", "social")
+    run = Run(data=[make_data(d) for d in ("planar", "sbm")])
     result = {"datasets": {}}
     for dataset in ("planar", "sbm"):
         fn, note = validity_function(dataset)
@@ -276,8 +284,8 @@ def real_validity(repeats: int = 20) -> dict:
                                     "median_ms": 1000 * statistics.median(times[2:]),
                                     "threads": torch.get_num_threads()}
     result["command"] = "python benchmarks/graphs_bench.py real-validity --threads 1"
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "graphs_real_validity.json").write_text(json.dumps(result, indent=2))
+    key = {"action": "real-validity", "repeats": repeats, "threads": torch.get_num_threads()}
+    record(RESULTS / "graphs_real_validity.json", key, result, run)
     print(f"structure features: {result['structure_features']['median_ms']:.1f} ms per batch")
     return result
 
@@ -291,9 +299,12 @@ def curve(names: list[str], out: str) -> dict:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    run = Run(data=[RESULTS / f"{name}.json" for name in names])
     points = []
     for name in names:
-        r = json.loads((RESULTS / f"{name}.json").read_text())
+        r = newest(entries(RESULTS / f"{name}.json"))
+        if r is None:
+            raise SystemExit(f"{name}.json: no results recorded")
         step = r.get("checkpoint_step") or (r.get("train_meta") or {}).get("steps")
         if step is None:
             raise SystemExit(f"{name}.json names no training step")
@@ -318,7 +329,7 @@ def curve(names: list[str], out: str) -> dict:
     fig.savefig(RESULTS / f"{out}.png", dpi=120)
     result = {"points": points,
               "command": f"python benchmarks/graphs_bench.py curve --names {' '.join(names)} --name {out}"}
-    (RESULTS / f"{out}.json").write_text(json.dumps(result, indent=2))
+    record(RESULTS / f"{out}.json", {"action": "curve", "names": list(names)}, result, run)
     return result
 
 
@@ -332,6 +343,7 @@ def real_mmd(dataset: str, seed: int = 0) -> dict:
 
     domain = get_manager().get("domains", domain_of(dataset))
     folder = make_data(dataset)
+    run = Run(seeds={"draw": seed}, data=[folder / "test.jsonl", folder / "train.jsonl"])
     test = _graphs(domain, folder / "test.jsonl")
     train_graphs = _graphs(domain, folder / "train.jsonl")
     drawn = random.Random(seed).sample(train_graphs, min(len(test), len(train_graphs)))
@@ -342,8 +354,7 @@ def real_mmd(dataset: str, seed: int = 0) -> dict:
               "mmd": m["mmd"], "kernel": m.get("kernel"), "validity": m["validity"],
               "validity_check": m["validity_check"],
               "command": f"python benchmarks/graphs_bench.py real-mmd --dataset {dataset}"}
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / f"{dataset}-real-mmd.json").write_text(json.dumps(result, indent=2))
+    record(RESULTS / f"{dataset}-real-mmd.json", {"action": "real-mmd", "dataset": dataset, "seed": seed}, result, run)
     print(json.dumps(result["mmd"]))
     return result
 
@@ -473,6 +484,7 @@ def _one_size(n: int, steps: int, hidden: int, layers: int) -> dict:
 
 
 def scale(sizes: list[int], steps: int, hidden: int, layers: int, sampling_steps: int) -> dict:
+    run = Run(seeds={"weights_and_noise": 0})
     rows = []
     for n in sizes:  # one process per size: peak memory is per size
         out = subprocess.run([sys.executable, __file__, "_one", "--n", str(n), "--steps", str(steps),
@@ -495,8 +507,9 @@ def scale(sizes: list[int], steps: int, hidden: int, layers: int, sampling_steps
               "loglog_slope_last_two": slope,
               "command": f"python benchmarks/graphs_bench.py scale --sizes {' '.join(map(str, sizes))}"
                          f" --steps {steps}"}
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "graphs_sampling_scale.json").write_text(json.dumps(result, indent=2))
+    key = {"action": "scale", "sizes": list(sizes), "steps": steps, "hidden": hidden, "layers": layers,
+           "sampling_steps": sampling_steps, "threads": torch.get_num_threads()}
+    record(RESULTS / "graphs_sampling_scale.json", key, result, run)
     import matplotlib
 
     matplotlib.use("Agg")

@@ -34,7 +34,6 @@ Results: ``benchmarks/results/<name>.json`` and ``<name>.png``.
 from __future__ import annotations
 
 import argparse
-import json
 import random
 import statistics
 import sys
@@ -44,6 +43,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # the sibling benchmarks' helpers
 import molecules_qm9  # noqa: E402
+from _provenance import Run, record, repo_path  # noqa: E402
 from predictor_curve import HARTREE_EV  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -152,6 +152,7 @@ def evaluate(sets: list[tuple[str, Path]], name: str, judge: Path, test_num: int
     if not judge.exists():
         raise SystemExit(f"{judge}: no judge; train it with python benchmarks/molecules_guidance.py judge")
     torch.set_num_threads(1)
+    run = Run(seeds={"seed": seed}, data=[judge, *(path for _, path in sets), *molecules_qm9.qm9_inputs()])
     domain = get_manager().get("domains", "molecules")
     predictor = Predictor.load(judge)
     train = molecules_qm9._train_molecules(train_limit)
@@ -174,8 +175,9 @@ def evaluate(sets: list[tuple[str, Path]], name: str, judge: Path, test_num: int
                          + " ".join(f"--set {label}={_rel(path)}" for label, path in sets)
                          + f" --name {name} --test-num {test_num} --seed {seed}"
                          + (f" --train-limit {train_limit}" if train_limit else "")}
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / f"{name}.json").write_text(json.dumps(result, indent=2))
+    key = {"sets": [[label, repo_path(path)] for label, path in sets], "judge": repo_path(judge),
+           "test_num": test_num, "seed": seed, "train_limit": train_limit}
+    record(RESULTS / f"{name}.json", key, result, run)
     _plot(name, result, points)
     return result
 

@@ -12,8 +12,12 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 import time
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # the benchmarks' shared helpers
+from _provenance import Run, key_from_args, record  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
@@ -25,7 +29,9 @@ def main() -> None:
     args = ap.parse_args()
 
     from graphdiff.plugins import get_manager
+    from molecules_qm9 import qm9_inputs
 
+    run = Run(data=qm9_inputs())
     manager = get_manager()
     domain = manager.get("domains", "molecules")
     t0 = time.perf_counter()
@@ -36,8 +42,7 @@ def main() -> None:
               "metrics": summary,
               "command": f"python benchmarks/molecules_data_metrics.py --split {args.split}"
                          + (f" --limit {args.limit}" if args.limit else "")}
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "qm9_data_metrics.json").write_text(json.dumps(result, indent=2))
+    record(RESULTS / "qm9_data_metrics.json", key_from_args(args), result, run)
     print(json.dumps(summary, indent=1))
 
 

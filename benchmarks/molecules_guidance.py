@@ -43,6 +43,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # the sibling benchmarks' helpers
 from predictor_curve import HARTREE_EV  # noqa: E402
+from _provenance import Run, bundled, entries, record  # noqa: E402
 from targets_guidance import _env, goal_value  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -149,6 +150,7 @@ def run(num: int, steps: int, quantile: float, scale: float, seed: int, oversamp
     predictor = JUDGE_DIR / "predictor.pt"
     if not predictor.exists():
         raise SystemExit(f"{predictor} is missing: python benchmarks/molecules_guidance.py judge")
+    run_ = Run(seeds={"seed": seed}, data=[predictor, bundled(generator), bundled(GUIDE) if cfg is None else None])
     gaps = train_gaps()
     goal = goal_value(gaps, quantile)
     over = f"-oversample{oversample:g}" if oversample != 1.0 else ""
@@ -191,17 +193,16 @@ def run(num: int, steps: int, quantile: float, scale: float, seed: int, oversamp
                     + (f" --oversample {oversample:g}" if over else "")),
         "judge_command": "python benchmarks/molecules_guidance.py judge",
     }
-    RESULTS.mkdir(parents=True, exist_ok=True)
     path = RESULTS / f"{NAME}.json"
-    allres = json.loads(path.read_text()) if path.exists() else {}
-    for old in allres.get("runs", {}).values():  # a reused set keeps the sampling time it was drawn in
+    for old in (r for e in entries(path) for r in e["runs"]):  # a reused set keeps the time it was drawn in
         for mode in ("unguided", "guided"):
-            if out[mode]["seconds"] is None and old[mode].get("file") == out[mode]["file"]:
+            if out[mode]["seconds"] is None and old.get(mode, {}).get("file") == out[mode]["file"]:
                 out[mode]["seconds"] = old[mode].get("seconds")
-    way = f"scale={scale:g}" if cfg is None else f"generator={Path(generator).stem},cfg={cfg:g}"
-    allres.setdefault("runs", {})[f"{way}{over.replace('-', ',').replace('oversample', 'oversample=')},"
-                                  f"n={num},steps={steps},seed={seed}"] = result
-    path.write_text(json.dumps(allres, indent=2) + "\n")
+    run_.add_data(*(p for p, _ in sets.values()))
+    key = {"generator": generator, "guidance": "gradient" if cfg is None else "classifier-free",
+           "scale": scale if cfg is None else cfg, "quantile": quantile, "oversample": oversample,
+           "num": num, "steps": steps, "seed": seed}
+    record(path, key, result, run_)
     _plot(result, [[v for v in judged[m] if v == v] for m in ("unguided", "guided")])
     print(json.dumps({k: v for k, v in result.items() if k not in ("unguided", "guided")}, indent=2))
     for mode in ("unguided", "guided"):

@@ -29,6 +29,9 @@ from pathlib import Path
 
 import torch
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # the benchmarks' shared helpers
+from _provenance import Run, record, repo_path  # noqa: E402
+
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
 RUN = ROOT / "runs" / "qm9-dng"
@@ -62,6 +65,15 @@ def export() -> Path:
         "evaluated_by": old.get("evaluated_by", "")}, indent=2))
     print(f"exported {dst} ({dst.stat().st_size / 1e6:.1f} MB) after {step} steps")
     return dst
+
+
+def qm9_inputs() -> list[Path]:
+    """The files QM9 is read from (qm9pack's molecule and polarizability CSVs), to name among a
+    run's inputs by their hashes."""
+    from graphdiff_molecules.qm9 import qm9_files
+
+    parts, polar = qm9_files()
+    return [Path(str(p)) for p in (*parts, polar)]
 
 
 def _score(path: Path, num: int, steps: int, seed: int, train_smiles_source: list) -> dict:
@@ -98,9 +110,11 @@ def _train_molecules(train_limit: int) -> list:
 
 
 def curve(num: int, steps: int, seed: int, train_limit: int, every: int = 1) -> dict:
+    run = Run(seeds={"seed": seed}, data=qm9_inputs())
     train = _train_molecules(train_limit)
     snaps = sorted((RUN / "snapshots").glob("*.ckpt"))[every - 1::every]
     last = RUN / "last.ckpt"
+    run.add_data(*snaps, last)
     points = []
     for path in [*snaps, last]:
         row = _score(path, num, steps, seed, train)
@@ -119,8 +133,9 @@ def curve(num: int, steps: int, seed: int, train_limit: int, every: int = 1) -> 
               "command": f"python benchmarks/molecules_qm9.py curve --num {num} --steps {steps}"
                          + (f" --train-limit {train_limit}" if train_limit else "")
                          + (f" --every {every}" if every != 1 else "")}
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "qm9-dng.json").write_text(json.dumps(result, indent=2))
+    key = {"action": "curve", "num": num, "steps": steps, "seed": seed, "train_limit": train_limit,
+           "every": every, "threads": torch.get_num_threads()}
+    record(RESULTS / "qm9-dng.json", key, result, run)
     _plot(points)
     manifest = BUNDLE / "qm9-dng.json"
     if manifest.exists():
@@ -171,6 +186,7 @@ def _cost_one(steps: int, num: int) -> dict:
 
 
 def cost(steps_list: list[int], num: int) -> dict:
+    run = Run(seeds={"seed": 0}, data=[BUNDLE / "qm9-dng.ckpt"])
     rows = []
     for steps in steps_list:  # one process each: peak memory per setting
         out = subprocess.run([sys.executable, __file__, "_cost", "--steps", str(steps), "--num", str(num)],
@@ -180,7 +196,8 @@ def cost(steps_list: list[int], num: int) -> dict:
     result = {"checkpoint": "qm9-dng", "batch": num, "threads": torch.get_num_threads(), "rows": rows,
               "command": f"python benchmarks/molecules_qm9.py cost --steps {' '.join(map(str, steps_list))}"
                          f" --num {num}"}
-    (RESULTS / "qm9_sampling_cost.json").write_text(json.dumps(result, indent=2))
+    key = {"action": "cost", "steps": list(steps_list), "num": num, "threads": torch.get_num_threads()}
+    record(RESULTS / "qm9_sampling_cost.json", key, result, run)
     import matplotlib
 
     matplotlib.use("Agg")
@@ -205,8 +222,10 @@ def score(checkpoint: str, num: int, steps: int, seed: int, train_limit: int, na
     ``benchmarks/results/<name>.json``."""
     from graphdiff.model import resolve_checkpoint
 
+    run = Run(seeds={"seed": seed}, data=qm9_inputs())
     train = _train_molecules(train_limit)
     path = resolve_checkpoint(checkpoint).resolve()
+    run.add_data(path)
     row = _score(path, num, steps, seed, train)
     row["checkpoint"] = checkpoint
     from graphdiff.model import read_checkpoint
@@ -218,8 +237,9 @@ def score(checkpoint: str, num: int, steps: int, seed: int, train_limit: int, na
               "novelty_train_molecules": len(train), "threads": torch.get_num_threads(),
               "command": f"python benchmarks/molecules_qm9.py score --checkpoint {checkpoint} --num {num} "
                          f"--steps {steps} --name {name}" + (f" --train-limit {train_limit}" if train_limit else "")}
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / f"{name}.json").write_text(json.dumps(result, indent=2))
+    key = {"action": "score", "checkpoint": checkpoint, "num": num, "steps": steps, "seed": seed,
+           "train_limit": train_limit, "threads": torch.get_num_threads()}
+    record(RESULTS / f"{name}.json", key, result, run)
     print(json.dumps(row))
     return result
 
@@ -243,6 +263,7 @@ def gpu_curve(samples: list[Path], train_limit: int, name: str, then: list[Path]
     from graphdiff.plugins import get_manager
     from graphdiff_molecules.edm_metrics import dng_metric
 
+    run = Run(data=[*samples, *then, *qm9_inputs()])
     domain = get_manager().get("domains", "molecules")
     train = _train_molecules(train_limit)
     runs = [[e for f in samples for e in torch.load(f)]]
@@ -268,6 +289,8 @@ def gpu_curve(samples: list[Path], train_limit: int, name: str, then: list[Path]
                                "gpu_minutes": round(minutes, 2), "total_steps": steps, "num": e["num"],
                                "steps": e["steps"], "seed": e["seed"],
                                "gpu_seconds_per_molecule": e["seconds"] / e["num"], "device": e["device_name"],
+                               "train_minutes_measured": e["train_minutes"],
+                               **({"sampled_with": e["provenance"]} if e.get("provenance") else {}),
                                **{key: m[key] for key in ("atom_stability", "mol_stability", "validity",
                                                           "uniqueness", "novelty")}})
             print(f"{e['label']} {e['checkpoint']}: {minutes:.1f} GPU min, {steps} steps, {e['num']} molecules: "
@@ -289,8 +312,9 @@ def gpu_curve(samples: list[Path], train_limit: int, name: str, then: list[Path]
               "command": f"python benchmarks/molecules_qm9.py gpu-curve --samples {' '.join(map(str, samples))}"
                          + (f" --then {' '.join(map(str, then))}" if then else "")
                          + (f" --train-limit {train_limit}" if train_limit else "") + f" --name {name}"}
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / f"{name}.json").write_text(json.dumps(result, indent=2))
+    key = {"action": "gpu-curve", "samples": [repo_path(p) for p in samples], "then": [repo_path(p) for p in then],
+           "train_limit": train_limit}
+    record(RESULTS / f"{name}.json", key, result, run)
     _plot([{**p, "train_minutes": p["gpu_minutes"]} for p in points], name=name,
           xlabel="GPU training minutes (H100, batch 128; then H200, batch 512)" if then
           else "GPU training minutes (H100)")

@@ -57,6 +57,9 @@ from typing import Any, Sequence
 
 import numpy as np
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # the benchmarks' shared helpers
+from _provenance import Run, record, repo_path  # noqa: E402
+
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
 SPLIT = ROOT / "runs" / "perov_5"
@@ -273,6 +276,7 @@ def distortions(generated: Path) -> dict[str, Any]:
 
     from graphdiff_crystals.metrics import MATCHER_KW, match_rate
 
+    run = Run(seeds={"random_forest": 0}, data=[SPLIT / "train.csv", SPLIT / "test.csv", generated])
     t0 = time.perf_counter()
     matcher = StructureMatcher(**MATCHER_KW)
     raw, structs, roles = _split()
@@ -322,8 +326,8 @@ def distortions(generated: Path) -> dict[str, Any]:
     result["seconds"] = round(time.perf_counter() - t0, 1)
     result["command"] = ("python benchmarks/perov5_site_orders.py distortions --generated "
                          + result["model"]["generated"])
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "perov5-distortions.json").write_text(json.dumps(result, indent=2) + "\n")
+    record(RESULTS / "perov5-distortions.json", {"action": "distortions", "generated": repo_path(generated)},
+           result, run)
     print(json.dumps(result, indent=2))
     return result
 
@@ -334,6 +338,7 @@ def analyse(generated: Path | None, label: str | None) -> dict[str, Any]:
 
     from graphdiff_crystals.metrics import MATCHER_KW
 
+    run = Run(seeds={"random_forest": 0}, data=[SPLIT / "train.csv", SPLIT / "test.csv", generated])
     t0 = time.perf_counter()
     raw, structs, roles = _split()
     rows = {name: [(a, b, x) for a, b, x, _ in rr] for name, rr in roles.items()}
@@ -380,8 +385,8 @@ def analyse(generated: Path | None, label: str | None) -> dict[str, Any]:
     result["command"] = "python benchmarks/perov5_site_orders.py analyse" + (
         f" --generated {result['model']['generated']}" + (f" --label '{label}'" if label else "")
         if generated is not None else "")
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "perov5-site-orders.json").write_text(json.dumps(result, indent=2) + "\n")
+    key = {"action": "analyse", "generated": repo_path(generated) if generated is not None else None}
+    record(RESULTS / "perov5-site-orders.json", key, result, run)
     plot(result, RESULTS / "perov5-site-orders.png")
     print(json.dumps({k: v for k, v in result.items() if k != "per_row"}, indent=2))
     return result

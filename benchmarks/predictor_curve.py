@@ -37,10 +37,14 @@ import json
 import math
 import random
 import shutil
+import sys
 import time
 from pathlib import Path
 
 import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # the benchmarks' shared helpers
+from _provenance import Run, record  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
@@ -130,6 +134,13 @@ def evaluate(predictor: Path, test: str, name: str, truth: str = "gap", scale: f
         if predictor.resolve() != dest.resolve():
             shutil.copyfile(predictor, dest)
         predictor = dest
+    run = Run(seeds={"seed": seed}, data=[predictor])
+    if test.startswith("qm9://"):
+        from molecules_qm9 import qm9_inputs
+
+        run.add_data(*qm9_inputs())
+    elif "://" not in test:
+        run.add_data(test)
     model = Predictor.load(predictor)
     if len(model.properties) != 1:
         raise SystemExit(f"{predictor}: predicts {model.properties}; this script scores one property")
@@ -177,8 +188,9 @@ def evaluate(predictor: Path, test: str, name: str, truth: str = "gap", scale: f
     extra += f" --log {_rel(log)}" if curve and log.resolve() != (predictor.parent / "log.jsonl").resolve() else ""
     result["command"] = (f"python benchmarks/predictor_curve.py eval --predictor {_rel(predictor)} "
                          f"--test {test} --name {name}{extra}")
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / f"{name}.json").write_text(json.dumps(result, indent=2))
+    key = {"predictor": _rel(predictor), "test": _rel(test), "truth": truth, "truth_scale": scale,
+           "max": max_items, "seed": seed, "units": units}
+    record(RESULTS / f"{name}.json", key, result, run)
     plot(name, result)
     print(json.dumps({"metrics": metrics, "subset": result["subset"], "seconds": result["seconds"]}, indent=1))
     if bundle:

@@ -33,11 +33,15 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import sys
 import time
 import tomllib
 from pathlib import Path
 
 import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # the benchmarks' shared helpers
+from _provenance import Run, key_from_args, record  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
@@ -102,6 +106,7 @@ def main() -> None:
     from graphdiff.predictors import Predictor, _member_predict, parse_predictor_config, read_labelled, train_predictor
 
     torch.set_num_threads(1)
+    run = Run(data=[args.train, args.test, args.config, args.plain])
     out_dir = ROOT / "runs" / args.name
     out_dir.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
@@ -128,6 +133,8 @@ def main() -> None:
     raw["predictor"].update({"properties": ["residual"], "labels": str(labels), "id_column": "id",
                              "name": f"{args.name}-residual"})
     cfg = parse_predictor_config(raw, where=str(args.config))
+    run.seeds = {"training": cfg.training.seed, "members": "training.seed + 1000 m",
+                 "split": cfg.data.split_seed}
     t1 = time.perf_counter()
     path, report = train_predictor(cfg, max_steps=args.max_steps, progress=False)
     train_seconds = time.perf_counter() - t1
@@ -161,8 +168,7 @@ def main() -> None:
     }
     if args.plain is not None:
         result["mae"]["plain_predictor"] = {"predictor": str(args.plain), **scores(Predictor.load(args.plain), 0.0)}
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / f"{args.name}.json").write_text(json.dumps(result, indent=2))
+    record(RESULTS / f"{args.name}.json", key_from_args(args, ignore=("name",)), result, run)
     print(json.dumps(result["mae"], indent=1))
 
 

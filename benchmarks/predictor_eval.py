@@ -38,6 +38,9 @@ from pathlib import Path
 
 import torch
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # the benchmarks' shared helpers
+from _provenance import Run, record  # noqa: E402
+
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
 
@@ -138,6 +141,7 @@ def evaluate(predictor: Path, test: Path, train: Path, name: str, id_col: str = 
              rf: bool = True, rf_trees: int = 500, rf_seed: int = 0, positive_above: float | None = None) -> dict:
     from graphdiff.predictors import Predictor, calibration, predict_file
 
+    run = Run(seeds={"rf_seed": rf_seed, "bootstrap": 0}, data=[predictor, test, train])
     model = Predictor.load(predictor)
     t0 = time.perf_counter()
     with tempfile.TemporaryDirectory() as tmp:
@@ -158,7 +162,7 @@ def evaluate(predictor: Path, test: Path, train: Path, name: str, id_col: str = 
         if positive_above is not None:
             report[prop]["positive"] = positive_class(y.numpy(), mean.numpy(), positive_above)
     result = {"predictor": str(predictor.relative_to(ROOT)) if predictor.is_relative_to(ROOT) else str(predictor),
-              "test": str(test), "num_predicted": count, "num_skipped": len(skipped),
+              "test": str(_rel(test)), "num_predicted": count, "num_skipped": len(skipped),
               "seconds": round(seconds, 1), "threads": torch.get_num_threads(), "metrics": report,
               "train_meta": {k: v for k, v in (model.meta or {}).items() if k != "test_ids"}}
     if rf:
@@ -174,8 +178,9 @@ def evaluate(predictor: Path, test: Path, train: Path, name: str, id_col: str = 
     extra += f" --positive-above {positive_above:g}" if positive_above is not None else ""
     result["command"] = (f"python benchmarks/predictor_eval.py --predictor {_rel(predictor)} "
                          f"--test {_rel(test)} --train {_rel(train)} --name {name}{extra}")
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / f"{name}.json").write_text(json.dumps(result, indent=2))
+    key = {"predictor": str(_rel(predictor)), "test": str(_rel(test)), "train": str(_rel(train)),
+           "id_column": id_col, "rf": rf, "rf_trees": rf_trees, "rf_seed": rf_seed, "positive_above": positive_above}
+    record(RESULTS / f"{name}.json", key, result, run)
     print(json.dumps({"metrics": report, **({"rf_baseline": result["rf_baseline"]} if rf else {})}, indent=1))
     return result
 

@@ -68,6 +68,9 @@ import time
 from pathlib import Path
 from typing import NamedTuple
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # the benchmarks' shared helpers
+from _provenance import Run, bundled, entries, label, latest, record  # noqa: E402
+
 ROOT = Path(__file__).resolve().parents[1]
 RUNS = ROOT / "runs"
 RESULTS = ROOT / "benchmarks" / "results"
@@ -375,9 +378,13 @@ def run(num: int, steps: int, quantile: float, scale: float, seed: int, reading:
         also: tuple[str, ...] = (), fields: tuple[str, ...] = ()) -> dict:
     if reading not in GUIDES or (reading == "cfg" and not spec.conditioned):
         raise ValueError(f"--guide {reading!r}: one of {GUIDES} (cfg for a conditioned generator)")
+    role = guide_role(spec, reading)
+    judge = spec.predictor_file("judge")
+    run_ = Run(seeds={"seed": seed}, data=[RUNS / spec.dataset / "train.csv", judge, bundled(spec.generator),
+                                           spec.predictor_file(role) if role else None,
+                                           bundled(spec.bundled_guide.rsplit("-", 1)[0]) if spec.bundled_guide else None])
     train_vals = _values(RUNS / spec.dataset / "train.csv", spec.column)
     goal = goal_value(train_vals, quantile)
-    judge = spec.predictor_file("judge")
     gtarget = guide_target(spec, reading)
     at_goal = _at_goal(spec, goal) if spec.dataset == "carbon_24" or reading == "chgnet" else None
     request = at_goal["chgnet_energy_median"] if reading == "chgnet" else goal
@@ -395,6 +402,7 @@ def run(num: int, steps: int, quantile: float, scale: float, seed: int, reading:
         reused = mode == "unguided" and gen.exists()
         res = None if reused else subprocess.run(cmd, check=True, env=_env(), capture_output=True, text=True)
         seconds = time.perf_counter() - t0
+        run_.add_data(gen)
         rows = _rows(gen)
         judged = _floats(rows, spec.judge_column)
         valid, density, chgnet = _validity(gen, len(rows), chgnet=True)
@@ -432,11 +440,11 @@ def run(num: int, steps: int, quantile: float, scale: float, seed: int, reading:
                                fields),
         "predictors_command": predictors_command(spec, reading, _trained_steps(spec, "judge")),
     }
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    path = RESULTS / f"{spec.name}.json"
-    allres = json.loads(path.read_text()) if path.exists() else {}
-    allres.setdefault("runs", {})[entry_key(reading, scale, oversample, corrector, also, fields, seed, quantile)] = result
-    path.write_text(json.dumps(allres, indent=2) + "\n")
+    result["entry"] = entry_key(reading, scale, oversample, corrector, also, fields, seed, quantile)
+    key = {"dataset": spec.dataset, "generator": spec.generator, "guide": reading, "scale": scale,
+           "oversample": oversample, "corrector_steps": corrector, "also": list(also), "guide_fields": list(fields),
+           "quantile": quantile, "num": num, "steps": steps, "seed": seed}
+    record(RESULTS / f"{spec.name}.json", key, result, run_)
     _plot(result, goal, spec)
     print(json.dumps({k: v for k, v in result.items() if k not in ("unguided", "guided")}, indent=2))
     return result
@@ -531,7 +539,8 @@ def summary_plot(spec: Spec = SPECS["carbon_24"]) -> Path:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    runs = json.loads((RESULTS / f"{spec.name}.json").read_text())["runs"]
+    runs = {e["key"].get("recorded_as") or latest(e).get("entry") or label(e["key"]): latest(e)
+            for e in entries(RESULTS / f"{spec.name}.json")}
     pts = [(k, r["guided"]) for k, r in runs.items() if r["guided"].get("density_mean") is not None]
     if not pts:
         raise SystemExit(f"no run of {spec.name} records densities yet")

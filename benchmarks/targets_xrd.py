@@ -69,7 +69,8 @@ BUNDLE = ROOT / "plugins" / "graphdiff-crystals" / "graphdiff_crystals" / "check
 BIN = Path(sys.executable).parent
 
 sys.path.insert(0, str(ROOT / "benchmarks"))
-from crystals_csp import MODEL, VAL_FRACTION, split, val_split  # noqa: E402
+from _provenance import Run, bundled, entries, latest, record  # noqa: E402
+from crystals_csp import MODEL, VAL_FRACTION, quotable, split, val_split  # noqa: E402
 
 csv.field_size_limit(sys.maxsize)
 
@@ -245,13 +246,12 @@ def _evaluate_rows(gen_rows: list[dict], header: list[str], reference: Path, tag
     return _evaluate(gen, reference, DATA / f"metrics_{tag}.json", env)
 
 
-def _store(path: Path, tag: str, result: dict) -> dict:
-    """Add ``result`` under ``tag`` to the results file ``path`` (other entries kept); all of them."""
-    allres = json.loads(path.read_text()) if path.exists() else {}
-    allres[tag] = result
-    path.write_text(json.dumps(allres, indent=2) + "\n")
+def _store(path: Path, tag: str, key: dict, result: dict, run: Run) -> dict:
+    """Record ``result`` (named ``tag``) under ``key`` in the results file ``path``, earlier runs
+    kept; returns the latest run of every entry by its name."""
+    record(path, key, {**result, "entry": tag}, run)
     print(json.dumps(result, indent=2))
-    return allres
+    return {e["key"].get("recorded_as") or latest(e).get("entry"): latest(e) for e in entries(path)}
 
 
 def _command(action: str, checkpoint: str, pattern: str, draws: int, limit: int | None,
@@ -279,6 +279,7 @@ def evaluate_both(dataset: str, checkpoint: str, pattern: str, draws: int, limit
     model; ``part`` "val" runs on the validation rows of the training split (settings are
     chosen there) instead of the held-out test rows."""
     src, rows = _test_rows(pattern, limit, part)
+    run = Run(data=[src, bundled(checkpoint)])
     tag = (f"{checkpoint}-{pattern}-both" + (f"-w{cfg:g}" if cfg is not None else "")
            + (f"-{part}" if part != "test" else "") + (f"-{limit}" if limit else ""))
     gen = DATA / f"gen_{tag}.csv"
@@ -301,7 +302,9 @@ def evaluate_both(dataset: str, checkpoint: str, pattern: str, draws: int, limit
         "seconds": round(seconds, 1), "threads": threads,
         "command": _command("both", checkpoint, pattern, draws, limit, steps, dataset, cfg, part),
     }
-    _store(RESULTS / f"{dataset.replace('_', '')}-xrd-ranking.json", tag, result)
+    key = {"action": "both", "dataset": dataset, "checkpoint": checkpoint, "pattern": pattern, "draws": draws,
+           "rows": part, "limit": limit, "steps": steps, "cfg": cfg, "threads": threads}
+    _store(RESULTS / f"{dataset.replace('_', '')}-xrd-ranking.json", tag, key, result, run.add_data(gen))
     return result
 
 
@@ -339,6 +342,7 @@ def search(dataset: str, pattern: str, limit: int | None, part: str = "test", to
     from graphdiff_crystals.xrd import XRDReference, read_pattern
 
     src, rows = _test_rows(pattern, limit, part)
+    run = Run(data=[src, RUNS / dataset / "train.csv"])
     _, train_rows = _rows(RUNS / dataset / "train.csv")
     t0 = time.perf_counter()
     strains = np.arange(-max_strain, max_strain + 1e-9, strain_step)
@@ -380,13 +384,16 @@ def search(dataset: str, pattern: str, limit: int | None, part: str = "test", to
         "command": (f"python benchmarks/targets_xrd.py search --dataset {dataset} --pattern {pattern}"
                     + (f" --limit {limit}" if limit else "") + (f" --rows {part}" if part != "test" else "")),
     }
-    _store(RESULTS / f"{dataset.replace('_', '')}-xrd-ranking.json", tag, result)
+    key = {"action": "search", "dataset": dataset, "pattern": pattern, "rows": part, "limit": limit, "top": top,
+           "max_strain": max_strain, "strain_step": strain_step}
+    _store(RESULTS / f"{dataset.replace('_', '')}-xrd-ranking.json", tag, key, result, run)
     return result
 
 
 def evaluate(checkpoint: str, pattern: str, draws: int, limit: int | None, steps: int | None,
              threads: int) -> dict:
     src, rows = _test_rows(pattern, limit)
+    run = Run(data=[src, bundled(checkpoint)])
     tag = f"{checkpoint}-{pattern}-d{draws}" + (f"-{limit}" if limit else "")
     gen = DATA / f"gen_{tag}.csv"
     env = {**os.environ, "OMP_NUM_THREADS": str(threads)}
@@ -404,7 +411,9 @@ def evaluate(checkpoint: str, pattern: str, draws: int, limit: int | None, steps
         "seconds": round(seconds, 1), "threads": threads,
         "command": _command("eval", checkpoint, pattern, draws, limit, steps),
     }
-    plot(_store(RESULTS / "perov5-xrd.json", tag, result))
+    key = {"action": "eval", "checkpoint": checkpoint, "pattern": pattern, "draws": draws, "limit": limit,
+           "steps": steps, "threads": threads}
+    plot(_store(RESULTS / "perov5-xrd.json", tag, key, result, run.add_data(gen)))
     return result
 
 
@@ -417,9 +426,9 @@ def plot(allres: dict) -> None:
     import matplotlib.pyplot as plt
 
     labels, vals, colors = [], [], []
-    ref = RESULTS / "perov5-csp.json"
-    if ref.exists():
-        run = json.loads(ref.read_text())["runs"].get("k=2", {})
+    ref = [latest(e) for e in entries(RESULTS / "perov5-csp.json") if quotable(e) and latest(e).get("k") == 2]
+    if ref:  # the checkpoint's own figure on the most rows (its manifest's)
+        run = max(reversed(ref), key=lambda r: r.get("num_test", 0))
         k1 = run.get("metrics", {}).get("k=1", {}).get("match_rate")
         if k1 is not None:
             labels.append(f"perov5-csp, no pattern, {run.get('draws_per_row')} draws ranked by share")

@@ -12,7 +12,19 @@ from graphdiff.plugins.hookspecs import hookimpl
 
 __version__ = "0.1.0"
 
-__all__ = ["__version__", "hookimpl", "load_domain", "registry"]
+__all__ = ["__version__", "hookimpl", "load_domain", "registry", "load", "Model", "Samples", "evaluate",
+           "load_predictor"]
+
+#: the Python API (graphdiff.api), imported on first use so that ``import graphdiff`` stays light
+_API = {"load", "Model", "Samples", "evaluate", "load_predictor", "PredictorModel"}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _API:
+        from graphdiff import api
+
+        return getattr(api, name)
+    raise AttributeError(f"module 'graphdiff' has no attribute {name!r}")
 
 
 def registry(kind: str) -> Any:

@@ -1,40 +1,74 @@
-"""The core's own registrations, made through the same hooks as any plugin."""
+"""The core's own registrations, made through the same hooks as any plugin.
+
+Each is registered by where it lives (``"module:attribute"``), so that loading the plugin
+manager imports neither torch nor networkx; the object is imported on first use.
+"""
 
 from __future__ import annotations
 
 from graphdiff.plugins.hookspecs import hookimpl
+from graphdiff.registry import factory
+
+#: name -> (location, description)
+SCHEDULES = {
+    "linear": ("graphdiff.schedules:LinearSchedule",
+               "DDPM's linear β schedule in continuous form (Ho et al. 2020)."),
+    "cosine": ("graphdiff.schedules:CosineSchedule", "Cosine schedule (Nichol & Dhariwal 2021) with offset ``s``."),
+    "polynomial": ("graphdiff.schedules:PolynomialSchedule",
+                   "EDM's polynomial schedule: ``α(t) = (1 − 2s)(1 − t^power) + s``, ``ᾱ = α²``."),
+    "sigmoid": ("graphdiff.schedules:SigmoidSchedule",
+                "Sigmoid schedule (Jabri et al. 2022) between logits ``start`` and ``end``, temperature ``tau``."),
+}
+#: field kind -> (location, description)
+PROCESSES = {
+    "continuous": ("graphdiff.processes.gaussian:GaussianProcess", "Gaussian diffusion of a continuous field."),
+    "categorical": ("graphdiff.processes.categorical:CategoricalProcess",
+                    "Discrete diffusion of a categorical field (node, graph or edge level)."),
+    "torus": ("graphdiff.processes.torus:TorusProcess",
+              "Wrapped-normal diffusion of a torus field with values in ``[0, 1)``."),
+    "positions": ("graphdiff.processes.positions:PositionsProcess",
+                  "Zero-CoM Gaussian diffusion of Cartesian positions (node level)."),
+}
+#: name -> (location, description)
+DENOISERS = {
+    "graph_transformer": ("graphdiff.nn.graph_transformer:GraphTransformerDenoiser",
+                          "DiGress-style dense graph transformer denoiser for plain graphs."),
+    "egnn": ("graphdiff.nn.egnn:EGNNDenoiser",
+             "E(n)-equivariant denoiser for graphs with a Cartesian ``positions`` field."),
+    "periodic": ("graphdiff.nn.periodic:PeriodicDenoiser",
+                 "CSPNet-like denoiser for crystals: a torus field of fractional coordinates, node fields "
+                 "(atom types) and invariant graph-level fields (the lattice)."),
+}
+#: name -> description (the objects are graphdiff.constraints.BUILTIN_CONSTRAINTS[name])
+CONSTRAINTS = {
+    "planar": "planar graphs (no K5 or K3,3 minor); the projector rejects edges that break planarity",
+    "forest": "acyclic graphs (forests); the projector rejects edges that close a cycle",
+    **{f"max-degree-{k}": f"every node has at most {k} neighbours" for k in (2, 3, 4, 5, 6)},
+}
 
 
 @hookimpl
 def register_schedules(register):
-    from graphdiff.schedules import BUILTIN_SCHEDULES
-
-    for name, cls in BUILTIN_SCHEDULES.items():
-        register(name, cls, description=(cls.__doc__ or "").strip().splitlines()[0])
+    for name, (location, description) in SCHEDULES.items():
+        register(name, location, description=description)
 
 
 @hookimpl
 def register_processes(register):
-    from graphdiff.processes import BUILTIN_PROCESSES
-
-    for kind, cls in BUILTIN_PROCESSES.items():
-        register(kind, cls, description=(cls.__doc__ or "").strip().splitlines()[0])
+    for kind, (location, description) in PROCESSES.items():
+        register(kind, location, description=description)
 
 
 @hookimpl
 def register_denoisers(register):
-    from graphdiff.nn import BUILTIN_DENOISERS
-
-    for name, cls in BUILTIN_DENOISERS.items():
-        register(name, cls, description=(cls.__doc__ or "").strip().splitlines()[0])
+    for name, (location, description) in DENOISERS.items():
+        register(name, location, description=description)
 
 
 @hookimpl
 def register_constraints(register):
-    from graphdiff.constraints import BUILTIN_CONSTRAINTS
-
-    for name, constraint in BUILTIN_CONSTRAINTS.items():
-        register(name, constraint, description=constraint.description)
+    for name, description in CONSTRAINTS.items():
+        register(name, factory("graphdiff.constraints:BUILTIN_CONSTRAINTS.get", name), description=description)
 
 
 @hookimpl
@@ -45,7 +79,6 @@ def register_targets(register):
 
     if not os.environ.get("GRAPHDIFF_PREDICTORS"):
         return
-    from graphdiff.predictors import env_predictor_targets
+    from graphdiff.predictor_files import register_env_predictors
 
-    for target in env_predictor_targets():
-        register(target.name, target, description=target.description)
+    register_env_predictors(register)

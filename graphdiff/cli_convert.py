@@ -90,12 +90,10 @@ def _routes(reader: Any, writers: dict[str, Any]) -> list[Any]:
     return [w for w in writers.values() if reader.name in (getattr(w, "converts_from", ()) or ())]
 
 
-def _choose(source: str, out: str, domains: dict[str, Any], from_name: str | None) -> tuple[Any, Any]:
-    """The reading and the writing domain, or a :class:`ConfigError` saying why there is none."""
-    writers = {n: d for n, d in domains.items() if matches(d.write_suffixes, out, reading=False)}
-    if not writers:
-        raise ConfigError(f"convert: no domain writes {_suffix_of(out)} (OUT {out}). Writable: "
-                          f"{_describe(domains, 'write_suffixes')}; or give --to FORMAT")
+def _choose(source: str, out: str, domains: dict[str, Any], from_name: str | None,
+            writers: dict[str, Any]) -> tuple[Any, Any]:
+    """The reading and the writing domain (one of ``writers``, the domains that write ``out``),
+    or a :class:`ConfigError` saying why there is none."""
     if from_name is not None:
         if from_name not in domains:
             raise ConfigError(f"convert --from {from_name}: no such domain; domains: "
@@ -131,27 +129,103 @@ def _choose(source: str, out: str, domains: dict[str, Any], from_name: str | Non
     return reader, routes[0]
 
 
+def _file_writers(domains: dict[str, Any], target: str) -> dict[str, Any]:
+    """The domains whose write suffixes match the file ``target`` (a folder pattern aside)."""
+    return {n: d for n, d in domains.items()
+            if matches(tuple(w for w in d.write_suffixes if w != "<folder>"), target, reading=False)}
+
+
+def _folder_writers(domains: dict[str, Any], fmt: str | None) -> dict[str, Any]:
+    """The domains that write one item per file in the format ``fmt`` (default: their
+    single-graph format); graphdiff's domain-free ``.jsonl`` needs graphs, not objects."""
+    from graphdiff.outputs import folder_suffix
+
+    out = {}
+    for name, d in domains.items():
+        if not any(w.startswith(".") for w in d.write_suffixes):
+            continue
+        try:
+            suffix = folder_suffix(d, fmt)
+        except DataError:
+            continue
+        if suffix.lower() in {w.lower() for w in d.write_suffixes}:
+            out[name] = d
+    return out
+
+
+def _is_folder(out: str, to: str | None, fmt: str | None, domains: dict[str, Any]) -> bool:
+    """Whether ``out`` names a folder: ``--format`` was given, it ends in ``/`` or is a
+    directory, or it is a new name without a suffix that no domain writes as a file
+    (``POSCAR`` is a file) and no ``--to`` names a format for."""
+    from graphdiff.graphio import is_folder_target
+
+    if fmt is not None or is_folder_target(out):
+        return True
+    path = Path(out)
+    return (to is None and not path.suffix and not path.exists() and "://" not in out
+            and not _file_writers(domains, out))
+
+
+def _values(record: dict[str, Any], rid: str) -> dict[str, Any]:
+    """What is stored beside a converted item: its numeric properties and, for a generated
+    candidate, its candidate id and rank (:func:`graphdiff.outputs.candidate_values`)."""
+    from graphdiff.outputs import candidate_values
+
+    values = dict(record.get("props") or {})
+    cid = (record.get("text") or {}).get("candidate_id")
+    if cid:
+        values["candidate_id"] = cid
+    return candidate_values(rid, values)
+
+
 def convert(source: str, out: str | Path, *, from_name: str | None = None, to: str | None = None,
             vacuum: float | None = None, cell: Any = None, strict: bool = False,
-            max_items: int | None = None) -> dict[str, Any]:
-    """Read ``source`` and write ``out`` (see :func:`convert_cmd`); returns a report
-    ``{"reader", "writer", "read", "written", "skipped", "converted"}``."""
+            max_items: int | None = None, format: str | None = None,
+            overwrite: bool = False) -> dict[str, Any]:
+    """Read ``source`` and write ``out`` (see :func:`convert_cmd`).
+
+    ``out`` is a file, or a folder with one file per item (see :func:`convert_cmd`); pass it
+    as the user typed it (a trailing ``/`` makes a folder). ``format`` is the per-file format
+    of a folder (``cif``, ``poscar``, ``extxyz``, ``json``...); ``overwrite`` lets a folder that
+    holds files be written into. Returns a report ``{"reader", "writer", "read", "written",
+    "skipped", "converted", "files"}`` (``files``: those written).
+    """
     from graphdiff.plugins import get_manager
 
     registry = get_manager().registry("domains")
     domains = {name: registry.get(name) for name in registry.names()}
-    out = Path(out)
-    target = out
-    if to is not None:
-        fmt = to.strip().lower().lstrip(".")
-        if not fmt:
-            raise ConfigError("--to: give a format such as xyz, extxyz, cif, poscar, csv")
-        suffix = "." + fmt
-        if out.suffix.lower() != suffix:  # written under a name with the suffix, then renamed
-            target = out.with_name(f".{out.name}.convert{os.getpid()}{suffix}")
+    out_text = os.fspath(out)
+    if format is not None and to is not None:
+        raise ConfigError("--to names the format of one output file, --format the format of the "
+                          "files in an output folder: give one of them")
     if "://" not in source and not Path(source).exists():
         raise DataError(f"{source}: no such file or folder")
-    reader, writer = _choose(source, str(target), domains, from_name)
+    folder = _is_folder(out_text, to, format, domains)
+    out = Path(out_text)
+    target = out
+    if folder:
+        if out.is_file():
+            raise ConfigError(f"convert: {out} is a file; --format writes one file per item into a "
+                              "folder: give a folder (a new name, or one ending in '/')")
+        writers = _folder_writers(domains, format)
+        if not writers:
+            what = f"{format} files" if format is not None else "one file per item"
+            raise ConfigError(f"convert: no domain writes {what} into a folder (OUT {out_text}). "
+                              f"Writable: {_describe(domains, 'write_suffixes')}")
+    else:
+        if to is not None:
+            fmt = to.strip().lower().lstrip(".")
+            if not fmt:
+                raise ConfigError("--to: give a format such as xyz, extxyz, cif, poscar, csv")
+            suffix = "." + fmt
+            if out.suffix.lower() != suffix:  # written under a name with the suffix, then renamed
+                target = out.with_name(f".{out.name}.convert{os.getpid()}{suffix}")
+        writers = _file_writers(domains, str(target))
+        if not writers:
+            raise ConfigError(f"convert: no domain writes {_suffix_of(str(target))} (OUT {out_text}). "
+                              f"Writable: {_describe(domains, 'write_suffixes')}; or give --to FORMAT, "
+                              "or --format FORMAT for a folder")
+    reader, writer = _choose(source, out_text if folder else str(target), domains, from_name, writers)
 
     write_opts: dict[str, Any] = {}
     for opt, value in (("vacuum", vacuum), ("cell", cell)):
@@ -181,32 +255,55 @@ def convert(source: str, out: str | Path, *, from_name: str | None = None, to: s
                                 f"{reader.name} to {writer.name}: {exc}") from exc
         objs = converted
     ids = [str(r.get("id", k)) for k, r in enumerate(records)]
-    props = [dict(r.get("props") or {}) for r in records]
+    values = [_values(r, rid) for r, rid in zip(records, ids)]
+    report = {"reader": reader.name, "writer": writer.name, "read": len(records), "written": len(objs),
+              "skipped": skipped, "converted": writer is not reader, "unstored": set()}
+    if folder:
+        from graphdiff.outputs import FolderWriter
+
+        files = FolderWriter(out, writer, fmt=format, overwrite=overwrite)
+        for k, (obj, rid, vals) in enumerate(zip(objs, ids, values)):
+            files.write(k, obj, rid, vals, **write_opts)
+        report.update(files=[files.files[k] for k in sorted(files.files)], unstored=files.unstored)
+        return report
     if _accepts(writer.write, "ids", contract=True):
         write_opts["ids"] = ids
-    if any(props) and _accepts(writer.write, "extra", contract=True):
-        write_opts["extra"] = props
+    if any(values) and _accepts(writer.write, "extra", contract=True):
+        write_opts["extra"] = values
     if target.parent and not target.parent.exists():
         target.parent.mkdir(parents=True, exist_ok=True)
     try:
         writer.write(objs, target, **write_opts)
         if target != out:
             os.replace(target, out)
+    except DataError as exc:
+        if target == out:
+            raise
+        hint = (f" (one file per item: graphdiff convert {source} {out}/ --format "
+                f"{to.strip().lower().lstrip('.')})" if len(objs) > 1 else "")
+        raise DataError(str(exc).replace(str(target), str(out)) + hint) from exc
     finally:
         if target != out and target.exists() and target.is_file():
             target.unlink()
-    return {"reader": reader.name, "writer": writer.name, "read": len(records),
-            "written": len(objs), "skipped": skipped, "converted": writer is not reader}
+    report["files"] = [out]
+    return report
 
 
 @cli.command("convert")
 @click.argument("source", metavar="IN")
-@click.argument("out", metavar="OUT", type=click.Path(path_type=Path))
+@click.argument("out", metavar="OUT")
 @click.option("--from", "from_name", metavar="DOMAIN",
               help="Domain that reads IN (default: the one whose read suffixes match IN).")
 @click.option("--to", "to", metavar="FORMAT",
               help="Output format (a suffix such as xyz, extxyz, cif, poscar, csv) when OUT's name "
                    "does not say it.")
+@click.option("--format", "fmt", metavar="FORMAT",
+              help="OUT is a folder with one file per item in this format: cif, poscar, extxyz, "
+                   "json (crystals); xyz, sdf... (molecules); graphml, gml, json (graphs) "
+                   "[default for a folder: the domain's own, e.g. cif, xyz, graphml].")
+@click.option("--overwrite", is_flag=True,
+              help="Write into an output folder that already holds files (files of the same name "
+                   "are replaced; others are left as they are).")
 @click.option("--vacuum", type=float,
               help="Molecule -> POSCAR/CIF: Å of vacuum around the molecule in a cubic box "
                    "[the writer's default: 10].")
@@ -214,27 +311,41 @@ def convert(source: str, out: str | Path, *, from_name: str | None = None, to: s
                              "numbers (Å); overrides --vacuum.")
 @click.option("--max", "max_items", type=click.IntRange(min=1), help="Convert at most N items.")
 @click.option("--strict", is_flag=True, help="Fail on the first bad item instead of skipping it.")
-def convert_cmd(source: str, out: Path, from_name: str | None, to: str | None, vacuum: float | None,
-                cell: str | None, max_items: int | None, strict: bool) -> None:
+def convert_cmd(source: str, out: str, from_name: str | None, to: str | None, fmt: str | None,
+                overwrite: bool, vacuum: float | None, cell: str | None, max_items: int | None,
+                strict: bool) -> None:
     """Convert IN to OUT between the formats the installed domains read and write.
 
     IN is read by the domain whose read suffixes match it (or --from DOMAIN) and OUT written by
     the domain whose write suffixes match it: the same domain when it writes that format, else
     one that converts the reader's objects (molecules convert crystals: a POSCAR holding a
-    molecule becomes XYZ). Examples:
+    molecule becomes XYZ; a periodic crystal is refused, since XYZ holds no lattice: write
+    .extxyz). OUT ending in '/', an existing folder, a new name without a suffix, or --format,
+    gives a folder with one file per item, named from its id (crystals: ID_FORMULA.cif,
+    ID_FORMULA_RANK.cif for generated candidates); a folder that holds files needs --overwrite.
+    Examples:
 
     \b
       graphdiff convert water.xyz POSCAR --vacuum 8      # molecule in a box
       graphdiff convert POSCAR water.xyz                 # and back (crystals -> molecules)
       graphdiff convert NaCl.cif NaCl.vasp               # crystals
+      graphdiff convert gen.csv gen/ --format poscar     # a folder of POSCARs (.vasp)
       graphdiff convert qm9://test qm9_test.extxyz       # QM9 (molecules plugin)
     """
     report = convert(source, out, from_name=from_name, to=to, vacuum=vacuum, cell=parse_cell(cell),
-                     strict=strict, max_items=max_items)
+                     strict=strict, max_items=max_items, format=fmt, overwrite=overwrite)
     for item in report["skipped"][:5]:
         click.echo(f"skipped {item['where']}: {item['reason']}", err=True)
     if len(report["skipped"]) > 5:
         click.echo(f"... and {len(report['skipped']) - 5} more skipped", err=True)
     via = (f"{report['reader']} -> {report['writer']}" if report["converted"] else report["reader"])
-    click.echo(f"converted {report['written']} item(s) from {source} to {out} ({via}"
+    where = out
+    files = report["files"]
+    if files and files[0] != Path(out):
+        folder = str(files[0].parent)
+        where = f"{folder}/ ({files[0].name}" + (f" .. {files[-1].name})" if len(files) > 1 else ")")
+    click.echo(f"converted {report['written']} item(s) from {source} to {where} ({via}"
                + (f"; {len(report['skipped'])} skipped" if report["skipped"] else "") + ")")
+    if report["unstored"]:
+        click.echo(f"note: the files hold the items only; not stored: {', '.join(sorted(report['unstored']))}",
+                   err=True)

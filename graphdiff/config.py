@@ -109,7 +109,12 @@ class TrainingConfig(_Section):
     warmup_steps: int = Field(0, ge=0)
     lr_schedule: Literal["constant", "cosine"] = "cosine"
     grad_clip: float | None = Field(1.0, gt=0.0)
-    ema_decay: float = Field(0.999, ge=0.0, lt=1.0)
+    ema_decay: float = Field(0.999, ge=0.0, lt=1.0, description="decay of the moving average of the "
+                             "weights that sampling uses by default; 1 / (1 - ema_decay) steps is its horizon")
+    ema_warmup: bool = Field(True, description="let the EMA decay grow with the step n as min(ema_decay, "
+                             "(1 + n) / (10 + n)), so that a short run's average covers its last tenth "
+                             "instead of keeping the untrained starting weights; false: ema_decay "
+                             "from the first step")
     val_every: int = Field(200, gt=0)
     checkpoint_every: int = Field(500, gt=0)
     snapshot_minutes: float | None = Field(

@@ -654,11 +654,13 @@ class GraphDiffusion(nn.Module):
 
     # ------------------------------------------------------------------ interpolation
     @torch.no_grad()
-    def invert(self, graphs: Sequence[Data], steps: int = 100, cond: Any = None) -> dict[str, torch.Tensor]:
+    def invert(self, graphs: Sequence[Data], steps: int = 100, cond: Any = None,
+               progress: Callable[[Iterable[int]], Iterable[int]] | None = None) -> dict[str, torch.Tensor]:
         """Deterministic inversion (DDIM / probability flow) of clean graphs to ``t = 1``.
 
         Categorical generated fields cannot be inverted; they are held clean as context during
         the inversion. Returns the latent state of each continuous generated field.
+        ``progress`` wraps the loop of steps (as in :meth:`sample`).
         """
         batch = Batch.from_data_list(list(graphs)).to(self.num_nodes_hist.device)
         pair_index, pair_batch = self._pairs(batch)
@@ -676,7 +678,7 @@ class GraphDiffusion(nn.Module):
                         for n in self.given}
         given_inputs.update(fixed)
         times = torch.linspace(0.0, 1.0, steps + 1).tolist()
-        for i in range(steps):
+        for i in (progress(range(steps)) if progress is not None else range(steps)):
             t, s = times[i], times[i + 1]
             inputs = {n: self.processes[n].model_input(x) for n, x in states.items()}
             inputs.update(given_inputs)
@@ -689,7 +691,7 @@ class GraphDiffusion(nn.Module):
     def interpolate(self, a: Data, b: Data, num: int = 8, steps: int = 100,
                     cond_path: Sequence[dict[str, float]] | None = None,
                     gradient_guidance: GradientGuidance | Sequence[GradientGuidance | None] | None = None,
-                    ) -> list[Data]:
+                    progress: Callable[[Iterable[int]], Iterable[int]] | None = None) -> list[Data]:
         """Graphs along a path from ``a`` to ``b`` (same number of nodes).
 
         Both are inverted to noise deterministically; latents of Gaussian and positions fields
@@ -699,6 +701,7 @@ class GraphDiffusion(nn.Module):
         changes along the path). ``gradient_guidance`` steers the decoding of every point
         towards a differentiable target (as in :meth:`sample`; the inversion is not guided), or,
         as a sequence of ``num`` entries, each point with its own (``None``: unguided).
+        ``progress`` wraps every loop of steps: two inversions and ``num`` decodings.
         """
         if gradient_guidance is None or isinstance(gradient_guidance, GradientGuidance):
             guides = [gradient_guidance] * num
@@ -713,8 +716,8 @@ class GraphDiffusion(nn.Module):
             raise ValueError("num must be >= 2 (the two end points)")
         if cond_path is not None and len(cond_path) != num:
             raise ValueError(f"cond_path has {len(cond_path)} entries for {num} points")
-        za = self.invert([a], steps, cond_path[0] if cond_path else None)
-        zb = self.invert([b], steps, cond_path[-1] if cond_path else None)
+        za = self.invert([a], steps, cond_path[0] if cond_path else None, progress)
+        zb = self.invert([b], steps, cond_path[-1] if cond_path else None, progress)
         out = []
         for k in range(num):
             lam = k / (num - 1)
@@ -730,11 +733,12 @@ class GraphDiffusion(nn.Module):
             template = near.clone()
             cat = [n for n in self.generate if self.processes[n].kind is FieldKind.CATEGORICAL]
             out.append(self._decode(template, latents, cat, steps,
-                                    cond_path[k] if cond_path else None, guides[k]))
+                                    cond_path[k] if cond_path else None, guides[k], progress))
         return out
 
     def _decode(self, template: Data, latents: dict[str, torch.Tensor], held: list[str], steps: int,
-                cond: Any, gradient_guidance: GradientGuidance | None = None) -> Data:
+                cond: Any, gradient_guidance: GradientGuidance | None = None,
+                progress: Callable[[Iterable[int]], Iterable[int]] | None = None) -> Data:
         """Deterministic decoding of one latent with some categorical fields held fixed."""
         saved = (self.generate, self.given)
         try:
@@ -743,7 +747,7 @@ class GraphDiffusion(nn.Module):
             if not self.generate:
                 return template
             (graph,) = self.sample(template=[template], cond=cond, steps=steps, sampler="ddim",
-                                   latents=latents, gradient_guidance=gradient_guidance)
+                                   latents=latents, gradient_guidance=gradient_guidance, progress=progress)
         finally:
             self.generate, self.given = saved
         return graph

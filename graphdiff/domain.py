@@ -60,11 +60,17 @@ class Domain(ABC):
     write_suffixes: tuple[str, ...] = ()
     #: suffix of the domain's natural one-graph file format (``".graphml"``, ``".cif"``,
     #: ``".xyz"``), one of :attr:`write_suffixes`: ``graphdiff sample --out DIR/`` (and
-    #: ``interpolate``) write each generated graph to ``DIR/<index:05d><suffix>`` through
-    #: :meth:`write`. ``None`` (the default): the first entry of :attr:`write_suffixes` that is
-    #: a file suffix (starts with ``"."``), or, for a domain without writers, graphdiff's own
-    #: domain-free ``.jsonl`` (one line per file). See :func:`graphdiff.graphio.single_file_suffix`.
+    #: ``interpolate``) write each generated graph to ``DIR/<file_stem><suffix>`` through
+    #: :meth:`write` (see :meth:`file_stem`). ``None`` (the default): the first entry of
+    #: :attr:`write_suffixes` that is a file suffix (starts with ``"."``), or, for a domain
+    #: without writers, graphdiff's own domain-free ``.jsonl`` (one line per file). See
+    #: :func:`graphdiff.outputs.single_file_suffix`.
     single_file_suffix: str | None = None
+    #: format names -> file suffixes (each one of :attr:`write_suffixes`) for a folder output's
+    #: ``--format``, where the name is not the suffix itself (crystals: ``"poscar": ".vasp"``);
+    #: every file suffix of :attr:`write_suffixes` is a format under its own name anyway. See
+    #: :func:`graphdiff.outputs.folder_formats`.
+    file_formats: dict[str, str] = {}
     #: denoiser used when a config says ``model.denoiser = "auto"`` (``None``: chosen from the
     #: spec: ``periodic`` with a torus field, ``egnn`` with positions, else ``graph_transformer``)
     default_denoiser: str | None = None
@@ -93,6 +99,11 @@ class Domain(ABC):
         "reason": "..."}`` (and warned about when ``skipped`` is ``None``); with ``strict=True``
         the first bad row raises :class:`DataError` naming the row instead. Nothing is dropped
         silently.
+
+        A reader may declare a keyword ``validate: bool = True``: when it does, ``graphdiff
+        evaluate`` (:func:`graphdiff.evaluate`) reads generated items with ``validate=False``, so
+        that items the domain's checks would reject (overlapping atoms, say) are scored as
+        invalid rather than skipped. A reader without it is called without it.
         """
         raise DataError(
             f"domain {self.name!r} cannot read {str(path)!r}: it has no reader"
@@ -110,6 +121,38 @@ class Domain(ABC):
             data.item_id = str(record["id"])
         return data
 
+    def input_graph(self, item: Any, task: str | None = None, **options: Any) -> Data:
+        """The template graph of one input of a conditional task (``Model.complete``,
+        ``graphdiff sample --input``): a graph carrying at least the fields the task gives.
+
+        ``item`` is what a user of the domain naturally has: a domain object, a :class:`Record`
+        (from :meth:`read_inputs`), or a ready graph (``Data``, returned as it is). Domains
+        override this to accept more (crystals: a formula string or a pymatgen ``Composition``,
+        giving only the atom types). ``options`` are the domain's own (crystals:
+        ``formula_units``); an unknown one raises :class:`DataError`.
+
+        Raises
+        ------
+        DataError
+            Naming what is wrong with the item (the caller adds which item it was).
+        """
+        if options:
+            raise DataError(f"domain {self.name!r} takes no input options (got {sorted(options)})")
+        if isinstance(item, Data):
+            return item
+        if isinstance(item, dict) and "obj" in item:
+            return self.record_to_graph(item)
+        return self.to_graph(item)
+
+    def read_inputs(self, path: str | Path, *, strict: bool = False,
+                    skipped: list[dict[str, str]] | None = None, **options: Any) -> Iterator[Record]:
+        """Records of the inputs of a conditional task from a file (``graphdiff sample --input``).
+
+        Default: :meth:`read`. Domains override it to read inputs that are not whole objects
+        (crystals: a text file of formulas, or a CSV with a ``formula`` column and no CIFs);
+        each record's ``obj`` is then whatever :meth:`input_graph` accepts."""
+        return self.read(path, strict=strict, skipped=skipped, **options)
+
     def write(self, objs: list[Any], path: str | Path, *, append: bool = False,
               ids: list[str] | None = None, extra: list[dict[str, Any]] | None = None,
               **options: Any) -> None:
@@ -118,8 +161,23 @@ class Domain(ABC):
         ``append=True`` adds to a file an earlier call wrote (generation streams in chunks);
         ``ids`` names each object (e.g. the ``material_id`` column); ``extra`` holds per-object
         values to store beside it (columns, info fields) where the format allows.
+
+        Generated candidates (several answers per input item) carry their input's id in ``ids``
+        and, in ``extra``, ``candidate_id`` (``"{id}-{rank}"``, unique), ``rank`` (0 first) and
+        possibly ``share`` (:func:`graphdiff.outputs.candidate_values`). A table (CSV, extxyz)
+        keeps ``ids`` as its id column, so that candidates group by input, and stores the others
+        as columns; a format that names each object once (a CIF data block, a POSCAR comment)
+        names it by ``candidate_id``.
         """
         raise DataError(f"domain {self.name!r} cannot write {str(path)!r}: it has no writer")
+
+    def file_stem(self, obj: Any, item_id: str, rank: int | None = None) -> str:
+        """The name (without suffix) of the file ``obj`` gets in a folder output (``graphdiff
+        sample --out DIR/``, ``graphdiff convert IN DIR/``): ``item_id``, or ``"{item_id}-{rank}"``
+        for a candidate. ``item_id`` is the input's id, or the zero-padded index of a de novo
+        item (``"00007"``). Domains override it to say more (crystals:
+        ``"{id}_{reduced formula}_{rank}"``); characters unfit for a file name become ``_``."""
+        return item_id if rank is None else f"{item_id}-{rank}"
 
     def describe(self, objs: list[Any]) -> list[dict[str, Any]] | None:
         """Per-object quality values stored beside generated objects (``graphdiff sample``

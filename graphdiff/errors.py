@@ -44,3 +44,15 @@ class CheckpointError(GraphdiffError):
 
 class TrainingError(GraphdiffError, RuntimeError):
     """Training cannot go on (for example a non-finite loss)."""
+
+
+class LazyLoadError(PluginError):
+    """An object a plugin registered by where it lives (``"module:attribute"``) failed to import,
+    or is not what its registry accepts, on first use.
+
+    ``origin`` names the plugin (distribution and entry point), ``detail`` says what failed."""
+
+    def __init__(self, message: str, *, origin: str = "", detail: str = "") -> None:
+        super().__init__(message)
+        self.origin = origin
+        self.detail = detail

@@ -2,7 +2,8 @@
 
 Every domain can be written this way; domain formats (CIF, XYZ, GraphML...) go through
 ``domain.write``. :class:`GraphSink` streams chunks to either without holding them all, or to a
-folder with one file per graph in the domain's single-graph format.
+folder with one file per graph; it names candidates, skips graphs that cannot be converted and
+reports them (naming, folders and skip reports: :mod:`graphdiff.outputs`).
 """
 
 from __future__ import annotations
@@ -15,8 +16,10 @@ from typing import Any, Sequence
 import torch
 from torch_geometric.data import Data
 
-from graphdiff.errors import DataError
+from graphdiff.errors import DataError, GraphdiffError
 from graphdiff.graph import GraphSpec, Level
+from graphdiff.outputs import (FolderWriter, SkipReport, candidate_values, folder_suffix, single_file_suffix,
+                               skip_report_path, writer_takes)
 
 __all__ = ["graph_to_json", "graph_from_json", "GraphSink", "is_folder_target", "single_file_suffix"]
 
@@ -66,32 +69,6 @@ def is_folder_target(path: str | Path) -> bool:
     return text.endswith(tuple(s for s in ("/", os.sep, os.altsep) if s)) or Path(text).is_dir()
 
 
-def single_file_suffix(domain: Any) -> str:
-    """The suffix of the file one graph of ``domain`` is written to in a folder output.
-
-    The domain's :attr:`~graphdiff.domain.Domain.single_file_suffix` when it declares one (it
-    must be one of its ``write_suffixes``); else the first of its ``write_suffixes`` that is a
-    file suffix; else ``".jsonl"`` (graphdiff's domain-free JSON, for a domain without writers).
-
-    Raises
-    ------
-    DataError
-        When the declared suffix is not a file suffix the domain writes.
-    """
-    writes = tuple(getattr(domain, "write_suffixes", ()) or ())
-    declared = getattr(domain, "single_file_suffix", None)
-    name = getattr(domain, "name", type(domain).__name__)
-    if declared is not None:
-        if not (isinstance(declared, str) and declared.startswith(".")
-                and declared.lower() in {w.lower() for w in writes}):
-            raise DataError(f"domain {name!r}: single_file_suffix {declared!r} is not a file suffix it "
-                            f"writes ({', '.join(writes) or 'it writes none'})")
-        return declared
-    for suffix in writes:
-        if suffix.startswith("."):
-            return suffix
-    return ".jsonl"
-
 
 class GraphSink:
     """Write generated graphs chunk by chunk to ``path``.
@@ -101,31 +78,97 @@ class GraphSink:
     by chunk when the domain's writer takes ``append``/``ids``/``extra``; otherwise the objects
     are held and written once by :meth:`close`.
 
-    A folder (``path`` ends in ``/`` or is an existing directory, see :func:`is_folder_target`)
-    gets one file per graph, ``<index:05d><suffix>`` with the domain's natural single-graph
-    format (:func:`single_file_suffix`: GraphML for graph domains, CIF for crystals...), each
-    written by ``domain.write([obj], file)`` as soon as its chunk arrives. ``start`` is the index
-    of the first graph (a torchrun rank's offset, so that ranks share one folder). Existing files
-    are never overwritten: a folder holding a file of the same name raises :class:`DataError`.
+    A folder (``path`` ends in ``/`` or is an existing directory, see :func:`is_folder_target`;
+    or a name without a suffix when ``format`` is given) gets one file per graph
+    (:class:`graphdiff.outputs.FolderWriter`), in the format ``format`` names or else the
+    domain's natural single-graph format (:func:`single_file_suffix`: GraphML for graph domains,
+    CIF for crystals...), each written by ``domain.write([obj], file)`` as soon as its chunk
+    arrives. Files are named by the domain from the item's id (and rank):
+    ``mp-1_SrTiO3_0.cif`` for a crystal candidate, ``ref-3.graphml``; an id equal to the graph's
+    index (de novo items) is zero-padded, ``00007.graphml``. ``start`` is the index of the first
+    graph (a torchrun rank's offset, so that ranks share one folder).
+
+    Candidates: an item whose ``extra`` holds a rank (``"sample"``) is a candidate of the input
+    whose id it carries; it gets ``candidate_id = "{id}-{rank}"`` and the values ``rank`` (and
+    ``share``) instead of ``sample`` (:func:`graphdiff.outputs.candidate_values`). The id stays
+    the writer's id (a CSV's ``material_id``, so that candidates group by input); the candidate id
+    names the item where a format names each item once (a CIF data block, a file).
+
+    Graphs that cannot be converted (``domain.from_graph`` raises, whatever the exception; in a
+    folder also a writer's :class:`~graphdiff.errors.GraphdiffError`) are skipped and counted in
+    :attr:`skipped` with their index, id and reason; :meth:`close` writes them to
+    :attr:`skip_report` (``<out>.skipped.json`` beside the output) and :meth:`skip_summary`
+    gives the line to print. With ``strict=True`` the first one raises
+    :class:`~graphdiff.errors.DataError` instead. ``.jsonl`` and ``.pt`` outputs store the graphs
+    themselves and skip nothing.
+
     Ids and per-graph values (``extra``) go to the writer when it takes them; the names of those
     it could not take are collected in :attr:`unstored`. ``describe=True`` adds the domain's
     per-item description (:meth:`~graphdiff.domain.Domain.describe`, e.g. a molecule's
     stability and SMILES) to ``extra`` in the domain's own formats (not ``.jsonl``/``.pt``).
+
+    Parameters
+    ----------
+    path:
+        The output file or folder, as the user typed it (a trailing ``/`` makes a folder).
+    domain:
+        The domain of the graphs.
+    start:
+        Index of the first graph.
+    describe:
+        Store the domain's per-item description beside each item.
+    format:
+        Per-file format of a folder output (``"cif"``, ``"poscar"``, ``"extxyz"``, ``"json"``...,
+        :func:`graphdiff.outputs.folder_suffix`); for a file it must agree with the suffix.
+    overwrite:
+        Write into a folder that already holds files (files of the same name are replaced);
+        without it such a folder raises :class:`~graphdiff.errors.DataError`.
+    strict:
+        Raise on the first graph that cannot be converted instead of skipping it.
+    shared:
+        Several writers (torchrun ranks) share the folder: files already in it are allowed and
+        each writes its own skip report. ``None`` (default): when ``WORLD_SIZE`` > 1.
+
+    Attributes
+    ----------
+    count:
+        Graphs given to :meth:`write` so far, skipped ones included (ids and indices follow it).
+    written:
+        Graphs written.
+    skipped:
+        ``[{"index", "id", "reason"}, ...]`` of the graphs not written.
     """
 
-    def __init__(self, path: str | Path, domain: Any, *, start: int = 0, describe: bool = False) -> None:
+    def __init__(self, path: str | Path, domain: Any, *, start: int = 0, describe: bool = False,
+                 format: str | None = None, overwrite: bool = False, strict: bool = False,
+                 shared: bool | None = None) -> None:
         self.domain = domain
         self.describe = describe
+        self.strict = bool(strict)
+        self.overwrite = bool(overwrite)
+        self.shared = (int(os.environ.get("WORLD_SIZE", "1") or 1) > 1) if shared is None else bool(shared)
         self.count = 0
+        self.written = 0
         self.start = int(start)
-        self.unstored: set[str] = set()
+        self.skip_report: Path | None = None
+        self._skips = SkipReport()
+        self._unstored: set[str] = set()
+        self._folder: FolderWriter | None = None
         self._pt: list[Data] = []
         self._held: list[tuple[Any, str | None, dict[str, Any] | None]] = []
-        if is_folder_target(path):
-            self._init_folder(Path(path))
+        self._closed = False
+        text = os.fspath(path)
+        if is_folder_target(text) or (format is not None and not Path(text).suffix
+                                      and not Path(text).is_file()):
+            self._init_folder(Path(text), format)
             return
-        self.path = Path(path)
+        self.path = Path(text)
+        self.suffix = self.path.suffix
         suffix = self.path.suffix.lower()
+        if format is not None and folder_suffix(domain, format).lower() != suffix:
+            raise DataError(f"{path}: format {format!r} writes {folder_suffix(domain, format)} files, "
+                            f"not {suffix or 'a name without a suffix'}; the format chooses the files of "
+                            "a folder output: end the path with '/'")
         self.mode = "jsonl" if suffix == ".jsonl" and ".jsonl" not in domain.write_suffixes else (
             "pt" if suffix == ".pt" else "domain")
         if self.mode == "domain" and suffix not in domain.write_suffixes:
@@ -134,33 +177,137 @@ class GraphSink:
                             "writes .jsonl and .pt"
                             + ("; end the path with '/' to write one file per graph into a folder"
                                if not suffix else ""))
+        self._report_at = skip_report_path(self.path, folder=False)
         if self.path.parent:
             self.path.parent.mkdir(parents=True, exist_ok=True)
 
-    def _init_folder(self, folder: Path) -> None:
-        if folder.exists() and not folder.is_dir():
-            raise DataError(f"{folder}: exists and is not a folder")
+    def _init_folder(self, folder: Path, fmt: str | None) -> None:
         self.path = folder
         self.mode = "folder"
-        self.suffix = single_file_suffix(self.domain)
-        self._free = self.suffix == ".jsonl" and ".jsonl" not in self.domain.write_suffixes
-        first = self.file_for(self.start)
-        if first.exists():
-            raise DataError(f"{first}: already exists; write generated graphs to an empty folder "
-                            "(files are never overwritten)")
-        folder.mkdir(parents=True, exist_ok=True)
+        self._folder = FolderWriter(folder, self.domain, fmt=fmt, overwrite=self.overwrite, shared=self.shared)
+        self.suffix = self._folder.suffix
+        self._free = self._folder.domain_free
+        self._report_at = skip_report_path(folder, folder=True, start=self.start if self.shared else None)
 
+    # ------------------------------------------------------------------ what was written
     @property
     def next_index(self) -> int:
         """The index of the next graph written (``start + count``)."""
         return self.start + self.count
 
+    @property
+    def unstored(self) -> set[str]:
+        """Names of per-graph values (and ``id``) the domain's writer could not store."""
+        return self._folder.unstored if self._folder is not None else self._unstored
+
+    @property
+    def skipped(self) -> list[dict[str, Any]]:
+        """``{"index", "id", "reason"}`` of each graph that could not be converted or written."""
+        return self._skips.items
+
+    @property
+    def files(self) -> list[Path]:
+        """The files written: a folder's, in index order; else the output file once written."""
+        if self._folder is not None:
+            return [self._folder.files[i] for i in sorted(self._folder.files)]
+        return [self.path] if self.written or self.mode == "pt" and self._closed else []
+
     def file_for(self, index: int) -> Path:
-        """The file graph ``index`` gets in folder mode."""
+        """The file graph ``index`` went to in folder mode (for an index not written: the name
+        it would have had without an id, ``<index:05d><suffix>``)."""
+        if self._folder is not None and index in self._folder.files:
+            return self._folder.files[index]
         return self.path / f"{index:05d}{self.suffix}"
 
-    def _described(self, objs: list[Any], extra: Sequence[dict[str, Any]] | None
-                   ) -> Sequence[dict[str, Any]] | None:
+    def skip_summary(self) -> str | None:
+        """One line for the user, ``"skipped 3 of 100 generated items that could not be
+        converted: <first reasons>"``; ``None`` when nothing was skipped."""
+        return self._skips.summary(self.count, report=self.skip_report)
+
+    # ------------------------------------------------------------------ writing
+    def write(self, graphs: Sequence[Data], ids: Sequence[str] | None = None,
+              extra: Sequence[dict[str, Any]] | None = None, objs: Sequence[Any] | None = None) -> None:
+        """Append ``graphs``; ``ids`` and ``extra`` hold one id and one dict of values per graph;
+        ``objs``, when given, are their domain objects already converted
+        (``domain.from_graph``; an entry ``None`` is converted here), so that a caller who
+        needed them does not convert twice."""
+        n = len(graphs)
+        for what, seq in (("ids", ids), ("extra dicts", extra), ("objects", objs)):
+            if seq is not None and len(seq) != n:
+                raise ValueError(f"{len(seq)} {what} for {n} graphs")
+        item_ids = [None if ids is None else str(ids[k]) for k in range(n)]
+        values = [candidate_values(item_ids[k], extra[k] if extra is not None else None) for k in range(n)]
+        base = self.next_index
+        if self.mode == "jsonl":
+            with self.path.open("a" if self.count else "w", encoding="utf-8") as fh:
+                for k, g in enumerate(graphs):
+                    fh.write(json.dumps(self._json_record(g, item_ids[k], values[k])) + "\n")
+            self.written += n
+        elif self.mode == "pt":
+            self._pt.extend(graphs)
+            self.written += n
+        elif self.mode == "folder" and self._free:
+            for k, g in enumerate(graphs):
+                path = self._folder.reserve(base + k, item_ids[k], values[k])
+                path.write_text(json.dumps(self._json_record(g, item_ids[k], values[k])) + "\n",
+                                encoding="utf-8")
+            self.written += n
+        else:
+            kept = self._convert(graphs, objs, item_ids, values, base)
+            self._write_objects(kept, item_ids, values, base, ids is not None, extra is not None)
+        self.count += n
+
+    def _convert(self, graphs: Sequence[Data], objs: Sequence[Any] | None, item_ids: list[str | None],
+                 values: list[dict[str, Any]], base: int) -> list[tuple[int, Any]]:
+        """``(k, object)`` for each graph that converts; the others are skipped (or raise)."""
+        kept = []
+        for k, g in enumerate(graphs):
+            obj = objs[k] if objs is not None else None
+            if obj is None:
+                try:
+                    obj = self.domain.from_graph(g)
+                    if obj is None:
+                        raise DataError("from_graph returned None")
+                except Exception as exc:  # noqa: BLE001 - any failure skips this one graph
+                    self._skip(base + k, item_ids[k], values[k], "cannot be converted", exc)
+                    continue
+            kept.append((k, obj))
+        return kept
+
+    def _skip(self, index: int, item_id: str | None, values: dict[str, Any], what: str,
+              exc: BaseException) -> None:
+        reason = str(exc) if isinstance(exc, GraphdiffError) else f"{type(exc).__name__}: {exc}"
+        name = values.get("candidate_id", item_id)
+        if self.strict:
+            raise DataError(f"generated item {index}" + (f" (id {name})" if name is not None else "")
+                            + f" {what} to a {self.domain.name} object: {reason}") from exc
+        self._skips.add(index, name, reason)
+
+    def _write_objects(self, kept: list[tuple[int, Any]], item_ids: list[str | None],
+                       values: list[dict[str, Any]], base: int, has_ids: bool, has_extra: bool) -> None:
+        if not kept:
+            return
+        objs = [o for _, o in kept]
+        vals = self._described(objs, [values[k] for k, _ in kept])
+        if self.mode == "folder":
+            for (k, obj), v in zip(kept, vals):
+                path = self._folder.reserve(base + k, item_ids[k], v, obj)  # a name clash is an error
+                try:
+                    self._folder.write(base + k, obj, item_ids[k], v, path=path)
+                except GraphdiffError as exc:
+                    self._skip(base + k, item_ids[k], values[k], "cannot be written", exc)
+                    continue
+                self.written += 1
+            return
+        ids = [item_ids[k] for k, _ in kept] if has_ids else None
+        extra = vals if (has_extra or any(vals)) else None
+        if self._streams():
+            self.domain.write(objs, self.path, append=self.written > 0, ids=ids, extra=extra)
+        else:  # a writer that cannot append: hold the objects and write once at close
+            self._held.extend(zip(objs, ids or [None] * len(objs), extra or [None] * len(objs)))
+        self.written += len(objs)
+
+    def _described(self, objs: list[Any], extra: list[dict[str, Any]]) -> list[dict[str, Any]]:
         """``extra`` with the domain's per-item description (:meth:`Domain.describe`) added,
         when the sink was made with ``describe=True`` and the domain describes its objects."""
         if not self.describe:
@@ -171,101 +318,53 @@ class GraphSink:
         if len(desc) != len(objs):
             raise DataError(f"domain {self.domain.name!r}: describe() gave {len(desc)} rows for "
                             f"{len(objs)} objects")
-        return [{**d, **(extra[k] if extra is not None and extra[k] else {})} for k, d in enumerate(desc)]
+        return [{**e, **d, **e} for d, e in zip(desc, extra)]
 
-    def write(self, graphs: Sequence[Data], ids: Sequence[str] | None = None,
-              extra: Sequence[dict[str, Any]] | None = None, objs: Sequence[Any] | None = None) -> None:
-        """Append ``graphs``; ``objs``, when given, are their domain objects already converted
-        (``domain.from_graph``), so that a caller who needed them does not convert twice."""
-        if objs is not None and len(objs) != len(graphs):
-            raise ValueError(f"{len(objs)} objects for {len(graphs)} graphs")
-        if self.mode == "folder":
-            self._write_files(graphs, ids, extra, objs)
-        elif self.mode == "jsonl":
-            with self.path.open("a" if self.count else "w", encoding="utf-8") as fh:
-                for k, g in enumerate(graphs):
-                    fh.write(json.dumps(self._json_record(g, ids, extra, k)) + "\n")
-        elif self.mode == "pt":
-            self._pt.extend(graphs)
-        else:
-            objs = list(objs) if objs is not None else [self.domain.from_graph(g) for g in graphs]
-            extra = self._described(objs, extra)
-            if self._streams():
-                self.domain.write(objs, self.path, append=self.count > 0, ids=ids, extra=extra)
-            else:  # a writer that cannot append: hold the objects and write once at close
-                self._held.extend(zip(objs, ids or [None] * len(objs), extra or [None] * len(objs)))
-        self.count += len(graphs)
-
-    def _json_record(self, graph: Data, ids: Sequence[str] | None,
-                     extra: Sequence[dict[str, Any]] | None, k: int) -> dict[str, Any]:
+    def _json_record(self, graph: Data, item_id: str | None, values: dict[str, Any]) -> dict[str, Any]:
         rec = graph_to_json(graph, self.domain.spec)
-        if ids is not None:
-            rec["id"] = ids[k]
-        if extra is not None:
-            rec.update(extra[k])
+        if item_id is not None:
+            rec["id"] = item_id
+        rec.update(values)
         return rec
-
-    def _write_files(self, graphs: Sequence[Data], ids: Sequence[str] | None,
-                     extra: Sequence[dict[str, Any]] | None, objs: Sequence[Any] | None = None) -> None:
-        takes = self._takes() if not self._free else {"ids", "extra"}
-        if self._free:
-            objs = None
-        elif objs is None:
-            objs = [self.domain.from_graph(g) for g in graphs]
-        if objs is not None:
-            extra = self._described(objs, extra)
-        for k, g in enumerate(graphs):
-            index = self.next_index + k
-            target = self.file_for(index)
-            if target.exists():
-                raise DataError(f"{target}: already exists; write generated graphs to an empty "
-                                "folder (files are never overwritten)")
-            if self._free:
-                target.write_text(json.dumps(self._json_record(g, ids, extra, k)) + "\n", encoding="utf-8")
-                continue
-            kwargs: dict[str, Any] = {}
-            if ids is not None:
-                if "ids" in takes:
-                    kwargs["ids"] = [ids[k]]
-                elif str(ids[k]) != str(index):
-                    self.unstored.add("id")
-            if extra is not None and extra[k]:
-                if "extra" in takes:
-                    kwargs["extra"] = [extra[k]]
-                else:
-                    self.unstored.update(extra[k])
-            self.domain.write([objs[k]], target, **kwargs)
 
     def _takes(self) -> set[str]:
         """Which of ``append``, ``ids`` and ``extra`` the domain's writer takes."""
-        import inspect
-
-        params = inspect.signature(self.domain.write).parameters
-        if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
-            return {"append", "ids", "extra"}
-        return {"append", "ids", "extra"} & set(params)
+        return writer_takes(self.domain.write)
 
     def _streams(self) -> bool:
         """Whether the domain's writer takes ``append``, ``ids`` and ``extra``."""
         return self._takes() == {"append", "ids", "extra"}
 
     def close(self) -> None:
+        """Write what is held (``.pt``, a writer that cannot append) and the skip report."""
+        if self._closed:
+            return
+        self._closed = True
         if self.mode == "pt":
             torch.save(self._pt, self.path)
         elif self._held:
-            takes = self._takes()
-            kwargs: dict[str, Any] = {}
-            ids = [i for _, i, _ in self._held]
-            extra = [e for _, _, e in self._held]
-            if any(i is not None for i in ids):
-                if "ids" in takes:
-                    kwargs["ids"] = ids
-                else:
-                    self.unstored.add("id")
-            if any(extra):
-                if "extra" in takes:
-                    kwargs["extra"] = [e or {} for e in extra]
-                else:
-                    self.unstored.update(k for e in extra if e for k in e)
-            self.domain.write([o for o, _, _ in self._held], self.path, **kwargs)
-            self._held = []
+            self._write_held()
+        elif self.mode == "domain" and self.count and not self.written and self.path.is_file():
+            self.path.unlink()  # every item was skipped: no output rather than an earlier run's
+        if self._skips.items:
+            self.skip_report = self._skips.write(self._report_at, output=self.path, total=self.count)
+        elif self._report_at.is_file() and not self.shared:
+            self._report_at.unlink()  # an earlier run's report does not describe this output
+
+    def _write_held(self) -> None:
+        takes = self._takes()
+        kwargs: dict[str, Any] = {}
+        ids = [i for _, i, _ in self._held]
+        extra = [e for _, _, e in self._held]
+        if any(i is not None for i in ids):
+            if "ids" in takes:
+                kwargs["ids"] = ids
+            else:
+                self._unstored.add("id")
+        if any(extra):
+            if "extra" in takes:
+                kwargs["extra"] = [e or {} for e in extra]
+            else:
+                self._unstored.update(k for e in extra if e for k in e)
+        self.domain.write([o for o, _, _ in self._held], self.path, **kwargs)
+        self._held = []

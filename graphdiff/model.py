@@ -7,8 +7,13 @@ Checkpoint format (one file, written atomically: temp file + rename, read with
       "format": "graphdiff-checkpoint", "version": 1,
       "config": "<RunConfig as JSON>", "spec": "<GraphSpec as JSON>", "meta": "<JSON>",
       "model": state_dict, "ema": state_dict | None,
-      "optimizer": ..., "scheduler": ..., "step": int, "rng": {...}   # training state
+      "optimizer": ..., "scheduler": ..., "step": int, "rng": {...},  # training state
+      "ema_state": {"updates": int, "start_share": float}            # training state
     }
+
+``ema_state`` (the EMA's update count, for its warm-up, and the share of the starting weights
+left in the average; also in ``meta``) is absent from checkpoints written before it existed;
+resuming one of those takes the EMA as updated at every step with its fixed ``ema_decay``.
 """
 
 from __future__ import annotations
@@ -139,8 +144,11 @@ def read_checkpoint(path: str | Path) -> dict[str, Any]:
     return ckpt
 
 
-def load_model(path: str | Path, use_ema: bool = True) -> tuple[GraphDiffusion, RunConfig, dict[str, Any]]:
-    """Rebuild the model stored in a checkpoint: ``(model, config, meta)`` (model in eval mode)."""
+def load_model(path: str | Path, use_ema: bool | None = None) -> tuple[GraphDiffusion, RunConfig, dict[str, Any]]:
+    """Rebuild the model stored in a checkpoint: ``(model, config, meta)`` (model in eval mode).
+
+    ``use_ema``: the moving average of the weights (where the checkpoint has one) or the raw
+    weights; ``None`` (the default): as the checkpoint's ``sampling.use_ema`` says."""
     ckpt = read_checkpoint(path)
     try:
         cfg = RunConfig.model_validate(json.loads(ckpt["config"]))
@@ -148,6 +156,8 @@ def load_model(path: str | Path, use_ema: bool = True) -> tuple[GraphDiffusion, 
     except Exception as exc:  # noqa: BLE001
         raise CheckpointError(f"{path}: its config cannot be read ({exc})") from None
     model = build_model(cfg, spec=spec)
+    if use_ema is None:
+        use_ema = cfg.sampling.use_ema
     state = ckpt["ema"] if use_ema and ckpt.get("ema") is not None else ckpt["model"]
     load_state(model, state, str(path))
     model.eval()

@@ -49,6 +49,7 @@ from graphdiff.data import convert_record
 from graphdiff.errors import CheckpointError, ConfigError, DataError, GraphValidationError
 from graphdiff.graph import FieldKind, FieldSpec, GraphSpec, Level
 from graphdiff.nn.base import NoisyGraphs, all_pairs
+from graphdiff.predictor_files import PREDICTORS_ENV  # the predictor files the core registers
 
 __all__ = [
     "bundled_predictors",
@@ -73,9 +74,6 @@ __all__ = [
 ]
 
 PREDICTOR_FORMAT = "graphdiff-predictor"
-#: environment variable: predictor files (or folders of ``*.pt`` predictors), separated by
-#: ``os.pathsep``, whose properties are registered as targets when the plugin manager loads
-PREDICTORS_ENV = "GRAPHDIFF_PREDICTORS"
 #: attribute holding the standardisation-free targets ``float [1, K]`` (NaN: missing)
 _Y = "predictor_y"
 #: the β of the β-NLL loss
@@ -119,7 +117,8 @@ class PredictorOptions(BaseModel):
     file: str = Field("predictor.pt", description="predictor file name inside training.out_dir")
     select_best: bool = Field(True, description="keep each member's weights of lowest validation loss")
     ema: bool = Field(False, description="validate and keep an exponential moving average of each "
-                      "member's weights (decay training.ema_decay) instead of the raw weights")
+                      "member's weights (decay training.ema_decay, warm-up training.ema_warmup) "
+                      "instead of the raw weights")
     recalibrate: bool = Field(True, description="scale the predicted std by the validation split's "
                               "RMS of error / std (variance scaling), so the std matches the errors")
     offset: list[str] = Field(
@@ -279,8 +278,8 @@ def _targets_of(domain_name: str) -> dict[str, Any]:
     """The registered targets that score ``domain_name``'s objects, by name."""
     from graphdiff.plugins import get_manager
 
-    reg = get_manager().registry("targets")
-    return {e.name: e.obj for e in reg.entries() if getattr(e.obj, "domain", None) in (None, domain_name)}
+    reg = get_manager().registry("targets")  # the domain from the metadata: others stay unloaded
+    return {e.name: e.obj for e in reg.entries() if e.meta("domain") in (None, domain_name)}
 
 
 def _domain_targets(domain: Any) -> dict[str, Any]:
@@ -937,7 +936,7 @@ def bundled_predictors() -> dict[str, Path]:
 
     out: dict[str, Path] = {}
     for entry in get_manager().registry("targets").entries():
-        src = getattr(entry.obj, "source", None)
+        src = entry.meta("source", None, load=False)  # predictor targets say so at registration
         if src:
             out.setdefault(Path(src).stem, Path(src))
     return dict(sorted(out.items()))
@@ -1172,7 +1171,7 @@ def _train_member(model: Predictor, m: int, graphs: list[Data], val_batches: lis
         tc, steps, None if budget is None else (lambda: (time.perf_counter() - t0) / budget)))
     gen = torch.Generator(device="cpu").manual_seed(seed + 1)
     best, best_state = math.inf, None
-    ema = EMA(member, tc.ema_decay) if pc.ema else None
+    ema = EMA(member, tc.ema_decay, warmup=tc.ema_warmup) if pc.ema else None
     member.train()
     for step in range(steps):
         batch = stream.batch_at(step).to(device)

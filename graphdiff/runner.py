@@ -268,14 +268,18 @@ def sample_graphs(model: GraphDiffusion, num: int | None = None, *, templates: S
                   guidance_scale: float = 0.0, corrector_steps: int = 0, batch_size: int = 256,
                   seed: int = 0, progress: bool = False, inpaint: Sequence[str] = (),
                   allow_larger: bool = False, gradient_guidance: Any = None,
-                  constraint: Any = "model") -> Iterator[list[Data]]:
+                  constraint: Any = "model", step_progress: Callable | None = None) -> Iterator[list[Data]]:
     """De novo (``num``) or templated (``templates``: the given fields, e.g. compositions) sampling,
     in chunks of ``batch_size``. ``inpaint`` names generated fields held to the templates' values
     (a de novo model completing partial graphs; see :meth:`GraphDiffusion.sample`); ``constraint``
     overrides the model's edge constraint (a registered name, or ``None``: no projection).
 
     A template may carry its own conditions, set with :func:`set_template_condition`; they take
-    precedence over ``cond`` (which fills the conditions a template leaves unset)."""
+    precedence over ``cond`` (which fills the conditions a template leaves unset).
+
+    ``step_progress`` wraps each chunk's loop of reverse steps (as
+    :meth:`GraphDiffusion.sample`'s ``progress``): a bar that counts reverse steps across chunks
+    (:class:`graphdiff.progress.StepProgress`) instead of finished graphs."""
     if templates is None and num is None:
         raise ValueError("give num (de novo) or templates (the given fields)")
     if templates is not None:
@@ -304,6 +308,8 @@ def sample_graphs(model: GraphDiffusion, num: int | None = None, *, templates: S
             common["constraint"] = constraint
         if gradient_guidance is not None:
             common["gradient_guidance"] = gradient_guidance
+        if step_progress is not None:
+            common["progress"] = step_progress
         if templates is not None:
             part = list(templates[start:start + count])
             if any(getattr(t, TEMPLATE_CONDITION, None) is not None for t in part):
@@ -313,7 +319,8 @@ def sample_graphs(model: GraphDiffusion, num: int | None = None, *, templates: S
             return {**common, "template": part}
         return {**common, "num_nodes": sizes[start:start + count]}
 
-    yield from sample_in_chunks(model, total, batch_size, make_kwargs=kwargs, seed=seed, progress=progress)
+    yield from sample_in_chunks(model, total, batch_size, make_kwargs=kwargs, seed=seed,
+                                progress=progress and step_progress is None)
 
 
 def template_sampler(model: GraphDiffusion, *, seed: int = 0, **options: Any) -> Callable[[list[Data]], list[Data]]:

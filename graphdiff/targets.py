@@ -91,22 +91,20 @@ def predictor_target(path_or_loaded: Any, property: str, name: str | None = None
         Prefix of the target's name, ``'<name>-<property>'`` (default: the predictor's
         ``[predictor] name``, else ``'<domain>-predicted'``).
     """
-    from graphdiff.errors import ConfigError
-    from graphdiff.predictors import Predictor, _as_predictor, _targets_of, _without_gradient, predictor_header
+    from graphdiff.predictor_files import predictor_facts, read_header
+    from graphdiff.predictors import Predictor, _as_predictor, _without_gradient
 
     loaded = path_or_loaded if isinstance(path_or_loaded, Predictor) else None
     path = None if loaded is not None else str(Path(path_or_loaded).resolve())
     if loaded is not None:  # a path is only read for its header: networks are built on first use
         head = {"domain": loaded.domain, "properties": loaded.properties, "members": len(loaded.members),
-                "meta": getattr(loaded, "meta", {}) or {}}
+                "meta": getattr(loaded, "meta", {}) or {},
+                "arch": {"offset": list(getattr(loaded, "offset", None) or []),
+                         "noisy": bool(getattr(loaded, "noisy", False))}}
     else:
-        head = predictor_header(path)
-    if property not in head["properties"]:
-        raise ConfigError(f"the predictor {path or ''} predicts {head['properties']}, not {property!r}")
+        head = read_header(path)
+    facts = predictor_facts(head, property, path, name=name)
     j = head["properties"].index(property)
-    meta = head["meta"]
-    prefix = name or meta.get("name") or f"{head['domain']}-predicted"
-    calib = (meta.get("calibration") or {}).get(property) or {}
 
     def current() -> Any:
         return loaded if loaded is not None else _as_predictor(path)
@@ -119,12 +117,11 @@ def predictor_target(path_or_loaded: Any, property: str, name: str | None = None
         mean, _ = current().predict_fields(fields, batch)
         return mean[:, j]
 
-    offset_targets = [t for t in ((head.get("arch") or {}).get("offset")
-                                  or getattr(loaded, "offset", None) or []) if t != "composition"]
-    if offset_targets and _without_gradient(offset_targets, _targets_of(head["domain"])):
+    offset_targets = facts["offset_targets"]
+    if offset_targets and _without_gradient(offset_targets, _registered(offset_targets, head["domain"])):
         graph_fn = None  # its baseline reads a target that has no gradient
     noisy_fn = noisy_check = None
-    if (head.get("arch") or {}).get("noisy") or getattr(loaded, "noisy", False):
+    if facts["noisy"]:
         def noisy_fn(states: dict, graphs: Any) -> Any:
             mean, _ = current().predict_noisy(states, graphs)
             return mean[:, j]
@@ -132,13 +129,16 @@ def predictor_target(path_or_loaded: Any, property: str, name: str | None = None
         def noisy_check(model: Any) -> list[str]:
             return current().process_mismatch(model)
 
-    note = f"; validation MAE {calib['mae']:.4g}, R2 {calib['r2']:.3f}" if calib.get("n") else ""
-    note += f"; learns the residual of a baseline on {', '.join(offset_targets)}" if offset_targets else ""
-    note += "; time-aware" if noisy_fn is not None else ""
-    where = f" ({path})" if path else ""
-    rng = (meta.get("label_range") or {}).get(property)
-    return Target(f"{prefix}-{property}", head["domain"], fn,
-                  description=f"{property} predicted by a {head['members']}-member GNN ensemble"
-                              f"{where}{note}",
-                  graph_fn=graph_fn, value_range=(float(rng[0]), float(rng[1])) if rng else None,
+    return Target(facts["name"], facts["domain"], fn, description=facts["description"],
+                  graph_fn=graph_fn, value_range=facts["value_range"],
                   noisy_fn=noisy_fn, noisy_check=noisy_check, source=path)
+
+
+def _registered(names: list[str], domain: str) -> dict[str, Any]:
+    """The registered targets among ``names`` that score ``domain``'s objects (only these are
+    loaded: the others may be predictor targets being loaded themselves)."""
+    from graphdiff.plugins import get_manager
+
+    reg = get_manager().registry("targets")
+    found = {n: reg.get(n) for n in names if n in reg}
+    return {n: t for n, t in found.items() if getattr(t, "domain", None) in (None, domain)}

@@ -1,7 +1,8 @@
 """Where generated graphs go and how graph metrics are chosen: ``--out DIR/`` and ``--kernel``.
 
-``graphdiff sample``/``interpolate --out DIR/`` write one file per graph, ``DIR/<index:05d><ext>``
-in the domain's single-graph format (:attr:`graphdiff.domain.Domain.single_file_suffix`);
+``graphdiff sample``/``interpolate --out DIR/`` write one file per graph, named from its id
+(``DIR/<index:05d><ext>`` for de novo items), in the domain's single-graph format
+(:attr:`graphdiff.domain.Domain.single_file_suffix`);
 ``graphdiff evaluate --kernel gdss|digress`` passes the MMD kernel convention to graph metrics.
 """
 
@@ -70,15 +71,25 @@ def test_social_folder_holds_one_graphml_per_graph_readable_by_the_domain(tmp_pa
 def test_folder_start_offset_and_no_overwriting(tmp_path):
     folder = tmp_path / "gen"
     folder.mkdir()
-    sink = GraphSink(folder, SOCIAL, start=7)  # an existing directory needs no trailing "/"
+    sink = GraphSink(folder, SOCIAL, start=7)  # an existing (empty) directory needs no trailing "/"
     sink.write([SOCIAL.to_graph(nx.path_graph(3))])
     assert [p.name for p in folder.iterdir()] == ["00007.graphml"]
     assert sink.next_index == 8
-    with pytest.raises(DataError, match=r"00007.graphml: already exists; .* never overwritten"):
-        GraphSink(folder, SOCIAL, start=7)
-    sink = GraphSink(folder, SOCIAL, start=6)
-    with pytest.raises(DataError, match=r"00007.graphml: already exists"):
+    # a folder with files in it is refused, whatever the names would be
+    with pytest.raises(DataError, match=r"gen: the folder exists and holds 1 file\(s\) \(e.g. 00007.graphml\)"
+                                        r".*--overwrite \(overwrite=True\)"):
+        GraphSink(folder, SOCIAL, start=0)
+    # writers sharing the folder (torchrun ranks) accept other files, never a file of the same name
+    sink = GraphSink(folder, SOCIAL, start=6, shared=True)
+    with pytest.raises(DataError, match=r"00007.graphml: already exists; files are never overwritten"):
         sink.write([SOCIAL.to_graph(nx.path_graph(2)), SOCIAL.to_graph(nx.path_graph(2))])
+    assert sorted(p.name for p in folder.iterdir()) == ["00006.graphml", "00007.graphml"]
+    # overwrite=True replaces the files of the same name and leaves the others
+    sink = GraphSink(folder, SOCIAL, start=7, overwrite=True)
+    sink.write([SOCIAL.to_graph(nx.path_graph(5))])
+    (record,) = SOCIAL.read(folder / "00007.graphml", strict=True)
+    assert record["obj"].number_of_nodes() == 5
+    assert sorted(p.name for p in folder.iterdir()) == ["00006.graphml", "00007.graphml"]
     (tmp_path / "file").write_text("x")
     with pytest.raises(DataError, match="exists and is not a folder"):
         GraphSink(f"{tmp_path / 'file'}/", SOCIAL)
@@ -108,12 +119,15 @@ def test_crystals_folder_holds_one_cif_per_structure(tmp_path, structures):
     sink = GraphSink(f"{tmp_path / 'cifs'}/", domain)
     sink.write([domain.to_graph(s) for s in objs], ids=["a", "b", "c"], extra=[{"sample": 0}] * 3)
     sink.close()
-    files = sorted((tmp_path / "cifs").iterdir())
-    assert [p.name for p in files] == ["00000.cif", "00001.cif", "00002.cif"]
+    names = [f"{i}_{s.composition.reduced_formula}_0.cif" for i, s in zip("abc", objs)]
+    assert [p.name for p in sink.files] == names  # {id}_{reduced formula}_{rank}.cif
+    assert sorted(p.name for p in (tmp_path / "cifs").iterdir()) == sorted(names)
     assert sink.unstored == set()  # the crystals writer takes ids and extra
-    for path, structure in zip(files, objs):
-        assert f"data_{'abc'[int(path.stem)]}\n" in path.read_text()  # the id names the CIF block
+    for path, structure, rid in zip(sink.files, objs, "abc"):
+        assert f"data_{rid}-0\n" in path.read_text()  # the candidate id names the CIF block
         (record,) = domain.read(path, strict=True)
+        assert record["id"] == rid and record["text"] == {"candidate_id": f"{rid}-0"}
+        assert record["props"] == {"rank": 0}
         assert domain.equal(record["obj"], structure, tol=1e-6)
 
 
@@ -158,8 +172,8 @@ def test_single_file_suffix_defaults_and_checks(tmp_path):
     assert sink.unstored == {"lambda", "id"}
     sink = GraphSink(f"{tmp_path / 'j'}/", _Letters())
     sink.write([_Letters().to_graph("xy")], ids=["x"], extra=[{"sample": 1}])
-    rec = json.loads((tmp_path / "j" / "00000.jsonl").read_text())
-    assert rec["id"] == "x" and rec["sample"] == 1
+    rec = json.loads((tmp_path / "j" / "x-1.jsonl").read_text())  # a candidate: {id}-{rank}
+    assert (rec["id"], rec["candidate_id"], rec["rank"]) == ("x", "x-1", 1) and "sample" not in rec
     assert _Letters().from_graph(graph_from_json(rec, _Letters().spec)) == "xy"
 
 
@@ -205,8 +219,8 @@ def test_sample_to_a_folder_writes_graphml_files_equal_to_a_file_output(social_m
     for path, graph in zip(files, expected):
         (record,) = SOCIAL.read(path, strict=True)
         assert SOCIAL.equal(record["obj"], graph)
-    # an existing folder needs no trailing "/", and its files are never overwritten
-    assert "already exists" in fails([*common, "--out", str(tmp_path / "gen")])
+    # an existing folder needs no trailing "/", and a folder with files is never written into
+    assert "the folder exists and holds 5 file(s)" in fails([*common, "--out", str(tmp_path / "gen")])
 
 
 def test_torchrun_ranks_share_one_folder(social_model, tmp_path, monkeypatch):
@@ -266,10 +280,11 @@ steps = 3
 """)
     run(["train", str(cfg), "--quiet"])
     common = ["sample", "--checkpoint", str(tmp_path / "run" / "last.ckpt"), "--num", "3", "--seed", "1", "--quiet"]
-    assert "(00000.cif .. 00002.cif)" in run([*common, "--out", f"{tmp_path / 'cifs'}/"])
+    text = run([*common, "--out", f"{tmp_path / 'cifs'}/"])
     run([*common, "--out", str(tmp_path / "gen.cif")])
     files = sorted((tmp_path / "cifs").iterdir())
-    assert [p.name for p in files] == ["00000.cif", "00001.cif", "00002.cif"]
+    assert [p.name[:6] for p in files] == ["00000_", "00001_", "00002_"]  # index, then the formula
+    assert f"({files[0].name} .. {files[2].name})" in text
     # an untrained model's cells are too degenerate for pymatgen to parse back: compare the text
     # with the multi-block CIF the same seed gives, one block per file
     blocks = (tmp_path / "gen.cif").read_text()

@@ -181,3 +181,92 @@ def test_suffix_matching_and_cell_parsing(tmp_path):
     assert parse_cell("10") == 10.0 and parse_cell("1,2,3") == [1.0, 2.0, 3.0]
     assert parse_cell("1 0 0 0 2 0 0 0 3") == [[1, 0, 0], [0, 2, 0], [0, 0, 3]]
     assert parse_cell(None) is None
+
+
+# ---------------------------------------------------------------------------- candidates and folders
+def _k2_csv(tmp_path: Path) -> tuple[Path, list]:
+    """Two inputs with two ranked candidates each, as `graphdiff sample -k 2 --out k2.csv` writes."""
+    nacl = Structure.from_spacegroup("Fm-3m", Lattice.cubic(5.64), ["Na", "Cl"], [[0, 0, 0], [0.5, 0.5, 0.5]])
+    sto = Structure(Lattice.cubic(3.9), ["Sr", "Ti", "O", "O", "O"],
+                    [[0, 0, 0], [0.5, 0.5, 0.5], [0.5, 0.5, 0], [0.5, 0, 0.5], [0, 0.5, 0.5]])
+    objs = [nacl, nacl.copy(), sto, sto.copy()]
+    objs[1].scale_lattice(nacl.volume * 1.05)
+    objs[3].scale_lattice(sto.volume * 1.05)
+    path = tmp_path / "k2.csv"
+    load_domain("crystals").write(objs, path, ids=["mp-1", "mp-1", "mp-2", "mp-2"],
+                                  extra=[{"sample": r, "share": 0.5} for r in (0, 1, 0, 1)])
+    return path, objs
+
+
+def test_candidates_convert_to_a_folder_of_cifs_or_poscars(tmp_path):
+    from pymatgen.io.vasp import Poscar
+
+    src, objs = _k2_csv(tmp_path)
+    result = run(src, f"{tmp_path / 'cifs'}/")
+    assert result.exit_code == 0, result.output
+    names = ["mp-1_NaCl_0.cif", "mp-1_NaCl_1.cif", "mp-2_SrTiO3_0.cif", "mp-2_SrTiO3_1.cif"]
+    assert sorted(p.name for p in (tmp_path / "cifs").iterdir()) == names
+    assert "(mp-1_NaCl_0.cif .. mp-2_SrTiO3_1.cif)" in result.output
+    result = run(src, tmp_path / "poscars", "--format", "poscar")
+    assert result.exit_code == 0, result.output
+    files = sorted((tmp_path / "poscars").iterdir())
+    assert [p.name for p in files] == [n.replace(".cif", ".vasp") for n in names]
+    for path, obj, cid in zip(files, objs, ["mp-1-0", "mp-1-1", "mp-2-0", "mp-2-1"]):
+        poscar = Poscar.from_file(path)
+        assert poscar.comment == cid and np.isclose(poscar.structure.volume, obj.volume)
+    # a folder with files in it is written into only with --overwrite
+    result = run(src, tmp_path / "poscars", "--format", "poscar")
+    assert result.exit_code == 2 and "holds 4 file(s)" in result.output and "--overwrite" in result.output
+    assert run(src, tmp_path / "poscars", "--format", "poscar", "--overwrite").exit_code == 0
+    result = run(src, tmp_path / "x", "--format", "pdb")
+    assert result.exit_code == 2 and "no domain writes pdb files into a folder" in result.output
+    result = run(src, tmp_path / "y", "--format", "cif", "--to", "cif")
+    assert result.exit_code == 2 and "give one of them" in result.output
+
+
+def test_candidates_convert_to_one_cif_with_a_block_each(tmp_path):
+    from pymatgen.io.cif import CifParser
+
+    src, _ = _k2_csv(tmp_path)
+    assert run(src, tmp_path / "k2.cif").exit_code == 0
+    parser = CifParser(tmp_path / "k2.cif")
+    assert list(parser.as_dict()) == ["mp-1-0", "mp-1-1", "mp-2-0", "mp-2-1"]
+    assert len(parser.parse_structures(primitive=False)) == 4
+    records = list(load_domain("crystals").read(tmp_path / "k2.cif"))
+    assert [r["id"] for r in records] == ["mp-1", "mp-1", "mp-2", "mp-2"]
+
+
+def test_several_items_to_one_poscar_name_the_output_and_the_folder_way(tmp_path):
+    src, _ = _k2_csv(tmp_path)
+    result = run(src, tmp_path / "many", "--to", "poscar")
+    assert result.exit_code == 2
+    assert f"{tmp_path / 'many'}: a POSCAR holds one structure, got 4" in result.output
+    assert ".convert" not in result.output  # not the temporary file
+    assert "many/ --format poscar" in result.output
+
+
+def test_a_periodic_crystal_never_loses_its_lattice_to_xyz(tmp_path):
+    from ase.io import read as ase_read
+
+    diamond = Structure.from_spacegroup("Fd-3m", Lattice.cubic(3.567), ["C"], [[0, 0, 0]])
+    poscar = tmp_path / "POSCAR"
+    load_domain("crystals").write([diamond], poscar)
+    result = run(poscar, tmp_path / "carbon.xyz")
+    assert result.exit_code == 2 and not (tmp_path / "carbon.xyz").exists()
+    assert "a periodic structure, not a molecule in a box" in result.output
+    assert "write extended XYZ (.extxyz)" in result.output
+    result = run(poscar, tmp_path / "carbon.extxyz")
+    assert result.exit_code == 0, result.output
+    atoms = ase_read(tmp_path / "carbon.extxyz")
+    assert atoms.pbc.all() and np.allclose(atoms.cell.lengths(), [3.567] * 3)
+    # a molecule in a box still becomes XYZ (see the round trips above)
+
+
+def test_molecules_convert_to_a_folder_of_xyz_files(tmp_path, ethanol_xyz):
+    two = tmp_path / "two.xyz"
+    load_domain("molecules").write([ase_molecule("H2O"), ase_molecule("CH4")], two, ids=["w", "m"])
+    result = run(two, f"{tmp_path / 'mols'}/")
+    assert result.exit_code == 0, result.output
+    assert sorted(p.name for p in (tmp_path / "mols").iterdir()) == ["m.xyz", "w.xyz"]
+    (water,) = [r["obj"] for r in load_domain("molecules").read(tmp_path / "mols" / "w.xyz")]
+    assert sorted(water.get_chemical_symbols()) == ["H", "H", "O"]

@@ -22,26 +22,46 @@ def bench(load_module, tmp_path, monkeypatch):
     return mod
 
 
-def _run(k: int, rows: int, metrics: dict, command: str) -> dict:
-    return {"k": k, "num_test": rows, "steps": 500, "command": command,
+def _run(k: int, rows: int, metrics: dict, command: str, **settings) -> dict:
+    return {"k": k, "num_test": rows, "steps": 500, "command": command, "checkpoint_settings": True, **settings,
             "metrics": {f"k={j}": {"match_rate": m, "rmse": 0.1} for j, m in metrics.items()}}
 
 
+def _entry(key: dict, *runs: dict) -> dict:
+    return {"key": key, "runs": list(runs)}
+
+
 def test_the_manifest_quotes_the_most_rows_then_the_run_asked_for_that_k(bench, tmp_path):
-    runs = {
-        "k=20,rows=50": _run(20, 50, {1: 0.22, 2: 0.34, 20: 0.82}, "a"),
-        "k=1,rows=406": _run(1, 406, {1: 0.232}, "b"),
-        "k=2,rows=406": _run(2, 406, {1: 0.207, 2: 0.367}, "c"),
-        "k=2,repeat=cli": _run(2, 757, {1: 0.9, 2: 0.99}, "d"),          # a repeat: never quoted
-        "k=1,rows=406,corrector=1": _run(1, 406, {1: 0.5}, "e"),        # another sampler: never quoted
-    }
-    bench.write_manifest("toy", "carbon_24", {"task": "dng", "steps": 1}, runs)
+    recorded = [
+        _entry({"k": 20, "rows": 50, "seed": 0}, _run(20, 50, {1: 0.22, 2: 0.34, 20: 0.82}, "a")),
+        _entry({"k": 1, "rows": 406, "seed": 0}, _run(1, 406, {1: 0.232}, "b")),
+        _entry({"k": 2, "rows": 406, "seed": 0}, _run(2, 406, {1: 0.207, 2: 0.367}, "c")),
+        _entry({"k": 2, "rows": 757, "seed": 1}, _run(2, 757, {1: 0.9, 2: 0.99}, "d")),  # another seed: never quoted
+        _entry({"k": 1, "rows": 406, "corrector_steps": 1, "seed": 0},  # another sampler: never quoted
+               _run(1, 406, {1: 0.5}, "e", checkpoint_settings=False)),
+    ]
+    bench.write_manifest("toy", "carbon_24", {"task": "dng", "steps": 1}, recorded)
     fig = json.loads((tmp_path / "toy.json").read_text())["figures"]
     # k = 1: two runs of 406 rows; the one asked for k = 1 wins over the first of two candidates
     assert (fig["match_rate@1"], fig["rows@1"]) == (0.232, 406)
     assert (fig["match_rate@2"], fig["rows@2"]) == (0.367, 406)
     assert (fig["match_rate@20"], fig["rows@20"]) == (0.82, 50)
-    assert "d" not in json.loads((tmp_path / "toy.json").read_text())["evaluated_by"].split("; ")
+    quoted = json.loads((tmp_path / "toy.json").read_text())["evaluated_by"].split("; ")
+    assert "d" not in quoted and "e" not in quoted
+
+
+def test_the_manifest_quotes_the_latest_repeat_and_old_labels_by_their_rules(bench, tmp_path):
+    recorded = [
+        _entry({"recorded_as": "k=2"}, _run(2, 757, {1: 0.49, 2: 0.89}, "old", provenance={"commit": None}),
+               _run(2, 757, {1: 0.54, 2: 0.97}, "new", provenance={"commit": None})),
+        _entry({"recorded_as": "k=2,repeat=cli"}, _run(2, 757, {1: 0.6, 2: 0.99}, "cli")),
+        _entry({"recorded_as": "toy"},  # taken out of the file, recovered from its history
+               _run(2, 757, {1: 0.7, 2: 0.7}, "gone", provenance={"removed_in_commit": "abc"})),
+    ]
+    bench.write_manifest("toy", "perov_5", {"task": "csp"}, recorded)
+    manifest = json.loads((tmp_path / "toy.json").read_text())
+    assert (manifest["figures"]["match_rate@1"], manifest["figures"]["match_rate@2"]) == (0.54, 0.97)
+    assert manifest["evaluated_by"] == "new"
 
 
 def test_val_split_writes_the_rows_training_held_out(bench, tmp_path):

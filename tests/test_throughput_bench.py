@@ -81,9 +81,14 @@ def test_peak_matmul_is_positive(bench) -> None:
     assert peak["peak_gflops"] == max(peak["gflops_by_size"].values()) > 0
 
 
-def test_save_part_keeps_the_other_parts(bench, tmp_path: Path) -> None:
+def test_save_part_keeps_the_other_parts_and_every_run(bench, tmp_path: Path) -> None:
     path = tmp_path / "r.json"
-    bench.save_part("flops", {"x": 1}, path)
-    bench.save_part("stream", {"y": 2}, path)
-    bench.save_part("flops", {"x": 3}, path)
-    assert json.loads(path.read_text()) == {"flops": {"x": 3}, "stream": {"y": 2}}
+    run = bench.Run(argv=["benchmarks/crystals_throughput.py", "flops"])
+    bench.save_part("flops", {"x": 1}, run, {"steps": 100}, path)
+    bench.save_part("stream", {"y": 2}, run, {"steps": 10}, path)
+    latest = bench.save_part("flops", {"x": 3}, run, {"steps": 100}, path)
+    assert {part: {k: v for k, v in r.items() if k != "provenance"} for part, r in latest.items()} == {
+        "flops": {"x": 3}, "stream": {"y": 2}}
+    stored = json.loads(path.read_text())["entries"]
+    assert [e["key"] for e in stored] == [{"part": "flops", "steps": 100}, {"part": "stream", "steps": 10}]
+    assert [r["x"] for r in stored[0]["runs"]] == [1, 3]  # the rerun beside the first, not over it

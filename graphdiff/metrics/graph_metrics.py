@@ -202,5 +202,5 @@ def dng_metric(generated: Sequence[Any], references: Sequence[Any], train: Seque
 
 def register_dng_metric(register: Any, domain: str) -> None:
     """Register :func:`dng_metric` as ``<domain>-dng`` (for a graph domain's ``register_metrics``)."""
-    register(f"{domain}-dng", dng_metric,
+    register(f"{domain}-dng", "graphdiff.metrics.graph_metrics:dng_metric",
              description="Graph MMD² (degree, clustering, orbit, spectral; GDSS or DiGress kernels) and V.U.N.")

@@ -11,10 +11,17 @@ origin)::
 
     @graphdiff.hookimpl
     def register_schedules(register):
-        register("my-schedule", MySchedule, description="...")
+        register("my-schedule", "my_package.schedules:MySchedule", description="...")
 
-``register(name, obj, description="")`` raises :class:`graphdiff.errors.DuplicateNameError` when
-the name is taken; the manager records it against the plugin and carries on.
+``register(name, obj, description="", **metadata)`` takes the object itself or, better, where it
+lives: a location ``"package.module:attribute"`` or a :func:`graphdiff.registry.factory`
+(``factory("my_package.domain:MyDomain")`` for an instance), imported on first use, so that
+``graphdiff --help`` and the listings import no plugin code beyond the hook module. ``metadata``
+holds the facts listings show without importing the object (a target's ``domain``, ``units``,
+``differentiable``; a domain's ``fields``; a reference's ``domain``, ``columns``, ``options``,
+``similarity_description``; see docs/writing-a-plugin.md). A taken name is reported as a
+:class:`graphdiff.errors.DuplicateNameError`; the manager records it against the plugin and
+carries on. ``register.registry`` is the registry being filled, as registered so far.
 """
 
 from __future__ import annotations

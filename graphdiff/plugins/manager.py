@@ -9,6 +9,11 @@ hook, or registers a name that is taken is reported (its :attr:`PluginInfo.error
 (``strict=True`` or ``GRAPHDIFF_STRICT_PLUGINS=1``) the first problem raises
 :class:`~graphdiff.errors.PluginError` instead.
 
+Loading imports only the plugins' entry-point modules and runs their hooks: what a plugin
+registers by location (``"module:attribute"``, :mod:`graphdiff.registry`) is imported when it is
+first used, and a failure then raises :class:`~graphdiff.errors.LazyLoadError` naming the
+plugin; :meth:`PluginManager.check` imports everything up front (``graphdiff plugins --check``).
+
 Environment:
 
 ``GRAPHDIFF_DISABLE_PLUGIN_AUTOLOAD=1``
@@ -30,7 +35,7 @@ from typing import Any, Callable, Iterable
 
 import pluggy
 
-from graphdiff.errors import DuplicateNameError, PluginError
+from graphdiff.errors import DuplicateNameError, LazyLoadError, PluginError
 from graphdiff.plugins import hookspecs
 from graphdiff.registry import KINDS, Registry
 
@@ -291,16 +296,40 @@ class PluginManager:
     def _register_fn(self, kind: str, info: PluginInfo) -> Callable[..., Any]:
         registry = self.registries[kind]
 
-        def register(name: str, obj: Any, description: str = "") -> Any:
+        def register(name: str, obj: Any, description: str = "", **metadata: Any) -> Any:
             try:
-                registry.register(name, obj, origin=info.origin, description=description)
+                registry.register(name, obj, origin=info.origin, description=description, metadata=metadata)
             except (DuplicateNameError, TypeError, ValueError) as exc:
                 self._fail(info, f"register_{kind}: {exc}")
                 return obj
             info.registered.setdefault(kind, []).append(name)
             return obj
 
+        register.registry = registry  # type: ignore[attr-defined]  # what is registered so far
         return register
+
+    def check(self) -> list[str]:
+        """Load every object registered by location (as its first use would) and record each
+        failure against the plugin that registered it (:attr:`PluginInfo.errors`); returns the
+        failures, each naming the plugin (``graphdiff plugins --check``). In strict mode the
+        first failure raises :class:`~graphdiff.errors.PluginError`."""
+        self.load()
+        by_origin = {p.origin: p for p in self.plugins.values()}
+        failures = []
+        for kind in KINDS:
+            for entry in self.registries[kind].entries():
+                if entry.loaded:
+                    continue
+                try:
+                    entry.obj
+                except LazyLoadError as exc:
+                    if self.strict:
+                        raise
+                    failures.append(str(exc))
+                    info = by_origin.get(entry.origin)
+                    if info is not None:
+                        info.errors.append(f"register_{kind}: {exc.detail}")
+        return failures
 
     # ------------------------------------------------------------------ look-ups
     def registry(self, kind: str) -> Registry[Any]:

@@ -6,6 +6,8 @@
 * :func:`assert_permutation_equivariant`, :func:`assert_rotation_equivariant`,
   :func:`assert_periodic_invariant`, :func:`assert_condition_masking` — numerical symmetry
   checks of a denoiser on :func:`random_noisy_graphs`.
+* :func:`assert_lazy_registrations` — what a plugin registered by location loads, and agrees
+  with the description and metadata it was registered with.
 * :func:`isolated_manager` / the ``graphdiff_plugins`` pytest fixture — a fresh plugin manager
   with autoload off, into which a test registers plugin objects by hand.
 """
@@ -16,6 +18,7 @@ from contextlib import contextmanager
 from typing import Any, Iterator
 
 from graphdiff.testing.asserts import assert_roundtrip
+from graphdiff.testing.registrations import assert_lazy_registrations
 from graphdiff.testing.symmetry import (
     assert_condition_masking,
     assert_periodic_invariant,
@@ -26,6 +29,7 @@ from graphdiff.testing.symmetry import (
 
 __all__ = [
     "assert_roundtrip",
+    "assert_lazy_registrations",
     "isolated_manager",
     "assert_permutation_equivariant",
     "assert_rotation_equivariant",

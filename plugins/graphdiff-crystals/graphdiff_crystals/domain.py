@@ -122,6 +122,8 @@ class CrystalDomain(Domain):
     write_suffixes = (".csv", ".cif", ".json", ".extxyz", ".vasp", ".poscar", "<folder>")
     #: one generated structure per file (``graphdiff sample --out DIR/``): CIF
     single_file_suffix = ".cif"
+    #: ``--format poscar`` for a folder writes ``.vasp`` files (read by pymatgen, ASE and VASP tools)
+    file_formats = {"poscar": ".vasp"}
 
     def __init__(self, *, max_nodes: int = 100, min_distance: float = 0.5, min_volume: float = 1e-3,
                  tol: float = 1e-6) -> None:
@@ -341,6 +343,56 @@ class CrystalDomain(Domain):
             setattr(data, attr, torch.tensor([float(value)], dtype=torch.float32))
         return data
 
+    def input_graph(self, item: Any, task: str | None = None, *, formula_units: int | None = None) -> Data:
+        """The template of one crystal structure prediction input: a formula string
+        (``"SrTiO3"``; the formula as written is the cell, ``"Sr2Ti2O6"`` a 10-atom cell), a
+        pymatgen ``Composition``, a ``Structure`` (its sites), a record of :meth:`read_inputs`
+        or :meth:`read`, or a graph. ``formula_units=Z`` makes a formula's cell ``Z`` units of
+        its reduced formula (see :mod:`graphdiff_crystals.compositions`).
+
+        Raises
+        ------
+        DataError
+            The formula does not parse (or is not whole atoms), the structure is disordered or
+            otherwise not convertible.
+        """
+        from pymatgen.core import Composition
+
+        from graphdiff_crystals.compositions import composition_graph, parse_formula
+
+        if isinstance(item, dict) and "obj" in item:
+            obj = item["obj"]
+            if isinstance(obj, Composition):
+                return composition_graph(parse_formula(obj, formula_units), self.max_nodes)
+            return self.record_to_graph(item)
+        if isinstance(item, (str, Composition)):
+            return composition_graph(parse_formula(item, formula_units), self.max_nodes)
+        if isinstance(item, Data):
+            return item
+        if formula_units is not None:
+            raise DataError("formula_units applies to formulas and compositions, not to a "
+                            f"{type(item).__name__}")
+        if isinstance(item, (Structure, IStructure)) and not item.is_ordered:
+            raise DataError(f"structure {item.composition.reduced_formula}: partial occupancies (a "
+                            "disordered structure); CSP needs whole atoms on each site")
+        return self.to_graph(item)
+
+    def read_inputs(self, path: str | Path, *, strict: bool = False,
+                    skipped: list[dict[str, str]] | None = None, **options: Any) -> Iterator[Record]:
+        """Inputs of crystal structure prediction from a file: a file of compositions (a
+        ``.txt`` file of formulas, one per line as ``FORMULA`` or ``ID FORMULA``; a CSV file with
+        a ``formula`` or ``composition`` column and no ``cif`` column), or anything
+        :meth:`read` reads (its structures give their compositions). ``formula_units`` applies to
+        files of compositions."""
+        from graphdiff_crystals.compositions import is_composition_file, read_compositions
+
+        units = options.pop("formula_units", None)
+        if is_composition_file(path):
+            return read_compositions(path, strict=strict, skipped=skipped, formula_units=units)
+        if units is not None:
+            raise DataError(f"{path}: formula_units applies to a file of formulas; this file holds structures")
+        return self.read(path, strict=strict, skipped=skipped, **options)
+
     # ------------------------------------------------------------------ comparison
     def equivalent(self, a: Any, b: Any) -> bool:
         """The same crystal up to symmetry, cell choice and a volume scale, by the CSP match
@@ -436,7 +488,7 @@ class CrystalDomain(Domain):
 
     # ------------------------------------------------------------------ I/O
     def read(self, path: str | Path, *, strict: bool = False, skipped: list[dict[str, str]] | None = None,
-             **options: Any) -> Iterator[Record]:
+             validate: bool = True, **options: Any) -> Iterator[Record]:
         """Yield records (``id``, ``obj`` = Structure, ``props``, ``source``) from a file or folder.
 
         See :func:`graphdiff_crystals.io.read_records` for the formats and options. Every
@@ -445,7 +497,7 @@ class CrystalDomain(Domain):
         """
         from graphdiff_crystals.io import read_records
 
-        check = self.structure_problem if options.pop("validate", True) else None
+        check = self.structure_problem if validate else None
         return read_records(path, strict=strict, skipped=skipped, check=check, **options)
 
     def write(self, objs: list[Any], path: str | Path, **options: Any) -> None:
@@ -453,6 +505,13 @@ class CrystalDomain(Domain):
         from graphdiff_crystals.io import write_structures
 
         write_structures(objs, path, **options)
+
+    def file_stem(self, obj: Any, item_id: str, rank: int | None = None) -> str:
+        """``{id}_{reduced formula}``, and ``_{rank}`` for a candidate: ``mp-1_SrTiO3_0``
+        (:func:`graphdiff_crystals.writers.file_stem`)."""
+        from graphdiff_crystals.writers import file_stem
+
+        return file_stem(obj, item_id, rank)
 
 
 #: Longest cell vector accepted (Å): longer ones come from failed generations, not crystals,

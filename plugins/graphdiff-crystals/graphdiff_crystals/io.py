@@ -11,11 +11,14 @@ Formats (chosen by suffix; a folder reads every file it recognises, in name orde
     (else the row number is the id), an unnamed leading index column (ignored), and other
     columns: numeric ones become ``props`` (an empty cell gives NaN), the others (``formula``,
     ``xrd``...) are not properties (named once in a warning) and are kept as strings in each
-    record's ``text``. Rows are counted from 1 (the first row after
-    the header).
+    record's ``text``; so is ``candidate_id`` (without a warning). Rows are counted from 1 (the
+    first row after the header).
 ``.cif``
-    One or more data blocks; the id is the file stem for a single block, else the block name.
-    Blocks are counted from 1.
+    One or more data blocks; the id is the file stem for a single block, else the block name,
+    unless the block holds ``_graphdiff_material_id`` (graphdiff's writers put it there, with
+    the other per-structure values as ``_graphdiff_<name>`` items, which become ``props`` when
+    numeric and ``text`` otherwise; a generated candidate's block, which also holds
+    ``_graphdiff_rank``, gives its name as ``text["candidate_id"]``). Blocks are counted from 1.
 ``.vasp``, ``.poscar``, ``POSCAR*``, ``CONTCAR*``
     One structure (VASP 5 format with element symbols); the id is the file name.
 ``.json``
@@ -53,7 +56,7 @@ from pymatgen.core import Structure
 from graphdiff.domain import Record
 from graphdiff.errors import DataError
 
-from graphdiff_crystals.parsing import (parse_cif_block, parse_poscar, split_cif_blocks,
+from graphdiff_crystals.parsing import (cif_values, parse_cif_block, parse_poscar, split_cif_blocks,
                                         structure_from_atoms, structure_from_dict)
 from graphdiff_crystals.writers import write_structures
 
@@ -102,7 +105,8 @@ class _Context:
             self.bad(where, problem)
             return None
         self.notes += [f"{where}: {n}" for n in notes]
-        self.seen[rid] = self.seen.get(rid, 0) + 1
+        key = (text or {}).get("candidate_id") or rid  # candidates of one input share its id
+        self.seen[key] = self.seen.get(key, 0) + 1
         rec = Record(id=rid, obj=structure, props=dict(props or {}), source=where)
         if text:
             rec["text"] = dict(text)
@@ -249,7 +253,12 @@ def _cif_items(text: str, stem: str, label: str, ctx: _Context) -> Iterator[Reco
             where, rid = label, stem
         else:
             where, rid = f"{label} block {k} (data_{name})", name or f"{stem}-{k}"
-        rec = ctx.record(where, rid, lambda block=block: parse_cif_block(block))
+        given, props, texts = cif_values(block)
+        if given is not None:  # the id graphdiff wrote; the block name is then the candidate's
+            rid = given
+            if name and "rank" in props:  # a generated candidate: its block is named by its candidate id
+                texts.setdefault("candidate_id", name)
+        rec = ctx.record(where, rid, lambda block=block: parse_cif_block(block), props, texts)
         if rec is not None:
             yield rec
 
@@ -271,6 +280,10 @@ def _is_number(text: str) -> bool:
     except ValueError:
         return False
     return True
+
+
+#: columns that are text by design (graphdiff's candidate ids), kept in ``text`` without a warning
+_TEXT_COLUMNS = frozenset({"candidate_id"})
 
 
 def _load_csv(path: Path, label: str, cif_column: str, id_column: str) -> _Table:
@@ -295,15 +308,16 @@ def _load_csv(path: Path, label: str, cif_column: str, id_column: str) -> _Table
         if i in (cif, ident) or name == "" or name.startswith("Unnamed:"):
             continue
         values = [r[i].strip() for r in rows if i < len(r) and r[i].strip()]
-        if values and all(_is_number(v) for v in values):
+        if values and all(_is_number(v) for v in values) and name not in _TEXT_COLUMNS:
             props.append((name, i))
         else:
             ignored.append(name)
+    texts = [(name, header.index(name)) for name in ignored]
+    ignored = [name for name in ignored if name not in _TEXT_COLUMNS]
     if ignored:
         warnings.warn(f"{label}: ignoring non-numeric or empty column(s) {ignored} as properties; only "
                       "numeric columns become properties (the others are kept as text)",
                       CrystalReadWarning, stacklevel=4)
-    texts = [(name, header.index(name)) for name in ignored]
     return _Table(header, rows, cif, ident, props, texts)
 
 
@@ -375,9 +389,15 @@ def _json_items(items: list[Any], label: str, ctx: _Context) -> Iterator[Record]
         props.pop("material_id", None)
         where = f"{label} item {k}" + (f" (material_id {mid})" if mid is not None else "")
         rec = ctx.record(where, str(mid) if mid is not None else str(k),
-                         lambda sd=sd: (structure_from_dict(sd), []), props)
+                         lambda sd=sd: (structure_from_dict(sd), []), props, _candidate(item))
         if rec is not None:
             yield rec
+
+
+def _candidate(values: Any) -> dict[str, str] | None:
+    """``{"candidate_id": ...}`` when a JSON document or an extxyz frame's info holds one."""
+    cid = values.get("candidate_id") if isinstance(values, dict) else None
+    return {"candidate_id": str(cid)} if cid is not None else None
 
 
 # ---------------------------------------------------------------------- extended XYZ
@@ -403,7 +423,7 @@ def _extxyz_items(path: Path, label: str, ctx: _Context) -> Iterator[Record]:
         props.pop("material_id", None)
         where = f"{label} frame {k}" + (f" (material_id {mid})" if mid is not None else "")
         rec = ctx.record(where, str(mid) if mid is not None else str(k),
-                         lambda atoms=atoms: (structure_from_atoms(atoms), []), props)
+                         lambda atoms=atoms: (structure_from_atoms(atoms), []), props, _candidate(atoms.info))
         if rec is not None:
             yield rec
         k += 1

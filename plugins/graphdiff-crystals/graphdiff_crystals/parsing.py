@@ -18,7 +18,11 @@ from pymatgen.core import Structure
 from graphdiff.errors import DataError
 
 __all__ = ["split_cif_blocks", "parse_cif_block", "parse_poscar", "structure_from_dict",
-           "structure_from_atoms", "cif_string", "right_handed_structure"]
+           "structure_from_atoms", "cif_string", "right_handed_structure", "cif_values", "CIF_PREFIX"]
+
+#: prefix of the CIF data items in which graphdiff's writers store an id and per-structure values
+CIF_PREFIX = "_graphdiff_"
+_CIF_VALUE = re.compile(r"^" + re.escape(CIF_PREFIX) + r"(\S+)[ \t]+(.*?)[ \t]*$", re.M)
 
 T = TypeVar("T")
 
@@ -218,3 +222,30 @@ def right_handed_structure(structure: Structure) -> Structure:
         return structure
     lat, frac = right_handed(structure.lattice.matrix, structure.frac_coords)
     return Structure(lat, structure.species, frac)
+
+
+def cif_values(block: str) -> tuple[str | None, dict[str, float], dict[str, str]]:
+    """The id and the values :mod:`graphdiff_crystals.writers` stores in a CIF block as
+    ``_graphdiff_<name>`` data items: ``(material_id or None, numeric values, text values)``;
+    ``?`` (unknown) is NaN."""
+    rid, props, texts = None, {}, {}
+    for key, raw in _CIF_VALUE.findall(block):
+        quoted = len(raw) > 1 and raw[0] == raw[-1] and raw[0] in "'\""
+        value = raw[1:-1] if quoted else raw
+        if key == "material_id":
+            rid = value
+        elif raw == "?":
+            props[key] = float("nan")
+        elif not quoted and _is_number(value):
+            props[key] = float(value)
+        else:
+            texts[key] = value
+    return rid, props, texts
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True

@@ -1,37 +1,47 @@
-"""Entry point of the crystals plugin (``[project.entry-points.graphdiff] crystals``): its hooks."""
+"""Entry point of the crystals plugin (``[project.entry-points.graphdiff] crystals``): its hooks.
+
+Everything is registered by where it lives (``"module:attribute"``) with the facts listings
+need, so that loading the plugin imports neither pymatgen nor torch; each object is imported on
+first use. ``graphdiff.testing.assert_lazy_registrations`` checks the facts against the objects.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
 from graphdiff import hookimpl
+from graphdiff.registry import factory
 
-from graphdiff_crystals.domain import CrystalDomain
-from graphdiff_crystals.targets import TARGETS
+#: name -> (attribute of graphdiff_crystals.targets, description, units, differentiable)
+TARGETS = {
+    "crystals-density": ("DENSITY", "mass density of the crystal", "g/cm^3", True),
+    "crystals-volume_per_atom": ("VOLUME_PER_ATOM", "cell volume per atom", "Å^3/atom", True),
+    "crystals-num_elements": ("NUM_ELEMENTS", "number of distinct elements", "", False),
+    "crystals-chgnet_energy": ("CHGNET_ENERGY", "CHGNet energy of the unrelaxed structure", "eV/atom", True),
+}
 
 
 @hookimpl
 def register_domains(register: Any) -> None:
     """Register the ``crystals`` domain (pymatgen ``Structure`` <-> graph, CSV/CIF/POSCAR/JSON I/O)."""
-    register("crystals", CrystalDomain(), description=CrystalDomain.description)
+    register("crystals", factory("graphdiff_crystals.domain:CrystalDomain"),
+             description="periodic crystal structures (pymatgen Structure): atom types, fractional "
+                         "coordinates, lattice",
+             fields=("atom_types", "frac_coords", "lattice"))
 
 
 @hookimpl
 def register_targets(register: Any) -> None:
-    """Register ``crystals-density`` (g/cm³) and ``crystals-volume_per_atom`` (Å³/atom) on
-    structures, and each property of the bundled predictors (``graphdiff_crystals/predictors``,
-    e.g. ``perov5-heat_ref``; only their headers are read here, the networks on first use)."""
-    from importlib import resources
+    """Register ``crystals-density`` (g/cm³), ``crystals-volume_per_atom`` (Å³/atom),
+    ``crystals-num_elements`` and ``crystals-chgnet_energy`` (eV/atom) on structures, and each
+    property of the bundled predictors (``graphdiff_crystals/predictors``, e.g.
+    ``perov5-heat_ref``; only their headers are read here, the networks on first use)."""
+    from graphdiff.predictor_files import register_bundled_predictors
 
-    from graphdiff.predictors import predictor_targets
-
-    for target in TARGETS:
-        register(target.name, target, description=f"{target.description} ({target.units})")
-    folder = resources.files("graphdiff_crystals") / "predictors"
-    for path in sorted(folder.iterdir() if folder.is_dir() else [], key=lambda p: p.name):
-        if path.name.endswith(".pt"):
-            for target in predictor_targets(str(path)):
-                register(target.name, target, description=target.description)
+    for name, (attribute, description, units, differentiable) in TARGETS.items():
+        register(name, f"graphdiff_crystals.targets:{attribute}", description=description,
+                 domain="crystals", units=units, differentiable=differentiable)
+    register_bundled_predictors(register, "graphdiff_crystals")
 
 
 @hookimpl
@@ -39,11 +49,9 @@ def register_metrics(register: Any) -> None:
     """Register ``crystals-csp`` (CDVAE match rate and RMSE of predicted structures) and
     ``crystals-dng`` (CDVAE de novo metrics: validity, COV-R/COV-P, property Wasserstein
     distances, plus uniqueness and novelty)."""
-    from graphdiff_crystals.dng_metrics import dng_metric
-    from graphdiff_crystals.metrics import csp_metric
-
-    register("crystals-csp", csp_metric, description="CSP match rate and RMSE (CDVAE protocol)")
-    register("crystals-dng", dng_metric,
+    register("crystals-csp", "graphdiff_crystals.metrics:csp_metric",
+             description="CSP match rate and RMSE (CDVAE protocol)")
+    register("crystals-dng", "graphdiff_crystals.dng_metrics:dng_metric",
              description="De novo validity, coverage, Wasserstein, uniqueness, novelty (CDVAE protocol)")
 
 
@@ -53,19 +61,18 @@ def register_baselines(register: Any) -> None:
     same number of atoms), ``crystals-substitution`` (a training structure of the same
     prototype with the elements swapped in by electronegativity rank) and ``crystals-frequency``
     (the same, from the commonest prototypes first)."""
-    from graphdiff_crystals.baselines import frequency, retrieval, substitution
-
-    register("crystals-retrieval", retrieval,
+    register("crystals-retrieval", "graphdiff_crystals.baselines:retrieval",
              description="CSP baseline: random training structures with the same number of atoms")
-    register("crystals-substitution", substitution,
+    register("crystals-substitution", "graphdiff_crystals.baselines:substitution",
              description="CSP baseline: same-prototype training structures, elements swapped by electronegativity")
-    register("crystals-frequency", frequency,
+    register("crystals-frequency", "graphdiff_crystals.baselines:frequency",
              description="CSP baseline: the commonest training prototypes of the key first, elements swapped in")
 
 
 @hookimpl
 def register_checkpoints(register: Any) -> None:
-    """Register the bundled checkpoints shipped in ``graphdiff_crystals/checkpoints``."""
+    """Register the bundled checkpoints shipped in ``graphdiff_crystals/checkpoints`` (read from
+    their JSON manifests)."""
     from graphdiff.checkpoints import register_bundled
 
     register_bundled(register, "graphdiff_crystals", "crystals")
@@ -75,20 +82,25 @@ def register_checkpoints(register: Any) -> None:
 def register_commands(register: Any) -> None:
     """Register ``graphdiff stability``: CHGNet relaxation, energy above the convex hull and the
     stable / metastable / unique / novel / S.U.N. rates of generated crystals."""
-    from graphdiff_crystals.stability import stability_command
-
-    register("stability", stability_command,
-             description="CHGNet relaxation, E_hull (pymatgen PhaseDiagram) and S.U.N. rates of generated crystals")
+    register("stability", "graphdiff_crystals.stability:stability_command",
+             description="Stability of generated crystals: CHGNet relaxation, energy above the convex hull, "
+                         "and the stable / metastable / unique / novel / S.U.N. rates.")
 
 
 @hookimpl
 def register_references(register: Any) -> None:
     """Register ``xrd``: a powder diffraction pattern that CSP candidates are ranked against
     (``graphdiff sample --task csp --input REF.csv --xrd PATTERN``)."""
-    from graphdiff_crystals.xrd import reference
-
-    ref = reference()
-    register(ref.name, ref, description=ref.description)
+    register("xrd", factory("graphdiff_crystals.xrd:reference"),
+             description="A powder X-ray diffraction pattern: a two-column 2θ/intensity file, or a "
+                         "structure file (CIF, POSCAR) to simulate one from.",
+             domain="crystals",
+             columns=tuple(f"xrd_{i:02d}" for i in range(40)),
+             options={"wavelength": (float, 1.54184, "X-ray wavelength of the --xrd pattern(s), Å "
+                                                     "(Cu Kα 1.54184; Mo Kα 0.71073).")},
+             similarity_description="the cosine of Gaussian-broadened patterns (σ = 0.2° 2θ), best over "
+                                    "a rescaling of the candidate's cell within ±3 % and a common 2θ "
+                                    "shift within ±0.5°")
 
 
 @hookimpl
@@ -96,7 +108,5 @@ def register_features(register: Any) -> None:
     """Register the ``elements`` class-feature table (standardised Magpie descriptors of each
     element; :mod:`graphdiff_crystals.elements`), for any categorical field labelled with
     element symbols: ``[model.options] class_features = {atom_types = "elements"}``."""
-    from graphdiff_crystals.elements import element_features
-
-    register("elements", element_features,
+    register("elements", "graphdiff_crystals.elements:element_features",
              description="22 standardised Magpie descriptors of each element (matminer)")

@@ -15,7 +15,8 @@ from graphdiff.errors import DataError
 from graphdiff.targets import Target
 
 __all__ = ["density", "volume_per_atom", "num_elements", "chgnet_energy", "chgnet_energies", "graph_density",
-           "graph_volume_per_atom", "graph_chgnet_energy", "TARGETS"]
+           "graph_volume_per_atom", "graph_chgnet_energy", "TARGETS", "DENSITY", "VOLUME_PER_ATOM",
+           "NUM_ELEMENTS", "CHGNET_ENERGY"]
 
 #: g/cm³ per amu/Å³ (pymatgen's ``Structure.density`` uses the same constant)
 _AMU_PER_A3_TO_G_PER_CM3 = 1.66053906660
@@ -212,14 +213,14 @@ def graph_volume_per_atom(fields: dict[str, Any], batch: Any = None) -> Any:
     return volume / sizes.clamp_min(1)
 
 
-#: The targets this plugin registers.
-TARGETS: tuple[Target, ...] = (
-    Target("crystals-density", "crystals", density, description="mass density of the crystal", units="g/cm^3",
-           graph_fn=graph_density),
-    Target("crystals-volume_per_atom", "crystals", volume_per_atom, description="cell volume per atom",
-           units="Å^3/atom", graph_fn=graph_volume_per_atom),
-    Target("crystals-num_elements", "crystals", num_elements, description="number of distinct elements"),
-    Target("crystals-chgnet_energy", "crystals", chgnet_energy,
-           description="CHGNet energy of the unrelaxed structure", units="eV/atom",
-           graph_fn=graph_chgnet_energy, batch_fn=chgnet_energies),
-)
+DENSITY = Target("crystals-density", "crystals", density, description="mass density of the crystal",
+                 units="g/cm^3", graph_fn=graph_density)
+VOLUME_PER_ATOM = Target("crystals-volume_per_atom", "crystals", volume_per_atom, description="cell volume per atom",
+                         units="Å^3/atom", graph_fn=graph_volume_per_atom)
+NUM_ELEMENTS = Target("crystals-num_elements", "crystals", num_elements, description="number of distinct elements")
+CHGNET_ENERGY = Target("crystals-chgnet_energy", "crystals", chgnet_energy,
+                       description="CHGNet energy of the unrelaxed structure", units="eV/atom",
+                       graph_fn=graph_chgnet_energy, batch_fn=chgnet_energies)
+
+#: The targets this plugin registers (:mod:`graphdiff_crystals.plugin` names each by its attribute).
+TARGETS: tuple[Target, ...] = (DENSITY, VOLUME_PER_ATOM, NUM_ELEMENTS, CHGNET_ENERGY)

@@ -190,7 +190,8 @@ def test_evaluate_substitution_baseline_end_to_end(split_files, tmp_path):
         rows = list(csv.DictReader(fh))
     # two per reference, one where the training set holds a single distinct prototype
     assert len(rows) == result["baseline_candidates"] and 30 < len(rows) <= 60
-    assert {r["sample"] for r in rows} == {"0", "1"}
+    assert {r["rank"] for r in rows} == {"0", "1"}
+    assert all(r["candidate_id"] == f"{r['material_id']}-{r['rank']}" for r in rows)
     # the saved candidates score the same through --generated
     again = tmp_path / "again.json"
     res = CliRunner().invoke(cli, ["evaluate", "--task", "csp", "--generated", str(saved), "--reference", str(test),

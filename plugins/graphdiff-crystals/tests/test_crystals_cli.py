@@ -64,14 +64,15 @@ steps = 5
 def test_csp_sample_writes_one_row_per_input_and_k_candidates(trained, small_csv, tmp_path):
     gen = tmp_path / "gen.csv"
     text = run(["sample", "--checkpoint", str(trained["csp"]), "--input", str(small_csv), "-k", "2",
-                "--out", str(gen), "--quiet", "--steps", "4", "--batch-size", "16"])
+                "--out", str(gen), "--quiet", "--steps", "4", "--batch-size", "16", "--allow-unseen"])
     assert "wrote 80 graphs" in text
     with gen.open(newline="") as fh:
         rows = list(csv.DictReader(fh))
     with small_csv.open(newline="") as fh:
         refs = list(csv.DictReader(fh))
     assert [r["material_id"] for r in rows] == [r["material_id"] for r in refs for _ in range(2)]
-    assert [r["sample"] for r in rows[:4]] == ["0", "1", "0", "1"]
+    assert [r["rank"] for r in rows[:4]] == ["0", "1", "0", "1"]
+    assert [r["candidate_id"] for r in rows[:2]] == [f"{rows[0]['material_id']}-{k}" for k in (0, 1)]
     # the composition is given: every candidate keeps its reference's formula (read from the CIF
     # text: an untrained model's cells may be too degenerate for pymatgen to parse)
     from pymatgen.core import Composition
@@ -197,7 +198,7 @@ def test_sampling_is_sharded_across_torchrun_ranks(trained, small_csv, tmp_path)
     for rank in (0, 1):
         result = CliRunner().invoke(
             cli, ["sample", "--checkpoint", str(trained["csp"]), "--input", str(small_csv), "--out",
-                  str(tmp_path / "gen.csv"), "--quiet", "--steps", "2"],
+                  str(tmp_path / "gen.csv"), "--quiet", "--steps", "2", "--allow-unseen"],
             env={"RANK": str(rank), "WORLD_SIZE": "2"}, catch_exceptions=False)
         assert result.exit_code == 0, result.output
         with (tmp_path / f"gen.rank{rank}of2.csv").open(newline="") as fh:
@@ -210,13 +211,13 @@ def test_sampling_is_sharded_across_torchrun_ranks(trained, small_csv, tmp_path)
 def test_csp_candidates_are_ranked_with_their_share(trained, small_csv, tmp_path):
     gen = tmp_path / "gen.csv"
     run(["sample", "--checkpoint", str(trained["csp"]), "--task", "csp", "--input", str(small_csv), "-k", "3",
-         "--draws", "4", "--max-draws", "8", "--out", str(gen), "--quiet", "--steps", "3"])
+         "--draws", "4", "--max-draws", "8", "--out", str(gen), "--quiet", "--steps", "3", "--allow-unseen"])
     with gen.open(newline="") as fh:
         rows = list(csv.DictReader(fh))
-    assert len(rows) == 120 and set(rows[0]) >= {"material_id", "cif", "sample", "share", "distinct"}
+    assert len(rows) == 120 and set(rows[0]) >= {"material_id", "cif", "candidate_id", "rank", "share", "distinct"}
     for i in range(0, 120, 3):
         group = rows[i:i + 3]
-        assert [r["sample"] for r in group] == ["0", "1", "2"]
+        assert [r["rank"] for r in group] == ["0", "1", "2"]
         assert len({r["material_id"] for r in group}) == 1
         shares = [float(r["share"]) for r in group if r["distinct"] == "1"]
         assert all(0 < s <= 1 for s in shares) and sum(shares) <= 1 + 1e-9
@@ -225,7 +226,7 @@ def test_csp_candidates_are_ranked_with_their_share(trained, small_csv, tmp_path
 def test_a_de_novo_model_does_csp_by_holding_the_composition(trained, small_csv, tmp_path):
     gen = tmp_path / "gen.csv"
     run(["sample", "--checkpoint", str(trained["dng"]), "--task", "csp", "--input", str(small_csv),
-         "--out", str(gen), "--quiet", "--steps", "4"])
+         "--out", str(gen), "--quiet", "--steps", "4", "--allow-unseen"])
     from pymatgen.core import Composition
 
     def formula(cif: str) -> str:
@@ -257,7 +258,7 @@ def test_inputs_larger_than_any_training_item_are_refused(trained, tmp_path, sam
                                    str(tmp_path / "x.csv"), "--steps", "2"])
     assert res.exit_code == 2 and "trained on at most 5" in res.output and "--allow-larger" in res.output
     run(["sample", "-c", str(trained["csp"]), "--input", str(big), "--out", str(tmp_path / "x.csv"),
-         "--steps", "2", "--allow-larger", "--quiet"])
+         "--steps", "2", "--allow-larger", "--allow-unseen", "--quiet"])
 
 
 def _column(path: Path, name: str) -> list[float]:

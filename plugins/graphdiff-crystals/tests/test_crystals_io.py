@@ -174,13 +174,17 @@ def test_p1_coordinates_near_thirds_are_not_rounded(domain, tmp_path):
 def test_folder_roundtrip_cif_and_poscar(domain, tmp_path_factory, items):
     base = tmp_path_factory.mktemp("folders")
     ids = [f"s{i}" for i in range(len(items))]
-    for fmt, suffix, ordered in (("cif", ".cif", False), ("poscar", ".vasp", True)):
+    names = [f"{i}_{s.composition.reduced_formula}" for i, s in zip(ids, items)]
+    for fmt, suffix, ordered in (("cif", ".cif", False), ("poscar", ".vasp", True),
+                                 ("extxyz", ".extxyz", True), ("json", ".json", True)):
         domain.write(items, base / fmt, ids=ids, folder_format=fmt)
-        assert sorted(p.name for p in (base / fmt).iterdir()) == sorted(f"{i}{suffix}" for i in ids)
+        assert sorted(p.name for p in (base / fmt).iterdir()) == sorted(f"{n}{suffix}" for n in names)
         skipped: list[dict[str, str]] = []
         back = list(domain.read(base / fmt, skipped=skipped))
         assert skipped == []
-        assert [r["id"] for r in back] == (ids if fmt == "cif" else [f"{i}{suffix}" for i in ids])
+        # ids come back from CIF (its _graphdiff_material_id item), extxyz and JSON; a POSCAR
+        # holds none, so its file name is the id
+        assert [r["id"] for r in back] == ([f"{n}{suffix}" for n in names] if fmt == "poscar" else ids)
         for original, record in zip(items, back):
             assert domain.equal(original, record["obj"], ordered=ordered)
 
@@ -206,13 +210,22 @@ def test_multiblock_cif_block_names_are_ids(domain, tmp_path):
     text = (tmp_path / "two.cif").read_text()
     assert [name for name, _ in split_cif_blocks(text)] == ["first_one", "second"]
     records = list(domain.read(tmp_path / "two.cif"))
-    assert [r["id"] for r in records] == ["first_one", "second"]
+    assert [r["id"] for r in records] == ["first one", "second"]  # as given, from _graphdiff_material_id
     assert records[1]["source"] == "two.cif block 2 (data_second)"
+    assert "candidate_id" not in (records[1].get("text") or {})  # the block is named by its id
 
 
 def test_writer_errors(domain, tmp_path):
-    with pytest.raises(DataError, match="both give the file name"):
-        domain.write([_nacl(), _nacl()], tmp_path / "dup", ids=["a", "a"])
+    domain.write([_nacl(), _nacl()], tmp_path / "dup", ids=["a", "a"])  # a second name, never a clash
+    assert sorted(p.name for p in (tmp_path / "dup").iterdir()) == ["a_NaCl.cif", "a_NaCl_dup2.cif"]
+    with pytest.raises(DataError, match=r"holds 2 file\(s\) \(e.g. a_NaCl.cif\).*--overwrite"):
+        domain.write([_nacl()], tmp_path / "dup", ids=["b"])  # a folder with files in it
+    domain.write([_nacl(5.0)], tmp_path / "dup", ids=["a"], overwrite=True)
+    (record,) = domain.read(tmp_path / "dup" / "a_NaCl.cif")
+    assert record["obj"].lattice.a == pytest.approx(5.0)
+    domain.write([_nacl()], tmp_path / "dup", ids=["c"], append=True)  # appending adds files
+    with pytest.raises(DataError, match="a_NaCl.cif: already exists"):
+        domain.write([_nacl()], tmp_path / "dup", ids=["a"], append=True)
     with pytest.raises(DataError, match="folder_format"):
         domain.write([_nacl()], tmp_path / "x", folder_format="xyz")
     with pytest.raises(DataError, match="one structure"):

@@ -19,22 +19,36 @@ Public API
     Targets and hypothesis strategies.
 """
 
-from graphdiff_molecules.domain import QM9_ELEMENTS, MoleculeDomain
-from graphdiff_molecules.edm_metrics import dng_metric
-from graphdiff_molecules.io import read_xyz, write_molecules
-from graphdiff_molecules.periodic import molecule_to_structure, structure_to_molecule
+from typing import Any
 
 __version__ = "0.1.0"
 
+__all__ = ["MoleculeDomain", "QM9_ELEMENTS", "molecule_to_structure", "structure_to_molecule",
+           "read_xyz", "write_molecules", "read_qm9", "qm9_split", "dng_metric", "__version__"]
 
-def __getattr__(name: str):
-    # lazy: ``python -m graphdiff_molecules.qm9`` must not find the module imported already
-    if name in ("read_qm9", "qm9_split"):
-        from graphdiff_molecules import qm9
+# Imported on first use: the plugin's entry point (graphdiff_molecules.plugin) imports this
+# package, and ``graphdiff --help`` must not pay for torch and RDKit; ``python -m
+# graphdiff_molecules.qm9`` must not find the module imported already.
+_LAZY = {
+    "MoleculeDomain": "graphdiff_molecules.domain",
+    "QM9_ELEMENTS": "graphdiff_molecules.domain",
+    "dng_metric": "graphdiff_molecules.edm_metrics",
+    "read_xyz": "graphdiff_molecules.io",
+    "write_molecules": "graphdiff_molecules.io",
+    "molecule_to_structure": "graphdiff_molecules.periodic",
+    "structure_to_molecule": "graphdiff_molecules.periodic",
+    "read_qm9": "graphdiff_molecules.qm9",
+    "qm9_split": "graphdiff_molecules.qm9",
+}
 
-        return getattr(qm9, name)
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(_LAZY[name]), name)
     raise AttributeError(f"module 'graphdiff_molecules' has no attribute {name!r}")
 
 
-__all__ = ["MoleculeDomain", "QM9_ELEMENTS", "molecule_to_structure", "structure_to_molecule",
-           "read_xyz", "write_molecules", "read_qm9", "qm9_split", "dng_metric", "__version__"]
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_LAZY})

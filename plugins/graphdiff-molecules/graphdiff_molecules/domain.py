@@ -382,7 +382,10 @@ class MoleculeDomain(Domain):
     def convert_from(self, obj: Any, source: str) -> Atoms:
         """A molecule from an object of another domain: a ``crystals`` structure (a molecule in
         a box, e.g. a POSCAR) becomes the molecule it holds, made whole across the cell
-        boundary (:func:`graphdiff_molecules.periodic.structure_to_molecule`). An RDKit ``Mol``
+        boundary (:func:`graphdiff_molecules.periodic.structure_to_molecule`); a periodic one
+        (bonded across the boundary: a bulk crystal, a chain, a layer) raises
+        :class:`DataError` rather than losing its lattice
+        (:func:`graphdiff_molecules.periodic.periodic_bond`). An RDKit ``Mol``
         (from any source) becomes an ``ase.Atoms`` at its conformer's positions; a ``Mol``
         without 3D coordinates raises :class:`DataError`."""
         if _is_rdkit_mol(obj):
@@ -395,6 +398,14 @@ class MoleculeDomain(Domain):
                                 f"({type(exc).__name__}: {exc})") from None
         if source not in self.converts_from:
             return super().convert_from(obj, source)
-        from graphdiff_molecules.periodic import structure_to_molecule
+        from graphdiff_molecules.periodic import periodic_bond, structure_to_molecule
 
+        bond = periodic_bond(obj)
+        if bond is not None:  # a crystal has no molecule to take out: never drop its lattice silently
+            d, i, j = bond
+            names = [s.specie.symbol for s in obj] if hasattr(obj, "sites") else obj.get_chemical_symbols()
+            raise DataError(
+                f"a periodic structure, not a molecule in a box: atom {i} ({names[i]}) bonds to a periodic "
+                f"image of atom {j} ({names[j]}) across the cell boundary ({d:.3g} Å), and a molecule file "
+                "holds no lattice; write extended XYZ (.extxyz), CIF or POSCAR to keep the crystal")
         return structure_to_molecule(obj)

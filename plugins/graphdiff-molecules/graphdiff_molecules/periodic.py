@@ -17,7 +17,7 @@ from graphdiff.errors import DataError
 from graphdiff_molecules.domain import as_symbols_positions
 
 __all__ = ["molecule_to_structure", "structure_to_molecule", "write_structure",
-           "min_image_distance"]
+           "min_image_distance", "periodic_bond"]
 
 
 def _lattice(cell: Any) -> Any:
@@ -176,6 +176,62 @@ def structure_to_molecule(structure: Any, *, unwrap: bool = True, bond_scale: fl
     if unwrap and len(symbols) > 1:
         cart = _unwrap(symbols, cart, matrix, bond_scale)
     return Atoms(symbols=symbols, positions=cart, pbc=False)
+
+
+def periodic_bond(structure: Any, *, bond_scale: float = 1.2, reach: int = 2) -> tuple[float, int, int] | None:
+    """The bond that makes ``structure`` periodic (a bulk crystal, a chain or a layer) rather
+    than molecules in a box, or ``None``.
+
+    The atoms are unwrapped as in :func:`structure_to_molecule`; a structure is periodic when an
+    atom then lies within bonding distance (``bond_scale`` times the sum of covalent radii) of
+    a periodic image (up to ``reach`` cells away) of any atom, itself included.
+
+    Parameters
+    ----------
+    structure:
+        pymatgen ``Structure`` or ``ase.Atoms`` with a cell (without one: ``None``).
+
+    Returns
+    -------
+    ``(distance in Å, i, j)``: the shortest such bond, from atom ``i`` to an image of atom
+    ``j``; ``None`` for molecules in a box.
+    """
+    from pymatgen.core import IStructure
+
+    if isinstance(structure, IStructure):
+        if not structure.is_ordered:
+            return None  # structure_to_molecule refuses it, naming the site
+        symbols = [site.specie.symbol for site in structure]
+        cart = np.asarray(structure.cart_coords, dtype=np.float64)
+        matrix = np.asarray(structure.lattice.matrix, dtype=np.float64)
+    elif isinstance(structure, Atoms):
+        symbols = structure.get_chemical_symbols()
+        cart = structure.get_positions()
+        matrix = np.asarray(structure.cell[:], dtype=np.float64)
+        if abs(np.linalg.det(matrix)) < 1e-12 or not np.any(structure.pbc):
+            return None
+    else:
+        return None
+    if not symbols:
+        return None
+    try:
+        radii = np.array([covalent_radii[atomic_numbers[s]] for s in symbols])
+    except KeyError:
+        return None  # structure_to_molecule names the unknown element
+    if len(symbols) > 1:
+        cart = _unwrap(symbols, cart, matrix, bond_scale)
+    limit = bond_scale * (radii[:, None] + radii[None, :])
+    best: tuple[float, int, int] | None = None
+    steps = range(-reach, reach + 1)
+    for shift in itertools.product(steps, steps, steps):
+        if shift == (0, 0, 0):
+            continue
+        d = cdist(cart, cart + np.asarray(shift, dtype=np.float64) @ matrix)
+        close = np.argwhere(d <= limit)
+        for i, j in close:
+            if best is None or d[i, j] < best[0]:
+                best = (float(d[i, j]), int(i), int(j))
+    return best
 
 
 def _unwrap(symbols: list[str], cart: np.ndarray, matrix: np.ndarray, bond_scale: float) -> np.ndarray:

@@ -1,16 +1,27 @@
-"""Entry point of the molecules plugin: its hook implementations."""
+"""Entry point of the molecules plugin: its hook implementations.
+
+Everything is registered by where it lives (``"module:attribute"``) with the facts listings
+need, so that loading the plugin imports neither torch nor RDKit; each object is imported on
+first use.
+"""
 
 from __future__ import annotations
 
 from graphdiff import hookimpl
+from graphdiff.registry import factory
+
+#: name -> (description, units); all differentiable
+TARGETS = {
+    "molecules-radius_of_gyration": ("mass-weighted radius of gyration", "Å"),
+    "molecules-molecular_mass": ("sum of standard atomic masses", "u"),
+}
 
 
 @hookimpl
 def register_domains(register):
-    from graphdiff_molecules.domain import MoleculeDomain
-
-    domain = MoleculeDomain()
-    register(domain.name, domain, description=domain.description)
+    register("molecules", factory("graphdiff_molecules.domain:MoleculeDomain"),
+             description="Molecules: element types and 3D positions (Å), E(3)-equivariant",
+             fields=("atom_types", "positions"))
 
 
 @hookimpl
@@ -18,29 +29,19 @@ def register_targets(register):
     """Register the molecules targets on structures, and each property of the bundled predictors
     (``graphdiff_molecules/predictors``, e.g. ``qm9-gap``; only their headers are read here, the
     networks on first use). An empty or absent folder registers none."""
-    from importlib import resources
+    from graphdiff.predictor_files import register_bundled_predictors
 
-    from graphdiff.predictors import predictor_targets
-
-    from graphdiff_molecules.domain import QM9_ELEMENTS
-    from graphdiff_molecules.targets import molecule_targets
-
-    for target in molecule_targets("molecules", QM9_ELEMENTS):
-        register(target.name, target, description=target.description)
-    folder = resources.files("graphdiff_molecules") / "predictors"
-    for path in sorted(folder.iterdir() if folder.is_dir() else [], key=lambda p: p.name):
-        if path.name.endswith(".pt"):
-            for target in predictor_targets(str(path)):
-                register(target.name, target, description=target.description)
+    for name, (description, units) in TARGETS.items():
+        register(name, factory("graphdiff_molecules.targets:molecule_target", name), description=description,
+                 domain="molecules", units=units, differentiable=True)
+    register_bundled_predictors(register, "graphdiff_molecules")
 
 
 @hookimpl
 def register_metrics(register):
     """Register ``molecules-dng``: EDM's atom / molecule stability, RDKit validity, uniqueness
     and novelty (``graphdiff evaluate --domain molecules --task dng``)."""
-    from graphdiff_molecules.edm_metrics import dng_metric
-
-    register("molecules-dng", dng_metric,
+    register("molecules-dng", "graphdiff_molecules.edm_metrics:dng_metric",
              description="De novo stability, validity, uniqueness, novelty (EDM protocol)")
 
 

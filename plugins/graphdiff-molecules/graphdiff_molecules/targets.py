@@ -12,7 +12,7 @@ from graphdiff.errors import DataError
 from graphdiff.targets import Target
 from graphdiff_molecules.domain import as_symbols_positions
 
-__all__ = ["radius_of_gyration", "molecular_mass", "molecule_targets", "masses_of"]
+__all__ = ["radius_of_gyration", "molecular_mass", "molecule_targets", "molecule_target", "masses_of"]
 
 
 def masses_of(symbols: Sequence[str]) -> np.ndarray:
@@ -102,3 +102,14 @@ def molecule_targets(domain: str = "molecules", elements: Sequence[str] = ("H", 
                description="sum of standard atomic masses", units="u",
                graph_fn=lambda fields, batch: _graph_mass(fields, batch, masses)),
     ]
+
+
+def molecule_target(name: str, domain: str = "molecules", elements: Sequence[str] | None = None) -> Target:
+    """The target of :func:`molecule_targets` called ``name`` (``"<domain>-molecular_mass"``...),
+    over ``elements`` (default: QM9's); what the plugin registers by location."""
+    from graphdiff_molecules.domain import QM9_ELEMENTS
+
+    found = {t.name: t for t in molecule_targets(domain, QM9_ELEMENTS if elements is None else elements)}
+    if name not in found:
+        raise KeyError(f"no molecules target {name!r}; targets: {', '.join(found)}")
+    return found[name]

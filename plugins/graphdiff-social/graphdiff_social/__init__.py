@@ -19,22 +19,32 @@ Public API
     Hypothesis strategies (:func:`~graphdiff_social.testing.social_graphs`).
 """
 
-from graphdiff_social.domain import SocialDomain
-from graphdiff_social.nxgraph import DroppedAttributesWarning
+from typing import Any
 
 __version__ = "0.1.0"
 
 __all__ = ["SocialDomain", "builtin_graphs", "make_dataset", "write_dataset", "DroppedAttributesWarning",
            "__version__"]
 
-_LAZY = {"builtin_graphs", "make_dataset", "write_dataset"}
+# Imported on first use: the plugin's entry point (graphdiff_social.plugin) imports this package,
+# and ``graphdiff --help`` must not pay for torch and networkx; ``python -m
+# graphdiff_social.datasets`` must not find the module imported already (runpy warns about that).
+_LAZY = {
+    "SocialDomain": "graphdiff_social.domain",
+    "DroppedAttributesWarning": "graphdiff_social.nxgraph",
+    "builtin_graphs": "graphdiff_social.datasets",
+    "make_dataset": "graphdiff_social.datasets",
+    "write_dataset": "graphdiff_social.datasets",
+}
 
 
-def __getattr__(name: str):
-    # Imported on first use, so that ``python -m graphdiff_social.datasets`` does not find the
-    # module already imported by the package (runpy warns about that).
+def __getattr__(name: str) -> Any:
     if name in _LAZY:
-        from graphdiff_social import datasets
+        import importlib
 
-        return getattr(datasets, name)
+        return getattr(importlib.import_module(_LAZY[name]), name)
     raise AttributeError(f"module 'graphdiff_social' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_LAZY})

@@ -1,24 +1,35 @@
-"""Entry point of the social plugin: its hook implementations."""
+"""Entry point of the social plugin: its hook implementations.
+
+Everything is registered by where it lives (``"module:attribute"``) with the facts listings
+need, so that loading the plugin imports neither torch nor networkx; each object is imported on
+first use.
+"""
 
 from __future__ import annotations
 
 from graphdiff import hookimpl
+from graphdiff.registry import factory
+
+#: name -> (description, units); none differentiable
+TARGETS = {
+    "social-average_clustering": ("mean local clustering coefficient", ""),
+    "social-modularity": ("modularity of greedy (CNM) communities", ""),
+    "social-density": ("edges over node pairs", ""),
+}
 
 
 @hookimpl
 def register_domains(register):
-    from graphdiff_social.domain import SocialDomain
-
-    domain = SocialDomain()
-    register(domain.name, domain, description=domain.description)
+    register("social", factory("graphdiff_social.domain:SocialDomain"),
+             description="Social networks: simple undirected graphs (structure only) from networkx",
+             fields=("edges",))
 
 
 @hookimpl
 def register_targets(register):
-    from graphdiff_social.targets import social_targets
-
-    for target in social_targets("social"):
-        register(target.name, target, description=target.description)
+    for name, (description, units) in TARGETS.items():
+        register(name, factory("graphdiff_social.targets:social_target", name), description=description,
+                 domain="social", units=units, differentiable=False)
 
 
 @hookimpl
@@ -26,9 +37,8 @@ def register_metrics(register):
     """Register ``social-dng``: the core's graph generation metrics (MMD² of degree, clustering,
     orbit and spectrum under the GDSS or DiGress kernels; validity, uniqueness, novelty, V.U.N.),
     see :func:`graphdiff.metrics.dng_metric`."""
-    from graphdiff.metrics import register_dng_metric
-
-    register_dng_metric(register, "social")
+    register("social-dng", "graphdiff.metrics.graph_metrics:dng_metric",
+             description="Graph MMD² (degree, clustering, orbit, spectral; GDSS or DiGress kernels) and V.U.N.")
 
 
 @hookimpl

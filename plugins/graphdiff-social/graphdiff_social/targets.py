@@ -9,7 +9,7 @@ import networkx as nx
 from graphdiff.errors import DataError
 from graphdiff.targets import Target
 
-__all__ = ["average_clustering", "modularity", "density", "social_targets"]
+__all__ = ["average_clustering", "modularity", "density", "social_targets", "social_target"]
 
 
 def _graph(obj: Any, target: str) -> nx.Graph:
@@ -58,3 +58,12 @@ def social_targets(domain: str = "social") -> list[Target]:
         Target(f"{domain}-density", domain, density,
                description="edges over node pairs", units=""),
     ]
+
+
+def social_target(name: str, domain: str = "social") -> Target:
+    """The target of :func:`social_targets` called ``name`` (``"<domain>-density"``...); what the
+    plugin registers by location."""
+    found = {t.name: t for t in social_targets(domain)}
+    if name not in found:
+        raise KeyError(f"no social target {name!r}; targets: {', '.join(found)}")
+    return found[name]

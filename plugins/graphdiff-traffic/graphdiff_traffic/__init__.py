@@ -14,11 +14,30 @@ Public API
 Readers and writers (GraphML, GML, node-link JSON) come from :mod:`graphdiff_social.io`.
 """
 
-from graphdiff_traffic.domain import LengthMismatchWarning, TrafficDomain
-from graphdiff_traffic.roads import to_simple_undirected
-from graphdiff_traffic.generators import road_like_graphs
+from typing import Any
 
 __version__ = "0.1.0"
 
 __all__ = ["TrafficDomain", "LengthMismatchWarning", "road_like_graphs", "to_simple_undirected",
            "__version__"]
+
+# Imported on first use: the plugin's entry point (graphdiff_traffic.plugin) imports this
+# package, and ``graphdiff --help`` must not pay for torch and networkx.
+_LAZY = {
+    "TrafficDomain": "graphdiff_traffic.domain",
+    "LengthMismatchWarning": "graphdiff_traffic.domain",
+    "to_simple_undirected": "graphdiff_traffic.roads",
+    "road_like_graphs": "graphdiff_traffic.generators",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'graphdiff_traffic' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_LAZY})

@@ -1,35 +1,44 @@
-"""Entry point of the traffic plugin: its hook implementations."""
+"""Entry point of the traffic plugin: its hook implementations.
+
+Everything is registered by where it lives (``"module:attribute"``) with the facts listings
+need, so that loading the plugin imports neither torch nor networkx; each object is imported on
+first use.
+"""
 
 from __future__ import annotations
 
 from graphdiff import hookimpl
+from graphdiff.registry import factory
+
+#: name -> (description, units); none differentiable
+TARGETS = {
+    "traffic-global_efficiency": ("topological global efficiency (mean inverse hop distance)", ""),
+    "traffic-mean_edge_length": ("mean straight-line road segment length", "m"),
+    "traffic-spatial_efficiency": ("route directness: straight-line over route efficiency", ""),
+}
 
 
 @hookimpl
 def register_domains(register):
-    from graphdiff_traffic.domain import TrafficDomain
-
-    domain = TrafficDomain()
-    register(domain.name, domain, description=domain.description)
+    register("traffic", factory("graphdiff_traffic.domain:TrafficDomain"),
+             description="Road networks: planar undirected graphs with node x/y in metres",
+             fields=("edges", "coords"))
 
 
 @hookimpl
 def register_targets(register):
-    from graphdiff_traffic.targets import traffic_targets
-
-    for target in traffic_targets("traffic"):
-        register(target.name, target, description=target.description)
+    for name, (description, units) in TARGETS.items():
+        register(name, factory("graphdiff_traffic.targets:traffic_target", name), description=description,
+                 domain="traffic", units=units, differentiable=False)
 
 
 @hookimpl
 def register_constraints(register):
     """Register ``no-crossings``: straight road segments between the nodes' ``coords`` never
     cross (:class:`graphdiff.constraints.NoCrossings`), kept through sampling by projection."""
-    from graphdiff.constraints import NoCrossings
-    from graphdiff_traffic.domain import TrafficDomain
-
-    constraint = NoCrossings(TrafficDomain.coord_field)
-    register(constraint.name, constraint, description=constraint.description)
+    register("no-crossings", factory("graphdiff.constraints:NoCrossings", "coords"),
+             description="straight edges between the nodes' 'coords' positions never cross (road networks); "
+                         "the projector rejects an edge that would cross another")
 
 
 @hookimpl
@@ -37,9 +46,8 @@ def register_metrics(register):
     """Register ``traffic-dng``: the core's graph generation metrics (MMD² of degree, clustering,
     orbit and spectrum under the GDSS or DiGress kernels; validity, uniqueness, novelty, V.U.N.),
     see :func:`graphdiff.metrics.dng_metric`."""
-    from graphdiff.metrics import register_dng_metric
-
-    register_dng_metric(register, "traffic")
+    register("traffic-dng", "graphdiff.metrics.graph_metrics:dng_metric",
+             description="Graph MMD² (degree, clustering, orbit, spectral; GDSS or DiGress kernels) and V.U.N.")
 
 
 @hookimpl

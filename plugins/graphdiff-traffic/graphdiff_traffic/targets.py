@@ -12,7 +12,8 @@ from graphdiff.errors import DataError
 from graphdiff.targets import Target
 from graphdiff_traffic.roads import node_xy
 
-__all__ = ["global_efficiency", "mean_edge_length", "spatial_efficiency", "traffic_targets"]
+__all__ = ["global_efficiency", "mean_edge_length", "spatial_efficiency", "traffic_targets",
+           "traffic_target"]
 
 
 def _graph(obj: Any, target: str) -> nx.Graph:
@@ -86,3 +87,12 @@ def traffic_targets(domain: str = "traffic") -> list[Target]:
         Target(f"{domain}-spatial_efficiency", domain, spatial_efficiency,
                description="route directness: straight-line over route efficiency", units=""),
     ]
+
+
+def traffic_target(name: str, domain: str = "traffic") -> Target:
+    """The target of :func:`traffic_targets` called ``name`` (``"<domain>-mean_edge_length"``...);
+    what the plugin registers by location."""
+    found = {t.name: t for t in traffic_targets(domain)}
+    if name not in found:
+        raise KeyError(f"no traffic target {name!r}; targets: {', '.join(found)}")
+    return found[name]

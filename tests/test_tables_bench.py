@@ -1,0 +1,103 @@
+"""benchmarks/tables.py: README's benchmark table is what the results files give, every figure of
+its graphdiff column is read from a results entry, and the met column follows the targets."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+SCRIPT = ROOT / "benchmarks" / "tables.py"
+
+
+@pytest.fixture(scope="module")
+def tables(load_module):
+    return load_module(SCRIPT, "tables_bench")
+
+
+def _results(tmp_path: Path, prov, entries: dict[str, list[tuple[dict, dict]]]) -> Path:
+    folder = tmp_path / "results"
+    folder.mkdir()
+    for name, items in entries.items():
+        for key, result in items:
+            prov.record(folder / name, key, result, prov.Run(root=tmp_path))
+    return folder
+
+
+@pytest.fixture(scope="module")
+def prov(load_module):
+    return load_module(ROOT / "benchmarks" / "_provenance.py", "_provenance_tables")
+
+
+def test_readme_table_is_what_the_results_give(tables) -> None:
+    text = (ROOT / "README.md").read_text()
+    start, end = tables.region(text)
+    assert text[start:end] == tables.render(), (
+        "README.md's benchmark table differs from the results files: run python benchmarks/tables.py "
+        "(python benchmarks/tables.py --check shows the difference)")
+
+
+def test_no_figure_of_the_graphdiff_column_is_typed(tables) -> None:
+    typed = {row.task: tables.typed_numbers(row.graphdiff) for row in tables.ROWS}
+    assert len(typed) == len(tables.ROWS) > 0
+    assert {task: found for task, found in typed.items() if found} == {}, (
+        "numbers typed into the graphdiff column instead of read from a results entry")
+
+
+def test_typed_numbers_are_found_outside_placeholders_code_and_links(tables) -> None:
+    assert tables.typed_numbers("{k1} % (`carbon24-dng`, [x](docs/a.md#perov-5)) beside 53.8 %") == ["53.8"]
+    assert tables.typed_numbers("{a} / {b} (MMD² {c})") == []
+
+
+def test_a_figure_without_a_results_entry_stops_the_table(tables, prov, tmp_path: Path) -> None:
+    results = _results(tmp_path, prov, {"toy.json": [({"k": 2}, {"metrics": {"k=1": {"match_rate": 0.5}}})]})
+    row = tables.Row("toy", "{a} %", "–", "–", {"a": tables.Fig("toy.json", {"k": 1}, "metrics/k=1/match_rate", "%1")})
+    with pytest.raises(tables.MissingFigure, match=r"toy.json \{'k': 1\}: 0 entries"):
+        tables.render_row(row, results)
+    gone = tables.Row("toy", "{a} %", "–", "–", {"a": tables.Fig("gone.json", {}, "x")})
+    with pytest.raises(tables.MissingFigure, match="gone.json: no such results file"):
+        tables.render_row(gone, results)
+    deep = tables.Row("toy", "{a} %", "–", "–", {"a": tables.Fig("toy.json", {"k": 2}, "metrics/k=2/match_rate")})
+    with pytest.raises(tables.MissingFigure, match="no 'k=2'"):
+        tables.render_row(deep, results)
+
+
+def test_the_table_follows_the_latest_run_and_the_targets(tables, prov, tmp_path: Path) -> None:
+    results = _results(tmp_path, prov, {"toy.json": [
+        ({"k": 2}, {"rate": 0.40, "rows": [{"n": 64, "s": 0.5}, {"n": 500, "s": 7.25}]}),
+        ({"k": 2}, {"rate": 0.538, "rows": [{"n": 64, "s": 0.5}, {"n": 500, "s": 7.25}]}),  # a rerun
+        ({"k": 3}, {"rate": 0.9, "rows": []})]})
+    figs = {"a": tables.Fig("toy.json", {"k": 2}, "rate", "%1"),
+            "first": tables.Fig("toy.json", {"k": 2}, "rate", "%1", run={"rate": 0.40}),
+            "s": tables.Fig("toy.json", {"k": 2}, "rows/[n=500]/s", ".2f"),
+            "best": tables.Best("toy.json", "rate", lambda r: True, "%0"),
+            "gain": tables.Calc(lambda a, b: a / b, [tables.Fig("toy.json", {"k": 2}, "rate"),
+                                                     tables.Fig("toy.json", {"k": 2}, "rate", run={"rate": 0.40})],
+                                ".2f")}
+    row = tables.Row("toy at {s} s", "{a} % (first run {first} %, best {best} %, {gain}×)", "–", "[d](x.md)", figs,
+                     [tables.Target("≥ 50 %", lambda v: v["a"] >= 0.5), tables.Target("≥ 65 %", lambda v: v["a"] >= 0.65)])
+    assert tables.render_row(row, results) == (
+        "| toy at 7.25 s | 53.8 % (first run 40.0 %, best 90 %, 1.34×) | – | ≥ 50 %; ≥ 65 % | yes / no | [d](x.md) |")
+
+
+def test_check_fails_when_a_results_figure_changes(tables, tmp_path: Path, monkeypatch, capsys) -> None:
+    results = tmp_path / "results"
+    shutil.copytree(ROOT / "benchmarks" / "results", results, ignore=shutil.ignore_patterns("*.png", "gpu-samples"))
+    readme = tmp_path / "README.md"
+    readme.write_text((ROOT / "README.md").read_text())
+    monkeypatch.setattr(tables, "README", readme)
+    monkeypatch.setattr(tables, "RESULTS", results)
+    assert tables.main(["--check"]) == 0
+    path = results / "perov5-csp.json"
+    doc = json.loads(path.read_text())
+    entry = next(e for e in doc["entries"] if e["key"] == {"recorded_as": "k=2"})
+    entry["runs"][-1]["metrics"]["k=1"]["match_rate"] = 0.551
+    path.write_text(json.dumps(doc))
+    capsys.readouterr()
+    assert tables.main(["--check"]) == 1
+    assert "55.1 %" in capsys.readouterr().out
+    assert tables.main([]) == 0 and "55.1 % (0.076)" in readme.read_text()
+    assert tables.main(["--check"]) == 0
