@@ -262,6 +262,11 @@ def _median(values: Sequence[float]) -> float | None:
 def set_summary(report: dict[str, Any], wall_s: float | None = None, cpu_s: float | None = None) -> dict[str, Any]:
     """The figures of one ``graphdiff stability`` report.
 
+    The rates are over every submitted structure (MatterGen's denominator: one that could not be
+    scored counts as a failure), so that generated and held-out sets compare on the same footing;
+    the command's own rates, over the scored structures, are kept beside them as
+    ``<rate>_of_scored`` with ``num_scored``.
+
     Relaxation throughput: relaxations (rows with a ``relax_time_s``: finished, timed out or
     failed inside CHGNet) per minute of their summed ``relax_time_s``; end-to-end: structures
     per minute of the command's wall time ``wall_s``
@@ -272,13 +277,18 @@ def set_summary(report: dict[str, Any], wall_s: float | None = None, cpu_s: floa
     """
     s = report["summary"]
     rows = report["rows"]
+    # over every submitted structure, as MatterGen divides (graphdiff stability's own rates are over
+    # the scored ones; reports written before that distinction have only these)
+    submitted = s.get("rates_of_all_submitted") or {f"{k}_rate": s[f"{k}_rate"] for k in RATES}
     relax_times = [r["relax_time_s"] for r in rows if r.get("relax_time_s") is not None]
     steps = [r["relax_steps"] for r in rows if r.get("error") is None and r.get("relax_steps") is not None]
     relax_total = sum(relax_times)
     out: dict[str, Any] = {
         "num": s["num_generated"],
-        **{f"{k}_rate": s[f"{k}_rate"] for k in RATES},
+        **{f"{k}_rate": submitted[f"{k}_rate"] for k in RATES},
         **{f"num_{k}": s[f"num_{k}"] for k in RATES},
+        "num_scored": s.get("num_scored", s["num_generated"] - s["num_without_e_hull"]),
+        **({f"{k}_rate_of_scored": s[f"{k}_rate"] for k in RATES} if "rates_of_all_submitted" in s else {}),
         "e_hull_median": s["e_hull_median"], "e_hull_mean": s["e_hull_mean"],
         "e_hull_initial_median": _median([r["e_hull_initial"] for r in rows if r.get("e_hull_initial") is not None]),
         "relax_steps_median": _median(steps),

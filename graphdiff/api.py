@@ -196,8 +196,8 @@ class TargetRanking:
         """How many candidates the target could not score (``None``: none)."""
         if not self.failures:
             return None
-        return (f"rank_by {self.column}: {self.failures} candidate draw(s) could not be scored and rank "
-                f"after the scored answers ({self.column} = nan); first: {self.first_failure}")
+        return (f"rank_by (--rank-by) {self.column}: {self.failures} candidate draw(s) could not be scored and "
+                f"rank after the scored answers (column {self.column} = nan); first: {self.first_failure}")
 
 
 def domain_target(option: str, name: str, domain: Any, what: str = "registered target") -> Any:
@@ -482,7 +482,7 @@ class Model:
         requested.update({f"requested_{t.name}": f"{op}{v}" for t, op, v in guided})
         drawn = math.ceil(oversample * n) if oversample > 1.0 else n
         chunks = math.ceil(drawn / opts["batch_size"])
-        bar = StepProgress(chunks * opts["steps"] * (1 + opts["corrector_steps"]), enabled=progress)
+        bar = StepProgress(chunks * opts["steps"], enabled=progress)
         start = 0
         try:
             if oversample > 1.0:
@@ -707,7 +707,7 @@ class Model:
             opts["gradient_guidance"] = guidance
         requested = {f"requested_{n}": v for n, v in cond.items()}
         requested.update({f"requested_{t.name}": f"{op}{v}" for t, op, v in guided})
-        per_step = opts["steps"] * (1 + opts["corrector_steps"])
+        per_step = opts["steps"]
         distinct = distinct and (k > 1 or (draws or 1) > 1 or ranking is not None)
         if not distinct:
             templates = [g for g in graphs for _ in range(k)]
@@ -749,7 +749,7 @@ class Model:
         from graphdiff.progress import StepProgress
         from graphdiff.runner import template_sampler
 
-        per_step = opts["steps"] * (1 + opts["corrector_steps"])
+        per_step = opts["steps"]
         per_round = max(1, opts["batch_size"] // draws)
         rounds = math.ceil(len(graphs) / per_round)
         bar = StepProgress(rounds * math.ceil(per_round * draws / opts["batch_size"]) * per_step,

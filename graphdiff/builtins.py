@@ -39,6 +39,31 @@ DENOISERS = {
                  "CSPNet-like denoiser for crystals: a torus field of fractional coordinates, node fields "
                  "(atom types) and invariant graph-level fields (the lattice)."),
 }
+#: name -> (location, description)
+ENCODERS = {
+    "fields": ("graphdiff.nn.encoders:FieldEncoder",
+               "A linear embedding of each categorical and continuous node field (the default)."),
+    "positional": ("graphdiff.nn.encoders:PositionalEncoder",
+                   "fields + log-degree and random-walk return probabilities of the noisy edge field "
+                   "(plain graphs; option walk_steps)."),
+    "distances": ("graphdiff.nn.encoders:DistanceEncoder",
+                  "fields + a Gaussian radial basis of each edge's length in a positions or continuous "
+                  "node field (options field, num_basis, max_distance)."),
+}
+#: name -> (location, description)
+OBJECTIVES = {
+    "denoising": ("graphdiff.objectives:DenoisingObjective",
+                  "Each process's own loss: squared error to its target (eps, x0 or v; the torus score), "
+                  "cross-entropy for categorical fields (the default; every field kind)."),
+    "mse": ("graphdiff.objectives:MSEObjective",
+            "Mean squared error to the process's target (eps, x0 or v; denoising score matching on the "
+            "torus); continuous, positions and torus fields."),
+    "cross_entropy": ("graphdiff.objectives:CrossEntropyObjective",
+                      "Cross-entropy of the clean class; categorical fields."),
+    "min_snr": ("graphdiff.objectives:MinSNRObjective",
+                "Squared error weighted by the Min-SNR-gamma rule (Hang et al. 2023; option gamma, default 5); "
+                "continuous and positions fields."),
+}
 #: name -> description (the objects are graphdiff.constraints.BUILTIN_CONSTRAINTS[name])
 CONSTRAINTS = {
     "planar": "planar graphs (no K5 or K3,3 minor); the projector rejects edges that break planarity",
@@ -66,9 +91,36 @@ def register_denoisers(register):
 
 
 @hookimpl
+def register_encoders(register):
+    for name, (location, description) in ENCODERS.items():
+        register(name, location, description=description)
+
+
+@hookimpl
+def register_objectives(register):
+    for name, (location, description) in OBJECTIVES.items():
+        register(name, location, description=description)
+
+
+@hookimpl
 def register_constraints(register):
     for name, description in CONSTRAINTS.items():
         register(name, factory("graphdiff.constraints:BUILTIN_CONSTRAINTS.get", name), description=description)
+
+
+#: name -> description (the objects are graphdiff.extras.EXTRAS[name])
+EXTRAS = {
+    "orbits": "4-node orbit counts for the orbit MMD",
+    "periodic": "neighbour lists for the radius graph of the periodic denoiser",
+    "plots": "plotting",
+    "notebooks": "running the example notebooks",
+}
+
+
+@hookimpl
+def register_extras(register):
+    for name, description in EXTRAS.items():
+        register(name, factory("graphdiff.extras:EXTRAS.get", name), description=description)
 
 
 @hookimpl

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import sys
@@ -56,15 +57,80 @@ class _Group(click.Group):
                                  else what.get_short_help_str(limit)) for name, what in rows])
 
     def invoke(self, ctx: click.Context):  # type: ignore[override]
-        try:
-            return super().invoke(ctx)
-        except GraphdiffError as exc:
-            if os.environ.get("GRAPHDIFF_DEBUG", "").strip() not in ("", "0"):
-                import traceback
+        """Run the command. A graphdiff error, and a file the system refuses (a folder where a
+        file is expected, no permission, a full disk), end in one line ``error: ...`` and exit
+        status 2; Ctrl-C in ``error: interrupted`` and 130. Warnings print as ``warning: ...``
+        lines. With ``--debug`` (``GRAPHDIFF_DEBUG=1``) the traceback and Python's own warning
+        format are kept."""
+        import warnings
 
-                traceback.print_exc()
-            click.echo(f"error: {exc}", err=True)
-            sys.exit(2)
+        with warnings.catch_warnings():
+            if not _debug_on():
+                warnings.showwarning = _show_warning
+            try:
+                return super().invoke(ctx)
+            except GraphdiffError as exc:
+                _fail(str(exc))
+            except OSError as exc:
+                if exc.errno == errno.EPIPE:
+                    raise  # output piped into `head`: click exits quietly
+                _fail(_os_error_message(exc))
+            except KeyboardInterrupt:
+                _fail("interrupted", status=130)
+            except Exception as exc:
+                message = _validation_message(exc)
+                if message is None:
+                    raise
+                _fail(message)
+
+
+def _fail(message: str, status: int = 2) -> None:
+    """Print ``error: message`` (after the traceback in debug mode) and exit with ``status``."""
+    if _debug_on():
+        import traceback
+
+        traceback.print_exc()
+    click.echo(f"error: {message}", err=True)
+    sys.exit(status)
+
+
+def _validation_message(exc: Exception) -> str | None:
+    """The fields and reasons of a pydantic ``ValidationError`` (a value given on the command
+    line that a config field refuses, e.g. ``train --max-steps -1``), else ``None``."""
+    if type(exc).__name__ != "ValidationError" or not type(exc).__module__.startswith("pydantic"):
+        return None
+    from graphdiff.config import format_errors
+
+    title = str(getattr(exc, "title", "") or "")
+    section = title[:-len("Config")].lower() if title.endswith("Config") and title != "RunConfig" else ""
+    prefix = f"{section}." if section else ""
+    lines = format_errors(exc, "").splitlines()  # type: ignore[arg-type]  # ": <field>: <reason>"
+    return "; ".join(prefix + line[2:] for line in lines)
+
+
+def _os_error_message(exc: OSError) -> str:
+    """``<path>: <reason>`` for an error the system raised, in the words of the case at hand."""
+    name = exc.filename
+    if name is None:
+        return str(exc.strerror or exc)
+    path = Path(os.fsdecode(name))
+    if exc.errno in (errno.EEXIST, errno.ENOTDIR) and path.is_file():
+        reason = "is a file, not a folder"
+    elif exc.errno == errno.EISDIR:
+        reason = "is a folder, not a file"
+    else:
+        reason = exc.strerror or str(exc)
+    return f"{path}: {reason}" + (f" ({exc.filename2})" if exc.filename2 else "")
+
+
+def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:  # noqa: ANN001
+    """``warnings.showwarning`` for the command line: one ``warning: ...`` line on stderr."""
+    click.echo(f"warning: {message}", err=True)
+
+
+def _debug_on() -> bool:
+    """Whether tracebacks are wanted (``--debug`` or ``GRAPHDIFF_DEBUG``)."""
+    return os.environ.get("GRAPHDIFF_DEBUG", "").strip() not in ("", "0")
 
 
 def _debug(ctx: click.Context, param: click.Parameter, value: bool) -> None:
@@ -97,7 +163,7 @@ def plugins_cmd(as_json: bool, check: bool) -> None:
     infos = manager.list_plugins()
     failures = manager.check() if check else []
     if as_json:
-        click.echo(json.dumps({"plugins": [p.to_dict() for p in infos]}, indent=2))
+        click.echo(json.dumps({"plugins": [p.to_dict(tracebacks=_debug_on()) for p in infos]}, indent=2))
         if failures:
             sys.exit(1)
         return
@@ -110,6 +176,11 @@ def plugins_cmd(as_json: bool, check: bool) -> None:
                 click.echo(f"    {kind}: {', '.join(sorted(names))}")
         for err in p.errors:
             click.echo(f"    ERROR: {err}")
+            if err in p.tracebacks and _debug_on():
+                click.echo("".join(f"        {line}\n" for line in p.tracebacks[err].rstrip().splitlines()),
+                           nl=False)
+    if any(set(p.tracebacks) & set(p.errors) for p in infos) and not _debug_on():
+        click.echo("(run `graphdiff --debug plugins` or set GRAPHDIFF_DEBUG=1 to see the tracebacks)", err=True)
     if failures:
         sys.exit(1)
 
@@ -125,12 +196,12 @@ def targets_cmd(domain: str | None, as_json: bool) -> None:
     """
     from graphdiff.plugins import get_manager
 
-    domains = get_manager().registry("domains").names()
-    if domain is not None and domain not in domains:
-        raise ConfigError(f"--domain {domain!r}: no such domain (installed: {', '.join(sorted(domains)) or 'none'})")
     # read from the registrations' metadata: the targets' modules are not imported
     target_facts = [_facts(e, domain=None, differentiable=False, units="", description="")
                     for e in get_manager().registry("targets").entries()]
+    known = set(get_manager().registry("domains").names()) | {f["domain"] for f in target_facts if f["domain"]}
+    if domain is not None and domain not in known:
+        raise ConfigError(f"--domain {domain!r}: no such domain (known: {', '.join(sorted(known)) or 'none'})")
     rows = [{"name": f["name"], "domain": f["domain"], "differentiable": bool(f["differentiable"]),
              "units": f["units"] or "", "description": f["description"]}
             for f in target_facts if domain is None or f["domain"] == domain]
@@ -189,10 +260,11 @@ def config_group() -> None:
 @click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
 def config_validate(file: Path) -> None:
     """Check FILE; print each error with the file and field it concerns."""
-    from graphdiff.config import load_config
+    from graphdiff.config import check_registered_names, load_config
 
     cfg = load_config(file)
-    _check_names(cfg, file)
+    check_registered_names(cfg, file)
+    _check_conditions(cfg, file)
     click.echo(f"{file}: OK (domain {cfg.data.domain!r})")
 
 
@@ -208,39 +280,91 @@ def config_show(file: Path, fmt: str) -> None:
 
 
 def _check_names(cfg, file: Path) -> None:
-    """Check the registered names a config refers to (domain, schedules, denoiser, fields, constraint)."""
-    from graphdiff.errors import ConfigError, RegistryError
+    """:func:`graphdiff.config.check_registered_names` under the name ``graphdiff.cli_engine`` imports."""
+    from graphdiff.config import check_registered_names
+
+    check_registered_names(cfg, file)
+
+
+def _check_conditions(cfg, file: Path) -> None:
+    """What ``train`` checks of ``diffusion.condition`` and the data sources, without reading
+    the data: each condition must be a registered target of the domain (computed from every
+    item) or a property the data holds: a column of a CSV source's header, a property of a
+    graph database source. Sources that are missing, and conditions that only reading another
+    kind of source can settle, are warnings on stderr (the data may live on another machine)."""
     from graphdiff.plugins import get_manager
 
-    manager = get_manager()
-    # names are checked against the registries and fields against the domain's metadata, so
-    # that nothing is imported (a domain registered without ``fields`` metadata is loaded)
-    try:
-        entry = manager.registry("domains").entry(cfg.data.domain)
-    except RegistryError as exc:
-        raise ConfigError(f"{file}: data.domain: {exc}") from None
-    fields = list(entry.metadata["fields"]) if "fields" in entry.metadata else list(entry.obj.spec.names)
-    for key in ("given", "generate", "fields"):
-        names = getattr(cfg.diffusion, key) or []
-        for name in names:
-            if name not in fields:
-                raise ConfigError(f"{file}: diffusion.{key}: {name!r} is not a field of domain "
-                                  f"{cfg.data.domain!r} (fields: {', '.join(fields)})")
-    for fname, fcfg in cfg.diffusion.fields.items():
+    data = cfg.data
+    sources = [(key, getattr(data, key)) for key in ("train_source", "val_source", "source")
+               if getattr(data, key)]
+    if data.train_source:  # source is then unused
+        sources = [(k, v) for k, v in sources if k != "source"]
+    for key, src in sources:
+        if "://" not in src and not Path(src).exists():
+            click.echo(f"warning: {file}: data.{key}: {src}: no such file or folder (train reads it)", err=True)
+    if not cfg.diffusion.condition:
+        return
+    domain = cfg.data.domain
+    targets = []
+    for entry in get_manager().registry("targets").entries():
+        owner = entry.meta("domain", None, load=False)
+        if owner in (None, domain):
+            targets.append(entry.name)
+    key, src = next(((k, v) for k, v in sources if k != "val_source"), ("source", None))
+    columns, what = _source_properties(src)
+    import difflib
+
+    listing = f"`graphdiff targets --domain {domain}` lists its targets"
+    for name in cfg.diffusion.condition:
+        if name in targets or (columns is not None and name in columns):
+            continue
+        close = difflib.get_close_matches(name, [*(columns or []), *targets], n=1)
+        hint = f"; did you mean {close[0]!r}?" if close else ""
+        if columns is not None:
+            raise ConfigError(f"{file}: diffusion.condition: {name!r} is neither {what} of data.{key} "
+                              f"({src}: {', '.join(columns) or 'none'}) nor a registered target of domain "
+                              f"{domain!r}{hint} ({listing})")
+        if src is None or not Path(src).exists() or "://" in src:
+            continue  # no data to look at: the missing source is already warned about
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        click.echo(f"warning: {file}: diffusion.condition: {name!r} is not a registered target of domain "
+                   f"{domain!r}{hint}: train checks that every item of data.{key} ({src}) holds it ({listing})",
+                   err=True)
+
+
+def _source_properties(src: str | None) -> tuple[list[str] | None, str]:
+    """``(names, what)``: the property names a source holds where they can be read without
+    converting it (a CSV's header, a graph database's property columns), else ``None``."""
+    if src is None or "://" in src:
+        return None, ""
+    path = Path(src)
+    if not path.is_file():
+        return None, ""
+    suffix = path.suffix.lower()
+    if suffix == ".csv":
+        import csv
+
         try:
-            manager.registry("schedules").entry(fcfg.schedule)
-        except RegistryError as exc:
-            raise ConfigError(f"{file}: diffusion.fields.{fname}.schedule: {exc}") from None
-    if cfg.model.denoiser != "auto":
+            with path.open(newline="", encoding="utf-8-sig") as fh:
+                header = next(csv.reader(fh), [])
+        except (OSError, UnicodeDecodeError, csv.Error):
+            return None, ""
+        return [h for h in header if h.strip()], "a column"
+    if suffix in (".db", ".sqlite", ".sqlite3"):
+        import sqlite3
+
         try:
-            manager.registry("denoisers").entry(cfg.model.denoiser)
-        except RegistryError as exc:
-            raise ConfigError(f"{file}: model.denoiser: {exc}") from None
-    if cfg.diffusion.constraint is not None:
-        try:
-            manager.registry("constraints").entry(cfg.diffusion.constraint)
-        except RegistryError as exc:
-            raise ConfigError(f"{file}: diffusion.constraint: {exc}") from None
+            conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
+            try:
+                rows = conn.execute("PRAGMA table_info(graphs)").fetchall()
+            finally:
+                conn.close()
+        except sqlite3.Error:
+            return None, ""
+        if not rows:  # not a graph database (e.g. an ASE database a domain reads)
+            return None, ""
+        return [r[1][2:] for r in rows if r[1].startswith("p_")], "a property"
+    return None, ""
 
 
 from graphdiff import cli_engine  # noqa: E402,F401  (registers the engine commands)

@@ -104,6 +104,9 @@ def _choose(source: str, out: str, domains: dict[str, Any], from_name: str | Non
         if not readers:
             raise ConfigError(f"convert: no domain reads {_suffix_of(source)} (IN {source}). Readable: "
                               f"{_describe(domains, 'read_suffixes')}; or name the reader with --from DOMAIN")
+        if len(readers) > 1 and Path(source).is_file():  # one suffix, several domains: the content decides
+            holding = [d for d in readers if d.holds_items(source)]
+            readers = holding or readers
     options = {r.name: _routes(r, writers) for r in readers}
     usable = [r for r in readers if options[r.name]]
     if not usable:

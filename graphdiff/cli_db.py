@@ -39,7 +39,9 @@ def db_build(source: str, domain_name: str, out: Path, strict: bool, chunk: int,
     SOURCE is a file or folder, or a dataset a plugin ships (qm9://test). Every item is
     converted and validated; bad ones are skipped and recorded with the reason (see `graphdiff
     db info`). Running the same command again resumes an interrupted build: items already stored
-    are kept, none is stored twice. Another SOURCE adds to OUT.
+    are kept, none is stored twice. Another SOURCE adds to OUT. A build that fails with nothing
+    stored says so and leaves nothing to resume (a new OUT is removed); one whose every item was
+    skipped fails, keeping OUT with the reasons.
     """
     from graphdiff import load_domain
     from graphdiff.data import is_dataset_uri
@@ -59,6 +61,13 @@ def db_build(source: str, domain_name: str, out: Path, strict: bool, chunk: int,
                f"source {state}")
     if report.skipped:
         click.echo(f"see the skipped items with: graphdiff db info {out}")
+    if report.stored == 0 and report.already == 0:
+        with GraphDatabase.open(out) as database:
+            empty, first = len(database) == 0, database.skipped()[:1]
+        if empty:  # a database of skip reports only: say so, and fail
+            raise DataError(f"{out}: nothing stored: all {report.skipped} item(s) of {source} were skipped"
+                            + (f" (first: {first[0]['where']}: {first[0]['reason']})" if first else "")
+                            + f"; the database keeps only why (graphdiff db info {out})")
 
 
 @db_group.command("info")

@@ -32,6 +32,8 @@ def train_cmd(config: Path, resume: Path | None, init: str | None, max_steps: in
 
     cfg = load_config(config)
     _check_names(cfg, config)
+    if max_steps is not None and max_steps < 1:
+        raise ConfigError(f"--max-steps must be at least 1 (got {max_steps})")
     if out_dir:
         cfg.training.out_dir = str(out_dir.resolve())
     if max_steps:
@@ -99,11 +101,13 @@ class _SampleCommand(click.Command):
 @click.option("--out", "-o", "out_arg", required=True, type=click.Path(),
               help="Output file (.jsonl/.pt for any domain, or a format the domain writes), or a "
                    "folder (a path ending in '/', or an existing directory) that gets one file per "
-                   "graph, <index:05d>.<ext> in the domain's single-graph format (social, traffic: "
-                   "GraphML; crystals: CIF; molecules: XYZ).")
+                   "graph, named from its id (and rank), in the domain's single-graph format or "
+                   "--format (social, traffic: GraphML; crystals: CIF; molecules: XYZ).")
 @click.option("--num", "-n", type=int, help="Number of graphs (de novo).")
 @click.option("--input", "input_path", type=click.Path(exists=True, path_type=Path),
-              help="Items whose given fields (e.g. compositions) the model completes.")
+              help="Items whose given fields the model completes; crystals: structures (CIF, POSCAR, "
+                   "CDVAE CSV...), a .txt file of formulas (FORMULA or ID FORMULA per line) or a CSV "
+                   "with a formula column.")
 @click.option("--task", help="A task of the domain (e.g. crystals: csp, dng). Default: complete the "
               "--input items' given fields, or de novo with --num.")
 @click.option("--samples-per-row", "-k", type=int, default=1, show_default=True,
@@ -195,11 +199,13 @@ def sample_cmd(checkpoint: str, out_arg: str, num: int | None, input_path: Path 
     given fields (e.g. a composition) are completed. With --samples-per-row K the K candidates
     of an item are distinct where the model offers distinct answers: more samples are drawn,
     grouped by the domain's equivalence (crystals: StructureMatcher) and ranked by validity, then
-    by the share of draws each answer received; OUT gets the columns sample (the rank), share and
-    distinct. --rank-by NAME ranks them by a registered target instead (e.g. an energy).
+    by the share of draws each answer received; OUT gets the columns candidate_id ("{id}-{rank}"),
+    rank, share and distinct beside the input's id. --rank-by NAME ranks them by a registered
+    target instead (e.g. an energy).
 
     With OUT a folder (ending in "/" or an existing directory) every graph gets its own file in
-    the domain's single-graph format; existing files are never overwritten.
+    the domain's single-graph format or --format (crystals: ID_FORMULA_RANK.cif); a folder that
+    holds files is refused without --overwrite.
 
     References (e.g. crystals: --xrd PATTERN, a powder diffraction pattern) apply to input
     items: each item's candidates are ranked by their similarity to its reference (draws
@@ -229,6 +235,12 @@ def sample_cmd(checkpoint: str, out_arg: str, num: int | None, input_path: Path 
         raise ConfigError("--oversample selects among de novo samples (--num, no --input) by --target requests")
     if samples_per_row < 1:
         raise ConfigError(f"--samples-per-row must be at least 1 (got {samples_per_row})")
+    for name, value in (("--draws", draws), ("--max-draws", max_draws), ("--steps", steps),
+                        ("--batch-size", batch_size)):
+        if value is not None and value < 1:
+            raise ConfigError(f"{name} must be at least 1 (got {value})")
+    if corrector_steps is not None and corrector_steps < 0:
+        raise ConfigError(f"--corrector-steps must be at least 0 (got {corrector_steps})")
     _check_output(out_arg)
     model = graphdiff.load(checkpoint, device=device, ema=False if no_ema else None)
     _register_predictors(predictors)
@@ -258,9 +270,13 @@ def sample_cmd(checkpoint: str, out_arg: str, num: int | None, input_path: Path 
                 raise ConfigError(f"task {task!r} completes the fields {list(model.domain.tasks[task])} of given "
                                   "items: pass --input or --formula")
             model.task_fields(task)  # names the domain's tasks
+        asked = [k[len("ref__"):] for k, v in reference_args.items() if k.startswith("ref__") and v is not None]
+        if asked:
+            raise ConfigError(f"--{asked[0]} ranks the candidates of given items: pass --input (e.g. the "
+                              "compositions, for crystals) or --formula")
         if model.given:
-            raise ConfigError(f"this model is trained to complete given fields {model.given}: use --input "
-                              "(or --formula)")
+            raise ConfigError(f"this model is trained to complete given fields {model.given}: pass --input FILE "
+                              "or --formula F")
         first = rank * num // world
         n = (rank + 1) * num // world - first
         if n == 0:
@@ -495,15 +511,17 @@ def schedule_plot(out: Path, names: str | None) -> None:
 @click.option("--save-generated", type=click.Path(path_type=Path),
               help="Write a --baseline's candidates here (any format the domain writes).")
 @click.option("--out", "-o", type=click.Path(path_type=Path), help="Write the metrics as JSON here.")
+@click.option("--quiet", "-q", is_flag=True, help="No progress bars.")
 def evaluate_cmd(domain_name: str, task: str, generated: Path | None, baseline_name: str | None, reference: Path,
                  train_path: Path | None, k: tuple[int, ...], seed: int, dataset: str | None,
-                 kernel: str | None, save_generated: Path | None, out: Path | None) -> None:
+                 kernel: str | None, save_generated: Path | None, out: Path | None, quiet: bool = False) -> None:
     """Score generated items, or a baseline's candidates, against references with a registered
     domain metric.
 
     The metric is called as metric(generated, references, train=..., k=..., **options), with
     dataset=NAME and kernel=NAME among the options only when --dataset and --kernel are given;
-    --kernel needs a metric that has a parameter named kernel."""
+    --kernel needs a metric that has a parameter named kernel. A metric with a parameter named
+    progress gets progress=True (False with --quiet) and shows bars on stderr."""
     import graphdiff
     from graphdiff.api import resolve_domain
     from graphdiff.plugins import get_manager
@@ -520,6 +538,9 @@ def evaluate_cmd(domain_name: str, task: str, generated: Path | None, baseline_n
                           "(--generated is already a file)")
     if any(kk < 1 for kk in k):
         raise ConfigError(f"evaluate --k {min(k)}: the number of candidates must be at least 1")
+    for path in (out, save_generated):
+        if path is not None:
+            _check_output(str(path))
     manager = get_manager()
     domain = resolve_domain(domain_name, [generated or reference, reference])
     metric = manager.get("metrics", f"{domain.name}-{task}")
@@ -528,6 +549,8 @@ def evaluate_cmd(domain_name: str, task: str, generated: Path | None, baseline_n
     options: dict[str, object] = {"dataset": dataset} if dataset is not None else {}
     if kernel is not None:
         options["kernel"] = kernel.lower()
+    if _takes_keyword(metric, "progress"):  # bars over the items a metric works through
+        options["progress"] = not quiet
     ks = list(k) or ([1, 2] if baseline_name is not None else None)
     extra: dict[str, object] = {}
     gen: object = generated
@@ -674,6 +697,10 @@ def interpolate_cmd(checkpoint: str, input_path: Path, pair: tuple[int, int], nu
     if num < 2:
         raise ConfigError("--num must be at least 2 (the two end points)")
     _check_output(out_arg)
+    if plot is not None:
+        from graphdiff.viz import figure_path
+
+        plot = figure_path(plot)  # an image format matplotlib cannot write is refused before any work
     model = graphdiff.load(checkpoint, ema=False if no_ema else None)
     _register_predictors(predictors)
     records = model.read_inputs(input_path)

@@ -51,11 +51,11 @@ def predictor_train(config: Path, max_steps: int | None, out_dir: Path | None, s
     fraction of errors within 1 and 2 predicted std), val_predictions.csv, skipped.json and
     log.jsonl into training.out_dir, and prints the calibration.
     """
-    from graphdiff.cli import _check_names
+    from graphdiff.config import check_registered_names
     from graphdiff.predictors import load_predictor_config, train_predictor
 
     cfg = load_predictor_config(config)
-    _check_names(cfg, config)
+    check_registered_names(cfg, config)
     if out_dir:
         cfg.training.out_dir = str(out_dir.resolve())
     path, report = train_predictor(cfg, max_steps=max_steps, progress=not quiet, strict=strict,
@@ -110,13 +110,15 @@ def predictor_info(predictor: str, as_json: bool) -> None:
 
 @cli.command("predict")
 @click.option("--predictor", "-p", "predictor", required=True,
-              help="A predictor file (graphdiff predictor train) or a bundled predictor's name "
-                   "(perov5-heat, qm9-gap: graphdiff targets lists their files).")
+              help="A predictor file (graphdiff predictor train), a bundled predictor's name or the name of "
+                   "its target (perov5-heat or perov5-heat_ref, qm9-gap: graphdiff targets lists them).")
 @click.option("--input", "-i", "input_path", required=True,
               help="Items to score, in a format the predictor's domain reads, or a dataset a plugin "
                    "ships (e.g. qm9://test).")
 @click.option("--out", "-o", required=True, type=click.Path(dir_okay=False, path_type=Path),
-              help="CSV to write: the input's id column, then NAME and NAME_std per property.")
+              help="CSV to write: the input's id column, then NAME and NAME_std per property, then "
+                   "out_of_domain (why the predictor extrapolates on the item, e.g. elements no training "
+                   "item had; empty when it does not).")
 @click.option("--id-column", help="Name of the id column (default: the input CSV's column holding the ids, "
               "else 'id').")
 @click.option("--batch-size", type=click.IntRange(min=1), default=256, show_default=True)
@@ -125,7 +127,9 @@ def predict_cmd(predictor: str, input_path: str, out: Path, id_column: str | Non
                 strict: bool) -> None:
     """Predict the properties of every item of INPUT with a trained predictor.
 
-    Items the domain cannot read are skipped and listed (--strict: an error).
+    Items the domain cannot read are skipped and listed (--strict: an error). Items outside the
+    predictor's training data (elements or other node classes no training item had, more atoms
+    than any had) are predicted, warned about and flagged in the out_of_domain column.
     """
     from graphdiff.predictors import Predictor, predict_file, resolve_predictor
 
@@ -134,11 +138,19 @@ def predict_cmd(predictor: str, input_path: str, out: Path, id_column: str | Non
     model = Predictor.load(resolve_predictor(predictor))
     if not is_dataset_uri(input_path):
         input_path = Path(input_path)  # a dataset URI stays a string: a Path collapses its "//"
+    flagged: list[dict[str, str]] = []
     n, skipped = predict_file(model, input_path, out, strict=strict, id_column=id_column,
-                              batch_size=batch_size)
+                              batch_size=batch_size, flagged=flagged)
     for s in skipped[:10]:
         click.echo(f"skipped {s['where']}: {s['reason']}", err=True)
     if len(skipped) > 10:
         click.echo(f"... and {len(skipped) - 10} more skipped", err=True)
+    for f in flagged[:10]:
+        click.echo(f"warning: {f['where']}: outside the predictor's training data ({f['reason']}); "
+                   "its prediction is an extrapolation", err=True)
+    if len(flagged) > 10:
+        click.echo(f"... and {len(flagged) - 10} more outside the training data", err=True)
     click.echo(f"wrote {n} prediction(s) of {', '.join(model.properties)} to {out}"
-               + (f" ({len(skipped)} item(s) skipped)" if skipped else ""))
+               + (f" ({len(skipped)} item(s) skipped)" if skipped else "")
+               + (f"; {len(flagged)} of them outside the predictor's training data (column out_of_domain)"
+                  if flagged else ""))

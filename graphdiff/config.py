@@ -14,10 +14,11 @@ from __future__ import annotations
 import json
 import tomllib
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (BaseModel, ConfigDict, Field, SerializerFunctionWrapHandler, ValidationError,
+                      field_validator, model_serializer)
 
 from graphdiff.errors import ConfigError
 
@@ -32,11 +33,27 @@ __all__ = [
     "load_config",
     "parse_config",
     "dump_config",
+    "format_errors",
+    "check_registered_names",
 ]
 
 
 class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+    #: keys written out only when they differ from their default, so that a config that does
+    #: not use them dumps (and is stored in checkpoints) exactly as before they existed
+    _omit_defaults: ClassVar[tuple[str, ...]] = ()
+
+    @model_serializer(mode="wrap")
+    def _serialize(self, handler: SerializerFunctionWrapHandler) -> Any:
+        data = handler(self)
+        if isinstance(data, dict):
+            for key in self._omit_defaults:
+                if key in data and getattr(self, key) == type(self).model_fields[key].get_default(
+                        call_default_factory=True):
+                    del data[key]
+        return data
 
 
 class DataConfig(_Section):
@@ -61,6 +78,12 @@ class ModelConfig(_Section):
     hidden: int = Field(128, gt=0)
     layers: int = Field(4, gt=0)
     options: dict[str, Any] = Field(default_factory=dict)
+    encoder: str | None = Field(None, description="registered encoder of the denoiser's inputs "
+                                                  "(graphdiff plugins); default: the denoiser's own, "
+                                                  "'fields' for the built-ins")
+    encoder_options: dict[str, Any] = Field(default_factory=dict, description="options of the encoder")
+
+    _omit_defaults = ("encoder", "encoder_options")
 
 
 class FieldProcessConfig(_Section):
@@ -77,6 +100,11 @@ class FieldProcessConfig(_Section):
     sigma_min: float = Field(0.005, gt=0.0)
     sigma_max: float = Field(0.5, gt=0.0)
     loss_weight: float = Field(1.0, ge=0.0)
+    objective: str | None = Field(None, description="registered training objective of this field "
+                                                    "(default: diffusion.objective)")
+    objective_options: dict[str, Any] = Field(default_factory=dict, description="options of the objective")
+
+    _omit_defaults = ("objective", "objective_options")
 
 
 class DiffusionConfig(_Section):
@@ -89,6 +117,11 @@ class DiffusionConfig(_Section):
     cond_drop: float = Field(0.1, ge=0.0, le=1.0, description="condition dropout (classifier-free)")
     constraint: str | None = Field(None, description="registered edge constraint (e.g. 'planar') kept in every "
                                                      "state of the reverse process by projection")
+    objective: str = Field("denoising", description="registered training objective of every generated field "
+                                                    "whose kind it takes (the others keep 'denoising')")
+    objective_options: dict[str, Any] = Field(default_factory=dict, description="options of the objective")
+
+    _omit_defaults = ("objective", "objective_options")
 
     @field_validator("given", "condition")
     @classmethod
@@ -148,7 +181,12 @@ class RunConfig(_Section):
     sampling: SamplingConfig = Field(default_factory=SamplingConfig)
 
 
-def _format_errors(exc: ValidationError, where: str) -> str:
+def format_errors(exc: ValidationError, where: str) -> str:
+    """One line per error of a pydantic validation, ``"<where>: <field.path>: <reason>"``.
+
+    Unknown keys say so ("check the spelling"); a wrong value is quoted unless it is a table or
+    a list. Used for run configs and every other config read from a user.
+    """
     lines = []
     for err in exc.errors():
         loc = ".".join(str(p) for p in err["loc"]) or "(top level)"
@@ -162,6 +200,9 @@ def _format_errors(exc: ValidationError, where: str) -> str:
     return "\n".join(lines)
 
 
+_format_errors = format_errors  # the former private name, still imported by graphdiff.predictors
+
+
 def parse_config(raw: dict[str, Any], where: str = "<config>", base_dir: Path | None = None) -> RunConfig:
     """Validate a config dictionary; errors name ``where`` and each bad field."""
     if not isinstance(raw, dict):
@@ -169,7 +210,7 @@ def parse_config(raw: dict[str, Any], where: str = "<config>", base_dir: Path | 
     try:
         cfg = RunConfig.model_validate(raw)
     except ValidationError as exc:
-        raise ConfigError(_format_errors(exc, where)) from None
+        raise ConfigError(format_errors(exc, where)) from None
     if base_dir is not None:
         resolve_paths(cfg, base_dir)
     return cfg
@@ -324,3 +365,64 @@ def _to_toml(data: dict[str, Any]) -> str:
     for section, values in data.items():
         table(_toml_key(section), values)
     return "\n".join(out)
+
+
+def check_registered_names(cfg: Any, file: str | Path) -> None:
+    """Check the registered names a config refers to (domain, schedules, denoiser, encoder,
+    objectives, fields, constraint) without importing what they name.
+
+    Parameters
+    ----------
+    cfg:
+        A run config (or a predictor config: the same ``data``, ``diffusion`` and ``model``
+        sections).
+    file:
+        The config's file, named in the messages.
+
+    Raises
+    ------
+    ConfigError
+        Naming the file, the key and the unknown name (with the valid ones).
+    """
+    from graphdiff.errors import RegistryError
+    from graphdiff.plugins import get_manager
+
+    manager = get_manager()
+    # names are checked against the registries and fields against the domain's metadata, so
+    # that nothing is imported (a domain registered without ``fields`` metadata is loaded)
+    try:
+        entry = manager.registry("domains").entry(cfg.data.domain)
+    except RegistryError as exc:
+        raise ConfigError(f"{file}: data.domain: {exc}") from None
+    fields = list(entry.metadata["fields"]) if "fields" in entry.metadata else list(entry.obj.spec.names)
+    for key in ("given", "generate", "fields"):
+        names = getattr(cfg.diffusion, key) or []
+        for name in names:
+            if name not in fields:
+                raise ConfigError(f"{file}: diffusion.{key}: {name!r} is not a field of domain "
+                                  f"{cfg.data.domain!r} (fields: {', '.join(fields)})")
+    for fname, fcfg in cfg.diffusion.fields.items():
+        try:
+            manager.registry("schedules").entry(fcfg.schedule)
+        except RegistryError as exc:
+            raise ConfigError(f"{file}: diffusion.fields.{fname}.schedule: {exc}") from None
+    if cfg.model.denoiser != "auto":
+        try:
+            manager.registry("denoisers").entry(cfg.model.denoiser)
+        except RegistryError as exc:
+            raise ConfigError(f"{file}: model.denoiser: {exc}") from None
+    names = [("encoders", "model.encoder", cfg.model.encoder),
+             ("objectives", "diffusion.objective", cfg.diffusion.objective)]
+    names += [("objectives", f"diffusion.fields.{f}.objective", c.objective) for f, c in cfg.diffusion.fields.items()]
+    for kind, key, value in names:
+        if value is None:
+            continue
+        try:
+            manager.registry(kind).entry(value)
+        except RegistryError as exc:
+            raise ConfigError(f"{file}: {key}: {exc}") from None
+    if cfg.diffusion.constraint is not None:
+        try:
+            manager.registry("constraints").entry(cfg.diffusion.constraint)
+        except RegistryError as exc:
+            raise ConfigError(f"{file}: diffusion.constraint: {exc}") from None

@@ -12,7 +12,7 @@ from typing import Any, Iterator, Sequence
 import torch
 from torch_geometric.data import Batch, Data
 
-from graphdiff.errors import DataError, GraphValidationError
+from graphdiff.errors import DataError, GraphValidationError, skipped_summary
 
 __all__ = ["read_graphs", "cache_dir", "is_dataset_uri", "source_fingerprint", "split_graphs", "split_indices", "IndexView", "statistics_sample", "BatchStream"]
 
@@ -181,7 +181,8 @@ def _convert_all(domain: Any, source: str | Path, strict: bool, max_items: int |
         if graph is not None:
             graphs.append(graph)
     if not graphs:
-        raise DataError(f"{source}: no usable items" + (f" ({len(report)} skipped)" if report else ""))
+        raise DataError(f"{source}: no usable items" + (f" ({skipped_summary(report)})" if report else
+                                                        " (the reader yielded none)"))
     return graphs
 
 

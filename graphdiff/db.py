@@ -37,7 +37,7 @@ from typing import Any, Iterable, Iterator, Sequence
 import torch
 from torch_geometric.data import Data
 
-from graphdiff.errors import DataError
+from graphdiff.errors import DataError, GraphdiffError
 from graphdiff.graph import GraphSpec
 from graphdiff.data import convert_record, is_dataset_uri
 from graphdiff.db_format import DatabaseError, decode_tensors, encode_tensors
@@ -147,6 +147,7 @@ class GraphDatabase:
             if exist_ok:
                 return cls.open(path, readonly=False, domain=domain)
             raise DatabaseError(f"{path}: already exists; open it, or build into it to resume or add a source")
+        _check_parent(path)
         path.parent.mkdir(parents=True, exist_ok=True)
         conn = cls._connect(path, readonly=False)
         try:
@@ -427,6 +428,12 @@ class GraphDatabase:
         keyed by its resolved path; a dataset URI a plugin reads (``qm9://test``) by the URI
         itself. ``max_items`` stops after that many records (a partial build a later run
         completes).
+
+        A build that fails (the source cannot be read, ``strict`` meets a bad item, an
+        interruption) with nothing of the source stored leaves nothing to resume: the source is
+        not recorded, and a database file this call created and that holds nothing is removed;
+        the error says so. A source that yields no item at all raises :class:`DataError` the
+        same way.
         """
         if is_dataset_uri(source):
             source = str(source)
@@ -434,8 +441,47 @@ class GraphDatabase:
             raise DataError(f"{source}: no such file or folder")
         else:
             source = Path(source)
-        with cls.create(path, domain, exist_ok=True) as db:
-            return db._build(domain, source, strict, chunk, progress, max_items, read_options)
+        path = Path(path)
+        new = not path.exists()
+        key = source if isinstance(source, str) else str(source.resolve())
+        db = cls.create(path, domain, exist_ok=True)
+        try:
+            report = db._build(domain, source, strict, chunk, progress, max_items, read_options)
+        except BaseException as exc:
+            what = db._drop_if_empty(key, path, new)
+            if what is None or not isinstance(exc, Exception):
+                raise
+            raise _restated(exc, f"db build {path.name}: nothing stored from {source} ({what}): {exc}") from exc
+        if report.read == 0 and report.skipped == 0 and report.already == 0:
+            what = db._drop_if_empty(key, path, new)
+            if what is not None:
+                raise DataError(f"{source}: no {domain.name!r} item to store ({what})")
+        db.close()
+        return report
+
+    def _drop_if_empty(self, key: str, path: Path, new: bool) -> str | None:
+        """After a failed build of the source ``key``: when none of its graphs is stored, forget
+        it (so that it is not taken for a build to resume), close, and remove the file when this
+        build ``new``ly created it and it holds no graph; returns what was done (``None``: the
+        source has graphs, it stays resumable, the database is closed)."""
+        try:
+            sid = self._source_id(key)
+            stored = 0 if sid is None else self._conn.execute(
+                "SELECT count(*) FROM graphs WHERE source = ?", (sid,)).fetchone()[0]
+            if stored:
+                return None
+            if sid is not None:
+                with self._transaction():
+                    self._conn.execute("DELETE FROM skipped WHERE source = ?", (sid,))
+                    self._conn.execute("DELETE FROM sources WHERE id = ?", (sid,))
+            empty = new and len(self) == 0
+        finally:
+            self.close()
+        if empty:
+            for part in (path, Path(f"{path}-wal"), Path(f"{path}-shm")):
+                part.unlink(missing_ok=True)
+            return f"{path} removed"
+        return f"{path} keeps its other sources; this one is not recorded, there is nothing to resume"
 
     def _build(self, domain: Any, source: Path | str, strict: bool, chunk: int, progress: bool,
                max_items: int | None, read_options: dict[str, Any]) -> BuildReport:
@@ -451,7 +497,9 @@ class GraphDatabase:
         pending: list[tuple[str, Data, str]] = []
         from tqdm.auto import tqdm
 
-        bar = tqdm(desc=f"db build {name}", unit="item", disable=not progress, dynamic_ncols=True)
+        # the reader streams, so the total is known only for a partial build (--max-items)
+        bar = tqdm(desc=f"db build {name}", unit="item", total=max_items, disable=not progress,
+                   dynamic_ncols=True)
         try:
             for k, record in enumerate(domain.read(source, strict=strict, skipped=skipped, **read_options)):
                 if max_items is not None and k >= max_items:
@@ -470,6 +518,7 @@ class GraphDatabase:
                 pending.append((rid, graph, where))
                 if len(pending) >= chunk:
                     self._flush(pending, skipped, key, report)
+                    bar.set_postfix(stored=report.stored, skipped=report.skipped, refresh=False)
             else:
                 report.complete = True
         finally:  # keep what was read, also when interrupted: the next build resumes after it
@@ -556,6 +605,11 @@ class GraphDatabase:
         fmt = fmt or ("jsonl" if path.suffix.lower() == ".jsonl" else "domain")
         if fmt not in ("jsonl", "domain"):
             raise DatabaseError(f"unknown export format {fmt!r}; use 'jsonl' or 'domain'")
+        _check_parent(path)
+        if fmt == "jsonl" and path.is_dir():
+            raise DatabaseError(f"{path}: is a folder; give a .jsonl file name")
+        if fmt == "domain":  # an unwritable suffix is refused before the bar starts
+            domain = self._export_domain(domain, path)
         path.parent.mkdir(parents=True, exist_ok=True)
         stream = tqdm(self.iter_graphs(chunk, with_ids=True), total=len(self), desc=f"export {path.name}",
                       unit="graph", disable=not progress, dynamic_ncols=True)
@@ -568,7 +622,6 @@ class GraphDatabase:
                     fh.write(json.dumps({"id": rid, **graph_to_json(graph, self.spec)}) + "\n")
                     count += 1
             return count
-        domain = self._export_domain(domain, path)
         kwargs, streams = _write_keywords(domain)
         written, objs, ids, props, names = 0, [], [], [], self.property_names()
         for rid, graph in stream:
@@ -593,6 +646,25 @@ class GraphDatabase:
             raise DatabaseError(f"{path}: domain {domain.name!r} writes {', '.join(domain.write_suffixes) or 'nothing'}"
                                 "; graphdiff itself writes .jsonl")
         return domain
+
+
+def _restated(exc: Exception, msg: str) -> Exception:
+    """``exc``'s kind of error (a graphdiff error keeps its class) with the message ``msg``."""
+    if isinstance(exc, GraphdiffError):
+        try:
+            return type(exc)(msg)
+        except TypeError:  # an error class that takes other arguments
+            pass
+    return DatabaseError(msg)
+
+
+def _check_parent(path: Path) -> None:
+    """Refuse a path whose nearest existing ancestor is a file (it cannot be created)."""
+    for parent in path.parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise DatabaseError(f"{path}: {parent} is a file, not a folder")
+            return
 
 
 def _write_keywords(domain: Any) -> tuple[set[str], bool]:

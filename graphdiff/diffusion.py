@@ -5,10 +5,14 @@ is a mask over fields: ``generate`` fields are noised and predicted, ``given`` f
 context (crystal structure prediction gives ``atom_types``; de novo gives nothing).
 
 * :meth:`GraphDiffusion.loss` — one training loss for a batch (time ``t ~ U(t_min, 1)`` per
-  graph, condition dropout for classifier-free guidance).
+  graph, condition dropout for classifier-free guidance), each field scored by its objective
+  (:mod:`graphdiff.objectives`).
 * :meth:`GraphDiffusion.sample` — ancestral or deterministic (DDIM / probability-flow) sampling
   with any number of steps, Langevin correctors for torus fields, classifier-free guidance
-  (``guidance_scale`` w: ``(1 + w) f(x, c) − w f(x, ∅)``) and a hook for gradient guidance.
+  (``guidance_scale`` w: ``(1 + w) f(x, c) − w f(x, ∅)``) and a hook for gradient guidance: a
+  loop over the steps of a :class:`~graphdiff.sampling.SamplingRun`
+  (:meth:`GraphDiffusion.prepare_sampling`), each returning a
+  :class:`~graphdiff.sampling.SampleStep`.
 * :meth:`GraphDiffusion.interpolate` — deterministic inversion of two graphs to noise,
   spherical interpolation of the latents, decoding (optionally with a changing condition).
 """
@@ -16,20 +20,23 @@ context (crystal structure prediction gives ``atom_types``; de novo gives nothin
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
-from typing import Any, Callable, Iterable, Sequence
+from typing import Any, Callable, Iterable, Mapping, Sequence
 
 import torch
 from torch import nn
 from torch_geometric.data import Batch, Data
 
-from graphdiff.constraints import check_constraint, project_edges
+from graphdiff.constraints import check_constraint
 from graphdiff.errors import GraphValidationError
 from graphdiff.graph import FieldKind, GraphSpec, Level, wrap01
+from graphdiff.guidance import ClassifierFreeGuidance, GradientGuidance
 from graphdiff.nn.base import Denoiser, NoisyGraphs, all_pairs
+from graphdiff.objectives import DenoisingObjective, LossTerms, Objective
 from graphdiff.processes.base import Process
+from graphdiff.sampling import EdgeProjection, Inpainting, LangevinCorrector, SampleStep, SamplingRun
 
-__all__ = ["GraphDiffusion", "GradientGuidance", "pair_ids", "edges_to_pairs", "pairs_to_edges"]
+__all__ = ["GraphDiffusion", "GradientGuidance", "SampleStep", "SamplingRun", "pair_ids", "edges_to_pairs",
+           "pairs_to_edges"]
 
 
 # ---------------------------------------------------------------------------- edge helpers
@@ -61,36 +68,6 @@ def pairs_to_edges(pair_index: torch.Tensor, classes: torch.Tensor) -> tuple[tor
     u, v = pair_index[:, keep]
     vals = classes[keep]
     return torch.stack([torch.cat([u, v]), torch.cat([v, u])]), torch.cat([vals, vals])
-
-
-#: Gradient guidance scores the clean estimate of Gaussian and positions fields clamped to this
-#: many units of their normalisation (the training data's standard deviation or RMS).
-_GUIDANCE_CLAMP = 5.0
-
-
-@dataclass
-class GradientGuidance:
-    """Gradient (classifier) guidance from a differentiable target.
-
-    ``fn(x0_hat: dict[str, Tensor], graphs: NoisyGraphs) -> Tensor [B]`` scores the denoiser's
-    clean estimates of the continuous, positions and torus fields (in the processes' state
-    space); sampling moves each field along ``scale · ∇ fn`` (to *increase* ``fn``; pass a
-    negated distance to reach a value).
-
-    ``noisy_fn(x_t: dict[str, Tensor], graphs: NoisyGraphs) -> Tensor [B]`` (optional, beside or
-    instead of ``fn``) scores the *noisy* states themselves at the current ``graphs.t``: a
-    time-aware predictor trained on the model's own noise. Its gradient enters as classifier
-    guidance does, as a shift of the score, ``scale · ∇_{x_t} noisy_fn``.
-
-    ``fields`` (optional): only these generated fields are moved; the others still enter the
-    target at their current estimate but follow the model alone (e.g. guide the atoms'
-    positions and leave the cell to the model).
-    """
-
-    fn: Callable[[dict[str, torch.Tensor], NoisyGraphs], torch.Tensor] | None = None
-    scale: float = 1.0
-    noisy_fn: Callable[[dict[str, torch.Tensor], NoisyGraphs], torch.Tensor] | None = None
-    fields: frozenset[str] | None = None
 
 
 class _Elements:
@@ -129,12 +106,17 @@ class GraphDiffusion(nn.Module):
         Optional :class:`~graphdiff.constraints.EdgeConstraint` (or registered name) that every
         state of the reverse process keeps, by projection of each step's added edges (the model
         must generate an edge field).
+    objectives:
+        Field name -> :class:`~graphdiff.objectives.Objective` scoring that generated field in
+        :meth:`loss` (default, and for every field left out: ``denoising``, each process's own
+        loss). Objectives are submodules: what they hold is saved with the weights.
     """
 
     def __init__(self, spec: GraphSpec, denoiser: Denoiser, processes: dict[str, Process],
                  generate: Sequence[str], given: Sequence[str] = (), condition: Sequence[str] = (),
                  cond_drop: float = 0.1, loss_weights: dict[str, float] | None = None,
-                 t_min: float = 1e-3, constraint: Any = None) -> None:
+                 t_min: float = 1e-3, constraint: Any = None,
+                 objectives: Mapping[str, Objective] | None = None) -> None:
         super().__init__()
         self.spec = spec
         self.generate = list(generate)
@@ -164,6 +146,16 @@ class GraphDiffusion(nn.Module):
         max_nodes = spec.max_nodes or 512
         self.register_buffer("num_nodes_hist", torch.zeros(max_nodes + 1))
         self.constraint = check_constraint(constraint, spec, self.generate)
+        objectives = dict(objectives or {})
+        unknown = sorted(set(objectives) - set(self.generate))
+        if unknown:
+            raise ValueError(f"objectives for {unknown}, which are not generated fields ({self.generate})")
+        for name, objective in objectives.items():
+            if not isinstance(objective, Objective):
+                raise TypeError(f"the objective of field {name!r} must be a graphdiff.objectives.Objective, "
+                                f"got {type(objective).__name__}")
+        self.objectives = nn.ModuleDict({n: objectives[n] if n in objectives else DenoisingObjective(spec[n])
+                                         for n in self.generate})
 
 
     # ------------------------------------------------------------------ batches
@@ -251,7 +243,12 @@ class GraphDiffusion(nn.Module):
 
     # ------------------------------------------------------------------ training
     def loss(self, batch: Batch, generator: torch.Generator | None = None) -> tuple[torch.Tensor, dict[str, float]]:
-        """Training loss of one batch: ``(total, {field: value})``."""
+        """Training loss of one batch: ``(total, {field: value})``.
+
+        Each graph gets a time ``t ~ U(t_min, 1)``; every generated field is noised by its
+        process, the denoiser predicts all of them at once, and each field's objective
+        (:attr:`objectives`) gives a loss per element, averaged over the batch's elements of
+        that field; ``total`` sums the fields times their ``loss_weights``."""
         device = batch.batch.device
         B = batch.num_graphs
         t = self.t_min + (1 - self.t_min) * torch.rand(B, generator=generator, device=device)
@@ -276,9 +273,12 @@ class GraphDiffusion(nn.Module):
         total = torch.zeros((), device=device)
         parts: dict[str, float] = {}
         for name in self.generate:
-            el = elements[name]
-            pred = self.processes[name].precondition(preds[name], states[name], t[el.index])
-            per = self.processes[name].loss(pred, targets[name], el.x0, t[el.index])
+            el, process = elements[name], self.processes[name]
+            t_el = t[el.index]
+            pred = process.precondition(preds[name], states[name], t_el)
+            per = self.objectives[name](LossTerms(field=self.spec[name], process=process, pred=pred,
+                                                  target=targets[name], x0=el.x0, x_t=states[name],
+                                                  t=t_el, index=el.index))
             value = per.mean() if per.numel() else torch.zeros((), device=device)
             parts[name] = float(value.detach())
             total = total + self.loss_weights[name] * value
@@ -332,11 +332,11 @@ class GraphDiffusion(nn.Module):
         graphs = NoisyGraphs(inputs=inputs, t=tt, batch=batch.batch, ptr=batch.ptr,
                              pair_index=pair_index, pair_batch=pair_batch, cond=cond, cond_mask=mask,
                              given=frozenset(self.given))
-        preds = self._precondition(self.denoiser(graphs), states, t)
         if cond is not None and guidance_scale != 0.0:
-            uncond = self._precondition(
-                self.denoiser(NoisyGraphs(**{**graphs.__dict__, "cond_mask": torch.zeros_like(mask)})), states, t)
-            preds = {n: self.processes[n].guide(preds[n], uncond[n], guidance_scale) for n in preds}
+            preds = ClassifierFreeGuidance(guidance_scale)(
+                lambda g: self._precondition(self.denoiser(g), states, t), graphs, self.processes)
+        else:
+            preds = self._precondition(self.denoiser(graphs), states, t)
         return preds, graphs
 
     def _precondition(self, preds: dict[str, torch.Tensor], states: dict[str, torch.Tensor],
@@ -345,83 +345,9 @@ class GraphDiffusion(nn.Module):
                 for n, p in preds.items()}
 
     def _apply_gradient_guidance(self, guidance: GradientGuidance, states, preds, graphs, t: float):
-        """Shift continuous predictions by the gradient of a differentiable target.
-
-        ``fn``: the gradient is taken with respect to the clean estimate ``x̂_0`` itself.
-        Gaussian and positions fields move their clean estimate by ``scale · ∇`` (the prediction
-        is rewritten so that the state ``x_t`` is unchanged); torus fields shift their score by
-        ``scale · ∇`` (``x̂_0`` moves by ``σ² · scale · ∇``). The move of ``x̂_0`` is thus bounded
-        at every noise level: a gradient with respect to the state ``x_t`` would carry a factor
-        ``1 / α_t``, and an ε shift of ``σ_t`` times it moves ``x̂_0`` by ``∇ / SNR(t)``, about
-        ``10⁵ ∇`` at ``t = 1``, which threw the samples far off. The target scores Gaussian and
-        positions estimates clamped to ``±5`` normalisation units (:data:`_GUIDANCE_CLAMP`).
-
-        ``noisy_fn`` (a time-aware target, which reads ``x_t`` as it was trained to): classifier
-        guidance proper, the score of every continuous field shifted by ``scale · ∇_{x_t}``
-        (``ε̂`` moves by ``−σ_t · scale · ∇``, ``x̂_0`` by ``σ_t² / α_t · scale · ∇``).
-        """
-        moves: dict[str, torch.Tensor] = {}   # the move of x̂_0 (Gaussian / positions fields)
-        scores: dict[str, torch.Tensor] = {}  # the shift of the score (torus fields)
-
-        def add(table: dict, name: str, value: torch.Tensor) -> None:
-            table[name] = table[name] + value if name in table else value
-
-        with torch.enable_grad():
-            if guidance.fn is not None:
-                leaves = {}
-                for name, x in states.items():
-                    proc = self.processes[name]
-                    if proc.kind is FieldKind.CATEGORICAL:
-                        continue
-                    if proc.kind is FieldKind.TORUS:
-                        sigma = float(proc.sigma(t))
-                        clean = x + sigma**2 * proc.score(preds[name], t)
-                    else:
-                        clean, _ = proc.split(x, preds[name], t)
-                        # far from the data at high noise (errors grow as 1 / α_t): score a plausible
-                        # estimate, so that a steep target (a density of log lengths) cannot overflow
-                        clean = clean.clamp(-_GUIDANCE_CLAMP, _GUIDANCE_CLAMP)
-                    leaves[name] = clean.detach().clone().requires_grad_(True)
-                if leaves:
-                    value = guidance.fn(dict(leaves), graphs).sum()
-                    grads = torch.autograd.grad(value, list(leaves.values()), allow_unused=True)
-                    for name, grad in zip(leaves, grads):
-                        if grad is not None:
-                            add(scores if self.processes[name].kind is FieldKind.TORUS else moves,
-                                name, guidance.scale * grad)
-            if guidance.noisy_fn is not None:
-                leaves = {name: x.detach().clone().requires_grad_(True) for name, x in states.items()
-                          if self.processes[name].kind is not FieldKind.CATEGORICAL}
-                if leaves:
-                    value = guidance.noisy_fn({**states, **leaves}, graphs).sum()
-                    grads = torch.autograd.grad(value, list(leaves.values()), allow_unused=True)
-                    for name, grad in zip(leaves, grads):
-                        if grad is None:
-                            continue
-                        proc = self.processes[name]
-                        if proc.kind is FieldKind.TORUS:
-                            add(scores, name, guidance.scale * grad)
-                        else:
-                            a, s = proc.schedule.alpha_sigma_float(t)
-                            add(moves, name, (s * s / max(a, 1e-8)) * guidance.scale * grad)
-        if guidance.fields is not None:
-            scores = {n: v for n, v in scores.items() if n in guidance.fields}
-            moves = {n: v for n, v in moves.items() if n in guidance.fields}
-        out = dict(preds)
-        for name, shift in scores.items():
-            proc = self.processes[name]
-            out[name] = out[name] + shift / proc.score_scale(proc.sigma(t).view(1))
-        for name, delta in moves.items():
-            proc = self.processes[name]
-            a, s = proc.schedule.alpha_sigma_float(t)
-            s = max(s, 1e-8)
-            if proc.prediction == "eps":  # x_t fixed: ε̂ = (x_t − α x̂_0) / σ
-                out[name] = out[name] - (a / s) * delta
-            elif proc.prediction == "x0":
-                out[name] = out[name] + delta
-            else:  # v = α ε̂ − σ x̂_0 with x_t fixed: v moves by −δ (α² / σ + σ) = −δ / σ
-                out[name] = out[name] - delta / s
-        return out
+        """Shift continuous predictions by the gradient of a differentiable target (see
+        :meth:`GradientGuidance.apply <graphdiff.guidance.GradientGuidance.apply>`)."""
+        return guidance.apply(self.processes, states, preds, graphs, t)
 
     @torch.no_grad()
     def sample(
@@ -442,8 +368,11 @@ class GraphDiffusion(nn.Module):
         return_trajectory: bool = False,
         progress: Callable[[Iterable[int]], Iterable[int]] | None = None,
         constraint: Any = "model",
+        callback: Callable[[SampleStep], None] | None = None,
     ) -> list[Data] | tuple[list[Data], list[dict[str, torch.Tensor]]]:
-        """Generate graphs.
+        """Generate graphs: a loop over the reverse steps of a :class:`~graphdiff.sampling.SamplingRun`
+        (:meth:`prepare_sampling`, then :meth:`SamplingRun.step <graphdiff.sampling.SamplingRun.step>`
+        from ``t = 1`` to ``0``).
 
         Parameters
         ----------
@@ -464,7 +393,9 @@ class GraphDiffusion(nn.Module):
         corrector_steps:
             Langevin corrector steps per step for torus fields.
         gradient_guidance:
-            Optional :class:`GradientGuidance`.
+            Optional :class:`~graphdiff.guidance.GradientGuidance`.
+        generator:
+            Source of every random draw (the same seed gives the same graphs).
         latents:
             Start states at ``t = 1`` per generated field (interpolation); default: the prior.
         inpaint:
@@ -476,24 +407,99 @@ class GraphDiffusion(nn.Module):
             Accept templates larger than any training graph (refused by default: a model is
             only known to work on the sizes it was trained on).
         return_trajectory:
-            Also return the list of states after every step (memory grows with ``steps``).
+            Kept for compatibility with code written before :meth:`sample_trajectory`: also
+            return the list of states after every step (memory grows with ``steps``). Use
+            :meth:`sample_trajectory` or a ``callback`` instead.
+        progress:
+            Wraps the loop of steps: called once with ``range(steps)``, it returns the iterable
+            the loop runs over (a ``tqdm``, or a :class:`graphdiff.progress.StepProgress` shared
+            by several calls).
         constraint:
             ``"model"`` (the default): the model's own :attr:`constraint`; otherwise a registered
             name, an :class:`~graphdiff.constraints.EdgeConstraint`, or ``None`` / ``"none"`` for
             no projection. With a constraint, the edges each reverse step adds are inserted in a
             random order and those that would break it are discarded (ConStruct's projector), so
             every state, and the generated graph, has the property.
+        callback:
+            Called after every step with its :class:`~graphdiff.sampling.SampleStep` (new
+            states, predictions, clean estimates): to watch, record or plot the reverse process.
+
+        Returns
+        -------
+        list of Data
+            The generated graphs, one per size or template. With ``return_trajectory``: a tuple
+            ``(graphs, trajectory)`` as :meth:`sample_trajectory` returns.
+        """
+        run = self.prepare_sampling(num_nodes, template=template, cond=cond, steps=steps, sampler=sampler,
+                                    guidance_scale=guidance_scale, corrector_steps=corrector_steps,
+                                    gradient_guidance=gradient_guidance, generator=generator, latents=latents,
+                                    inpaint=inpaint, allow_larger=allow_larger, constraint=constraint)
+        trajectory: list[dict[str, torch.Tensor]] = []
+        states = run.initial_states()
+        loop: Iterable[int] = range(run.steps)
+        if progress is not None:
+            loop = progress(loop)
+        for i in loop:
+            out = run.step(states, i)
+            states = out.states
+            if return_trajectory:
+                trajectory.append(run.finalize(states))
+            if callback is not None:
+                callback(out)
+        graphs = run.to_graphs(states)
+        return (graphs, trajectory) if return_trajectory else graphs
+
+    def sample_trajectory(self, num_nodes: Sequence[int] | None = None,
+                          **options: Any) -> tuple[list[Data], list[dict[str, torch.Tensor]]]:
+        """:meth:`sample` (same arguments), also returning the states after every step.
+
+        Returns
+        -------
+        tuple
+            ``(graphs, trajectory)``: the generated graphs, and for each of the ``steps`` steps a
+            dict field name -> the states of every generated field after it, in the data's units
+            and on the CPU (memory grows with ``steps``).
+        """
+        if "return_trajectory" in options:
+            raise TypeError("sample_trajectory always returns the trajectory: drop return_trajectory")
+        return self.sample(num_nodes, return_trajectory=True, **options)
+
+    @torch.no_grad()
+    def prepare_sampling(
+        self,
+        num_nodes: Sequence[int] | None = None,
+        *,
+        template: Batch | Sequence[Data] | None = None,
+        cond: torch.Tensor | dict[str, float] | None = None,
+        steps: int = 200,
+        sampler: str = "ancestral",
+        guidance_scale: float = 0.0,
+        corrector_steps: int = 0,
+        gradient_guidance: GradientGuidance | None = None,
+        generator: torch.Generator | None = None,
+        latents: dict[str, torch.Tensor] | None = None,
+        inpaint: Sequence[str] = (),
+        allow_larger: bool = False,
+        constraint: Any = "model",
+    ) -> SamplingRun:
+        """The sampling setup of one batch, checked, as a :class:`~graphdiff.sampling.SamplingRun`
+        to step through (the keyword arguments are :meth:`sample`'s). Draws nothing yet: the run's
+        ``initial_states()`` draws the start, each ``step(states, i)`` one reverse step::
+
+            run = model.prepare_sampling([6, 8], steps=50, generator=torch.Generator().manual_seed(0))
+            states = run.initial_states()
+            for i in range(run.steps):
+                states = run.step(states, i).states
+            graphs = run.to_graphs(states)      # == model.sample([6, 8], steps=50, generator=<same seed>)
         """
         if steps < 1:
             raise ValueError(f"steps must be >= 1, got {steps}")
-        if gradient_guidance is not None and gradient_guidance.fields is not None:
-            moved = [n for n in self.generate if self.processes[n].kind is not FieldKind.CATEGORICAL]
-            bad = sorted(set(gradient_guidance.fields) - set(moved))
-            if bad:
-                raise GraphValidationError(f"gradient guidance fields {bad} are not continuous fields this "
-                                           f"model generates (it can move {moved})")
+        if gradient_guidance is not None:
+            gradient_guidance.check(self.processes, self.generate)
         if sampler not in ("ancestral", "ddim"):
             raise ValueError(f"unknown sampler {sampler!r}; use 'ancestral' or 'ddim'")
+        if corrector_steps < 0:
+            raise ValueError(f"corrector_steps must be >= 0, got {corrector_steps}")
         device = self.num_nodes_hist.device
         if isinstance(constraint, str) and constraint == "model":  # not while the edges are held (interpolation)
             edge = self.spec.edge_field
@@ -515,88 +521,35 @@ class GraphDiffusion(nn.Module):
         for name in self.given:
             el = self._elements(batch, name, pair_index)
             given_inputs[name] = self.processes[name].clean_input(el.x0, el.index)
-        states: dict[str, torch.Tensor] = {}
         index_of: dict[str, torch.Tensor] = {}
         for name in self.generate:
-            f = self.spec[name]
-            if f.level is Level.NODE:
-                index = batch.batch
-            elif f.level is Level.GRAPH:
-                index = torch.arange(B, device=device)
-            else:
-                index = pair_batch
-            index_of[name] = index
-            if latents is not None and name in latents:
-                states[name] = latents[name].to(device)
-            else:
-                states[name] = self.processes[name].prior(index.numel(), index, B, generator)
-        edge_name = self.spec.edge_field.name if constraint is not None else None
-        position_field = constraint.position_field if constraint is not None else None
+            level = self.spec[name].level
+            index_of[name] = (batch.batch if level is Level.NODE else torch.arange(B, device=device)
+                              if level is Level.GRAPH else pair_batch)
 
-        def positions(states: dict[str, torch.Tensor]) -> torch.Tensor | None:
-            """The nodes' positions a geometric constraint reads: the current state of a generated
-            field (an affine image of the data's positions, which keeps every crossing), or the
-            template's values of a given one."""
-            if position_field is None:
-                return None
-            if position_field in states:
-                return states[position_field]
-            return self._elements(batch, position_field, pair_index).x0
+        def denoise(states: dict[str, torch.Tensor], t: float) -> tuple[dict[str, torch.Tensor], NoisyGraphs]:
+            return self._denoise(states, given_inputs, t, batch, pair_index, pair_batch, c, mask, guidance_scale)
 
-        def clean_layout(states: dict[str, torch.Tensor], preds: dict[str, torch.Tensor],
-                         t: float) -> torch.Tensor | None:
-            """Before the last step, a geometric constraint reads the denoiser's estimate of the
-            clean positions (a Gaussian field's ``x̂_0``), where the nodes are heading, rather than
-            their noisy state; ``None`` where there is no such estimate (the state is read)."""
-            if position_field is None or position_field not in states:
-                return None
-            split = getattr(self.processes[position_field], "split", None)
-            return split(states[position_field], preds[position_field], t)[0] if split is not None else None
-
-        if constraint is not None:  # the start state: the prior draw's edges, projected onto the constraint
-            states[edge_name] = project_edges(constraint, torch.zeros_like(states[edge_name]),
-                                              states[edge_name], pair_index, pair_batch, batch.ptr, generator,
-                                              positions(states))
-        deterministic = sampler == "ddim"
-        times = torch.linspace(1.0, 0.0, steps + 1).tolist()
-        trajectory = []
-        loop: Iterable[int] = range(steps)
-        if progress is not None:
-            loop = progress(loop)
-        for i in loop:
-            t, s = times[i], times[i + 1]
-            preds, graphs = self._denoise(states, given_inputs, t, batch, pair_index, pair_batch, c,
-                                          mask, guidance_scale)
-            for _ in range(corrector_steps):
-                torus = [n for n in self.generate if self.processes[n].kind is FieldKind.TORUS]
-                if not torus:
-                    break
-                for n in torus:
-                    states[n] = self.processes[n].correct(states[n], preds[n], t, generator)
-                preds, graphs = self._denoise(states, given_inputs, t, batch, pair_index, pair_batch,
-                                              c, mask, guidance_scale)
-            if gradient_guidance is not None:
-                preds = self._apply_gradient_guidance(gradient_guidance, states, preds, graphs, t)
-            prev_edges = states[edge_name] if edge_name is not None else None
-            layout = clean_layout(states, preds, t) if i < steps - 1 else None
-            for name in self.generate:
-                states[name] = self.processes[name].step(states[name], preds[name], t, s,
-                                                         index_of[name], generator, deterministic)
-            for name in inpaint:
-                el = self._elements(batch, name, pair_index)
-                if i == steps - 1:
-                    states[name] = self.processes[name].encode(el.x0, el.index)
-                else:
-                    ts = torch.full((el.x0.shape[0],), float(s), device=device)
-                    states[name] = self.processes[name].noise(el.x0, ts, el.index, generator)[0]
-            if edge_name is not None:  # after every field moved: a geometric constraint reads the new positions
-                states[edge_name] = project_edges(constraint, prev_edges, states[edge_name], pair_index,
-                                                  pair_batch, batch.ptr, generator,
-                                                  positions(states) if layout is None else layout)
-            if return_trajectory:
-                trajectory.append({n: self.processes[n].finalize(x).cpu() for n, x in states.items()})
-        graphs_out = self._to_graphs(batch, states, pair_index)
-        return (graphs_out, trajectory) if return_trajectory else graphs_out
+        projection = None
+        if constraint is not None:
+            field = constraint.position_field
+            given_positions = (self._elements(batch, field, pair_index).x0
+                               if field is not None and field not in self.generate else None)
+            projection = EdgeProjection(constraint, self.spec.edge_field.name, self.processes, pair_index,
+                                        pair_batch, batch.ptr, given_positions)
+        inpainting = None
+        if inpaint:
+            held = {n: self._elements(batch, n, pair_index) for n in inpaint}
+            inpainting = Inpainting(self.processes, {n: (el.x0, el.index) for n, el in held.items()})
+        torus = [n for n in self.generate if self.processes[n].kind is FieldKind.TORUS]
+        corrector = LangevinCorrector(self.processes, torus, corrector_steps) if corrector_steps and torus else None
+        return SamplingRun(processes=self.processes, generate=self.generate, index=index_of, num_graphs=B,
+                           steps=steps, deterministic=sampler == "ddim", denoise=denoise,
+                           to_graphs=lambda states: self._to_graphs(batch, states, pair_index),
+                           generator=generator, latents=latents, corrector=corrector,
+                           gradient_guidance=gradient_guidance, projection=projection, inpainting=inpainting,
+                           classifier_free=(ClassifierFreeGuidance(guidance_scale)
+                                            if c is not None and guidance_scale != 0.0 else None))
 
     def _sampling_condition(self, cond, B: int, device) -> tuple[torch.Tensor | None, torch.Tensor | None]:
         if not self.condition:

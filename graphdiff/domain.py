@@ -193,6 +193,13 @@ class Domain(ABC):
     #: ``graphdiff convert`` when the domain that reads a file cannot write the output format)
     converts_from: tuple[str, ...] = ()
 
+    def holds_items(self, path: str | Path) -> bool:
+        """Whether the file ``path``, of one of :attr:`read_suffixes`, holds this domain's items,
+        judged from its content where one suffix serves several domains (an ASE ``.db`` holds
+        crystals or molecules); ``graphdiff convert`` asks when more than one domain reads a
+        file's suffix. Default: ``True`` (the suffix decides)."""
+        return True
+
     def convert_from(self, obj: Any, source: str) -> Any:
         """An object of this domain made from ``obj``, an object of the domain named ``source``
         (one of :attr:`converts_from`), e.g. a molecule from a crystal structure holding it.

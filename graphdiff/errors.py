@@ -22,6 +22,11 @@ class DuplicateNameError(RegistryError):
     """Two registrations used the same name in one registry."""
 
 
+class AmbiguousNameError(RegistryError):
+    """A look-up used a name that two or more plugins registered: none of them is used, and the
+    message names every plugin that claims it (see :mod:`graphdiff.plugins.manager`)."""
+
+
 class PluginError(GraphdiffError):
     """A plugin failed to import, has a bad hook, or registered something invalid."""
 
@@ -36,6 +41,17 @@ class GraphValidationError(GraphdiffError, ValueError):
 
 class DataError(GraphdiffError, ValueError):
     """Input data could not be read or converted; the message names the source and row."""
+
+
+def skipped_summary(skipped: list[dict[str, str]], first: int = 3) -> str:
+    """``"200 skipped; the first: <where>: <reason>; ..."`` for a message about a skip report
+    (``{"where", "reason"}`` rows): the count and the first ``first`` reasons, so that an error
+    such as "no usable items" says why."""
+    if not skipped:
+        return "none skipped"
+    shown = "; ".join(f"{s.get('where', '?')}: {s.get('reason', '?')}" for s in skipped[:first])
+    more = f"; and {len(skipped) - first} more" if len(skipped) > first else ""
+    return f"{len(skipped)} skipped; {'the first' if len(skipped) > 1 else 'it'}: {shown}{more}"
 
 
 class CheckpointError(GraphdiffError):

@@ -29,16 +29,20 @@ import torch
 from graphdiff.config import RunConfig
 from graphdiff.diffusion import GraphDiffusion
 from graphdiff.constraints import check_constraint
+from graphdiff.objectives import build_objectives
 from graphdiff.errors import CheckpointError, ConfigError, GraphdiffError
 from graphdiff.graph import FieldKind, GraphSpec
 
 __all__ = ["build_model", "save_checkpoint", "read_checkpoint", "load_model", "resolve_checkpoint",
-           "export_checkpoint"]
+           "export_checkpoint", "auto_denoiser"]
 
 FORMAT = "graphdiff-checkpoint"
 
 
-def _auto_denoiser(domain: Any, spec: GraphSpec) -> str:
+def auto_denoiser(domain: Any, spec: GraphSpec) -> str:
+    """The denoiser ``[model] denoiser = "auto"`` stands for: the domain's ``default_denoiser``
+    if it names one, else ``periodic`` for a spec with a torus field, ``egnn`` for one with a
+    positions field, and ``graph_transformer`` otherwise."""
     name = getattr(domain, "default_denoiser", None)
     if name:
         return name
@@ -47,6 +51,9 @@ def _auto_denoiser(domain: Any, spec: GraphSpec) -> str:
     if spec.of_kind(FieldKind.POSITIONS):
         return "egnn"
     return "graph_transformer"
+
+
+_auto_denoiser = auto_denoiser  # the former private name, still imported by graphdiff.predictors
 
 
 def build_model(cfg: RunConfig, domain: Any = None, spec: GraphSpec | None = None) -> GraphDiffusion:
@@ -70,15 +77,37 @@ def build_model(cfg: RunConfig, domain: Any = None, spec: GraphSpec | None = Non
     except GraphdiffError as exc:
         raise ConfigError(f"diffusion.constraint: {exc}") from exc
     processes = {n: build_process(spec[n], d.fields.get(n)) for n in generate + list(d.given)}
-    denoiser_name = cfg.model.denoiser if cfg.model.denoiser != "auto" else _auto_denoiser(domain, spec)
+    denoiser_name = cfg.model.denoiser if cfg.model.denoiser != "auto" else auto_denoiser(domain, spec)
     denoiser_cls = manager.get("denoisers", denoiser_name)
     outputs = {n: spec[n].width for n in generate}
+    objectives = build_objectives(d, spec, generate)
     denoiser = denoiser_cls(spec, outputs, cond_dim=len(d.condition), hidden=cfg.model.hidden,
-                            layers=cfg.model.layers, **cfg.model.options)
+                            layers=cfg.model.layers, **cfg.model.options, **_encoder_options(cfg, manager))
     weights = {n: c.loss_weight for n, c in d.fields.items()}
     return GraphDiffusion(spec, denoiser, processes, generate=generate, given=d.given,
                           condition=d.condition, cond_drop=d.cond_drop, loss_weights=weights,
-                          constraint=constraint)
+                          constraint=constraint, objectives=objectives)
+
+
+def _encoder_options(cfg: RunConfig, manager: Any) -> dict[str, Any]:
+    """The denoiser's ``encoder`` and ``encoder_options`` arguments a config sets (none when it
+    leaves them at their defaults: a denoiser that takes no encoder still builds)."""
+    from graphdiff.errors import RegistryError
+
+    m = cfg.model
+    for key in ("encoder", "encoder_options"):
+        if key in m.options:
+            raise ConfigError(f"model.options.{key}: set it as model.{key}")
+    out: dict[str, Any] = {}
+    if m.encoder is not None:
+        try:
+            manager.registry("encoders").entry(m.encoder)
+        except RegistryError as exc:
+            raise ConfigError(f"model.encoder: {exc}") from None
+        out["encoder"] = m.encoder
+    if m.encoder_options:
+        out["encoder_options"] = dict(m.encoder_options)
+    return out
 
 
 def save_checkpoint(path: str | Path, payload: dict[str, Any]) -> Path:
@@ -135,13 +164,38 @@ def resolve_checkpoint(name_or_path: str | Path) -> Path:
 def read_checkpoint(path: str | Path) -> dict[str, Any]:
     """Load a checkpoint file safely (``weights_only=True``), with clear errors."""
     path = resolve_checkpoint(path)
+    _check_checkpoint_file(Path(path))
     try:
         ckpt = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # noqa: BLE001 - any unpickling failure means a corrupt file
-        raise CheckpointError(f"{path}: not a readable checkpoint ({type(exc).__name__}: {exc})") from None
+        first = next((line.strip() for line in str(exc).splitlines() if line.strip()), "")
+        if len(first) > 160 and ". " in first:  # torch's advice that follows is not for this case
+            first = first[:first.index(". ") + 1]
+        if "weights_only" in first or "Weights only load failed" in first:
+            first = ("it holds Python objects besides tensors and plain containers, and graphdiff "
+                     "loads checkpoints with weights_only=True (no code from a file is run)")
+        raise CheckpointError(f"{path}: not a readable checkpoint ({type(exc).__name__}: {first})") from None
     if not isinstance(ckpt, dict) or ckpt.get("format") != FORMAT:
         raise CheckpointError(f"{path}: not a graphdiff checkpoint")
     return ckpt
+
+
+def _check_checkpoint_file(path: Path) -> None:
+    """Refuse what cannot be a checkpoint before ``torch.load`` reads it: a folder, an empty
+    file, a file that is neither the zip archive ``torch.save`` writes nor its legacy pickle."""
+    if path.is_dir():
+        raise CheckpointError(f"{path}: is a folder, not a checkpoint file")
+    try:
+        with path.open("rb") as fh:
+            head = fh.read(4)
+    except OSError as exc:
+        raise CheckpointError(f"{path}: cannot be read ({exc.strerror or exc})") from None
+    if not head:
+        raise CheckpointError(f"{path}: not a readable checkpoint: the file is empty (0 bytes; an "
+                              "interrupted copy?)")
+    if not (head.startswith(b"PK") or head[:1] == b"\x80"):
+        raise CheckpointError(f"{path}: not a readable checkpoint: graphdiff checkpoints are files "
+                              f"torch.save writes (a zip archive); this one starts with {head!r}")
 
 
 def load_model(path: str | Path, use_ema: bool | None = None) -> tuple[GraphDiffusion, RunConfig, dict[str, Any]]:

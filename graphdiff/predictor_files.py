@@ -24,7 +24,7 @@ from graphdiff.errors import CheckpointError, ConfigError
 from graphdiff.registry import factory
 
 __all__ = ["read_header", "predictor_facts", "register_predictor_targets", "register_bundled_predictors",
-           "register_env_predictors", "PREDICTORS_ENV"]
+           "register_env_predictors", "canonical_target_name", "PREDICTORS_ENV"]
 
 #: environment variable: predictor files (or folders of ``*.pt`` predictors), separated by
 #: ``os.pathsep``, whose properties the core registers as targets
@@ -167,10 +167,16 @@ def _differentiable(facts: dict[str, Any], registry: Any) -> bool | None:
     return True
 
 
-def register_predictor_targets(register: Any, path: str | Path, name: str | None = None) -> list[str]:
+def register_predictor_targets(register: Any, path: str | Path, name: str | None = None,
+                               alias: str | None = None) -> list[str]:
     """Register each property of the predictor file ``path`` as a target
     (:func:`graphdiff.targets.predictor_target`) that loads the predictor on first use; the
-    header is read now. Returns the target names. For a ``register_targets`` hook."""
+    header is read now. Returns the target names. For a ``register_targets`` hook.
+
+    ``alias``: a second name for the target of a predictor of one property (a bundled
+    predictor's own name, ``perov5-heat`` beside ``perov5-heat_ref``), registered with the same
+    target, so that the predictor's name works wherever a target is accepted; passed over for a
+    predictor of several properties (which property would it be?) or when it is a target's name."""
     path = str(Path(path).resolve())
     head = read_header(path)
     names = []
@@ -180,19 +186,39 @@ def register_predictor_targets(register: Any, path: str | Path, name: str | None
         differentiable = _differentiable(facts, getattr(register, "registry", None))
         if differentiable is not None:
             metadata["differentiable"] = differentiable
-        register(facts["name"], factory("graphdiff.targets:predictor_target", path, prop, name=name),
-                 description=facts["description"], **metadata)
+        located = factory("graphdiff.targets:predictor_target", path, prop, name=name)
+        register(facts["name"], located, description=facts["description"], **metadata)
         names.append(facts["name"])
+        if alias and len(head["properties"]) == 1 and alias != facts["name"]:
+            register(alias, located, description=facts["description"], alias_of=facts["name"], **metadata)
     return names
+
+
+def canonical_target_name(name: str) -> str:
+    """The name of the target ``name`` stands for: a predictor's second name (``perov5-heat``,
+    registered with ``alias_of``) gives its target's own (``perov5-heat_ref``); any other name
+    is returned as it is."""
+    try:
+        from graphdiff.plugins import get_manager
+
+        registry = get_manager().registry("targets")
+        if name in registry:
+            return str(registry.entry(name).metadata.get("alias_of") or name)
+    except Exception:  # noqa: BLE001 - no plugins to ask: the name as given
+        pass
+    return name
 
 
 def register_bundled_predictors(register: Any, package: str, folder: str = "predictors") -> None:
     """The predictor part of a plugin's ``register_targets`` hook: register the properties of
-    every ``*.pt`` predictor in ``package``'s ``folder`` (none when it is empty or absent)."""
+    every ``*.pt`` predictor in ``package``'s ``folder`` (none when it is empty or absent), and,
+    for a predictor of one property whose target is named otherwise, its file's stem as a second
+    name of that target (``perov5-heat`` for ``perov5-heat_ref``: the name ``graphdiff predict``
+    takes works in ``--target`` and ``--judge`` too)."""
     where = resources.files(package) / folder
     for item in sorted(where.iterdir() if where.is_dir() else [], key=lambda p: p.name):
         if item.name.endswith(".pt"):
-            register_predictor_targets(register, str(item))
+            register_predictor_targets(register, str(item), alias=item.name[:-len(".pt")])
 
 
 def register_env_predictors(register: Any) -> None:

@@ -32,6 +32,7 @@ import csv
 import json
 import math
 import os
+import sys
 import time
 import warnings
 from dataclasses import dataclass, field
@@ -53,7 +54,11 @@ from graphdiff.predictor_files import PREDICTORS_ENV  # the predictor files the 
 
 __all__ = [
     "bundled_predictors",
+    "predictor_target_files",
     "resolve_predictor",
+    "out_of_domain",
+    "out_of_domain_objects",
+    "training_classes",
     "PredictorOptions",
     "PredictorConfig",
     "parse_predictor_config",
@@ -304,7 +309,7 @@ def _strip(graph: Data, spec: GraphSpec) -> Data:
 def read_labelled(domain: Any, source: str | Path, properties: Sequence[str], *,
                   labels: str | Path | None = None, id_column: str = "id",
                   missing: str = "skip", strict: bool = False, max_items: int | None = None,
-                  **options: Any) -> LabelledData:
+                  progress: bool = False, **options: Any) -> LabelledData:
     """Read ``source`` with the domain's reader; attach each item's property values.
 
     A property's values come from, in this order: the ``labels`` CSV when it has that column
@@ -314,6 +319,7 @@ def read_labelled(domain: Any, source: str | Path, properties: Sequence[str], *,
     cell, NaN, absent from the labels) is skipped and reported (``missing="skip"``), raises a
     :class:`DataError` naming its id (``"error"``), or is kept when it has another property
     (``"mask"``). A non-numeric value raises a :class:`DataError` naming the item.
+    ``progress``: bars on stderr while the items are read and converted.
     """
     if missing not in ("skip", "error", "mask"):
         raise ValueError(f"missing must be skip, error or mask, got {missing!r}")
@@ -321,12 +327,15 @@ def read_labelled(domain: Any, source: str | Path, properties: Sequence[str], *,
     if "://" not in source and not Path(source).exists():
         raise DataError(f"{source}: no such file or folder")
     skipped: list[dict[str, str]] = []
+    name = Path(source).name or source
     try:
         records = []
-        for rec in domain.read(source, strict=strict, skipped=skipped, **options):
-            records.append(rec)
-            if max_items is not None and len(records) >= max_items:
-                break
+        with _bar(max_items, f"reading {name}", "item", progress) as bar:
+            for rec in domain.read(source, strict=strict, skipped=skipped, **options):
+                records.append(rec)
+                bar.update(1)
+                if max_items is not None and len(records) >= max_items:
+                    break
     except DataError as exc:
         raise DataError(f"cannot read {source} as a {domain.name!r} source: {exc}") from None
     if not records:
@@ -363,7 +372,9 @@ def read_labelled(domain: Any, source: str | Path, properties: Sequence[str], *,
             raise DataError(f"{labels}: none of its ids matches an item of {source} (e.g. {unknown[0]!r} "
                             f"vs item id {str(records[0].get('id'))!r})")
     graphs, ids = [], []
+    bar = _bar(len(records), f"converting {name}", "item", progress)
     for k, rec in enumerate(records):
+        bar.update(1)
         rid = str(rec.get("id", k))
         where = str(rec.get("source") or (rid if Path(source).name in rid else f"{Path(source).name} item {k}"))
         if rid not in where:
@@ -394,11 +405,20 @@ def read_labelled(domain: Any, source: str | Path, properties: Sequence[str], *,
         setattr(graph, _Y, torch.tensor([values], dtype=torch.float32))
         graphs.append(graph)
         ids.append(rid)
+    bar.close()
     if not graphs:
         shown = "; ".join(f"{s['where']}: {s['reason']}" for s in skipped[:3])
         raise DataError(f"{source}: no item has the properties {list(properties)} ({len(skipped)} "
                         f"skipped: {shown})")
     return LabelledData(graphs, ids, skipped, sources)
+
+
+def _bar(total: int | None, desc: str, unit: str, enabled: bool) -> Any:
+    """A progress bar on stderr (tqdm; a silent one when not ``enabled``)."""
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, desc=desc, unit=unit, disable=not enabled, file=sys.stderr, dynamic_ncols=True,
+                leave=False)
 
 
 # ============================================================================ the model
@@ -942,19 +962,45 @@ def bundled_predictors() -> dict[str, Path]:
     return dict(sorted(out.items()))
 
 
-def resolve_predictor(ref: str | Path) -> Path:
-    """A predictor file from a path or a bundled predictor's name (:func:`bundled_predictors`).
+def predictor_target_files() -> dict[str, Path]:
+    """``{target name: predictor file}`` of the registered targets that read a predictor file
+    (``perov5-heat_ref``: the bundled ``perov5-heat``), so that a predictor is found by the name
+    of any of its targets as well as by its own."""
+    from graphdiff.plugins import get_manager
 
-    A reference that names neither raises :class:`~graphdiff.errors.CheckpointError` listing the
-    bundled names."""
+    out: dict[str, Path] = {}
+    for entry in get_manager().registry("targets").entries():
+        src = entry.meta("source", None, load=False)
+        if src:
+            out[entry.name] = Path(src)
+    return dict(sorted(out.items()))
+
+
+def resolve_predictor(ref: str | Path) -> Path:
+    """A predictor file from a path, a bundled predictor's name (:func:`bundled_predictors`:
+    ``perov5-heat``) or the name of one of its registered targets
+    (:func:`predictor_target_files`: ``perov5-heat_ref``), so that one name works wherever a
+    predictor or a target is accepted.
+
+    A reference that names none of these raises :class:`~graphdiff.errors.CheckpointError`
+    listing the bundled names and their targets."""
     path = Path(ref)
     if path.is_file():
         return path.resolve()
     bundled = bundled_predictors()
     if str(ref) in bundled:
         return bundled[str(ref)]
-    names = ", ".join(bundled) or "none installed"
-    raise CheckpointError(f"{ref}: no such predictor file, nor a bundled predictor (bundled: {names})")
+    by_target = predictor_target_files()
+    if str(ref) in by_target:
+        return by_target[str(ref)]
+    targets: dict[Path, list[str]] = {}
+    for name, file in by_target.items():
+        targets.setdefault(file.resolve(), []).append(name)
+    names = ", ".join(f"{stem}" + (f" (targets {', '.join(t)})" if (t := [x for x in targets.get(f.resolve(), [])
+                                                                          if x != stem]) else "")
+                      for stem, f in bundled.items()) or "none installed"
+    raise CheckpointError(f"{ref}: no such predictor file, nor a bundled predictor or predictor target "
+                          f"(bundled: {names})")
 
 
 def _as_predictor(p: "Predictor | str | Path") -> Predictor:
@@ -1122,7 +1168,7 @@ def fold_indices(n: int, folds: int, seed: int = 0) -> list[list[int]]:
     return [sorted(perm[f::folds]) for f in range(folds)]
 
 
-def _labelled_splits(cfg: PredictorConfig, domain: Any, strict: bool
+def _labelled_splits(cfg: PredictorConfig, domain: Any, strict: bool, progress: bool = False
                      ) -> tuple[LabelledData, LabelledData, list[dict[str, str]]]:
     """``(train, val, skipped)`` from the config's data section: ``val_source``, else a seeded
     ``val_fraction`` split of the (train) source; with ``cross_validate``, every row is in
@@ -1130,7 +1176,8 @@ def _labelled_splits(cfg: PredictorConfig, domain: Any, strict: bool
     from graphdiff.data import DATABASE_SUFFIXES, split_indices
 
     pc, d = cfg.predictor, cfg.data
-    read = dict(labels=pc.labels, id_column=pc.id_column, missing=pc.missing, strict=strict, **d.options)
+    read = dict(labels=pc.labels, id_column=pc.id_column, missing=pc.missing, strict=strict, progress=progress,
+                **d.options)
     source = d.train_source or d.source
     if not source:
         raise DataError("data.source (or data.train_source) must name the labelled data")
@@ -1337,7 +1384,7 @@ def train_predictor(cfg: PredictorConfig, *, max_steps: int | None = None, progr
                 raise ConfigError(f"diffusion.{key}: {name!r} is not a field of domain {spec.name!r} "
                                   f"(fields: {', '.join(spec.names)})")
     _check_cross_validation(cfg)
-    train, val, skipped = _labelled_splits(cfg, domain, strict)
+    train, val, skipped = _labelled_splits(cfg, domain, strict, progress)
     folds = fold_indices(len(train), pc.ensemble, d.split_seed) if pc.cross_validate else None
     if skipped:
         shown = "; ".join(f"{s['where']}: {s['reason']}" for s in skipped[:3])
@@ -1376,7 +1423,8 @@ def train_predictor(cfg: PredictorConfig, *, max_steps: int | None = None, progr
     if progress:
         from tqdm.auto import tqdm
 
-        bar = tqdm(total=steps * pc.ensemble, desc="predictor", unit="step", dynamic_ncols=True)
+        bar = tqdm(total=steps * pc.ensemble, desc="training predictor", unit="step", dynamic_ncols=True,
+                   file=sys.stderr)
     with open(out / "log.jsonl", "w") as log_file:
         def write(record: dict[str, Any]) -> None:
             log_file.write(json.dumps(record) + "\n")
@@ -1438,7 +1486,8 @@ def train_predictor(cfg: PredictorConfig, *, max_steps: int | None = None, progr
             "steps": steps, "sources": train.sources,
             "calibration": report["properties"],
             "parameters": sum(p.numel() for p in model.parameters()),
-            "label_range": _label_range(train, pc.properties)}
+            "label_range": _label_range(train, pc.properties),
+            "classes_seen": _classes_seen(train.graphs, spec)}
     model.save(path, config=cfg.model_dump(mode="json"), meta=meta)
     (out / "calibration.json").write_text(json.dumps(report, indent=2))
     return path, report
@@ -1477,6 +1526,23 @@ def _fit_offset(model: Predictor, train: LabelledData, val: LabelledData,
                              for j, p in enumerate(model.properties)}}
 
 
+def _class_fields(spec: GraphSpec) -> list[FieldSpec]:
+    """The node categorical fields (a crystal's or molecule's atom types)."""
+    return [f for f in spec.fields if f.level is Level.NODE and f.kind is FieldKind.CATEGORICAL]
+
+
+def _classes_seen(graphs: Sequence[Data], spec: GraphSpec) -> dict[str, list[int]]:
+    """``{field: sorted class indices}`` of the node categorical fields over ``graphs`` (stored
+    with a predictor: :func:`out_of_domain` flags items with other classes)."""
+    out = {}
+    for f in _class_fields(spec):
+        seen: set[int] = set()
+        for g in graphs:
+            seen.update(getattr(g, f.name).long().view(-1).unique().tolist())
+        out[f.name] = sorted(seen)
+    return out
+
+
 def _label_range(data: LabelledData, properties: Sequence[str]) -> dict[str, list[float]]:
     """``{property: [min, max]}`` of the training labels (requests outside it are warned about)."""
     if not data.graphs:
@@ -1487,6 +1553,76 @@ def _label_range(data: LabelledData, properties: Sequence[str]) -> dict[str, lis
         col = y[:, k][torch.isfinite(y[:, k])]
         if col.numel():
             out[prop] = [float(col.min()), float(col.max())]
+    return out
+
+
+# ============================================================================ out of domain
+def training_classes(predictor: "Predictor | str | Path") -> dict[str, set[int] | None]:
+    """``{field: class indices seen in training}`` of each node categorical field of a predictor
+    (a crystal's or molecule's ``atom_types``; ``None`` where it cannot be known).
+
+    A predictor trained by this version records them (``meta["classes_seen"]``, from every
+    training item). For an older file they are read from the field's fitted marginal prior: a
+    class absent from the training data keeps only the prior's floor (1e-4 of the mass, shared),
+    a class seen once in up to a million nodes stands clear above it; a field without a marginal
+    prior gives ``None``."""
+    model = _as_predictor(predictor)
+    recorded = (model.meta or {}).get("classes_seen") or {}
+    out: dict[str, set[int] | None] = {}
+    for f in _class_fields(model.spec):
+        if f.name in recorded:
+            out[f.name] = {int(c) for c in recorded[f.name]}
+            continue
+        proc = model.processes[f.name] if f.name in model.processes else None
+        if getattr(proc, "prior_kind", None) != "marginal":
+            out[f.name] = None
+            continue
+        m = proc.m.detach().double().cpu()
+        floor = 1e-4 / (1 + 1e-4 * f.num_classes)
+        out[f.name] = set(torch.nonzero(m > floor * 1.001).view(-1).tolist())
+    return out
+
+
+def out_of_domain(predictor: "Predictor | str | Path", graphs: Sequence[Data]) -> list[str]:
+    """Per graph, why the predictor extrapolates on it (``""``: inside its training data): node
+    classes the training items never had (``"atom_types not in the training data: C"``), and
+    more nodes than any training item had. The prediction is still made; this says how far to
+    trust it."""
+    model = _as_predictor(predictor)
+    seen = training_classes(model)
+    largest = int(model.max_nodes_seen) if hasattr(model, "max_nodes_seen") else 0
+    out = []
+    for g in graphs:
+        reasons = []
+        for name, known in seen.items():
+            if known is None or getattr(g, name, None) is None:
+                continue
+            new = sorted(set(getattr(g, name).long().view(-1).unique().tolist()) - known)
+            if new:
+                labels = model.spec[name].labels
+                shown = [labels[c] if labels and 0 <= c < len(labels) else str(c) for c in new]
+                reasons.append(f"{name} not in the training data: {', '.join(shown)}")
+        n = int(g.num_nodes)
+        if largest and n > largest:
+            reasons.append(f"{n} nodes, more than any training item ({largest})")
+        out.append("; ".join(reasons))
+    return out
+
+
+def out_of_domain_objects(predictor: "Predictor | str | Path", objs: Sequence[Any],
+                          domain: Any = None) -> list[str]:
+    """:func:`out_of_domain` of domain objects (converted with the predictor's domain, or
+    ``domain``); an object that cannot be converted gets the reason it cannot."""
+    model = _as_predictor(predictor)
+    domain = domain or _load_domain(model.domain)
+    out = []
+    for i, obj in enumerate(objs):
+        try:
+            graph = domain.to_graph(obj)
+        except Exception as exc:  # noqa: BLE001 - reported for this item
+            out.append(f"cannot convert item {i}: {type(exc).__name__}: {exc}")
+            continue
+        out += out_of_domain(model, [graph])
     return out
 
 
@@ -1515,13 +1651,17 @@ def _id_column_name(path: Path, ids: Sequence[str]) -> str:
 
 def predict_file(predictor: "Predictor | str | Path", input_path: str | Path, out_path: str | Path, *,
                  strict: bool = False, id_column: str | None = None, batch_size: int = 256,
-                 **options: Any) -> tuple[int, list[dict[str, str]]]:
+                 flagged: list[dict[str, str]] | None = None, **options: Any) -> tuple[int, list[dict[str, str]]]:
     """Predict every item of ``input_path`` (read with the predictor's domain) into the CSV
-    ``out_path``: the input's id column, then per property ``NAME`` and ``NAME_std``.
+    ``out_path``: the input's id column, then per property ``NAME`` and ``NAME_std``, then
+    ``out_of_domain``: why the predictor extrapolates on the item (:func:`out_of_domain`: node
+    classes, e.g. elements, that no training item had; more nodes than any had), empty when it
+    does not.
 
     Items are read, converted and predicted ``batch_size`` at a time; the output appears (by
     a rename) only when every item is done. Returns the number of rows written and the skipped
-    items (reader or converter rejects; ``strict``: raised instead).
+    items (reader or converter rejects; ``strict``: raised instead). ``flagged`` receives
+    ``{"id", "where", "reason"}`` for each item out of the training domain.
     """
     model = _as_predictor(predictor)
     domain = _load_domain(model.domain)
@@ -1546,20 +1686,23 @@ def predict_file(predictor: "Predictor | str | Path", input_path: str | Path, ou
         with open(tmp, "w", newline="") as fh:
             writer = csv.writer(fh)
 
-            def flush(graphs: list[Data], ids: list[str]) -> None:
+            def flush(graphs: list[Data], ids: list[str], wheres: list[str]) -> None:
                 nonlocal count
                 if count == 0:
                     column = id_column or _id_column_name(Path(str(input_path)), ids)
                     if column in props or column in {f"{p}_std" for p in props}:
                         column = f"{column}_id"
-                    writer.writerow([column] + [c for p in props for c in (p, f"{p}_std")])
+                    writer.writerow([column] + [c for p in props for c in (p, f"{p}_std")] + ["out_of_domain"])
                 mean, std = model.predict(graphs, batch_size, ids)
+                reasons = out_of_domain(model, graphs)
                 for i, rid in enumerate(ids):
                     writer.writerow([rid] + [repr(float(v)) for j in range(len(props))
-                                             for v in (mean[i, j], std[i, j])])
+                                             for v in (mean[i, j], std[i, j])] + [reasons[i]])
+                    if reasons[i] and flagged is not None:
+                        flagged.append({"id": rid, "where": wheres[i], "reason": reasons[i]})
                 count += len(ids)
 
-            graphs, ids = [], []
+            graphs, ids, wheres = [], [], []
             try:
                 for k, rec in enumerate(domain.read(input_path, strict=strict, skipped=skipped, **options)):
                     rid = str(rec.get("id", k))
@@ -1569,14 +1712,15 @@ def predict_file(predictor: "Predictor | str | Path", input_path: str | Path, ou
                         continue
                     graphs.append(g)
                     ids.append(rid)
+                    wheres.append(where)
                     if len(graphs) == batch_size:
-                        flush(graphs, ids)
-                        graphs, ids = [], []
+                        flush(graphs, ids, wheres)
+                        graphs, ids, wheres = [], [], []
             except DataError as exc:
                 raise DataError(f"{input_path}: cannot read it as a {model.domain!r} file (the predictor "
                                 f"predicts {model.domain!r} items): {exc}") from None
             if graphs:
-                flush(graphs, ids)
+                flush(graphs, ids, wheres)
         if count == 0:
             shown = "; ".join(f"{s['where']}: {s['reason']}" for s in skipped[:3])
             raise DataError(f"{input_path}: no {model.domain!r} item to predict"

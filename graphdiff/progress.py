@@ -1,11 +1,50 @@
 """Progress of long work, on stderr: one bar that counts the unit of work that actually takes
-the time (reverse steps of sampling, not finished graphs), with an ETA."""
+the time (reverse steps of sampling, not finished graphs; items a metric or a database build
+works through), with an ETA.
+
+:class:`StepProgress` serves sampling; :func:`track` wraps any loop over items, and is what a
+plugin's metric uses when ``graphdiff evaluate`` passes it ``progress=True`` (see
+docs/writing-a-plugin.md). Every bar is off under ``--quiet`` (``enabled=False``).
+"""
 
 from __future__ import annotations
 
-from typing import Any, Iterable, Iterator
+from typing import Any, Iterable, Iterator, TypeVar
 
-__all__ = ["StepProgress"]
+__all__ = ["StepProgress", "track"]
+
+T = TypeVar("T")
+
+
+def track(items: Iterable[T], *, desc: str, total: int | None = None, unit: str = "item",
+          enabled: bool = True) -> Iterator[T]:
+    """Yield ``items`` while a bar on stderr counts them (with an ETA when the total is known).
+
+    Parameters
+    ----------
+    items:
+        What the loop works through.
+    desc:
+        The bar's label (say what is being done: ``"crystals-csp: matching"``).
+    total:
+        How many items (default: ``len(items)`` where it has one).
+    unit:
+        What one item is, for the rate (``"structure"``).
+    enabled:
+        ``False``: no bar, the items as they are (``--quiet``; a metric's ``progress=False``).
+    """
+    if not enabled:
+        yield from items
+        return
+    from tqdm.auto import tqdm
+
+    if total is None and hasattr(items, "__len__"):
+        total = len(items)  # type: ignore[arg-type]
+    bar = tqdm(items, total=total, desc=desc, unit=unit, dynamic_ncols=True)
+    try:
+        yield from bar
+    finally:
+        bar.close()
 
 
 class StepProgress:

@@ -11,6 +11,13 @@ first use (:attr:`Entry.obj`, :meth:`Registry.get`), checked then, and kept; unt
 name, description and *metadata* (the facts listings need, given at registration: a target's
 ``domain`` and ``units``, a domain's ``fields``...) exist, so that start-up imports nothing
 heavy. :meth:`Entry.meta` reads a fact from the metadata, or from the object when none was given.
+
+A name is registered once. :meth:`Registry.register` refuses a taken name
+(:class:`~graphdiff.errors.DuplicateNameError`, naming both origins); the plugin manager decides
+what a clash between plugins means (:mod:`graphdiff.plugins.manager`): a name two plugins claim
+is marked *ambiguous* (:meth:`Registry.mark_ambiguous`), so that it stays out of the registry and
+a look-up raises :class:`~graphdiff.errors.AmbiguousNameError` naming every claimant, instead of
+one of them winning by the order in which plugins load.
 """
 
 from __future__ import annotations
@@ -23,7 +30,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, Callable, Generic, Iterator, Mapping, TypeVar
 
-from graphdiff.errors import DuplicateNameError, LazyLoadError, UnknownNameError
+from graphdiff.errors import AmbiguousNameError, DuplicateNameError, LazyLoadError, UnknownNameError
 
 T = TypeVar("T")
 
@@ -45,6 +52,8 @@ KINDS: tuple[str, ...] = (
     "references",
     "features",
     "constraints",
+    "extras",
+    "lattices",
 )
 
 _DOTTED = r"[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*"
@@ -192,6 +201,7 @@ class Registry(Generic[T]):
         self.kind = kind
         self._check = check
         self._entries: dict[str, Entry[T]] = {}
+        self._ambiguous: dict[str, list[str]] = {}  # name -> the origins that claim it
         self._lock = threading.RLock()
         self._loading: set[str] = set()
 
@@ -207,13 +217,18 @@ class Registry(Generic[T]):
         Raises
         ------
         DuplicateNameError
-            When ``name`` is taken; the message names both origins.
+            When ``name`` is taken (or ambiguous); the message names both origins (all, for an
+            ambiguous name).
         TypeError, ValueError
             When the name is not a non-empty string or the object fails the registry's check
             (an object registered by location is checked when it is loaded).
         """
         if not isinstance(name, str) or not name.strip():
             raise ValueError(f"{self.kind}: a name must be a non-empty string, got {name!r}")
+        if name in self._ambiguous:
+            claimed = " and ".join(self._ambiguous[name])
+            raise DuplicateNameError(f"{self.kind} name {name!r} is already claimed by {claimed}; "
+                                     f"registered again by {origin}")
         if name in self._entries:
             prev = self._entries[name]
             raise DuplicateNameError(
@@ -249,22 +264,74 @@ class Registry(Generic[T]):
         ------
         UnknownNameError
             Listing the valid names and the closest match.
+        AmbiguousNameError
+            When two or more plugins registered ``name`` (:meth:`mark_ambiguous`); the message
+            names them all.
         LazyLoadError
             When a lazily registered object fails to import or to pass the check.
         """
-        try:
-            entry = self._entries[name]
-        except KeyError:
-            raise UnknownNameError(self._unknown_message(name)) from None
-        return entry.obj
+        return self.entry(name).obj
 
     __getitem__ = get
 
     def entry(self, name: str) -> Entry[T]:
-        """The :class:`Entry` of ``name`` (its object is not loaded by this call)."""
-        if name not in self._entries:
-            raise UnknownNameError(self._unknown_message(name))
-        return self._entries[name]
+        """The :class:`Entry` of ``name`` (its object is not loaded by this call); raises as
+        :meth:`get` does for an unknown or ambiguous name."""
+        if name in self._entries:
+            return self._entries[name]
+        if isinstance(name, str) and name in self._ambiguous:
+            raise AmbiguousNameError(self._ambiguous_message(name))
+        raise UnknownNameError(self._unknown_message(name))
+
+    def _ambiguous_message(self, name: str) -> str:
+        what = self.kind[:-1] if self.kind.endswith("s") else self.kind
+        origins = self._ambiguous[name]
+        return (f"{what} {name!r} is ambiguous: it is registered by {len(origins)} plugins, "
+                f"{'; '.join(origins)}. None of them is used: uninstall all but one, or load only one "
+                "of them with GRAPHDIFF_PLUGINS=name,...")
+
+    def mark_ambiguous(self, name: str, origin: str) -> list[str]:
+        """Record that ``origin`` also claims ``name``: the entry registered under it (if any)
+        is removed, and from now on :meth:`get` and :meth:`entry` raise
+        :class:`~graphdiff.errors.AmbiguousNameError` naming every claimant, and
+        :meth:`register` refuses the name. Returns the origins that claim it, in the order they
+        registered it."""
+        with self._lock:
+            origins = self._ambiguous.get(name)
+            if origins is None:
+                prev = self._entries.pop(name, None)
+                origins = [] if prev is None else [prev.origin]
+            if origin not in origins:
+                origins.append(origin)
+            self._ambiguous[name] = origins
+            return list(origins)
+
+    def claimants(self, name: str) -> list[str]:
+        """The origins that registered ``name``: one for a registered name, every claimant of an
+        ambiguous one, none for an unknown one."""
+        if name in self._entries:
+            return [self._entries[name].origin]
+        return list(self._ambiguous.get(name, []))
+
+    def ambiguous(self) -> dict[str, list[str]]:
+        """``{name: [origins]}`` of the names two or more plugins claim (none of them registered)."""
+        return {n: list(o) for n, o in sorted(self._ambiguous.items())}
+
+    def snapshot(self) -> tuple[dict[str, Entry[T]], dict[str, list[str]]]:
+        """The registry's contents, to undo registrations with :meth:`restore` (the plugin
+        manager rolls back what a hook registered before it raised)."""
+        with self._lock:
+            return dict(self._entries), {n: list(o) for n, o in self._ambiguous.items()}
+
+    def restore(self, snapshot: tuple[dict[str, Entry[T]], dict[str, list[str]]]) -> list[str]:
+        """Put back the contents saved by :meth:`snapshot`; returns the names that were added
+        since (and are now gone), sorted."""
+        entries, ambiguous = snapshot
+        with self._lock:
+            added = sorted(set(self._entries) - set(entries))
+            self._entries = dict(entries)
+            self._ambiguous = {n: list(o) for n, o in ambiguous.items()}
+        return added
 
     def _unknown_message(self, name: str) -> str:
         valid = sorted(self._entries)

@@ -368,7 +368,10 @@ def _parse_requests(values: Sequence[str]) -> list[tuple[str, str, float, float]
             raise ConfigError(f"--target {item!r}: the weight {m.group(4)!r} is not a number") from None
         if not weight > 0:
             raise ConfigError(f"--target {item!r}: the weight must be positive")
-        out.append((m.group(1), m.group(2), value, weight))
+        from graphdiff.predictor_files import canonical_target_name
+
+        # a bundled predictor's own name (perov5-heat) stands for its target (perov5-heat_ref)
+        out.append((canonical_target_name(m.group(1)), m.group(2), value, weight))
     return out
 
 

@@ -12,6 +12,14 @@ Python's and NumPy's); the batch order is a function of the step
 (:class:`~graphdiff.data.BatchStream`), so an interrupted run continues exactly as if it had not
 stopped.
 
+Progress (``progress=True``, rank 0 only): a bar over the steps on stderr, and at each
+``training.log_every`` steps one line above it, as training loops in mature tools print::
+
+    step 400/2000  loss 0.5123  val_loss 0.4987  lr 9.1e-04  3.42 steps/s  219 graphs/s  ETA 7m48s
+
+``steps/s`` is measured over the last interval (also logged as ``steps_per_s``); ``progress=False``
+(``graphdiff train --quiet``) prints neither.
+
 Distributed: under ``torchrun`` (``WORLD_SIZE > 1``) the trainer joins the process group
 (NCCL on GPU, gloo on CPU), wraps the model in ``DistributedDataParallel``, gives each rank its
 own shard of every epoch, and only rank 0 writes logs and checkpoints.
@@ -23,6 +31,7 @@ import json
 import math
 import os
 import random
+import sys
 import time
 import warnings
 from pathlib import Path
@@ -39,7 +48,7 @@ from graphdiff.diffusion import GraphDiffusion
 from graphdiff.errors import CheckpointError, TrainingError
 from graphdiff.model import load_state, read_checkpoint, save_checkpoint
 
-__all__ = ["Trainer", "EMA", "EMAWarning", "resolve_device", "plot_losses"]
+__all__ = ["Trainer", "EMA", "EMAWarning", "resolve_device", "plot_losses", "lr_lambda"]
 
 
 def resolve_device(name: str) -> torch.device:
@@ -137,12 +146,24 @@ class EMAWarning(UserWarning):
     """A training run ended before its exponential moving average of the weights settled."""
 
 
-def _lr_lambda(cfg: Any, time_progress: Callable[[], float] | None = None) -> Callable[[int], float]:
+def lr_lambda(cfg: Any, time_progress: Callable[[], float] | None = None) -> Callable[[int], float]:
     """Warm-up, then constant or cosine decay to 5 % of the peak.
 
     The cosine runs over ``max_steps`` or, when a wall-time budget is set, over whichever of the
     two ends first (``time_progress()`` is the fraction of the budget used), so a run stopped by
     ``max_minutes`` still ends at the low learning rate.
+
+    Parameters
+    ----------
+    cfg:
+        A training config: ``warmup_steps``, ``lr_schedule`` (``"constant"`` or ``"cosine"``),
+        ``max_steps``.
+    time_progress:
+        Optional ``() -> float``: the fraction of the wall-time budget used.
+
+    Returns
+    -------
+    ``f(step) -> float``, the factor of the peak learning rate (for ``torch.optim.lr_scheduler.LambdaLR``).
     """
 
     def f(step: int) -> float:
@@ -159,6 +180,9 @@ def _lr_lambda(cfg: Any, time_progress: Callable[[], float] | None = None) -> Ca
     return f
 
 
+_lr_lambda = lr_lambda  # the former private name, still imported by graphdiff.predictors
+
+
 class Trainer:
     """Trains a :class:`GraphDiffusion` on lists of graphs.
 
@@ -173,7 +197,8 @@ class Trainer:
     meta:
         Extra JSON-serialisable facts stored in checkpoints (data source, skip counts...).
     progress:
-        Show a progress bar.
+        Show a progress bar and print a line per log interval (loss, validation loss, learning
+        rate, steps/s, graphs/s, ETA) on stderr.
     """
 
     def __init__(self, model: GraphDiffusion, config: RunConfig, train: Sequence[Data],
@@ -201,7 +226,7 @@ class Trainer:
         # the wall-time share of the cosine is per process, so only single-process runs use it
         self._time_progress = 0.0
         self.sched = torch.optim.lr_scheduler.LambdaLR(
-            self.opt, _lr_lambda(tc, None if self.distributed or not tc.max_minutes
+            self.opt, lr_lambda(tc, None if self.distributed or not tc.max_minutes
                                  else (lambda: self._time_progress)))
         self.ema = EMA(self.model, tc.ema_decay, warmup=tc.ema_warmup)
         self.stream = BatchStream(train, config.data.batch_size, seed=tc.seed, rank=self.rank,
@@ -309,6 +334,7 @@ class Trainer:
 
             bar = tqdm(total=end, initial=self.step, desc="train", unit="step", dynamic_ncols=True)
         t0, seen, last_loss = time.perf_counter(), 0, float("nan")
+        mark_t, mark_step = t0, self.step  # start of the current log interval (steps/s)
         deadline = t0 + 60 * tc.max_minutes if tc.max_minutes else None
         next_snapshot = t0 + 60 * tc.snapshot_minutes if tc.snapshot_minutes else None
         while self.step < end:
@@ -319,6 +345,9 @@ class Trainer:
                 next_snapshot += 60 * tc.snapshot_minutes
             if deadline is not None and time.perf_counter() > deadline:
                 self._log({"step": self.step, "stopped": "max_minutes reached"})
+                if bar is not None:
+                    bar.write(f"step {self.step}: stopped, training.max_minutes ({tc.max_minutes:g}) reached",
+                              file=sys.stderr)
                 end = self.step
                 val = self.validate()
                 if val is not None:
@@ -349,15 +378,25 @@ class Trainer:
             if bar:
                 bar.update(1)
                 bar.set_postfix(loss=f"{last_loss:.4f}")
+            record = None
             if self.step % tc.log_every == 0 or self.step == end:
-                elapsed = time.perf_counter() - t0
-                self._log({"step": self.step, "loss": last_loss, **{f"loss/{k}": v for k, v in parts.items()},
-                           "lr": self.sched.get_last_lr()[0], "grad_norm": grad_norm,
-                           "graphs_per_s": seen * self.world / max(elapsed, 1e-9)})
+                now = time.perf_counter()
+                steps_per_s = (self.step - mark_step) / max(now - mark_t, 1e-9)
+                mark_t, mark_step = now, self.step
+                record = {"step": self.step, "loss": last_loss, **{f"loss/{k}": v for k, v in parts.items()},
+                          "lr": self.sched.get_last_lr()[0], "grad_norm": grad_norm,
+                          "graphs_per_s": seen * self.world / max(now - t0, 1e-9), "steps_per_s": steps_per_s}
+                self._log(record)
+            val = None
             if self.step % tc.val_every == 0 or self.step == end:
                 val = self.validate()
                 if val is not None:
                     self._log({"step": self.step, "val_loss": val})
+            if record is not None and bar is not None:
+                remaining = (end - self.step) / max(record["steps_per_s"], 1e-9)
+                if deadline is not None:
+                    remaining = min(remaining, max(deadline - time.perf_counter(), 0.0))
+                bar.write(_progress_line(record, end, val, remaining), file=sys.stderr)
             if self.step % tc.checkpoint_every == 0 or self.step == end:
                 self.save()
         if bar:
@@ -378,6 +417,28 @@ class Trainer:
         averaged = copy.deepcopy(self.model)
         load_state(averaged, self.ema.shadow, "the EMA weights")
         return averaged.eval()
+
+
+def _duration(seconds: float) -> str:
+    """``3h02m``, ``7m48s`` or ``12s``."""
+    seconds = max(0, int(round(seconds)))
+    hours, rest = divmod(seconds, 3600)
+    minutes, secs = divmod(rest, 60)
+    if hours:
+        return f"{hours}h{minutes:02d}m"
+    return f"{minutes}m{secs:02d}s" if minutes else f"{secs}s"
+
+
+def _progress_line(record: dict[str, Any], end: int, val: float | None, remaining_s: float) -> str:
+    """One line of training progress for a log record (see the module docstring)."""
+    parts = [f"step {record['step']}/{end}", f"loss {record['loss']:.4f}"]
+    if val is not None:
+        parts.append(f"val_loss {val:.4f}")
+    parts += [f"lr {record['lr']:.1e}", f"{record['steps_per_s']:.2f} steps/s",
+              f"{record['graphs_per_s']:.0f} graphs/s"]
+    if record["step"] < end:
+        parts.append(f"ETA {_duration(remaining_s)}")
+    return "  ".join(parts)
 
 
 def plot_losses(log_path: str | Path, out: str | Path) -> Path | None:

@@ -68,17 +68,36 @@ def plot_atoms(panels: Sequence[Sequence[AtomsPanel]], out: str | Path, *, size:
     return out
 
 
+def figure_path(out: str | Path) -> Path:
+    """Where a figure is written: ``out``, ``.png`` added when it has no suffix (as matplotlib
+    does); a suffix matplotlib cannot write raises :class:`~graphdiff.errors.ConfigError` before
+    any work."""
+    from matplotlib.backend_bases import FigureCanvasBase
+
+    from graphdiff.errors import ConfigError
+
+    out = Path(out)
+    if not out.suffix:
+        return out.with_name(out.name + ".png")
+    formats = FigureCanvasBase.get_supported_filetypes()
+    if out.suffix[1:].lower() not in formats:
+        raise ConfigError(f"{out}: cannot write a figure as {out.suffix!r}; formats: {', '.join(sorted(formats))}")
+    return out
+
+
 def plot_schedules(out: str | Path, names: Sequence[str] | None = None) -> list[Path]:
     """ᾱ(t) and log SNR(t) of registered schedules (default options), side by side."""
     from graphdiff.plugins import get_manager
 
+    out = figure_path(out)
     registry = get_manager().registry("schedules")
     names = list(names) if names else registry.names()
+    schedules = {name: registry.get(name) for name in names}  # unknown names fail before drawing
     fig = _figure(figsize=(10, 4))
     a1, a2 = fig.subplots(1, 2)
     t = torch.linspace(0, 1, 501, dtype=torch.float64)
-    for name in names:
-        sched = registry.get(name)()
+    for name, cls in schedules.items():
+        sched = cls()
         ab = sched.alpha_bar(t)
         a1.plot(t, ab, label=name)
         a2.plot(t[1:-1], torch.log(sched.snr(t[1:-1])), label=name)
@@ -88,7 +107,6 @@ def plot_schedules(out: str | Path, names: Sequence[str] | None = None) -> list[
         ax.grid(alpha=0.3)
         ax.legend()
     fig.tight_layout()
-    out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(out, dpi=100)
     return [out]
@@ -138,7 +156,7 @@ def plot_noised_graph(out: str | Path, times: Sequence[float] = (0.0, 0.2, 0.4, 
         ax.set_yticks([])
     fig.suptitle(f"a graph noised by the positions and edge processes ({schedule} schedule)")
     fig.tight_layout()
-    out = Path(out)
+    out = figure_path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(out, dpi=100)
     return out

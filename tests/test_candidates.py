@@ -123,5 +123,5 @@ def test_target_ranking_scores_lowest_first_and_never_drops_a_failure():
     assert low.value(low.score(0, "2.5")) == 2.5 and high.value(high.score(0, "2.5")) == 2.5
     assert low.report() is None
     assert math.isnan(low.score(0, "bad")) and math.isnan(low.score(0, "inf"))
-    assert low.report() == ("--rank-by toy-value: 2 candidate draw(s) could not be scored and rank after "
+    assert low.report() == ("rank_by (--rank-by) toy-value: 2 candidate draw(s) could not be scored and rank after "
                             "the scored answers (column toy-value = nan); first: DataError: cannot score")

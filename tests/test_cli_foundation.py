@@ -350,4 +350,4 @@ def test_targets_lists_registered_targets_by_domain():
         assert res.exit_code == 0 and some["name"] in res.output
         assert all(r["name"] not in res.output for r in rows.values() if r["domain"] != some["domain"])
     res = CliRunner().invoke(cli, ["targets", "--domain", "no-such-domain"])
-    assert res.exit_code == 0 and "no targets registered for domain 'no-such-domain'" in res.output
+    assert res.exit_code == 2 and "--domain 'no-such-domain': no such domain (known: " in res.output

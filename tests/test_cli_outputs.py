@@ -325,6 +325,16 @@ def test_evaluate_kernel_chooses_the_mmd_convention(graph_files, tmp_path):
     assert "'--kernel'" in text and "rbf" in text and "digress" in text
 
 
+def test_evaluate_shows_the_metrics_progress_on_stderr_unless_quiet(graph_files):
+    args = ["evaluate", "--domain", "social", "--task", "dng", "--generated", str(graph_files["gen"]),
+            "--reference", str(graph_files["ref"])]
+    shown = CliRunner().invoke(cli, args, catch_exceptions=False)
+    assert shown.exit_code == 0 and "dng: MMD²" in shown.stderr and "statistic" in shown.stderr
+    assert json.loads(shown.stdout)["task"] == "dng"  # stdout holds the JSON alone
+    quiet = CliRunner().invoke(cli, [*args, "--quiet"], catch_exceptions=False)
+    assert quiet.exit_code == 0 and quiet.stderr == ""
+
+
 def test_evaluate_kernel_is_an_error_for_a_metric_without_one(graph_files):
     # crystals-csp takes **options but no kernel: refused before any file is read
     text = fails(["evaluate", "--domain", "crystals", "--task", "csp", "--generated", str(graph_files["gen"]),

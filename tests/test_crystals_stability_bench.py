@@ -164,3 +164,15 @@ def test_element_sets_of_cifs_skips_unreadable_rows(bench, tmp_path: Path) -> No
     picked, info = bench.select_chemsys_rows(["material_id", "cif"], [["x", cif], ["y", "not a cif"]],
                                              [frozenset({"Sr", "Ti", "O", "N"})])
     assert picked == [0] and info["unreadable_rows"] == 1
+
+
+def test_set_summary_takes_the_rates_over_all_submitted(bench) -> None:
+    flags = {"stable": 1, "metastable": 2, "unique": 3, "novel": 3, "sun": 1, "msun": 2}
+    report = _report(4, flags, [_row(10, 20.0)])
+    s = report["summary"]
+    s["num_scored"] = 2  # the command's rates are over the 2 scored structures
+    s["rates_of_all_submitted"] = {f"{k}_rate": v / 4 for k, v in flags.items()}
+    for k, v in flags.items():
+        s[f"{k}_rate"] = v / 2
+    out = bench.set_summary(report)
+    assert out["stable_rate"] == 0.25 and out["stable_rate_of_scored"] == 0.5 and out["num_scored"] == 2

@@ -227,6 +227,52 @@ def test_interrupted_build_resumes_without_duplicates_or_losses(tmp_path: Path) 
         assert len(db.skipped()) == 1  # the bad line, reported by two runs, stored once
 
 
+def test_a_failed_build_with_nothing_stored_leaves_nothing_to_resume(tmp_path: Path) -> None:
+    src, path, domain = write_rings(tmp_path / "r.txt", 10), tmp_path / "r.db", RingsDomain()
+    # the reader dies before any item: a new database file is removed, and the error says so
+    with pytest.raises(DatabaseError, match=r"nothing stored from .*r.txt \(.*r.db removed\): reader died after 0"):
+        GraphDatabase.build(domain, src, path, progress=False, interrupt_after=0)
+    assert not path.exists() and not Path(f"{path}-wal").exists()
+    # strict meets a bad first item: the same, and the error keeps its kind
+    bad = write_rings(tmp_path / "bad.txt", 3, bad={1: "{oops"})
+    with pytest.raises(DataError, match=r"nothing stored .*removed\): bad.txt line 1: not JSON"):
+        GraphDatabase.build(domain, bad, path, progress=False, strict=True)
+    assert not path.exists()
+    # into a database that holds another source: that one is kept, the failed one not recorded
+    GraphDatabase.build(domain, src, path, progress=False)
+    with pytest.raises(DataError, match="keeps its other sources; this one is not recorded"):
+        GraphDatabase.build(domain, bad, path, progress=False, strict=True)
+    with GraphDatabase.open(path) as db:
+        assert list(db.sources()) == [str(src.resolve())] and len(db) == 10 and db.skipped() == []
+    # a source that yields nothing at all
+    (tmp_path / "empty.txt").write_text("")
+    with pytest.raises(DataError, match=r"empty.txt: no 'rings' item to store \(.*new.db removed\)"):
+        GraphDatabase.build(domain, tmp_path / "empty.txt", tmp_path / "new.db", progress=False)
+    assert not (tmp_path / "new.db").exists()
+    # something stored before the failure: resumable, as before
+    with pytest.raises(RuntimeError, match="died after 4"):
+        GraphDatabase.build(domain, src, tmp_path / "part.db", progress=False, chunk=2, interrupt_after=4)
+    with GraphDatabase.open(tmp_path / "part.db") as db:
+        assert len(db) == 4 and not db.sources()[str(src.resolve())]["complete"]
+
+
+def test_cli_build_with_every_item_skipped_fails_and_says_why(tmp_path: Path) -> None:
+    src = tmp_path / "bad.csv"
+    src.write_text("material_id,cif\na,not a cif\nb,\n")
+    out = tmp_path / "bad.db"
+    res = CliRunner().invoke(cli, ["db", "build", str(src), "-d", "crystals", "-o", str(out), "-q"])
+    assert res.exit_code == 2 and "Traceback" not in res.output
+    assert "nothing stored: all 2 item(s)" in res.output and "bad.csv row 1 (material_id a)" in res.output
+    with GraphDatabase.open(out) as db:  # kept: it records why
+        assert len(db) == 0 and len(db.skipped()) == 2
+    missing_column = tmp_path / "nocif.csv"
+    missing_column.write_text("material_id,structure\na,x\n")
+    res = CliRunner().invoke(cli, ["db", "build", str(missing_column), "-d", "crystals", "-o",
+                                   str(tmp_path / "n.db"), "-q"])
+    assert res.exit_code == 2 and "nothing stored" in res.output and "no 'cif' column" in res.output
+    assert not (tmp_path / "n.db").exists()
+
+
 def _slow_build(src: Path, path: Path) -> None:
     GraphDatabase.build(RingsDomain(), src, path, progress=False, chunk=5, delay=0.01)
 

@@ -96,6 +96,12 @@ CASES = {
     "egnn-features": (EGNNDenoiser, MOLECULE, dict(class_features={"atoms": "test-ramp"})),
     "gt-features": (GraphTransformerDenoiser, SOCIAL, dict(heads=4, edge_hidden=8,
                                                            class_features={"kind": "test-ramp"})),
+    # registered encoders other than the default "fields"
+    "gt-encoders": (GraphTransformerDenoiser, SOCIAL, dict(heads=4, edge_hidden=8, encoder="distances",
+                                                           encoder_options={"field": "coords", "num_basis": 6})),
+    "egnn-distances": (EGNNDenoiser, MOLECULE, dict(encoder="distances", encoder_options={"num_basis": 6})),
+    "periodic-positional": (PeriodicDenoiser, CRYSTAL_BONDS, dict(num_freqs=4, encoder="positional",
+                                                                  encoder_options={"walk_steps": 3})),
 }
 
 
@@ -144,7 +150,7 @@ def test_permutation_check_catches_a_broken_model():
         assert_permutation_equivariant(model, batch(SOCIAL))
 
 
-@pytest.mark.parametrize("case", ["egnn-molecule", "egnn-2d"])
+@pytest.mark.parametrize("case", ["egnn-molecule", "egnn-2d", "egnn-distances"])
 @pytest.mark.parametrize("reflect", [False, True])
 def test_egnn_rotation_reflection_translation(case, reflect):
     model, spec = build(case)
@@ -166,7 +172,7 @@ def test_egnn_output_is_not_invariant():
     assert (model(graphs)["pos"] - model(rotated)["pos"]).abs().max() > 1e-6
 
 
-@pytest.mark.parametrize("case", ["periodic", "periodic-bonds"])
+@pytest.mark.parametrize("case", ["periodic", "periodic-bonds", "periodic-positional"])
 def test_periodic_invariance(case):
     model, spec = build(case)
     assert_periodic_invariant(model, batch(spec), seed=3)
@@ -351,14 +357,14 @@ def test_class_features_enter_the_node_embedding():
     assert torch.equal(emb.table_types, _ramp_table(spec["types"]))
     assert "node_in.table_types" in model.state_dict()
     x = torch.eye(5)
-    base = emb({"types": x}, 5)
+    base = emb.embed({"types": x}, 5)
     with torch.no_grad():
         emb.feature_proj["types"].weight.zero_()
-    assert not torch.allclose(base, emb({"types": x}, 5))
+    assert not torch.allclose(base, emb.embed({"types": x}, 5))
     with torch.no_grad():
         emb.feature_proj["types"].weight.fill_(1.0)
     soft = torch.full((1, 5), 0.2, requires_grad=True)
-    out = emb({"types": soft}, 1)
+    out = emb.embed({"types": soft}, 1)
     out.sum().backward()
     assert soft.grad is not None and torch.isfinite(soft.grad).all()
     # the expectation of the descriptors under the class probabilities: mean ramp 2, mean square 6

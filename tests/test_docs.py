@@ -335,7 +335,7 @@ def test_notebook_checks_its_extras_before_anything_else(path: Path) -> None:
     asks for is one require() knows."""
     import ast
 
-    from graphdiff.extras import EXTRAS
+    from graphdiff.extras import declared
 
     nb = json.loads(path.read_text(encoding="utf-8"))
     code = [c for c in nb["cells"] if c.get("cell_type") == "code"]
@@ -345,7 +345,7 @@ def test_notebook_checks_its_extras_before_anything_else(path: Path) -> None:
              and getattr(n.func, "id", getattr(n.func, "attr", None)) == "require"]
     assert calls, f"{path.name}: the first code cell does not call graphdiff.extras.require(...)"
     names = [a.value for c in calls for a in c.args if isinstance(a, ast.Constant)]
-    assert names and set(names) <= set(EXTRAS), f"{path.name}: require{tuple(names)} names unknown extras"
+    assert names and set(names) <= set(declared()), f"{path.name}: require{tuple(names)} names unknown extras"
 
 
 def test_every_notebook_and_page_is_in_the_nav(load_module) -> None:

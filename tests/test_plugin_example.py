@@ -9,7 +9,12 @@ setuptools builds it offline), and then:
 * the page's own test file passes under pytest (a subprocess, with graphdiff's pytest plugin);
 * the blocks marked ```` ```text output=NAME ```` match what the commands really print;
 * the registered domain round-trips through :func:`graphdiff.testing.assert_roundtrip` and the
-  schedule and target compute what they claim.
+  schedule, target and metric compute what they claim;
+* the commands of the block marked ```` ```console commands=walkthrough ```` run as the page
+  shows them (on a smaller model: the configs' sizes are cut down here), training a model
+  conditioned on the page's target, sampling with classifier-free and gradient guidance by it,
+  and scoring the samples with the page's metric through ``graphdiff evaluate``; then
+  ``guide.py`` runs.
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ import json
 import os
 import re
 import runpy
+import shlex
 import subprocess
 import sys
 from pathlib import Path
@@ -41,10 +47,20 @@ EXPECTED_FILES = {
     "graphdiff_paths/domain.py",
     "graphdiff_paths/schedules.py",
     "graphdiff_paths/plugin.py",
+    "graphdiff_paths/targets.py",
+    "graphdiff_paths/metrics.py",
     "tests/test_paths.py",
     "try_it.py",
+    "make_data.py",
+    "plain.toml",
+    "conditioned.toml",
+    "guide.py",
 }
-REGISTERED = {"domains": ["paths"], "schedules": ["paths-linear"], "targets": ["paths-mean-signal"]}
+REGISTERED = {"domains": ["paths"], "metrics": ["paths-dng"], "schedules": ["paths-linear"],
+              "targets": ["paths-mean-signal"]}
+#: what the walkthrough's configs become here, so that it runs in seconds
+SMALLER = {"hidden = 32": "hidden = 16", "layers = 2": "layers = 1", "max_steps = 2000": "max_steps = 12",
+           "\nsteps = 100": "\nsteps = 6"}
 
 FENCE = re.compile(r"^```(?P<lang>[\w-]*)(?P<attrs>[^\n]*)\n(?P<body>.*?)^```[ \t]*$", re.M | re.S)
 
@@ -61,6 +77,15 @@ def doc_blocks() -> tuple[dict[str, str], dict[str, str]]:
         if "output" in attrs:
             outputs[attrs["output"]] = m["body"]
     return files, outputs
+
+
+def doc_commands(name: str) -> list[list[str]]:
+    """The commands (``$ ...`` lines, split as a shell would) of the block ``commands=NAME``."""
+    for m in FENCE.finditer(DOC.read_text(encoding="utf-8")):
+        attrs = dict(a.split("=", 1) for a in m["attrs"].split() if "=" in a)
+        if attrs.get("commands") == name:
+            return [shlex.split(line[2:]) for line in m["body"].splitlines() if line.startswith("$ ")]
+    raise AssertionError(f"{DOC.name} has no block marked commands={name}")
 
 
 def clean_env(**extra: str) -> dict[str, str]:
@@ -125,7 +150,7 @@ def test_doc_has_every_file_of_the_example() -> None:
     assert set(files) == EXPECTED_FILES
     assert {"plugins", "try_it"} <= set(outputs)
     assert '[project.entry-points.graphdiff]\npaths = "graphdiff_paths.plugin"' in files["pyproject.toml"]
-    for hook in ("register_domains", "register_schedules", "register_targets"):
+    for hook in ("register_domains", "register_schedules", "register_targets", "register_metrics"):
         assert f"@graphdiff.hookimpl\ndef {hook}(register):" in files["graphdiff_paths/plugin.py"]
     assert "assert_roundtrip" in files["tests/test_paths.py"]
     assert "def test_registrations(graphdiff_plugins):" in files["tests/test_paths.py"]
@@ -153,7 +178,7 @@ def test_graphdiff_plugins_json_shows_the_plugin(installed: dict[str, Any]) -> N
 def test_the_pages_own_tests_pass(installed: dict[str, Any]) -> None:
     proc = installed["pytest"]
     assert proc.returncode == 0, proc.stdout
-    assert re.search(r"\b5 passed\b", proc.stdout), proc.stdout
+    assert re.search(r"\b7 passed\b", proc.stdout), proc.stdout
 
 
 def test_plugins_listing_matches_the_page(installed: dict[str, Any], on_path: Path) -> None:
@@ -190,3 +215,55 @@ def test_registered_objects_work(on_path: Path) -> None:
 
     target = pm.get("targets", "paths-mean-signal")
     assert target.domain == "paths" and target(SignalPath((2.0, 4.0))) == 3.0
+    assert target.differentiable
+
+    metric = pm.get("metrics", "paths-dng")
+    records = [{"id": "a", "obj": SignalPath((1.0, 3.0))}, {"id": "b", "obj": SignalPath((float("nan"),))}]
+    result = metric(records, records[:1], train=None, k=None)
+    assert (result["validity"], result["mean_signal"], result["novelty"]) == (0.5, 2.0, None)
+    assert [row["valid"] for row in result["per_item"]] == [True, False]
+
+
+def test_the_walkthrough_conditions_guides_and_evaluates(installed: dict[str, Any], on_path: Path,
+                                                         tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                         capsys: pytest.CaptureFixture[str]) -> None:
+    files = installed["files"]
+    for name in ("make_data.py", "plain.toml", "conditioned.toml", "guide.py"):
+        text = files[name]
+        if name.endswith(".toml"):
+            for old, new in SMALLER.items():
+                assert old in text, f"{name} no longer says {old!r}: update SMALLER"
+                text = text.replace(old, new)
+        (tmp_path / name).write_text(text, encoding="utf-8")
+    monkeypatch.chdir(tmp_path)
+    commands = doc_commands("walkthrough")
+    assert [c[:2] for c in commands] == [["python", "make_data.py"], ["graphdiff", "config"],
+                                         ["graphdiff", "train"], ["graphdiff", "train"], ["graphdiff", "sample"],
+                                         ["graphdiff", "sample"], ["graphdiff", "evaluate"]]
+    outputs = []
+    for command in commands:
+        if command[0] == "python":
+            runpy.run_path(command[1], run_name="__main__")
+            continue
+        quiet = ["--quiet"] if command[1] in ("train", "sample", "evaluate") else []
+        result = CliRunner().invoke(cli, command[1:] + quiet)
+        assert result.exit_code == 0, f"{shlex.join(command)}\n{result.output}"
+        outputs.append(result.stdout)
+
+    from graphdiff.model import read_checkpoint
+
+    conditioned = json.loads(read_checkpoint(tmp_path / "runs/conditioned/last.ckpt")["config"])
+    assert conditioned["diffusion"]["condition"] == ["paths-mean-signal"]
+    # the gradient-guided sample scores what it wrote with the target and records the request
+    assert "paths-mean-signal >= 1.5" in outputs[4]
+    written = (tmp_path / "guided.paths").read_text().splitlines()
+    assert written and all("requested_paths-mean-signal=>=1.5" in line for line in written)
+    metrics = json.loads((tmp_path / "metrics.json").read_text())
+    assert metrics["task"] == "dng" and metrics["num_generated"] == len(written)
+    assert len(metrics["per_item"]) == len(written) and metrics["novelty"] is not None
+
+    capsys.readouterr()
+    runpy.run_path(str(tmp_path / "guide.py"), run_name="__main__")
+    lines = capsys.readouterr().out.splitlines()
+    free, guided = (float(v.split()[0]) for v in lines[-1].split(": ", 1)[1].split(", "))
+    assert guided > free, lines  # the same seed: only the guidance differs

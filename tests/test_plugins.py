@@ -306,6 +306,150 @@ def test_two_distributions_with_one_entry_point_name(write_plugin: DistWriter) -
     assert len({"twin-a", "twin-b"} & set(pm.registry("schedules").names())) == 1
 
 
+# ---------------------------------------------------------------------------- conflicts
+CLAIM = '''
+import graphdiff
+from graphdiff.schedules import NoiseSchedule
+
+
+class Claimed(NoiseSchedule):
+    def _alpha_bar(self, t):
+        return 1 - t
+
+
+@graphdiff.hookimpl
+def register_schedules(register):
+    register("{own}", Claimed)
+    register("shared", Claimed)
+'''
+
+
+@pytest.mark.parametrize("first,second", [("aaa", "zzz"), ("zzz", "aaa")])
+def test_two_plugins_claiming_one_name_leave_it_unused(write_plugin: DistWriter, first: str,
+                                                       second: str) -> None:
+    from graphdiff.errors import AmbiguousNameError
+
+    write_plugin(first, CLAIM.format(own=f"own-{first}"))
+    write_plugin(second, CLAIM.format(own=f"own-{second}"))
+    with pytest.warns(RuntimeWarning, match="'shared' is also registered by"):
+        pm = PluginManager(allow=[first, second]).load()
+    schedules = pm.registry("schedules")
+    # neither wins, whichever sorts first: the name is out and a look-up names both plugins
+    assert "shared" not in schedules and "shared" not in schedules.names()
+    with pytest.raises(AmbiguousNameError) as info:
+        schedules.get("shared")
+    msg = str(info.value)
+    assert "'shared' is ambiguous" in msg
+    assert f"entry point aaa = {PREFIX}aaa.plugin" in msg and f"entry point zzz = {PREFIX}zzz.plugin" in msg
+    assert schedules.ambiguous()["shared"] == [pm.plugins["aaa"].origin, pm.plugins["zzz"].origin]
+    for name, other in (("aaa", "zzz"), ("zzz", "aaa")):
+        plugin = pm.plugins[name]
+        assert plugin.registered == {"schedules": [f"own-{name}"]}
+        (err,) = plugin.errors
+        assert "'shared' is also registered by" in err and f"gdtest-{other}" in err
+        assert pm.get("schedules", f"own-{name}").__module__ == f"{PREFIX}{name}.plugin"
+
+
+def test_a_third_claimant_is_named_too(write_plugin: DistWriter) -> None:
+    from graphdiff.errors import AmbiguousNameError
+
+    for name in ("p1", "p2", "p3"):
+        write_plugin(name, CLAIM.format(own=f"own-{name}"))
+    pm = load(allow=["p1", "p2", "p3"])
+    with pytest.raises(AmbiguousNameError, match="registered by 3 plugins") as info:
+        pm.get("schedules", "shared")
+    assert all(f"gdtest-{n}" in str(info.value) for n in ("p1", "p2", "p3"))
+    assert len(pm.plugins["p1"].errors) == 1 and "gdtest-p3" in pm.plugins["p1"].errors[0]
+
+
+def test_strict_mode_refuses_a_name_two_plugins_claim(write_plugin: DistWriter) -> None:
+    write_plugin("aaa", CLAIM.format(own="own-aaa"))
+    write_plugin("zzz", CLAIM.format(own="own-zzz"))
+    with pytest.raises(PluginError) as info:
+        PluginManager(allow=["aaa", "zzz"], strict=True).load()
+    assert "'shared' is also registered by" in str(info.value)
+    assert "gdtest-aaa" in str(info.value) and "gdtest-zzz" in str(info.value)
+
+
+def test_a_plugin_registering_its_own_name_twice_keeps_the_first(clean_env: None) -> None:
+    class Plugin:
+        @graphdiff.hookimpl
+        def register_metrics(self, register):
+            register("twice", lambda generated, reference: {"n": 1.0})
+            register("twice", lambda generated, reference: {"n": 2.0})
+
+    with pytest.warns(RuntimeWarning, match="registered twice"):
+        pm = PluginManager(autoload=False)
+        info = pm.add_plugin(Plugin(), "self-dup")
+    assert pm.get("metrics", "twice")([], []) == {"n": 1.0}
+    assert info.registered == {"metrics": ["twice"]} and len(info.errors) == 1
+
+
+RAISES_LATE = '''
+import graphdiff
+from graphdiff.schedules import NoiseSchedule
+
+
+class Half(NoiseSchedule):
+    def _alpha_bar(self, t):
+        return 1 - t / 2
+
+
+@graphdiff.hookimpl
+def register_schedules(register):
+    register("half-a", Half)
+    register("{claim}", Half)
+    raise RuntimeError("hook broke halfway")
+
+
+@graphdiff.hookimpl
+def register_metrics(register):
+    register("late-metric", lambda generated, reference: {{}})
+'''
+
+
+def test_a_hook_that_raises_keeps_nothing(write_plugin: DistWriter) -> None:
+    write_plugin("late", RAISES_LATE.format(claim="half-b"))
+    with pytest.warns(RuntimeWarning, match="hook broke halfway"):
+        pm = PluginManager(allow=["late"]).load()
+    info = pm.plugins["late"]
+    (err,) = info.errors
+    assert "hook register_schedules raised RuntimeError: hook broke halfway" in err
+    assert "rolled back what it registered (half-a, half-b)" in err
+    assert "half-a" not in pm.registry("schedules") and "half-b" not in pm.registry("schedules")
+    assert info.registered == {"metrics": ["late-metric"]}  # its other hook stands
+    assert "Traceback" in info.tracebacks[err] and "hook broke halfway" in info.tracebacks[err]
+
+
+def test_a_hook_that_raises_undoes_the_clash_it_made(write_plugin: DistWriter) -> None:
+    write_plugin("aaa", CLAIM.format(own="own-aaa"))
+    write_plugin("zzz", RAISES_LATE.format(claim="shared"))
+    pm = load(allow=["aaa", "zzz"])
+    # the failed hook's claim is gone, so the name stays with the plugin that registered it
+    assert pm.get("schedules", "shared").__module__ == f"{PREFIX}aaa.plugin"
+    assert pm.plugins["aaa"].ok and pm.registry("schedules").ambiguous() == {}
+    assert len(pm.plugins["zzz"].errors) == 1
+
+
+def test_plugins_command_shows_the_exception_and_with_debug_the_traceback(
+        write_plugin: DistWriter, monkeypatch: pytest.MonkeyPatch) -> None:
+    from click.testing import CliRunner
+
+    from graphdiff.cli import cli
+
+    write_plugin("late", RAISES_LATE.format(claim="half-b"))
+    monkeypatch.setenv("GRAPHDIFF_PLUGINS", "late")
+    monkeypatch.setenv("GRAPHDIFF_DEBUG", "0")  # off; restored (unset) after the test
+    reset_manager(load())
+    plain = CliRunner().invoke(cli, ["plugins"])
+    assert plain.exit_code == 0
+    assert "ERROR: hook register_schedules raised RuntimeError: hook broke halfway" in plain.output
+    assert "Traceback" not in plain.output and "--debug" in plain.output
+    assert "tracebacks" not in CliRunner().invoke(cli, ["plugins", "--json"]).output
+    debug = CliRunner().invoke(cli, ["--debug", "plugins"])
+    assert "Traceback (most recent call last)" in debug.output and 'raise RuntimeError("hook broke' in debug.output
+
+
 # ---------------------------------------------------------------------------- environment
 def test_disable_autoload_env_gives_only_builtins(write_plugin: DistWriter,
                                                   monkeypatch: pytest.MonkeyPatch) -> None:

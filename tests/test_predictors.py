@@ -128,7 +128,7 @@ def test_predict_writes_ids_then_property_and_std(social, tmp_path):
                                    "--input", str(social["data"]), "--out", str(out), "--batch-size", "7"])
     assert res.exit_code == 0, res.output
     rows = _rows(out)
-    assert list(rows[0]) == ["id", "density", "density_std"]
+    assert list(rows[0]) == ["id", "density", "density_std", "out_of_domain"]
     assert [r["id"] for r in rows] == social["ids"]
     assert all(float(r["density_std"]) > 0 for r in rows)
     errors = [abs(float(r["density"]) - nx.density(g)) for r, g in zip(rows, social["graphs"])]
@@ -511,6 +511,8 @@ def test_config_errors_name_the_field(tmp_path):
 # ---------------------------------------------------------------------------- crystals: shapes
 def test_crystals_heat_ref_predictor_shapes_columns_and_guidance(tmp_path):
     pytest.importorskip("graphdiff_crystals")
+    from pymatgen.core import Lattice, Structure
+
     from graphdiff.config import RunConfig
     from graphdiff.model import build_model
     from graphdiff.plugins import get_manager
@@ -537,8 +539,29 @@ def test_crystals_heat_ref_predictor_shapes_columns_and_guidance(tmp_path):
                                    "-o", str(out)])
     assert res.exit_code == 0, res.output
     pred = _rows(out)
-    assert list(pred[0]) == ["material_id", "heat_ref", "heat_ref_std"]
+    assert list(pred[0]) == ["material_id", "heat_ref", "heat_ref_std", "out_of_domain"]
     assert [r["material_id"] for r in pred] == [r[1] for r in rows[1:11]]
+    # out of domain: the elements no training row had, as the predictor recorded them
+    from graphdiff.predictors import out_of_domain, out_of_domain_objects, training_classes
+
+    loaded = Predictor.load(tmp_path / "run" / "predictor.pt")
+    labels = loaded.spec["atom_types"].labels
+    seen = {labels[c] for c in loaded.meta["classes_seen"]["atom_types"]}
+    train_rows = read_labelled(get_manager().get("domains", "crystals"), PEROV, ["heat_ref"], max_items=24)
+    assert seen <= {labels[int(c)] for g in train_rows.graphs for c in g.atom_types.view(-1)}
+    for r, cif_row in zip(pred, rows[1:11]):
+        elements = {el.symbol for el in Structure.from_str(cif_row[2], fmt="cif").composition.elements}
+        unseen = sorted(elements - seen, key=labels.index)
+        assert r["out_of_domain"] == (f"atom_types not in the training data: {', '.join(unseen)}" if unseen else "")
+    # an older file without the record: the classes come from the fitted marginal prior, the same
+    recorded = training_classes(loaded)
+    del loaded.meta["classes_seen"]
+    assert training_classes(loaded) == recorded
+    carbon = Structure(Lattice.cubic(3.57), ["C"] * 8, [[0, 0, 0], [.25, .25, .25], [.5, .5, 0], [.75, .75, .25],
+                                                       [.5, 0, .5], [.75, .25, .75], [0, .5, .5], [.25, .75, .75]])
+    flags = out_of_domain_objects(loaded, [carbon])
+    assert "atom_types not in the training data: C" in flags[0] and "8 nodes, more than any training item (5)" in flags[0]
+    assert out_of_domain(loaded, train_rows.graphs[:3]) == ["", "", ""]
     assert all(float(r["heat_ref_std"]) > 0 and math.isfinite(float(r["heat_ref"])) for r in pred)
     # the target scores a Structure as predict does; graph_fn is differentiable in the fields
     domain = get_manager().get("domains", "crystals")

@@ -113,6 +113,34 @@ def test_duplicate_names_both_origins() -> None:
     assert reg.get("cosine") == 1  # the first registration stays
 
 
+def test_an_ambiguous_name_is_out_and_names_every_claimant() -> None:
+    from graphdiff.errors import AmbiguousNameError
+
+    reg: Registry[int] = Registry("metrics")
+    reg.register("mmd", 1, origin="plugin 'a'")
+    reg.register("other", 3, origin="plugin 'a'")
+    assert reg.mark_ambiguous("mmd", "plugin 'b'") == ["plugin 'a'", "plugin 'b'"]
+    assert "mmd" not in reg and reg.names() == ["other"]
+    for look_up in (reg.get, reg.entry):
+        with pytest.raises(AmbiguousNameError, match="'mmd' is ambiguous.*plugin 'a'; plugin 'b'"):
+            look_up("mmd")
+    with pytest.raises(DuplicateNameError, match="already claimed by plugin 'a' and plugin 'b'"):
+        reg.register("mmd", 2, origin="plugin 'c'")
+    assert reg.ambiguous() == {"mmd": ["plugin 'a'", "plugin 'b'"]}
+    assert reg.claimants("mmd") == ["plugin 'a'", "plugin 'b'"]
+    assert (reg.claimants("other"), reg.claimants("nothing")) == (["plugin 'a'"], [])
+
+
+def test_snapshot_and_restore_undo_registrations_and_ambiguities() -> None:
+    reg: Registry[int] = Registry("metrics")
+    reg.register("kept", 1, origin="a")
+    saved = reg.snapshot()
+    reg.register("new", 2, origin="b")
+    reg.mark_ambiguous("kept", "b")
+    assert reg.restore(saved) == ["new"]
+    assert reg.names() == ["kept"] and reg.get("kept") == 1 and reg.ambiguous() == {}
+
+
 @pytest.mark.parametrize("bad", ["", "   ", None, 3])
 def test_bad_names_rejected(bad: object) -> None:
     reg: Registry[int] = Registry("targets")

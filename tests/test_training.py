@@ -319,3 +319,22 @@ def test_half_precision_export_loads_into_the_float32_model(tmp_path):
     assert torch.equal(full.num_nodes_hist, half.num_nodes_hist)
     for (name, a), b in zip(full.state_dict().items(), half.state_dict().values()):
         assert torch.allclose(a.float(), b.float(), rtol=1e-3, atol=1e-3), name
+
+
+def test_progress_prints_a_line_per_log_interval_with_steps_per_s(tmp_path, capsys) -> None:
+    tr = Trainer(model(), config(tmp_path / "p", max_steps=6, log_every=3, val_every=3), graphs(),
+                 graphs(8, 1), progress=True)
+    tr.fit()
+    err = capsys.readouterr().err
+    lines = [ln for ln in err.replace("\r", "\n").splitlines() if ln.startswith("step ")]
+    assert [ln.split()[1] for ln in lines] == ["3/6", "6/6"], err
+    assert all("steps/s" in ln and "loss " in ln and "val_loss " in ln and "graphs/s" in ln for ln in lines)
+    assert "ETA" in lines[0] and "ETA" not in lines[1]  # none once the run is over
+    logged = [r for r in tr.history if "loss" in r]
+    assert [r["step"] for r in logged] == [3, 6] and all(r["steps_per_s"] > 0 for r in logged)
+
+
+def test_quiet_training_prints_nothing(tmp_path, capsys) -> None:
+    Trainer(model(), config(tmp_path / "q", max_steps=4), graphs(), progress=False).fit()
+    captured = capsys.readouterr()
+    assert captured.err == "" and captured.out == ""

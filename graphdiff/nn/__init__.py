@@ -9,12 +9,14 @@ registered name           class                                  for
 ========================  =====================================  ================================
 
 All take ``(spec, outputs, cond_dim=0, hidden=128, layers=4, **options)`` and return one tensor
-per entry of ``outputs`` (see :mod:`graphdiff.nn.base`).
+per entry of ``outputs`` (see :mod:`graphdiff.nn.base`). Each reads its inputs through a
+registered encoder (option ``encoder``, default ``fields``; see :mod:`graphdiff.nn.encoders`).
 """
 
 from graphdiff.nn.base import Denoiser, NoisyGraphs, all_pairs
 from graphdiff.nn.egnn import EGNNDenoiser
 from graphdiff.nn.embeddings import ConditionEmbedding, GraphContext, NodeFieldEmbedding, TimeEmbedding
+from graphdiff.nn.encoders import DistanceEncoder, Encoder, FieldEncoder, PositionalEncoder
 from graphdiff.nn.graph_transformer import GraphTransformerDenoiser
 from graphdiff.nn.periodic import PeriodicDenoiser
 
@@ -36,5 +38,9 @@ __all__ = [
     "ConditionEmbedding",
     "NodeFieldEmbedding",
     "GraphContext",
+    "Encoder",
+    "FieldEncoder",
+    "PositionalEncoder",
+    "DistanceEncoder",
     "BUILTIN_DENOISERS",
 ]

@@ -16,7 +16,6 @@ from graphdiff.graph import FieldKind, GraphSpec, Level
 from graphdiff.nn.base import Denoiser, NoisyGraphs, all_pairs
 from graphdiff.nn.embeddings import (
     GraphContext,
-    NodeFieldEmbedding,
     check_options,
     class_feature_tables,
     check_outputs,
@@ -25,6 +24,7 @@ from graphdiff.nn.embeddings import (
     mlp,
     pair_values_on_edges,
 )
+from graphdiff.nn.encoders import DEFAULT_ENCODER, build_encoder, encoder_hparams
 
 __all__ = ["EquivariantBlock", "EGNNDenoiser"]
 
@@ -119,14 +119,17 @@ class EGNNDenoiser(Denoiser):
     r"""E(n)-equivariant denoiser for graphs with a Cartesian ``positions`` field.
 
     .. math::
-        \mathbf{h}_i^{(0)} = \sum_f \mathbf{W}_f \mathbf{x}_{i,f} + \mathbf{W}_c \mathbf{c}_{b(i)},
+        \mathbf{h}_i^{(0)} = \mathrm{enc}(\mathbf{x})_i + \mathbf{W}_c \mathbf{c}_{b(i)},
         \qquad \mathbf{a}^{(0)}_{ij} = [\lVert \mathbf{x}^{(0)}_i - \mathbf{x}^{(0)}_j \rVert^2,
-        \mathbf{p}_{ij}]
+        \mathbf{p}_{ij}, \mathbf{e}_{ij}]
 
-    with :math:`\mathbf{c}_b` the :class:`~graphdiff.nn.embeddings.GraphContext` (time,
-    conditions, graph fields) and :math:`\mathbf{p}_{ij}` the edge field's pair input (bonds)
-    when the spec has one. After ``layers`` :class:`EquivariantBlock` s over all ordered pairs
-    ``i != j`` of each graph:
+    with :math:`\mathrm{enc}` the encoder (:mod:`graphdiff.nn.encoders`; by default ``fields``,
+    :math:`\sum_f \mathbf{W}_f \mathbf{x}_{i,f}` over the atom types and other invariant node
+    fields), :math:`\mathbf{c}_b` the :class:`~graphdiff.nn.embeddings.GraphContext` (time,
+    conditions, graph fields), :math:`\mathbf{p}_{ij}` the edge field's pair input (bonds)
+    when the spec has one and :math:`\mathbf{e}_{ij}` the encoder's edge features, if any
+    (``distances``: a radial basis of the input distance). After ``layers``
+    :class:`EquivariantBlock` s over all ordered pairs ``i != j`` of each graph:
 
     * positions: :math:`\hat{\boldsymbol\epsilon}_i = (\mathbf{x}^{(L)}_i - \mathbf{x}^{(0)}_i)
       - \operatorname{mean}_{k \in b(i)} (\mathbf{x}^{(L)}_k - \mathbf{x}^{(0)}_k)`
@@ -152,6 +155,11 @@ class EGNNDenoiser(Denoiser):
         tanh (bool, optional): Use :math:`r\tanh` on coordinate updates. (default: ``True``)
         norm_constant (float, optional): Added to distances when normalising differences.
             (default: ``1.0``)
+        class_features (dict, optional): Categorical node field -> registered class-feature
+            table, embedded by the encoder. (default: none)
+        encoder (str, optional): Registered encoder of the node inputs (attribute ``node_in``);
+            it must read positions only through distances. (default: ``"fields"``)
+        encoder_options (dict, optional): Options of the encoder. (default: none)
 
     Shapes:
         - **input:** :class:`~graphdiff.nn.base.NoisyGraphs` with ``N`` nodes, ``B`` graphs,
@@ -163,10 +171,12 @@ class EGNNDenoiser(Denoiser):
     def __init__(self, spec: GraphSpec, outputs: dict[str, int], cond_dim: int = 0,
                  hidden: int = 128, layers: int = 4, *, sublayers: int = 2, attention: bool = True,
                  coords_range: float = 15.0, tanh: bool = True, norm_constant: float = 1.0,
-                 class_features: dict[str, str] | None = None, **options: Any) -> None:
+                 class_features: dict[str, str] | None = None, encoder: str = DEFAULT_ENCODER,
+                 encoder_options: dict[str, Any] | None = None, **options: Any) -> None:
         name = type(self).__name__
-        check_options(name, options, ["hidden", "layers", "sublayers", "attention",
-                                      "coords_range", "tanh", "norm_constant", "class_features"])
+        check_options(name, options, ["hidden", "layers", "sublayers", "attention", "coords_range",
+                                      "tanh", "norm_constant", "class_features", "encoder",
+                                      "encoder_options"])
         super().__init__(spec, outputs, cond_dim)
         check_outputs(name, spec, self.outputs, {
             FieldKind.TORUS: "use the 'periodic' denoiser for periodic coordinates"})
@@ -184,9 +194,11 @@ class EGNNDenoiser(Denoiser):
         tables = class_feature_tables(name, spec, class_features)
         if tables:
             self.hparams["class_features"] = dict(class_features)
-        self.node_in = NodeFieldEmbedding(spec, hidden, class_features=tables)
+        self.hparams.update(encoder_hparams(encoder, encoder_options))
+        self.node_in = build_encoder(name, spec, hidden, encoder, encoder_options, tables)
         self.context = GraphContext(spec, self.cond_dim, hidden)
         self.ctx_to_h = nn.Linear(hidden, hidden)
+        edge_dim += self.node_in.edge_dim
         self.blocks = nn.ModuleList(
             EquivariantBlock(hidden, edge_dim, sublayers, attention, coords_range, tanh,
                              norm_constant, update_coords=i < layers - 1 or self.pos.name in outputs)
@@ -207,7 +219,7 @@ class EGNNDenoiser(Denoiser):
                            f"from the inputs ({sorted(graphs.inputs)})")
         n_nodes, batch = graphs.num_nodes, graphs.batch
         ctx = self.context(graphs)
-        h = self.node_in(graphs.inputs, n_nodes) + self.ctx_to_h(ctx)[batch]
+        h = self.node_in(graphs) + self.ctx_to_h(ctx)[batch]
         x0 = graphs.inputs[self.pos.name].to(h)
         edge_index = fully_connected_edges(graphs.ptr)
         diff0 = x0[edge_index[1]] - x0[edge_index[0]]
@@ -221,6 +233,8 @@ class EGNNDenoiser(Denoiser):
             else:
                 pair_in = h.new_zeros(pair_index.size(1), self.edge.width)
             attr.append(pair_values_on_edges(pair_in, pair_index, edge_index, n_nodes))
+        if self.node_in.edge_dim:
+            attr.append(self.node_in.edge_features(graphs, edge_index).to(h))
         attr = torch.cat(attr, dim=-1)
         x = x0
         for block in self.blocks:

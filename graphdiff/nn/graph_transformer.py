@@ -20,13 +20,14 @@ from graphdiff.graph import FieldKind, GraphSpec, Level
 from graphdiff.nn.base import Denoiser, NoisyGraphs, all_pairs
 from graphdiff.nn.embeddings import (
     GraphContext,
-    NodeFieldEmbedding,
     check_options,
     class_feature_tables,
     check_outputs,
     field_input,
+    fully_connected_edges,
     mlp,
 )
+from graphdiff.nn.encoders import DEFAULT_ENCODER, build_encoder, dense_pair_features, encoder_hparams
 from graphdiff.nn.structure import GRAPH_FEATURES, NODE_FEATURES, structure_features
 
 __all__ = ["DenseGraphTransformerLayer", "GraphTransformerDenoiser"]
@@ -164,13 +165,15 @@ class GraphTransformerDenoiser(Denoiser):
     Inputs are embedded as
 
     .. math::
-        \mathbf{x}_i^{(0)} = \sum_f \mathbf{W}_f \mathbf{x}_{i,f} + \mathbf{W}_D
+        \mathbf{x}_i^{(0)} = \mathrm{enc}(\mathbf{x})_i + \mathbf{W}_D
             \big[\overline{\mathbf{a}}_i, \log(1 + \deg_i)\big] + \mathbf{W}_c \mathbf{c}_{b(i)},
         \qquad \mathbf{e}_{ij}^{(0)} = \mathbf{W}_A \mathbf{a}_{ij}, \qquad
         \mathbf{y}^{(0)} = \mathbf{W}_y \mathbf{c}_b
 
-    with :math:`\mathbf{a}_{ij}` the edge field's pair input (class probabilities, zero on the
-    diagonal), :math:`\overline{\mathbf{a}}_i` its mean over the other nodes,
+    with :math:`\mathrm{enc}` the encoder (:mod:`graphdiff.nn.encoders`; by default ``fields``,
+    :math:`\sum_f \mathbf{W}_f \mathbf{x}_{i,f}` over the node fields), :math:`\mathbf{a}_{ij}`
+    the edge field's pair input (class probabilities, zero on the diagonal),
+    :math:`\overline{\mathbf{a}}_i` its mean over the other nodes,
     :math:`\deg_i = \sum_j (1 - a_{ij,0})` the expected degree and :math:`\mathbf{c}_b` the
     :class:`~graphdiff.nn.embeddings.GraphContext` (time, conditions, graph fields). Without an
     edge field :math:`\mathbf{E}^{(0)} = 0` and attention is still over all node pairs. After
@@ -188,7 +191,8 @@ class GraphTransformerDenoiser(Denoiser):
     \mathrm{rbf}(\lVert \mathbf{x}_i - \mathbf{x}_j \rVert)` (Gaussian radial basis on the
     field's normalised scale): which nodes are near each other, the main evidence for an edge
     in a spatial graph such as a road network, without the network having to learn subtraction
-    from absolute coordinates.
+    from absolute coordinates. An encoder with edge features adds them the same way,
+    :math:`\mathbf{e}_{ij}^{(0)} \mathrel{+}= \mathbf{W}_e\, \mathrm{enc}_{ij}`.
 
     Args:
         spec (GraphSpec): The graphs' fields.
@@ -207,6 +211,11 @@ class GraphTransformerDenoiser(Denoiser):
             as DiGress does; needs an edge field. (default: ``False``)
         pair_distances (str, optional): A node continuous field whose pairwise distances feed
             the pair stream (e.g. the road network's ``"coords"``). (default: ``None``)
+        class_features (dict, optional): Categorical node field -> registered class-feature
+            table, embedded by the encoder. (default: none)
+        encoder (str, optional): Registered encoder of the node inputs (attribute ``node_in``;
+            e.g. ``"positional"``). (default: ``"fields"``)
+        encoder_options (dict, optional): Options of the encoder. (default: none)
 
     Shapes:
         - **input:** :class:`~graphdiff.nn.base.NoisyGraphs` with ``N`` nodes, ``B`` graphs,
@@ -221,11 +230,12 @@ class GraphTransformerDenoiser(Denoiser):
                  hidden: int = 128, layers: int = 4, *, heads: int = 8, edge_hidden: int = 64,
                  global_hidden: int | None = None, ffn_mult: int = 2, dropout: float = 0.0,
                  structure_features: bool = False, pair_distances: str | None = None,
-                 class_features: dict[str, str] | None = None, **options: Any) -> None:
+                 class_features: dict[str, str] | None = None, encoder: str = DEFAULT_ENCODER,
+                 encoder_options: dict[str, Any] | None = None, **options: Any) -> None:
         name = type(self).__name__
         check_options(name, options, ["hidden", "layers", "heads", "edge_hidden", "global_hidden",
                                       "ffn_mult", "dropout", "structure_features", "pair_distances",
-                                      "class_features"])
+                                      "class_features", "encoder", "encoder_options"])
         super().__init__(spec, outputs, cond_dim)
         check_outputs(name, spec, self.outputs, {
             FieldKind.TORUS: "use the 'periodic' denoiser for periodic coordinates",
@@ -252,7 +262,8 @@ class GraphTransformerDenoiser(Denoiser):
         tables = class_feature_tables(name, spec, class_features)
         if tables:
             self.hparams["class_features"] = dict(class_features)
-        self.node_in = NodeFieldEmbedding(spec, dx, class_features=tables)
+        self.hparams.update(encoder_hparams(encoder, encoder_options))
+        self.node_in = build_encoder(name, spec, dx, encoder, encoder_options, tables)
         self.context = GraphContext(spec, self.cond_dim, dx)
         self.ctx_to_x, self.ctx_to_y = nn.Linear(dx, dx), nn.Linear(dx, dy)
         if self.edge is not None:
@@ -276,6 +287,8 @@ class GraphTransformerDenoiser(Denoiser):
         self.out_heads = nn.ModuleDict({
             f: mlp(width[lv], width[lv], self.outputs[f]) for f, lv in levels.items()
         })
+        if self.node_in.edge_dim:
+            self.encoded_pairs_in = nn.Linear(self.node_in.edge_dim, de)
 
     def _dense_pairs(self, graphs: NoisyGraphs, b: int, n: int, like: Tensor
                      ) -> tuple[Tensor, Tensor, Tensor, Tensor]:
@@ -306,9 +319,9 @@ class GraphTransformerDenoiser(Denoiser):
         return torch.exp(-0.5 * ((dist - self.rbf_centers) / width) ** 2)
 
     def forward(self, graphs: NoisyGraphs) -> dict[str, Tensor]:
-        b, n_nodes = graphs.num_graphs, graphs.num_nodes
+        b = graphs.num_graphs
         ctx = self.context(graphs)
-        h = self.node_in(graphs.inputs, n_nodes) + self.ctx_to_x(ctx)[graphs.batch]
+        h = self.node_in(graphs) + self.ctx_to_x(ctx)[graphs.batch]
         X, node_mask = to_dense_batch(h, graphs.batch, batch_size=b)
         n = X.size(1)
         eye = torch.eye(n, dtype=torch.bool, device=X.device)
@@ -325,6 +338,9 @@ class GraphTransformerDenoiser(Denoiser):
             E = X.new_zeros(b, n, n, self.de)
         if self.pair_distances is not None:
             E = E + self.distance_in(self._distance_basis(graphs, b)) * pair_mask.unsqueeze(-1).to(X.dtype)
+        if self.node_in.edge_dim:
+            pairs = dense_pair_features(self.node_in, graphs, b, n, fully_connected_edges(graphs.ptr), X)
+            E = E + self.encoded_pairs_in(pairs) * pair_mask.unsqueeze(-1).to(X.dtype)
         y = self.ctx_to_y(ctx)
         if self.structure:
             node_f, graph_f = structure_features(edge_mass * pair_mask.to(X.dtype), node_mask)

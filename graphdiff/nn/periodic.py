@@ -7,7 +7,9 @@ stored in an O(3)-invariant form, so it enters as a plain invariant feature.
 
 For large cells the fully connected graph (cost :math:`n^2` per crystal) can be replaced by a
 radius graph under periodic boundaries (``cutoff``, in Å): see :class:`PeriodicDenoiser` and
-:func:`periodic_radius_graph` (neighbour search with the optional dependency ``vesin``).
+:func:`periodic_radius_graph` (neighbour search with the optional dependency ``vesin``, the
+extra ``graphdiff[periodic]``). The radius graph needs lattice matrices; it reads them from the
+lattice field through the :class:`~graphdiff.lattices.LatticeCodec` a plugin registers.
 """
 
 from __future__ import annotations
@@ -21,10 +23,10 @@ from torch import Tensor, nn
 from torch_geometric.utils import scatter
 
 from graphdiff.graph import FieldKind, GraphSpec, Level
+from graphdiff.lattices import lattice_codec
 from graphdiff.nn.base import Denoiser, NoisyGraphs, all_pairs
 from graphdiff.nn.embeddings import (
     GraphContext,
-    NodeFieldEmbedding,
     check_options,
     class_feature_tables,
     check_outputs,
@@ -34,9 +36,9 @@ from graphdiff.nn.embeddings import (
     mlp,
     pair_values_on_edges,
 )
+from graphdiff.nn.encoders import DEFAULT_ENCODER, build_encoder, encoder_hparams
 
-__all__ = ["FractionalFourierFeatures", "PeriodicLayer", "PeriodicDenoiser", "periodic_radius_graph",
-           "lattice_params_to_matrix"]
+__all__ = ["FractionalFourierFeatures", "PeriodicLayer", "PeriodicDenoiser", "periodic_radius_graph"]
 
 
 class FractionalFourierFeatures(nn.Module):
@@ -77,40 +79,13 @@ class FractionalFourierFeatures(nn.Module):
         return torch.cos(2 * math.pi * delta[..., None] * k).flatten(-2)
 
 
-def lattice_params_to_matrix(params: Tensor) -> Tensor:
-    r"""Lattice matrices of the six O(3)-invariant lattice parameters.
-
-    ``params = [log C11, log C22, log C33, C21, C31, C32]`` (the crystals plugin's ``lattice``
-    field, :func:`graphdiff_crystals.lattice.params_to_lattice`) give the lower-triangular
-
-    .. math::
-        \mathbf{L} = \begin{pmatrix} e^{p_0} & 0 & 0 \\ p_3 & e^{p_1} & 0 \\
-        p_4 & p_5 & e^{p_2} \end{pmatrix}
-
-    whose *rows* are the lattice vectors (``a`` along x, ``b`` in the xy-plane), so Cartesian
-    positions are ``frac @ L``. Any six reals give a valid right-handed lattice.
-    Differentiable; batched.
-
-    Shapes:
-        - **input:** :math:`(\ldots, 6)`
-        - **output:** :math:`(\ldots, 3, 3)`
-    """
-    zero = torch.zeros_like(params[..., 0])
-    d = torch.exp(params[..., :3])
-    rows = [torch.stack([d[..., 0], zero, zero], dim=-1),
-            torch.stack([params[..., 3], d[..., 1], zero], dim=-1),
-            torch.stack([params[..., 4], params[..., 5], d[..., 2]], dim=-1)]
-    return torch.stack(rows, dim=-2)
-
-
 def _import_vesin() -> Any:
     try:
         import vesin
     except ImportError as exc:  # pragma: no cover - depends on the environment
         raise ImportError(
             "the radius-graph mode of the periodic denoiser (model.options.cutoff) needs the "
-            "neighbour-list library vesin: pip install vesin  (it is a dependency of "
-            "graphdiff-crystals)") from exc
+            "neighbour-list library vesin: pip install \"graphdiff[periodic]\" (or pip install vesin)") from exc
     return vesin
 
 
@@ -272,9 +247,11 @@ class PeriodicDenoiser(Denoiser):
     (atom types) and invariant graph-level fields (the lattice).
 
     .. math::
-        \mathbf{h}_i^{(0)} = \sum_f \mathbf{W}_f \mathbf{x}_{i,f} + \mathbf{W}_c \mathbf{c}_{b(i)}
+        \mathbf{h}_i^{(0)} = \mathrm{enc}(\mathbf{x})_i + \mathbf{W}_c \mathbf{c}_{b(i)}
 
-    with :math:`\mathbf{c}_b` the :class:`~graphdiff.nn.embeddings.GraphContext` (time,
+    with :math:`\mathrm{enc}` the encoder (:mod:`graphdiff.nn.encoders`; by default
+    ``fields``, :math:`\sum_f \mathbf{W}_f \mathbf{x}_{i,f}` over the atom types and other node
+    fields) and :math:`\mathbf{c}_b` the :class:`~graphdiff.nn.embeddings.GraphContext` (time,
     conditions, graph fields), then ``layers`` :class:`PeriodicLayer` s over all ordered pairs
     :math:`(i, j)` of each crystal and a final layer norm. Heads:
 
@@ -314,18 +291,27 @@ class PeriodicDenoiser(Denoiser):
             neighbours of each atom (plus the self term), a guard against the huge
             neighbourhoods of the tiny cells that noisy lattices can have; see
             :func:`periodic_radius_graph`. (default: ``None``: all within the cutoff)
+        lattice (str, optional): Radius-graph mode: the registered
+            :class:`~graphdiff.lattices.LatticeCodec` of the lattice field. (default: the only
+            one registered)
+        class_features (dict, optional): Categorical node field -> registered class-feature
+            table, embedded by the encoder. (default: none)
+        encoder (str, optional): Registered encoder of the node inputs (attribute ``node_in``);
+            its edge features, if any, join every message's edge input (they must be invariant
+            to a common shift of the fractional coordinates). (default: ``"fields"``)
+        encoder_options (dict, optional): Options of the encoder. (default: none)
 
     **Radius graphs for large cells** (``cutoff`` set). Messages run over the edges
     :math:`(j \to i, \mathbf{S})` of :func:`periodic_radius_graph`: every replica
     :math:`\mathbf{f}_j + \mathbf{S}` of every atom (``i`` itself included) within
     :math:`r_c` of atom ``i``, computed with ``vesin`` from the Cartesian positions of the
     *current* noisy state, ``frac @ L``. The lattice matrix ``L`` is rebuilt from the lattice
-    field the denoiser sees (``lattice``, or the only 6-wide continuous graph field): the
-    process's normalisation is undone, ``p = x * std + mean`` (the
+    field the denoiser sees (the codec's ``field``, or the only continuous graph field of the
+    codec's width): the process's normalisation is undone, ``p = x * std + mean`` (the
     :class:`~graphdiff.diffusion.GraphDiffusion` that owns the denoiser binds its processes,
     :meth:`bind_processes`; a stand-alone denoiser needs :meth:`set_lattice_normalisation`),
-    then :func:`lattice_params_to_matrix` (the log-diagonal clamped to ``[-3, 7]``, cells of
-    0.05 to 1100 Å, for the geometry only). The search has no gradient; the edge features are
+    then the codec's ``to_matrix`` (the crystals plugin's bounds the cell to edges of 0.05 to
+    1100 Å, for the geometry only). The search has no gradient; the edge features are
     computed in torch from the integer shifts, so they are differentiable in the fractional
     coordinates and the lattice (gradient guidance). With the displacement
     :math:`\mathbf{d}_{ij} = (\mathbf{f}_j + \mathbf{S} - \mathbf{f}_i)\mathbf{L}` and
@@ -370,10 +356,12 @@ class PeriodicDenoiser(Denoiser):
                  hidden: int = 128, layers: int = 4, *, num_freqs: int = 32,
                  self_pairs: bool = True, cutoff: float | None = None,
                  max_neighbors: int | None = None, class_features: dict[str, str] | None = None,
-                 **options: Any) -> None:
+                 encoder: str = DEFAULT_ENCODER, encoder_options: dict[str, Any] | None = None,
+                 lattice: str | None = None, **options: Any) -> None:
         name = type(self).__name__
         check_options(name, options, ["hidden", "layers", "num_freqs", "self_pairs", "cutoff",
-                                      "max_neighbors", "class_features"])
+                                      "max_neighbors", "class_features", "encoder", "encoder_options",
+                                      "lattice"])
         super().__init__(spec, outputs, cond_dim)
         check_outputs(name, spec, self.outputs, {
             FieldKind.POSITIONS: "use the 'egnn' denoiser for Cartesian positions"})
@@ -387,10 +375,13 @@ class PeriodicDenoiser(Denoiser):
                             self_pairs=self_pairs)
         self.cutoff = self.max_neighbors = None
         self.lattice_field: str | None = None
+        self.lattice_codec = None
         if cutoff is not None:
-            self._init_radius(spec, tori[0], cutoff, max_neighbors)
+            self._init_radius(spec, tori[0], cutoff, max_neighbors, lattice)
         elif max_neighbors is not None:
             raise ValueError(f"{name}: max_neighbors={max_neighbors} needs a cutoff (radius-graph mode)")
+        elif lattice is not None:
+            raise ValueError(f"{name}: lattice={lattice!r} needs a cutoff (radius-graph mode)")
         object.__setattr__(self, "_lattice_norm", None)  # not a submodule: no state-dict entries
         self.torus = tori[0]
         self.edge = spec.edge_field
@@ -402,10 +393,12 @@ class PeriodicDenoiser(Denoiser):
         tables = class_feature_tables(name, spec, class_features)
         if tables:
             self.hparams["class_features"] = dict(class_features)
-        self.node_in = NodeFieldEmbedding(spec, hidden, class_features=tables)
+        self.hparams.update(encoder_hparams(encoder, encoder_options))
+        self.node_in = build_encoder(name, spec, hidden, encoder, encoder_options, tables)
         self.context = GraphContext(spec, self.cond_dim, hidden)
         self.ctx_to_h = nn.Linear(hidden, hidden)
-        edge_dim = (self.NUM_RADIAL + 3 if self.cutoff is not None else graph_dim + psi_dim) + pair_dim
+        edge_dim = ((self.NUM_RADIAL + 3 if self.cutoff is not None else graph_dim + psi_dim) + pair_dim
+                    + self.node_in.edge_dim)
         self.layers = nn.ModuleList(PeriodicLayer(hidden, edge_dim) for _ in range(layers))
         self.final_norm = nn.LayerNorm(hidden)
         self.out_heads = nn.ModuleDict()
@@ -420,7 +413,8 @@ class PeriodicDenoiser(Denoiser):
             else:
                 self.out_heads[f] = mlp(2 * hidden + psi_dim // 2 + pair_dim, hidden, width)
 
-    def _init_radius(self, spec: GraphSpec, torus: Any, cutoff: float, max_neighbors: int | None) -> None:
+    def _init_radius(self, spec: GraphSpec, torus: Any, cutoff: float, max_neighbors: int | None,
+                     lattice: str | None) -> None:
         name = type(self).__name__
         cutoff = float(cutoff)
         if not (math.isfinite(cutoff) and cutoff > 0):
@@ -432,15 +426,17 @@ class PeriodicDenoiser(Denoiser):
         if torus.dim != 3:
             raise ValueError(f"{name}: the radius graph (cutoff) needs 3-D fractional coordinates, "
                              f"{torus.name!r} has dim {torus.dim}")
-        graph6 = [f for f in spec.at_level(Level.GRAPH) if f.kind is FieldKind.CONTINUOUS and f.dim == 6]
-        named = [f for f in graph6 if f.name == "lattice"]
-        if not (named or len(graph6) == 1):
+        codec_name, codec = lattice_codec(lattice, name)
+        fitting = [f for f in spec.at_level(Level.GRAPH) if f.kind is FieldKind.CONTINUOUS and f.dim == codec.dim]
+        named = [f for f in fitting if f.name == codec.field]
+        if not (named or len(fitting) == 1):
             raise ValueError(f"{name}: the radius graph (cutoff) needs the lattice: a graph-level "
-                             "continuous field of dim 6 named 'lattice' (or the only one), holding "
-                             "[log C11, log C22, log C33, C21, C31, C32]")
-        self.lattice_field = (named or graph6)[0].name
+                             f"continuous field of dim {codec.dim} named {codec.field!r} (or the only one), "
+                             f"as the lattice codec {codec_name!r} reads it ({codec.description})")
+        self.lattice_field = (named or fitting)[0].name
+        self.lattice_codec = codec
         self.cutoff, self.max_neighbors = cutoff, max_neighbors
-        self.hparams.update(cutoff=cutoff, max_neighbors=max_neighbors)
+        self.hparams.update(cutoff=cutoff, max_neighbors=max_neighbors, lattice=codec_name)
         self.register_buffer("rbf_centers", torch.linspace(0.0, cutoff, self.NUM_RADIAL), persistent=False)
 
     def bind_processes(self, processes: Mapping[str, Any]) -> None:
@@ -454,9 +450,13 @@ class PeriodicDenoiser(Denoiser):
 
     def set_lattice_normalisation(self, mean: Tensor | None = None, std: Tensor | None = None) -> None:
         """For a denoiser used on its own in radius-graph mode: the lattice input is
-        ``(params - mean) / std`` (default: the raw parameters, mean 0 and std 1)."""
-        mean = torch.zeros(6) if mean is None else torch.as_tensor(mean, dtype=torch.float32).reshape(6)
-        std = torch.ones(6) if std is None else torch.as_tensor(std, dtype=torch.float32).reshape(6)
+        ``(params - mean) / std`` (default: the raw parameters, mean 0 and std 1), each of the
+        lattice field's width."""
+        if self.lattice_field is None:
+            raise RuntimeError(f"{type(self).__name__}: only the radius-graph mode (cutoff) reads the lattice")
+        dim = self.spec[self.lattice_field].dim
+        mean = torch.zeros(dim) if mean is None else torch.as_tensor(mean, dtype=torch.float32).reshape(dim)
+        std = torch.ones(dim) if std is None else torch.as_tensor(std, dtype=torch.float32).reshape(dim)
         norm = nn.Module()
         norm.register_buffer("mean", mean)
         norm.register_buffer("std", std)
@@ -475,9 +475,7 @@ class PeriodicDenoiser(Denoiser):
             raise KeyError(f"{name}: the radius graph needs the lattice field {self.lattice_field!r} "
                            f"in the inputs ({sorted(graphs.inputs)})")
         x = field_input(self.spec[self.lattice_field], graphs.inputs[self.lattice_field]).to(like)
-        params = x * norm.std.to(like) + norm.mean.to(like)
-        log_diag = params[:, :3].clamp(-3.0, 7.0)
-        return lattice_params_to_matrix(torch.cat([log_diag, params[:, 3:]], dim=-1))
+        return self.lattice_codec.to_matrix(x * norm.std.to(like) + norm.mean.to(like))
 
     def _radius_edges(self, graphs: NoisyGraphs, frac: Tensor, h: Tensor) -> tuple[Tensor, Tensor, Tensor]:
         """``(edge_index, edge_attr without pair inputs, edge_weight)`` of the radius graph."""
@@ -509,7 +507,7 @@ class PeriodicDenoiser(Denoiser):
                            f"from the inputs ({sorted(graphs.inputs)})")
         n_nodes, batch, b = graphs.num_nodes, graphs.batch, graphs.num_graphs
         ctx = self.context(graphs)
-        h = self.node_in(graphs.inputs, n_nodes) + self.ctx_to_h(ctx)[batch]
+        h = self.node_in(graphs) + self.ctx_to_h(ctx)[batch]
         frac = graphs.inputs[self.torus.name].to(h)
         weight = None
         if self.cutoff is not None:
@@ -527,6 +525,8 @@ class PeriodicDenoiser(Denoiser):
         if self.edge is not None:
             pair_index, pair_in = self._pair_inputs(graphs, h)
             attr.append(pair_values_on_edges(pair_in, pair_index, edge_index, n_nodes))
+        if self.node_in.edge_dim:
+            attr.append(self.node_in.edge_features(graphs, edge_index).to(h))
         attr = torch.cat(attr, dim=-1)
         for layer in self.layers:
             h = layer(h, edge_index, attr, weight)

@@ -19,9 +19,11 @@ lives: a location ``"package.module:attribute"`` or a :func:`graphdiff.registry.
 ``graphdiff --help`` and the listings import no plugin code beyond the hook module. ``metadata``
 holds the facts listings show without importing the object (a target's ``domain``, ``units``,
 ``differentiable``; a domain's ``fields``; a reference's ``domain``, ``columns``, ``options``,
-``similarity_description``; see docs/writing-a-plugin.md). A taken name is reported as a
-:class:`graphdiff.errors.DuplicateNameError`; the manager records it against the plugin and
-carries on. ``register.registry`` is the registry being filled, as registered so far.
+``similarity_description``; see docs/writing-a-plugin.md). A taken name is reported against the
+plugin, which carries on: a core name stays the core's, and a name two plugins register is used
+by neither (a look-up raises :class:`graphdiff.errors.AmbiguousNameError` naming both; see
+:mod:`graphdiff.plugins.manager`). A hook that raises has its registrations rolled back.
+``register.registry`` is the registry being filled, as registered so far.
 """
 
 from __future__ import annotations
@@ -63,7 +65,10 @@ def register_processes(register: Register) -> None:
 
 @hookspec
 def register_encoders(register: Register) -> None:
-    """Register encoder classes (``torch.nn.Module`` subclasses) turning noisy graphs into inputs."""
+    """Register encoders: subclasses of :class:`graphdiff.nn.encoders.Encoder`, built as
+    ``cls(spec, hidden, **options)``, turning a batch of noisy graphs into the denoiser's node
+    features ``[N, hidden]`` (and optionally edge features). The built-in denoisers take theirs
+    by name (``[model] encoder``, ``encoder_options``)."""
 
 
 @hookspec
@@ -73,7 +78,10 @@ def register_denoisers(register: Register) -> None:
 
 @hookspec
 def register_objectives(register: Register) -> None:
-    """Register objective classes or callables (training losses and guidance objectives)."""
+    """Register training objectives: subclasses of :class:`graphdiff.objectives.Objective`, built
+    as ``cls(field, **options)``, turning one field's prediction and target
+    (:class:`graphdiff.objectives.LossTerms`) into a loss per element. A run config picks them
+    by name (``[diffusion] objective``, ``[diffusion.fields.NAME] objective``)."""
 
 
 @hookspec
@@ -136,3 +144,20 @@ def register_constraints(register: Register) -> None:
     """Register :class:`graphdiff.constraints.EdgeConstraint` instances: edge-deletion invariant
     properties (planarity, acyclicity...) that projected sampling keeps in every state of the
     reverse process (``[diffusion] constraint``, ``graphdiff sample --constraint``)."""
+
+
+@hookspec
+def register_extras(register: Register) -> None:
+    """Register :class:`graphdiff.extras.Extra` instances: optional features a notebook or script
+    checks for with :func:`graphdiff.extras.require` before it starts (the modules each needs
+    and the line that installs them). A domain plugin registers its domain's name (``crystals``)
+    and any optional part of its own; the core registers ``plots``, ``orbits``, ``periodic`` and
+    ``notebooks``."""
+
+
+@hookspec
+def register_lattices(register: Register) -> None:
+    """Register :class:`graphdiff.lattices.LatticeCodec` instances: how a domain's graph-level
+    lattice field becomes lattice matrices ``[B, 3, 3]``, for models that need the geometry of a
+    noisy periodic state (the radius graph of the ``periodic`` denoiser, which names its codec in
+    ``[model.options] lattice``, or uses the only one registered)."""

@@ -4,10 +4,21 @@ Loading order: the core's built-ins (module :mod:`graphdiff.builtins`, registere
 same hooks as any plugin), then every entry point of the ``graphdiff`` group, sorted by name.
 
 Isolation: a plugin that fails to import, has a hook with a wrong signature, raises inside a
-hook, or registers a name that is taken is reported (its :attr:`PluginInfo.errors`, and
-:attr:`PluginManager.errors`) and the other plugins still load. In strict mode
-(``strict=True`` or ``GRAPHDIFF_STRICT_PLUGINS=1``) the first problem raises
-:class:`~graphdiff.errors.PluginError` instead.
+hook, or registers a name that is taken is reported (its :attr:`PluginInfo.errors`, with the
+traceback in :attr:`PluginInfo.tracebacks`, and :attr:`PluginManager.errors`) and the other
+plugins still load. A hook that raises keeps nothing: what it registered before raising is
+rolled back. In strict mode (``strict=True`` or ``GRAPHDIFF_STRICT_PLUGINS=1``) the first problem
+raises :class:`~graphdiff.errors.PluginError` instead.
+
+Names registered twice (one rule, whatever the order in which plugins load):
+
+- a name the core registers belongs to the core: a plugin registering it is refused and
+  reported, and the built-in stays;
+- a name two (or more) plugins register belongs to none of them: it is left unregistered
+  (*ambiguous*), both plugins are reported, and a look-up raises
+  :class:`~graphdiff.errors.AmbiguousNameError` naming every plugin that claims it. Uninstalling
+  one of them, or loading only one through ``GRAPHDIFF_PLUGINS``, settles it;
+- a plugin registering one name twice keeps its first registration, and the second is reported.
 
 Loading imports only the plugins' entry-point modules and runs their hooks: what a plugin
 registers by location (``"module:attribute"``, :mod:`graphdiff.registry`) is imported when it is
@@ -27,6 +38,7 @@ from __future__ import annotations
 import importlib
 import os
 import threading
+import traceback
 import warnings
 from dataclasses import dataclass, field
 from importlib import metadata
@@ -63,6 +75,8 @@ class PluginInfo:
     builtin: bool = False
     registered: dict[str, list[str]] = field(default_factory=dict)
     errors: list[str] = field(default_factory=list)
+    #: ``{error: traceback text}`` for the errors an exception caused (an import, a hook).
+    tracebacks: dict[str, str] = field(default_factory=dict)
 
     @property
     def origin(self) -> str:
@@ -75,8 +89,10 @@ class PluginInfo:
     def ok(self) -> bool:
         return not self.errors
 
-    def to_dict(self) -> dict[str, Any]:
-        return {
+    def to_dict(self, tracebacks: bool = False) -> dict[str, Any]:
+        """What ``graphdiff plugins --json`` prints; ``tracebacks=True`` (``--debug``) adds
+        ``{error: traceback}`` for the errors an exception caused."""
+        out = {
             "name": self.name,
             "module": self.module,
             "distribution": self.distribution,
@@ -85,6 +101,9 @@ class PluginInfo:
             "registered": {k: sorted(v) for k, v in self.registered.items() if v},
             "errors": list(self.errors),
         }
+        if tracebacks:
+            out["tracebacks"] = {e: t for e, t in self.tracebacks.items() if e in self.errors}
+        return out
 
 
 def _checks() -> dict[str, Callable[[str, Any], None]]:
@@ -127,6 +146,8 @@ def _checks() -> dict[str, Callable[[str, Any], None]]:
         "references": instance_of("graphdiff.references.Reference"),
         "features": is_callable,
         "constraints": instance_of("graphdiff.constraints.EdgeConstraint"),
+        "extras": instance_of("graphdiff.extras.Extra"),
+        "lattices": instance_of("graphdiff.lattices.LatticeCodec"),
     }
 
 
@@ -174,10 +195,12 @@ class PluginManager:
     def errors(self) -> list[str]:
         return [f"{p.origin}: {e}" for p in self.plugins.values() for e in p.errors]
 
-    def _fail(self, info: PluginInfo, message: str) -> None:
+    def _fail(self, info: PluginInfo, message: str, exc: BaseException | None = None) -> None:
         info.errors.append(message)
+        if exc is not None:
+            info.tracebacks[message] = "".join(traceback.format_exception(exc))
         if self.strict:
-            raise PluginError(f"{info.origin}: {message}")
+            raise PluginError(f"{info.origin}: {message}") from exc
         warnings.warn(f"graphdiff: {info.origin}: {message}", RuntimeWarning, stacklevel=3)
 
     # ------------------------------------------------------------------ loading
@@ -214,7 +237,7 @@ class PluginManager:
                     module = ep.load()
                 except Exception as exc:  # noqa: BLE001 - any import failure is reported
                     self.plugins[ep.name] = info
-                    self._fail(info, f"failed to import: {type(exc).__name__}: {exc}")
+                    self._fail(info, f"failed to import: {type(exc).__name__}: {exc}", exc)
                     continue
                 self._add(module, info)
             if self.allow:
@@ -274,32 +297,76 @@ class PluginManager:
         names = only if only is not None else list(self._order)
         for plugin_name in names:
             info = self.plugins[plugin_name]
-            impls = {
-                kind: [
-                    impl
-                    for impl in getattr(self._pm.hook, f"register_{kind}").get_hookimpls()
-                    if impl.plugin_name == plugin_name
-                ]
-                for kind in KINDS
-            }
-            for kind, found in impls.items():
-                for impl in found:
-                    # Pass only the arguments the implementation declares (pluggy semantics).
-                    kwargs = {"register": self._register_fn(kind, info)}
-                    try:
-                        impl.function(**{a: kwargs[a] for a in impl.argnames})
-                    except PluginError:
-                        raise
-                    except Exception as exc:  # noqa: BLE001 - reported, others keep loading
-                        self._fail(info, f"hook register_{kind} raised {type(exc).__name__}: {exc}")
+            for kind in KINDS:
+                for impl in getattr(self._pm.hook, f"register_{kind}").get_hookimpls():
+                    if impl.plugin_name == plugin_name:
+                        self._call_hook(impl, kind, info)
 
-    def _register_fn(self, kind: str, info: PluginInfo) -> Callable[..., Any]:
+    def _call_hook(self, impl: Any, kind: str, info: PluginInfo) -> None:
+        """Run one ``register_<kind>`` hook of one plugin as a unit: when it raises, what it
+        registered is rolled back (and ambiguities it caused undone); the clashes it found
+        with other plugins are reported only when it succeeds."""
+        registry = self.registries[kind]
+        saved = registry.snapshot()
+        saved_names = list(info.registered.get(kind, []))
+        clashes: list[tuple[str, list[str]]] = []
+        # Pass only the arguments the implementation declares (pluggy semantics).
+        kwargs = {"register": self._register_fn(kind, info, clashes)}
+        try:
+            impl.function(**{a: kwargs[a] for a in impl.argnames})
+        except Exception as exc:  # noqa: BLE001 - reported, others keep loading
+            undone = registry.restore(saved)
+            info.registered[kind] = saved_names
+            if not info.registered[kind]:
+                del info.registered[kind]
+            if self.strict and isinstance(exc, PluginError):
+                raise
+            note = f"; rolled back what it registered ({', '.join(undone)})" if undone else ""
+            self._fail(info, f"hook register_{kind} raised {type(exc).__name__}: {exc}{note}", exc)
+            return
+        for name, origins in clashes:
+            self._report_ambiguous(kind, name, origins)
+
+    def _report_ambiguous(self, kind: str, name: str, origins: list[str]) -> None:
+        """Record, against every plugin that claims ``name``, that it is ambiguous (unused)."""
+        by_origin = {p.origin: p for p in self.plugins.values()}
+        what = kind[:-1] if kind.endswith("s") else kind
+        for origin in origins:
+            info = by_origin.get(origin)
+            if info is None:
+                continue
+            names = info.registered.get(kind, [])
+            if name in names:
+                names.remove(name)
+                if not names:
+                    del info.registered[kind]
+            others = [o for o in origins if o != origin]
+            head = f"register_{kind}: {what} {name!r} is also registered by "
+            message = f"{head}{' and '.join(others)}; the name is ambiguous and none of them is used"
+            earlier = [i for i, e in enumerate(info.errors) if e.startswith(head)]
+            if earlier:  # a third claimant: the earlier note names them all now
+                info.errors[earlier[0]] = message
+                continue
+            if origin == origins[-1]:
+                self._fail(info, message)  # strict mode raises here, naming the newcomer
+            else:
+                info.errors.append(message)
+
+    def _register_fn(self, kind: str, info: PluginInfo,
+                     clashes: list[tuple[str, list[str]]]) -> Callable[..., Any]:
         registry = self.registries[kind]
 
         def register(name: str, obj: Any, description: str = "", **metadata: Any) -> Any:
             try:
                 registry.register(name, obj, origin=info.origin, description=description, metadata=metadata)
-            except (DuplicateNameError, TypeError, ValueError) as exc:
+            except DuplicateNameError as exc:
+                claimants = registry.claimants(name)
+                if info.origin in claimants or self._builtin_origin in claimants:
+                    self._fail(info, f"register_{kind}: {exc}")  # the core's name, or its own twice
+                else:  # another plugin's: the name goes to neither
+                    clashes.append((name, registry.mark_ambiguous(name, info.origin)))
+                return obj
+            except (TypeError, ValueError) as exc:
                 self._fail(info, f"register_{kind}: {exc}")
                 return obj
             info.registered.setdefault(kind, []).append(name)
@@ -307,6 +374,11 @@ class PluginManager:
 
         register.registry = registry  # type: ignore[attr-defined]  # what is registered so far
         return register
+
+    @property
+    def _builtin_origin(self) -> str:
+        info = self.plugins.get(BUILTIN_NAME)
+        return info.origin if info is not None and info.builtin else "graphdiff (built-in)"
 
     def check(self) -> list[str]:
         """Load every object registered by location (as its first use would) and record each
@@ -329,6 +401,9 @@ class PluginManager:
                     info = by_origin.get(entry.origin)
                     if info is not None:
                         info.errors.append(f"register_{kind}: {exc.detail}")
+                        if exc.__cause__ is not None:
+                            info.tracebacks[info.errors[-1]] = "".join(
+                                traceback.format_exception(exc.__cause__))
         return failures
 
     # ------------------------------------------------------------------ look-ups
@@ -404,8 +479,14 @@ def get_manager() -> PluginManager:
         return manager
 
 
-def reset_manager(manager: PluginManager | None = None) -> None:
-    """Replace (or drop, with ``None``) the process-wide manager; used by tests."""
+def reset_manager(manager: PluginManager | None = None) -> PluginManager | None:
+    """Replace (or drop, with ``None``) the process-wide manager; used by tests.
+
+    Returns
+    -------
+    The manager it replaced (``None`` when there was none), to put back afterwards.
+    """
     global _MANAGER
     with _LOCK:
-        _MANAGER = manager
+        previous, _MANAGER = _MANAGER, manager
+    return previous

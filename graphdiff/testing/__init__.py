@@ -47,13 +47,12 @@ def isolated_manager(*plugins: Any, builtins: bool = True, strict: bool = False)
     Each positional argument is a plugin object (a module or any object with hook
     implementations); it is registered under its ``__name__`` (or class name).
     """
-    from graphdiff.plugins import PluginManager, manager as manager_module, reset_manager
+    from graphdiff.plugins import PluginManager, reset_manager
 
-    previous = manager_module._MANAGER
     pm = PluginManager(autoload=False, strict=strict, builtins=builtins).load()
     for plugin in plugins:
         pm.add_plugin(plugin, getattr(plugin, "__name__", type(plugin).__name__))
-    reset_manager(pm)
+    previous = reset_manager(pm)
     try:
         yield pm
     finally:

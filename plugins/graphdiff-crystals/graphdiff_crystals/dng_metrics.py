@@ -69,6 +69,8 @@ from typing import Any, Iterable, Sequence
 
 import numpy as np
 
+from graphdiff.progress import track
+
 __all__ = [
     "COV_CUTOFFS", "DATASET_ALIASES", "N_SAMPLES", "structure_fingerprint", "composition_fingerprint",
     "fingerprints", "scale_composition_fingerprints", "coverage", "resolve_cutoffs",
@@ -353,13 +355,14 @@ def _fits(matcher: Any, a: Any, b: Any) -> bool:
 
 def uniqueness_novelty(structures: Sequence[Any], train: Sequence[Any] | None = None,
                        ids: Sequence[str] | None = None,
-                       train_ids: Sequence[str] | None = None) -> list[dict[str, Any]]:
+                       train_ids: Sequence[str] | None = None, progress: bool = False) -> list[dict[str, Any]]:
     """For each structure: ``{"unique", "duplicate_of", "novel", "matches_train"}``.
 
     ``unique``: no earlier structure of the list matches (compared with the earlier unique ones).
     ``novel``: for unique structures when ``train`` is given, no training structure matches
     (``None`` otherwise). Matching: ``StructureMatcher()`` with pymatgen's default tolerances,
     only within the same reduced composition and primitive-cell size (see :func:`_reduced_key`).
+    ``progress`` shows a bar over the structures on stderr (once for uniqueness, once for novelty).
     """
     from pymatgen.analysis.structure_matcher import StructureMatcher
 
@@ -368,7 +371,8 @@ def uniqueness_novelty(structures: Sequence[Any], train: Sequence[Any] | None = 
     seen: dict[tuple[str, int], list[int]] = {}
     out: list[dict[str, Any]] = []
     keys = [_reduced_key(s) for s in structures]
-    for i, s in enumerate(structures):
+    for i, s in track(enumerate(structures), desc="crystals-dng: uniqueness", total=len(structures),
+                      unit="structure", enabled=progress):
         group = seen.setdefault(keys[i], [])
         dup = next((j for j in group if _fits(matcher, structures[j], s)), None)
         if dup is None:
@@ -380,7 +384,8 @@ def uniqueness_novelty(structures: Sequence[Any], train: Sequence[Any] | None = 
         by_key: dict[tuple[str, int], list[int]] = {}
         for t, s in enumerate(train):
             by_key.setdefault(_reduced_key(s), []).append(t)
-        for i, s in enumerate(structures):
+        for i, s in track(enumerate(structures), desc="crystals-dng: novelty", total=len(structures),
+                          unit="structure", enabled=progress):
             if not out[i]["unique"]:
                 continue
             hit = next((t for t in by_key.get(keys[i], []) if _fits(matcher, s, train[t])), None)
@@ -414,7 +419,7 @@ def _finite_or_none(x: float | None) -> float | None:
 def dng_metric(generated: Sequence[Any], references: Sequence[Any], train: Sequence[Any] | None = None,
                k: Any = None, dataset: str | None = None, *, struc_cutoff: float | None = None,
                comp_cutoff: float | None = None, n_samples: int = N_SAMPLES, seed: int | None = None,
-               **_: Any) -> dict[str, Any]:
+               progress: bool = False, **_: Any) -> dict[str, Any]:
     """``graphdiff evaluate --task dng``: CDVAE's generation metrics plus uniqueness and novelty.
 
     Parameters
@@ -434,6 +439,9 @@ def dng_metric(generated: Sequence[Any], references: Sequence[Any], train: Seque
     seed:
         ``None``: the first ``n_samples`` valid structures; an integer: a seeded random draw
         without replacement, as CDVAE's ``np.random.choice``.
+    progress:
+        Show bars on stderr over the generated structures (validity, fingerprints), the
+        references (fingerprints) and the valid structures (uniqueness, novelty).
 
     Returns
     -------
@@ -454,7 +462,7 @@ def dng_metric(generated: Sequence[Any], references: Sequence[Any], train: Seque
     per_item: list[dict[str, Any]] = []
     gen_sfp: list[Any] = []
     gen_cfp: list[Any] = []
-    for gid, s in gen:
+    for gid, s in track(gen, desc="crystals-dng: generated", unit="structure", enabled=progress):
         item: dict[str, Any] = {"id": gid}
         reasons = []
         sv, err = _safe(structure_valid, s)
@@ -493,7 +501,7 @@ def dng_metric(generated: Sequence[Any], references: Sequence[Any], train: Seque
 
     # --- references: fingerprints (for coverage) and properties (for Wasserstein)
     ref_sfp, ref_cfp, ref_failed = [], [], []
-    for rid, s in ref:
+    for rid, s in track(ref, desc="crystals-dng: references", unit="structure", enabled=progress):
         sfp, cfp, reason = fingerprints(s)
         ref_sfp.append(sfp)
         ref_cfp.append(cfp)
@@ -543,7 +551,7 @@ def dng_metric(generated: Sequence[Any], references: Sequence[Any], train: Seque
     # --- uniqueness / novelty on all valid generated structures
     un = uniqueness_novelty([gen[i][1] for i in valid_idx], [s for _, s in trn] if trn is not None else None,
                             ids=[gen[i][0] for i in valid_idx],
-                            train_ids=[t for t, _ in trn] if trn is not None else None)
+                            train_ids=[t for t, _ in trn] if trn is not None else None, progress=progress)
     for it in per_item:
         it.update({"unique": None, "duplicate_of": None, "novel": None, "matches_train": None})
     for i, res in zip(valid_idx, un):

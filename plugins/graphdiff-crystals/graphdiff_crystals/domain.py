@@ -116,10 +116,10 @@ class CrystalDomain(Domain):
     #: crystal structure prediction gives the composition (atom types); de novo gives nothing
     tasks = {"csp": ("atom_types",), "dng": ()}
     description = "periodic crystal structures (pymatgen Structure): atom types, fractional coordinates, lattice"
-    read_suffixes = (".csv", ".cif", ".vasp", ".poscar", "POSCAR*", "CONTCAR*", ".json", ".extxyz",
+    read_suffixes = (".csv", ".cif", ".vasp", ".poscar", "POSCAR*", "CONTCAR*", ".json", ".extxyz", ".db",
                      "<folder>")
     default_denoiser = "periodic"
-    write_suffixes = (".csv", ".cif", ".json", ".extxyz", ".vasp", ".poscar", "<folder>")
+    write_suffixes = (".csv", ".cif", ".json", ".extxyz", ".db", ".vasp", ".poscar", "<folder>")
     #: one generated structure per file (``graphdiff sample --out DIR/``): CIF
     single_file_suffix = ".cif"
     #: ``--format poscar`` for a folder writes ``.vasp`` files (read by pymatgen, ASE and VASP tools)
@@ -499,6 +499,17 @@ class CrystalDomain(Domain):
 
         check = self.structure_problem if validate else None
         return read_records(path, strict=strict, skipped=skipped, check=check, **options)
+
+    def holds_items(self, path: str | Path) -> bool:
+        """Whether ``path`` holds crystals: an ASE database (``.db``) does when it has a periodic
+        row with a cell (:func:`graphdiff_crystals.asedb.holds_crystals`); any other file of a
+        crystal format does."""
+        path = Path(path)
+        if path.suffix.lower() != ".db":
+            return True
+        from graphdiff_crystals.asedb import holds_crystals
+
+        return holds_crystals(path)
 
     def write(self, objs: list[Any], path: str | Path, **options: Any) -> None:
         """Write structures (or records) to ``path``; see :func:`graphdiff_crystals.io.write_structures`."""

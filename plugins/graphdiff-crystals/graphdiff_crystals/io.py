@@ -1,4 +1,5 @@
-"""Reading crystal structures: CDVAE CSV, CIF, POSCAR, Structure JSON, extended XYZ, folders.
+"""Reading crystal structures: CDVAE CSV, CIF, POSCAR, Structure JSON, extended XYZ, ASE databases,
+folders.
 
 :func:`read_records` yields :class:`graphdiff.domain.Record` items::
 
@@ -29,6 +30,10 @@ Formats (chosen by suffix; a folder reads every file it recognises, in name orde
 ``.extxyz``, ``.xyz``
     Extended XYZ via ASE; frames are counted from 0; numeric ``info`` entries and calculator
     results (``energy``) become props, ``info["material_id"]`` the id.
+``.db``
+    An ASE database (``ase.db``, SQLite), row by row (:mod:`graphdiff_crystals.asedb`): the id is
+    the row's ``material_id`` (else ``name``, else the row id), numeric key-value pairs and the
+    row's energy become props; a row that is not periodic with a cell (a molecule) is skipped.
 
 Bad items are skipped and reported (``skipped`` list, or a :class:`CrystalReadWarning`); with
 ``strict=True`` the first raises :class:`~graphdiff.errors.DataError`. A source that cannot be
@@ -140,8 +145,10 @@ def sample_path(dataset: str = "perov_5") -> Path:
 
 
 def format_of(path: Path) -> str | None:
-    """The reader format of a file: ``csv``, ``cif``, ``poscar``, ``json``, ``extxyz`` or None."""
+    """The reader format of a file: ``csv``, ``cif``, ``poscar``, ``json``, ``extxyz``, ``db`` or None."""
     suffix = path.suffix.lower()
+    if suffix == ".db":
+        return "db"
     if suffix in (".csv", ".cif", ".json"):
         return suffix[1:]
     if suffix in (".vasp", ".poscar") or path.name.startswith(("POSCAR", "CONTCAR")):
@@ -184,7 +191,8 @@ def read_records(path: str | Path, *, strict: bool = False, skipped: list[dict[s
     kind = format_of(path)
     if kind is None:
         raise DataError(f"{path}: unknown format {path.suffix or path.name!r}; the crystals domain reads "
-                        ".csv, .cif, .vasp/.poscar/POSCAR/CONTCAR, .json, .extxyz/.xyz and folders of them")
+                        ".csv, .cif, .vasp/.poscar/POSCAR/CONTCAR, .json, .extxyz/.xyz, .db (ASE) and folders of "
+                        "them")
     items = _file_items(path, kind, path.name, ctx, cif_column, id_column)
     return _finishing(items, ctx, path.name)
 
@@ -225,6 +233,10 @@ def _file_items(path: Path, kind: str, label: str, ctx: _Context, cif_column: st
         return _json_items(_load_json(path, label), label, ctx)
     if kind == "extxyz":
         return _extxyz_items(path, label, ctx)
+    if kind == "db":
+        from graphdiff_crystals.asedb import read_ase_database
+
+        return read_ase_database(path, label, ctx.bad, ctx.record)
     text = _read_text(path, label)
     if kind == "poscar":
         return _yield_one(ctx.record(label, path.name, lambda: parse_poscar(text)))

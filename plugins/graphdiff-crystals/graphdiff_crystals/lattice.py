@@ -38,9 +38,13 @@ from typing import Any, TypeVar
 import numpy as np
 import torch
 
+from graphdiff.lattices import LatticeCodec
+
 __all__ = [
     "lattice_to_params",
     "params_to_lattice",
+    "geometry_lattice",
+    "CODEC",
     "metric_tensor",
     "canonical_lattice",
     "right_handed",
@@ -146,6 +150,39 @@ def params_to_lattice(params: Any) -> Any:
         torch.stack([p[..., 4], p[..., 5], d[..., 2]], dim=-1),
     ]
     return _out(torch.stack(rows, dim=-2), np_in)
+
+
+#: Bounds of the log-diagonal in :func:`geometry_lattice`: cell edges of 0.05 to 1100 Å.
+GEOMETRY_LOG_BOUNDS = (-3.0, 7.0)
+
+
+def geometry_lattice(params: Any) -> Any:
+    """The lattice of parameters with the log-diagonal clamped to :data:`GEOMETRY_LOG_BOUNDS`.
+
+    What a model reads the geometry of a noisy state from (a radius graph): any six reals give a
+    cell whose edges are 0.05 to 1100 Å, so a very noisy lattice cannot ask the neighbour search
+    for an absurd cell. Equal to :func:`params_to_lattice` within the bounds; differentiable
+    (zero gradient in the clamped log-diagonal outside them); batched.
+
+    Parameters
+    ----------
+    params:
+        ``[..., 6]`` any real values.
+
+    Returns
+    -------
+    ``[..., 3, 3]`` lower-triangular lattices, rows are the lattice vectors.
+    """
+    p, np_in = _as_tensor(params)
+    log_diag = p[..., :3].clamp(*GEOMETRY_LOG_BOUNDS)
+    return _out(params_to_lattice(torch.cat([log_diag, p[..., 3:]], dim=-1)), np_in)
+
+
+#: The crystals domain's lattice field for the core (registered as the lattice codec ``crystals``):
+#: ``[log C11, log C22, log C33, C21, C31, C32]`` to the lattice matrix through :func:`geometry_lattice`.
+CODEC = LatticeCodec(dim=6, to_matrix=geometry_lattice, field="lattice",
+                     description="[log C11, log C22, log C33, C21, C31, C32]: the Cholesky factor of the "
+                                 "metric tensor (O(3)-invariant)")
 
 
 def canonical_lattice(lattice: Any) -> Any:

@@ -18,6 +18,8 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from graphdiff.progress import track
+
 __all__ = ["structure_valid", "composition_valid", "match_rate", "MATCHER_KW"]
 
 MATCHER_KW = {"stol": 0.5, "angle_tol": 10, "ltol": 0.3}
@@ -65,7 +67,7 @@ def composition_valid(structure: Any) -> bool:
 
 
 def match_rate(generated: Sequence[Sequence[Any]], references: Sequence[Any], k: int | None = None,
-               check_composition: bool = True) -> dict[str, Any]:
+               check_composition: bool = True, progress: bool = False) -> dict[str, Any]:
     """CSP match rate and RMSE with up to ``k`` candidates per reference.
 
     Parameters
@@ -76,6 +78,8 @@ def match_rate(generated: Sequence[Sequence[Any]], references: Sequence[Any], k:
         The true structures.
     k:
         Use the first ``k`` candidates of each reference (default: all).
+    progress:
+        Show a bar over the references on stderr.
 
     Returns
     -------
@@ -88,7 +92,9 @@ def match_rate(generated: Sequence[Sequence[Any]], references: Sequence[Any], k:
         raise ValueError(f"{len(generated)} candidate lists for {len(references)} references")
     matcher = StructureMatcher(**MATCHER_KW)
     per_item, rms_values = [], []
-    for cands, ref in zip(generated, references):
+    label = f"crystals-csp: matching (k={k})" if k else "crystals-csp: matching"
+    for cands, ref in track(zip(generated, references), desc=label, total=len(references),
+                            unit="reference", enabled=progress):
         cands = list(cands)[:k] if k else list(cands)
         best, valid = None, []
         for cand in cands:
@@ -118,13 +124,15 @@ def match_rate(generated: Sequence[Sequence[Any]], references: Sequence[Any], k:
 
 
 def csp_metric(generated: Sequence[Any], references: Sequence[Any], train: Any = None,
-               k: Sequence[int] | None = None, dataset: str | None = None, **_: Any) -> dict[str, Any]:
+               k: Sequence[int] | None = None, dataset: str | None = None, progress: bool = False,
+               **_: Any) -> dict[str, Any]:
     """``graphdiff evaluate --task csp``: records in, CDVAE match rate / RMSE at each ``k`` out.
 
     ``generated`` and ``references`` are records (``id``, ``obj``); generated rows whose id
     equals a reference's id are that reference's candidates, in file order. A reference with no
     candidate counts as unmatched. ``dataset`` (``evaluate --dataset``) is only recorded in the
-    output; other keywords meant for other metrics are ignored.
+    output; ``progress`` shows a bar over the references for each ``k`` on stderr; other keywords
+    meant for other metrics are ignored.
     """
     groups: dict[str, list[Any]] = {}
     for rec in generated:
@@ -139,7 +147,7 @@ def csp_metric(generated: Sequence[Any], references: Sequence[Any], train: Any =
                            "generated_ids_not_in_reference": unknown[:20], "metrics": {}}
     per_item = None
     for kk in ks:
-        res = match_rate(cands, refs, k=kk)
+        res = match_rate(cands, refs, k=kk, progress=progress)
         out["metrics"][f"k={kk}"] = {"match_rate": res["match_rate"], "rmse": res["rmse"]}
         per_item = res["per_item"]
     out["per_item"] = [{"id": i, **p} for i, p in zip(ids, per_item or [])]

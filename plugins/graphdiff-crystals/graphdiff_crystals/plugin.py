@@ -110,3 +110,24 @@ def register_features(register: Any) -> None:
     element symbols: ``[model.options] class_features = {atom_types = "elements"}``."""
     register("elements", "graphdiff_crystals.elements:element_features",
              description="22 standardised Magpie descriptors of each element (matminer)")
+
+
+@hookimpl
+def register_extras(register: Any) -> None:
+    """Declare the optional features a notebook can ask for with :func:`graphdiff.extras.require`."""
+    from graphdiff.extras import Extra
+
+    install = "pip install -e plugins/graphdiff-crystals"
+    register("crystals", Extra(("pymatgen",), install, "the crystals domain plugin"),
+             description="the crystals domain plugin")
+    register("stability", Extra(("chgnet",), install, "CHGNet (relaxation and energies)"),
+             description="CHGNet (relaxation and energies)")
+
+
+@hookimpl
+def register_lattices(register: Any) -> None:
+    """Register the lattice codec ``crystals``: how the domain's ``lattice`` field becomes lattice
+    matrices (:data:`graphdiff_crystals.lattice.CODEC`), for the radius graph of the periodic denoiser."""
+    register("crystals", "graphdiff_crystals.lattice:CODEC",
+             description="[log C11, log C22, log C33, C21, C31, C32]: the Cholesky factor of the metric "
+                         "tensor (O(3)-invariant)", dim=6, field="lattice")

@@ -1,4 +1,5 @@
-"""Writing crystal structures: CIF (one file or a folder), POSCAR, CDVAE CSV, JSON, extended XYZ.
+"""Writing crystal structures: CIF (one file or a folder), POSCAR, CDVAE CSV, JSON, extended XYZ, ASE
+databases.
 
 The format follows the path:
 
@@ -9,6 +10,9 @@ path                                 written
 ``*.csv``                            CDVAE CSV: ``material_id, cif`` and one column per value
 ``*.json``                           ``[{"material_id", "structure": Structure.as_dict(), values}]``
 ``*.extxyz``                         extended XYZ (ASE); id and values in each frame's ``info``
+``*.db``                             ASE database (``ase.db``): one periodic row per structure,
+                                     id and values as key-value pairs (see
+                                     :mod:`graphdiff_crystals.asedb`)
 ``*.vasp``, ``*.poscar``, ``POSCAR`` one POSCAR (exactly one structure)
 anything else (a folder)             one file per structure, ``<id>_<formula>.cif`` (see
                                      :func:`file_stem`; ``folder_format`` ``"cif"``, the
@@ -151,7 +155,7 @@ def write_structures(objs: Iterable[Any], path: str | Path, *, ids: list[str] | 
     items = _items(objs, ids, extra)
     append = append and path.exists()
     suffix = path.suffix.lower()
-    if path.is_dir() or suffix not in (".cif", ".csv", ".json", ".extxyz", ".vasp", ".poscar") and \
+    if path.is_dir() or suffix not in (".cif", ".csv", ".json", ".extxyz", ".db", ".vasp", ".poscar") and \
             not path.name.startswith(("POSCAR", "CONTCAR")):
         return _write_folder(items, path, folder_format, significant_figures, append, overwrite)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -168,6 +172,10 @@ def write_structures(objs: Iterable[Any], path: str | Path, *, ids: list[str] | 
         path.write_text(json.dumps(docs), encoding="utf-8")
     elif suffix == ".extxyz":
         _write_extxyz(items, path, append)
+    elif suffix == ".db":
+        from graphdiff_crystals.asedb import write_ase_database
+
+        write_ase_database([(item.id, item.structure, item.values) for item in items], path, append)
     else:
         if len(items) != 1:
             raise DataError(f"{path}: a POSCAR holds one structure, got {len(items)}; write to a folder instead")

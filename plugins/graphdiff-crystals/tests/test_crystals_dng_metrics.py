@@ -230,3 +230,21 @@ def test_evaluate_dng_cli(tmp_path):
     expected = sum(it["id"] not in in_train for it in valid) / len(valid)
     assert m["uniqueness"] == 1.0 and m["novelty"] == pytest.approx(expected)
     assert '"cov_recall"' in result.output  # the summary printed without per_item
+
+
+def test_metrics_show_progress_over_the_structures_only_when_asked(perov, capsys):
+    from graphdiff_crystals.metrics import csp_metric
+
+    few = perov[:4]
+    quiet = dng_metric(few, few, train=few, dataset="perov_5")
+    assert capsys.readouterr().err == ""
+    shown = dng_metric(few, few, train=few, dataset="perov_5", progress=True)
+    err = capsys.readouterr().err
+    for phase in ("generated", "references", "uniqueness", "novelty"):
+        assert f"crystals-dng: {phase}" in err
+    assert "4/4" in err
+    assert shown["uniqueness"] == quiet["uniqueness"] and shown["coverage"] == quiet["coverage"]
+    result = csp_metric(few, few, k=[1], progress=True)
+    err = capsys.readouterr().err
+    assert "crystals-csp: matching (k=1)" in err and "4/4" in err
+    assert result["metrics"]["k=1"]["match_rate"] == 1.0

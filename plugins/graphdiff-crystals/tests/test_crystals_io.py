@@ -318,7 +318,7 @@ def test_validate_false_keeps_structures_the_converter_rejects(tmp_path, domain)
     assert read_records(tmp_path / "close.json", check=None) is not None
 
 
-@pytest.mark.parametrize("name", ["chiral.cif", "chiral.csv", "POSCAR", "chiral.json", "chiral.extxyz"])
+@pytest.mark.parametrize("name", ["chiral.cif", "chiral.csv", "POSCAR", "chiral.json", "chiral.extxyz", "chiral.db"])
 def test_writers_do_not_mirror_left_handed_cells(domain, tmp_path, name):
     left = chiral_structure(left_handed=True)
     handedness = triple_product(left)
@@ -326,3 +326,94 @@ def test_writers_do_not_mirror_left_handed_cells(domain, tmp_path, name):
     (record,) = domain.read(tmp_path / name)
     assert math.isclose(triple_product(record["obj"]), handedness, rel_tol=1e-6)
     assert domain.equal(record["obj"], left, ordered=False)
+
+
+# ---------------------------------------------------------------------- ASE databases
+def test_ase_database_round_trip_with_candidates(domain, tmp_path, triclinic, rocksalt):
+    import ase.db
+    from pymatgen.io.ase import AseAtomsAdaptor
+
+    path = tmp_path / "gen.db"
+    shifted = triclinic.copy()
+    shifted.translate_sites([0], [0.1, 0, 0])
+    records = [{"id": "18517", "obj": triclinic, "props": {"heat_ref": 0.5}},
+               {"id": "18517", "obj": shifted, "props": {"heat_ref": 0.7}}]
+    domain.write(records, path, extra=[{"sample": 0, "share": 0.5, "energy": -12.5}, {"sample": 1, "share": 0.5}])
+    domain.write([{"id": "nacl", "obj": rocksalt}], path, append=True)
+    # what an ASE user sees: periodic rows with the cell, the values as columns, the energy as the row's
+    db = ase.db.connect(str(path))
+    rows = list(db.select(sort="id"))
+    assert len(rows) == 3 and all(r.pbc.all() for r in rows) and db.metadata == {"graphdiff_domain": "crystals"}
+    assert rows[0].data["material_id"] == "18517"  # an id that reads as a number is no ASE column
+    assert [r.candidate_id for r in rows[:2]] == ["18517-0", "18517-1"] and rows[0].heat_ref == 0.5
+    assert rows[0].energy == -12.5 and rows[2].material_id == "nacl"
+    assert domain.equal(AseAtomsAdaptor.get_structure(rows[0].toatoms()), triclinic)
+    # and graphdiff reads back the same, candidates grouped under their input's id
+    back = list(domain.read(path))
+    assert [r["id"] for r in back] == ["18517", "18517", "nacl"]
+    assert [(r.get("text") or {}).get("candidate_id") for r in back] == ["18517-0", "18517-1", None]
+    assert back[0]["props"] == {"rank": 0.0, "share": 0.5, "heat_ref": 0.5, "energy": -12.5}
+    assert back[2]["source"] == "gen.db row 3 (nacl)"
+    for rec, want in zip(back, [triclinic, shifted, rocksalt]):
+        assert domain.equal(rec["obj"], want)
+    # a new write replaces the file
+    domain.write([rocksalt], path)
+    assert len(list(domain.read(path))) == 1
+
+
+def test_ase_database_molecule_rows_are_not_crystals(domain, tmp_path, rocksalt):
+    import ase.db
+    from ase import Atoms
+
+    path = tmp_path / "mixed.db"
+    db = ase.db.connect(str(path))
+    db.write(Atoms("H2O", positions=[[0, 0, 0], [0, 0, 0.96], [0.93, 0, -0.24]]), name="water")
+    db.write(Atoms("Na", cell=[3, 3, 3], pbc=[True, True, False]), name="slab")
+    from pymatgen.io.ase import AseAtomsAdaptor
+
+    db.write(AseAtomsAdaptor.get_atoms(rocksalt), name="nacl")
+    skipped: list = []
+    records = list(domain.read(path, skipped=skipped))
+    assert [r["id"] for r in records] == ["nacl"]
+    assert [s["where"] for s in skipped] == ["mixed.db row 1 (water)", "mixed.db row 2 (slab)"]
+    assert all("not a crystal" in s["reason"] and "molecules domain" in s["reason"] for s in skipped)
+    assert "pbc=[True, True, False]" in skipped[1]["reason"]
+    with pytest.raises(DataError, match=r"mixed.db row 1 \(water\): not a crystal"):
+        list(domain.read(path, strict=True))
+
+
+def test_non_ase_database_files_are_refused_untouched(domain, tmp_path):
+    import sqlite3
+
+    graphs = tmp_path / "graphs.db"
+    con = sqlite3.connect(graphs)
+    con.execute("CREATE TABLE meta (key TEXT)")
+    con.execute("CREATE TABLE graphs (row INTEGER)")
+    con.commit()
+    con.close()
+    before = graphs.read_bytes()
+    with pytest.raises(DataError, match="not an ASE database.*graphdiff graph database"):
+        list(domain.read(graphs))
+    assert graphs.read_bytes() == before
+    (tmp_path / "junk.db").write_bytes(b"not sqlite at all" * 10)
+    with pytest.raises(DataError, match="not an SQLite file"):
+        list(domain.read(tmp_path / "junk.db"))
+
+
+def test_convert_tells_a_crystal_database_from_a_molecule_one(domain, tmp_path, rocksalt):
+    pytest.importorskip("graphdiff_molecules")
+    import ase.db
+    from ase.build import molecule
+
+    from graphdiff.cli_convert import convert
+
+    crystals = tmp_path / "crystals.db"
+    domain.write([{"id": "nacl", "obj": rocksalt}], crystals)
+    report = convert(str(crystals), tmp_path / "out.extxyz")
+    assert report["reader"] == "crystals" and report["written"] == 1
+    (back,) = domain.read(tmp_path / "out.extxyz")
+    assert domain.equal(back["obj"], rocksalt)  # the lattice kept
+    molecules = tmp_path / "molecules.db"
+    ase.db.connect(str(molecules)).write(molecule("CH4"), name="methane")
+    assert not domain.holds_items(molecules) and domain.holds_items(crystals)
+    assert convert(str(molecules), tmp_path / "m.extxyz")["reader"] == "molecules"

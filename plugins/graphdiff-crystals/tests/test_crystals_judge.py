@@ -44,7 +44,7 @@ def test_judges_on_ranked_candidates_and_bad_names(rows, tmp_path):
     assert len(got) == 6 and all(float(x["judged_crystals-volume_per_atom"]) > 0 for x in got)
     r = CliRunner().invoke(cli, ["sample", "-c", "perov5-csp", "--task", "csp", "--input", str(rows),
                                  "--out", str(out), "--judge", "nope"])
-    assert r.exit_code == 2 and "--judge 'nope': no such predictor file or registered target" in r.output
+    assert r.exit_code == 2 and "judge 'nope': no such predictor file, bundled predictor or registered target" in r.output
     assert "crystals-density" in r.output
 
 
@@ -60,4 +60,4 @@ def test_sample_device_option(rows, tmp_path):
         assert r.exit_code == 2 and "CUDA is not available" in r.output
     r = CliRunner().invoke(cli, ["sample", "-c", "perov5-csp", "--task", "csp", "--input", str(rows),
                                  "--out", str(tmp_path / "d.csv"), "--device", "gpu9"])
-    assert r.exit_code == 2 and "--device 'gpu9'" in r.output
+    assert r.exit_code == 2 and "device 'gpu9'" in r.output

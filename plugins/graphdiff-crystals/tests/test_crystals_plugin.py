@@ -32,13 +32,15 @@ def test_discovery_through_the_entry_point():
     assert info.ok and info.distribution == "graphdiff-crystals"
     assert info.registered == {"domains": ["crystals"],
                                "targets": ["crystals-density", "crystals-volume_per_atom", "crystals-num_elements",
-                                           "crystals-chgnet_energy", "perov5-heat_ref"],
+                                           "crystals-chgnet_energy", "perov5-heat_ref", "perov5-heat"],
                                "metrics": ["crystals-csp", "crystals-dng"],
                                "checkpoints": ["carbon24-dng-energy", "carbon24-dng", "carbon24-xrd", "perov5-csp", "perov5-dng", "perov5-xrd"],
                                "baselines": ["crystals-retrieval", "crystals-substitution", "crystals-frequency"],
                                "commands": ["stability"],
                                "references": ["xrd"],
-                               "features": ["elements"]}
+                               "features": ["elements"],
+                               "extras": ["crystals", "stability"],
+                               "lattices": ["crystals"]}
     assert isinstance(pm.get("domains", "crystals"), CrystalDomain)
     target = pm.get("targets", "crystals-density")
     assert isinstance(target, Target) and target.domain == "crystals" and target.units == "g/cm^3"
@@ -236,3 +238,53 @@ def test_bundled_predictor_is_addressed_by_name(tmp_path):
     assert r.exit_code == 0 and str(path) in r.output
     r = runner.invoke(cli, ["predict", "-p", "nope", "-i", str(sample_path()), "-o", str(tmp_path / "x.csv")])
     assert r.exit_code != 0 and "bundled: " in r.output and not (tmp_path / "x.csv").exists()
+    assert "perov5-heat (targets perov5-heat_ref)" in r.output
+
+
+def test_one_name_for_the_bundled_predictor_everywhere(tmp_path):
+    """The predictor's name (perov5-heat) and its target's (perov5-heat_ref) both work for
+    ``predict``/``load_predictor`` and for ``--target``/``--judge``, and mean the same target."""
+    from importlib import resources
+
+    from graphdiff.plugins import get_manager
+    from graphdiff.predictors import resolve_predictor
+    from graphdiff.runner import parse_target_requests
+
+    path = Path(str(resources.files("graphdiff_crystals") / "predictors" / "perov5-heat.pt")).resolve()
+    assert resolve_predictor("perov5-heat_ref").resolve() == path == resolve_predictor("perov5-heat").resolve()
+    targets = get_manager().registry("targets")
+    a, b = targets.get("perov5-heat"), targets.get("perov5-heat_ref")
+    assert a.name == b.name == "perov5-heat_ref" and a.source == b.source == str(path)
+    assert parse_target_requests(["perov5-heat<=-1", "perov5-heat_ref>=0"]) == [
+        ("perov5-heat_ref", "<=", -1.0), ("perov5-heat_ref", ">=", 0.0)]
+
+
+def test_bundled_predictor_flags_inputs_outside_its_training_data(tmp_path):
+    """Pure carbon and a uranium perovskite into perov5-heat: predicted, warned about, flagged."""
+    import csv
+
+    from click.testing import CliRunner
+
+    from graphdiff.cli import cli
+    from graphdiff.predictors import out_of_domain_objects, resolve_predictor
+    from graphdiff_crystals.io import write_structures
+
+    srtio3 = Structure(Lattice.cubic(3.9), ["Sr", "Ti", "O", "O", "O"],
+                       [[0, 0, 0], [.5, .5, .5], [.5, .5, 0], [.5, 0, .5], [0, .5, .5]])
+    carbon = Structure(Lattice.cubic(3.57), ["C"] * 8, [[0, 0, 0], [.25, .25, .25], [.5, .5, 0], [.75, .75, .25],
+                                                       [.5, 0, .5], [.75, .25, .75], [0, .5, .5], [.25, .75, .75]])
+    upuo3 = Structure(Lattice.cubic(4.3), ["U", "Pu", "O", "O", "O"],
+                      [[0, 0, 0], [.5, .5, .5], [.5, .5, 0], [.5, 0, .5], [0, .5, .5]])
+    flags = out_of_domain_objects(resolve_predictor("perov5-heat"), [srtio3, carbon, upuo3])
+    assert flags == ["", "atom_types not in the training data: C; 8 nodes, more than any training item (5)",
+                     "atom_types not in the training data: U, Pu"]
+    src = tmp_path / "in.csv"
+    write_structures([{"id": "srtio3", "obj": srtio3}, {"id": "diamond", "obj": carbon}], src)
+    out = tmp_path / "pred.csv"
+    r = CliRunner().invoke(cli, ["predict", "-p", "perov5-heat_ref", "-i", str(src), "-o", str(out)])
+    assert r.exit_code == 0, r.output
+    assert "warning: in.csv row 2 (material_id diamond): outside the predictor's training data" in r.output
+    assert "1 of them outside the predictor's training data (column out_of_domain)" in r.output
+    with out.open() as fh:
+        rows = {row["material_id"]: row for row in csv.DictReader(fh)}
+    assert rows["srtio3"]["out_of_domain"] == "" and rows["diamond"]["out_of_domain"] == flags[1]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import json
 import math
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -125,7 +126,10 @@ def test_bad_structures_get_error_rows(relaxer, settings, relaxed):
     assert rows["ok"]["error"] is None and rows["ok"]["stable"] is True
     s = rep["summary"]
     assert s["num_generated"] == 4 and s["num_errors"] == 2 and s["num_unreadable"] == 1
-    assert s["stable_rate"] == pytest.approx(1 / 4)
+    assert s["num_scored"] == 1 and s["stable_rate"] == pytest.approx(1.0)  # over the scored one only
+    assert s["rates_of_all_submitted"]["stable_rate"] == pytest.approx(1 / 4)  # MatterGen's denominator
+    assert rows["iso"]["sun"] is None  # not scored: unknown, not False
+    assert any("scored 1 of 4" in n for n in rep["notes"])
     assert rep["unreadable"][0]["where"] == "gen.csv row 9"
 
 
@@ -176,12 +180,18 @@ def test_mp2020_applied_to_dft_entries_only():
 
 def test_train_hull_elemental_references_and_cache(settings, relaxer, tmp_path):
     cache = RelaxCache(tmp_path / "cache.json", settings)
-    hull, info = hull_from_train([("t-nahe", na_he())], settings, cache=cache, relaxer=relaxer)
-    # Na: ASE's standard bcc structure; He: none, so NaHe is not covered
+    hull, info = hull_from_train([("t-nahe", na_he())], settings, cache=cache, relaxer=relaxer, shipped=False)
+    # Na: ASE's standard bcc structure; He: none, so NaHe is not covered without the shipped references
     refs = {r["id"]: r for r in info["extra_elemental_references"]}
     assert "standard:Na" in refs and info["train_elements_without_reference"] == ["He"]
     value, reason = hull.e_above_hull(na_he().composition, -8.0)
     assert value is None and "He" in reason
+    # the shipped CHGNet reference covers He (Na keeps its relaxed standard structure)
+    hull_s, info_s = hull_from_train([("t-nahe", na_he())], settings, cache=cache, relaxer=relaxer)
+    assert [r["element"] for r in info_s["shipped_elemental_references"]] == ["He"]
+    assert hull_s.elemental_reference("He").entry_id == "chgnet-ref:He"
+    assert hull_s.elemental_reference("Na").entry_id == "standard:Na"
+    assert not info_s["train_elements_without_reference"] and "shipped CHGNet references" in hull_s.description
     # a pure-He structure given by the user completes it; the earlier relaxations come from the cache
     cache2 = RelaxCache(tmp_path / "cache.json", settings)
     hull2, info2 = hull_from_train([("t-nahe", na_he())], settings, cache=cache2, relaxer=relaxer,
@@ -238,7 +248,8 @@ def test_cli_end_to_end(entries_json, tmp_path):
                                       "--train", str(train), "--out", str(out), "--steps", str(STEPS), "-q",
                                       "--save-relaxed", str(tmp_path / "relaxed.cif")], catch_exceptions=False)
     assert result.exit_code == 0, result.output
-    assert "SUN: 1/4" in result.output
+    assert "scored 3 of 4 structures (1 unreadable" in result.output
+    assert "SUN: 1/3 (33.3%)" in result.output and "stable (E_hull <= 0): 3/3" in result.output
     rep = json.loads(out.read_text())
     assert set(rep) >= {"protocol", "hull", "summary", "timing", "rows", "unreadable", "notes"}
     assert "MaterialsProject2020Compatibility" in rep["protocol"]["energy"]
@@ -254,8 +265,9 @@ def test_cli_end_to_end(entries_json, tmp_path):
     assert rows["g-nacl"]["stable"] and rows["g-nacl"]["novel"] is False and rows["g-nacl"]["matches_train"] == "t-nacl"
     assert rows["g-si2"]["unique"] is False and rows["g-si2"]["duplicate_of"] == "g-si" and not rows["g-si2"]["sun"]
     s = rep["summary"]
-    assert s["num_generated"] == 4 and s["num_unreadable"] == 1 and s["num_sun"] == 1
-    assert s["sun_rate"] == pytest.approx(0.25) and s["stable_rate"] == pytest.approx(0.75)
+    assert s["num_generated"] == 4 and s["num_unreadable"] == 1 and s["num_sun"] == 1 and s["num_scored"] == 3
+    assert s["sun_rate"] == pytest.approx(1 / 3) and s["stable_rate"] == pytest.approx(1.0)
+    assert s["rates_of_all_submitted"]["sun_rate"] == pytest.approx(0.25)
     assert "row 3" in rep["unreadable"][0]["where"]
     assert (tmp_path / "relaxed.cif").exists()
 
@@ -297,3 +309,144 @@ def test_load_entries_layouts(tmp_path):
     entries, bad = load_entries(path)
     assert sorted(e.entry_id for e in entries) == ["mp-22862-GGA", "mp-22862-r2SCAN", "plain-na", "wrapped-cl"]
     assert len(bad) == 1 and "item 4" in bad[0]["where"]
+
+
+# ---------------------------------------------------------------------------- honest rates
+def kcl() -> Structure:
+    """Rocksalt KCl, 2-atom primitive cell."""
+    return Structure(Lattice.from_parameters(4.45, 4.45, 4.45, 60, 60, 60), ["K", "Cl"], [[0, 0, 0], [0.5, 0.5, 0.5]])
+
+
+def test_rates_are_over_the_scored_structures_only(entries_json, tmp_path):
+    gen = write_csv(tmp_path / "gen.csv", [("g-nacl", nacl()), ("g-kcl", kcl()), ("g-si", si_perturbed())])
+    out = tmp_path / "out.json"
+    result = CliRunner().invoke(cli, ["stability", "--generated", str(gen), "--entries", str(entries_json),
+                                      "--out", str(out), "--steps", str(STEPS), "-q"], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    # K has no elemental reference in the entries: KCl is not scored, and no rate counts it
+    assert "scored 2 of 3 structures (0 unreadable, 0 failed, 1 with elements the hull has no reference for)" \
+        in result.output
+    assert "stable (E_hull <= 0): 2/2 (100.0%)" in result.output
+    assert "SUN: n/a (needs --train)" in result.output
+    stability_rates = [line for line in result.output.splitlines() if "stable" in line or "SUN" in line]
+    assert stability_rates and not any("/3 " in line for line in stability_rates)
+    assert "unique: 3/3 (100.0%)" in result.output  # KCl relaxed: it is compared for uniqueness
+    rep = json.loads(out.read_text())
+    s = rep["summary"]
+    assert s["num_scored"] == 2 and s["num_outside_hull"] == 1 and s["stable_rate"] == 1.0
+    assert s["denominators"]["stable_rate"] == "num_scored" and s["num_compared"] == 3
+    k = next(r for r in rep["rows"] if r["id"] == "g-kcl")
+    assert k["e_hull"] is None and k["stable"] is None and "K not in the reference entries" in k["e_hull_reason"]
+
+
+def test_nothing_scored_prints_no_rate():
+    from graphdiff_crystals.stability import summarise, summary_lines
+
+    rows = [{"e_hull": None, "error": "CHGNet failed: x", "timed_out": False, "stable": None, "metastable": None,
+             "unique": None, "novel": None, "sun": None, "msun": None}]
+    summary, notes = summarise(rows, 2, with_train=True)
+    assert summary["num_scored"] == 0 and summary["stable_rate"] is None and summary["sun_rate"] is None
+    lines = summary_lines(summary)
+    assert lines[0].startswith("scored 0 of 3 structures (2 unreadable, 1 failed")
+    assert "stable (E_hull <= 0): n/a (none scored)" in lines[1] and "%" not in "".join(lines[1:])
+    assert any("scored 0 of 3" in n for n in notes)
+
+
+# ---------------------------------------------------------------------------- shipped elemental references
+def _elements_of(path: Path) -> set[str]:
+    from graphdiff_crystals.domain import CrystalDomain
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return {el.symbol for r in CrystalDomain().read(path) for el in r["obj"].composition.elements}
+
+
+def test_shipped_references_cover_the_datasets_with_provenance():
+    from graphdiff_crystals.io import sample_path
+    from graphdiff_crystals.stability import RelaxSettings, shipped_references
+
+    doc = shipped_references()
+    assert doc["format"] == "graphdiff-elemental-references"
+    protocol = RelaxSettings().protocol()
+    for key in ("model", "optimizer", "cell_filter", "fmax_eV_per_A", "max_steps"):
+        assert doc["protocol"][key] == protocol[key]  # the default protocol of graphdiff stability
+    prov = doc["provenance"]
+    assert prov["command"].startswith("python benchmarks/crystals_elemental_refs.py") and prov["versions"]["chgnet"]
+    els = doc["elements"]
+    needed = _elements_of(sample_path("perov_5")) | _elements_of(sample_path("carbon_24"))
+    assert needed <= {el for el, e in els.items() if e["energy_per_atom"] is not None}
+    for el, e in els.items():
+        if e["energy_per_atom"] is None:
+            continue
+        assert math.isfinite(e["energy_per_atom"]) and -15 < e["energy_per_atom"] < 0, el
+        got = [c["energy_per_atom"] for c in e["candidates"] if c["energy_per_atom"] is not None
+               and (c["converged"] or not e["converged"])]
+        assert e["energy_per_atom"] == min(got), el  # the lowest candidate is kept
+
+
+def test_shipped_reference_is_no_higher_than_relaxing_the_standard_structure():
+    from graphdiff_crystals.stability import shipped_reference_entries
+
+    relaxer = Relaxer(RelaxSettings())  # the protocol the references were made with
+    entries, missing = shipped_reference_entries(["Na", "Si", "Zz"])
+    assert missing == {"Zz": "no shipped CHGNet reference for it"}
+    for entry in entries:
+        el = entry.composition.elements[0].symbol
+        res = relaxer.relax(standard_element_structure(el)[0])
+        # the standard structure is one of the candidates, relaxed the same way: the kept one is no higher
+        assert entry.energy_per_atom <= res["energy_per_atom"] + 1e-4
+        assert res["energy_per_atom"] - entry.energy_per_atom < 0.05
+
+
+def test_shipped_references_keep_todays_rates_and_score_elements_absent_from_train(settings, relaxer):
+    train = [("t-nacl", nacl())]
+    generated = [("g-nacl", nacl()), ("g-kcl", kcl())]
+    today, info_t = hull_from_train(train, settings, relaxer=relaxer, elements={"Na", "Cl", "K"}, shipped=False)
+    now, info_n = hull_from_train(train, settings, relaxer=relaxer, elements={"Na", "Cl", "K"})
+    # Na and Cl: relaxed standard structures in both (the training set holds them); K: shipped only
+    assert [r["element"] for r in info_n["shipped_elemental_references"]] == ["K"]
+    assert info_t["train_elements_without_reference"] == [] and today.elemental_reference("K") is None
+    rep_t = stability_report(generated, today, settings, relaxer=relaxer)
+    rep_n = stability_report(generated, now, settings, relaxer=relaxer)
+    rows_t = {r["id"]: r for r in rep_t["rows"]}
+    rows_n = {r["id"]: r for r in rep_n["rows"]}
+    assert rows_n["g-nacl"]["e_hull"] == pytest.approx(rows_t["g-nacl"]["e_hull"], abs=1e-9)
+    assert rows_n["g-nacl"]["stable"] == rows_t["g-nacl"]["stable"]
+    assert rows_t["g-kcl"]["e_hull"] is None and rows_n["g-kcl"]["e_hull"] is not None
+    assert rep_t["summary"]["num_scored"] == 1 and rep_n["summary"]["num_scored"] == 2
+    assert rep_t["summary"]["stable_rate"] == float(rows_t["g-nacl"]["stable"])
+
+
+# ---------------------------------------------------------------------------- Materials Project entries
+MP_ENTRIES = Path(__file__).resolve().parent / "data" / "mp_entries_na_cl_o.json"
+
+
+def test_mp_api_entries_file_is_corrected_with_mp2020():
+    entries, bad = load_entries(MP_ENTRIES)
+    assert not bad and len(entries) == 6
+    assert all(isinstance(e, ComputedStructureEntry) for e in entries)
+    used, excluded, info = correct_entries(entries, "auto")
+    assert info["num_corrected_with_mp2020"] == 5 and [x["id"] for x in excluded] == ["nacl-R2SCAN"]
+    by_id = {e.entry_id: e for e in used}
+    assert by_id["na2o-GGA"].correction == pytest.approx(-0.687 * 1)  # the MP2020 oxide correction, per O
+    assert by_id["nacl-GGA"].correction < 0 and by_id["na-GGA"].correction == 0
+    hull = ReferenceHull(used, "entries", "test")
+    for e in used:
+        value, reason = hull.e_above_hull(e.composition, e.energy)
+        assert reason is None and value <= E_HULL_TOL
+
+
+def test_cli_with_mp_api_entries(tmp_path):
+    gen = write_csv(tmp_path / "gen.csv", [("g-nacl", nacl()), ("g-na2o", Structure(
+        Lattice.from_parameters(3.93, 3.93, 3.93, 60, 60, 60), ["O", "Na", "Na"],
+        [[0, 0, 0], [0.25, 0.25, 0.25], [0.75, 0.75, 0.75]]))])
+    out = tmp_path / "out.json"
+    result = CliRunner().invoke(cli, ["stability", "--generated", str(gen), "--entries", str(MP_ENTRIES),
+                                      "--out", str(out), "--steps", "60", "-q"], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    assert "scored 2 of 2 structures" in result.output
+    rep = json.loads(out.read_text())
+    assert rep["hull"]["correction"]["num_corrected_with_mp2020"] == 5
+    assert [x["id"] for x in rep["hull"]["excluded_entries"]] == ["nacl-R2SCAN"]
+    for row in rep["rows"]:  # the entries' own structures, relaxed again: on the hull
+        assert abs(row["e_hull"]) < 0.02, row

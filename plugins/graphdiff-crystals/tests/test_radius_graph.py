@@ -26,7 +26,7 @@ from torch_geometric.data import Batch
 
 from graphdiff.graph import FieldSpec, GraphSpec
 from graphdiff.nn import NoisyGraphs, PeriodicDenoiser
-from graphdiff.nn.periodic import lattice_params_to_matrix, periodic_radius_graph
+from graphdiff.nn.periodic import periodic_radius_graph
 from graphdiff.testing.symmetry import (assert_periodic_invariant, assert_permutation_equivariant,
                                         random_noisy_graphs)
 from graphdiff_crystals import sample_path
@@ -160,9 +160,22 @@ def test_tiny_cell_guard_bounds_the_graph():
     assert edge_index.size(1) == 4 * 13  # 12 neighbours + the self term each
 
 
-def test_lattice_matrix_agrees_with_the_plugin():
-    p = torch.randn(7, 6, dtype=torch.float64)
-    assert torch.allclose(lattice_params_to_matrix(p), params_to_lattice(p))
+def test_the_lattice_comes_through_the_registered_codec():
+    from graphdiff_crystals.lattice import CODEC, geometry_lattice
+
+    p = torch.randn(7, 6, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
+    p[:, :3] = p[:, :3].clamp(-2.0, 2.0)
+    assert torch.equal(geometry_lattice(p), params_to_lattice(p))  # within the bounds: the lattice itself
+    far = p.clone()
+    far[:, 0] = 12.0  # a cell edge of e^12 Å is bounded to e^7
+    assert torch.allclose(geometry_lattice(far)[:, 0, 0], torch.full((7,), math.exp(7.0), dtype=torch.float64))
+    model = radius_model()
+    assert model.lattice_codec is CODEC and model.hparams["lattice"] == "crystals"
+    assert torch.equal(model.lattice_codec.to_matrix(p), geometry_lattice(p))
+    with pytest.raises(ValueError, match="lattice: unknown lattice 'no-such-codec'"):
+        PeriodicDenoiser(CRYSTAL, {"frac": 3}, cutoff=5.0, lattice="no-such-codec")
+    with pytest.raises(ValueError, match="needs a cutoff"):
+        PeriodicDenoiser(CRYSTAL, {"frac": 3}, lattice="crystals")
 
 
 # ---------------------------------------------------------------------------- (b) symmetries

@@ -340,6 +340,16 @@ class MoleculeDomain(Domain):
             return
         yield from read_records(path, check, strict=strict, skipped=skipped)
 
+    def holds_items(self, path: str | Path) -> bool:
+        """Whether ``path`` holds molecules: an ASE database (``.db``) does unless its rows are
+        crystals (periodic and bonded across the cell: the crystals domain's;
+        :func:`graphdiff_molecules.io.db_holds_molecules`); any other file of a molecule format does."""
+        if Path(path).suffix.lower() != ".db":
+            return True
+        from graphdiff_molecules.io import db_holds_molecules
+
+        return db_holds_molecules(path)
+
     def write(self, objs: list[Any], path: str | Path, *, props: list[dict[str, Any]] | None = None,
               vacuum: float | None = 10.0, cell: Any = None, ids: list[str] | None = None,
               extra: list[dict[str, Any]] | None = None, append: bool = False) -> None:

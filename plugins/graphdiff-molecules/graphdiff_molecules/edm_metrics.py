@@ -66,6 +66,7 @@ from typing import Any, Iterable, Sequence
 
 import numpy as np
 
+from graphdiff.progress import track
 from graphdiff_molecules.domain import as_symbols_positions
 
 __all__ = [
@@ -287,9 +288,10 @@ def _frac(num: int, den: int) -> float | None:
     return num / den if den else None
 
 
-def _analyse(items: list[tuple[str, Any]], notes: set[str]) -> list[dict[str, Any]]:
+def _analyse(items: list[tuple[str, Any]], notes: set[str], progress: bool = False,
+             desc: str = "molecules-dng: generated") -> list[dict[str, Any]]:
     rows = []
-    for rid, obj in items:
+    for rid, obj in track(items, desc=desc, unit="molecule", enabled=progress):
         row: dict[str, Any] = {"id": rid}
         try:
             symbols, pos = as_symbols_positions(obj, f"molecule {rid}")
@@ -339,7 +341,7 @@ def per_item_checks(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
 
 def dng_metric(generated: Sequence[Any], references: Sequence[Any] | None = None,
                train: Sequence[Any] | None = None, k: Any = None, *,
-               score_references: bool = True, **_: Any) -> dict[str, Any]:
+               score_references: bool = True, progress: bool = False, **_: Any) -> dict[str, Any]:
     """``graphdiff evaluate --domain molecules --task dng``: EDM's molecule metrics.
 
     Parameters
@@ -355,6 +357,9 @@ def dng_metric(generated: Sequence[Any], references: Sequence[Any] | None = None
         Training molecules: their SMILES are the novelty set (``None``: novelty is ``None``).
     k:
         Ignored (no candidates per input in de novo generation).
+    progress:
+        Show bars on stderr over the generated molecules, the training molecules (SMILES) and
+        the references.
 
     Returns
     -------
@@ -363,7 +368,7 @@ def dng_metric(generated: Sequence[Any], references: Sequence[Any] | None = None
     "num_novel", "num_train_smiles", "reference", "notes", "per_item"}``; fractions in [0, 1].
     """
     notes: set[str] = set()
-    rows = _analyse(_records(generated), notes)
+    rows = _analyse(_records(generated), notes, progress)
     n = len(rows)
     valid = [r["smiles"] for r in rows if r["valid"]]
     unique = list(dict.fromkeys(valid))  # EDM: set(valid); order kept for the per-item flags
@@ -371,7 +376,8 @@ def dng_metric(generated: Sequence[Any], references: Sequence[Any] | None = None
     train_rejected = 0
     if train is not None:
         train_smiles = set()
-        for _, obj in _records(train):
+        for _, obj in track(_records(train), desc="molecules-dng: training SMILES", unit="molecule",
+                            enabled=progress):
             try:
                 smi = molecule_smiles(obj)
             except Exception:  # noqa: BLE001 - an unreadable training item gives no SMILES
@@ -416,7 +422,7 @@ def dng_metric(generated: Sequence[Any], references: Sequence[Any] | None = None
         "num_train_smiles": len(train_smiles) if train_smiles is not None else None,
     }
     if score_references and references is not None:
-        ref_rows = _analyse(_records(references), notes)
+        ref_rows = _analyse(_records(references), notes, progress, desc="molecules-dng: references")
         result["reference"] = _summary(ref_rows)
     if train_smiles is None:
         notes.add("no training molecules given: novelty is None")

@@ -37,7 +37,7 @@ from graphdiff.errors import DataError
 from graphdiff_molecules.domain import as_symbols_positions
 
 __all__ = ["iter_xyz_frames", "read_xyz", "read_xyz_records", "read_folder_records",
-           "read_ase_db_records", "read_records", "write_molecules", "frame_props", "FILE_KINDS"]
+           "read_ase_db_records", "db_holds_molecules", "read_records", "write_molecules", "frame_props", "FILE_KINDS"]
 
 #: Suffix (lower case) -> reader of the files a folder may hold (other entries are ignored,
 #: with a warning naming them).
@@ -269,6 +269,45 @@ def _ase_db_check(path: Path) -> None:
                         f"{sorted(tables) or 'none'}); {hint}")
 
 
+def _refuse_crystal(atoms: Atoms, where: str) -> None:
+    """A periodic row bonded across its cell is a crystal (the crystals domain reads it), not a
+    molecule in a box: refuse it rather than drop its lattice."""
+    if not all(atoms.pbc):
+        return
+    from graphdiff_molecules.periodic import periodic_bond
+
+    bond = periodic_bond(atoms)
+    if bond is not None:
+        d, i, j = bond
+        raise DataError(f"{where}: a crystal, not a molecule: periodic, and atom {i} bonds to a periodic image of "
+                        f"atom {j} across the cell ({d:.3g} A); read it with the crystals domain")
+
+
+def db_holds_molecules(path: str | Path, rows: int = 50) -> bool:
+    """Whether an ASE database holds molecules: a row among its first ``rows`` that is not a
+    crystal (not periodic, or a molecule in a box), or no rows at all. A file that is not an ASE
+    database gives ``True`` (the reader says what is wrong with it)."""
+    path = Path(path)
+    try:
+        _ase_db_check(path)
+        import ase.db
+
+        db = ase.db.connect(str(path), type="db", use_lock_file=False, append=True)
+        if (db.metadata or {}).get("graphdiff_domain") not in (None, "molecules"):
+            return False
+        seen = 0
+        for row in db.select(sort="id", limit=rows):
+            seen += 1
+            try:
+                _refuse_crystal(row.toatoms(), "")
+            except DataError:
+                continue
+            return True
+        return seen == 0
+    except Exception:  # noqa: BLE001 - unreadable: the reader reports it
+        return True
+
+
 def read_ase_db_records(path: str | Path, check: Callable[[Any, str], Any] | None, *,
                         strict: bool = False, skipped: list[dict[str, str]] | None = None,
                         label: str | None = None) -> Iterator[Record]:
@@ -277,8 +316,9 @@ def read_ase_db_records(path: str | Path, check: Callable[[Any, str], Any] | Non
     Records hold ``id`` (the row's ``name`` key when it is a non-empty string, else
     ``"file.db row 7"`` with the row's id), ``obj`` (``row.toatoms()``, the key-value pairs in
     its ``info``) and ``props`` (numeric key-value pairs and scalar calculator results such as
-    ``energy``). A row that cannot be turned into atoms, or that ``check`` rejects, is skipped
-    and reported as ``"file.db row 7"`` (``"file.db row 7 (name)"``).
+    ``energy``). A row that cannot be turned into atoms, a crystal (periodic and bonded across
+    its cell: the crystals domain reads those), or one that ``check`` rejects, is skipped and
+    reported as ``"file.db row 7"`` (``"file.db row 7 (name)"``).
 
     Raises
     ------
@@ -316,6 +356,7 @@ def read_ase_db_records(path: str | Path, check: Callable[[Any, str], Any] | Non
                 atoms = row.toatoms()
             except Exception as exc:  # noqa: BLE001
                 raise DataError(f"{where}: cannot make ase.Atoms: {type(exc).__name__}: {exc}") from None
+            _refuse_crystal(atoms, where)
             if check is not None:
                 check(atoms, where)
         except DataError as exc:

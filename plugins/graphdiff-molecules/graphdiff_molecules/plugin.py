@@ -52,3 +52,14 @@ def register_checkpoints(register):
     from graphdiff.checkpoints import register_bundled
 
     register_bundled(register, "graphdiff_molecules", "molecules")
+
+
+@hookimpl
+def register_extras(register):
+    """Declare the optional features a notebook can ask for with :func:`graphdiff.extras.require`."""
+    from graphdiff.extras import Extra
+
+    install = "pip install -e plugins/graphdiff-molecules"
+    register("molecules", Extra(("ase", "rdkit"), install, "the molecules domain plugin"),
+             description="the molecules domain plugin")
+    register("qm9", Extra(("qm9pack",), install, "the QM9 dataset wheel"), description="the QM9 dataset wheel")

@@ -10,6 +10,7 @@ import ase.db
 import numpy as np
 import pytest
 from ase import Atoms
+from ase.build import bulk as ase_bulk
 from ase.build import molecule as ase_molecule
 from ase.calculators.singlepoint import SinglePointCalculator
 from click.testing import CliRunner
@@ -382,6 +383,22 @@ def test_ase_db_bad_rows_and_calculator_results(tmp_path):
     assert "'Cl'" in skipped[0]["reason"] and "overlapping" in skipped[1]["reason"]
     with pytest.raises(DataError, match=r"m.db row 2 \(chloro\): element"):
         list(DOMAIN.read(path, strict=True))
+
+
+def test_ase_db_crystal_rows_are_left_to_the_crystals_domain(tmp_path):
+    path = tmp_path / "mixed.db"
+    db = ase.db.connect(path)
+    db.write(ase_bulk("NaCl", "rocksalt", a=5.64), name="nacl")  # periodic, bonded across the cell
+    boxed = ase_molecule("CH4")
+    boxed.set_cell([10, 10, 10])
+    boxed.center()
+    boxed.pbc = True  # a molecule in a box: still a molecule
+    db.write(boxed, name="methane")
+    skipped: list = []
+    records = list(DOMAIN.read(path, skipped=skipped))
+    assert [r["id"] for r in records] == ["methane"]
+    assert skipped[0]["where"] == f"{path} row 1 (nacl)"
+    assert "a crystal, not a molecule" in skipped[0]["reason"] and "crystals domain" in skipped[0]["reason"]
 
 
 def test_non_ase_db_files_are_refused_untouched(tmp_path):

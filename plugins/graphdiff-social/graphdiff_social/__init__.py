@@ -10,11 +10,10 @@ Public API
     Synthetic graph-generation benchmarks (community-small, grid, SBM, planar) regenerated from
     their published recipes (:mod:`graphdiff_social.datasets`;
     ``python -m graphdiff_social.datasets NAME OUT_DIR``).
-:mod:`graphdiff_social.nxgraph`
-    networkx <-> ``Data`` helpers shared with other graph domains.
-:mod:`graphdiff_social.io`
-    GraphML / GML / edge list / node-link JSON readers and writers; errors name the file and
-    the node, edge or graph at fault (GraphML through :mod:`graphdiff_social.graphml`).
+:mod:`graphdiff_social.nxgraph`, :mod:`graphdiff_social.io`, :mod:`graphdiff_social.writers`
+    The core's networkx conversion and graph files (:mod:`graphdiff.nxgraph`: GraphML / GML /
+    edge list / node-link JSON readers and writers, errors naming the file and the node, edge or
+    graph at fault), importable from these modules too.
 :mod:`graphdiff_social.testing`
     Hypothesis strategies (:func:`~graphdiff_social.testing.social_graphs`).
 """
@@ -31,7 +30,7 @@ __all__ = ["SocialDomain", "builtin_graphs", "make_dataset", "write_dataset", "D
 # graphdiff_social.datasets`` must not find the module imported already (runpy warns about that).
 _LAZY = {
     "SocialDomain": "graphdiff_social.domain",
-    "DroppedAttributesWarning": "graphdiff_social.nxgraph",
+    "DroppedAttributesWarning": "graphdiff.nxgraph.convert",
     "builtin_graphs": "graphdiff_social.datasets",
     "make_dataset": "graphdiff_social.datasets",
     "write_dataset": "graphdiff_social.datasets",

@@ -283,7 +283,7 @@ def write_dataset(name: str, out_dir: str | Path, seed: int = 0, *, split: str |
     dict
         Split name -> the file or folder written.
     """
-    from graphdiff_social.writers import write_graphs
+    from graphdiff.nxgraph.writers import write_graphs
 
     if fmt not in ("jsonl", "graphml"):
         raise ConfigError(f"unknown format {fmt!r}; formats: jsonl, graphml")

@@ -11,8 +11,7 @@ from torch_geometric.data import Data
 from graphdiff.domain import Domain, Record
 from graphdiff.errors import DataError
 from graphdiff.graph import FieldKind, FieldSpec, GraphSpec, Level
-from graphdiff_social.io import SUFFIX_FORMATS, read_graph_records, write_graphs
-from graphdiff_social.nxgraph import (
+from graphdiff.nxgraph.convert import (
     check_simple_undirected,
     describe,
     dropped_attributes,
@@ -23,6 +22,7 @@ from graphdiff_social.nxgraph import (
     same_structure,
     structure_to_data,
 )
+from graphdiff.nxgraph.io import SUFFIX_FORMATS, read_graph_records, write_graphs
 
 __all__ = ["SocialDomain", "DEFAULT_MAX_NODES"]
 
@@ -48,7 +48,7 @@ class SocialDomain(Domain):
     ``Data.graph_name`` and restored. Other node, edge and graph attributes (edge weights, a
     ``club`` or ``bipartite`` node attribute) are **not** kept: the core has no edge-level
     continuous field, and the domain models structure only. They are never dropped silently:
-    ``to_graph`` warns with :class:`~graphdiff_social.nxgraph.DroppedAttributesWarning` listing
+    ``to_graph`` warns with :class:`~graphdiff.nxgraph.convert.DroppedAttributesWarning` listing
     them, or raises :class:`~graphdiff.errors.DataError` when ``strict_attrs=True``.
 
     Parameters
@@ -171,7 +171,7 @@ class SocialDomain(Domain):
         """Yield a :class:`~graphdiff.domain.Record` per graph of a file or a folder.
 
         Formats: GraphML, GML, edge lists (``.edgelist``/``.txt``), node-link JSON (``.json``,
-        ``.jsonl``); see :mod:`graphdiff_social.io`. Graphs this domain cannot hold (directed,
+        ``.jsonl``); see :mod:`graphdiff.nxgraph.io`. Graphs this domain cannot hold (directed,
         multigraph, self-loops, too large, empty), bad ``.jsonl`` lines and, in a folder,
         unreadable files are skipped and reported in ``skipped`` (``strict=True``: raised).
         A single file that cannot be parsed raises :class:`DataError` naming it.
@@ -195,10 +195,10 @@ class SocialDomain(Domain):
               ids: list[str] | None = None, extra: list[dict[str, Any]] | None = None) -> None:
         """Write graphs to a file (format from its suffix) or a folder (one file per graph).
 
-        See :func:`graphdiff_social.io.write_graphs`; graphs are written as given, attributes
+        See :func:`graphdiff.nxgraph.writers.write_graphs`; graphs are written as given, attributes
         included; ``ids`` and ``extra`` become graph-level attributes (``id`` and the extra
         keys), which GraphML, GML and node-link JSON keep (an edge list keeps none).
         """
-        from graphdiff_social.writers import with_graph_values
+        from graphdiff.nxgraph.writers import with_graph_values
 
         write_graphs(with_graph_values(list(objs), ids, extra, str(path)), path, fmt=fmt)

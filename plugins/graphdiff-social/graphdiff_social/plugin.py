@@ -48,3 +48,13 @@ def register_checkpoints(register):
     from graphdiff.checkpoints import register_bundled
 
     register_bundled(register, "graphdiff_social", "social")
+
+
+@hookimpl
+def register_extras(register):
+    """Declare the domain as a feature a notebook can ask for with :func:`graphdiff.extras.require`."""
+    from graphdiff.extras import Extra
+
+    register("social", Extra(("networkx",), "pip install -e plugins/graphdiff-social",
+                             "the social-network domain plugin"),
+             description="the social-network domain plugin")

@@ -11,7 +11,7 @@ Public API
 :mod:`graphdiff_traffic.targets`, :mod:`graphdiff_traffic.testing`
     Targets and hypothesis strategies.
 
-Readers and writers (GraphML, GML, node-link JSON) come from :mod:`graphdiff_social.io`.
+Readers and writers (GraphML, GML, node-link JSON) come from the core's :mod:`graphdiff.nxgraph`.
 """
 
 from typing import Any

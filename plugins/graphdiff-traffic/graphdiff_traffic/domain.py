@@ -14,8 +14,7 @@ from torch_geometric.data import Data
 from graphdiff.domain import Domain, Record
 from graphdiff.errors import DataError
 from graphdiff.graph import FieldKind, FieldSpec, GraphSpec, Level
-from graphdiff_social.io import read_graph_records, write_graphs
-from graphdiff_social.nxgraph import (
+from graphdiff.nxgraph.convert import (
     check_simple_undirected,
     describe,
     dropped_attributes,
@@ -26,6 +25,7 @@ from graphdiff_social.nxgraph import (
     same_structure,
     structure_to_data,
 )
+from graphdiff.nxgraph.io import read_graph_records, write_graphs
 from graphdiff_traffic.roads import (
     coerce_numbers,
     is_geographic_crs,
@@ -71,7 +71,7 @@ class TrafficDomain(Domain):
     warns with :class:`LengthMismatchWarning`.
 
     Other attributes (OSMnx's ``osmid``, ``highway``, ``geometry``...) are dropped with a
-    :class:`~graphdiff_social.nxgraph.DroppedAttributesWarning` listing them, or a
+    :class:`~graphdiff.nxgraph.convert.DroppedAttributesWarning` listing them, or a
     :class:`DataError` when ``strict_attrs=True``. Node labels are kept exactly as in the
     ``social`` domain (``Data.node_labels``).
 
@@ -248,7 +248,8 @@ class TrafficDomain(Domain):
         graph = self.prepare(obj, where, undirected)
         strict = self.strict_attrs if strict_attrs is None else strict_attrs
         handle_dropped(dropped_attributes(graph, keep_node=("x", "y"), keep_edge=("length",)),
-                       where, self.name, strict)
+                       where, self.name, strict,
+                       kept=("node attributes 'x' and 'y'", "edge attribute 'length'"))
         data, order = structure_to_data(graph, self.edge_field)
         coords = [[float(graph.nodes[u]["x"]), float(graph.nodes[u]["y"])] for u in order]
         setattr(data, self.coord_field, torch.tensor(coords, dtype=self.dtype).reshape(-1, 2))
@@ -305,7 +306,7 @@ class TrafficDomain(Domain):
 
         Reads GraphML (as OSMnx saves it: numeric strings in ``x``/``y``/``length`` are turned
         into floats), GML and node-link JSON (``.json``, ``.jsonl``); see
-        :mod:`graphdiff_social.io`. Each graph goes through :meth:`prepare`, so a record's
+        :mod:`graphdiff.nxgraph.io`. Each graph goes through :meth:`prepare`, so a record's
         ``obj`` converts with :meth:`to_graph` as it is; graphs that fail are skipped and
         reported in ``skipped`` (``strict=True``: raised). A single file that cannot be parsed
         raises :class:`DataError` naming it. Every message names the file (and ``graph k`` /
@@ -338,10 +339,10 @@ class TrafficDomain(Domain):
         """Write road networks (GraphML: node ``x``/``y``, edge ``length``; GML; node-link JSON).
 
         ``path`` is a file (format from its suffix) or a folder (one file per graph); see
-        :func:`graphdiff_social.io.write_graphs`. Graphs are written as given; ``ids`` and
+        :func:`graphdiff.nxgraph.writers.write_graphs`. Graphs are written as given; ``ids`` and
         ``extra`` become graph-level attributes.
         """
-        from graphdiff_social.writers import with_graph_values
+        from graphdiff.nxgraph.writers import with_graph_values
 
         objs = with_graph_values(list(objs), ids, extra, str(path))
         path = Path(path)

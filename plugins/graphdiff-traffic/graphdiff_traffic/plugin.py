@@ -57,3 +57,13 @@ def register_checkpoints(register):
     from graphdiff.checkpoints import register_bundled
 
     register_bundled(register, "graphdiff_traffic", "traffic")
+
+
+@hookimpl
+def register_extras(register):
+    """Declare the domain as a feature a notebook can ask for with :func:`graphdiff.extras.require`."""
+    from graphdiff.extras import Extra
+
+    register("traffic", Extra(("networkx", "scipy"), "pip install -e plugins/graphdiff-traffic",
+                              "the road-network domain plugin"),
+             description="the road-network domain plugin")

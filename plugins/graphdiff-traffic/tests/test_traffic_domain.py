@@ -12,9 +12,9 @@ from hypothesis import given, settings
 
 import graphdiff
 from graphdiff.errors import DataError
+from graphdiff.nxgraph import DroppedAttributesWarning
 from graphdiff.plugins import PluginManager
 from graphdiff.testing import assert_roundtrip
-from graphdiff_social import DroppedAttributesWarning
 from graphdiff_traffic import LengthMismatchWarning, TrafficDomain, road_like_graphs
 from graphdiff_traffic.targets import global_efficiency, mean_edge_length, spatial_efficiency
 from graphdiff_traffic.testing import road_networks

@@ -1,0 +1,198 @@
+"""ASE databases of crystals (``.db``: ``ase.db``'s SQLite files), read and written.
+
+A crystal row is periodic in all three directions and has a cell of non-zero volume; a row
+without them (a molecule, as the molecules domain reads and writes them) is skipped with the
+reason, so the two domains' files stay told apart. Each row holds:
+
+- the structure (``row.toatoms()``; written from the pymatgen ``Structure`` with ``pbc = True``);
+- its id: ``material_id`` (else ``name``) among the row's key-value pairs or, where ASE refuses
+  it as a key-value pair (an id such as ``"18517"`` that reads as a number), in ``row.data``;
+  else the row's own id;
+- its values (a record's ``props`` and ``extra``: a candidate's ``candidate_id``, ``rank``...) as
+  key-value pairs, and those ASE refuses there (reserved names, text that reads as a number) in
+  ``row.data``; an ``energy`` becomes the row's energy (a single-point calculator), as ASE users
+  find it (``row.energy``).
+
+Reading gives numeric key-value pairs, numeric ``row.data`` values and the calculator's scalar
+results (``energy``) as ``props``; ``candidate_id`` as ``text``. The file's ``metadata`` says
+``{"graphdiff_domain": "crystals"}``.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+import re
+import sqlite3
+import warnings
+from pathlib import Path
+from typing import Any, Callable, Iterable, Iterator
+
+import numpy as np
+
+from graphdiff.domain import Record
+from graphdiff.errors import DataError
+
+__all__ = ["check_ase_database", "read_ase_database", "write_ase_database", "holds_crystals"]
+
+#: a row's id keys, in the order they are looked for
+_ID_KEYS = ("material_id", "name")
+
+
+def check_ase_database(path: Path, label: str) -> None:
+    """Refuse, before ASE opens it (and would add its tables), a file that is not an ASE SQLite
+    database; a graphdiff graph database (``graphdiff db build``) is named as such."""
+    try:
+        con = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
+    except sqlite3.Error as exc:
+        raise DataError(f"{label}: cannot open as an SQLite database: {exc}") from exc
+    try:
+        tables = {row[0] for row in con.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+    except sqlite3.DatabaseError as exc:
+        raise DataError(f"{label}: not an ASE database (not an SQLite file: {exc})") from exc
+    finally:
+        con.close()
+    if "systems" not in tables:
+        hint = ("it is a graphdiff graph database (graphdiff db build): use it as data.source or with "
+                "graphdiff db export" if {"graphs", "meta"} <= tables
+                else "an ASE database is written with ase.db.connect(path).write(atoms)")
+        raise DataError(f"{label}: not an ASE database (no 'systems' table; tables: {sorted(tables) or 'none'}); "
+                        f"{hint}")
+
+
+def _is_crystal_row(row: Any) -> bool:
+    pbc = np.asarray(row.pbc).reshape(-1)
+    return bool(pbc.all()) and abs(float(np.linalg.det(np.asarray(row.cell, dtype=float).reshape(3, 3)))) > 1e-6
+
+
+def holds_crystals(path: Path, rows: int = 50) -> bool:
+    """Whether an ASE database holds crystals: written by this domain, or a crystal row (periodic
+    with a cell) among its first ``rows`` rows. A file that is not an ASE database gives ``True``
+    (the reader says what is wrong with it)."""
+    try:
+        check_ase_database(path, path.name)
+        import ase.db
+
+        db = ase.db.connect(str(path), type="db", use_lock_file=False, append=True)
+        if (db.metadata or {}).get("graphdiff_domain") == "crystals":
+            return True
+        return any(_is_crystal_row(row) for row in db.select(sort="id", limit=rows))
+    except Exception:  # noqa: BLE001 - unreadable: the reader reports it
+        return True
+
+
+def _scalars(values: Any) -> dict[str, float]:
+    """The finite real scalars of a mapping (no booleans)."""
+    out: dict[str, float] = {}
+    for key, value in (values or {}).items():
+        if isinstance(value, np.ndarray) and value.ndim == 0:
+            value = value.item()
+        if isinstance(value, numbers.Real) and not isinstance(value, (bool, np.bool_)) and math.isfinite(value):
+            out[str(key)] = float(value)
+    return out
+
+
+def read_ase_database(path: Path, label: str, bad: Callable[[str, str], None],
+                      record: Callable[..., Record | None]) -> Iterator[Record]:
+    """Records of the crystal rows of an ASE database, in row-id order; ``bad(where, reason)``
+    reports a row that is not a crystal or cannot be read, ``record(where, id, build, props,
+    text)`` checks and wraps one (the reader's context, :mod:`graphdiff_crystals.io`)."""
+    if not path.is_file():
+        raise DataError(f"{label}: no such file")
+    check_ase_database(path, label)
+    import ase.db
+
+    from graphdiff_crystals.parsing import structure_from_atoms
+
+    try:
+        db = ase.db.connect(str(path), type="db", use_lock_file=False, append=True)
+        rows = db.select(sort="id")
+    except Exception as exc:  # noqa: BLE001 - ASE raises OSError, sqlite3 errors, ...
+        raise DataError(f"{label}: cannot read the ASE database: {type(exc).__name__}: {exc}") from exc
+    while True:
+        try:
+            row = next(rows)
+        except StopIteration:
+            return
+        except Exception as exc:  # noqa: BLE001 - the file cannot be read past this row
+            bad(f"{label}", f"unreadable from this row on ({type(exc).__name__}: {exc})")
+            return
+        kvp = dict(getattr(row, "key_value_pairs", {}) or {})
+        data = dict(getattr(row, "data", {}) or {})
+        rid = next((str(v) for k in _ID_KEYS for v in (kvp.get(k), data.get(k)) if v not in (None, "")), None)
+        where = f"{label} row {row.id}" + (f" ({rid})" if rid else "")
+        if not _is_crystal_row(row):
+            pbc = [bool(x) for x in np.asarray(row.pbc).reshape(-1)]
+            volume = abs(float(np.linalg.det(np.asarray(row.cell, dtype=float).reshape(3, 3))))
+            bad(where, f"not a crystal: pbc={pbc}, cell volume {volume:.3g} A^3 (a crystal row is periodic in "
+                       "three directions with a cell); a molecule is read by the molecules domain")
+            continue
+        try:
+            atoms = row.toatoms()
+        except Exception as exc:  # noqa: BLE001 - reported for this row
+            bad(where, f"cannot make ase.Atoms: {type(exc).__name__}: {exc}")
+            continue
+        props = {**_scalars(kvp), **_scalars(data)}
+        if atoms.calc is not None:
+            props.update(_scalars(getattr(atoms.calc, "results", {})))
+        for key in _ID_KEYS:
+            props.pop(key, None)
+        cid = kvp.get("candidate_id", data.get("candidate_id"))
+        text = {"candidate_id": str(cid)} if cid not in (None, "") else None
+        rec = record(where, rid if rid is not None else str(row.id),
+                     lambda atoms=atoms: (structure_from_atoms(atoms), []), props, text)
+        if rec is not None:
+            yield rec
+
+
+def _fits_a_column(key: str, value: Any) -> bool:
+    """Whether ASE takes ``key = value`` as a key-value pair (a searchable column)."""
+    from ase.db.core import check
+
+    if value is None or isinstance(value, float) and not math.isfinite(value):
+        return False
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            check({key: value})
+    except ValueError:
+        return False
+    return True
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
+
+
+def write_ase_database(items: Iterable[tuple[str, Any, dict[str, Any]]], path: Path, append: bool) -> None:
+    """Write ``(id, Structure, values)`` items as rows of an ASE database (a new file unless
+    ``append``); see the module docstring for where the id and the values go."""
+    import ase.db
+    from ase.calculators.singlepoint import SinglePointCalculator
+    from pymatgen.core import Structure
+    from pymatgen.io.ase import AseAtomsAdaptor
+
+    if not append:
+        path.unlink(missing_ok=True)
+    db = ase.db.connect(str(path), type="db", use_lock_file=False, append=True)
+    with db:
+        for rid, s, values in items:
+            atoms = AseAtomsAdaptor.get_atoms(Structure(s.lattice, [site.specie for site in s], s.frac_coords))
+            atoms.pbc = True
+            kvp: dict[str, Any] = {}
+            data: dict[str, Any] = {}
+            for key, value in {"material_id": rid, **values}.items():
+                value = _plain(value)
+                if key == "energy" and isinstance(value, numbers.Real) and math.isfinite(value):
+                    atoms.calc = SinglePointCalculator(atoms, energy=float(value))
+                    continue
+                name = re.sub(r"\W", "_", str(key))
+                if _fits_a_column(name, value):
+                    kvp[name] = value
+                elif value is not None and not (isinstance(value, float) and not math.isfinite(value)):
+                    data[str(key)] = value if isinstance(value, (str, int, float, bool)) else str(value)
+            db.write(atoms, key_value_pairs=kvp, data=data)
+    if not append or not db.metadata:
+        db.metadata = {"graphdiff_domain": "crystals"}
