@@ -1050,6 +1050,13 @@ class PredictorModel:
         mean, std = self.module.predict_objects(objects, batch_size=batch_size)
         return mean.numpy(), std.numpy()
 
+    def out_of_domain(self, objects: Sequence[Any]) -> list[str]:
+        """Per object, why it lies outside the predictor's training data (crystals: elements no
+        training item had, more atoms than any had), ``""`` where it does not."""
+        from graphdiff.predictors import out_of_domain_objects
+
+        return out_of_domain_objects(self.module, list(objects))
+
     def __repr__(self) -> str:
         return f"<graphdiff predictor {self.path.stem!r}: {self.domain} -> {', '.join(self.properties)}>"
 

@@ -32,11 +32,9 @@ def train_cmd(config: Path, resume: Path | None, init: str | None, max_steps: in
 
     cfg = load_config(config)
     _check_names(cfg, config)
-    if max_steps is not None and max_steps < 1:
-        raise ConfigError(f"--max-steps must be at least 1 (got {max_steps})")
     if out_dir:
         cfg.training.out_dir = str(out_dir.resolve())
-    if max_steps:
+    if max_steps is not None:
         cfg.training.max_steps = max_steps
     import warnings
 
@@ -275,7 +273,7 @@ def sample_cmd(checkpoint: str, out_arg: str, num: int | None, input_path: Path 
             raise ConfigError(f"--{asked[0]} ranks the candidates of given items: pass --input (e.g. the "
                               "compositions, for crystals) or --formula")
         if model.given:
-            raise ConfigError(f"this model is trained to complete given fields {model.given}: pass --input FILE "
+            raise ConfigError(f"this model is trained to complete given fields {model.given}: use --input FILE "
                               "or --formula F")
         first = rank * num // world
         n = (rank + 1) * num // world - first

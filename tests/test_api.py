@@ -191,6 +191,9 @@ def test_load_predictor_predicts_objects(rows):
     assert heat.domain == "crystals" and "heat_ref" in heat.properties
     mean, std = heat.predict([r["obj"] for r in rows[:3]])
     assert mean.shape == std.shape == (3, len(heat.properties)) and np.isfinite(mean).all()
+    diamond = Structure(Lattice.cubic(3.567), ["C", "C"], [[0, 0, 0], [0.25, 0.25, 0.25]])
+    flags = heat.out_of_domain([rows[0]["obj"], diamond])
+    assert flags[0] == "" and flags[1]  # pure carbon is outside the perovskites it was trained on
 
 
 def test_import_graphdiff_stays_light():

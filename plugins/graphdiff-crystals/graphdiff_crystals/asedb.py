@@ -9,8 +9,8 @@ reason, so the two domains' files stay told apart. Each row holds:
   it as a key-value pair (an id such as ``"18517"`` that reads as a number), in ``row.data``;
   else the row's own id;
 - its values (a record's ``props`` and ``extra``: a candidate's ``candidate_id``, ``rank``...) as
-  key-value pairs, and those ASE refuses there (reserved names, text that reads as a number) in
-  ``row.data``; an ``energy`` becomes the row's energy (a single-point calculator), as ASE users
+  key-value pairs, and those ASE refuses there (reserved names, names that are not identifiers
+  such as ``perov5-heat_ref``, text that reads as a number) in ``row.data`` under the same name; an ``energy`` becomes the row's energy (a single-point calculator), as ASE users
   find it (``row.energy``).
 
 Reading gives numeric key-value pairs, numeric ``row.data`` values and the calculator's scalar
@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import math
 import numbers
-import re
 import sqlite3
 import warnings
 from pathlib import Path
@@ -188,9 +187,8 @@ def write_ase_database(items: Iterable[tuple[str, Any, dict[str, Any]]], path: P
                 if key == "energy" and isinstance(value, numbers.Real) and math.isfinite(value):
                     atoms.calc = SinglePointCalculator(atoms, energy=float(value))
                     continue
-                name = re.sub(r"\W", "_", str(key))
-                if _fits_a_column(name, value):
-                    kvp[name] = value
+                if _fits_a_column(str(key), value):
+                    kvp[str(key)] = value
                 elif value is not None and not (isinstance(value, float) and not math.isfinite(value)):
                     data[str(key)] = value if isinstance(value, (str, int, float, bool)) else str(value)
             db.write(atoms, key_value_pairs=kvp, data=data)

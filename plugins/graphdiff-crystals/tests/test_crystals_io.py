@@ -336,7 +336,7 @@ def test_ase_database_round_trip_with_candidates(domain, tmp_path, triclinic, ro
     path = tmp_path / "gen.db"
     shifted = triclinic.copy()
     shifted.translate_sites([0], [0.1, 0, 0])
-    records = [{"id": "18517", "obj": triclinic, "props": {"heat_ref": 0.5}},
+    records = [{"id": "18517", "obj": triclinic, "props": {"heat_ref": 0.5, "judged_perov5-heat_ref": 1.25}},
                {"id": "18517", "obj": shifted, "props": {"heat_ref": 0.7}}]
     domain.write(records, path, extra=[{"sample": 0, "share": 0.5, "energy": -12.5}, {"sample": 1, "share": 0.5}])
     domain.write([{"id": "nacl", "obj": rocksalt}], path, append=True)
@@ -347,12 +347,14 @@ def test_ase_database_round_trip_with_candidates(domain, tmp_path, triclinic, ro
     assert rows[0].data["material_id"] == "18517"  # an id that reads as a number is no ASE column
     assert [r.candidate_id for r in rows[:2]] == ["18517-0", "18517-1"] and rows[0].heat_ref == 0.5
     assert rows[0].energy == -12.5 and rows[2].material_id == "nacl"
+    assert rows[0].data["judged_perov5-heat_ref"] == 1.25  # not an identifier: kept under its name in data
     assert domain.equal(AseAtomsAdaptor.get_structure(rows[0].toatoms()), triclinic)
     # and graphdiff reads back the same, candidates grouped under their input's id
     back = list(domain.read(path))
     assert [r["id"] for r in back] == ["18517", "18517", "nacl"]
     assert [(r.get("text") or {}).get("candidate_id") for r in back] == ["18517-0", "18517-1", None]
-    assert back[0]["props"] == {"rank": 0.0, "share": 0.5, "heat_ref": 0.5, "energy": -12.5}
+    assert back[0]["props"] == {"rank": 0.0, "share": 0.5, "heat_ref": 0.5, "judged_perov5-heat_ref": 1.25,
+                                "energy": -12.5}
     assert back[2]["source"] == "gen.db row 3 (nacl)"
     for rec, want in zip(back, [triclinic, shifted, rocksalt]):
         assert domain.equal(rec["obj"], want)
