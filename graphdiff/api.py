@@ -478,8 +478,7 @@ class Model:
                              corrector_steps=corrector_steps, batch_size=batch_size, constraint=constraint)
         if guidance is not None:
             opts["gradient_guidance"] = guidance
-        requested = {f"requested_{k}": v for k, v in cond.items()}
-        requested.update({f"requested_{t.name}": f"{op}{v}" for t, op, v in guided})
+        requested = _requested(cond, guided)
         drawn = math.ceil(oversample * n) if oversample > 1.0 else n
         chunks = math.ceil(drawn / opts["batch_size"])
         bar = StepProgress(chunks * opts["steps"], enabled=progress)
@@ -705,8 +704,7 @@ class Model:
         opts.update(cond=cond or None, inpaint=inpaint, allow_larger=allow_larger)
         if guidance is not None:
             opts["gradient_guidance"] = guidance
-        requested = {f"requested_{n}": v for n, v in cond.items()}
-        requested.update({f"requested_{t.name}": f"{op}{v}" for t, op, v in guided})
+        requested = _requested(cond, guided)
         per_step = opts["steps"]
         distinct = distinct and (k > 1 or (draws or 1) > 1 or ranking is not None)
         if not distinct:
@@ -861,7 +859,7 @@ class Model:
                                               gradient_guidance=guidance, progress=bar)
         finally:
             bar.close()
-        requested = {f"requested_{t.name}": f"{op}{v}" for t, op, v in guided}
+        requested = _requested({}, guided)
         info = [{"lambda": j / (num - 1), **(cond_path[j] if cond_path else {}), **requested,
                  **({f"requested_{path_target.name}": goals[j]} if path_target is not None else {})}
                 for j in range(num)]
@@ -873,6 +871,14 @@ class Model:
         #: what each point was asked for: (name, op, value), value None for the moving target_path goal
         out.requests = [(t.name, op, v) for t, op, v in scored]
         return out
+
+
+def _requested(cond: Mapping[str, float], guided: Sequence[tuple[Any, str, float]]) -> dict[str, Any]:
+    """The ``requested_<name>`` values stored beside each item: a condition's value, a gradient
+    request as ``"<op><value>"``."""
+    out: dict[str, Any] = {f"requested_{n}": v for n, v in cond.items()}
+    out.update({f"requested_{t.name}": f"{op}{v}" for t, op, v in guided})
+    return out
 
 
 def _flag(unseen: str) -> dict[str, str]:

@@ -23,11 +23,11 @@ importing the package costs nothing until then.
 
 from __future__ import annotations
 
-from typing import Any
-
 __all__ = ["DroppedAttributesWarning", "check_simple_undirected", "structure_to_data", "node_labels_of",
            "edge_pairs", "same_structure", "read_graph_file", "read_graph_records", "iter_graph_file",
            "write_graphs", "with_graph_values", "SUFFIX_FORMATS", "format_of"]
+
+from graphdiff.lazy import lazy_attributes
 
 _LAZY = {
     "DroppedAttributesWarning": "graphdiff.nxgraph.convert",
@@ -46,13 +46,4 @@ _LAZY = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        import importlib
-
-        return getattr(importlib.import_module(_LAZY[name]), name)
-    raise AttributeError(f"module 'graphdiff.nxgraph' has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-    return sorted({*globals(), *_LAZY})
+__getattr__, __dir__ = lazy_attributes(__name__, _LAZY, globals())

@@ -14,11 +14,11 @@ Public API
 
 from __future__ import annotations
 
-from typing import Any
-
 __version__ = "0.1.0"
 
 __all__ = ["CrystalDomain", "sample_path", "lattice_to_params", "params_to_lattice", "__version__"]
+
+from graphdiff.lazy import lazy_attributes
 
 _LAZY = {
     "CrystalDomain": "graphdiff_crystals.domain",
@@ -28,9 +28,4 @@ _LAZY = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        import importlib
-
-        return getattr(importlib.import_module(_LAZY[name]), name)
-    raise AttributeError(f"module 'graphdiff_crystals' has no attribute {name!r}")
+__getattr__, __dir__ = lazy_attributes(__name__, _LAZY, globals())

@@ -19,8 +19,6 @@ Public API
     Targets and hypothesis strategies.
 """
 
-from typing import Any
-
 __version__ = "0.1.0"
 
 __all__ = ["MoleculeDomain", "QM9_ELEMENTS", "molecule_to_structure", "structure_to_molecule",
@@ -29,6 +27,8 @@ __all__ = ["MoleculeDomain", "QM9_ELEMENTS", "molecule_to_structure", "structure
 # Imported on first use: the plugin's entry point (graphdiff_molecules.plugin) imports this
 # package, and ``graphdiff --help`` must not pay for torch and RDKit; ``python -m
 # graphdiff_molecules.qm9`` must not find the module imported already.
+from graphdiff.lazy import lazy_attributes
+
 _LAZY = {
     "MoleculeDomain": "graphdiff_molecules.domain",
     "QM9_ELEMENTS": "graphdiff_molecules.domain",
@@ -42,13 +42,4 @@ _LAZY = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        import importlib
-
-        return getattr(importlib.import_module(_LAZY[name]), name)
-    raise AttributeError(f"module 'graphdiff_molecules' has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-    return sorted({*globals(), *_LAZY})
+__getattr__, __dir__ = lazy_attributes(__name__, _LAZY, globals())

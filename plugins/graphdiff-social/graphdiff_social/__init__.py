@@ -18,8 +18,6 @@ Public API
     Hypothesis strategies (:func:`~graphdiff_social.testing.social_graphs`).
 """
 
-from typing import Any
-
 __version__ = "0.1.0"
 
 __all__ = ["SocialDomain", "builtin_graphs", "make_dataset", "write_dataset", "DroppedAttributesWarning",
@@ -28,6 +26,8 @@ __all__ = ["SocialDomain", "builtin_graphs", "make_dataset", "write_dataset", "D
 # Imported on first use: the plugin's entry point (graphdiff_social.plugin) imports this package,
 # and ``graphdiff --help`` must not pay for torch and networkx; ``python -m
 # graphdiff_social.datasets`` must not find the module imported already (runpy warns about that).
+from graphdiff.lazy import lazy_attributes
+
 _LAZY = {
     "SocialDomain": "graphdiff_social.domain",
     "DroppedAttributesWarning": "graphdiff.nxgraph.convert",
@@ -37,13 +37,4 @@ _LAZY = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        import importlib
-
-        return getattr(importlib.import_module(_LAZY[name]), name)
-    raise AttributeError(f"module 'graphdiff_social' has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-    return sorted({*globals(), *_LAZY})
+__getattr__, __dir__ = lazy_attributes(__name__, _LAZY, globals())

@@ -14,8 +14,6 @@ Public API
 Readers and writers (GraphML, GML, node-link JSON) come from the core's :mod:`graphdiff.nxgraph`.
 """
 
-from typing import Any
-
 __version__ = "0.1.0"
 
 __all__ = ["TrafficDomain", "LengthMismatchWarning", "road_like_graphs", "to_simple_undirected",
@@ -23,6 +21,8 @@ __all__ = ["TrafficDomain", "LengthMismatchWarning", "road_like_graphs", "to_sim
 
 # Imported on first use: the plugin's entry point (graphdiff_traffic.plugin) imports this
 # package, and ``graphdiff --help`` must not pay for torch and networkx.
+from graphdiff.lazy import lazy_attributes
+
 _LAZY = {
     "TrafficDomain": "graphdiff_traffic.domain",
     "LengthMismatchWarning": "graphdiff_traffic.domain",
@@ -31,13 +31,4 @@ _LAZY = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        import importlib
-
-        return getattr(importlib.import_module(_LAZY[name]), name)
-    raise AttributeError(f"module 'graphdiff_traffic' has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-    return sorted({*globals(), *_LAZY})
+__getattr__, __dir__ = lazy_attributes(__name__, _LAZY, globals())
