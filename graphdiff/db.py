@@ -13,7 +13,8 @@ table       columns
 ``sources`` ``id, name`` (the resolved source path, or a label), ``started``, ``finished``,
             ``complete`` (whether a build read the whole source)
 ``graphs``  ``row`` (1-based, contiguous), ``item_id`` (text, unique per source), ``source``
-            (id), ``num_nodes``, ``blob`` (tensors, see :func:`encode_tensors`) and one ``REAL``
+            (id), ``num_nodes``, ``blob`` (tensors, see :func:`encode_tensors`; plain values
+            such as node labels as one JSON entry, see :func:`encode_values`) and one ``REAL``
             column ``p_<name>`` per float property (``'nan'`` text for NaN, ``NULL``: absent)
 ``skipped`` ``source`` (id), ``location``, ``reason``: what a build skipped and why
 =========== =================================================================================
@@ -40,7 +41,7 @@ from torch_geometric.data import Data
 from graphdiff.errors import DataError, GraphdiffError
 from graphdiff.graph import GraphSpec
 from graphdiff.data import convert_record, is_dataset_uri
-from graphdiff.db_format import DatabaseError, decode_tensors, encode_tensors
+from graphdiff.db_format import VALUES_KEY, DatabaseError, decode_tensors, decode_values, encode_tensors, encode_values
 
 __all__ = ["GraphDatabase", "DatabaseDataset", "DatabaseError", "BuildReport", "encode_tensors",
            "decode_tensors"]
@@ -69,8 +70,12 @@ def _is_prop(key: str, value: Any, spec: GraphSpec) -> bool:
 
 
 def _split(data: Data, spec: GraphSpec, where: str) -> tuple[dict[str, torch.Tensor], dict[str, float]]:
-    """Tensors for the blob and float properties for the ``p_*`` columns of one graph."""
-    tensors, props = {}, {}
+    """Tensors for the blob and float properties for the ``p_*`` columns of one graph.
+
+    Plain attributes (a social graph's ``node_labels``, say) go into the blob as one JSON
+    entry (:func:`~graphdiff.db_format.encode_values`); other objects raise :class:`DatabaseError`.
+    """
+    tensors, props, values = {}, {}, {}
     for key in data.keys():
         value = getattr(data, key)
         if key in ("num_nodes", "item_id"):
@@ -80,10 +85,13 @@ def _split(data: Data, spec: GraphSpec, where: str) -> tuple[dict[str, torch.Ten
                 raise DatabaseError(f"{where}: property name {key!r} is not an identifier")
             props[key] = float(value)
         elif isinstance(value, torch.Tensor):
+            if key == VALUES_KEY:
+                raise DatabaseError(f"{where}: attribute name {key!r} is reserved")
             tensors[key] = value
         else:
-            raise DatabaseError(f"{where}: attribute {key!r} is a {type(value).__name__}; only tensors "
-                                "(and the item id) can be stored")
+            values[key] = value
+    if values:
+        tensors[VALUES_KEY] = encode_values(values, where)
     return tensors, props
 
 
@@ -269,7 +277,9 @@ class GraphDatabase:
         cur = self._conn.execute(sql, args)
         props = [(k, d[0][2:]) for k, d in enumerate(cur.description) if d[0].startswith("p_")]
         for row in cur.fetchall():
-            data = Data(num_nodes=row[3], **decode_tensors(row[4]))
+            tensors = decode_tensors(row[4])
+            values = decode_values(tensors.pop(VALUES_KEY)) if VALUES_KEY in tensors else {}
+            data = Data(num_nodes=row[3], **tensors, **values)
             for k, name in props:
                 if row[k] is not None:
                     setattr(data, name, torch.tensor([float(row[k])], dtype=torch.float32))

@@ -6,14 +6,17 @@ little-endian bytes. Any dtype in ``_DTYPES`` round-trips exactly.
 
 from __future__ import annotations
 
+import json
 import math
 import struct
+from typing import Any
 
 import torch
 
 from graphdiff.errors import DataError
 
-__all__ = ["encode_tensors", "decode_tensors", "DatabaseError"]
+__all__ = ["encode_tensors", "decode_tensors", "encode_values", "decode_values", "tag_value", "untag_value",
+           "DatabaseError"]
 
 
 class DatabaseError(DataError):
@@ -78,3 +81,56 @@ def decode_tensors(blob: bytes) -> dict[str, torch.Tensor]:
     except (ValueError, IndexError, struct.error) as exc:
         raise DatabaseError(f"damaged graph blob: {exc}") from None
     return out
+
+
+# ---------------------------------------------------------------------------- plain values
+#: Blob entry (a ``uint8`` tensor) that holds a graph's non-tensor attributes as JSON.
+VALUES_KEY = "__values__"
+
+
+def tag_value(value: Any, where: str) -> Any:
+    """``value`` as JSON that :func:`untag_value` turns back into an equal value of the same types."""
+    if value is None or isinstance(value, (bool, str)):
+        return value
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float):
+        return value if math.isfinite(value) else {"float": repr(value)}
+    if isinstance(value, list):
+        return [tag_value(v, where) for v in value]
+    if isinstance(value, tuple):
+        return {"tuple": [tag_value(v, where) for v in value]}
+    raise DatabaseError(f"{where} holds a {type(value).__name__}; a graph database stores tensors and "
+                        "plain values (str, int, float, bool, None, and lists and tuples of them)")
+
+
+def untag_value(value: Any) -> Any:
+    """Inverse of :func:`tag_value`."""
+    if isinstance(value, list):
+        return [untag_value(v) for v in value]
+    if isinstance(value, dict):
+        if "tuple" in value:
+            return tuple(untag_value(v) for v in value["tuple"])
+        return float(value["float"])
+    return value
+
+
+def encode_values(values: dict[str, Any], where: str = "graph") -> torch.Tensor:
+    """A graph's plain (non-tensor) attributes as one ``uint8`` tensor of JSON text.
+
+    Strings, ints, floats (NaN and infinities included), booleans, ``None`` and lists and
+    tuples of them round-trip exactly, types included (a tuple stays a tuple, so networkx node
+    labels such as ``(0, 1)`` come back as they were). Anything else raises
+    :class:`DatabaseError` naming ``where`` and the attribute.
+    """
+    tagged = {name: tag_value(value, f"{where}: attribute {name!r}") for name, value in values.items()}
+    raw = json.dumps(tagged, ensure_ascii=False, separators=(",", ":")).encode()
+    return torch.frombuffer(bytearray(raw), dtype=torch.uint8) if raw else torch.empty(0, dtype=torch.uint8)
+
+
+def decode_values(blob: torch.Tensor) -> dict[str, Any]:
+    """Inverse of :func:`encode_values`."""
+    try:
+        return {name: untag_value(v) for name, v in json.loads(blob.numpy().tobytes().decode()).items()}
+    except (ValueError, AttributeError, KeyError) as exc:
+        raise DatabaseError(f"damaged graph values: {exc}") from None

@@ -16,6 +16,7 @@ from typing import Any, Sequence
 import torch
 from torch_geometric.data import Data
 
+from graphdiff.db_format import tag_value, untag_value
 from graphdiff.errors import DataError, GraphdiffError
 from graphdiff.graph import GraphSpec, Level
 from graphdiff.outputs import (FolderWriter, SkipReport, candidate_values, folder_suffix, single_file_suffix,
@@ -25,7 +26,9 @@ __all__ = ["graph_to_json", "graph_from_json", "GraphSink", "is_folder_target", 
 
 
 def graph_to_json(data: Data, spec: GraphSpec) -> dict[str, Any]:
-    """A JSON-ready dict of one graph's fields, properties and edges."""
+    """A JSON-ready dict of one graph's fields, properties and edges, and under ``"values"`` its
+    plain attributes (a social graph's ``node_labels``), tagged so that tuples stay tuples
+    (:func:`graphdiff.db_format.tag_value`)."""
     out: dict[str, Any] = {"num_nodes": int(data.num_nodes), "fields": {}, "props": {}}
     for f in spec.fields:
         value = getattr(data, f.name, None)
@@ -40,6 +43,8 @@ def graph_to_json(data: Data, spec: GraphSpec) -> dict[str, Any]:
         if key not in out["fields"] and key not in ("edge_index", "num_nodes", "batch", "ptr") \
                 and isinstance(value, torch.Tensor) and value.numel() == 1 and value.is_floating_point():
             out["props"][key] = float(value)
+        elif key not in ("item_id", "num_nodes") and not isinstance(value, torch.Tensor):
+            out.setdefault("values", {})[key] = tag_value(value, f"attribute {key!r}")
     return out
 
 
@@ -59,6 +64,8 @@ def graph_from_json(obj: dict[str, Any], spec: GraphSpec) -> Data:
         data.edge_index = torch.tensor(obj["edge_index"], dtype=torch.long).view(2, -1)
     for key, value in obj.get("props", {}).items():
         setattr(data, key, torch.tensor([value], dtype=torch.float32))
+    for key, value in obj.get("values", {}).items():
+        setattr(data, key, untag_value(value))
     return data
 
 

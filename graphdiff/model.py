@@ -164,38 +164,42 @@ def resolve_checkpoint(name_or_path: str | Path) -> Path:
 def read_checkpoint(path: str | Path) -> dict[str, Any]:
     """Load a checkpoint file safely (``weights_only=True``), with clear errors."""
     path = resolve_checkpoint(path)
-    _check_checkpoint_file(Path(path))
+    ckpt = load_torch_file(Path(path))
+    if not isinstance(ckpt, dict) or ckpt.get("format") != FORMAT:
+        raise CheckpointError(f"{path}: not a graphdiff checkpoint")
+    return ckpt
+
+
+def load_torch_file(path: Path, kind: str = "checkpoint", mmap: bool = False) -> Any:
+    """``torch.load(path, weights_only=True)`` for a graphdiff ``kind`` of file ("checkpoint",
+    "predictor"), refusing what cannot be one before torch reads it (a folder, an empty file, a
+    file that is neither the zip archive ``torch.save`` writes nor its legacy pickle) and turning
+    torch's errors into one :class:`CheckpointError` line that names the file."""
+    if path.is_dir():
+        raise CheckpointError(f"{path}: is a folder, not a {kind} file")
     try:
-        ckpt = torch.load(path, map_location="cpu", weights_only=True)
+        with path.open("rb") as fh:
+            head = fh.read(4)
+    except FileNotFoundError:
+        raise CheckpointError(f"{path}: no such {kind} file") from None
+    except OSError as exc:
+        raise CheckpointError(f"{path}: cannot be read ({exc.strerror or exc})") from None
+    if not head:
+        raise CheckpointError(f"{path}: not a readable {kind}: the file is empty (0 bytes; an "
+                              "interrupted copy?)")
+    if not (head.startswith(b"PK") or head[:1] == b"\x80"):
+        raise CheckpointError(f"{path}: not a readable {kind}: graphdiff {kind}s are files "
+                              f"torch.save writes (a zip archive); this one starts with {head!r}")
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True, mmap=mmap)
     except Exception as exc:  # noqa: BLE001 - any unpickling failure means a corrupt file
         first = next((line.strip() for line in str(exc).splitlines() if line.strip()), "")
         if len(first) > 160 and ". " in first:  # torch's advice that follows is not for this case
             first = first[:first.index(". ") + 1]
         if "weights_only" in first or "Weights only load failed" in first:
             first = ("it holds Python objects besides tensors and plain containers, and graphdiff "
-                     "loads checkpoints with weights_only=True (no code from a file is run)")
-        raise CheckpointError(f"{path}: not a readable checkpoint ({type(exc).__name__}: {first})") from None
-    if not isinstance(ckpt, dict) or ckpt.get("format") != FORMAT:
-        raise CheckpointError(f"{path}: not a graphdiff checkpoint")
-    return ckpt
-
-
-def _check_checkpoint_file(path: Path) -> None:
-    """Refuse what cannot be a checkpoint before ``torch.load`` reads it: a folder, an empty
-    file, a file that is neither the zip archive ``torch.save`` writes nor its legacy pickle."""
-    if path.is_dir():
-        raise CheckpointError(f"{path}: is a folder, not a checkpoint file")
-    try:
-        with path.open("rb") as fh:
-            head = fh.read(4)
-    except OSError as exc:
-        raise CheckpointError(f"{path}: cannot be read ({exc.strerror or exc})") from None
-    if not head:
-        raise CheckpointError(f"{path}: not a readable checkpoint: the file is empty (0 bytes; an "
-                              "interrupted copy?)")
-    if not (head.startswith(b"PK") or head[:1] == b"\x80"):
-        raise CheckpointError(f"{path}: not a readable checkpoint: graphdiff checkpoints are files "
-                              f"torch.save writes (a zip archive); this one starts with {head!r}")
+                     f"loads {kind}s with weights_only=True (no code from a file is run)")
+        raise CheckpointError(f"{path}: not a readable {kind} ({type(exc).__name__}: {first})") from None
 
 
 def load_model(path: str | Path, use_ema: bool | None = None) -> tuple[GraphDiffusion, RunConfig, dict[str, Any]]:

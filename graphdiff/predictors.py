@@ -1012,12 +1012,9 @@ _HEADERS: dict[tuple[str, float], dict[str, Any]] = {}
 
 
 def _read_file(path: Path, mmap: bool = False) -> dict[str, Any]:
-    if not path.is_file():
-        raise CheckpointError(f"{path}: no such predictor file")
-    try:
-        ckpt = torch.load(path, map_location="cpu", weights_only=True, mmap=mmap)
-    except Exception as exc:  # noqa: BLE001 - any unpickling failure means a bad file
-        raise CheckpointError(f"{path}: not a readable predictor ({type(exc).__name__}: {exc})") from None
+    from graphdiff.model import load_torch_file
+
+    ckpt = load_torch_file(path, "predictor", mmap=mmap)
     if not isinstance(ckpt, dict) or ckpt.get("format") != PREDICTOR_FORMAT:
         kind = ("a diffusion model checkpoint" if isinstance(ckpt, dict)
                 and ckpt.get("format") == "graphdiff-checkpoint" else "not a graphdiff predictor")

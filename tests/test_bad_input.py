@@ -159,6 +159,22 @@ def test_what_cannot_be_a_checkpoint_is_named_before_torch_reads_it(tmp_path: Pa
         read_checkpoint(path)
 
 
+@pytest.mark.parametrize(("content", "reason"), [
+    (b"", "not a readable predictor: the file is empty (0 bytes"),
+    (b"garbage, not an archive", "not a readable predictor: graphdiff predictors are files torch.save"),
+    (b"PK\x03\x04truncated", "not a readable predictor (RuntimeError: PytorchStreamReader failed"),
+])
+def test_a_corrupt_predictor_file_gets_one_clear_line(tmp_path: Path, content: bytes, reason: str) -> None:
+    path = tmp_path / "heat.pt"
+    path.write_bytes(content)
+    with pytest.raises(CheckpointError, match=re.escape(reason)) as info:
+        graphdiff.load_predictor(path)
+    assert "\n" not in str(info.value) and "torch.load" not in str(info.value)
+    err = fails("predict", "-p", str(path), "-i", str(path), "-o", str(tmp_path / "out.csv"))
+    assert reason in err
+    assert not (tmp_path / "out.csv").exists()
+
+
 def test_a_torch_file_of_other_objects_is_not_told_to_drop_weights_only(tmp_path: Path) -> None:
     from graphdiff.model import read_checkpoint
 

@@ -30,6 +30,9 @@ import graphdiff
 from graphdiff.cli import cli
 from graphdiff.data import BatchStream
 from graphdiff.db import DatabaseDataset, DatabaseError, GraphDatabase, decode_tensors, encode_tensors
+from graphdiff.db_format import decode_values, encode_values
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from graphdiff.domain import Domain, Record
 from graphdiff.errors import DataError
 from graphdiff.graph import FieldSpec, GraphSpec
@@ -149,6 +152,35 @@ def test_blob_round_trip_every_dtype_and_shape() -> None:
         decode_tensors(blob[:-3])
     with pytest.raises(DatabaseError, match="damaged"):
         decode_tensors(b"pickle" + blob)
+
+
+_PLAIN = st.recursive(st.none() | st.booleans() | st.integers() | st.text()
+                      | st.floats(allow_nan=False) | st.sampled_from([float("inf"), -float("inf")]),
+                      lambda inner: st.lists(inner, max_size=4) | st.tuples(inner, inner), max_leaves=12)
+
+
+@settings(max_examples=150, deadline=None)
+@given(values=st.dictionaries(st.text(min_size=1, max_size=8), _PLAIN, max_size=4))
+def test_plain_values_round_trip_with_their_types(values: dict[str, Any]) -> None:
+    back = decode_values(encode_values(values))
+    assert repr(back) == repr(values)  # repr tells a tuple from a list and 1 from 1.0 and True
+
+
+def test_plain_values_round_trip_through_a_database_and_others_are_refused(tmp_path: Path) -> None:
+    db = GraphDatabase.create(tmp_path / "v.db", RingsDomain())
+    graph = RingsDomain().to_graph(([0, 1, 2], [[0.0, 0.0]] * 3))
+    graph.node_labels = [(0, 1), "b", 3]
+    graph.note = float("nan")
+    db.append([("a", graph)], source="mem")
+    back = db[0]
+    assert back.node_labels == [(0, 1), "b", 3] and isinstance(back.node_labels[0], tuple)
+    assert math.isnan(back.note) and not hasattr(back, "__values__")
+    torch.testing.assert_close(back.types, graph.types, rtol=0, atol=0)
+    graph.node_labels = [object()]
+    with pytest.raises(DatabaseError, match=r"id b: attribute 'node_labels'.* holds a object"):
+        db.append([("b", graph)], source="mem")
+    assert len(db) == 1
+    db.close()
 
 
 # ---------------------------------------------------------------------------- crystals

@@ -348,3 +348,30 @@ def test_node_link_json_problems_name_the_item(tmp_path, graph, message):
     assert skipped[0]["where"] == f"{path} line 2" and re.search(message, skipped[0]["reason"])
     with pytest.raises(DataError, match=rf"bad.jsonl line 2: {message}"):
         list(DOMAIN.read(path, strict=True))
+
+
+def test_a_graph_database_keeps_node_labels(tmp_path):
+    """`db build` stores each graph's node labels (GML's tuples stay tuples) and `db export`
+    writes them back."""
+    from click.testing import CliRunner
+    from graphdiff.cli import cli
+    from graphdiff.db import GraphDatabase
+
+    src, db = tmp_path / "in", tmp_path / "g.db"
+    src.mkdir()
+    for k, graph in enumerate([nx.grid_2d_graph(2, 3), _sample_graph(["a", "b", "c", "lonely"]),
+                               _sample_graph([3, "3", (1, "x")])]):
+        write_graphs([graph], src / f"g{k}.gml")
+    runner = CliRunner()
+    res = runner.invoke(cli, ["db", "build", str(src), "-d", "social", "-o", str(db), "-q"])
+    assert res.exit_code == 0 and "3 graph(s) stored" in res.output, res.output
+    expected = [r["obj"] for r in DOMAIN.read(src)]
+    with GraphDatabase.open(db) as opened:
+        stored = [DOMAIN.from_graph(opened[k]) for k in range(len(opened))]
+    assert all(_exact(a, b) for a, b in zip(expected, stored)) and (0, 1) in stored[0].nodes
+    res = runner.invoke(cli, ["db", "export", str(db), "-o", str(tmp_path / "out.jsonl"), "-q"])
+    assert res.exit_code == 0 and "3 graph(s) written" in res.output, res.output
+    from graphdiff.graphio import graph_from_json
+    lines = (tmp_path / "out.jsonl").read_text().splitlines()
+    from_jsonl = [DOMAIN.from_graph(graph_from_json(json.loads(line), DOMAIN.spec)) for line in lines]
+    assert all(_exact(a, b) for a, b in zip(expected, from_jsonl)) and (0, 1) in from_jsonl[0].nodes
