@@ -498,7 +498,7 @@ MULTI_GPU = (
     "limited only by the slowest share and the start-up (import, checkpoint load) of each process. "
     "Gap: graphdiff sample never selects a device. load_model maps the checkpoint to the CPU "
     "(graphdiff/model.py read_checkpoint, torch.load(map_location='cpu')), sample_cmd "
-    "(graphdiff/cli_engine.py) never moves the model, and GraphDiffusion.sample samples on "
+    "(graphdiff/cli/engine.py) never moves the model, and GraphDiffusion.sample samples on "
     "self.num_nodes_hist.device (graphdiff/diffusion.py), so under torchrun every rank samples "
     "on the CPU even where GPUs are present; training picks cuda:LOCAL_RANK "
     "(graphdiff/training.py resolve_device) but sampling does not. Moving the model by hand "

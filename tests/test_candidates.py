@@ -107,7 +107,7 @@ def test_target_ranking_scores_lowest_first_and_never_drops_a_failure():
     column gets the value back."""
     import math
 
-    from graphdiff.cli_engine import TargetRanking
+    from graphdiff.api import TargetRanking
     from graphdiff.errors import DataError
     from graphdiff.targets import Target
 

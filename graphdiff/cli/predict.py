@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from graphdiff.cli import cli
+from graphdiff.cli.main import cli
 
 __all__ = ["predictor_group", "predict_cmd", "format_calibration"]
 

@@ -21,7 +21,7 @@ from typing import Any
 
 import click
 
-from graphdiff.cli import cli
+from graphdiff.cli.main import cli
 from graphdiff.errors import ConfigError, DataError
 
 __all__ = ["convert_cmd", "convert", "matches", "parse_cell"]

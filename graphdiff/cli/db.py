@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 
-from graphdiff.cli import cli
+from graphdiff.cli.main import cli
 from graphdiff.errors import DataError, RegistryError
 
 

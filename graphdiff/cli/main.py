@@ -1,4 +1,5 @@
-"""The ``graphdiff`` command line (also ``python -m graphdiff``)."""
+"""The ``graphdiff`` command group, its error handling and the commands that need no model
+(``plugins``, ``targets``, ``config``)."""
 
 from __future__ import annotations
 
@@ -279,8 +280,8 @@ def config_show(file: Path, fmt: str) -> None:
     click.echo(dump_config(load_config(file), fmt))  # type: ignore[arg-type]
 
 
-def _check_names(cfg, file: Path) -> None:
-    """:func:`graphdiff.config.check_registered_names` under the name ``graphdiff.cli_engine`` imports."""
+def check_names(cfg, file: Path) -> None:
+    """:func:`graphdiff.config.check_registered_names` under the name :mod:`graphdiff.cli.engine` imports."""
     from graphdiff.config import check_registered_names
 
     check_registered_names(cfg, file)
@@ -367,15 +368,5 @@ def _source_properties(src: str | None) -> tuple[list[str] | None, str]:
     return None, ""
 
 
-from graphdiff import cli_engine  # noqa: E402,F401  (registers the engine commands)
-from graphdiff import cli_db  # noqa: E402,F401
-from graphdiff import cli_convert  # noqa: E402,F401
-from graphdiff import cli_predict  # noqa: E402,F401
-
-
 def main() -> None:
     cli(prog_name="graphdiff")
-
-
-if __name__ == "__main__":
-    main()

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from graphdiff.cli import cli
+from graphdiff.cli.main import cli
 from graphdiff.errors import ConfigError, DataError
 
 
@@ -26,12 +26,12 @@ from graphdiff.errors import ConfigError, DataError
 def train_cmd(config: Path, resume: Path | None, init: str | None, max_steps: int | None,
               out_dir: Path | None, strict: bool, quiet: bool) -> None:
     """Train the model CONFIG describes (TOML, YAML or JSON); writes checkpoints and logs."""
-    from graphdiff.cli import _check_names
+    from graphdiff.cli.main import check_names
     from graphdiff.config import load_config
     from graphdiff.runner import train
 
     cfg = load_config(config)
-    _check_names(cfg, config)
+    check_names(cfg, config)
     if out_dir:
         cfg.training.out_dir = str(out_dir.resolve())
     if max_steps is not None:
