@@ -8,7 +8,7 @@ DOCS_STAMP := $(VENV)/.installed-docs
 PLUGINS := plugins/graphdiff-crystals plugins/graphdiff-molecules plugins/graphdiff-social plugins/graphdiff-traffic
 PYTEST_ARGS ?=
 
-.PHONY: install demo test test-all bench clean docs notebooks
+.PHONY: install demo test test-all lint bench tables tables-check clean docs notebooks
 
 $(STAMP): pyproject.toml $(addsuffix /pyproject.toml,$(PLUGINS))
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -32,8 +32,20 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(PY) -m pytest -q -m "not slow" $(PYTEST_ARGS)
 
+# ruff: pyflakes and pycodestyle over the core, the plugins, the tests and the benchmarks
+lint: $(STAMP)
+	$(PY) -m ruff check .
+
 test-all: $(STAMP)
 	$(PY) -m pytest -q $(PYTEST_ARGS)
+
+# README's benchmark table and the docs tables of figures, written from benchmarks/results
+# (tables-check: exit 1, naming each figure and results file, where a table differs)
+tables: $(STAMP)
+	$(PY) benchmarks/tables.py
+
+tables-check: $(STAMP)
+	$(PY) benchmarks/tables.py --check
 
 # execute every notebook of docs/examples, each in its own folder as working directory (they are
 # stored without outputs; nbmake does not write outputs back); 300 s at most per cell

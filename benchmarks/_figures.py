@@ -1,4 +1,4 @@
-"""Figures read from results files, for tables that are written rather than typed.
+r"""Figures read from results files, for tables that are written rather than typed.
 
 A :class:`Fig` names a results file (``benchmarks/_provenance.py``'s layout), the entry's key,
 the run and the path of a value; a :class:`Calc` derives a figure from others (a ratio, a
@@ -41,9 +41,10 @@ def fmt(value: Any, spec: str) -> str:
 
 def dig(run: Any, path: str, where: str) -> Any:
     """The value at ``path`` in ``run``: ``/``-separated names, list indexes, ``[a=x,b=y]`` for
-    the list element whose fields have those values, and ``len()`` for a length."""
+    the list element whose fields have those values (a ``/`` inside the brackets belongs to a
+    value), and ``len()`` for a length."""
     value = run
-    for part in path.split("/"):
+    for part in re.split(r"/(?![^\[]*\])", path):  # a "/" inside [a=x/y] is part of the value
         if part == "len()":
             value = len(value)
         elif part.startswith("[") and part.endswith("]"):

@@ -6,7 +6,8 @@
     python benchmarks/crystals_csp.py train --dataset carbon_24 --task dng --minutes 58 --name carbon24-dng
     python benchmarks/crystals_csp.py eval  --dataset carbon_24 --name carbon24-dng --k 20 --limit 100
     python benchmarks/crystals_csp.py dng   --dataset carbon_24 --name carbon24-dng --num 1000
-    python benchmarks/crystals_csp.py train --dataset perov_5 --task dng --condition heat_ref --minutes 60 --name perov5-dng
+    python benchmarks/crystals_csp.py train --dataset perov_5 --task dng --condition heat_ref \\
+        --minutes 60 --name perov5-dng
 
 ``split`` holds out 20 % of ``../shared/data/<dataset>/val.csv`` (seeded) into
 ``runs/<dataset>/{train,test}.csv``; ``train`` trains the CSP model (atom types given) within a
@@ -237,7 +238,8 @@ def evaluate(dataset: str, name: str, k: int, limit: int | None, steps: int | No
                 print(f"baseline {b} k={kk}: match rate {100 * m['match_rate']:.1f} %, RMSE {m['rmse']}")
     result["command"] = (f"python benchmarks/crystals_csp.py eval --dataset {dataset} --name {name} --k {k}"
                          + (f" --draws {draws}" if draws != k else "")
-                         + (f" --max-draws {max_draws}" if max_draws != max(2 * k, draws) else "") + (f" --limit {limit}" if limit else "")
+                         + (f" --max-draws {max_draws}" if max_draws != max(2 * k, draws) else "")
+                         + (f" --limit {limit}" if limit else "")
                          + (f" --steps {steps}" if steps != cfg.sampling.steps else "")
                          + (f" --corrector-steps {corrector}" if corrector != cfg.sampling.corrector_steps else "")
                          + (" --first-draw" if first_draw else "")

@@ -3,7 +3,8 @@
     OMP_NUM_THREADS=1 python benchmarks/crystals_elemental_refs.py [--elements Na,Si] [--workers 1]
 
 For every element CHGNet covers (:data:`CHGNET_ELEMENTS`: the 89 elements of its MPtrj training
-data, H to Pu without Po, At, Rn, Fr and Ra; ``--elements`` for fewer), a few candidate structures of the pure element (:func:`candidates`) are relaxed with CHGNet under the
+data, H to Pu without Po, At, Rn, Fr and Ra; ``--elements`` for fewer), a few candidate structures
+of the pure element (:func:`candidates`) are relaxed with CHGNet under the
 default protocol of ``graphdiff stability`` (``graphdiff_crystals.stability.RelaxSettings()``:
 FIRE through ASE's ``FrechetCellFilter``, fmax 0.1 eV/Å, at most 500 steps), and the lowest
 energy per atom is kept (converged relaxations first):
@@ -180,7 +181,8 @@ def element_entry(symbol: str, results: list[dict[str, Any]]) -> dict[str, Any]:
         "converged": None if best is None else bool(best["converged"]),
         "relax_steps": None if best is None else best["relax_steps"],
         "candidates": [{"structure": r["label"], "num_atoms": r["num_atoms"],
-                        "energy_per_atom": None if r["energy_per_atom"] is None else round(float(r["energy_per_atom"]), 6),
+                        "energy_per_atom": (None if r["energy_per_atom"] is None
+                                            else round(float(r["energy_per_atom"]), 6)),
                         "converged": r["converged"], "timed_out": r["timed_out"], "relax_steps": r["relax_steps"],
                         "error": r["error"]} for r in results],
     }

@@ -35,7 +35,6 @@ import argparse
 import csv
 import os
 import platform
-import re
 import shlex
 import shutil
 import statistics
@@ -62,8 +61,9 @@ MODES = ("fully_connected", "radius")
 
 
 def machine_info() -> dict[str, Any]:
-    return {"cpu": cpu_model(), "cores": usable_cores(), "python": platform.python_version(), "torch": torch.__version__,
-            "platform": platform.platform(), "omp_num_threads_env": os.environ.get("OMP_NUM_THREADS"),
+    return {"cpu": cpu_model(), "cores": usable_cores(), "python": platform.python_version(),
+            "torch": torch.__version__, "platform": platform.platform(),
+            "omp_num_threads_env": os.environ.get("OMP_NUM_THREADS"),
             "load_average": list(os.getloadavg())}
 
 

@@ -142,7 +142,8 @@ def main() -> None:
     plot(rows, torch_median, args.out.with_suffix(".png"))
     record(args.out, key_from_args(args, ignore=("out",)), result, run)
     for name, row in rows.items():
-        goal = f"  (goal <= {row['goal_ratio']}x: {'met' if row['goal_met'] else 'NOT met'})" if "goal_ratio" in row else ""
+        goal = (f"  (goal <= {row['goal_ratio']}x: {'met' if row['goal_met'] else 'NOT met'})"
+                if "goal_ratio" in row else "")
         print(f"{name:32s} {row['median_s']:.3f} s  {row['ratio_to_import_torch']:.3f}x{goal}")
     print(f"wrote {args.out} and {args.out.with_suffix('.png').name}")
 

@@ -114,7 +114,8 @@ def main() -> None:
     for col, (kind, grid) in enumerate(GRID.items()):
         for n in grid["nodes"]:
             pts = [r for r in rows if r["denoiser"] == kind and r["nodes"] == n and "error" not in r]
-            axes[0, col].plot([r["batch_size"] for r in pts], [r["median_step_s"] for r in pts], "o-", label=f"{n} nodes")
+            axes[0, col].plot([r["batch_size"] for r in pts], [r["median_step_s"] for r in pts], "o-",
+                              label=f"{n} nodes")
             axes[1, col].plot([r["batch_size"] for r in pts], [r["peak_rss_mb"] for r in pts], "o-", label=f"{n} nodes")
         axes[0, col].set_title(kind)
         axes[0, col].set_ylabel("step time (s)")

@@ -228,7 +228,8 @@ def train(name: str, minutes: float, out: Path, init: str | None = None,
     device = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "cpu"
     out.mkdir(parents=True, exist_ok=True)
     made_by = f"python benchmarks/gpu_runs.py train {name} --minutes {minutes}" + (f" --init {init}" if init else "")
-    made_by += "".join(f" --{k} {v}" for k, v in (("batch-size", batch_size), ("lr", lr), ("warmup-steps", warmup_steps))
+    made_by += "".join(f" --{k} {v}"
+                       for k, v in (("batch-size", batch_size), ("lr", lr), ("warmup-steps", warmup_steps))
                        if v is not None)
     made_by += " --tf32" if tf32 else ""
     meta = {"name": name, "steps": step, "train_minutes": round(used, 1), "device": device, "made_by": made_by,

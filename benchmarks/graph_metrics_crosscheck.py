@@ -171,7 +171,8 @@ def main() -> int:
     result = {
         "command": " ".join(sys.argv), "seed": args.seed, "tolerance": args.tol,
         "max_abs_diff": worst, "orbit_count_graphs_compared": len(all_graphs),
-        "orbit_count_mismatches": orbit_mismatch, "vun": {k: {"ours": a, "theirs": b} for k, (a, b) in vun_rows.items()},
+        "orbit_count_mismatches": orbit_mismatch,
+        "vun": {k: {"ours": a, "theirs": b} for k, (a, b) in vun_rows.items()},
         "vun_match": vun_ok, "mmd": rows, "seconds": round(time.time() - t0, 1),
         "versions": {"python": platform.python_version(), "networkx": nx.__version__, "numpy": np.__version__,
                      **{pkg: _version(pkg) for pkg in ("orbit-count", "synthetic-graph-benchmarks",

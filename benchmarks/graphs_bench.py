@@ -6,7 +6,8 @@
     python benchmarks/graphs_bench.py eval  --dataset community-small --seeds 3
     python benchmarks/graphs_bench.py scale --sizes 64 128 256 500
     python benchmarks/graphs_bench.py real-validity --threads 1
-    python benchmarks/graphs_bench.py curve --names planar-absorbing-2k planar-absorbing-4k planar-dng --name planar-absorbing-curve
+    python benchmarks/graphs_bench.py curve --names planar-absorbing-2k planar-absorbing-4k planar-dng \\
+        --name planar-absorbing-curve
 
 ``data`` regenerates the dataset from its published recipe and split (seed 0) into
 ``runs/graphs/<dataset>/``. ``train`` trains ``benchmarks/configs/<dataset>.toml`` within a
@@ -159,7 +160,8 @@ def evaluate(dataset: str, seeds: int, steps: int | None, samples: Path | None =
     bundled = f"{dataset}-dng"
     name = name or bundled
     BUNDLE = BUNDLES[domain_of(dataset)]
-    if checkpoint is not None and name == bundled and Path(checkpoint).resolve() != (BUNDLE / f"{bundled}.ckpt").resolve():
+    if (checkpoint is not None and name == bundled
+            and Path(checkpoint).resolve() != (BUNDLE / f"{bundled}.ckpt").resolve()):
         raise SystemExit("eval --checkpoint: give --name for the results of a model that is not the bundle")
     domain = get_manager().get("domains", domain_of(dataset))
     folder = make_data(dataset)
@@ -186,7 +188,8 @@ def evaluate(dataset: str, seeds: int, steps: int | None, samples: Path | None =
             seconds += time.perf_counter() - t0
         gen = [domain.from_graph(g) for g in out]
         generated.append(gen)
-        m = graph_metrics(gen, test, train=train_graphs, dataset=dataset if dataset in ANCHORS or dataset == "roads" else None,
+        m = graph_metrics(gen, test, train=train_graphs,
+                          dataset=dataset if dataset in ANCHORS or dataset == "roads" else None,
                           kernel=None if dataset in ANCHORS else "gdss")
         check = m["validity_check"]
         runs.append({"seed": seed, "mmd": m["mmd"], "validity": m["validity"], "uniqueness": m["uniqueness"],
@@ -223,7 +226,8 @@ def evaluate(dataset: str, seeds: int, steps: int | None, samples: Path | None =
            "samples": repo_path(samples) if samples is not None else None, "constraint": constraint}
     if samples is not None:
         result["sampled_on"] = meta["device_name"]
-        result["command"] = f"python benchmarks/graphs_bench.py eval --dataset {dataset} --samples {samples} --name {name}"
+        result["command"] = (f"python benchmarks/graphs_bench.py eval --dataset {dataset} --samples {samples}"
+                             f" --name {name}")
         record(RESULTS / f"{name}.json", key, result, run)
         _plot_mmd(name, summary, ANCHORS.get(dataset, {}))
         return result
@@ -533,7 +537,8 @@ def scale(sizes: list[int], steps: int, hidden: int, layers: int, sampling_steps
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("command", choices=["data", "train", "export", "eval", "curve", "scale", "real-validity", "real-mmd", "_one"])
+    ap.add_argument("command", choices=["data", "train", "export", "eval", "curve", "scale", "real-validity",
+                                        "real-mmd", "_one"])
     ap.add_argument("--dataset", default="community-small")
     ap.add_argument("--minutes", type=float, default=40)
     ap.add_argument("--seeds", type=int, default=3)

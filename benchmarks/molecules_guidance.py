@@ -15,9 +15,10 @@ bundled predictor ``qm9-gap`` on the denoiser's clean estimate), where V is the 
 the gaps of ``qm9://train`` (a small gap). The judge scores every generated molecule
 (``graphdiff predict``; a molecule the molecules reader refuses, e.g. with two atoms closer than
 0.1 Å, is counted and reported as unjudged); the result is the mean |judged − V| of each set over
-the judged molecules and over the judged RDKit-valid ones, their ratio (the target: unguided at least 3 times guided), and EDM's
-atom stability, molecule stability and RDKit validity of each set (the target: guided validity
-within 2 points of unguided), as ``graphdiff sample`` writes them into each frame's info line.
+the judged molecules and over the judged RDKit-valid ones, their ratio (the target: unguided at
+least 3 times guided), and EDM's atom stability, molecule stability and RDKit validity of each
+set (the target: guided validity within 2 points of unguided), as ``graphdiff sample`` writes
+them into each frame's info line.
 The unguided set of the same ``--num/--steps/--seed`` is sampled once and reused.
 
 ``run --generator CKPT --cfg W`` asks a model conditioned on QM9's gap (e.g. ``qm9-gap-cond`` of

@@ -95,9 +95,9 @@ def write_labels(out: Path, prop: str = "gap", scale: float = HARTREE_EV, val_ma
 
 # ---------------------------------------------------------------------------- evaluation
 def _records(test: str, max_items: int | None, seed: int) -> tuple[list, int]:
-    from graphdiff.predictors import _load_domain
+    from graphdiff.predictors import load_domain
 
-    domain = _load_domain("molecules")
+    domain = load_domain("molecules")
     skipped: list[dict[str, str]] = []
     records = list(domain.read(test, skipped=skipped))
     total = len(records)
@@ -125,7 +125,7 @@ def evaluate(predictor: Path, test: str, name: str, truth: str = "gap", scale: f
              max_items: int | None = None, seed: int = 0, log: Path | None = None, units: str = "eV",
              batch_size: int = 256, bundle: bool = False) -> dict:
     from graphdiff.data import convert_record
-    from graphdiff.predictors import Predictor, _load_domain, calibration
+    from graphdiff.predictors import Predictor, calibration, load_domain
 
     log = log or predictor.parent / "log.jsonl"
     if bundle:  # evaluate the bundled copy, so that the stored command names the plugin's file
@@ -145,7 +145,7 @@ def evaluate(predictor: Path, test: str, name: str, truth: str = "gap", scale: f
     if len(model.properties) != 1:
         raise SystemExit(f"{predictor}: predicts {model.properties}; this script scores one property")
     prop = model.properties[0]
-    domain = _load_domain(model.domain)
+    domain = load_domain(model.domain)
     t0 = time.perf_counter()
     records, total = _records(test, max_items, seed)
     graphs, ids, ys, skipped = [], [], [], []

@@ -103,7 +103,7 @@ def main() -> None:
     import torch
 
     from graphdiff.plugins import get_manager
-    from graphdiff.predictors import Predictor, _member_predict, parse_predictor_config, read_labelled, train_predictor
+    from graphdiff.predictors import Predictor, member_predict, parse_predictor_config, read_labelled, train_predictor
 
     torch.set_num_threads(1)
     run = Run(data=[args.train, args.test, args.config, args.plain])
@@ -147,7 +147,7 @@ def main() -> None:
     model = Predictor.load(path)
     def scores(predictor, offset) -> dict:  # the ensemble's and each member's MAE on the test rows
         return {"ensemble": _mae(predictor.predict(test.graphs)[0][:, 0].numpy() + offset, y),
-                "members": [_mae(_member_predict(predictor, m, test.graphs, 256)[:, 0].numpy() + offset, y)
+                "members": [_mae(member_predict(predictor, m, test.graphs, 256)[:, 0].numpy() + offset, y)
                             for m in range(len(predictor.members))]}
 
     delta = scores(model, b)

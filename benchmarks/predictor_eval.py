@@ -1,6 +1,7 @@
 """A trained property predictor on held-out rows: calibration beside the mean-predictor baseline.
 
-    python benchmarks/predictor_eval.py --predictor plugins/graphdiff-crystals/graphdiff_crystals/predictors/perov5-heat.pt \\
+    python benchmarks/predictor_eval.py \\
+        --predictor plugins/graphdiff-crystals/graphdiff_crystals/predictors/perov5-heat.pt \\
         --test runs/perov_5/test.csv --train runs/perov_5/train.csv --name perov5-heat
 
 Predicts every row of ``--test`` (``graphdiff.predictors.predict_file``), reads the true values

@@ -1,15 +1,19 @@
-"""README's benchmark table, made from the results files.
+"""README's benchmark table and the documentation's tables of figures, made from the results files.
 
-    python benchmarks/tables.py           # write the table into README.md from benchmarks/results
-    python benchmarks/tables.py --check   # exit 1 (and show the difference) when README.md's
-                                          # table is not what the results files give
+    python benchmarks/tables.py           # write README's table and every docs table from benchmarks/results
+    python benchmarks/tables.py --check   # exit 1, naming each figure and file that differs, when a
+                                          # table of README.md or docs/ is not what the results give
+    make tables / make tables-check       # the same
 
-Every figure of the graphdiff column (and the run parameters beside it) is read from an entry of
+Every figure of README's graphdiff column (and the run parameters beside it) is read from an entry of
 ``benchmarks/results/<file>.json`` through ``benchmarks/_figures.py``; a missing file, entry or
 value stops the table with a message naming it. Published figures are citations and stay text.
 Each row's targets are checked against its figures: the ``met`` column says, per target, whether
-the figures meet it. ``tests/test_tables_bench.py`` fails when README.md's table differs from
-this rendering, or when a figure is typed into the graphdiff column.
+the figures meet it. The tables of the docs pages (``docs/benchmarks.md`` and the pages that quote
+benchmark figures) are declared in ``benchmarks/_docs_*.py`` (``benchmarks/_doctable.py``: each
+figure names its results file, entry and value; a note under each table names the files and
+entries and whether README's targets are met). ``tests/test_tables_bench.py`` fails when a table
+differs from this rendering, or when a figure is typed into README's graphdiff column.
 """
 
 from __future__ import annotations
@@ -23,11 +27,14 @@ from typing import Any, Mapping, Sequence
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # the benchmarks' shared helpers
 from _figures import Best, Calc, Fig, MissingFigure, Row, Target, render_row, typed_numbers  # noqa: E402
 from _provenance import RESULTS, ROOT  # noqa: E402
+import _doctable  # noqa: E402
 
-__all__ = ["ROWS", "render", "region", "main", "Best", "Calc", "Fig", "MissingFigure", "Row", "Target",
+__all__ = ["ROWS", "doc_tables", "render", "region", "main", "check_docs", "Best", "Calc", "Fig", "MissingFigure",
+           "Row", "Target",
            "render_row", "typed_numbers"]
 
 README = ROOT / "README.md"
+DOCS_ROOT = ROOT  # where the docs pages of the tables lie (their paths are relative to it)
 START = "<!-- benchmark table: written by python benchmarks/tables.py from benchmarks/results -->"
 END = "<!-- end of the benchmark table -->"
 
@@ -221,7 +228,8 @@ ROWS: list[Row] = [
          "m": Fig("perov5-heat.json", {}, "train_meta/calibration/heat_ref/member_mae/len()", "d"),
          "rf": Fig("perov5-heat.json", {}, "rf_baseline/heat_ref/rf_mae_over_predictor_mae", ".1f"),
          "q": Fig("qm9-gap.json", {}, "metrics/gap/mae")},
-        [Target("`heat_ref` ≤ 0.06 eV/atom", lambda v: v["h"] <= 0.06), Target("gap ≤ 0.10 eV", lambda v: v["q"] <= 0.10)]),
+        [Target("`heat_ref` ≤ 0.06 eV/atom", lambda v: v["h"] <= 0.06),
+         Target("gap ≤ 0.10 eV", lambda v: v["q"] <= 0.10)]),
     Row("beside chemeleon-dng (Perov-5 CSP, {mins} min CPU training each, same width): training / sampling "
         "speed, match rate k = 1 / 2 / 20 ({rows} rows)",
         "{t}× / {s}×; {g1} / {g2} / {g20} % against {p1} / {p2} / {p20} %",
@@ -324,22 +332,47 @@ def region(text: str) -> tuple[int, int]:
     return start, end + len(END)
 
 
+def doc_tables() -> list:
+    """Every table of the docs pages (``benchmarks/_docs_*.py``)."""
+    import _docs_crystals, _docs_engine, _docs_graphs, _docs_molecules, _docs_targets  # noqa: E401
+    return [*_docs_crystals.TABLES, *_docs_targets.TABLES, *_docs_molecules.TABLES, *_docs_graphs.TABLES,
+            *_docs_engine.TABLES]
+
+
+def check_docs(tables: Sequence | None = None) -> list[str]:
+    """Messages naming each figure (and its results file) of a docs table that differs from the
+    results; empty when every table is what they give."""
+    return _doctable.check(doc_tables() if tables is None else tables, RESULTS, DOCS_ROOT, ROWS)
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--check", action="store_true", help="compare only; exit 1 when README.md differs")
+    ap.add_argument("--check", action="store_true",
+                    help="compare only; exit 1 (naming each figure and file) when README.md or a docs table differs")
     args = ap.parse_args(argv)
     text = README.read_text()
     start, end = region(text)
-    table = render()
+    try:  # every table is rendered before anything is written
+        table = render()
+        pages = _doctable.rendered_pages(doc_tables(), RESULTS, DOCS_ROOT, ROWS)
+    except MissingFigure as exc:
+        print(f"a figure has no results entry: {exc}", file=sys.stderr)
+        return 1
     if args.check:
-        if text[start:end] == table:
-            print("README.md's benchmark table is what the results files give")
+        differ = [] if text[start:end] == table else [
+            "README.md: the benchmark table differs from benchmarks/results:\n" + "".join(difflib.unified_diff(
+                text[start:end].splitlines(True), table.splitlines(True), "README.md", "from benchmarks/results"))]
+        differ += _doctable.differences_of(pages)
+        for msg in differ:
+            print(msg)
+        if not differ:
+            print("README.md's benchmark table and the docs tables are what the results files give")
             return 0
-        sys.stdout.writelines(difflib.unified_diff(text[start:end].splitlines(True), table.splitlines(True),
-                                                   "README.md", "from benchmarks/results"))
+        print("run python benchmarks/tables.py (make tables) to write them from the results", file=sys.stderr)
         return 1
     README.write_text(text[:start] + table + text[end:])
-    print(f"wrote the benchmark table of {README.name} ({len(ROWS)} rows)")
+    written = _doctable.write(pages)
+    print(f"wrote the benchmark table of {README.name} ({len(ROWS)} rows) and {written} docs tables")
     return 0
 
 

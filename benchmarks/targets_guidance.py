@@ -242,7 +242,8 @@ def _file_suffix(oversample: float, corrector: int, also: tuple[str, ...], field
     by a short digest, since they hold ``<``, ``=`` and ``@``)."""
     import hashlib
 
-    out = variant(oversample, corrector, fields=fields, quantile=quantile).replace(",", "-").replace("=", "").replace("+", "-")
+    out = (variant(oversample, corrector, fields=fields, quantile=quantile)
+           .replace(",", "-").replace("=", "").replace("+", "-"))
     if also:
         out += "-also" + hashlib.sha1("|".join(also).encode()).hexdigest()[:6]
     return out
@@ -382,7 +383,8 @@ def run(num: int, steps: int, quantile: float, scale: float, seed: int, reading:
     judge = spec.predictor_file("judge")
     run_ = Run(seeds={"seed": seed}, data=[RUNS / spec.dataset / "train.csv", judge, bundled(spec.generator),
                                            spec.predictor_file(role) if role else None,
-                                           bundled(spec.bundled_guide.rsplit("-", 1)[0]) if spec.bundled_guide else None])
+                                           (bundled(spec.bundled_guide.rsplit("-", 1)[0])
+                                            if spec.bundled_guide else None)])
     train_vals = _values(RUNS / spec.dataset / "train.csv", spec.column)
     goal = goal_value(train_vals, quantile)
     gtarget = guide_target(spec, reading)

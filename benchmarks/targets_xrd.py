@@ -143,7 +143,8 @@ def data(dataset: str = "perov_5", seed: int = 0) -> None:
                        fmt="%.4f", header="2theta intensity (Cu Ka, simulated)")
             tt, y = noisy_profile(p, rng)
             np.savetxt(DATA / "patterns" / "noisy" / f"{rid}.xy", np.c_[tt, y], fmt="%.4f",
-                       header="2theta intensity (Cu Ka; simulated measurement: shift +0.3, noise 2 %, weak peaks left out)")
+                       header="2theta intensity (Cu Ka; simulated measurement: shift +0.3, noise 2 %, "
+                              "weak peaks left out)")
             for kind in out:
                 out[kind].append({**row, "xrd": f"patterns/{kind}/{rid}.xy"})
         for kind, part in out.items():

@@ -47,6 +47,9 @@ class Samples(list):
     skipped:
         Generated graphs the domain could not convert to objects: ``{"index", "id", "reason",
         "graph"}`` each. They are not in the list; nothing is dropped without a record.
+    unrelaxed:
+        With ``relax={"keep_unrelaxed": True}``: the objects as generated, before relaxation
+        (one per object, in the same order); else ``None``.
     """
 
     def __init__(self, objs: Sequence[Any] = (), *, info: Sequence[dict] | None = None,
@@ -57,9 +60,14 @@ class Samples(list):
         self.ids: list[str] = list(ids) if ids is not None else [str(i) for i in range(len(objs))]
         self.graphs: list[Any] = list(graphs) if graphs is not None else []
         self.skipped: list[dict[str, Any]] = list(skipped or [])
+        self.unrelaxed: list[Any] | None = None
 
     def extend_samples(self, other: "Samples") -> None:
         """Append another run's objects with their info, ids, graphs and skipped items."""
+        if other.unrelaxed is not None:
+            self.unrelaxed = (self.unrelaxed if self.unrelaxed is not None else list(self)) + other.unrelaxed
+            self.unrelaxed_graphs = (getattr(self, "unrelaxed_graphs", None) or list(self.graphs)) \
+                + other.unrelaxed_graphs
         self.extend(other)
         self.info += other.info
         self.ids += other.ids
@@ -76,6 +84,17 @@ class Samples(list):
         items += [(p, g, i, info, o) for p, g, i, info, o in zip(order, self.graphs, self.ids, self.info, self)]
         items.sort(key=lambda t: t[0])
         return [t[1] for t in items], [t[2] for t in items], [t[3] for t in items], [t[4] for t in items]
+
+    def as_unrelaxed(self) -> "Samples":
+        """These samples as generated, before relaxation (needs ``keep_unrelaxed``): same ids,
+        info and order, the unrelaxed objects and graphs."""
+        if self.unrelaxed is None:
+            raise ConfigError("no unrelaxed objects kept: sample with relax={'keep_unrelaxed': True}")
+        out = Samples(self.unrelaxed, info=self.info, ids=self.ids, graphs=self.unrelaxed_graphs,
+                      skipped=self.skipped)
+        if hasattr(self, "positions"):
+            out.positions = self.positions
+        return out
 
     def __repr__(self) -> str:
         skipped = f", {len(self.skipped)} skipped" if self.skipped else ""
@@ -358,10 +377,11 @@ class Model:
     def _requests(self, targets: Any, *, gradient_scale: float, guidance_mode: str,
                   guide_fields: Sequence[str] | None, select_only: bool = False) -> tuple[dict, list, Any]:
         """``(cond, guided, gradient_guidance)`` of ``targets=``."""
-        from graphdiff.runner import requests_guidance, split_target_requests
+        from graphdiff.runner import requests_guidance, split_target_requests, warn_outside_training_range
 
         cond, guided = split_target_requests(_as_requests(targets), self.diffusion, self.domain,
                                              differentiable=not select_only)
+        warn_outside_training_range(guided, self.domain, self.meta)
         if guide_fields and not (guided and gradient_scale != 0.0):
             raise ConfigError("guide_fields (--guide-fields) chooses what gradient guidance moves: it needs a "
                               "--target request on a differentiable target and a non-zero gradient_scale")
@@ -403,6 +423,63 @@ class Model:
                     value = float("nan")
                 info[prefix + target.name] = value
 
+    def _relax_options(self, relax: Any) -> dict[str, Any] | None:
+        """``relax=`` as keyword arguments of :meth:`Domain.relax` plus ``keep_unrelaxed``;
+        ``None`` when not relaxing. Checked before any sampling."""
+        if relax is None or relax is False:
+            return None
+        opts: dict[str, Any] = {} if relax is True else dict(relax) if isinstance(relax, Mapping) else None
+        if opts is None:
+            raise ConfigError(f"relax must be True, False or a dict of options (got {relax!r})")
+        if not getattr(self.domain, "relaxes", False):
+            raise ConfigError(f"domain {self.domain.name!r} cannot relax its objects; relax is for domains "
+                              "that can (crystals: CHGNet)")
+        unknown = sorted(set(opts) - {"fmax", "steps", "batch_size", "keep_unrelaxed"})
+        if unknown:
+            raise ConfigError(f"unknown relax option(s) {unknown}; known: fmax, steps, batch_size, keep_unrelaxed")
+        if "fmax" in opts and not float(opts["fmax"]) > 0:
+            raise ConfigError(f"relax fmax must be positive (got {opts['fmax']})")
+        for name in ("steps", "batch_size"):
+            if name in opts:
+                opts[name] = _positive(f"relax {name}", opts[name])
+        return opts
+
+    def _relax(self, part: Samples, opts: dict[str, Any] | None, guided: list, judging: list,
+               progress: bool) -> Samples:
+        """Relax ``part`` in place (objects, graphs and info); targets and judges are scored
+        again on the relaxed objects. An object that fails keeps its unrelaxed form and says why
+        in ``info["relax_error"]``."""
+        if opts is None or not len(part):
+            return part
+        opts = dict(opts)
+        keep = bool(opts.pop("keep_unrelaxed", False))
+        results = self.domain.relax(list(part), progress=progress, **opts)
+        if len(results) != len(part):
+            raise DataError(f"domain {self.domain.name!r}: relax() gave {len(results)} results for "
+                            f"{len(part)} objects")
+        if keep:
+            part.unrelaxed, part.unrelaxed_graphs = list(part), list(part.graphs)
+        for j, res in enumerate(results):
+            info = part.info[j]
+            info.update({"relaxed": res.get("obj") is not None, "relax_converged": bool(res.get("converged")),
+                         "relax_steps": int(res.get("steps") or 0), "energy_per_atom": res.get("energy_per_atom"),
+                         "relax_displacement_rms": res.get("displacement_rms"),
+                         "relax_displacement_max": res.get("displacement_max")})
+            if res.get("obj") is None:
+                info["relax_error"] = str(res.get("error") or "relaxation failed")
+                continue
+            try:
+                graph = self.domain.to_graph(res["obj"])
+            except Exception as exc:  # noqa: BLE001 - keep the unrelaxed item, say why
+                info.update(relaxed=False, relax_error=f"the relaxed object does not convert: {exc}")
+                continue
+            part[j] = res["obj"]
+            if part.graphs:
+                part.graphs[j] = graph
+        self._score(part, guided)
+        self._score(part, judging, prefix="judged_")
+        return part
+
     def _judges(self, judges: Sequence[str], cond: dict, guided: list) -> list:
         requests = [(n, "=", v) for n, v in (cond or {}).items()] + [(t.name, op, v) for t, op, v in guided]
         return judge_targets(list(judges), self.domain, requests)
@@ -426,7 +503,7 @@ class Model:
                     guidance_mode: str = "auto", guide_fields: Sequence[str] | None = None,
                     corrector_steps: int | None = None, constraint: Any = "model",
                     batch_size: int | None = None, oversample: float = 1.0, judges: Sequence[str] = (),
-                    progress: bool = True) -> Iterator[Samples]:
+                    relax: Any = False, progress: bool = True) -> Iterator[Samples]:
         """:meth:`sample`, one chunk of ``batch_size`` objects at a time (memory stays flat).
 
         Parameters
@@ -455,6 +532,14 @@ class Model:
         judges:
             Predictor files, bundled predictor names or registered targets that score every
             object independently: ``info["judged_" + name]``.
+        relax:
+            ``True`` or ``{"fmax": 0.1, "steps": 500, "batch_size": 16, "keep_unrelaxed": False}``:
+            relax every generated object with the domain's relaxation (crystals: CHGNet, FIRE on
+            positions and cell) before it is returned. ``info`` gains ``relaxed``,
+            ``relax_converged``, ``relax_steps``, ``energy_per_atom``, ``relax_displacement_rms``
+            and ``relax_displacement_max`` (and ``relax_error`` where it failed: that object stays
+            as generated); targets and judges score the relaxed objects. ``keep_unrelaxed``: the
+            objects as generated in ``Samples.unrelaxed``.
         progress:
             A bar on stderr counting reverse steps, with an ETA.
         """
@@ -474,6 +559,7 @@ class Model:
             raise ConfigError("oversample selects among samples by target requests on registered targets; "
                               "none was given")
         judging = self._judges(judges, cond, guided)
+        relaxing = self._relax_options(relax)
         opts = self._options(steps=steps, sampler=sampler, guidance_scale=guidance_scale,
                              corrector_steps=corrector_steps, batch_size=batch_size, constraint=constraint)
         if guidance is not None:
@@ -500,7 +586,7 @@ class Model:
                 worst = max((request_shortfall(out.info[j], guided) for j in range(len(out))), default=0.0)
                 out.selection = {"kept": len(kept), "drawn": drawn, "largest_shortfall": worst}
                 self._score(out, judging, prefix="judged_")
-                yield out
+                yield self._relax(out, relaxing, guided, judging, progress)
                 return
             for chunk in sample_graphs(self.diffusion, n, seed=seed, cond=cond or None, step_progress=bar, **opts):
                 part = self._convert(chunk, [str(start + j) for j in range(len(chunk))],
@@ -508,7 +594,7 @@ class Model:
                 start += len(chunk)
                 self._score(part, guided)
                 self._score(part, judging, prefix="judged_")
-                yield part
+                yield self._relax(part, relaxing, guided, judging, progress)
         finally:
             bar.close()
 
@@ -639,7 +725,8 @@ class Model:
                       judges: Sequence[str] = (), steps: int | None = None, sampler: str | None = None,
                       corrector_steps: int | None = None, constraint: Any = "model",
                       batch_size: int | None = None, allow_larger: bool = False, allow_unseen: bool = False,
-                      progress: bool = True, **input_options: Any) -> Iterator[tuple[int, Samples]]:
+                      relax: Any = False, progress: bool = True,
+                      **input_options: Any) -> Iterator[tuple[int, Samples]]:
         """:meth:`complete`, one input at a time: ``(input index, its candidates)`` in order.
 
         Parameters
@@ -665,8 +752,9 @@ class Model:
             input): rank by similarity to an observation (crystals: a powder pattern), and
             condition a model trained on its encoding.
         targets, guidance_scale, gradient_scale, guidance_mode, guide_fields, judges, steps,
-        sampler, corrector_steps, constraint, batch_size:
-            As for :meth:`sample_iter`.
+        sampler, corrector_steps, constraint, batch_size, relax:
+            As for :meth:`sample_iter`; ``relax`` relaxes the ``k`` chosen candidates of each input
+            (after they were chosen and ranked).
         allow_larger:
             Accept inputs larger than any training graph.
         allow_unseen:
@@ -692,6 +780,7 @@ class Model:
         cond, guided, guidance = self._requests(targets, gradient_scale=gradient_scale,
                                                 guidance_mode=guidance_mode, guide_fields=guide_fields)
         judging = self._judges(judges, cond, guided)
+        relaxing = self._relax_options(relax)
         ranking: Any = refs
         if rank_by is not None:
             if not distinct:
@@ -718,8 +807,9 @@ class Model:
                     done += chunk
                     while len(done) >= k:
                         part, done = done[:k], done[k:]
-                        yield i, self._candidates(part, ids[i], [{"rank": r, **requested, **_flag(unseen[i])}
-                                                                 for r in range(k)], guided, judging)
+                        cands = self._candidates(part, ids[i], [{"rank": r, **requested, **_flag(unseen[i])}
+                                                                for r in range(k)], guided, judging)
+                        yield i, self._relax(cands, relaxing, guided, judging, progress)
                         i += 1
             finally:
                 bar.close()
@@ -732,7 +822,7 @@ class Model:
                                        guided, judging):
             for info in cands.info:
                 info.update(_flag(unseen[i]))
-            yield i, cands
+            yield i, self._relax(cands, relaxing, guided, judging, progress)
 
     def _candidates(self, graphs: list[Any], rid: str, info: list[dict], guided: list, judging: list) -> Samples:
         out = self._convert(graphs, [rid] * len(graphs), info)
@@ -814,7 +904,7 @@ class Model:
         the requested and achieved values.
         """
         from graphdiff.progress import StepProgress
-        from graphdiff.runner import requests_guidance, split_target_requests
+        from graphdiff.runner import requests_guidance, split_target_requests, warn_outside_training_range
 
         num = _positive("num", num)
         if num < 2:
@@ -825,6 +915,7 @@ class Model:
             self.diffusion.spec.validate(g, where=f"interpolation end {name}",
                                          fields=self.generates + self.given)
         cond, guided = split_target_requests(_as_requests(targets), self.diffusion, self.domain)
+        warn_outside_training_range(guided, self.domain, self.meta)
         if target_path is not None and (target_path[0] in cond or target_path[0] in {t.name for t, _, _ in guided}):
             raise ConfigError(f"{target_path[0]} is both in targets and target_path: give it once")
         path_target = None

@@ -200,9 +200,6 @@ def format_errors(exc: ValidationError, where: str) -> str:
     return "\n".join(lines)
 
 
-_format_errors = format_errors  # the former private name, still imported by graphdiff.predictors
-
-
 def parse_config(raw: dict[str, Any], where: str = "<config>", base_dir: Path | None = None) -> RunConfig:
     """Validate a config dictionary; errors name ``where`` and each bad field."""
     if not isinstance(raw, dict):

@@ -14,7 +14,8 @@ from torch_geometric.data import Batch, Data
 
 from graphdiff.errors import DataError, GraphValidationError, skipped_summary
 
-__all__ = ["read_graphs", "cache_dir", "is_dataset_uri", "source_fingerprint", "split_graphs", "split_indices", "IndexView", "statistics_sample", "BatchStream"]
+__all__ = ["read_graphs", "cache_dir", "is_dataset_uri", "source_fingerprint", "split_graphs", "split_indices",
+           "IndexView", "statistics_sample", "BatchStream"]
 
 DATABASE_SUFFIXES = (".db", ".sqlite", ".sqlite3")
 

@@ -36,7 +36,7 @@ from graphdiff.processes.base import Process
 from graphdiff.sampling import EdgeProjection, Inpainting, LangevinCorrector, SampleStep, SamplingRun
 
 __all__ = ["GraphDiffusion", "GradientGuidance", "SampleStep", "SamplingRun", "pair_ids", "edges_to_pairs",
-           "pairs_to_edges"]
+           "pairs_to_edges", "edge_values_to_pairs", "pair_values_of_edges"]
 
 
 # ---------------------------------------------------------------------------- edge helpers
@@ -70,13 +70,82 @@ def pairs_to_edges(pair_index: torch.Tensor, classes: torch.Tensor) -> tuple[tor
     return torch.stack([torch.cat([u, v]), torch.cat([v, u])]), torch.cat([vals, vals])
 
 
+def edge_values_to_pairs(edge_index: torch.Tensor, values: torch.Tensor, ptr: torch.Tensor,
+                         batch: torch.Tensor, num_pairs: int, fill: torch.Tensor | float = 0.0
+                         ) -> tuple[torch.Tensor, torch.Tensor]:
+    """Dense values of a continuous edge field over all pairs.
+
+    Parameters
+    ----------
+    edge_index:
+        ``[2, E]`` global node ids of the stored edges (both directions).
+    values:
+        ``[E, dim]`` the field's values on them (symmetric: read from the ``u < v`` direction).
+    ptr, batch:
+        ``[B + 1]`` node offsets and ``[N]`` graph of each node.
+    num_pairs:
+        ``P``, the number of pairs of :func:`~graphdiff.nn.base.all_pairs`.
+    fill:
+        Value of the pairs that are no edge (a scalar or ``[dim]``).
+
+    Returns
+    -------
+    values, mask:
+        ``float [P, dim]`` and ``bool [P]``, ``True`` on the pairs that are edges.
+    """
+    dim = values.size(-1) if values.dim() == 2 else 1
+    out = torch.zeros(num_pairs, dim, dtype=torch.float32, device=edge_index.device)
+    out += torch.as_tensor(fill, dtype=torch.float32, device=out.device)
+    mask = torch.zeros(num_pairs, dtype=torch.bool, device=edge_index.device)
+    if edge_index.numel():
+        u, v = edge_index
+        keep = u < v
+        ids = pair_ids(u[keep], v[keep], ptr, batch)
+        out[ids] = values.reshape(-1, dim)[keep].float()
+        mask[ids] = True
+    return out, mask
+
+
+def pair_values_of_edges(edge_index: torch.Tensor, pair_values: torch.Tensor, n: int) -> torch.Tensor:
+    """The values ``[E, dim]`` on the edges ``edge_index [2, E]`` (local ids of one graph of
+    ``n`` nodes, either direction) of per-pair values ``[n (n − 1) / 2, dim]`` in
+    :func:`~graphdiff.nn.base.all_pairs` order."""
+    if not edge_index.numel():
+        return pair_values.new_zeros(0, pair_values.size(-1))
+    i, j = torch.minimum(edge_index[0], edge_index[1]), torch.maximum(edge_index[0], edge_index[1])
+    return pair_values[i * n - i * (i + 1) // 2 + (j - i - 1)]
+
+
+def _resample_non_edges(x0: torch.Tensor, mask: torch.Tensor, pair_batch: torch.Tensor, num_graphs: int,
+                        generator: torch.Generator | None) -> torch.Tensor:
+    """``x0 [P, dim]`` with every pair that is no edge (``~mask``) holding the value of a random
+    edge of its graph (graphs without edges keep ``x0``).
+
+    The loss of a continuous edge field reads only the edges, so what the other pairs hold is
+    free; but the denoiser sees every pair's noisy value, and a constant there (the mean) would
+    tell it which pairs are edges in training, a shortcut the edge field's prediction would learn
+    and that sampling does not offer. Values drawn from the graph's own edges carry no such sign.
+    """
+    counts = torch.bincount(pair_batch[mask], minlength=num_graphs)          # edges per graph
+    starts = torch.cumsum(counts, 0) - counts
+    u = torch.rand(x0.size(0), generator=generator, device=x0.device)
+    n = counts[pair_batch]
+    pick = starts[pair_batch] + torch.minimum((u * n).long(), (n - 1).clamp_min(0))
+    replace = ~mask & (n > 0)
+    edges = x0[mask]
+    out = x0.clone()
+    out[replace] = edges[pick[replace]]
+    return out
+
+
 class _Elements:
-    """The elements (nodes, graphs or pairs) of one field in a batch."""
+    """The elements (nodes, graphs or pairs) of one field in a batch; ``mask`` ``[M]`` marks
+    the elements a continuous edge field is trained on (the pairs that are edges), else ``None``."""
 
-    __slots__ = ("x0", "index")
+    __slots__ = ("x0", "index", "mask")
 
-    def __init__(self, x0: torch.Tensor | None, index: torch.Tensor) -> None:
-        self.x0, self.index = x0, index
+    def __init__(self, x0: torch.Tensor | None, index: torch.Tensor, mask: torch.Tensor | None = None) -> None:
+        self.x0, self.index, self.mask = x0, index, mask
 
 
 class GraphDiffusion(nn.Module):
@@ -131,6 +200,7 @@ class GraphDiffusion(nn.Module):
             spec[name]  # raises a clear KeyError for unknown fields
             if name not in processes:
                 raise ValueError(f"no process for field {name!r}")
+        self._check_edge_values(spec)
         if set(denoiser.outputs) != set(self.generate):
             raise ValueError(f"denoiser outputs {sorted(denoiser.outputs)} differ from the generated "
                              f"fields {sorted(self.generate)}")
@@ -158,6 +228,20 @@ class GraphDiffusion(nn.Module):
                                          for n in self.generate})
 
 
+    def _check_edge_values(self, spec: GraphSpec) -> None:
+        """A continuous edge field lives on the edges: the task must hold the edge field, and a
+        given one needs the edges given too (its values sit on the template's edges)."""
+        edge = spec.edge_field
+        for f in spec.edge_value_fields:
+            if f.name not in self.generate + self.given:
+                continue
+            if edge.name not in self.generate + self.given:
+                raise ValueError(f"field {f.name!r} holds values on the edges: the task must generate or give "
+                                 f"the edge field {edge.name!r} too")
+            if f.name in self.given and edge.name in self.generate:
+                raise ValueError(f"field {f.name!r} (values on the edges) is given but the edge field "
+                                 f"{edge.name!r} is generated: give both, or generate {f.name!r} too")
+
     # ------------------------------------------------------------------ batches
     @property
     def has_pairs(self) -> bool:
@@ -169,7 +253,11 @@ class GraphDiffusion(nn.Module):
             return None, None
         return all_pairs(batch.ptr)
 
-    def _elements(self, batch: Batch, name: str, pair_index: torch.Tensor | None) -> _Elements:
+    def _elements(self, batch: Batch, name: str, pair_index: torch.Tensor | None,
+                  generator: torch.Generator | None = None, resample: bool = False) -> _Elements:
+        """The clean elements of field ``name`` in ``batch``. A continuous edge field is spread
+        over all pairs: its values on the pairs that are edges (``mask``) and, on the others, the
+        data mean, or with ``resample`` (training) the value of a random edge of the same graph."""
         f = self.spec[name]
         if f.level is Level.NODE:
             return _Elements(getattr(batch, name), batch.batch)
@@ -178,6 +266,13 @@ class GraphDiffusion(nn.Module):
             return _Elements(x, torch.arange(batch.num_graphs, device=batch.batch.device))
         assert pair_index is not None
         _, pair_batch = all_pairs(batch.ptr)
+        if f.kind is FieldKind.CONTINUOUS:  # values on the edges; the other pairs hold the data mean
+            fill = getattr(self.processes[name], "mean", 0.0) if name in self.processes else 0.0
+            x0, mask = edge_values_to_pairs(batch.edge_index, getattr(batch, name), batch.ptr, batch.batch,
+                                            pair_index.size(1), fill)
+            if resample:
+                x0 = _resample_non_edges(x0, mask, pair_batch, batch.num_graphs, generator)
+            return _Elements(x0, pair_batch, mask)
         x0 = edges_to_pairs(batch.edge_index, getattr(batch, name), batch.ptr, batch.batch,
                             pair_index.size(1))
         return _Elements(x0, pair_batch)
@@ -219,6 +314,10 @@ class GraphDiffusion(nn.Module):
         pair_index, _ = self._pairs(batch)
         for name in self.generate + self.given:
             el = self._elements(batch, name, pair_index)
+            if el.mask is not None:  # a continuous edge field: statistics of the edges' values
+                if not bool(el.mask.any()):
+                    continue
+                el = _Elements(el.x0[el.mask], el.index[el.mask])
             self.processes[name].fit(el.x0, el.index)
         if self.condition:
             cols = torch.stack([getattr(batch, n).view(-1).double() for n in self.condition], -1)
@@ -255,7 +354,7 @@ class GraphDiffusion(nn.Module):
         pair_index, pair_batch = self._pairs(batch)
         inputs, targets, elements, states = {}, {}, {}, {}
         for name in self.generate:
-            el = self._elements(batch, name, pair_index)
+            el = self._elements(batch, name, pair_index, generator, resample=True)
             x_t, target = self.processes[name].noise(el.x0, t[el.index], el.index, generator)
             inputs[name] = self.processes[name].model_input(x_t)
             targets[name], elements[name], states[name] = target, el, x_t
@@ -279,6 +378,8 @@ class GraphDiffusion(nn.Module):
             per = self.objectives[name](LossTerms(field=self.spec[name], process=process, pred=pred,
                                                   target=targets[name], x0=el.x0, x_t=states[name],
                                                   t=t_el, index=el.index))
+            if el.mask is not None:  # a continuous edge field: scored on the data's edges only
+                per = per[el.mask]
             value = per.mean() if per.numel() else torch.zeros((), device=device)
             parts[name] = float(value.detach())
             total = total + self.loss_weights[name] * value
@@ -603,6 +704,16 @@ class GraphDiffusion(nn.Module):
                 ei, vals = pairs_to_edges(local, classes[offset:offset + count])
                 graphs[g].edge_index, offset = ei, offset + count
                 setattr(graphs[g], edge.name, vals)
+        values = [f.name for f in self.spec.edge_value_fields if f.name in out_fields]
+        if values:  # read off on each graph's edges (generated, or the template's)
+            offset = 0
+            for g in range(batch.num_graphs):
+                n = ptr[g + 1] - ptr[g]
+                count = n * (n - 1) // 2
+                for name in values:
+                    setattr(graphs[g], name, pair_values_of_edges(graphs[g].edge_index,
+                                                                  out_fields[name][offset:offset + count], n))
+                offset += count
         return graphs
 
     # ------------------------------------------------------------------ interpolation

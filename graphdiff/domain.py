@@ -10,11 +10,11 @@ from __future__ import annotations
 import warnings
 from abc import ABC, abstractmethod
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Iterator, Sequence
 
 from torch_geometric.data import Data
 
-from graphdiff.errors import DataError
+from graphdiff.errors import ConfigError, DataError
 from graphdiff.graph import GraphSpec
 
 __all__ = ["Domain", "Record", "report_skip"]
@@ -227,6 +227,60 @@ class Domain(ABC):
         """Whether a generated object is physically / structurally valid (ranks candidates).
         Default: every object is."""
         return True
+
+    def target_range(self, target: Any, meta: dict[str, Any]) -> tuple[float, float, str] | None:
+        """``(low, high, where)``: the range of registered ``target`` over the training data of
+        a model whose checkpoint metadata is ``meta`` (``where`` says what the range was computed
+        over), or ``None`` when the domain cannot tell. A request beyond it is warned about
+        before sampling (:func:`graphdiff.runner.warn_outside_training_range`). Default: the
+        range :meth:`training_ranges` recorded in ``meta["target_ranges"]`` at training time,
+        else ``None``."""
+        found = (meta.get("target_ranges") or {}).get(getattr(target, "name", None))
+        if not found:
+            return None
+        low, high, count = found
+        return float(low), float(high), f"over the {int(count)} graphs the model was trained on"
+
+    def training_ranges(self, graphs: Sequence[Data]) -> dict[str, list[float]]:
+        """``{target name: [min, max, count]}`` over training graphs, for the domain's targets
+        cheap enough to score every training item (``graphdiff train`` stores it in the
+        checkpoint's metadata as ``target_ranges``; :meth:`target_range` reads it). Default:
+        nothing."""
+        return {}
+
+    #: whether :meth:`relax` is implemented (``graphdiff sample --relax`` checks it before sampling)
+    relaxes: bool = False
+
+    def relax(self, objs: list[Any], *, fmax: float = 0.1, steps: int = 500, batch_size: int = 16,
+              progress: bool = True) -> list[dict[str, Any]]:
+        """Relax generated objects to a nearby energy minimum (``graphdiff sample --relax``,
+        ``Model.sample(relax=True)``); domains that can set :attr:`relaxes` and override it
+        (crystals: CHGNet, FIRE on positions and cell).
+
+        Parameters
+        ----------
+        objs:
+            Domain objects, as :meth:`from_graph` returns them.
+        fmax:
+            Converged when every force (and the cell's stress term) is below this, in the
+            domain's units (crystals: eV/Å).
+        steps:
+            Most optimiser steps per object.
+        batch_size:
+            Objects relaxed together.
+        progress:
+            A bar on stderr.
+
+        Returns
+        -------
+        list of dict
+            One per object, in order: ``obj`` (the relaxed object, ``None`` when it failed),
+            ``energy_per_atom`` (or ``None``), ``displacement_rms`` and ``displacement_max``
+            (how far atoms moved; ``None`` when not applicable), ``steps``, ``converged`` and
+            ``error`` (why it failed, else ``None``). A failure on one object never stops the
+            others.
+        """
+        raise ConfigError(f"domain {self.name!r} cannot relax its objects (no relax method)")
 
     def __repr__(self) -> str:
         return f"<Domain {self.name} v{self.version}>"

@@ -16,10 +16,19 @@ graph      categorical    ``long`` ``[1]``
 edge       categorical    ``edge_index`` ``long [2, E]`` (both directions, no self-loops)
                           and the field ``long [E]`` with values in ``[1, num_classes)``;
                           class 0 means "no edge" and is never stored.
+edge       continuous     ``float [E, dim]`` aligned with ``edge_index``: a value on every
+                          stored edge, the same on ``(i, j)`` and ``(j, i)`` (a road's
+                          length, a bond's length, a tie's weight).
 ========== ============== =============================================================
 
-Edge fields are diffused densely over all unordered node pairs (DiGress-style): the
-absent pairs are class 0. A spec holds at most one edge field, stored with ``edge_index``.
+Edge fields are diffused densely over all unordered node pairs (DiGress-style). A spec
+holds at most one *categorical* edge field (:attr:`GraphSpec.edge_field`): the edges'
+existence and class, stored with ``edge_index``; the absent pairs are class 0. Besides it, a
+spec may hold any number of *continuous* edge fields (:attr:`GraphSpec.edge_value_fields`),
+values that live on the existing edges; they need the categorical edge field in the spec.
+A continuous edge field is diffused over all pairs too, but trained only on the pairs that
+are edges in the data, and a generated graph keeps its values on the pairs that the generated
+categorical field makes edges.
 
 Graph-level *properties* (conditions, targets) are stored as ``Data.y``-like attributes named
 in :attr:`GraphSpec.properties`, each ``float [1]``.
@@ -62,6 +71,7 @@ _ALLOWED = {
     (FieldKind.CATEGORICAL, Level.NODE),
     (FieldKind.CATEGORICAL, Level.GRAPH),
     (FieldKind.CATEGORICAL, Level.EDGE),
+    (FieldKind.CONTINUOUS, Level.EDGE),
     (FieldKind.TORUS, Level.NODE),
     (FieldKind.POSITIONS, Level.NODE),
 }
@@ -179,8 +189,16 @@ class GraphSpec:
             problem = _name_problem(n)
             if problem:
                 raise ValueError(f"graph spec {self.name!r}: field or property name {n!r} {problem}")
-        if sum(f.level is Level.EDGE for f in self.fields) > 1:
-            raise ValueError(f"graph spec {self.name!r}: at most one edge-level field")
+        edge_classes = [f.name for f in self.fields if f.level is Level.EDGE and f.kind is FieldKind.CATEGORICAL]
+        if len(edge_classes) > 1:
+            raise ValueError(f"graph spec {self.name!r}: at most one categorical edge-level field "
+                             f"(the edges' existence and class), got {edge_classes}")
+        edge_values = [f.name for f in self.fields if f.level is Level.EDGE and f.kind is FieldKind.CONTINUOUS]
+        if edge_values and not edge_classes:
+            raise ValueError(
+                f"graph spec {self.name!r}: continuous edge field(s) {edge_values} hold values on edges, "
+                "so the spec needs a categorical edge field saying which node pairs are edges, e.g. "
+                "FieldSpec('edges', 'categorical', 'edge', num_classes=2)")
         clash = set(names) & set(self.properties)
         if clash:
             raise ValueError(f"graph spec {self.name!r}: {sorted(clash)} are fields and properties")
@@ -205,7 +223,14 @@ class GraphSpec:
 
     @property
     def edge_field(self) -> FieldSpec | None:
-        return next((f for f in self.fields if f.level is Level.EDGE), None)
+        """The categorical edge field (which node pairs are edges, and their class), or ``None``."""
+        return next((f for f in self.fields if f.level is Level.EDGE and f.kind is FieldKind.CATEGORICAL),
+                    None)
+
+    @property
+    def edge_value_fields(self) -> list[FieldSpec]:
+        """The continuous edge fields (values on the edges of :attr:`edge_field`), in spec order."""
+        return [f for f in self.fields if f.level is Level.EDGE and f.kind is FieldKind.CONTINUOUS]
 
     def of_kind(self, kind: FieldKind | str) -> list[FieldSpec]:
         kind = FieldKind(kind)
@@ -285,6 +310,8 @@ class GraphSpec:
                 raise GraphValidationError(f"{label}: edge_index refers to nodes outside [0, {n})")
             if ei.numel() and bool((ei[0] == ei[1]).any()):
                 raise GraphValidationError(f"{label}: self-loops are not allowed")
+            if f.kind is FieldKind.CONTINUOUS:
+                expected = (ei.size(1), f.dim)
         elif f.level is Level.GRAPH:
             expected = (1,) if f.kind is FieldKind.CATEGORICAL else (1, f.dim)
         else:
@@ -312,6 +339,33 @@ class GraphSpec:
             if f.kind is FieldKind.TORUS and value.numel():
                 if float(value.min()) < 0.0 or float(value.max()) >= 1.0:
                     raise GraphValidationError(f"{label}: torus values must lie in [0, 1)")
+            if f.level is Level.EDGE:
+                _check_symmetric(value, data.edge_index, n, label)
+
+
+def _check_symmetric(value: torch.Tensor, edge_index: torch.Tensor, n: int, label: str) -> None:
+    """Check that every edge ``(i, j)`` of ``edge_index [2, E]`` also appears as ``(j, i)`` with
+    the same row of ``value [E, dim]``; raise naming the first edge that does not."""
+    if not edge_index.numel():
+        return
+    u, v = edge_index[0].long(), edge_index[1].long()
+    keys = u * n + v
+    order = torch.argsort(keys)
+    pos = torch.searchsorted(keys[order], v * n + u).clamp(max=keys.numel() - 1)
+    rev = order[pos]
+    missing = keys[rev] != v * n + u
+    if bool(missing.any()):
+        k = int(missing.nonzero()[0, 0])
+        raise GraphValidationError(f"{label}: edge ({int(u[k])}, {int(v[k])}) (column {k} of edge_index) "
+                                   f"has no reverse ({int(v[k])}, {int(u[k])}); continuous edge fields need "
+                                   "both directions of every edge")
+    differ = (value != value[rev]).flatten(1).any(1)
+    if bool(differ.any()):
+        k = int(differ.nonzero()[0, 0])
+        r = int(rev[k])
+        raise GraphValidationError(f"{label}: not symmetric: edge ({int(u[k])}, {int(v[k])}) (row {k}) holds "
+                                   f"{value[k].tolist()} but ({int(v[k])}, {int(u[k])}) (row {r}) holds "
+                                   f"{value[r].tolist()}; an undirected edge has one value")
 
 
 def _name_problem(name: str) -> str | None:

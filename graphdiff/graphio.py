@@ -57,8 +57,8 @@ def graph_from_json(obj: dict[str, Any], spec: GraphSpec) -> Data:
             value = torch.tensor(obj["fields"][f.name], dtype=dtype)
             if f.level is Level.GRAPH and f.kind.value != "categorical":
                 value = value.view(1, f.dim)
-            elif f.level is Level.NODE and f.kind.value != "categorical":
-                value = value.view(-1, f.dim)
+            elif f.level in (Level.NODE, Level.EDGE) and f.kind.value != "categorical":
+                value = value.view(-1, f.dim)  # node values [n, dim]; edge values [E, dim]
             setattr(data, f.name, value)
     if "edge_index" in obj:
         data.edge_index = torch.tensor(obj["edge_index"], dtype=torch.long).view(2, -1)

@@ -53,9 +53,6 @@ def auto_denoiser(domain: Any, spec: GraphSpec) -> str:
     return "graph_transformer"
 
 
-_auto_denoiser = auto_denoiser  # the former private name, still imported by graphdiff.predictors
-
-
 def build_model(cfg: RunConfig, domain: Any = None, spec: GraphSpec | None = None) -> GraphDiffusion:
     """The untrained model a config describes (processes, denoiser, task)."""
     from graphdiff.plugins import get_manager

@@ -20,7 +20,8 @@ from graphdiff.model import build_model
 from graphdiff.training import Trainer
 
 __all__ = ["train", "train_on", "load_training_data", "sample_graphs", "sample_in_chunks", "template_sampler",
-           "parse_target_requests", "split_target_requests", "requests_guidance", "target_requests"]
+           "parse_target_requests", "split_target_requests", "requests_guidance", "target_requests",
+           "warn_outside_training_range"]
 
 
 def load_training_data(cfg: RunConfig, domain: Any, strict: bool = False,
@@ -133,6 +134,9 @@ def train_on(cfg: RunConfig, train_graphs: Sequence[Data], val_graphs: Sequence[
             "source": source or cfg.data.train_source or cfg.data.source, "num_train": len(train_graphs),
             "num_val": len(val_graphs), "num_skipped": len(skipped),
             "parameters": sum(p.numel() for p in model.parameters())}
+    ranges = domain.training_ranges(train_graphs) if hasattr(domain, "training_ranges") else {}
+    if ranges:
+        meta["target_ranges"] = ranges
     if init:
         meta["init"] = meta_init
     trainer = Trainer(model, cfg, train_graphs, val_graphs, meta=meta, progress=progress)
@@ -431,15 +435,49 @@ class TargetRangeWarning(UserWarning):
     """A ``--target`` request outside the values a model or predictor was trained on."""
 
 
+def warn_outside_training_range(guided: Sequence[tuple[Any, str, float]], domain: Any,
+                                meta: dict[str, Any]) -> None:
+    """Warn (:class:`TargetRangeWarning`) for each gradient request ``(target, op, value)`` that
+    asks for values beyond those the target takes over the model's training data, as
+    ``domain.target_range(target, meta)`` reports them (``(low, high, where)``, ``where`` saying
+    what the range was computed over, e.g. ``"over 200 structures of ..."``; ``None`` where the
+    domain cannot tell): ``=`` outside ``[low, high]``, ``>=`` above ``high``, ``<=`` below
+    ``low`` (a request every training item meets is not warned about). Targets with their own
+    trained ``value_range`` (predictors) are checked by :func:`split_target_requests` instead.
+    Called when the request is made, before sampling."""
+    find = getattr(domain, "target_range", None)
+    if find is None:
+        return
+    for target, op, value in guided:
+        if getattr(target, "value_range", None) is not None:
+            continue
+        try:
+            found = find(target, meta)
+        except Exception as exc:  # noqa: BLE001 - a range that cannot be computed only loses the warning
+            warnings.warn(f"--target {target.name}{op}{value:g}: the range of {target.name} over the training "
+                          f"data could not be computed ({type(exc).__name__}: {exc}); not checked",
+                          TargetRangeWarning, stacklevel=2)
+            continue
+        if found is None:
+            continue
+        low, high, where = found
+        beyond = value < low if op == "<=" else value > high if op == ">=" else not low <= value <= high
+        if beyond:
+            units = f" {target.units}" if getattr(target, "units", "") else ""
+            warnings.warn(f"--target {target.name}{op}{value:g} lies outside {low:.4g} to {high:.4g}{units}, the "
+                          f"range of {target.name} {where}: the model has seen few or no such items, so expect "
+                          "the request to be missed or the items to be unphysical", TargetRangeWarning, stacklevel=2)
+
+
 def requests_guidance(model: GraphDiffusion, guided: Sequence[tuple[Any, str, float]], scale: float = 1.0,
                       mode: str = "auto", fields: Sequence[str] | None = None) -> Any:
     """One :class:`~graphdiff.diffusion.GradientGuidance` for all ``(target, op, value)``
-    requests: minus the sum, weighted by each target's ``weight`` (``NAME<=V@W``), of the Huber losses of ``|v - goal|`` (``=``), ``relu(v - goal)``
-    (``<=``), ``relu(goal - v)`` (``>=``), so requests already met pull no more and distant ones
-    pull with a bounded force. ``mode``: how each target reads the states
-    (:func:`graphdiff.predictors.guidance_reading`): time-aware targets on the noisy states,
-    the others on the clean estimate. ``fields``: move only these generated fields (default:
-    every continuous one)."""
+    requests: minus the sum, weighted by each target's ``weight`` (``NAME<=V@W``), of the Huber
+    losses of ``|v - goal|`` (``=``), ``relu(v - goal)`` (``<=``), ``relu(goal - v)`` (``>=``), so
+    requests already met pull no more and distant ones pull with a bounded force. ``mode``: how
+    each target reads the states (:func:`graphdiff.predictors.guidance_reading`): time-aware
+    targets on the noisy states, the others on the clean estimate. ``fields``: move only these
+    generated fields (default: every continuous one)."""
     from graphdiff.diffusion import GradientGuidance
     from graphdiff.predictors import target_guidance
 

@@ -92,7 +92,7 @@ def predictor_target(path_or_loaded: Any, property: str, name: str | None = None
         ``[predictor] name``, else ``'<domain>-predicted'``).
     """
     from graphdiff.predictor_files import predictor_facts, read_header
-    from graphdiff.predictors import Predictor, _as_predictor, _without_gradient
+    from graphdiff.predictors import Predictor, as_predictor, without_gradient
 
     loaded = path_or_loaded if isinstance(path_or_loaded, Predictor) else None
     path = None if loaded is not None else str(Path(path_or_loaded).resolve())
@@ -107,7 +107,7 @@ def predictor_target(path_or_loaded: Any, property: str, name: str | None = None
     j = head["properties"].index(property)
 
     def current() -> Any:
-        return loaded if loaded is not None else _as_predictor(path)
+        return loaded if loaded is not None else as_predictor(path)
 
     def fn(obj: Any) -> float:
         mean, _ = current().predict_objects([obj])
@@ -118,7 +118,7 @@ def predictor_target(path_or_loaded: Any, property: str, name: str | None = None
         return mean[:, j]
 
     offset_targets = facts["offset_targets"]
-    if offset_targets and _without_gradient(offset_targets, _registered(offset_targets, head["domain"])):
+    if offset_targets and without_gradient(offset_targets, _registered(offset_targets, head["domain"])):
         graph_fn = None  # its baseline reads a target that has no gradient
     noisy_fn = noisy_check = None
     if facts["noisy"]:

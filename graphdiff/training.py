@@ -180,9 +180,6 @@ def lr_lambda(cfg: Any, time_progress: Callable[[], float] | None = None) -> Cal
     return f
 
 
-_lr_lambda = lr_lambda  # the former private name, still imported by graphdiff.predictors
-
-
 class Trainer:
     """Trains a :class:`GraphDiffusion` on lists of graphs.
 

@@ -140,6 +140,74 @@ def test_items_that_do_not_convert_are_skipped_with_the_reason(csp, monkeypatch)
     assert cands.skipped[0]["reason"] == "DataError: degenerate cell" and cands.skipped[0]["id"] == "SrTiO3"
 
 
+def _stand_in_relax(self, objs, *, fmax=0.1, steps=500, batch_size=16, progress=True):
+    """A relaxation for the wiring tests: grows each cell by 1 % and fails on LaAlO3."""
+    out = []
+    for s in objs:
+        if s.composition.reduced_formula == "LaAlO3":
+            out.append({"obj": None, "energy_per_atom": None, "displacement_rms": None, "displacement_max": None,
+                        "steps": 3, "converged": False, "error": "stand-in failure"})
+            continue
+        grown = s.copy()
+        grown.scale_lattice(s.volume * 1.0303)
+        out.append({"obj": grown, "energy_per_atom": -5.0 - fmax, "displacement_rms": 0.01,
+                    "displacement_max": 0.02, "steps": min(steps, 7), "converged": True, "error": None})
+    return out
+
+
+def test_relax_replaces_items_keeps_the_unrelaxed_and_records_failures(csp, monkeypatch, tmp_path):
+    from graphdiff_crystals import CrystalDomain
+
+    monkeypatch.setattr(CrystalDomain, "relaxes", True, raising=False)
+    monkeypatch.setattr(CrystalDomain, "relax", _stand_in_relax)
+    plain = csp.complete(["SrTiO3", "LaAlO3"], k=1, seed=2, steps=4, progress=False)
+    relaxed = csp.complete(["SrTiO3", "LaAlO3"], k=1, seed=2, steps=4, progress=False,
+                           relax={"fmax": 0.05, "keep_unrelaxed": True})
+    (sr, la), (sr0, la0) = relaxed, plain
+    assert sr[0].volume == pytest.approx(sr0[0].volume * 1.0303) and _same(sr.unrelaxed[0], sr0[0])
+    assert sr.info[0]["relaxed"] and sr.info[0]["energy_per_atom"] == -5.05 and sr.info[0]["relax_steps"] == 7
+    assert csp.domain.from_graph(sr.graphs[0]).volume == pytest.approx(sr[0].volume)  # graphs follow
+    assert not la.info[0]["relaxed"] and la.info[0]["relax_error"] == "stand-in failure" and _same(la[0], la0[0])
+    out = tmp_path / "relaxed.csv"
+    res = CliRunner().invoke(cli, ["sample", "-c", "perov5-csp", "--formula", "SrTiO3", "--formula", "LaAlO3",
+                                   "--steps", "4", "--seed", "2", "--relax", "--keep-unrelaxed", "--out", str(out),
+                                   "-q"], catch_exceptions=False)
+    assert res.exit_code == 0, res.output
+    assert "relaxed 1 of 2 items, 1 converged" in res.output and "first reason: stand-in failure" in res.output
+    with out.open(newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    with (tmp_path / "relaxed.unrelaxed.csv").open(newline="") as fh:
+        before = list(csv.DictReader(fh))
+    assert [r["material_id"] for r in rows] == [r["material_id"] for r in before] == ["SrTiO3", "LaAlO3"]
+    assert float(rows[0]["energy_per_atom"]) == pytest.approx(-5.1) and rows[1]["relax_error"] == "stand-in failure"
+    assert _same_read(Structure.from_str(rows[0]["cif"], fmt="cif"), sr[0])
+    assert _same_read(Structure.from_str(before[0]["cif"], fmt="cif"), sr0[0])
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"relax": "yes"}, "relax must be True, False or a dict"),
+    ({"relax": {"fmax": 0}}, "relax fmax must be positive"),
+    ({"relax": {"tol": 1}}, "unknown relax option"),
+])
+def test_bad_relax_requests_are_refused_before_sampling(csp, monkeypatch, kwargs, message):
+    from graphdiff_crystals import CrystalDomain
+
+    monkeypatch.setattr(CrystalDomain, "relaxes", True, raising=False)
+    with pytest.raises(ConfigError, match=message):
+        csp.complete(["SrTiO3"], progress=False, **kwargs)
+
+
+def test_a_domain_that_cannot_relax_says_so(monkeypatch):
+    from graphdiff_crystals import CrystalDomain
+
+    monkeypatch.setattr(CrystalDomain, "relaxes", False, raising=False)
+    with pytest.raises(ConfigError, match="domain 'crystals' cannot relax"):
+        graphdiff.load("perov5-csp", device="cpu").complete(["SrTiO3"], relax=True, progress=False)
+    res = CliRunner().invoke(cli, ["sample", "-c", "perov5-csp", "--formula", "SrTiO3", "--keep-unrelaxed",
+                                   "--out", "x.csv"])
+    assert res.exit_code == 2 and "it needs --relax" in res.output
+
+
 @pytest.mark.parametrize("inputs, kwargs, message", [
     (["UPuO3"], {}, "U, Pu"),
     ([], {}, "no inputs"),

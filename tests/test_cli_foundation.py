@@ -102,7 +102,8 @@ class RingDomain(Domain):
         n = len(obj)
         src = torch.arange(n)
         dst = (src + 1) % n
-        ei = torch.stack([torch.cat([src, dst]), torch.cat([dst, src])]) if n > 2 else torch.zeros(2, 0, dtype=torch.long)
+        ei = (torch.stack([torch.cat([src, dst]), torch.cat([dst, src])]) if n > 2
+              else torch.zeros(2, 0, dtype=torch.long))
         return Data(num_nodes=n, colour=torch.tensor(obj, dtype=torch.long), edge_index=ei,
                     bond=torch.ones(ei.size(1), dtype=torch.long))
 

@@ -78,6 +78,18 @@ CRYSTAL_BONDS = GraphSpec("crystal_bonds", CRYSTAL.fields + (
     FieldSpec("phase", "categorical", "graph", num_classes=2),
 ))
 
+# continuous edge fields: values on the pairs beside the categorical edge field
+SOCIAL_VALUES = GraphSpec("social_values", SOCIAL.fields + (
+    FieldSpec("length", "continuous", "edge", dim=1),
+    FieldSpec("capacity", "continuous", "edge", dim=2),
+))
+MOLECULE_VALUES = GraphSpec("molecule_values", MOLECULE.fields + (
+    FieldSpec("bond_length", "continuous", "edge", dim=1),
+))
+CRYSTAL_VALUES = GraphSpec("crystal_values", CRYSTAL_BONDS.fields + (
+    FieldSpec("bond_order", "continuous", "edge", dim=1),
+))
+
 
 def everything(spec: GraphSpec) -> dict[str, int]:
     return {f.name: f.width for f in spec.fields}
@@ -102,6 +114,9 @@ CASES = {
     "egnn-distances": (EGNNDenoiser, MOLECULE, dict(encoder="distances", encoder_options={"num_basis": 6})),
     "periodic-positional": (PeriodicDenoiser, CRYSTAL_BONDS, dict(num_freqs=4, encoder="positional",
                                                                   encoder_options={"walk_steps": 3})),
+    "gt-values": (GraphTransformerDenoiser, SOCIAL_VALUES, dict(heads=4, edge_hidden=8)),
+    "egnn-values": (EGNNDenoiser, MOLECULE_VALUES, {}),
+    "periodic-values": (PeriodicDenoiser, CRYSTAL_VALUES, dict(num_freqs=4, self_pairs=False)),
 }
 
 
@@ -212,6 +227,8 @@ def test_gradients_reach_every_parameter(case):
     ("gt-social", {"kind": 3}, {"links", "coords", "density", "family"}),
     ("egnn-molecule", {"atoms": 4}, {"pos", "charge", "bonds", "energy"}),
     ("periodic", {"frac": 3, "lattice": 6}, {"types"}),
+    ("gt-values", {"length": 1, "capacity": 2}, {"kind", "coords", "density", "family", "links"}),
+    ("gt-values", {"links": 3, "length": 1}, {"kind", "coords", "density", "family", "capacity"}),
 ])
 def test_partial_outputs_use_every_parameter(case, outputs, given):
     """Tasks that give some fields (CSP, edge-only generation) leave no unused parameters
@@ -222,6 +239,26 @@ def test_partial_outputs_use_every_parameter(case, outputs, given):
     assert set(out) == set(outputs)
     sum(v.sum() for v in out.values()).backward()
     assert not [n for n, p in model.named_parameters() if p.grad is None]
+
+
+@pytest.mark.parametrize("case, field", [("gt-values", "length"), ("egnn-values", "bond_length"),
+                                         ("periodic-values", "bond_order")])
+def test_continuous_edge_values_are_read_and_predicted(case, field):
+    """The noisy values of a continuous edge field reach every output, and its head predicts
+    one value per pair (so (i, j) and (j, i) share it)."""
+    model, spec = build(case)
+    graphs = batch(spec)
+    a = model(graphs)
+    assert a[field].shape == (graphs.pair_index.size(1), spec[field].dim)
+    moved = graphs.with_inputs(**{field: graphs.inputs[field] + 1.0})
+    b = model(moved)
+    edge = spec.edge_field.name
+    assert (a[field] - b[field]).abs().max() > 1e-6 and (a[edge] - b[edge]).abs().max() > 1e-6
+    without = dict(graphs.inputs)
+    del without[field]   # absent values read as zeros
+    c = model(replace(graphs, inputs=without))
+    zero = model(graphs.with_inputs(**{field: torch.zeros_like(graphs.inputs[field])}))
+    assert torch.allclose(c[field], zero[field])
 
 
 def test_given_flags_change_the_output():
@@ -325,7 +362,8 @@ def test_pair_distance_basis_is_rigid_motion_invariant_and_locates_the_distance(
     basis = model._distance_basis(graphs, graphs.num_graphs)
     angle = torch.tensor(0.7, dtype=torch.float64)
     rot = torch.stack([torch.stack([angle.cos(), -angle.sin()]), torch.stack([angle.sin(), angle.cos()])])
-    moved = {**graphs.inputs, "coords": graphs.inputs["coords"] @ rot.T + torch.tensor([3.0, -2.0], dtype=torch.float64)}
+    shift = torch.tensor([3.0, -2.0], dtype=torch.float64)
+    moved = {**graphs.inputs, "coords": graphs.inputs["coords"] @ rot.T + shift}
     real = to_dense_batch(graphs.batch, graphs.batch, batch_size=graphs.num_graphs)[1]
     pairs = real[:, :, None] & real[:, None, :]   # padding is masked out by the caller
     assert torch.allclose(model._distance_basis(replace(graphs, inputs=moved), graphs.num_graphs)[pairs],

@@ -213,7 +213,8 @@ def test_objectives_are_chosen_per_field_and_kind() -> None:
 
 @pytest.mark.parametrize("config, generate, message", [
     (dict(fields={"types": {"objective": "mse"}}), None,
-     "diffusion.fields.types.objective: objective 'mse' takes continuous, positions, torus fields; 'types' is categorical"),
+     "diffusion.fields.types.objective: objective 'mse' takes continuous, positions, torus fields; "
+     "'types' is categorical"),
     (dict(objective="cross_entropy"), ["frac", "lattice"],
      "diffusion.objective: 'cross_entropy' takes categorical fields; none of the generated fields"),
     (dict(objective="min-snr"), None,

@@ -43,24 +43,28 @@ EVERYTHING = GraphSpec(
         FieldSpec("label", "categorical", "graph", num_classes=4),
         FieldSpec("scale", "continuous", "graph", dim=1),
         FieldSpec("bond", "categorical", "edge", num_classes=3),
+        FieldSpec("length", "continuous", "edge", dim=2),
     ),
     properties=("energy", "gap"),
 )
 
 PAIRS = [
     ("categorical", "node"), ("categorical", "graph"), ("categorical", "edge"),
-    ("continuous", "node"), ("continuous", "graph"), ("torus", "node"), ("positions", "node"),
+    ("continuous", "node"), ("continuous", "graph"), ("continuous", "edge"), ("torus", "node"), ("positions", "node"),
 ]
 
 
 @st.composite
 def specs(draw: Any) -> GraphSpec:
-    """Random valid specs: any supported kind/level pairs, at most one edge field."""
+    """Random valid specs: any supported kind/level pairs, at most one categorical edge field
+    (added when a continuous edge field needs it)."""
     chosen = draw(st.lists(st.sampled_from(PAIRS), min_size=1, max_size=6))
+    if ("continuous", "edge") in chosen and ("categorical", "edge") not in chosen:
+        chosen.append(("categorical", "edge"))
     edge_seen = False
     fields = []
     for i, (kind, level) in enumerate(chosen):
-        if level == "edge":
+        if (kind, level) == ("categorical", "edge"):
             if edge_seen:
                 continue
             edge_seen = True
@@ -158,7 +162,7 @@ def test_wrong_shape_named(pair: tuple[GraphSpec, Data], data: st.DataObject) ->
 @given(spec_and_graph(), st.data())
 def test_nan_or_inf_named(pair: tuple[GraphSpec, Data], data: st.DataObject) -> None:
     spec, g = pair
-    floats = [f for f in spec.fields if f.kind is not FieldKind.CATEGORICAL]
+    floats = [f for f in spec.fields if f.kind is not FieldKind.CATEGORICAL and getattr(g, f.name).numel()]
     assume(floats)
     f = data.draw(st.sampled_from(floats))
     value = getattr(g, f.name).clone()
@@ -303,7 +307,8 @@ def test_unknown_kind_or_level() -> None:
         ((FieldSpec("node_index", "continuous", "node"),), (), "contains 'index' or 'batch'"),
         ((FieldSpec("a", "continuous", "node"),), ("to",), "'to' clashes"),
         ((FieldSpec("e1", "categorical", "edge", num_classes=2),
-          FieldSpec("e2", "categorical", "edge", num_classes=2)), (), "at most one edge-level field"),
+          FieldSpec("e2", "categorical", "edge", num_classes=2)), (), "at most one categorical edge-level field"),
+        ((FieldSpec("length", "continuous", "edge"),), (), "needs a categorical edge field"),
         ((FieldSpec("gap", "continuous", "graph"),), ("gap",), "['gap'] are fields and properties"),
         ((), (), "has no fields"),
     ],
@@ -348,3 +353,53 @@ def test_wrap01_lands_in_unit_interval(values: list[float]) -> None:
     # a whole number of periods away (up to float32 rounding of large x)
     k = (x - y).double()
     assert torch.allclose(k, k.round(), atol=1e-6 * float(x.abs().max().clamp_min(1.0)) + 1e-6)
+
+
+# ---------------------------------------------------------------------------- continuous edge fields
+ROADS = GraphSpec("roads", (FieldSpec("edges", "categorical", "edge", num_classes=2),
+                            FieldSpec("length", "continuous", "edge", dim=1),
+                            FieldSpec("capacity", "continuous", "edge", dim=2)))
+
+
+def road(length: torch.Tensor | None = None) -> Data:
+    """A path 0 - 1 - 2: edges (0, 1), (1, 2), then their reverses."""
+    ei = torch.tensor([[0, 1, 1, 2], [1, 2, 0, 1]])
+    return Data(num_nodes=3, edge_index=ei, edges=torch.ones(4, dtype=torch.long),
+                length=torch.tensor([[1.5], [2.5], [1.5], [2.5]]) if length is None else length,
+                capacity=torch.tensor([[1.0, 2.0], [3.0, 4.0], [1.0, 2.0], [3.0, 4.0]]))
+
+
+def test_continuous_edge_fields_validate_and_are_listed() -> None:
+    ROADS.validate(road(), where=WHERE)
+    assert ROADS.edge_field.name == "edges"
+    assert [f.name for f in ROADS.edge_value_fields] == ["length", "capacity"]
+    assert ROADS["length"].width == 1 and GraphSpec.from_dict(ROADS.to_dict()) == ROADS
+    empty = Data(num_nodes=2, edge_index=torch.zeros(2, 0, dtype=torch.long), edges=torch.zeros(0, dtype=torch.long),
+                 length=torch.zeros(0, 1), capacity=torch.zeros(0, 2))
+    ROADS.validate(empty)
+
+
+def test_continuous_edge_field_errors_are_named() -> None:
+    fails(ROADS, road(torch.tensor([[1.5], [2.5], [1.5], [2.0]])), "'length'", "not symmetric", "edge (1, 2)",
+          "(2, 1)", "[2.5]", "[2.0]")
+    fails(ROADS, road(torch.tensor([1.5, 2.5, 1.5, 2.5])), "'length'", "shape [4]", "expected [4, 1]")
+    fails(ROADS, road(torch.tensor([[1.5], [2.5], [1.5]])), "'length'", "expected [4, 1]")
+    fails(ROADS, road(torch.tensor([[1], [2], [1], [2]])), "'length'", "floating point")
+    fails(ROADS, road(torch.tensor([[1.5], [float("nan")], [1.5], [float("nan")]])), "'length'", "non-finite")
+    one_way = road()
+    one_way.edge_index = torch.tensor([[0, 1, 1, 0], [1, 2, 0, 2]])
+    fails(ROADS, one_way, "'length'", "edge (1, 2)", "has no reverse (2, 1)")
+
+
+@settings(deadline=None, max_examples=30)
+@given(graphs(ROADS, max_nodes=6))
+def test_continuous_edge_values_survive_json(data: Data) -> None:
+    from graphdiff.graphio import graph_from_json, graph_to_json
+
+    ROADS.validate(data)
+    back = graph_from_json(graph_to_json(data, ROADS), ROADS)
+    ROADS.validate(back)
+    assert torch.equal(back.edge_index, data.edge_index)
+    for name in ("length", "capacity"):
+        assert getattr(back, name).shape == getattr(data, name).shape
+        assert torch.equal(getattr(back, name), getattr(data, name))

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import math
 
-import pytest
 import torch
 from torch_geometric.data import Data
 
@@ -230,3 +229,76 @@ def test_torus_field_is_learned_with_csp_mask(tmp_path):
     assert cell_err < 0.1
     # the given field is handed back unchanged
     assert all(torch.equal(g.species, torch.tensor([0, 1])) for g in out)
+
+
+# --------------------------------------------------------------------------- values on edges
+WEIGHTED_SPEC = GraphSpec("synthetic-weighted", (
+    FieldSpec("edges", "categorical", "edge", num_classes=2),
+    FieldSpec("length", "continuous", "edge", dim=1),
+))
+
+
+def weighted_graphs(num: int, seed: int = 0) -> list[Data]:
+    """Random graphs (4 to 7 nodes, each pair an edge with probability 1/2) whose edges all carry
+    one value drawn per graph from N(3, 0.5²)."""
+    gen = torch.Generator().manual_seed(seed)
+    out = []
+    for _ in range(num):
+        n = int(torch.randint(4, 8, (1,), generator=gen))
+        u, v = torch.triu_indices(n, n, 1)[:, torch.rand(n * (n - 1) // 2, generator=gen) < 0.5]
+        value = 3.0 + 0.5 * float(torch.randn(1, generator=gen))
+        out.append(Data(num_nodes=n, edge_index=torch.stack([torch.cat([u, v]), torch.cat([v, u])]),
+                        edges=torch.ones(2 * u.numel(), dtype=torch.long),
+                        length=torch.full((2 * u.numel(), 1), value)))
+    return out
+
+
+def edge_value_stats(graphs) -> tuple[float, float, float]:
+    """Mean of all edge values, mean within-graph spread (std) and spread of the graph means,
+    over the graphs with edges (``inf`` when none has an edge)."""
+    values = [g.length.view(-1) for g in graphs if g.length.numel()]
+    if not values:
+        return math.inf, math.inf, math.inf
+    within = torch.stack([v.std(unbiased=False) for v in values]).mean()
+    means = torch.stack([v.mean() for v in values])
+    return float(torch.cat(values).mean()), float(within), float(means.std())
+
+
+def test_continuous_edge_values_are_learned(tmp_path):
+    torch.manual_seed(0)
+    data = weighted_graphs(300)
+    model = make_model(WEIGHTED_SPEC, "graph_transformer", ["edges", "length"], hidden=32, layers=2, heads=4,
+                       fields={"length": FieldProcessConfig(prediction="x0")})
+    model.fit_statistics(data)
+    assert abs(float(model.processes["length"].mean) - 3.0) < 0.1    # statistics of the edges' values only
+    sizes = [g.num_nodes for g in data[:60]]
+    ref_mean, ref_within, ref_spread = edge_value_stats(data)
+    assert ref_within < 1e-6
+
+    def score(m):
+        out = m.sample(sizes, steps=30, generator=torch.Generator().manual_seed(5))
+        for i, g in enumerate(out):   # a [E, 1] value on each generated edge, the same both ways
+            WEIGHTED_SPEC.validate(g, where=f"sample {i}")
+        return edge_value_stats(out), out
+
+    def learned(stats) -> bool:   # the data: mean 3, one value per graph, graph values spread by 0.5
+        mean, within, spread = stats
+        return abs(mean - ref_mean) < 0.3 and within < 0.15 and 0.2 < spread < 0.8
+
+    (before, _) = score(model)
+    train(model, data, tmp_path, steps=300)
+    after, out = score(model)
+    # a model drawing each edge's value from the data's marginal N(3, 0.5²) (right mean, no
+    # structure) fails, as does the untrained one (its values hardly vary between graphs)
+    noise = [g.clone() for g in out]
+    gen = torch.Generator().manual_seed(6)
+    for g in noise:
+        draw = 3.0 + 0.5 * torch.randn(g.edge_index.size(1) // 2, 1, generator=gen)
+        g.length = torch.cat([draw, draw])   # generated edges: all (i, j), i < j, then all (j, i)
+        WEIGHTED_SPEC.validate(g)
+    assert not learned(edge_value_stats(noise)), edge_value_stats(noise)
+    assert not learned(before), before
+    assert learned(after), (before, after, (ref_mean, ref_within, ref_spread))
+    edges_per_graph = sum(g.edge_index.size(1) for g in out) / len(out)
+    ref_edges = sum(g.edge_index.size(1) for g in data[:60]) / 60
+    assert abs(edges_per_graph - ref_edges) < 0.3 * ref_edges, (edges_per_graph, ref_edges)

@@ -271,7 +271,7 @@ def test_the_laplace_loss_gives_the_mean_an_absolute_error_gradient():
     value matches the formula by hand (the Gaussian loss's mean gradient grows with the residual)."""
     from types import SimpleNamespace
 
-    from graphdiff.predictors import _losses
+    from graphdiff.predictors.training import _losses
 
     z = torch.tensor([[0.0], [0.0], [0.0], [float("nan")]])
     mu = torch.tensor([[0.5], [-2.0], [3.0], [7.0]], requires_grad=True)
@@ -306,7 +306,8 @@ def test_ema_keeps_the_averaged_weights(social, tmp_path):
     text = text.replace('source = "graphs.jsonl"', f'source = "{social["data"]}"')
     preds = {}
     for name, extra, decay in (("plain", "", None), ("ema0", "ema = true\n", 0.0), ("ema9", "ema = true\n", 0.9)):
-        body = text.replace('out_dir = "run"', f'out_dir = "{tmp_path / name}"' + (f"\nema_decay = {decay}" if decay is not None else ""))
+        body = text.replace('out_dir = "run"',
+                            f'out_dir = "{tmp_path / name}"' + (f"\nema_decay = {decay}" if decay is not None else ""))
         body = body.replace("ensemble = 2", "ensemble = 1\nselect_best = false\n" + extra)
         cfg = _toml(tmp_path / f"{name}.toml", body)
         res = CliRunner().invoke(cli, ["predictor", "train", "-q", str(cfg)])
@@ -333,19 +334,20 @@ def test_cross_validation_trains_each_member_without_its_fold(social, tmp_path, 
     fold m; the calibration and ``val_predictions.csv`` are out-of-fold (each row predicted by
     the member that never saw it)."""
     import graphdiff.predictors as P
+    import graphdiff.predictors.training as T
     from graphdiff_social import SocialDomain
 
     from collections import Counter
 
     seen: dict[int, Counter] = {}
-    real = P._train_member
+    real = T._train_member
 
     def spy(model, m, graphs, val_batches, *args, **kwargs):
         seen[m] = Counter(round(float(g.predictor_y[0, 0]), 5) for g in graphs)
         seen[-1 - m] = Counter(round(float(v), 5) for b in val_batches for v in b.predictor_y[:, 0])
         return real(model, m, graphs, val_batches, *args, **kwargs)
 
-    monkeypatch.setattr(P, "_train_member", spy)
+    monkeypatch.setattr(T, "_train_member", spy)
     text = social["cfg"].read_text().replace('labels = "labels.csv"', f'labels = "{social["root"] / "labels.csv"}"')
     text = text.replace('source = "graphs.jsonl"', f'source = "{social["data"]}"')
     text = text.replace('out_dir = "run"', f'out_dir = "{tmp_path / "cv"}"')
@@ -369,7 +371,7 @@ def test_cross_validation_trains_each_member_without_its_fold(social, tmp_path, 
     graphs = [SocialDomain().to_graph(g) for g in social["graphs"]]
     folds = P.fold_indices(64, 4, 0)
     for m, fold in enumerate(folds):  # each row's out-of-fold value is its own member's
-        mu = P._member_predict(model, m, [graphs[i] for i in fold], 16)
+        mu = P.member_predict(model, m, [graphs[i] for i in fold], 16)
         got = torch.tensor([float(by_id[social["ids"][i]]["density_pred"]) for i in fold])
         assert torch.allclose(got, mu[:, 0].float(), atol=1e-5)
     z = torch.tensor([(float(r["density"]) - float(r["density_pred"])) / float(r["density_std"]) for r in rows])
@@ -399,7 +401,8 @@ def test_offset_fits_a_target_baseline_and_the_members_learn_the_rest(social, tm
         w.writerows([i, 3 * nx.density(g) - 1] for i, g in zip(social["ids"], social["graphs"]))
     text = social["cfg"].read_text().replace('labels = "labels.csv"', f'labels = "{labels}"')
     text = text.replace('source = "graphs.jsonl"', f'source = "{social["data"]}"')
-    text = text.replace('out_dir = "run"', f'out_dir = "{tmp_path / "off"}"').replace("max_steps = 60", "max_steps = 10")
+    text = text.replace('out_dir = "run"', f'out_dir = "{tmp_path / "off"}"')
+    text = text.replace("max_steps = 60", "max_steps = 10")
     text = text.replace('properties = ["density"]', 'properties = ["y"]\noffset = ["social-density"]')
     res = CliRunner().invoke(cli, ["predictor", "train", "-q", str(_toml(tmp_path / "off.toml", text))])
     assert res.exit_code == 0, res.output
@@ -418,7 +421,7 @@ def test_offset_fits_a_target_baseline_and_the_members_learn_the_rest(social, tm
     dens = torch.tensor([nx.density(g) for g in social["graphs"]], dtype=torch.float64)
     assert torch.allclose(model.offset_values(graphs)[:, 0], 3 * dens - 1, atol=1e-6)
     mean, _ = model.predict(graphs)
-    residual = torch.stack([P._member_predict(model, m, graphs, 16, torch.zeros(len(graphs), 1))
+    residual = torch.stack([P.member_predict(model, m, graphs, 16, torch.zeros(len(graphs), 1))
                             for m in range(2)]).mean(0)
     assert torch.allclose(mean, 3 * dens.view(-1, 1) - 1 + residual, atol=1e-6)
     rows = _rows(tmp_path / "off" / "val_predictions.csv")
@@ -478,20 +481,20 @@ def test_composition_and_chgnet_offset_is_differentiable(tmp_path):
 def test_target_values_batch_and_per_item_errors():
     """A target's ``batch_fn`` gives all values in one call; when it fails, the values come one
     by one, and an item that fails or is not finite is named."""
-    from graphdiff.predictors import _target_values
+    from graphdiff.predictors import target_values
     from graphdiff.targets import Target
 
     calls = []
     ok = Target("t", "d", lambda x: 2.0 * x, batch_fn=lambda xs: calls.append(len(xs)) or [2.0 * x for x in xs])
-    assert _target_values(ok, "t", [1, 2, 3], None) == [2.0, 4.0, 6.0] and calls == [3]
+    assert target_values(ok, "t", [1, 2, 3], None) == [2.0, 4.0, 6.0] and calls == [3]
     def broken(xs):
         raise RuntimeError("batch failed")
     fallback = Target("t", "d", lambda x: 1.0 / x, batch_fn=broken)
-    assert _target_values(fallback, "t", [1, 2], None) == [1.0, 0.5]
+    assert target_values(fallback, "t", [1, 2], None) == [1.0, 0.5]
     with pytest.raises(DataError, match="item b: offset term 't' cannot be evaluated"):
-        _target_values(fallback, "t", [1, 0], ["a", "b"])
+        target_values(fallback, "t", [1, 0], ["a", "b"])
     with pytest.raises(DataError, match="item 1: offset term 't' is nan"):
-        _target_values(Target("t", "d", lambda x: x), "t", [1.0, float("nan")], None)
+        target_values(Target("t", "d", lambda x: x), "t", [1.0, float("nan")], None)
 
 
 def test_config_errors_name_the_field(tmp_path):
@@ -560,7 +563,8 @@ def test_crystals_heat_ref_predictor_shapes_columns_and_guidance(tmp_path):
     carbon = Structure(Lattice.cubic(3.57), ["C"] * 8, [[0, 0, 0], [.25, .25, .25], [.5, .5, 0], [.75, .75, .25],
                                                        [.5, 0, .5], [.75, .25, .75], [0, .5, .5], [.25, .75, .75]])
     flags = out_of_domain_objects(loaded, [carbon])
-    assert "atom_types not in the training data: C" in flags[0] and "8 nodes, more than any training item (5)" in flags[0]
+    assert "atom_types not in the training data: C" in flags[0]
+    assert "8 nodes, more than any training item (5)" in flags[0]
     assert out_of_domain(loaded, train_rows.graphs[:3]) == ["", "", ""]
     assert all(float(r["heat_ref_std"]) > 0 and math.isfinite(float(r["heat_ref"])) for r in pred)
     # the target scores a Structure as predict does; graph_fn is differentiable in the fields
@@ -596,7 +600,7 @@ def test_crystals_heat_ref_predictor_shapes_columns_and_guidance(tmp_path):
 
 def test_a_max_steps_override_stretches_the_learning_rate_schedule():
     from graphdiff.config import TrainingConfig
-    from graphdiff.predictors import _lr_schedule
+    from graphdiff.predictors.training import _lr_schedule
 
     tc = TrainingConfig(warmup_steps=10, lr_schedule="cosine", max_steps=100)
     assert _lr_schedule(tc, tc.max_steps)(100) == pytest.approx(0.05)   # the config's end

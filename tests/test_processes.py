@@ -87,7 +87,8 @@ def test_wrapped_normal_score_is_the_log_density_gradient(d, sigma):
     got = wrapped_normal_score(torch.tensor([[d]], dtype=torch.float64), torch.tensor([[sigma]], dtype=torch.float64))
     assert math.isclose(float(got), float(fd), rel_tol=1e-4, abs_tol=1e-4)
     # periodic
-    got1 = wrapped_normal_score(torch.tensor([[d + 1]], dtype=torch.float64), torch.tensor([[sigma]], dtype=torch.float64))
+    got1 = wrapped_normal_score(torch.tensor([[d + 1]], dtype=torch.float64),
+                                torch.tensor([[sigma]], dtype=torch.float64))
     assert math.isclose(float(got), float(got1), rel_tol=1e-5, abs_tol=1e-5)
 
 

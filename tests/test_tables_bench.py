@@ -1,9 +1,11 @@
-"""benchmarks/tables.py: README's benchmark table is what the results files give, every figure of
-its graphdiff column is read from a results entry, and the met column follows the targets."""
+"""benchmarks/tables.py: README's benchmark table and the docs tables of figures are what the
+results files give, every figure of README's graphdiff column is read from a results entry, the
+met column follows the targets, and ``--check`` names the figure and file that differ."""
 
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from pathlib import Path
 
@@ -78,17 +80,29 @@ def test_the_table_follows_the_latest_run_and_the_targets(tables, prov, tmp_path
                                                      tables.Fig("toy.json", {"k": 2}, "rate", run={"rate": 0.40})],
                                 ".2f")}
     row = tables.Row("toy at {s} s", "{a} % (first run {first} %, best {best} %, {gain}×)", "–", "[d](x.md)", figs,
-                     [tables.Target("≥ 50 %", lambda v: v["a"] >= 0.5), tables.Target("≥ 65 %", lambda v: v["a"] >= 0.65)])
+                     [tables.Target("≥ 50 %", lambda v: v["a"] >= 0.5),
+                      tables.Target("≥ 65 %", lambda v: v["a"] >= 0.65)])
     assert tables.render_row(row, results) == (
         "| toy at 7.25 s | 53.8 % (first run 40.0 %, best 90 %, 1.34×) | – | ≥ 50 %; ≥ 65 % | yes / no | [d](x.md) |")
+
+
+def _copy_of_the_pages(tables, tmp_path: Path, monkeypatch) -> Path:
+    """README.md and the docs pages with tables, copied under ``tmp_path`` (which the script then
+    reads and writes instead of the repository's)."""
+    readme = tmp_path / "README.md"
+    readme.write_text((ROOT / "README.md").read_text())
+    for doc in {t.doc for t in tables.doc_tables()}:
+        (tmp_path / doc).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / doc).write_text((ROOT / doc).read_text())
+    monkeypatch.setattr(tables, "README", readme)
+    monkeypatch.setattr(tables, "DOCS_ROOT", tmp_path)
+    return readme
 
 
 def test_check_fails_when_a_results_figure_changes(tables, tmp_path: Path, monkeypatch, capsys) -> None:
     results = tmp_path / "results"
     shutil.copytree(ROOT / "benchmarks" / "results", results, ignore=shutil.ignore_patterns("*.png", "gpu-samples"))
-    readme = tmp_path / "README.md"
-    readme.write_text((ROOT / "README.md").read_text())
-    monkeypatch.setattr(tables, "README", readme)
+    readme = _copy_of_the_pages(tables, tmp_path, monkeypatch)
     monkeypatch.setattr(tables, "RESULTS", results)
     assert tables.main(["--check"]) == 0
     path = results / "perov5-csp.json"
@@ -101,3 +115,54 @@ def test_check_fails_when_a_results_figure_changes(tables, tmp_path: Path, monke
     assert "55.1 %" in capsys.readouterr().out
     assert tables.main([]) == 0 and "55.1 % (0.076)" in readme.read_text()
     assert tables.main(["--check"]) == 0
+
+    doc = (tmp_path / "docs" / "benchmarks.md").read_text()
+    assert "| graphdiff, k = 1 (of 10 draws) | 55.1 % | 0.076 |" in doc  # the docs table follows too
+
+
+def test_docs_tables_are_what_the_results_give(tables) -> None:
+    differ = tables.check_docs()
+    assert differ == [], "docs tables differ from the results files (run python benchmarks/tables.py):\n" + (
+        "\n".join(differ))
+    assert {t.doc for t in tables.doc_tables()} >= {"docs/benchmarks.md", "docs/crystals.md", "docs/molecules.md"}
+
+
+def test_check_names_the_figure_and_file_of_an_edited_docs_table(tables, tmp_path: Path, monkeypatch,
+                                                                  capsys) -> None:
+    _copy_of_the_pages(tables, tmp_path, monkeypatch)
+    assert tables.main(["--check"]) == 0
+    page = tmp_path / "docs" / "benchmarks.md"
+    text = page.read_text()
+    typed = "| graphdiff, k = 1 (of 10 draws) | 53.8 % | 0.076 |"
+    assert typed in text
+    page.write_text(text.replace(typed, "| graphdiff, k = 1 (of 10 draws) | 58.3 % | 0.076 |"))
+    capsys.readouterr()
+    assert tables.main(["--check"]) == 1
+    out = capsys.readouterr().out
+    assert "docs/benchmarks.md, table perov5-csp" in out and "written '58.3 %', the results give '53.8 %'" in out
+    assert "perov5-csp.json {'recorded_as': 'k=2'} metrics/k=1/match_rate" in out
+    assert tables.main([]) == 0 and typed in page.read_text()
+    assert tables.main(["--check"]) == 0
+
+
+def test_a_docs_table_without_its_markers_or_entry_fails(tables, tmp_path: Path, monkeypatch, capsys) -> None:
+    _copy_of_the_pages(tables, tmp_path, monkeypatch)
+    page = tmp_path / "docs" / "crystals.md"
+    page.write_text(page.read_text().replace("<!-- end of table scale-slopes -->", ""))
+    assert tables.main(["--check"]) == 1
+    assert "docs/crystals.md: no table 'scale-slopes'" in capsys.readouterr().out
+    import _doctable  # the script put benchmarks/ on the path
+    gone = _doctable.Table("toy", "docs/x.md", ["a"], [_doctable.Line(_doctable.Src("gone.json"), ["{x}"])])
+    with pytest.raises(tables.MissingFigure, match="gone.json: no such results file"):
+        _doctable.render(gone, tables.RESULTS)
+
+
+def test_no_table_of_figures_in_docs_benchmarks_is_typed() -> None:
+    """Every table of docs/benchmarks.md that holds figures lies between generated-table markers."""
+    lines, inside, typed = (ROOT / "docs" / "benchmarks.md").read_text().splitlines(), False, []
+    for i, line in enumerate(lines):
+        inside = (inside or "<!-- table " in line) and "<!-- end of table " not in line
+        cell_row = line.strip().startswith("|") and not line.strip().startswith("|---")
+        if cell_row and not inside and re.search(r"\d+(?:\.\d+)?\s*%|\b\d+\.\d+\b", line):
+            typed.append(f"line {i + 1}: {line.strip()[:80]}")
+    assert typed == [], "tables of figures typed into docs/benchmarks.md instead of written by benchmarks/tables.py"

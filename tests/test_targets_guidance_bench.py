@@ -142,7 +142,8 @@ def test_oversample_and_corrector_runs_get_their_own_entries_files_and_flags(ben
     assert bench.entry_key("cfg", 1.0, 4.0, quantile=0.5) == "cfg,scale=1,oversample=4,quantile=0.5"
     assert bench.entry_key("cfg", 1.0, 4.0, seed=1, quantile=0.9) == "cfg,scale=1,oversample=4,quantile=0.9,seed=1"
     assert bench.entry_key("cfg", 1.0, quantile=bench.DEFAULT_QUANTILE) == "cfg,scale=1"
-    assert bench.guided_csv(spec, "cfg", 1.0, 64, 200, 0, 4.0, quantile=0.9).name.endswith("-oversample4-quantile0.9-n64-s200-seed0.csv")
+    assert bench.guided_csv(spec, "cfg", 1.0, 64, 200, 0, 4.0, quantile=0.9).name.endswith(
+        "-oversample4-quantile0.9-n64-s200-seed0.csv")
     assert bench.plot_path(spec, "cfg", 1.0, 4.0, quantile=0.9).name.endswith("-cfg-scale1-oversample4-quantile0.9.png")
     assert bench.plot_path(spec, "cfg", 1.0, 4.0, seed=1, quantile=0.9).name.endswith(
         "-cfg-scale1-oversample4-quantile0.9-seed1.png")

@@ -178,6 +178,15 @@ class _SampleCommand(click.Command):
 @click.option("--overwrite", is_flag=True, help="Write into a folder that already holds files (files of the same "
               "name are replaced).")
 @click.option("--no-ema", is_flag=True, help="Sample with the raw weights, not their moving average.")
+@click.option("--relax", is_flag=True, help="Relax every generated item before it is written (crystals: CHGNet, "
+              "FIRE on positions and cell); OUT gets columns energy_per_atom, relax_converged, relax_steps, "
+              "relax_displacement_rms/max, and relax_error where one failed (that item is written as generated).")
+@click.option("--fmax", type=float, default=0.1, show_default=True,
+              help="--relax: converged when every force is below FMAX (crystals: eV/Å).")
+@click.option("--relax-steps", type=click.IntRange(min=1), default=500, show_default=True,
+              help="--relax: most optimiser steps per item.")
+@click.option("--keep-unrelaxed", is_flag=True, help="--relax: also write the items as generated, to OUT with "
+              "'.unrelaxed' before the suffix (a folder OUT: a sibling folder NAME.unrelaxed).")
 @click.option("--strict", is_flag=True, help="Stop at the first generated item the domain cannot convert "
               "(default: skip it, count it and list it in a skip report beside --out).")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
@@ -189,7 +198,8 @@ def sample_cmd(checkpoint: str, out_arg: str, num: int | None, input_path: Path 
                guide_fields: tuple[str, ...], oversample: float, rank_by: str | None, steps: int | None,
                sampler: str | None, corrector_steps: int | None, constraint: str | None,
                batch_size: int | None, seed: int, device: str, fmt: str | None, overwrite: bool, no_ema: bool,
-               strict: bool, quiet: bool, **reference_args) -> None:
+               relax: bool, fmax: float, relax_steps: int, keep_unrelaxed: bool, strict: bool, quiet: bool,
+               **reference_args) -> None:
     """Generate graphs with a trained model and stream them to OUT.
 
     De novo with --num N. With --input FILE or --formula (crystals: a file of structures, a
@@ -216,29 +226,11 @@ def sample_cmd(checkpoint: str, out_arg: str, num: int | None, input_path: Path 
     The same from Python: graphdiff.load(CHECKPOINT).sample(N) or .complete(inputs, k=K).
     """
     import graphdiff
-    from graphdiff.graphio import GraphSink, is_folder_target
 
-    if num is not None and num < 1:
-        raise ConfigError(f"--num must be at least 1 (got {num})")
     have_input = input_path is not None or bool(formulas)
-    if (num is None) == (not have_input):
-        raise ConfigError("give --num N (de novo) or --input FILE / --formula F (items to complete)"
-                          + ("; not both" if have_input else ""))
-    if input_path is not None and formulas:
-        raise ConfigError("give --input FILE or --formula, not both")
-    if rank_by is not None and (not have_input or no_distinct):
-        raise ConfigError("--rank-by ranks the distinct candidates of --input items; it needs --input and no "
-                          "--no-distinct (de novo: --oversample with --target selects)")
-    if oversample != 1.0 and have_input:
-        raise ConfigError("--oversample selects among de novo samples (--num, no --input) by --target requests")
-    if samples_per_row < 1:
-        raise ConfigError(f"--samples-per-row must be at least 1 (got {samples_per_row})")
-    for name, value in (("--draws", draws), ("--max-draws", max_draws), ("--steps", steps),
-                        ("--batch-size", batch_size)):
-        if value is not None and value < 1:
-            raise ConfigError(f"{name} must be at least 1 (got {value})")
-    if corrector_steps is not None and corrector_steps < 0:
-        raise ConfigError(f"--corrector-steps must be at least 0 (got {corrector_steps})")
+    _check_sample_args(num, have_input, input_path, formulas, rank_by, no_distinct, oversample, samples_per_row,
+                       {"--draws": draws, "--max-draws": max_draws, "--steps": steps, "--batch-size": batch_size},
+                       corrector_steps, fmax, relax, keep_unrelaxed)
     _check_output(out_arg)
     model = graphdiff.load(checkpoint, device=device, ema=False if no_ema else None)
     _register_predictors(predictors)
@@ -246,10 +238,10 @@ def sample_cmd(checkpoint: str, out_arg: str, num: int | None, input_path: Path 
                   guidance_mode=guidance_mode, guide_fields=list(guide_fields) or None, judges=list(judges),
                   steps=steps, sampler=sampler, corrector_steps=corrector_steps,
                   constraint="model" if constraint is None else constraint, batch_size=batch_size,
+                  relax={"fmax": fmax, "steps": relax_steps, "keep_unrelaxed": keep_unrelaxed} if relax else False,
                   progress=not quiet)
     _say_readings(model, target, gradient_scale, guidance_mode)
     rank, world = _shard()
-    folder, out, first = is_folder_target(out_arg), Path(out_arg), 0
     if have_input:
         items, records = _input_items(model, input_path, formulas, formula_units)
         refs = _row_references(reference_args, model.domain, records, input_path)
@@ -263,39 +255,104 @@ def sample_cmd(checkpoint: str, out_arg: str, num: int | None, input_path: Path 
             allow_unseen=allow_unseen, **({"formula_units": formula_units} if formulas and formula_units else {}),
             **common))
     else:
-        if task is not None and (task not in model.domain.tasks or model.domain.tasks[task]):
-            if task in model.domain.tasks:
-                raise ConfigError(f"task {task!r} completes the fields {list(model.domain.tasks[task])} of given "
-                                  "items: pass --input or --formula")
-            model.task_fields(task)  # names the domain's tasks
-        asked = [k[len("ref__"):] for k, v in reference_args.items() if k.startswith("ref__") and v is not None]
-        if asked:
-            raise ConfigError(f"--{asked[0]} ranks the candidates of given items: pass --input (e.g. the "
-                              "compositions, for crystals) or --formula")
-        if model.given:
-            raise ConfigError(f"this model is trained to complete given fields {model.given}: use --input FILE "
-                              "or --formula F")
+        _check_de_novo(model, task, reference_args)
         first = rank * num // world
         n = (rank + 1) * num // world - first
         if n == 0:
             click.echo(f"rank {rank}: nothing to sample")
             return
         runs = model.sample_iter(n, seed=seed + 7919 * rank, oversample=oversample, **common)
+    scores = _write_samples(runs, model.domain, out_arg, first, world, have_input, fmt=fmt, overwrite=overwrite,
+                            strict=strict, keep_unrelaxed=keep_unrelaxed)
+    for note in (getattr(model, "ranking_report", None),):
+        if note:
+            click.echo(note)
+    if getattr(model, "fewer_than_k", 0):
+        click.echo(f"{model.fewer_than_k} items had fewer than {samples_per_row} distinct answers: their last "
+                   "rows repeat earlier answers (distinct = 0)")
+    if relax:
+        _report_relaxation(scores)
+    _report_requests(model, target, scores)
+    _report_judges(model, judges, target, scores)
+
+
+def _check_sample_args(num: int | None, have_input: bool, input_path: Path | None, formulas: tuple[str, ...],
+                       rank_by: str | None, no_distinct: bool, oversample: float, samples_per_row: int,
+                       counts: dict[str, int | None], corrector_steps: int | None, fmax: float, relax: bool,
+                       keep_unrelaxed: bool) -> None:
+    """Refuse, before loading anything, option combinations `sample` cannot honour."""
+    if num is not None and num < 1:
+        raise ConfigError(f"--num must be at least 1 (got {num})")
+    if (num is None) == (not have_input):
+        raise ConfigError("give --num N (de novo) or --input FILE / --formula F (items to complete)"
+                          + ("; not both" if have_input else ""))
+    if input_path is not None and formulas:
+        raise ConfigError("give --input FILE or --formula, not both")
+    if rank_by is not None and (not have_input or no_distinct):
+        raise ConfigError("--rank-by ranks the distinct candidates of --input items; it needs --input and no "
+                          "--no-distinct (de novo: --oversample with --target selects)")
+    if oversample != 1.0 and have_input:
+        raise ConfigError("--oversample selects among de novo samples (--num, no --input) by --target requests")
+    if samples_per_row < 1:
+        raise ConfigError(f"--samples-per-row must be at least 1 (got {samples_per_row})")
+    for name, value in counts.items():
+        if value is not None and value < 1:
+            raise ConfigError(f"{name} must be at least 1 (got {value})")
+    if corrector_steps is not None and corrector_steps < 0:
+        raise ConfigError(f"--corrector-steps must be at least 0 (got {corrector_steps})")
+    if not fmax > 0:
+        raise ConfigError(f"--fmax must be positive (got {fmax})")
+    if keep_unrelaxed and not relax:
+        raise ConfigError("--keep-unrelaxed keeps the items as generated beside the relaxed ones: it needs --relax")
+
+
+def _check_de_novo(model, task: str | None, reference_args: dict) -> None:
+    """De novo sampling (no --input): the task, references and model must allow it."""
+    if task is not None and (task not in model.domain.tasks or model.domain.tasks[task]):
+        if task in model.domain.tasks:
+            raise ConfigError(f"task {task!r} completes the fields {list(model.domain.tasks[task])} of given "
+                              "items: pass --input or --formula")
+        model.task_fields(task)  # names the domain's tasks
+    asked = [k[len("ref__"):] for k, v in reference_args.items() if k.startswith("ref__") and v is not None]
+    if asked:
+        raise ConfigError(f"--{asked[0]} ranks the candidates of given items: pass --input (e.g. the "
+                          "compositions, for crystals) or --formula")
+    if model.given:
+        raise ConfigError(f"this model is trained to complete given fields {model.given}: use --input FILE "
+                          "or --formula F")
+
+
+def _write_samples(runs, domain, out_arg: str, first: int, world: int, have_input: bool, *, fmt: str | None,
+                   overwrite: bool, strict: bool, keep_unrelaxed: bool) -> list[dict]:
+    """Stream the generated chunks to OUT (and, with --keep-unrelaxed, the items as generated
+    beside it); print what was written. Returns every item's info."""
+    from graphdiff.graphio import GraphSink, is_folder_target
+
+    folder, out = is_folder_target(out_arg), Path(out_arg)
     if world > 1 and not folder:
-        out = out.with_name(f"{out.stem}.rank{rank}of{world}{out.suffix}")
-    sink = GraphSink(out_arg if folder else out, model.domain, start=first if folder else 0, describe=True,
-                     format=fmt, overwrite=overwrite, strict=strict, shared=world > 1)
+        out = out.with_name(f"{out.stem}.rank{_shard()[0]}of{world}{out.suffix}")
+    sinks = {"out": GraphSink(out_arg if folder else out, domain, start=first if folder else 0, describe=True,
+                              format=fmt, overwrite=overwrite, strict=strict, shared=world > 1)}
+    if keep_unrelaxed:
+        unrelaxed_out = (out_arg.rstrip("/\\") + ".unrelaxed/" if folder
+                         else str(out.with_name(f"{out.stem}.unrelaxed{out.suffix}")))
+        sinks["unrelaxed"] = GraphSink(unrelaxed_out, domain, start=first if folder else 0, describe=True,
+                                       format=fmt, overwrite=overwrite, strict=strict, shared=world > 1)
     t0, scores = time.perf_counter(), []
     for run in runs:
         graphs, ids, extra, objs = run.in_order()
         if not have_input:
-            ids = [str(sink.next_index + j) for j in range(len(graphs))]
-        sink.write(graphs, ids=ids, extra=extra if any(extra) else None, objs=objs)
+            ids = [str(sinks["out"].next_index + j) for j in range(len(graphs))]
+        sinks["out"].write(graphs, ids=ids, extra=extra if any(extra) else None, objs=objs)
+        if keep_unrelaxed:
+            u_graphs, _, u_extra, u_objs = run.as_unrelaxed().in_order()
+            sinks["unrelaxed"].write(u_graphs, ids=ids, extra=u_extra if any(u_extra) else None, objs=u_objs)
         scores += run.info
         if getattr(run, "selection", None):
             s = run.selection
             click.echo(f"kept {s['kept']} of {s['drawn']} samples that best meet the requests "
                        f"(largest kept shortfall {s['largest_shortfall']:.4g})")
+    sink = sinks["out"]
     sink.close()
     dt = time.perf_counter() - t0
     click.echo(f"wrote {sink.written} graphs to {_describe_sink(sink)} in {dt:.1f} s "
@@ -303,14 +360,26 @@ def sample_cmd(checkpoint: str, out_arg: str, num: int | None, input_path: Path 
     _note_unstored(sink)
     if sink.skip_summary():
         click.echo(sink.skip_summary(), err=True)
-    for note in (getattr(model, "ranking_report", None),):
-        if note:
-            click.echo(note)
-    if getattr(model, "fewer_than_k", 0):
-        click.echo(f"{model.fewer_than_k} items had fewer than {samples_per_row} distinct answers: their last "
-                   "rows repeat earlier answers (distinct = 0)")
-    _report_requests(model, target, scores)
-    _report_judges(model, judges, target, scores)
+    if keep_unrelaxed:
+        sinks["unrelaxed"].close()
+        click.echo(f"wrote the {sinks['unrelaxed'].written} items as generated (before relaxation) to "
+                   f"{_describe_sink(sinks['unrelaxed'])}")
+    return scores
+
+
+def _report_relaxation(scores: list[dict]) -> None:
+    """One line: how many items relaxed, converged and failed, and the median energy."""
+    import statistics
+
+    tried = [s for s in scores if "relaxed" in s]
+    if not tried:
+        return
+    done = [s for s in tried if s["relaxed"]]
+    energies = [s["energy_per_atom"] for s in done if s.get("energy_per_atom") is not None]
+    line = (f"relaxed {len(done)} of {len(tried)} items, {sum(bool(s['relax_converged']) for s in done)} converged"
+            + (f", median energy {statistics.median(energies):.4g} per atom" if energies else ""))
+    failed = [s["relax_error"] for s in tried if s.get("relax_error")]
+    click.echo(line + (f"; {len(failed)} kept as generated (first reason: {failed[0]})" if failed else ""))
 
 
 def _check_output(out_arg: str) -> None:

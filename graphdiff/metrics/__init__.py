@@ -20,5 +20,5 @@ from graphdiff.metrics.mmd import CONVENTIONS, KERNEL_NAMES, STATISTICS, mmd_all
 from graphdiff.metrics.vun import is_grid_valid, is_planar_valid
 
 __all__ = ["graph_metrics", "dng_metric", "register_dng_metric", "mmd_statistic", "mmd_all", "resolve_kernel",
-           "canonical_dataset", "is_planar_valid", "is_grid_valid", "CONVENTIONS", "KERNEL_NAMES", "STATISTICS", "DATASETS",
-           "DEFAULT_KERNEL"]
+           "canonical_dataset", "is_planar_valid", "is_grid_valid", "CONVENTIONS", "KERNEL_NAMES", "STATISTICS",
+           "DATASETS", "DEFAULT_KERNEL"]

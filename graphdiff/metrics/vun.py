@@ -28,9 +28,9 @@ from typing import Callable, Sequence
 import networkx as nx
 import numpy as np
 
-__all__ = ["wl_hash", "first_isomorphic", "match_in", "is_planar_valid", "is_grid_valid", "is_road_valid", "segments_conflict",
-           "sbm_wald_pvalue", "sbm_block_counts", "sbm_log_likelihood", "louvain_sbm_fit", "SBM_FITS",
-           "LOUVAIN_RESOLUTIONS", "is_sbm_valid", "graph_tool_available", "VALIDITY", "validity_function"]
+__all__ = ["wl_hash", "first_isomorphic", "match_in", "is_planar_valid", "is_grid_valid", "is_road_valid",
+           "segments_conflict", "sbm_wald_pvalue", "sbm_block_counts", "sbm_log_likelihood", "louvain_sbm_fit",
+           "SBM_FITS", "LOUVAIN_RESOLUTIONS", "is_sbm_valid", "graph_tool_available", "VALIDITY", "validity_function"]
 
 
 def wl_hash(graph: nx.Graph) -> str:

@@ -14,11 +14,15 @@ node positions     ``[N, d]`` zero CoM per graph  ``[N, d]`` ε, E(n)-equivarian
 graph continuous   ``[B, d]``                     ``[B, d]``
 graph categorical  ``[B, C]``                     ``[B, C]`` logits
 edge categorical   ``[P, C]`` over node pairs     ``[P, C]`` logits, symmetric in the pair
+edge continuous    ``[P, d]`` over node pairs     ``[P, d]`` (ε, x₀ or v), symmetric in the pair
 =================  ============================  ===========================================
 
 ``N`` nodes, ``B`` graphs, ``P`` unordered node pairs ``i < j`` inside each graph
-(``graphs.pair_index``). Given (clean) fields appear in ``inputs`` too; the denoiser uses them
-as context and need not predict them.
+(``graphs.pair_index``). A continuous edge field (values on the edges: lengths, weights) is
+given over all pairs like the categorical one: one value per unordered pair, so the same for
+``(i, j)`` and ``(j, i)``; only the pairs that are edges in the data are scored in training.
+Given (clean) fields appear in ``inputs`` too; the denoiser uses them as context and need not
+predict them.
 
 Symmetry contract (tests prove it with :func:`graphdiff.testing.assert_permutation_equivariant`
 and friends): outputs permute with the nodes; positions outputs rotate with the input rotation

@@ -22,6 +22,7 @@ from graphdiff.nn.embeddings import (
     field_input,
     fully_connected_edges,
     mlp,
+    edge_value_inputs,
     pair_values_on_edges,
 )
 from graphdiff.nn.encoders import DEFAULT_ENCODER, build_encoder, encoder_hparams
@@ -126,7 +127,8 @@ class EGNNDenoiser(Denoiser):
     with :math:`\mathrm{enc}` the encoder (:mod:`graphdiff.nn.encoders`; by default ``fields``,
     :math:`\sum_f \mathbf{W}_f \mathbf{x}_{i,f}` over the atom types and other invariant node
     fields), :math:`\mathbf{c}_b` the :class:`~graphdiff.nn.embeddings.GraphContext` (time,
-    conditions, graph fields), :math:`\mathbf{p}_{ij}` the edge field's pair input (bonds)
+    conditions, graph fields), :math:`\mathbf{p}_{ij}` the edge field's pair input (bonds;
+    followed by the noisy values of any continuous edge fields, e.g. bond lengths)
     when the spec has one and :math:`\mathbf{e}_{ij}` the encoder's edge features, if any
     (``distances``: a radial basis of the input distance). After ``layers``
     :class:`EquivariantBlock` s over all ordered pairs ``i != j`` of each graph:
@@ -190,7 +192,10 @@ class EGNNDenoiser(Denoiser):
                             coords_range=coords_range, tanh=tanh, norm_constant=norm_constant)
         self.pos = positions[0]
         self.edge = spec.edge_field
-        edge_dim = 1 + (self.edge.width if self.edge is not None else 0)
+        # pair inputs: the edge field's classes, then the continuous edge fields' values
+        self.pair_width = (self.edge.width + sum(f.dim for f in spec.edge_value_fields)
+                           if self.edge is not None else 0)
+        edge_dim = 1 + self.pair_width
         tables = class_feature_tables(name, spec, class_features)
         if tables:
             self.hparams["class_features"] = dict(class_features)
@@ -210,7 +215,7 @@ class EGNNDenoiser(Denoiser):
             if f == self.pos.name:
                 continue
             in_dim = {Level.NODE: hidden, Level.GRAPH: 2 * hidden,
-                      Level.EDGE: 2 * hidden + 1 + self.edge.width if self.edge else 0}[level]
+                      Level.EDGE: 2 * hidden + 1 + self.pair_width if self.edge else 0}[level]
             self.out_heads[f] = mlp(in_dim, hidden, width)
 
     def forward(self, graphs: NoisyGraphs) -> dict[str, Tensor]:
@@ -232,6 +237,9 @@ class EGNNDenoiser(Denoiser):
                 pair_in = field_input(self.edge, graphs.inputs[self.edge.name]).to(h)
             else:
                 pair_in = h.new_zeros(pair_index.size(1), self.edge.width)
+            values = edge_value_inputs(self.spec, graphs.inputs, pair_index.size(1), h)
+            if values is not None:
+                pair_in = torch.cat([pair_in, values], dim=-1)
             attr.append(pair_values_on_edges(pair_in, pair_index, edge_index, n_nodes))
         if self.node_in.edge_dim:
             attr.append(self.node_in.edge_features(graphs, edge_index).to(h))

@@ -40,6 +40,7 @@ __all__ = [
     "graph_field_features",
     "fully_connected_edges",
     "pair_values_on_edges",
+    "edge_value_inputs",
     "check_options",
     "check_outputs",
     "class_feature_tables",
@@ -88,6 +89,20 @@ def field_input(f: FieldSpec, value: Tensor) -> Tensor:
     if f.kind is FieldKind.CATEGORICAL and not value.is_floating_point():
         return F.one_hot(value.reshape(-1).long(), f.num_classes).float()
     return value.reshape(value.shape[0], -1) if value.dim() != 2 else value
+
+
+def edge_value_inputs(spec: GraphSpec, inputs: Mapping[str, Tensor], num_pairs: int,
+                      like: Tensor) -> Tensor | None:
+    """The continuous edge fields' pair inputs, concatenated in spec order: ``[P, sum of dims]``
+    (zeros for a field absent from ``inputs``), or ``None`` when the spec has none. A denoiser
+    reads them beside the categorical edge field's pair input; each pair ``i < j`` holds one
+    value, so the inputs are symmetric in the pair. ``like`` gives dtype and device."""
+    fields = spec.edge_value_fields
+    if not fields:
+        return None
+    parts = [field_input(f, inputs[f.name]).to(like) if f.name in inputs else like.new_zeros(num_pairs, f.dim)
+             for f in fields]
+    return torch.cat(parts, dim=-1)
 
 
 def graph_field_features(spec: GraphSpec, inputs: Mapping[str, Tensor], num_graphs: int,

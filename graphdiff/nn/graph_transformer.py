@@ -23,6 +23,7 @@ from graphdiff.nn.embeddings import (
     check_options,
     class_feature_tables,
     check_outputs,
+    edge_value_inputs,
     field_input,
     fully_connected_edges,
     mlp,
@@ -172,7 +173,9 @@ class GraphTransformerDenoiser(Denoiser):
 
     with :math:`\mathrm{enc}` the encoder (:mod:`graphdiff.nn.encoders`; by default ``fields``,
     :math:`\sum_f \mathbf{W}_f \mathbf{x}_{i,f}` over the node fields), :math:`\mathbf{a}_{ij}`
-    the edge field's pair input (class probabilities, zero on the diagonal),
+    the edge field's pair input (class probabilities, zero on the diagonal; with continuous
+    edge fields, :math:`\mathbf{e}_{ij}^{(0)} \mathrel{+}= \mathbf{W}_V \mathbf{v}_{ij}` with
+    :math:`\mathbf{v}_{ij}` their noisy values on the pair, symmetric),
     :math:`\overline{\mathbf{a}}_i` its mean over the other nodes,
     :math:`\deg_i = \sum_j (1 - a_{ij,0})` the expected degree and :math:`\mathbf{c}_b` the
     :class:`~graphdiff.nn.embeddings.GraphContext` (time, conditions, graph fields). Without an
@@ -180,7 +183,7 @@ class GraphTransformerDenoiser(Denoiser):
     ``layers`` :class:`DenseGraphTransformerLayer` s the heads read
 
     * node fields from :math:`\mathbf{x}_i`;
-    * the edge field from :math:`\tfrac12(\mathrm{MLP}(\mathbf{e}_{ij}) +
+    * the edge field, and each continuous edge field, from :math:`\tfrac12(\mathrm{MLP}(\mathbf{e}_{ij}) +
       \mathrm{MLP}(\mathbf{e}_{ji}))` at the pairs of ``graphs.pair_index`` (symmetric);
     * graph fields from :math:`\mathbf{y}`.
 
@@ -269,6 +272,9 @@ class GraphTransformerDenoiser(Denoiser):
         if self.edge is not None:
             self.edge_in = nn.Linear(self.edge.width, de)
             self.degree_in = nn.Linear(self.edge.width + 1, dx, bias=False)
+        self.value_width = sum(f.dim for f in spec.edge_value_fields)
+        if self.value_width:  # continuous edge fields (lengths, weights): more pair inputs
+            self.values_in = nn.Linear(self.value_width, de)
         self.structure = bool(structure_features)
         if self.structure:
             if self.edge is None:
@@ -334,6 +340,12 @@ class GraphTransformerDenoiser(Denoiser):
             edge_mass = A.sum(-1) - A[..., 0]                # [B, n, n] mass on "some edge" classes
             degree = torch.log1p(edge_mass.sum(2, keepdim=True))
             X = X + self.degree_in(torch.cat([mean_a, degree], dim=-1)) * node_mask.unsqueeze(-1)
+            if self.value_width:
+                values = edge_value_inputs(self.spec, graphs.inputs, li.numel(), X)
+                V = X.new_zeros(b, n, n, self.value_width)
+                V[pair_batch, li, lj] = values
+                V[pair_batch, lj, li] = values
+                E = E + self.values_in(V) * pair_mask.unsqueeze(-1).to(X.dtype)
         else:
             E = X.new_zeros(b, n, n, self.de)
         if self.pair_distances is not None:

@@ -32,6 +32,7 @@ from graphdiff.nn.embeddings import (
     check_outputs,
     field_input,
     fully_connected_edges,
+    edge_value_inputs,
     graph_field_features,
     mlp,
     pair_values_on_edges,
@@ -389,7 +390,9 @@ class PeriodicDenoiser(Denoiser):
         self.fourier = FractionalFourierFeatures(num_freqs)
         psi_dim = 2 * num_freqs * self.torus.dim
         self.graph_dim = graph_dim = sum(f.width for f in spec.at_level(Level.GRAPH))
-        pair_dim = self.edge.width if self.edge is not None else 0
+        # pair inputs: the edge field's classes, then the continuous edge fields' values
+        pair_dim = (self.edge.width + sum(f.dim for f in spec.edge_value_fields)
+                    if self.edge is not None else 0)
         tables = class_feature_tables(name, spec, class_features)
         if tables:
             self.hparams["class_features"] = dict(class_features)
@@ -498,8 +501,11 @@ class PeriodicDenoiser(Denoiser):
         if pair_index is None:
             pair_index = all_pairs(graphs.ptr)[0].to(like.device)
         if self.edge.name in graphs.inputs:
-            return pair_index, field_input(self.edge, graphs.inputs[self.edge.name]).to(like)
-        return pair_index, like.new_zeros(pair_index.size(1), self.edge.width)
+            pair_in = field_input(self.edge, graphs.inputs[self.edge.name]).to(like)
+        else:
+            pair_in = like.new_zeros(pair_index.size(1), self.edge.width)
+        values = edge_value_inputs(self.spec, graphs.inputs, pair_index.size(1), like)
+        return pair_index, pair_in if values is None else torch.cat([pair_in, values], dim=-1)
 
     def forward(self, graphs: NoisyGraphs) -> dict[str, Tensor]:
         if self.torus.name not in graphs.inputs:

@@ -6,8 +6,9 @@ modules instead of on one another.
 Modules
 -------
 :mod:`graphdiff.nxgraph.convert`
-    Simple undirected graphs <-> ``Data`` (edge index, node labels, graph name), checks and
-    the dropped-attribute warning (:class:`~graphdiff.nxgraph.convert.DroppedAttributesWarning`).
+    Simple undirected graphs <-> ``Data`` (edge index, node labels, graph name, a numeric
+    edge attribute as a continuous edge field), checks and the dropped-attribute warning
+    (:class:`~graphdiff.nxgraph.convert.DroppedAttributesWarning`).
 :mod:`graphdiff.nxgraph.io`
     GraphML / GML / edge list / node-link JSON readers (:func:`~graphdiff.nxgraph.io.read_graph_file`,
     :func:`~graphdiff.nxgraph.io.read_graph_records`); errors name the file and the node, edge

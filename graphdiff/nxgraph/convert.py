@@ -15,6 +15,9 @@ A simple undirected networkx graph with ``n`` nodes becomes a
 ``graph_name``
     The graph's ``graph["name"]`` when it is a string (absent otherwise); kept so that named
     graphs convert without a dropped-attribute warning and come back named.
+``<value_field>`` (optional, :func:`edge_values_to_data`)
+    ``float [2E, 1]``: a numeric edge attribute (a weight, a length) aligned with
+    ``edge_index``, the same value on both directions: a continuous edge field.
 
 Nodes are numbered ``0..n-1`` in the sorted order of their labels when the labels sort,
 otherwise in the graph's insertion order (see :func:`node_order`).
@@ -25,6 +28,8 @@ model (node coordinates, node signals) on top of the structure.
 
 from __future__ import annotations
 
+import math
+import numbers
 import warnings
 from typing import Any, Hashable, Iterable, Sequence
 
@@ -50,6 +55,9 @@ __all__ = [
     "restore_label",
     "same_structure",
     "describe",
+    "edge_values_to_data",
+    "edge_values_of",
+    "same_edge_values",
 ]
 
 #: Name of the ``Data`` attribute holding the original node labels.
@@ -300,3 +308,87 @@ def same_structure(a: nx.Graph, b: nx.Graph) -> bool:
     edges_a = {frozenset(e) for e in a.edges}
     edges_b = {frozenset(e) for e in b.edges}
     return edges_a == edges_b and a.number_of_edges() == b.number_of_edges()
+
+
+def _number(value: Any) -> float | None:
+    """``value`` as a finite float when it is a real number (``bool`` excluded), else ``None``."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        return None
+    value = float(value)
+    return value if math.isfinite(value) else None
+
+
+def edge_values_to_data(graph: nx.Graph, data: Data, order: Sequence[Hashable], attr: str, field: str,
+                        where: str, dtype: torch.dtype = torch.float32) -> Data:
+    """Store the numeric edge attribute ``attr`` of ``graph`` as the continuous edge field
+    ``field`` of ``data`` (built by :func:`structure_to_data` from the same graph).
+
+    Parameters
+    ----------
+    graph:
+        The simple undirected graph.
+    data:
+        Its ``Data`` skeleton (``edge_index [2, 2E]``).
+    order:
+        The label of each node index (the second value :func:`structure_to_data` returns).
+    attr:
+        The edge attribute to keep (``"weight"``, ``"length"``).
+    field:
+        The ``Data`` attribute (a continuous edge field of dim 1) that receives it.
+    where:
+        Text naming the graph in messages.
+    dtype:
+        Floating dtype of the field.
+
+    Returns
+    -------
+    ``data``, with ``<field>`` ``[2E, 1]``: the value of edge ``edge_index[:, k]`` in row ``k``,
+    the same on both directions.
+
+    Raises
+    ------
+    DataError
+        Naming the first edge (by its node labels) whose ``attr`` is missing, not a real number
+        (``bool`` and strings included) or not finite.
+    """
+    values = []
+    ei = data.edge_index
+    half = ei.size(1) // 2
+    for k in range(half):  # structure_to_data: all (i, j), i < j, then the same reversed
+        u, v = order[int(ei[0, k])], order[int(ei[1, k])]
+        attrs = graph.edges[u, v]
+        if attr not in attrs:
+            raise DataError(f"{where}: edge ({u!r}, {v!r}) has no {attr!r} attribute; every edge needs a "
+                            f"numeric {attr!r} to keep it as an edge value")
+        value = _number(attrs[attr])
+        if value is None:
+            raise DataError(f"{where}: edge ({u!r}, {v!r}) has {attr!r} = {attrs[attr]!r}, not a finite real "
+                            "number")
+        values.append(value)
+    column = torch.tensor(values, dtype=dtype).view(-1, 1)
+    setattr(data, field, torch.cat([column, column]))
+    return data
+
+
+def edge_values_of(data: Data, field: str) -> dict[tuple[int, int], float]:
+    """The values of a continuous edge field (dim 1) per undirected edge ``(i, j)``, ``i < j``.
+
+    Either direction of an edge is read (both hold the same value in a valid graph); entries
+    whose edge class is 0 ("no edge") are not stored in valid graphs.
+    """
+    value = getattr(data, field).detach().cpu().double()
+    values = value.reshape(-1).tolist() if value.dim() < 2 else value[:, 0].tolist()
+    src, dst = data.edge_index.tolist()
+    return {(min(a, b), max(a, b)): w for a, b, w in zip(src, dst, values)}
+
+
+def same_edge_values(a: nx.Graph, b: nx.Graph, attr: str, dtype: torch.dtype = torch.float32) -> bool:
+    """Whether every edge of ``a`` has the same numeric ``attr`` in ``b`` to the precision of
+    ``dtype`` (the graphs have the same edges)."""
+    eps = torch.finfo(dtype).eps
+    for u, v, value in a.edges(data=attr):
+        other = b.edges[u, v].get(attr) if b.has_edge(u, v) else None
+        x, y = _number(value), _number(other)
+        if x is None or y is None or not math.isclose(x, y, rel_tol=4 * eps, abs_tol=torch.finfo(dtype).tiny):
+            return False
+    return True

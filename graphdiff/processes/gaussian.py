@@ -19,6 +19,14 @@ Reverse steps from ``t`` to ``s``:
   ``σ²_{t|s} = σ_t² − α²_{t|s} σ_s²``, ``μ = (α_{t|s} σ_s²/σ_t²) x_t + (α_s σ²_{t|s}/σ_t²) x̂_0``,
   ``σ² = σ²_{t|s} σ_s² / σ_t²``;
 * deterministic (DDIM, η = 0): ``x_s = α_s x̂_0 + σ_s ε̂``, valid for ``s > t`` too (inversion).
+
+Continuous *edge* fields (values on the edges: a road's length, a tie's weight) use this same
+process on the dense pair representation: :class:`~graphdiff.diffusion.GraphDiffusion` gives it
+one element per unordered node pair ``i < j`` (so a value is symmetric by construction), with
+the statistics of :meth:`GaussianProcess.fit` taken over the pairs that are edges in the data.
+Every pair is noised and denoised; the loss is averaged over the data's edges only (the other
+pairs hold values of random edges of the same graph, so that they say nothing about where the
+edges are); a generated graph keeps the values on the pairs its generated edge field makes edges.
 """
 
 from __future__ import annotations
@@ -42,7 +50,7 @@ class GaussianProcess(Process):
     Parameters
     ----------
     field:
-        A continuous field (node or graph level).
+        A continuous field (node, graph or edge level).
     schedule:
         The noise schedule.
     prediction:

@@ -10,7 +10,7 @@ from torch_geometric.data import Data
 
 from graphdiff.graph import FieldKind, FieldSpec, GraphSpec, Level
 
-__all__ = ["graphs", "field_values", "simple_edges"]
+__all__ = ["graphs", "field_values", "simple_edges", "edge_values"]
 
 _FLOATS = st.floats(min_value=-10.0, max_value=10.0, allow_nan=False, allow_infinity=False, width=32)
 _UNIT = st.floats(min_value=0.0, max_value=1.0, exclude_max=True, allow_nan=False, width=32)
@@ -40,18 +40,30 @@ def field_values(f: FieldSpec, n: int) -> st.SearchStrategy[torch.Tensor]:
         lambda v: torch.tensor(v, dtype=torch.float32).reshape(rows, f.dim))
 
 
+def edge_values(f: FieldSpec, num_edges: int) -> st.SearchStrategy[torch.Tensor]:
+    """Values ``float [2 E, dim]`` of a continuous edge field for the ``E`` undirected edges of
+    :func:`simple_edges` (its first ``E`` columns one direction, the last ``E`` the other): the
+    same value on both directions."""
+    rows = num_edges * f.dim
+    return st.lists(_FLOATS, min_size=rows, max_size=rows).map(
+        lambda v: torch.tensor(v, dtype=torch.float32).reshape(num_edges, f.dim).repeat(2, 1))
+
+
 @st.composite
 def graphs(draw: Any, spec: GraphSpec, min_nodes: int = 1, max_nodes: int = 8) -> Data:
     """A random graph carrying every field of ``spec`` (and sometimes its properties)."""
     hi = min(max_nodes, spec.max_nodes) if spec.max_nodes else max_nodes
     n = draw(st.integers(min_nodes, hi))
     data = Data(num_nodes=n)
+    edge = spec.edge_field
+    if edge is not None:
+        ei, cls = draw(simple_edges(n, edge.num_classes))
+        data.edge_index = ei
+        setattr(data, edge.name, cls)
     for f in spec.fields:
-        if f.level is Level.EDGE:
-            ei, cls = draw(simple_edges(n, f.num_classes))
-            data.edge_index = ei
-            setattr(data, f.name, cls)
-        else:
+        if f.level is Level.EDGE and f.kind is FieldKind.CONTINUOUS:
+            setattr(data, f.name, draw(edge_values(f, data.edge_index.size(1) // 2)))
+        elif f.level is not Level.EDGE:
             setattr(data, f.name, draw(field_values(f, n)))
     for p in spec.properties:
         if draw(st.booleans()):

@@ -10,8 +10,9 @@ reason, so the two domains' files stay told apart. Each row holds:
   else the row's own id;
 - its values (a record's ``props`` and ``extra``: a candidate's ``candidate_id``, ``rank``...) as
   key-value pairs, and those ASE refuses there (reserved names, names that are not identifiers
-  such as ``perov5-heat_ref``, text that reads as a number) in ``row.data`` under the same name; an ``energy`` becomes the row's energy (a single-point calculator), as ASE users
-  find it (``row.energy``).
+  such as ``perov5-heat_ref``, text that reads as a number) in ``row.data`` under the same name; an
+  ``energy`` becomes the row's energy (a single-point calculator), as ASE users find it
+  (``row.energy``).
 
 Reading gives numeric key-value pairs, numeric ``row.data`` values and the calculator's scalar
 results (``energy``) as ``props``; ``candidate_id`` as ``text``. The file's ``metadata`` says

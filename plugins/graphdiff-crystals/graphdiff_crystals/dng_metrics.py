@@ -58,6 +58,15 @@ Both use pymatgen's ``StructureMatcher()`` with its **default tolerances** (``lt
 stol=0.3, angle_tol=5``, primitive cells, scaled volumes) and compare only structures of the
 same reduced composition (the matcher never matches different reduced compositions, so the
 grouping changes nothing but the time).
+
+Physical sanity (:mod:`graphdiff_crystals.sanity`)
+----------------------------------------------------
+- **short_contacts**: ``short_contact_free``, the fraction of generated structures with no
+  element pair closer than its shortest distance in the references (and ``train``) minus 0.1 Å
+  (pairs the references lack: 0.7 × the sum of covalent radii), with the minima used;
+- **space_groups**: spglib at ``symprec=0.1``: fraction P1, the commonest space groups of the
+  generated and reference structures, and the total variation distance between them;
+- **chgnet_energy** (``energy=True`` only): CHGNet energies per atom, unrelaxed.
 """
 
 from __future__ import annotations
@@ -70,6 +79,7 @@ from typing import Any, Iterable, Sequence
 import numpy as np
 
 from graphdiff.progress import track
+from graphdiff_crystals.sanity import CONTACT_TOLERANCE, ENERGY_MAX_REFERENCES, SYMPREC
 
 __all__ = [
     "COV_CUTOFFS", "DATASET_ALIASES", "N_SAMPLES", "structure_fingerprint", "composition_fingerprint",
@@ -419,7 +429,9 @@ def _finite_or_none(x: float | None) -> float | None:
 def dng_metric(generated: Sequence[Any], references: Sequence[Any], train: Sequence[Any] | None = None,
                k: Any = None, dataset: str | None = None, *, struc_cutoff: float | None = None,
                comp_cutoff: float | None = None, n_samples: int = N_SAMPLES, seed: int | None = None,
-               progress: bool = False, **_: Any) -> dict[str, Any]:
+               contact_tolerance: float = CONTACT_TOLERANCE, symprec: float = SYMPREC, energy: bool = False,
+               energy_max_references: int = ENERGY_MAX_REFERENCES, progress: bool = False,
+               **_: Any) -> dict[str, Any]:
     """``graphdiff evaluate --task dng``: CDVAE's generation metrics plus uniqueness and novelty.
 
     Parameters
@@ -439,6 +451,13 @@ def dng_metric(generated: Sequence[Any], references: Sequence[Any], train: Seque
     seed:
         ``None``: the first ``n_samples`` valid structures; an integer: a seeded random draw
         without replacement, as CDVAE's ``np.random.choice``.
+    contact_tolerance, symprec:
+        Physical sanity (:mod:`graphdiff_crystals.sanity`): the short-contact tolerance below
+        each element pair's reference minimum (Å; the minima come from ``references`` and
+        ``train``) and spglib's ``symprec`` (Å) for the space groups.
+    energy, energy_max_references:
+        Add CHGNet energies per atom (unrelaxed) of the generated structures and of at most
+        ``energy_max_references`` references (drawn with ``seed``, 0 when ``None``); off by default.
     progress:
         Show bars on stderr over the generated structures (validity, fingerprints), the
         references (fingerprints) and the valid structures (uniqueness, novelty).
@@ -446,7 +465,8 @@ def dng_metric(generated: Sequence[Any], references: Sequence[Any], train: Seque
     Returns
     -------
     ``{"task": "dng", "num_generated", "num_valid", "validity", "coverage", "wasserstein",
-    "diversity", "uniqueness", "novelty", "notes", "per_item"}``; see the module docstring.
+    "diversity", "uniqueness", "novelty", "short_contacts", "space_groups", ["chgnet_energy"],
+    "notes", "per_item"}``; see the module docstring and :mod:`graphdiff_crystals.sanity`.
     """
     from scipy.stats import wasserstein_distance
 
@@ -564,6 +584,19 @@ def dng_metric(generated: Sequence[Any], references: Sequence[Any], train: Seque
     else:
         novelty = sum(bool(r["novel"]) for r in un if r["unique"]) / n_unique if n_unique else None
 
+    # --- physical sanity (not CDVAE): short contacts, space groups, CHGNet energies
+    from graphdiff_crystals.sanity import sanity_report
+
+    sanity, sanity_rows = sanity_report([s for _, s in gen], [s for _, s in ref],
+                                        [s for _, s in trn] if trn is not None else None,
+                                        reference_ids=[r for r, _ in ref],
+                                        train_ids=[t for t, _ in trn] if trn is not None else None,
+                                        contact_tolerance=contact_tolerance, symprec=symprec, energy=energy,
+                                        energy_max_references=energy_max_references,
+                                        seed=0 if seed is None else seed, progress=progress)
+    for it, row in zip(per_item, sanity_rows):
+        it.update(row)
+
     return {
         "task": "dng",
         "num_generated": n_gen,
@@ -576,6 +609,7 @@ def dng_metric(generated: Sequence[Any], references: Sequence[Any], train: Seque
         "diversity": diversity,
         "uniqueness": uniqueness,
         "novelty": novelty,
+        **sanity,
         "matcher": ("uniqueness/novelty: pymatgen StructureMatcher() default tolerances "
                     "(ltol=0.2, stol=0.3, angle_tol=5)"),
         "notes": notes,

@@ -437,6 +437,77 @@ class CrystalDomain(Domain):
 
         return isinstance(obj, (Structure, IStructure)) and structure_valid(obj)
 
+    def target_range(self, target: Any, meta: dict[str, Any]) -> tuple[float, float, str] | None:
+        """Range of a structure target (density, volume per atom, number of elements) over the
+        training data a checkpoint records: its dataset's bundled sample, else its training file
+        (:mod:`graphdiff_crystals.target_ranges`); ``None`` where neither is at hand."""
+        from graphdiff_crystals.target_ranges import target_range
+
+        return target_range(target, meta)
+
+    def training_ranges(self, graphs: Any) -> dict[str, list[float]]:
+        """Density, volume per atom and number of elements over the training graphs, ``{name:
+        [min, max, count]}`` (:func:`graphdiff_crystals.target_ranges.training_ranges`); stored in
+        the checkpoint by ``graphdiff train``. Graphs that do not convert are left out."""
+        from graphdiff_crystals.target_ranges import training_ranges
+
+        def structures():
+            for g in graphs:
+                try:
+                    yield self.from_graph(g)
+                except Exception:  # noqa: BLE001 - an unconvertible graph is left out of the counts
+                    continue
+
+        return training_ranges(structures())
+
+    #: :meth:`relax` is implemented (CHGNet)
+    relaxes = True
+
+    def relax(self, objs: list[Any], *, fmax: float = 0.1, steps: int = 500, batch_size: int = 16,
+              progress: bool = True) -> list[dict[str, Any]]:
+        """Relax structures with CHGNet (0.3.0): FIRE on atom positions and cell (ASE's
+        ``FrechetCellFilter`` coordinates), many structures per CHGNet call
+        (:func:`graphdiff_crystals.stability.batch_relax.relax_batch`; CHGNet is loaded once
+        per process).
+
+        Parameters
+        ----------
+        objs:
+            pymatgen ``Structure`` objects (anything else gets an ``error``).
+        fmax:
+            Converged when every atom force and every row of the cell's stress term is below
+            this (eV/Å).
+        steps:
+            Most FIRE steps per structure.
+        batch_size:
+            Structures evaluated together per CHGNet call.
+        progress:
+            A bar on stderr counting FIRE steps.
+
+        Returns
+        -------
+        list of dict
+            One per structure, in order: ``obj`` (relaxed ``Structure``, ``None`` on failure),
+            ``energy_per_atom`` (eV/atom, CHGNet), ``displacement_rms`` and
+            ``displacement_max`` (Å, atoms relative to the cell, minimum image, in the final
+            cell), ``steps``, ``converged`` and ``error`` (why it failed, else ``None``).
+        """
+        from graphdiff_crystals.stability.batch_relax import relax_batch
+
+        objs = list(objs)
+        ok = [i for i, o in enumerate(objs) if isinstance(o, IStructure)]
+        done = relax_batch([objs[i] for i in ok], fmax=fmax, steps=steps, batch_size=batch_size, progress=progress)
+        out: list[dict[str, Any]] = [
+            {"obj": None, "energy_per_atom": None, "displacement_rms": None, "displacement_max": None, "steps": 0,
+             "converged": False, "error": f"item {i}: expected a pymatgen Structure, got {type(o).__name__}"}
+            for i, o in enumerate(objs)]
+        for i, r in zip(ok, done):
+            out[i] = {"obj": r["structure"], "energy_per_atom": r["energy_per_atom"],
+                      "displacement_rms": r["displacement_rms"], "displacement_max": r["displacement_max"],
+                      "steps": r["steps"], "converged": r["converged"],
+                      "error": None if r["error"] is None else f"item {i}: {r['error']}"}
+        return out
+
     def equal(self, a: Any, b: Any, *, tol: float | None = None, ordered: bool = True) -> bool:
         """Whether two structures are the same crystal in the same description.
 

@@ -19,6 +19,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from graphdiff.progress import track
+from graphdiff_crystals.sanity import CONTACT_TOLERANCE, ENERGY_MAX_REFERENCES, SYMPREC
 
 __all__ = ["structure_valid", "composition_valid", "match_rate", "MATCHER_KW"]
 
@@ -124,7 +125,9 @@ def match_rate(generated: Sequence[Sequence[Any]], references: Sequence[Any], k:
 
 
 def csp_metric(generated: Sequence[Any], references: Sequence[Any], train: Any = None,
-               k: Sequence[int] | None = None, dataset: str | None = None, progress: bool = False,
+               k: Sequence[int] | None = None, dataset: str | None = None, progress: bool = False, *,
+               contact_tolerance: float = CONTACT_TOLERANCE, symprec: float = SYMPREC, energy: bool = False,
+               energy_max_references: int = ENERGY_MAX_REFERENCES, seed: int | None = 0,
                **_: Any) -> dict[str, Any]:
     """``graphdiff evaluate --task csp``: records in, CDVAE match rate / RMSE at each ``k`` out.
 
@@ -133,6 +136,12 @@ def csp_metric(generated: Sequence[Any], references: Sequence[Any], train: Any =
     candidate counts as unmatched. ``dataset`` (``evaluate --dataset``) is only recorded in the
     output; ``progress`` shows a bar over the references for each ``k`` on stderr; other keywords
     meant for other metrics are ignored.
+
+    Beside the match rates, the physical sanity of *all* candidates
+    (:func:`graphdiff_crystals.sanity.sanity_report`): ``short_contacts`` (reference minima from
+    ``references`` and ``train``, tolerance ``contact_tolerance`` Å), ``space_groups``
+    (``symprec`` Å) and, with ``energy=True``, ``chgnet_energy`` (at most
+    ``energy_max_references`` references, drawn with ``seed``).
     """
     groups: dict[str, list[Any]] = {}
     for rec in generated:
@@ -150,5 +159,14 @@ def csp_metric(generated: Sequence[Any], references: Sequence[Any], train: Any =
         res = match_rate(cands, refs, k=kk, progress=progress)
         out["metrics"][f"k={kk}"] = {"match_rate": res["match_rate"], "rmse": res["rmse"]}
         per_item = res["per_item"]
+    from graphdiff_crystals.sanity import sanity_report
+
+    train_recs = list(train) if train is not None else None
+    sanity, _ = sanity_report([r["obj"] for r in generated], refs,
+                              [r["obj"] for r in train_recs] if train_recs is not None else None,
+                              reference_ids=ids, train_ids=[str(r["id"]) for r in train_recs] if train_recs else None,
+                              contact_tolerance=contact_tolerance, symprec=symprec, energy=energy,
+                              energy_max_references=energy_max_references, seed=seed, progress=progress)
+    out.update(sanity)
     out["per_item"] = [{"id": i, **p} for i, p in zip(ids, per_item or [])]
     return out

@@ -48,11 +48,21 @@ def register_targets(register: Any) -> None:
 def register_metrics(register: Any) -> None:
     """Register ``crystals-csp`` (CDVAE match rate and RMSE of predicted structures) and
     ``crystals-dng`` (CDVAE de novo metrics: validity, COV-R/COV-P, property Wasserstein
-    distances, plus uniqueness and novelty)."""
+    distances, plus uniqueness and novelty), both with the physical sanity of
+    :mod:`graphdiff_crystals.sanity` (short contacts, space groups); ``crystals-sanity`` (that
+    sanity alone, quick) and ``crystals-energy`` (CHGNet energies per atom of generated and
+    reference structures, unrelaxed)."""
     register("crystals-csp", "graphdiff_crystals.metrics:csp_metric",
-             description="CSP match rate and RMSE (CDVAE protocol)")
+             description="CSP match rate and RMSE (CDVAE protocol), short contacts, space groups")
     register("crystals-dng", "graphdiff_crystals.dng_metrics:dng_metric",
-             description="De novo validity, coverage, Wasserstein, uniqueness, novelty (CDVAE protocol)")
+             description="De novo validity, coverage, Wasserstein, uniqueness, novelty (CDVAE protocol), "
+                         "short contacts, space groups")
+    register("crystals-sanity", "graphdiff_crystals.sanity:sanity_metric",
+             description="Physical sanity: short contacts against the references' per-pair minimum distances "
+                         "(-0.1 Å), space groups (symprec 0.1) against the references'")
+    register("crystals-energy", "graphdiff_crystals.sanity_energy:energy_metric",
+             description="CHGNet energy per atom (unrelaxed) of generated vs reference structures: mean, median, "
+                         "Wasserstein distance")
 
 
 @hookimpl

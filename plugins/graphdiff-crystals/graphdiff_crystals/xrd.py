@@ -111,8 +111,9 @@ def read_pattern(path: str | Path, wavelength: float = CU_KA,
     (degrees) and intensity, separated by spaces, tabs, commas or semicolons (further columns,
     e.g. an error estimate, are ignored); blank lines and lines starting with ``#``, ``!`` or
     ``;`` are skipped, and so is one header line before the first number. 2θ must not decrease
-    (rows at the same 2θ, several reflections of a peak list, are summed); intensities must be finite (negative values, from a background subtraction, count
-    as 0). ``wavelength`` is the one the pattern was measured at.
+    (rows at the same 2θ, several reflections of a peak list, are summed); intensities must be
+    finite (negative values, from a background subtraction, count as 0). ``wavelength`` is the
+    one the pattern was measured at.
 
     Raises
     ------

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+import graphdiff
 from graphdiff.cli import cli
 from graphdiff_crystals import sample_path
 
@@ -58,6 +59,9 @@ steps = 5
         text = run(["train", str(cfg), "--quiet"])
         assert "trained 6 steps" in text
         out[task] = root / task / "last.ckpt"
+    meta = graphdiff.load(out["dng"], device="cpu").meta
+    assert set(meta["target_ranges"]) == {"crystals-density", "crystals-volume_per_atom", "crystals-num_elements"}
+    assert meta["target_ranges"]["crystals-density"][2] == meta["num_train"]  # every training structure
     return out
 
 
@@ -107,7 +111,8 @@ def test_bad_cli_input_is_reported(trained, small_csv, tmp_path):
     res = runner.invoke(cli, ["sample", "--checkpoint", str(trained["dng"]), "--num", "3", "--target", "heat_ref",
                               "--out", str(tmp_path / "x.csv")])
     assert res.exit_code == 2 and "expected NAME=VALUE" in res.output
-    res = runner.invoke(cli, ["sample", "--checkpoint", "no-such-model", "--num", "3", "--out", str(tmp_path / "x.csv")])
+    res = runner.invoke(cli, ["sample", "--checkpoint", "no-such-model", "--num", "3", "--out",
+                              str(tmp_path / "x.csv")])
     assert res.exit_code == 2 and "no bundled checkpoint" in res.output
     res = runner.invoke(cli, ["sample", "--checkpoint", str(trained["dng"]), "--num", "3", "--out",
                               str(tmp_path / "x.xyz")])

@@ -44,7 +44,8 @@ def test_judges_on_ranked_candidates_and_bad_names(rows, tmp_path):
     assert len(got) == 6 and all(float(x["judged_crystals-volume_per_atom"]) > 0 for x in got)
     r = CliRunner().invoke(cli, ["sample", "-c", "perov5-csp", "--task", "csp", "--input", str(rows),
                                  "--out", str(out), "--judge", "nope"])
-    assert r.exit_code == 2 and "judge 'nope': no such predictor file, bundled predictor or registered target" in r.output
+    assert r.exit_code == 2
+    assert "judge 'nope': no such predictor file, bundled predictor or registered target" in r.output
     assert "crystals-density" in r.output
 
 

@@ -128,8 +128,8 @@ def test_neighbour_list_matches_pymatgen(triclinic):
 def test_self_term_and_sorted_targets():
     lat = np.eye(3) * 20.0
     frac = np.array([[0.1, 0.1, 0.1], [0.6, 0.6, 0.6], [0.12, 0.1, 0.1]])
-    f, l, ptr = graph_tensors(lat, frac)
-    edge_index, shift = periodic_radius_graph(f, l, ptr, 3.0)
+    f, lat_t, ptr = graph_tensors(lat, frac)
+    edge_index, shift = periodic_radius_graph(f, lat_t, ptr, 3.0)
     pairs = sorted(map(tuple, edge_index.T.tolist()))
     # atom 1 is isolated: only its self term; atoms 0 and 2 (0.4 Å apart) see each other
     assert pairs == [(0, 0), (0, 2), (1, 1), (2, 0), (2, 2)]
@@ -155,8 +155,8 @@ def test_tiny_cell_guard_bounds_the_graph():
     graph stays small (without the guard: ~5e4 neighbours per atom)."""
     lat = np.diag([0.4, 0.5, 0.5])
     frac = np.random.default_rng(1).random((4, 3))
-    f, l, ptr = graph_tensors(lat, frac)
-    edge_index, _ = periodic_radius_graph(f, l, ptr, 5.0, max_neighbors=12)
+    f, lat_t, ptr = graph_tensors(lat, frac)
+    edge_index, _ = periodic_radius_graph(f, lat_t, ptr, 5.0, max_neighbors=12)
     assert edge_index.size(1) == 4 * 13  # 12 neighbours + the self term each
 
 
@@ -292,8 +292,7 @@ def test_supercell_atoms_get_the_outputs_of_their_primitive_atoms(which, scale):
     if which == "perov5":  # a noisy state, off the high-symmetry positions
         rng = np.random.default_rng(3)
         prim = Structure(prim.lattice, prim.species, prim.frac_coords + 0.05 * rng.standard_normal((len(prim), 3)))
-    n = len(prim)
-    # the supercell built by hand so that atom m * n + k is an image of primitive atom k
+    # the supercell built by hand so that atom m * len(prim) + k is an image of primitive atom k
     mult = np.array(scale)
     images = list(itertools.product(*[range(m) for m in scale]))
     frac = np.concatenate([(prim.frac_coords + np.array(img)) / mult for img in images])

@@ -18,8 +18,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 #: CPK-like colours of QM9's elements.
 COLORS = {"H": "0.85", "C": "0.25", "N": "tab:blue", "O": "tab:red", "F": "tab:green"}
 
@@ -62,7 +60,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     steps = args.steps or cfg.sampling.steps
     out = args.out / "molecules"
     out.mkdir(parents=True, exist_ok=True)
-    print(f"\ncheckpoint {args.checkpoint}: QM9 de novo, {meta.get('total_steps', meta.get('steps', '?'))} training steps; "
+    print(f"\ncheckpoint {args.checkpoint}: QM9 de novo, "
+          f"{meta.get('total_steps', meta.get('steps', '?'))} training steps; "
           f"generating {args.num} molecules with {steps} reverse steps")
     t0 = time.perf_counter()
     graphs = [g for chunk in sample_graphs(model, args.num, steps=steps, seed=args.seed, batch_size=64)

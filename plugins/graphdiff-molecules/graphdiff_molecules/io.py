@@ -400,7 +400,8 @@ def write_molecules(objs: list[Any], path: str | Path, *, props: list[dict[str, 
         ``ase.Atoms`` or pymatgen ``Molecule`` objects.
     path:
         ``*.extxyz`` (extended XYZ: frames with ``props`` in their info), ``*.xyz`` (plain XYZ
-        frames; extended XYZ info lines when ``props``, ``ids`` or ``extra`` are given), ``*.sdf`` (one block per molecule, bonds perceived from the geometry, see
+        frames; extended XYZ info lines when ``props``, ``ids`` or ``extra`` are given), ``*.sdf``
+        (one block per molecule, bonds perceived from the geometry, see
         :func:`graphdiff_molecules.sdf.write_sdf`), ``POSCAR``/``CONTCAR``/``*.vasp``/
         ``*.poscar`` or ``*.cif`` (one molecule in a periodic box).
     props:

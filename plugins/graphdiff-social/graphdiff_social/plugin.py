@@ -23,6 +23,10 @@ def register_domains(register):
     register("social", factory("graphdiff_social.domain:SocialDomain"),
              description="Social networks: simple undirected graphs (structure only) from networkx",
              fields=("edges",))
+    register("social-weighted", factory("graphdiff_social.domain:SocialDomain", edge_attr="weight",
+                                        name="social-weighted"),
+             description="Social networks with edge weights: the structure and each edge's numeric 'weight'",
+             fields=("edges", "weight"))
 
 
 @hookimpl

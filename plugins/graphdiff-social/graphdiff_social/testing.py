@@ -7,7 +7,7 @@ from typing import Any, Hashable
 import networkx as nx
 from hypothesis import strategies as st
 
-__all__ = ["node_labels", "social_graphs", "LABEL_KINDS"]
+__all__ = ["node_labels", "social_graphs", "weighted_graphs", "LABEL_KINDS"]
 
 #: Kinds of node labels :func:`node_labels` draws.
 LABEL_KINDS = ("int", "str", "tuple", "mixed")
@@ -51,4 +51,21 @@ def social_graphs(draw: Any, min_nodes: int = 1, max_nodes: int = 12,
     graph = nx.Graph()
     graph.add_nodes_from(labels)
     graph.add_edges_from((labels[i], labels[j]) for i, j in chosen)
+    return graph
+
+
+#: edge values: any float32 (kept exactly), or a float64 that float32 rounds but does not flush to zero
+_WEIGHTS = st.one_of(st.floats(width=32, allow_nan=False, allow_infinity=False),
+                     st.floats(min_value=-1e30, max_value=1e30).filter(lambda x: x == 0.0 or abs(x) > 1e-30),
+                     st.integers(-10**6, 10**6))
+
+
+@st.composite
+def weighted_graphs(draw: Any, attr: str = "weight", min_nodes: int = 1, max_nodes: int = 12,
+                    label_kind: str | None = None) -> nx.Graph:
+    """A :func:`social_graphs` graph whose every edge carries a real number ``attr`` (a float32,
+    a float64 in float32's normal range, or an int)."""
+    graph = draw(social_graphs(min_nodes, max_nodes, label_kind))
+    for u, v in graph.edges:
+        graph.edges[u, v][attr] = draw(_WEIGHTS)
     return graph

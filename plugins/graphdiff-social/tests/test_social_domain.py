@@ -8,6 +8,7 @@ import networkx as nx
 import pytest
 import torch
 from hypothesis import given, settings
+from hypothesis import strategies as st
 from torch_geometric.data import Data
 
 import graphdiff
@@ -17,7 +18,7 @@ from graphdiff.testing import assert_roundtrip
 from graphdiff.testing.strategies import simple_edges
 from graphdiff_social import DroppedAttributesWarning, SocialDomain, builtin_graphs
 from graphdiff_social.targets import average_clustering, density, modularity
-from graphdiff_social.testing import social_graphs
+from graphdiff_social.testing import social_graphs, weighted_graphs
 
 DOMAIN = SocialDomain()
 
@@ -200,9 +201,69 @@ def test_load_domain_through_entry_point():
     assert isinstance(domain, SocialDomain)
     info = pm.plugins["social"]
     assert info.distribution == "graphdiff-social" and info.ok
-    assert info.registered["domains"] == ["social"]
+    assert info.registered["domains"] == ["social", "social-weighted"]
     assert sorted(info.registered["targets"]) == ["social-average_clustering", "social-density",
                                                   "social-modularity"]
     target = pm.registry("targets").get("social-average_clustering")
     assert target(nx.complete_graph(3)) == 1.0 and target.domain == "social"
     assert isinstance(graphdiff.load_domain("social"), SocialDomain)
+
+
+
+# ---------------------------------------------------------------------------- edge weights
+WEIGHTED = SocialDomain(edge_attr="weight", name="social-weighted")
+
+
+@settings(max_examples=200, deadline=None)
+@given(weighted_graphs(max_nodes=10))
+def test_weights_roundtrip_within_float32(graph):
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the weight is kept, not dropped
+        data = assert_roundtrip(WEIGHTED, graph)
+    assert data.weight.dtype == torch.float32 and data.weight.shape == (data.edge_index.size(1), 1)
+    back = WEIGHTED.from_graph(data)
+    for u, v, w in graph.edges(data="weight"):
+        assert back.edges[u, v]["weight"] == float(torch.tensor(float(w), dtype=torch.float32))
+    assert WEIGHTED.equal(graph, WEIGHTED.from_graph(data.clone()))
+
+
+@settings(max_examples=100, deadline=None)
+@given(weighted_graphs(min_nodes=2, max_nodes=8).filter(lambda g: g.number_of_edges() > 0), st.data())
+def test_missing_or_non_numeric_weight_names_the_edge(graph, data):
+    u, v = data.draw(st.sampled_from(sorted(graph.edges, key=repr)))
+    bad = data.draw(st.sampled_from(["missing", "text", None, True, float("nan"), float("inf"), [1.0]]))
+    if bad == "missing":
+        del graph.edges[u, v]["weight"]
+    else:
+        graph.edges[u, v]["weight"] = bad
+    with pytest.raises(DataError) as info:
+        WEIGHTED.to_graph(graph)
+    msg = str(info.value)
+    assert f"edge ({u!r}, {v!r})" in msg or f"edge ({v!r}, {u!r})" in msg, msg
+    assert "'weight'" in msg and "social-weighted.to_graph input" in msg
+
+
+def test_weighted_domain_spec_and_registration():
+    assert WEIGHTED.spec.names == ["edges", "weight"]
+    assert WEIGHTED.spec["weight"].kind.value == "continuous" and WEIGHTED.spec["weight"].level.value == "edge"
+    registered = graphdiff.load_domain("social-weighted")
+    assert registered.spec == WEIGHTED.spec and registered.edge_attr == "weight"
+    with pytest.raises(ValueError, match="edge_attr='edge_index' cannot name a field"):
+        SocialDomain(edge_attr="edge_index")
+    # the weight is not dropped; other attributes still are, and the plain domain drops the weight
+    graph = nx.Graph([(1, 2, {"weight": 1.5, "color": "red"})])
+    with pytest.warns(DroppedAttributesWarning, match="edge attribute 'color'") as record:
+        WEIGHTED.to_graph(graph)
+    assert "'weight'" not in str(record[0].message).split("drops")[1]
+    with pytest.warns(DroppedAttributesWarning, match="edge attribute 'weight'"):
+        DOMAIN.to_graph(graph)
+
+
+def test_generated_weights_are_written_back():
+    data = Data(num_nodes=3, edge_index=torch.tensor([[0, 1, 1, 2], [1, 2, 0, 1]]),
+                edges=torch.ones(4, dtype=torch.long), weight=torch.tensor([[0.5], [2.0], [0.5], [2.0]]))
+    graph = WEIGHTED.from_graph(data)
+    assert sorted(graph.edges(data="weight")) == [(0, 1, 0.5), (1, 2, 2.0)]
+    data.weight[3, 0] = 3.0
+    with pytest.raises(GraphValidationError, match="not symmetric"):
+        WEIGHTED.from_graph(data)

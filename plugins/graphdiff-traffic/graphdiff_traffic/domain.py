@@ -19,9 +19,12 @@ from graphdiff.nxgraph.convert import (
     describe,
     dropped_attributes,
     edge_pairs,
+    edge_values_of,
+    edge_values_to_data,
     handle_dropped,
     node_labels_of,
     restore_name,
+    same_edge_values,
     same_structure,
     structure_to_data,
 )
@@ -59,16 +62,26 @@ class TrafficDomain(Domain):
         Node-level continuous, dim 2: ``[x, y]`` in metres (projected coordinates, as OSMnx
         GraphML files of projected graphs hold them), stored exactly (``float64`` by default).
 
+    ``length`` (only with ``edge_lengths=True``; registered as ``traffic-lengths``)
+        Edge-level continuous, dim 1: each road segment's ``length`` in metres,
+        ``[2E, 1]`` (``dtype``) aligned with ``edge_index``, the same on both directions.
+
     The model of edge lengths
     -------------------------
-    The core has no edge-level continuous field, so edge lengths are not stored: the domain
-    models them as **straight-line** distances between the end nodes. :meth:`from_graph` sets
-    each edge's ``length`` to that distance. :meth:`to_graph` accepts edges without a
-    ``length``; a given length must be at least the straight-line distance (within
-    ``length_rtol``/``length_atol``: projection scale factors make planar distances differ
-    from surveyed lengths by ~0.1 %) or it raises :class:`~graphdiff.errors.DataError` (the
-    coordinates and lengths disagree, e.g. different units); a longer length (a curved road)
-    warns with :class:`LengthMismatchWarning`.
+    By default edge lengths are not stored: the domain models them as **straight-line**
+    distances between the end nodes, and :meth:`from_graph` sets each edge's ``length`` to that
+    distance. :meth:`to_graph` accepts edges without a ``length``; a given length must be at
+    least the straight-line distance (within ``length_rtol``/``length_atol``: projection scale
+    factors make planar distances differ from surveyed lengths by ~0.1 %) or it raises
+    :class:`~graphdiff.errors.DataError` (the coordinates and lengths disagree, e.g. different
+    units); a longer length (a curved road) warns with :class:`LengthMismatchWarning`.
+
+    With ``edge_lengths=True`` the lengths are kept as the continuous edge field ``length``:
+    every edge must carry a finite numeric ``length`` (else :class:`DataError` naming the edge),
+    still at least the straight-line distance, and a curved road's longer length is kept (no
+    warning); :meth:`from_graph` writes the stored (or generated) length back. A generated
+    length is the model's and is not checked against the distance of the generated
+    coordinates.
 
     Other attributes (OSMnx's ``osmid``, ``highway``, ``geometry``...) are dropped with a
     :class:`~graphdiff.nxgraph.convert.DroppedAttributesWarning` listing them, or a
@@ -89,8 +102,12 @@ class TrafficDomain(Domain):
         coordinates of ~10^6 m to 0.1 m).
     length_rtol, length_atol:
         Tolerance of the length check, relative and in metres.
+    edge_lengths:
+        Keep each edge's ``length`` as the continuous edge field ``length`` (default ``False``:
+        lengths are the straight-line distances).
     name:
-        Registry name (default ``"traffic"``).
+        Registry name (default ``"traffic"``; the plugin registers ``traffic-lengths`` with
+        ``edge_lengths=True``: sampling looks a checkpoint's domain up by this name).
     """
 
     version = "1"
@@ -102,10 +119,12 @@ class TrafficDomain(Domain):
     single_file_suffix = ".graphml"
     edge_field = "edges"
     coord_field = "coords"
+    length_field = "length"
 
     def __init__(self, *, max_nodes: int | None = DEFAULT_MAX_NODES, undirected: bool = False,
                  strict_attrs: bool = False, dtype: torch.dtype = torch.float64,
-                 length_rtol: float = 1e-3, length_atol: float = 1e-2, name: str = "traffic") -> None:
+                 length_rtol: float = 1e-3, length_atol: float = 1e-2, edge_lengths: bool = False,
+                 name: str = "traffic") -> None:
         if max_nodes is not None and max_nodes < 1:
             raise ValueError(f"max_nodes must be >= 1 or None, got {max_nodes}")
         if not dtype.is_floating_point:
@@ -117,19 +136,24 @@ class TrafficDomain(Domain):
         self.dtype = dtype
         self.length_rtol = float(length_rtol)
         self.length_atol = float(length_atol)
+        self.edge_lengths = bool(edge_lengths)
+        if self.edge_lengths:
+            self.description = "Road networks with each road's length kept (an edge value), not derived from x/y"
+        lengths = (FieldSpec(self.length_field, FieldKind.CONTINUOUS, Level.EDGE, dim=1),) if self.edge_lengths else ()
         self._spec = GraphSpec(
             name=name,
             fields=(
                 FieldSpec(self.edge_field, FieldKind.CATEGORICAL, Level.EDGE, num_classes=2,
                           labels=("none", "road")),
                 FieldSpec(self.coord_field, FieldKind.CONTINUOUS, Level.NODE, dim=2),
-            ),
+            ) + lengths,
             max_nodes=max_nodes,
         )
 
     @property
     def spec(self) -> GraphSpec:
-        """Fields ``edges`` (edge categorical, 2 classes) and ``coords`` (node continuous, dim 2)."""
+        """Fields ``edges`` (edge categorical, 2 classes), ``coords`` (node continuous, dim 2)
+        and, with ``edge_lengths``, ``length`` (edge continuous, dim 1)."""
         return self._spec
 
     # ------------------------------------------------------------------ checks
@@ -204,7 +228,7 @@ class TrafficDomain(Domain):
                     "must both be in metres (is the graph projected?)")
             if length > dist + slack:
                 longer.append((length - dist, u, v, length, dist))
-        if longer:
+        if longer and not self.edge_lengths:  # kept lengths are kept as they are
             _, u, v, length, dist = max(longer, key=lambda t: t[0])
             warnings.warn(
                 f"{where}: {len(longer)} of {graph.number_of_edges()} edges are longer than the "
@@ -233,12 +257,14 @@ class TrafficDomain(Domain):
         -------
         Data
             ``num_nodes``; ``edge_index`` ``long [2, 2E]``; ``edges`` ``long [2E]`` (all 1);
-            ``coords`` ``[n, 2]`` (``dtype``); ``node_labels``; ``graph_name`` when named.
+            ``coords`` ``[n, 2]`` (``dtype``); with ``edge_lengths``, ``length`` ``[2E, 1]``
+            (``dtype``); ``node_labels``; ``graph_name`` when named.
 
         Raises
         ------
         DataError
-            See :meth:`prepare`; dropped attributes with ``strict_attrs=True``.
+            See :meth:`prepare`; dropped attributes with ``strict_attrs=True``; with
+            ``edge_lengths``, an edge without a ``length`` (naming the edge).
 
         Warns
         -----
@@ -253,6 +279,8 @@ class TrafficDomain(Domain):
         data, order = structure_to_data(graph, self.edge_field)
         coords = [[float(graph.nodes[u]["x"]), float(graph.nodes[u]["y"])] for u in order]
         setattr(data, self.coord_field, torch.tensor(coords, dtype=self.dtype).reshape(-1, 2))
+        if self.edge_lengths:
+            edge_values_to_data(graph, data, order, "length", self.length_field, where, self.dtype)
         return data
 
     def from_graph(self, data: Data) -> nx.Graph:
@@ -262,7 +290,8 @@ class TrafficDomain(Domain):
         -------
         nx.Graph
             Nodes (original labels, or ``0..n-1``) with float ``x``/``y``; edges with
-            ``length`` = straight-line distance between their nodes (metres).
+            ``length`` = straight-line distance between their nodes (metres), or with
+            ``edge_lengths`` the stored (generated) ``length``.
 
         Raises
         ------
@@ -276,14 +305,17 @@ class TrafficDomain(Domain):
         graph = nx.Graph()
         for label, (x, y) in zip(labels, coords):
             graph.add_node(label, x=x, y=y)
+        kept = edge_values_of(data, self.length_field) if self.edge_lengths else None
         for i, j in edge_pairs(data, self.edge_field):
-            graph.add_edge(labels[i], labels[j], length=math.dist(coords[i], coords[j]))
+            length = kept[i, j] if kept is not None else math.dist(coords[i], coords[j])
+            graph.add_edge(labels[i], labels[j], length=length)
         return restore_name(graph, data)
 
     def equal(self, a: Any, b: Any) -> bool:
         """Same node and edge sets and the same coordinates (to the precision of ``dtype``).
 
-        Edge lengths are not compared: the domain derives them from the coordinates.
+        Edge lengths are compared (to the precision of ``dtype``) only with ``edge_lengths``;
+        otherwise the domain derives them from the coordinates.
         """
         if not (isinstance(a, nx.Graph) and isinstance(b, nx.Graph) and same_structure(a, b)):
             return False
@@ -295,7 +327,7 @@ class TrafficDomain(Domain):
                     return False
                 if not math.isclose(float(va), float(vb), rel_tol=2 * info.eps, abs_tol=info.tiny):
                     return False
-        return True
+        return not self.edge_lengths or same_edge_values(a, b, "length", self.dtype)
 
     # ------------------------------------------------------------------ I/O
     def read(self, path: str | Path, *, strict: bool = False,

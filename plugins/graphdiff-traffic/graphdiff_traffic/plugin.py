@@ -23,6 +23,10 @@ def register_domains(register):
     register("traffic", factory("graphdiff_traffic.domain:TrafficDomain"),
              description="Road networks: planar undirected graphs with node x/y in metres",
              fields=("edges", "coords"))
+    register("traffic-lengths", factory("graphdiff_traffic.domain:TrafficDomain", edge_lengths=True,
+                                        name="traffic-lengths"),
+             description="Road networks with each road's length kept (an edge value), not derived from x/y",
+             fields=("edges", "coords", "length"))
 
 
 @hookimpl

@@ -8,7 +8,7 @@ from typing import Any
 import networkx as nx
 from hypothesis import strategies as st
 
-__all__ = ["coordinates", "road_networks"]
+__all__ = ["coordinates", "road_networks", "road_networks_with_lengths"]
 
 #: Coordinates in metres: any finite float in +-1e7 (projected coordinates reach ~1e7 m).
 coordinates = st.floats(min_value=-1e7, max_value=1e7, allow_nan=False, allow_infinity=False)
@@ -37,4 +37,16 @@ def road_networks(draw: Any, min_nodes: int = 1, max_nodes: int = 12) -> nx.Grap
             graph.add_edge(u, v, length=math.hypot(a["x"] - b["x"], a["y"] - b["y"]))
         else:
             graph.add_edge(u, v)
+    return graph
+
+
+@st.composite
+def road_networks_with_lengths(draw: Any, min_nodes: int = 1, max_nodes: int = 12) -> nx.Graph:
+    """A :func:`road_networks` network whose every edge has a ``length``: the straight-line
+    distance times a curvature factor in ``[1, 3]`` (a road is never shorter than the line)."""
+    graph = draw(road_networks(min_nodes, max_nodes))
+    for u, v in graph.edges:
+        a, b = graph.nodes[u], graph.nodes[v]
+        dist = math.hypot(a["x"] - b["x"], a["y"] - b["y"])
+        graph.edges[u, v]["length"] = dist * draw(st.floats(min_value=1.0, max_value=3.0))
     return graph

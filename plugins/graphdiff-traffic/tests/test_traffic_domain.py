@@ -9,6 +9,7 @@ import networkx as nx
 import pytest
 import torch
 from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import graphdiff
 from graphdiff.errors import DataError
@@ -17,7 +18,7 @@ from graphdiff.plugins import PluginManager
 from graphdiff.testing import assert_roundtrip
 from graphdiff_traffic import LengthMismatchWarning, TrafficDomain, road_like_graphs
 from graphdiff_traffic.targets import global_efficiency, mean_edge_length, spatial_efficiency
-from graphdiff_traffic.testing import road_networks
+from graphdiff_traffic.testing import road_networks, road_networks_with_lengths
 
 DOMAIN = TrafficDomain()
 
@@ -297,3 +298,56 @@ def test_bundled_roads_model_is_listed_and_draws_networks_of_the_requested_scale
         lengths[request] = sum(mean_edge_length(g) for g in graphs) / len(graphs)
     # the condition steers the scale: blocks of 60 m against blocks of 160 m
     assert lengths[160.0] > 1.8 * lengths[60.0]
+
+
+
+# ---------------------------------------------------------------------------- kept lengths
+LENGTHS = TrafficDomain(edge_lengths=True, name="traffic-lengths")
+
+
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+@settings(max_examples=100, deadline=None)
+@given(graph=road_networks_with_lengths(max_nodes=10))
+def test_kept_lengths_roundtrip(dtype, graph):
+    domain = TrafficDomain(edge_lengths=True, dtype=dtype, name="traffic-lengths")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # curved roads keep their length: no LengthMismatchWarning
+        data = assert_roundtrip(domain, graph)
+    assert data.length.dtype == dtype and data.length.shape == (data.edge_index.size(1), 1)
+    back = domain.from_graph(data)
+    for u, v, length in graph.edges(data="length"):
+        assert back.edges[u, v]["length"] == float(torch.tensor(length, dtype=dtype))
+
+
+@settings(max_examples=60, deadline=None)
+@given(road_networks_with_lengths(min_nodes=2, max_nodes=8).filter(lambda g: g.number_of_edges() > 0), st.data())
+def test_missing_or_non_numeric_length_names_the_edge(graph, data):
+    u, v = data.draw(st.sampled_from(sorted(graph.edges)))
+    bad = data.draw(st.sampled_from(["missing", "text", None, True, float("nan")]))
+    if bad == "missing":
+        del graph.edges[u, v]["length"]
+    else:
+        graph.edges[u, v]["length"] = bad
+    with pytest.raises(DataError) as info:
+        LENGTHS.to_graph(graph)
+    msg = str(info.value)
+    assert f"edge ({u!r}, {v!r})" in msg or f"edge ({v!r}, {u!r})" in msg, msg
+    assert "length" in msg
+
+
+def test_kept_lengths_spec_registration_and_generated_lengths():
+    assert LENGTHS.spec.names == ["edges", "coords", "length"]
+    assert DOMAIN.spec.names == ["edges", "coords"]   # the default domain is unchanged
+    registered = graphdiff.load_domain("traffic-lengths")
+    assert registered.spec == LENGTHS.spec and registered.edge_lengths
+    # a generated length is written back as it is, not replaced by the distance
+    from torch_geometric.data import Data
+    data = Data(num_nodes=2, edge_index=torch.tensor([[0, 1], [1, 0]]), edges=torch.ones(2, dtype=torch.long),
+                coords=torch.tensor([[0.0, 0.0], [3.0, 4.0]], dtype=torch.float64),
+                length=torch.tensor([[7.5], [7.5]], dtype=torch.float64))
+    assert LENGTHS.from_graph(data).edges[0, 1]["length"] == 7.5
+    assert DOMAIN.from_graph(data).edges[0, 1]["length"] == 5.0
+    # kept lengths are compared by equal
+    a = _road((0, 1, 7.5), coords={0: (0.0, 0.0), 1: (3.0, 4.0)})
+    b = _road((0, 1, 6.0), coords={0: (0.0, 0.0), 1: (3.0, 4.0)})
+    assert not LENGTHS.equal(a, b) and DOMAIN.equal(a, b)

@@ -70,14 +70,17 @@ def _build_command() -> Any:
     @click.option("--steps", type=click.IntRange(min=1), default=500, show_default=True,
                   help="Maximum relaxation steps per structure.")
     @click.option("--time-limit", type=click.FloatRange(min=0), default=300.0, show_default=True,
-                  help="Wall-clock seconds per structure; a structure out of time keeps its last step and is "
-                       "marked timed_out.")
+                  help="Seconds per structure (its share of the batched work; wall clock with --relaxer ase); "
+                       "a structure out of time keeps its last step and is marked timed_out.")
+    @click.option("--relaxer", "engine", type=click.Choice(["batched", "ase"]), default="batched", show_default=True,
+                  help="batched: FIRE + FrechetCellFilter on --batch-size structures per CHGNet call; ase: chgnet's "
+                       "StructOptimizer (the same FIRE and filter), one structure at a time.")
     @click.option("--no-relax", is_flag=True, help="Static CHGNet energies of the structures as given.")
     @click.option("--fixed-cell", is_flag=True, help="Relax positions only.")
     @click.option("--workers", type=click.IntRange(min=1), default=1, show_default=True,
                   help="Relaxation processes.")
     @click.option("--batch-size", type=click.IntRange(min=1), default=16, show_default=True,
-                  help="Structures per batch of static CHGNet energies.")
+                  help="Structures per CHGNet call (static energies, and the batched relaxer).")
     @click.option("--max-atoms", type=click.IntRange(min=1), default=200, show_default=True,
                   help="Larger structures get an error row.")
     @click.option("--device", type=click.Choice(["auto", "cpu", "cuda", "mps"]), default="auto", show_default=True)
@@ -86,7 +89,8 @@ def _build_command() -> Any:
     @click.option("--quiet", "-q", is_flag=True, help="No progress bars.")
     def stability_cmd(generated: Path, entries: Path | None, train: Path | None, out: Path, entries_correction: str,
                       element_refs: Path | None, no_shipped_refs: bool, cache: Path | None, fmax: float, steps: int,
-                      time_limit: float, no_relax: bool, fixed_cell: bool, workers: int, batch_size: int, max_atoms: int, device: str,
+                      time_limit: float, engine: str, no_relax: bool, fixed_cell: bool, workers: int,
+                      batch_size: int, max_atoms: int, device: str,
                       save_relaxed: Path | None, quiet: bool) -> None:
         """Stability of generated crystals: CHGNet relaxation, energy above the convex hull, and the
         stable / metastable / unique / novel / S.U.N. rates.
@@ -106,7 +110,8 @@ def _build_command() -> Any:
             raise click.UsageError("--element-refs and --no-shipped-refs concern a --train hull; with --entries the "
                                    "hull is the entries")
         settings = RelaxSettings(fmax=fmax, steps=steps, time_limit=time_limit, relax=not no_relax,
-                                 relax_cell=not fixed_cell, device=None if device == "auto" else device)
+                                 relax_cell=not fixed_cell, device=None if device == "auto" else device,
+                                 engine=engine, batch_size=batch_size)
         cache_path = cache
         if cache_path is None and entries is None:
             cache_path = out.with_name(out.stem + ".relax-cache.json")

@@ -1,13 +1,22 @@
 """CHGNet relaxation of crystals for ``graphdiff stability``: settings, the relaxer, worker
 processes and the cache of relaxed energies.
 
-CHGNet (the pretrained ``0.3.0`` model that ships in the ``chgnet`` wheel) through chgnet's own
-``StructOptimizer`` parts: its ASE calculator, the FIRE optimizer and ASE's ``FrechetCellFilter``
-(cell and positions), stopped at ``fmax`` (eV/Å) or ``steps``. The optimizer is stepped with
-``Optimizer.irun`` so that a wall-clock limit per structure is checked after every step; a
-structure that runs out of time keeps the energy and structure of its last step and is marked
-``timed_out`` (never dropped). Static energies of the unrelaxed structures are predicted in
-batches (``CHGNet.predict_structure`` on lists).
+CHGNet (the pretrained ``0.3.0`` model that ships in the ``chgnet`` wheel), FIRE on atom
+positions and cell in ASE's ``FrechetCellFilter`` coordinates, stopped at ``fmax`` (eV/Å) or
+``steps``, by one of two engines (``RelaxSettings.engine``):
+
+``"batched"`` (default)
+    :func:`graphdiff_crystals.stability.batch_relax.relax_batch`: the same FIRE and filter,
+    many structures per CHGNet call and one backward pass for forces and stress; the time
+    limit is checked against each structure's own share of the work.
+``"ase"``
+    chgnet's own ``StructOptimizer`` parts: its ASE calculator, ASE's FIRE optimizer and
+    ``FrechetCellFilter``, one structure at a time, stepped with ``Optimizer.irun`` so that a
+    wall-clock limit per structure is checked after every step.
+
+A structure that runs out of time keeps the energy and structure of its last step and is
+marked ``timed_out`` (never dropped). Static energies of the unrelaxed structures are
+predicted in batches (``CHGNet.predict_structure`` on lists).
 """
 
 from __future__ import annotations
@@ -27,7 +36,11 @@ from typing import Any, Sequence
 
 import numpy as np
 
-__all__ = ["RelaxSettings", "Relaxer", "relax_structures", "RelaxCache", "structure_key"]
+__all__ = ["RelaxSettings", "Relaxer", "relax_structures", "RelaxCache", "structure_key", "ENGINES"]
+
+#: relaxation engines: name -> what runs (see the module docstring)
+ENGINES = {"batched": "graphdiff batched FIRE + FrechetCellFilter (graphdiff_crystals.stability.batch_relax)",
+           "ase": "chgnet StructOptimizer (CHGNetCalculator, ASE FIRE + FrechetCellFilter)"}
 
 
 @dataclass
@@ -35,7 +48,10 @@ class RelaxSettings:
     """How every structure (generated, training, elemental reference) is relaxed.
 
     ``relax=False`` gives static CHGNet energies of the structures as they are.
-    ``time_limit`` is in seconds of wall clock per structure (``None``: no limit).
+    ``time_limit`` is in seconds per structure (``None``: no limit): wall clock with
+    ``engine="ase"``, the structure's own share of the work with ``engine="batched"``.
+    ``engine``: ``"batched"`` or ``"ase"`` (:data:`ENGINES`); ``batch_size``: structures per
+    CHGNet call of the batched engine (does not change the results).
     """
 
     fmax: float = 0.1
@@ -47,6 +63,16 @@ class RelaxSettings:
     cell_filter: str = "FrechetCellFilter"
     model: str = "0.3.0"
     device: str | None = None
+    engine: str = "batched"
+    batch_size: int = 16
+
+    def __post_init__(self) -> None:
+        if self.engine not in ENGINES:
+            raise ValueError(f"RelaxSettings.engine: unknown engine {self.engine!r}; choose from {sorted(ENGINES)}")
+        if self.engine == "batched" and self.relax and (self.optimizer != "FIRE"
+                                                         or self.cell_filter != "FrechetCellFilter"):
+            raise ValueError(f"RelaxSettings: the batched engine runs FIRE with FrechetCellFilter only, not "
+                             f"{self.optimizer} with {self.cell_filter}; use engine='ase'")
 
     def protocol(self) -> dict[str, Any]:
         """The settings that change a relaxed energy (the cache key), plus versions."""
@@ -63,6 +89,7 @@ class RelaxSettings:
             "relax_cell": self.relax_cell if self.relax else None,
             "fmax_eV_per_A": self.fmax if self.relax else None,
             "max_steps": self.steps if self.relax else None,
+            "engine": ENGINES[self.engine] if self.relax else None,
         }
 
     def protocol_key(self) -> str:
@@ -85,15 +112,18 @@ def _failure(error: str, t0: float | None = None) -> dict[str, Any]:
 
 
 class Relaxer:
-    """CHGNet (loaded once) with chgnet's ``StructOptimizer`` calculator and optimizer class."""
+    """CHGNet (loaded once per process) with chgnet's ``StructOptimizer`` calculator and optimizer
+    class (``engine="ase"``) or the batched relaxer (``engine="batched"``)."""
 
     def __init__(self, settings: RelaxSettings) -> None:
-        from chgnet.model import CHGNet, StructOptimizer
+        from chgnet.model import StructOptimizer
+
+        from graphdiff_crystals.stability.batch_relax import load_chgnet
 
         self.settings = settings
         with contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            self.model = CHGNet.load(model_name=settings.model, use_device=settings.device, verbose=False)
+            self.model = load_chgnet(settings.model, settings.device)
             # on_isolated_atoms="error": an atom with no neighbour within CHGNet's cutoff makes the
             # graph meaningless; such a structure gets an error row instead of a number.
             self.optimizer = StructOptimizer(model=self.model, optimizer_class=settings.optimizer,
@@ -154,6 +184,8 @@ class Relaxer:
         from pymatgen.io.ase import AseAtomsAdaptor
 
         st = self.settings
+        if st.relax and st.engine == "batched":
+            return self.relax_many([structure])[0]
         t0 = time.perf_counter()
         try:
             clean = _clean_structure(structure)
@@ -166,7 +198,11 @@ class Relaxer:
                         "error": None}
             atoms = AseAtomsAdaptor().get_atoms(clean)
             atoms.calc = self.calculator
-            with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
+            from graphdiff_crystals.stability.batch_relax import blas_one_thread
+
+            # one BLAS thread: the filter's scipy logm/expm calls on 3x3 matrices take milliseconds
+            # each with OpenBLAS threads on a busy machine
+            with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()), blas_one_thread():
                 warnings.simplefilter("ignore")
                 target = atoms
                 if st.relax_cell:
@@ -194,6 +230,40 @@ class Relaxer:
         except Exception as exc:  # noqa: BLE001 - one structure must not stop the run
             return _failure(f"CHGNet relaxation failed: {type(exc).__name__}: {exc}", t0)
 
+    def relax_many(self, structures: Sequence[Any], *, progress: bool = False,
+                   callback: Any = None) -> list[dict[str, Any]]:
+        """Relax several structures (results as :meth:`relax`'s, plus ``displacement_rms`` and
+        ``displacement_max`` in Å from the batched engine), in order; never raises for one
+        structure. The batched engine relaxes ``settings.batch_size`` at a time; the ASE one
+        one after the other. ``callback(n)`` is called with the number of structures finished
+        so far (batched engine: after every step)."""
+        st = self.settings
+        if not (st.relax and st.engine == "batched"):
+            out = []
+            for s in structures:
+                out.append(self.relax(s))
+                if callback is not None:
+                    callback(len(out))
+            return out
+        from graphdiff_crystals.stability.batch_relax import relax_batch
+
+        res = relax_batch(list(structures), fmax=st.fmax, steps=st.steps, batch_size=st.batch_size,
+                          relax_cell=st.relax_cell, model=self.model, time_limit=st.time_limit, progress=progress,
+                          callback=None if callback is None else (lambda c: callback(c["done"])))
+        out = []
+        for r in res:
+            if r["error"] is not None:
+                fail = _failure(f"CHGNet relaxation failed: {r['error']}")
+                fail.update(relax_steps=r["steps"], relax_time_s=r["time_s"])
+                out.append(fail)
+                continue
+            out.append({"structure": _clean_structure(r["structure"]), "energy": r["energy"],
+                        "energy_per_atom": r["energy_per_atom"], "relax_steps": r["steps"],
+                        "converged": r["converged"], "timed_out": r["timed_out"], "relax_time_s": r["time_s"],
+                        "displacement_rms": r["displacement_rms"], "displacement_max": r["displacement_max"],
+                        "error": None})
+        return out
+
 
 # ---------------------------------------------------------------------------- worker processes
 _WORKER: Relaxer | None = None
@@ -217,6 +287,18 @@ def _worker_relax(index: int, structure: dict[str, Any]) -> tuple[int, dict[str,
     return index, res
 
 
+def _worker_relax_many(indices: list[int], structures: list[dict[str, Any]]) -> list[tuple[int, dict[str, Any]]]:
+    from pymatgen.core import Structure
+
+    assert _WORKER is not None
+    out = []
+    for i, res in zip(indices, _WORKER.relax_many([Structure.from_dict(s) for s in structures])):
+        if res["structure"] is not None:
+            res["structure"] = res["structure"].as_dict()
+        out.append((i, res))
+    return out
+
+
 def _progress(total: int, desc: str, enabled: bool) -> Any:
     from tqdm.auto import tqdm
 
@@ -230,8 +312,10 @@ def relax_structures(structures: Sequence[Any], settings: RelaxSettings, *, work
     """Relax every structure (see :meth:`Relaxer.relax` for the result of each), in order.
 
     ``workers > 1`` relaxes in that many processes (spawned; each loads CHGNet once and uses
-    ``cpu_count // workers`` threads). Results found in ``cache`` are not recomputed; new
-    ones (except timed-out ones, which a later run with more time should redo) are stored.
+    ``cpu_count // workers`` threads; the batched engine hands each a batch of
+    ``settings.batch_size`` structures at a time). Results found in ``cache`` are not
+    recomputed; new ones (except timed-out ones, which a later run with more time should
+    redo) are stored.
     """
     results: list[dict[str, Any] | None] = [None] * len(structures)
     todo = []
@@ -264,21 +348,47 @@ def relax_structures(structures: Sequence[Any], settings: RelaxSettings, *, work
                 with ProcessPoolExecutor(max_workers=min(workers, len(todo)),
                                          mp_context=multiprocessing.get_context("spawn"),
                                          initializer=_worker_init, initargs=(asdict(settings), threads)) as pool:
-                    futures = [pool.submit(_worker_relax, i, _clean_structure(structures[i]).as_dict())
-                               for i in todo]
+                    if settings.relax and settings.engine == "batched":
+                        size = max(1, settings.batch_size)
+                        chunks = [todo[k:k + size] for k in range(0, len(todo), size)]
+                        futures = [pool.submit(_worker_relax_many, chunk,
+                                               [_clean_structure(structures[i]).as_dict() for i in chunk])
+                                   for chunk in chunks]
+                    else:
+                        futures = [pool.submit(_worker_relax, i, _clean_structure(structures[i]).as_dict())
+                                   for i in todo]
                     for fut in as_completed(futures):
-                        i, res = fut.result()
-                        if res["structure"] is not None:
-                            res["structure"] = Structure.from_dict(res["structure"])
-                        done(i, res)
+                        got = fut.result()
+                        for i, res in (got if isinstance(got, list) else [got]):
+                            if res["structure"] is not None:
+                                res["structure"] = Structure.from_dict(res["structure"])
+                            done(i, res)
             except BrokenProcessPool as exc:  # a worker died (killed, out of memory, no __main__ guard)
                 warnings.warn(f"the relaxation worker pool broke ({exc}); relaxing the remaining structures "
                               "in this process", RuntimeWarning, stacklevel=2)
         relaxer_needed = [i for i in todo if results[i] is None]
         if relaxer_needed:
             relaxer = relaxer or Relaxer(settings)
-            for i in relaxer_needed:
-                done(i, relaxer.relax(structures[i]))
+            if settings.relax and settings.engine == "batched":
+                # chunks of several batches: the batch refills as structures finish; the cache is
+                # written between chunks
+                size = max(1, settings.batch_size) * 4
+                for k in range(0, len(relaxer_needed), size):
+                    chunk = relaxer_needed[k:k + size]
+                    finished = [0]
+
+                    def tick(n: int, finished: list[int] = finished) -> None:
+                        bar.update(n - finished[0])
+                        finished[0] = n
+
+                    for i, res in zip(chunk, relaxer.relax_many([structures[i] for i in chunk], callback=tick)):
+                        results[i] = res
+                        if cache is not None:
+                            cache.put(structures[i], res)
+                    bar.update(len(chunk) - finished[0])
+            else:
+                for i in relaxer_needed:
+                    done(i, relaxer.relax(structures[i]))
     finally:
         bar.close()
         if cache is not None:

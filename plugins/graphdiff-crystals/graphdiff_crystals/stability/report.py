@@ -215,9 +215,14 @@ def stability_report(generated: Sequence[tuple[str, Any]], hull: ReferenceHull, 
     hull_summary.update(hull_info or {})
     protocol = {
         "relaxation": {**settings.protocol(), "time_limit_s_per_structure": settings.time_limit,
-                       "how": ("chgnet StructOptimizer's CHGNetCalculator and optimizer with ASE's "
-                               f"{settings.cell_filter} (cell and positions), stepped with Optimizer.irun and "
-                               "stopped at fmax, max_steps or the time limit (checked after every step)")
+                       "how": (("chgnet StructOptimizer's CHGNetCalculator and optimizer with ASE's "
+                                f"{settings.cell_filter} (cell and positions), stepped with Optimizer.irun and "
+                                "stopped at fmax, max_steps or the time limit (wall clock, checked after every step)")
+                               if settings.engine == "ase" else
+                               ("graphdiff_crystals.stability.batch_relax: ASE's FIRE on FrechetCellFilter "
+                                f"coordinates (cell and positions), {settings.batch_size} structures per CHGNet "
+                                "call, stopped at fmax (ASE's criterion on atom and cell rows), max_steps or the "
+                                "time limit (the structure's own share of the work)"))
                        if settings.relax else "no relaxation: static CHGNet energies of the structures as given"},
         "model_version": relaxer.version,
         "energy": ENERGY_PROTOCOL,

@@ -1,0 +1,324 @@
+"""The crystal tables of docs/benchmarks.md (and docs/crystals.md), from the results files.
+
+Written by ``python benchmarks/tables.py``; ``benchmarks/_doctable.py`` says how a cell names
+its figures (``{path|spec}`` of the line's entry, ``{alias:path|spec}`` of another).
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # the benchmarks' shared helpers
+from _doctable import Cite, Line, Src, Table  # noqa: E402
+from _figures import Calc, Fig  # noqa: E402
+
+DOC = "docs/benchmarks.md"
+P5 = "perov5-csp.json"
+C24 = "carbon24-dng.json"
+FREQ = "csp-frequency-baseline.json"
+SITES = Src("perov5-site-orders.json", {"recorded_as": "perov5-site-orders"})
+CAND = "variants/grouped with CSP match tolerances, "
+MEDOID = CAND + "represented by its medoid"
+ENERGY = CAND + "ranked by CHGNet energy (lowest first), represented by its lowest-energy draw"
+
+
+def k(n: int, what: str = "metrics", pct: str = "%1") -> str:
+    """A match rate with its RMSE in brackets: ``{what/k=n/match_rate} % ({what/k=n/rmse})``."""
+    return f"{{{what}/k={n}/match_rate|{pct}}} % ({{{what}/k={n}/rmse}})"
+
+
+def rate(n: int, what: str = "metrics", pct: str = "%1", alias: str = "") -> str:
+    a = f"{alias}:" if alias else ""
+    return f"{{{a}{what}/k={n}/match_rate|{pct}}}"
+
+
+def both(what: str, pct: str = "%1", ks: tuple[int, ...] = (1, 2)) -> list[str]:
+    """Cells ``k = 1 / 2`` of match rates and of RMSEs."""
+    return [" / ".join(rate(n, what, pct) + " %" for n in ks), " / ".join(f"{{{what}/k={n}/rmse}}" for n in ks)]
+
+
+TABLES = [
+    Table("perov5-csp", DOC, ["", "match rate", "RMSE"], [
+        Line(Src(P5, {"recorded_as": "k=2"}), ["graphdiff, k = 1 (of {draws_per_row|d} draws)",
+                                               "{metrics/k=1/match_rate|%1} %", "{metrics/k=1/rmse}"]),
+        Line(Src(P5, {"recorded_as": "k=2"}), ["graphdiff, k = 2 (of {draws_per_row|d} draws)",
+                                               "{metrics/k=2/match_rate|%1} %", "{metrics/k=2/rmse}"]),
+        Line(Src(P5, {"recorded_as": "k=2"}, 1), ["same, before the last sampling step denoised (below), k = 1 / 2",
+                                                  *both("metrics")]),
+        Line(Src(P5, {"recorded_as": "k=2"}, 0), [
+            "same checkpoint, earlier pipeline: {draws_per_row|d} draws, pymatgen's default grouping, first draw of "
+            "each group, k = 1 / 2", *both("metrics")]),
+        Line(Src(P5, {"recorded_as": "perov5-csp"}), ["same checkpoint, k independent samples, k = 1 / 2",
+                                                      *both("metrics")]),
+        Line(Src(P5, {"recorded_as": "k=2"}), [
+            "substitution baseline (`graphdiff evaluate --baseline substitution`), k = 1 / 2",
+            *both("baselines/substitution")]),
+        Line(Src(FREQ, {"recorded_as": "perov_5,rows=757"}), [
+            "frequency baseline (`--baseline frequency`: the commonest prototypes first), k = 1 / 2",
+            *both("metrics")]),
+        Line(Src(P5, {"recorded_as": "k=2"}), ["retrieval baseline, k = 1 / 2",
+                                               "{baselines/retrieval/k=1/match_rate|%0} % / "
+                                               "{baselines/retrieval/k=2/match_rate|%0} %", "–"]),
+        Cite(["DiffCSP (paper, public test split, k = 1)", "52.0 %", "0.076"]),
+    ], readme=["Perov-5 CSP, match rate"]),
+    Table("perov5-site-order-predictors", DOC, ["predictor", "held-out rows"], [
+        Line(SITES, ["the larger cation takes the A site (Goldschmidt; atomic radii)",
+                     "{order_accuracy_on_held_out/larger cation on A (atomic radius)|%1} %"]),
+        Line(SITES, ["the cation seen more often on the A site in training",
+                     "{order_accuracy_on_held_out/cation more often on A in training|%1} %"]),
+        Line(SITES, ["a random forest on the cations' and anions' Magpie descriptors",
+                     "{order_accuracy_on_held_out/random forest on Magpie descriptors|%1} % "
+                     "({order_accuracy_on_training_itself/random forest on Magpie descriptors|%1} % on its own "
+                     "training rows)"]),
+    ], indent="  "),
+    Table("perov5-held-out-kinds", DOC, ["held-out rows", "count"], [
+        Line(SITES, ["composition nowhere else", "{held_out_kinds/alone|d}"]),
+        Line(SITES, ["other order in the training split", "{held_out_kinds/other order in training|d}"]),
+        Line(SITES, ["other order also held out", "{held_out_kinds/other order held out|d}"]),
+        Line(SITES, ["same order in the training split", "{held_out_kinds/same order in training|d}"]),
+    ], indent="  "),
+    Table("perov5-per-kind", DOC, ["rows", "k = 1", "k = 2"], [
+        Line(SITES, [f"{label} ({{model/k=1/{kind}/rows|d}})", f"{{model/k=1/{kind}/match_rate|%1}} %",
+                     f"{{model/k=2/{kind}/match_rate|%1}} %"])
+        for label, kind in (("composition nowhere else", "alone"),
+                            ("other order in training", "other order in training"),
+                            ("other order also held out", "other order held out"))
+    ], indent="  "),
+    Table("carbon24-csp-50", DOC, ["", "k = 1", "k = 2", "k = 20"], [
+        Line(Src(C24, {"recorded_as": "k=20,rows=50"}), ["graphdiff match rate (RMSE)",
+                                                        *(k(n, pct="%0") for n in (1, 2, 20))]),
+        Line(Src(C24, {"recorded_as": "k=20,rows=50,corrector=1"}), [
+            "graphdiff, one corrector step (`--corrector-steps 1`)", *(k(n, pct="%0") for n in (1, 2, 20))]),
+        Line(Src(C24, {"recorded_as": "k=20,rows=50"}), [
+            "retrieval baseline (RMSE)", *(k(n, "baselines/retrieval", "%0") for n in (1, 2, 20))]),
+        Line(Src(C24, {"recorded_as": "k=20,rows=50"}), [
+            "substitution baseline (RMSE)", *(k(n, "baselines/substitution", "%0") for n in (1, 2, 20))]),
+        Cite(["DiffCSP (paper, public test split)", "17.5 % (0.276)", "–", "–"]),
+    ], readme=["Carbon-24 CSP, match rate"]),
+    Table("carbon24-csp-rows", DOC, ["", "k = 1", "k = 2", "k = 20"], [
+        Line(Src(C24, {"recorded_as": "k=1,rows=406"}), [
+            "graphdiff, one draw per row (all {num_test|d} rows)", k(1), "", ""]),
+        Line(Src(C24, {"recorded_as": "k=1,rows=406,corrector=1"}), [
+            "graphdiff, one draw, one corrector step ({num_test|d} rows)", k(1), "", ""]),
+        Line(Src(C24, {"recorded_as": "k=2,rows=406"}), [
+            "graphdiff, `-k 2` (draws per row: {draws_per_row|s}; all {num_test|d} rows)", k(1), k(2), ""]),
+        Line(Src(C24, {"recorded_as": "k=2,rows=406"}), [
+            "substitution / retrieval baseline ({num_test|d} rows)",
+            *(f"{rate(n, 'baselines/substitution')} / {rate(n, 'baselines/retrieval')} %" for n in (1, 2)), ""]),
+        Line(Src(FREQ, {"recorded_as": "carbon_24,rows=406"}), [
+            "frequency baseline ({num_references|d} rows)", k(1), k(2), k(20)]),
+        Line(Src(C24, {"recorded_as": "k=20,rows=100"}), [
+            "graphdiff, {draws_per_row|d} draws (rows 0–99: the 50 above and 50 more)",
+            rate(1, pct="%0") + " %", rate(2, pct="%0") + " %", k(20, pct="%0")]),
+        Line(Src(C24, {"recorded_as": "k=20,rows=100"}), [
+            "substitution / retrieval baseline (rows 0–99)",
+            *(f"{rate(n, 'baselines/substitution', '%0')} / {rate(n, 'baselines/retrieval', '%0')} %"
+              for n in (1, 2, 20))]),
+        Line(Src(FREQ, {"recorded_as": "carbon_24,rows=100"}), [
+            "frequency baseline (rows 0–99)", rate(1, pct="%0") + " %", rate(2, pct="%0") + " %", k(20, pct="%0")]),
+    ], readme=["Carbon-24 CSP, match rate"]),
+    Table("rank-by-energy", DOC, ["", "k = 1", "k = 2"], [
+        Line(Src(P5, {"recorded_as": "k=2"}), [
+            "Perov-5, all {num_test|d} held-out rows, {draws_per_row|d} draws: share of draws (the default, as in the "
+            "table above)", k(1), k(2)]),
+        Line(Src(P5, {"recorded_as": "k=2,rank-by=crystals-chgnet_energy"}), [
+            "Perov-5, {num_test|d} rows, {draws_per_row|d} draws: CHGNet energy", k(1), k(2)]),
+        Line(Src("perov5-csp-candidates.json", {"recorded_as": "perov5-csp-candidates"}), [
+            "Perov-5, first {rows|d} rows, other {draws_per_row|d} draws: share / CHGNet energy",
+            *(f"{{{MEDOID}/k={n}/match_rate|%0}} % / {{{ENERGY}/k={n}/match_rate|%0}} %" for n in (1, 2))]),
+        Line(Src("carbon24-dng-candidates.json", {"recorded_as": "carbon24-dng-candidates"}), [
+            "Carbon-24, first {rows|d} rows, {draws_per_row|d} draws: share / CHGNet energy",
+            *(f"{{{MEDOID}/k={n}/match_rate|%0}} % / {{{ENERGY}/k={n}/match_rate|%0}} %" for n in (1, 2))]),
+    ]),
+]
+
+DNG_CELLS = ["{metrics/validity/structure|%1} %", "{metrics/coverage/cov_recall|%1~} %",
+             "{metrics/coverage/cov_precision|%1~} %",
+             "{metrics/coverage/amsd_recall} / {metrics/coverage/amsd_precision}", "{metrics/wasserstein/density}"]
+
+TABLES += [
+    Table("perov5-dng", DOC, ["1,000 samples", "structural / compositional validity", "COV-R", "COV-P", "density W",
+                              "#elements W"], [
+        Line(Src("perov5-dng-dng.json"), [
+            "`perov5-dng` (one CPU hour)", "{metrics/validity/structure|%1} % / {metrics/validity/composition|%1} %",
+            "{metrics/coverage/cov_recall|%1} %", "{metrics/coverage/cov_precision|%1} %",
+            "{metrics/wasserstein/density}", "{metrics/wasserstein/num_elements}"]),
+        Cite(["CDVAE (paper)", "100 % / 98.6 %", "99.5 %", "98.5 %", "0.126", "0.026"]),
+    ], readme=["Perov-5 de novo: validity"]),
+    Table("carbon24-fingerprint-noise", DOC, ["σ (Å)", *(f"{s:g}" for s in (0.01, 0.02, 0.05, 0.1, 0.2, 0.4))], [
+        Line(Src("carbon24-fingerprint-noise.json"), ["median fingerprint distance", *(
+            f"{{noise_curve/[sigma_angstrom={s:g}]/median}}" for s in (0.01, 0.02, 0.05, 0.1, 0.2, 0.4))]),
+        Line(Src("carbon24-fingerprint-noise.json"), ["within the cutoff {struc_cutoff|g}", *(
+            f"{{noise_curve/[sigma_angstrom={s:g}]/within_cutoff|%0}} %" for s in (0.01, 0.02, 0.05, 0.1, 0.2, 0.4))]),
+    ]),
+    Table("carbon24-dng-200", DOC, ["200 samples", "validity", "COV-R", "COV-P",
+                                    "mean nearest distance, recall / precision", "density W"], [
+        Line(Src("carbon24-dng-dng-200.json"), ["bundled CPU model (`carbon24-dng-dng-200.json`)", *DNG_CELLS]),
+        Line(Src("carbon24-dng-gpu-dng.json"), ["GPU model (`carbon24-dng-gpu-dng.json`)", *DNG_CELLS]),
+    ], readme=["Carbon-24 de novo: validity"]),
+    Table("carbon24-dng-1000", DOC, ["1,000 samples", "validity", "COV-R", "COV-P",
+                                     "mean nearest distance, recall / precision", "density W", "unique / novel"], [
+        Line(Src("carbon24-dng-dng.json"), ["no corrector (`carbon24-dng-dng.json`)", *DNG_CELLS,
+                                            "{metrics/uniqueness|%1} / {metrics/novelty|%1} %"]),
+        Line(Src("carbon24-dng-dng-corrector1.json"), [
+            "one corrector step (`carbon24-dng-dng-corrector1.json`)", "**{metrics/validity/structure|%1~} %**",
+            "**{metrics/coverage/cov_recall|%1} %**", *DNG_CELLS[2:],
+            "{metrics/uniqueness|%1} / {metrics/novelty|%1} %"]),
+    ], readme=["Carbon-24 de novo: validity"]),
+]
+
+PEER = Src("crystals_peer.json")
+
+
+def verdict(k: int) -> Calc:
+    return Calc(lambda ok, diff: "equal" if diff == 0 else ("not worse" if ok else "worse"),
+                [Fig(PEER.file, {}, f"comparison/match_rate/k={k}/not_worse"),
+                 Fig(PEER.file, {}, f"comparison/match_rate/k={k}/difference")], "s")
+
+
+def peer_rate(k: int, label: str) -> Line:
+    pct = "%0" if k == 20 else "%1"
+    return Line(PEER, [label, f"{{peer/metrics/k={k}/match_rate|{pct}}} % ({{peer/metrics/k={k}/rmse}})",
+                       f"{{graphdiff/metrics/k={k}/match_rate|{pct}}} % ({{graphdiff/metrics/k={k}/rmse}})",
+                       "{$verdict}"], figs={"verdict": verdict(k)})
+
+
+def stab(src: Src, label: str, rate: str, pct: str = "%0", bold: bool = False) -> Line:
+    b = "**" if bold else ""
+    return Line(src, [label, f"{b}{{sets/generated/{rate}|{pct}}} %{b}", f"{{sets/heldout/{rate}|{pct}}} %",
+                      f"{{ratio_generated_to_heldout/{rate}|.2f?}}"])
+
+
+def stab_tail(src: Src, hull: str, speed: str = ".2f") -> list[Line]:
+    return [Line(src, ["median E_hull", f"{{sets/generated/e_hull_median|{hull}}} eV/atom",
+                       f"{{sets/heldout/e_hull_median|{hull}}} eV/atom", ""]),
+            Line(src, ["median relaxation steps", "{sets/generated/relax_steps_median|g}",
+                       "{sets/heldout/relax_steps_median|g}", ""]),
+            Line(src, ["relaxation throughput",
+                       f"{{sets/generated/relaxation_structures_per_min|{speed}}} structures/min",
+                       f"{{sets/heldout/relaxation_structures_per_min|{speed}}} structures/min", ""])]
+
+
+C24S, P5S = Src("crystals_stability.json"), Src("perov5_stability.json")
+
+TABLES += [
+    Table("peer", DOC, ["", "chemeleon-dng", "graphdiff", "graphdiff / peer"], [
+        Line(PEER, ["training steps in {minutes|g} min (steps/s)",
+                    "{peer/train/steps|,} ({peer/train/steps_per_s|.2f})",
+                    "{graphdiff/train/steps|,} ({graphdiff/train/steps_per_s|.2f})",
+                    "**{comparison/training_steps_per_s_ratio|.2f}×** (target ≥ 1.5×)"]),
+        Line(PEER, ["sampling, structures/s ({steps|,} steps)", "{peer/sample/structures_per_s|.2f}",
+                    "{graphdiff/sample/structures_per_s|.2f}",
+                    "**{comparison/sampling_structures_per_s_ratio|.2f}×** (target ≥ 2×)"]),
+        Line(PEER, ["network evaluations per step", "{peer/sample/network_evals_per_step|d} (predictor + 1 corrector)",
+                    "{graphdiff/sample/network_evals_per_step|d} (ancestral)", ""]),
+        Line(PEER, ["peak memory, training / sampling",
+                    "{peer/train/peak_rss_mb|,.0f} / {peer/sample/peak_rss_mb|,.0f} MB",
+                    "{graphdiff/train/peak_rss_mb|,.0f} / {graphdiff/sample/peak_rss_mb|,.0f} MB",
+                    "{comparison/peak_rss_ratio_train|.2f} / {comparison/peak_rss_ratio_sample|.2f}"]),
+        peer_rate(1, "match rate (RMSE), k = 1"), peer_rate(2, "k = 2"), peer_rate(20, "k = 20"),
+    ], readme=["beside chemeleon-dng"]),
+    Table("carbon24-stability", DOC, ["", "generated (`carbon24-dng`)", "held-out real", "generated / held-out"], [
+        stab(C24S, "stable (E_hull ≤ 0)", "stable_rate"),
+        stab(C24S, "metastable (E_hull ≤ 0.1 eV/atom)", "metastable_rate"),
+        stab(C24S, "unique", "unique_rate"), stab(C24S, "novel", "novel_rate"),
+        Line(C24S, ["S.U.N. / M.S.U.N.", "{sets/generated/sun_rate|%0} % / {sets/generated/msun_rate|%0} %",
+                    "{sets/heldout/sun_rate|%0} % / {sets/heldout/msun_rate|%0} %",
+                    "{ratio_generated_to_heldout/sun_rate|.2f?}"]),
+        *stab_tail(C24S, ".2f"),
+    ], readme=["Carbon-24 stability"]),
+    Table("perov5-stability", DOC, ["", "generated (`perov5-dng`)", "held-out real", "generated / held-out"], [
+        stab(P5S, "stable (E_hull ≤ 0)", "stable_rate"),
+        stab(P5S, "metastable (E_hull ≤ 0.1 eV/atom)", "metastable_rate"),
+        stab(P5S, "unique", "unique_rate"), stab(P5S, "novel", "novel_rate"),
+        Line(P5S, ["**S.U.N.** / M.S.U.N.", "**{sets/generated/sun_rate|%0} %** / {sets/generated/msun_rate|%0} %",
+                   "{sets/heldout/sun_rate|%0} % / {sets/heldout/msun_rate|%0} %",
+                   "{ratio_generated_to_heldout/sun_rate|.2f?} / {ratio_generated_to_heldout/msun_rate|.2f?}"]),
+        *stab_tail(P5S, "±2", ".1f"),
+    ], readme=["Perov-5 stability"]),
+]
+
+SCALE = Src("crystals_scale.json")
+THRU = "crystals_throughput.json"
+FLOPS, TORCHRUN, STREAM = (Src(THRU, {"recorded_as": k}) for k in ("flops", "torchrun", "stream"))
+
+
+def at(mode: str, atoms: int) -> str:
+    return f"rows/[mode={mode},atoms={atoms}]"
+
+
+def scale_cells(mode: str, atoms: int) -> str:
+    """``1.4 ms, 0.0 MB`` below a second, ``1.24 s, 140 MB`` above (of one mode and size)."""
+    return (f"{{{at(mode, atoms)}/median_ms|.1f}} ms, {{{at(mode, atoms)}/peak_increment_mb|.1f}} MB" if atoms < 100
+            else f"{{$s_{mode}|.2f}} s, "
+                 f"{{{at(mode, atoms)}/peak_increment_mb|{'.0f' if mode == 'fully_connected' else '.1f'}}} MB")
+
+
+def seconds(mode: str, atoms: int) -> Calc:
+    return Calc(lambda ms: ms / 1000, [Fig(SCALE.file, {}, f"{at(mode, atoms)}/median_ms")], ".2f")
+
+
+def profile(label: str, category: str, pct: str = "%0") -> Line:
+    return Line(FLOPS, [label, f"{{profile/categories/[category={category}]/share|{pct}}} %"])
+
+
+def torchrun(i: int) -> Line:
+    c = f"configs/{i}"
+    return Line(TORCHRUN, [f"{{{c}/rows|d}}",
+                           f"{{{c}/median_wall_s/1 process|.1f}} s ({{{c}/median_sampling_s/1 process|.1f}} s)",
+                           f"{{{c}/median_wall_s/torchrun 2|.1f}} s ({{{c}/median_sampling_s/torchrun 2|.1f}} s)",
+                           f"{{{c}/speedup_wall|.2f}} / {{{c}/speedup_sampling|.2f}}"])
+
+
+TABLES += [
+    Table("crystals-scale", DOC, ["atoms", "fully connected", "radius graph"], [
+        Line(SCALE, ["{" + at("radius", n) + "/atoms|d}", scale_cells("fully_connected", n), scale_cells("radius", n)],
+             figs={"s_fully_connected": seconds("fully_connected", n), "s_radius": seconds("radius", n)})
+        for n in (5, 200)], readme=["crystal sampling step"]),
+    Table("throughput-by-batch", DOC, ["compositions per batch", "time for 100 steps", "structures/s", "GFLOP/s",
+                                       "share of the 1-thread peak"], [
+        Line(FLOPS, [f"{{by_batch/[batch={b}]/batch|d}}", f"{{by_batch/[batch={b}]/median_sampling_s|.2f}} s",
+                     f"{{by_batch/[batch={b}]/structures_per_s|.1f}}", f"{{by_batch/[batch={b}]/achieved_gflops|.1f}}",
+                     f"{{by_batch/[batch={b}]/fraction_of_peak_1_thread|%1}} %"]) for b in (1, 16, 64, 256)]),
+    Table("throughput-profile", DOC, ["category", "share of the step"], [
+        profile("matrix multiply (`addmm`)", "matmul/linear"),
+        profile("memory and shape (mostly `cat` of the edge features, copies)", "memory/shape"),
+        profile("elementwise (mostly SiLU)", "elementwise"),
+        profile("scatter and index (gathering node features onto pairs, the mean of messages)", "scatter/index"),
+        Line(FLOPS, ["Python and dispatch (wall time minus operator time; {profile/op_calls_per_step|.0f} "
+                     "operator calls "
+                     "per step)", "{profile/categories/[category=python/dispatch overhead]/share|%0} %"]),
+        profile("sin/cos Fourier features", "sin/cos features", "%1"),
+        profile("layer norm", "layernorm", "%1"),
+    ]),
+    Table("throughput-torchrun", DOC, [
+        "rows", "1 process: whole command (sampling)", "torchrun, 2 processes: whole command (sampling, slowest rank)",
+        "speed-up: whole command / sampling"], [torchrun(0), torchrun(1)]),
+    Table("throughput-stream", DOC, ["N", "peak RSS", "rows written", "wall time"], [
+        Line(STREAM, [f"{{runs/{i}/num|,}}", f"{{runs/{i}/peak_rss_mb|.0f}} MB", f"{{runs/{i}/rows_written|,}}",
+                      f"{{runs/{i}/wall_s|.0f}} s"]) for i in range(3)]),
+]
+
+# docs/crystals.md
+CRYSTALS = "docs/crystals.md"
+SCALE_ROWS = (5, 40, 80, 200)
+TABLES += [
+    Table("frequency-baseline-sample", CRYSTALS, ["baseline", "k = 1", "k = 2", "k = 20"], [
+        Line(Src(FREQ, {"recorded_as": "bundled sample,rows=100"}), [
+            "frequency", *(f"{{metrics/k={n}/match_rate|.2f}}" for n in (1, 2, 20))]),
+    ]),
+    Table("scale-rows", CRYSTALS, ["atoms", "edges, fully connected", "edges, 5 Å radius", "ms, fully connected",
+                                   "ms, radius", "peak MB added, fully connected", "peak MB added, radius"], [
+        Line(SCALE, ["{" + at("radius", n) + "/atoms|d}", "{" + at("fully_connected", n) + "/edges|d}",
+                     "{" + at("radius", n) + "/edges|d}",
+                     *("{" + at(m, n) + f"/median_ms|{'.1f' if n < 10 else '.0f'}}}"
+                       for m in ("fully_connected", "radius")),
+                     *("{" + at(m, n) + "/peak_increment_mb|.1f}" for m in ("fully_connected", "radius"))])
+        for n in SCALE_ROWS]),
+    Table("scale-slopes", CRYSTALS, ["", "time", "memory", "edges"], [
+        Line(SCALE, [label, f"{{slopes/{m}/time_vs_atoms_ge20|.2f}}", f"{{slopes/{m}/memory_vs_atoms_ge20|.2f}}",
+                     f"{{slopes/{m}/edges_vs_atoms|.2f}}"])
+        for label, m in (("radius graph", "radius"), ("fully connected", "fully_connected"))],
+        readme=["crystal sampling step"]),
+]
