@@ -17,7 +17,6 @@ relax steps).
 from __future__ import annotations
 
 import argparse
-import statistics
 import sys
 import time
 import warnings
@@ -25,6 +24,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # the benchmarks' shared helpers
 from _provenance import Run, key_from_args, record  # noqa: E402
+from crystals_relax_effect import relaxation_summary  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
@@ -57,14 +57,7 @@ def main() -> None:
     info = [i for c in cands for i in c.info]
     out: dict = {"checkpoint": name, "dataset": args.dataset, "rows": len(records),
                  "seconds_sample_and_relax": round(seconds, 1),
-                 "relaxation": {
-                     "relaxed": sum(bool(i.get("relaxed")) for i in info),
-                     "converged": sum(bool(i.get("relax_converged")) for i in info),
-                     "failed": [i["relax_error"] for i in info if i.get("relax_error")][:10],
-                     "median_steps": statistics.median(i.get("relax_steps", 0) for i in info) if info else None,
-                     "median_displacement_rms": statistics.median(
-                         [i["relax_displacement_rms"] for i in info if i.get("relax_displacement_rms") is not None]
-                         or [0])}}
+                 "relaxation": relaxation_summary(info)}
     for label, pick in (("raw", lambda c: c.unrelaxed), ("relaxed", lambda c: list(c))):
         gen = [{"id": str(i), "obj": s} for i, c in enumerate(cands) for s in pick(c)]
         metrics = graphdiff.evaluate(gen, refs, task="csp", domain="crystals", k=[1])["metrics"]

@@ -33,6 +33,19 @@ ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
 
 
+def relaxation_summary(info: list[dict]) -> dict:
+    """How the relaxation of generated items went, from their ``info`` (``Model.sample`` /
+    ``complete`` with ``relax=``): counts, the first failures, median steps and displacement."""
+    return {
+        "relaxed": sum(bool(i.get("relaxed")) for i in info),
+        "converged": sum(bool(i.get("relax_converged")) for i in info),
+        "failed": [i["relax_error"] for i in info if i.get("relax_error")][:10],
+        "median_steps": statistics.median(i.get("relax_steps", 0) for i in info) if info else None,
+        "median_displacement_rms": statistics.median(
+            [i["relax_displacement_rms"] for i in info if i.get("relax_displacement_rms") is not None] or [0]),
+    }
+
+
 def summary(metrics: dict) -> dict:
     """The figures worth keeping of a dng result (per-item rows and long lists left out)."""
     out = {}
@@ -70,15 +83,8 @@ def main() -> None:
     out: dict = {
         "checkpoint": args.checkpoint, "dataset": dataset, "num": len(samples), "skipped": len(samples.skipped),
         "seconds_sample_and_relax": round(seconds, 1),
-        "relaxation": {
-            "relaxed": sum(bool(i.get("relaxed")) for i in info),
-            "converged": sum(bool(i.get("relax_converged")) for i in info),
-            "failed": [i["relax_error"] for i in info if i.get("relax_error")][:10],
-            "median_steps": statistics.median(i.get("relax_steps", 0) for i in info) if info else None,
-            "median_displacement_rms": statistics.median(
-                [i["relax_displacement_rms"] for i in info if i.get("relax_displacement_rms") is not None] or [0]),
-            "median_energy_per_atom": statistics.median(energies) if energies else None,
-        },
+        "relaxation": {**relaxation_summary(info),
+                       "median_energy_per_atom": statistics.median(energies) if energies else None},
     }
     for name, items in (("raw", samples.unrelaxed), ("relaxed", list(samples))):
         t1 = time.perf_counter()

@@ -444,13 +444,22 @@ class Model:
                 opts[name] = _positive(f"relax {name}", opts[name])
         return opts
 
-    def _relax(self, part: Samples, opts: dict[str, Any] | None, guided: list, judging: list,
-               progress: bool) -> Samples:
-        """Relax ``part`` in place (objects, graphs and info); targets and judges are scored
-        again on the relaxed objects. An object that fails keeps its unrelaxed form and says why
-        in ``info["relax_error"]``."""
-        if opts is None or not len(part):
-            return part
+    def _finish(self, part: Samples, relaxing: dict[str, Any] | None, guided: list, judging: list,
+                progress: bool, *, guided_scored: bool = False) -> Samples:
+        """Relax ``part`` when asked, then score the final objects: each requested target's
+        achieved value (unless ``guided_scored`` and nothing was relaxed) and each judge."""
+        if relaxing is not None:
+            self._relax(part, relaxing, progress)
+        if relaxing is not None or not guided_scored:
+            self._score(part, guided)
+        self._score(part, judging, prefix="judged_")
+        return part
+
+    def _relax(self, part: Samples, opts: dict[str, Any], progress: bool) -> None:
+        """Relax ``part`` in place (objects, graphs and info). An object that fails keeps its
+        unrelaxed form and says why in ``info["relax_error"]``."""
+        if not len(part):
+            return
         opts = dict(opts)
         keep = bool(opts.pop("keep_unrelaxed", False))
         results = self.domain.relax(list(part), progress=progress, **opts)
@@ -476,9 +485,6 @@ class Model:
             part[j] = res["obj"]
             if part.graphs:
                 part.graphs[j] = graph
-        self._score(part, guided)
-        self._score(part, judging, prefix="judged_")
-        return part
 
     def _judges(self, judges: Sequence[str], cond: dict, guided: list) -> list:
         requests = [(n, "=", v) for n, v in (cond or {}).items()] + [(t.name, op, v) for t, op, v in guided]
@@ -585,16 +591,13 @@ class Model:
                               skipped=pool.skipped)
                 worst = max((request_shortfall(out.info[j], guided) for j in range(len(out))), default=0.0)
                 out.selection = {"kept": len(kept), "drawn": drawn, "largest_shortfall": worst}
-                self._score(out, judging, prefix="judged_")
-                yield self._relax(out, relaxing, guided, judging, progress)
+                yield self._finish(out, relaxing, guided, judging, progress, guided_scored=True)
                 return
             for chunk in sample_graphs(self.diffusion, n, seed=seed, cond=cond or None, step_progress=bar, **opts):
                 part = self._convert(chunk, [str(start + j) for j in range(len(chunk))],
                                      [dict(requested) for _ in chunk], start)
                 start += len(chunk)
-                self._score(part, guided)
-                self._score(part, judging, prefix="judged_")
-                yield self._relax(part, relaxing, guided, judging, progress)
+                yield self._finish(part, relaxing, guided, judging, progress)
         finally:
             bar.close()
 
@@ -807,9 +810,9 @@ class Model:
                     done += chunk
                     while len(done) >= k:
                         part, done = done[:k], done[k:]
-                        cands = self._candidates(part, ids[i], [{"rank": r, **requested, **_flag(unseen[i])}
-                                                                for r in range(k)], guided, judging)
-                        yield i, self._relax(cands, relaxing, guided, judging, progress)
+                        yield i, self._candidates(part, ids[i], [{"rank": r, **requested, **_flag(unseen[i])}
+                                                                 for r in range(k)], guided, judging, relaxing,
+                                                  progress)
                         i += 1
             finally:
                 bar.close()
@@ -819,20 +822,18 @@ class Model:
         if draws < 1 or max_draws < draws:
             raise ConfigError(f"need draws >= 1 and max_draws >= draws (got {draws}, {max_draws})")
         for i, cands in self._distinct(graphs, ids, k, draws, max_draws, opts, seed, progress, ranking, requested,
-                                       guided, judging):
+                                       guided, judging, relaxing):
             for info in cands.info:
                 info.update(_flag(unseen[i]))
-            yield i, self._relax(cands, relaxing, guided, judging, progress)
+            yield i, cands
 
-    def _candidates(self, graphs: list[Any], rid: str, info: list[dict], guided: list, judging: list) -> Samples:
-        out = self._convert(graphs, [rid] * len(graphs), info)
-        self._score(out, guided)
-        self._score(out, judging, prefix="judged_")
-        return out
+    def _candidates(self, graphs: list[Any], rid: str, info: list[dict], guided: list, judging: list,
+                    relaxing: dict[str, Any] | None, progress: bool) -> Samples:
+        return self._finish(self._convert(graphs, [rid] * len(graphs), info), relaxing, guided, judging, progress)
 
     def _distinct(self, graphs: list[Any], ids: list[str], k: int, draws: int, max_draws: int, opts: dict,
                   seed: int, progress: bool, ranking: Any, requested: dict, guided: list,
-                  judging: list) -> Iterator[tuple[int, Samples]]:
+                  judging: list, relaxing: dict[str, Any] | None) -> Iterator[tuple[int, Samples]]:
         from graphdiff.candidates import distinct_candidates
         from graphdiff.progress import StepProgress
         from graphdiff.runner import template_sampler
@@ -859,7 +860,8 @@ class Model:
                 info = [{"rank": c.rank, "share": round(c.share, 4), "distinct": int(c.distinct), **requested,
                          **({ranking.column: round(ranking.value(c.score), 6)} if ranking is not None else {})}
                         for c in cands]
-                yield i, self._candidates([c.graph for c in cands], ids[i], info, guided, judging)
+                yield i, self._candidates([c.graph for c in cands], ids[i], info, guided, judging, relaxing,
+                                          progress)
         finally:
             bar.close()
         self.ranking_report = getattr(ranking, "report", lambda: None)()

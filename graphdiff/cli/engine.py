@@ -94,6 +94,18 @@ class _SampleCommand(click.Command):
         return rest + extra + ([help_option] if help_option is not None else [])
 
 
+#: options sample and interpolate share
+_gradient_scale = click.option(
+    "--gradient-scale", type=float, default=1.0, show_default=True,
+    help="Weight of gradient guidance from --target requests on differentiable targets.")
+_guidance_mode = click.option(
+    "--guidance-mode", type=click.Choice(["auto", "clean", "noisy"]), default="auto", show_default=True,
+    help="How gradient guidance reads a target: a time-aware predictor (trained with "
+         "noisy = true on this model's processes) reads the noisy states at each step; "
+         "other targets read the denoiser's clean estimate. auto: time-aware where it "
+         "fits the model; clean: always the clean estimate; noisy: time-aware or an error.")
+
+
 @cli.command("sample", cls=_SampleCommand)
 @click.option("--checkpoint", "-c", required=True, help="Checkpoint path or bundled name.")
 @click.option("--out", "-o", "out_arg", required=True, type=click.Path(),
@@ -130,13 +142,8 @@ class _SampleCommand(click.Command):
                    "request on the same property, the mean distance to it as this judge sees it. "
                    "Use a predictor trained on data the generator never saw.")
 @click.option("--guidance-scale", type=float, help="Classifier-free guidance weight.")
-@click.option("--gradient-scale", type=float, default=1.0, show_default=True,
-              help="Weight of gradient guidance from --target requests on differentiable targets.")
-@click.option("--guidance-mode", type=click.Choice(["auto", "clean", "noisy"]), default="auto", show_default=True,
-              help="How gradient guidance reads a target: a time-aware predictor (trained with "
-                   "noisy = true on this model's processes) reads the noisy states at each step; "
-                   "other targets read the denoiser's clean estimate. auto: time-aware where it "
-                   "fits the model; clean: always the clean estimate; noisy: time-aware or an error.")
+@_gradient_scale
+@_guidance_mode
 @click.option("--guide-fields", "guide_fields", multiple=True,
               help="Gradient guidance moves only this generated field (repeatable; default: every "
                    "continuous one), e.g. crystals: --guide-fields frac_coords leaves the cell to the model.")
@@ -730,13 +737,8 @@ def _save_candidates(domain, cands: list, path: Path) -> None:
                    "every point, or NAME=VALUE, NAME<=VALUE, NAME>=VALUE on a registered "
                    "differentiable target, which steers the decoding of every point by gradient "
                    "guidance (the two ends included).")
-@click.option("--gradient-scale", type=float, default=1.0, show_default=True,
-              help="Weight of gradient guidance from --target requests on differentiable targets.")
-@click.option("--guidance-mode", type=click.Choice(["auto", "clean", "noisy"]), default="auto", show_default=True,
-              help="How gradient guidance reads a target: a time-aware predictor (trained with "
-                   "noisy = true on this model's processes) reads the noisy states at each step; "
-                   "other targets read the denoiser's clean estimate. auto: time-aware where it "
-                   "fits the model; clean: always the clean estimate; noisy: time-aware or an error.")
+@_gradient_scale
+@_guidance_mode
 @click.option("--guide-fields", "guide_fields", multiple=True,
               help="As for sample: gradient guidance moves only this generated field (repeatable).")
 @click.option("--predictor", "predictors", multiple=True, type=click.Path(exists=True, path_type=Path),
