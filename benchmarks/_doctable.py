@@ -33,8 +33,7 @@ from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # the benchmarks' shared helpers
-from _figures import Fig, MissingFigure, dig, fmt, values  # noqa: E402
-from _provenance import entries  # noqa: E402
+from _figures import Fig, MissingFigure, dig, fmt, one_entry, values  # noqa: E402
 
 FIELD = re.compile(r"\{([^{}]+)\}")
 
@@ -70,16 +69,12 @@ class Src:
 
     def fetch(self, results: Path) -> dict:
         where = f"{self.file} {dict(self.key)}"
-        if not (results / self.file).is_file():
-            raise MissingFigure(f"{self.file}: no such results file")
-        found = entries(results / self.file, **self.key)
-        if len(found) != 1:
-            raise MissingFigure(f"{where}: {len(found)} entries have this key")
+        runs_of_entry = one_entry(results, self.file, self.key)["runs"]
         if isinstance(self.run, int):  # a run by its place in the entry (0: the oldest)
-            if not -len(found[0]["runs"]) <= self.run < len(found[0]["runs"]):
+            if not -len(runs_of_entry) <= self.run < len(runs_of_entry):
                 raise MissingFigure(f"{where}: no run {self.run}")
-            return found[0]["runs"][self.run]
-        runs = [r for r in found[0]["runs"] if all(r.get(k) == v for k, v in (self.run or {}).items())]
+            return runs_of_entry[self.run]
+        runs = [r for r in runs_of_entry if all(r.get(k) == v for k, v in (self.run or {}).items())]
         if not runs:
             raise MissingFigure(f"{where}: no run with {dict(self.run or {})}")
         return runs[-1]

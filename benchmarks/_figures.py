@@ -39,6 +39,17 @@ def fmt(value: Any, spec: str) -> str:
     return format(value, spec)
 
 
+def one_entry(results: Path, file: str, key: Mapping[str, Any]) -> dict:
+    """The one entry of results file ``file`` whose key matches ``key``; :class:`MissingFigure`
+    when the file is missing or holds none or several."""
+    if not (results / file).is_file():
+        raise MissingFigure(f"{file}: no such results file")
+    found = entries(results / file, **key)
+    if len(found) != 1:
+        raise MissingFigure(f"{file} {dict(key)}: {len(found)} entries have this key")
+    return found[0]
+
+
 def dig(run: Any, path: str, where: str) -> Any:
     """The value at ``path`` in ``run``: ``/``-separated names, list indexes, ``[a=x,b=y]`` for
     the list element whose fields have those values (a ``/`` inside the brackets belongs to a
@@ -75,12 +86,8 @@ class Fig:
 
     def value(self, results: Path) -> Any:
         where = f"{self.file} {dict(self.key)}"
-        if not (results / self.file).is_file():
-            raise MissingFigure(f"{self.file}: no such results file")
-        found = entries(results / self.file, **self.key)
-        if len(found) != 1:
-            raise MissingFigure(f"{where}: {len(found)} entries have this key")
-        runs = [r for r in found[0]["runs"] if all(r.get(k) == v for k, v in (self.run or {}).items())]
+        entry = one_entry(results, self.file, self.key)
+        runs = [r for r in entry["runs"] if all(r.get(k) == v for k, v in (self.run or {}).items())]
         if not runs:
             raise MissingFigure(f"{where}: no run with {dict(self.run or {})}")
         return dig(runs[-1], self.path, where)
