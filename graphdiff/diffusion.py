@@ -455,21 +455,10 @@ class GraphDiffusion(nn.Module):
         self,
         num_nodes: Sequence[int] | None = None,
         *,
-        template: Batch | Sequence[Data] | None = None,
-        cond: torch.Tensor | dict[str, float] | None = None,
-        steps: int = 200,
-        sampler: str = "ancestral",
-        guidance_scale: float = 0.0,
-        corrector_steps: int = 0,
-        gradient_guidance: GradientGuidance | None = None,
-        generator: torch.Generator | None = None,
-        latents: dict[str, torch.Tensor] | None = None,
-        inpaint: Sequence[str] = (),
-        allow_larger: bool = False,
-        return_trajectory: bool = False,
         progress: Callable[[Iterable[int]], Iterable[int]] | None = None,
-        constraint: Any = "model",
         callback: Callable[[SampleStep], None] | None = None,
+        return_trajectory: bool = False,
+        **options: Any,
     ) -> list[Data] | tuple[list[Data], list[dict[str, torch.Tensor]]]:
         """Generate graphs: a loop over the reverse steps of a :class:`~graphdiff.sampling.SamplingRun`
         (:meth:`prepare_sampling`, then :meth:`SamplingRun.step <graphdiff.sampling.SamplingRun.step>`
@@ -477,53 +466,21 @@ class GraphDiffusion(nn.Module):
 
         Parameters
         ----------
-        num_nodes:
-            Size of each graph (de novo). Ignored when ``template`` is given.
-        template:
-            Graphs carrying the given fields (e.g. the composition for CSP); their sizes are used.
-        cond:
-            Condition values in the properties' own units: ``[B, K]`` or a dict
-            ``{property: value}`` applied to every graph. ``NaN`` entries are "not given".
-        steps:
-            Number of reverse steps.
-        sampler:
-            ``"ancestral"`` (stochastic) or ``"ddim"`` (deterministic where the process allows;
-            categorical fields stay stochastic).
-        guidance_scale:
-            Classifier-free guidance weight ``w`` (0: plain conditional sampling).
-        corrector_steps:
-            Langevin corrector steps per step for torus fields.
-        gradient_guidance:
-            Optional :class:`~graphdiff.guidance.GradientGuidance`.
-        generator:
-            Source of every random draw (the same seed gives the same graphs).
-        latents:
-            Start states at ``t = 1`` per generated field (interpolation); default: the prior.
-        inpaint:
-            Generated fields held to the template's values by replacement: after every reverse
-            step the field's state is redrawn from ``q(x_s | x_0)`` of the template's clean value
-            (and set exactly at the end). Lets a de novo model complete a partial graph, e.g.
-            predict a structure for a given composition.
-        allow_larger:
-            Accept templates larger than any training graph (refused by default: a model is
-            only known to work on the sizes it was trained on).
-        return_trajectory:
-            Kept for compatibility with code written before :meth:`sample_trajectory`: also
-            return the list of states after every step (memory grows with ``steps``). Use
-            :meth:`sample_trajectory` or a ``callback`` instead.
+        num_nodes, **options:
+            What to sample and how: :meth:`prepare_sampling`'s arguments (``template``, ``cond``,
+            ``steps``, ``sampler``, ``guidance_scale``, ``corrector_steps``, ``gradient_guidance``,
+            ``generator``, ``latents``, ``inpaint``, ``allow_larger``, ``constraint``), documented there.
         progress:
             Wraps the loop of steps: called once with ``range(steps)``, it returns the iterable
             the loop runs over (a ``tqdm``, or a :class:`graphdiff.progress.StepProgress` shared
             by several calls).
-        constraint:
-            ``"model"`` (the default): the model's own :attr:`constraint`; otherwise a registered
-            name, an :class:`~graphdiff.constraints.EdgeConstraint`, or ``None`` / ``"none"`` for
-            no projection. With a constraint, the edges each reverse step adds are inserted in a
-            random order and those that would break it are discarded (ConStruct's projector), so
-            every state, and the generated graph, has the property.
         callback:
             Called after every step with its :class:`~graphdiff.sampling.SampleStep` (new
             states, predictions, clean estimates): to watch, record or plot the reverse process.
+        return_trajectory:
+            Kept for compatibility with code written before :meth:`sample_trajectory`: also
+            return the list of states after every step (memory grows with ``steps``). Use
+            :meth:`sample_trajectory` or a ``callback`` instead.
 
         Returns
         -------
@@ -531,10 +488,7 @@ class GraphDiffusion(nn.Module):
             The generated graphs, one per size or template. With ``return_trajectory``: a tuple
             ``(graphs, trajectory)`` as :meth:`sample_trajectory` returns.
         """
-        run = self.prepare_sampling(num_nodes, template=template, cond=cond, steps=steps, sampler=sampler,
-                                    guidance_scale=guidance_scale, corrector_steps=corrector_steps,
-                                    gradient_guidance=gradient_guidance, generator=generator, latents=latents,
-                                    inpaint=inpaint, allow_larger=allow_larger, constraint=constraint)
+        run = self.prepare_sampling(num_nodes, **options)
         trajectory: list[dict[str, torch.Tensor]] = []
         states = run.initial_states()
         loop: Iterable[int] = range(run.steps)
@@ -584,7 +538,7 @@ class GraphDiffusion(nn.Module):
         constraint: Any = "model",
     ) -> SamplingRun:
         """The sampling setup of one batch, checked, as a :class:`~graphdiff.sampling.SamplingRun`
-        to step through (the keyword arguments are :meth:`sample`'s). Draws nothing yet: the run's
+        to step through (:meth:`sample` takes the same arguments). Draws nothing yet: the run's
         ``initial_states()`` draws the start, each ``step(states, i)`` one reverse step::
 
             run = model.prepare_sampling([6, 8], steps=50, generator=torch.Generator().manual_seed(0))
@@ -592,6 +546,45 @@ class GraphDiffusion(nn.Module):
             for i in range(run.steps):
                 states = run.step(states, i).states
             graphs = run.to_graphs(states)      # == model.sample([6, 8], steps=50, generator=<same seed>)
+
+        Parameters
+        ----------
+        num_nodes:
+            Size of each graph (de novo). Ignored when ``template`` is given.
+        template:
+            Graphs carrying the given fields (e.g. the composition for CSP); their sizes are used.
+        cond:
+            Condition values in the properties' own units: ``[B, K]`` or a dict
+            ``{property: value}`` applied to every graph. ``NaN`` entries are "not given".
+        steps:
+            Number of reverse steps.
+        sampler:
+            ``"ancestral"`` (stochastic) or ``"ddim"`` (deterministic where the process allows;
+            categorical fields stay stochastic).
+        guidance_scale:
+            Classifier-free guidance weight ``w`` (0: plain conditional sampling).
+        corrector_steps:
+            Langevin corrector steps per step for torus fields.
+        gradient_guidance:
+            Optional :class:`~graphdiff.guidance.GradientGuidance`.
+        generator:
+            Source of every random draw (the same seed gives the same graphs).
+        latents:
+            Start states at ``t = 1`` per generated field (interpolation); default: the prior.
+        inpaint:
+            Generated fields held to the template's values by replacement: after every reverse
+            step the field's state is redrawn from ``q(x_s | x_0)`` of the template's clean value
+            (and set exactly at the end). Lets a de novo model complete a partial graph, e.g.
+            predict a structure for a given composition.
+        allow_larger:
+            Accept templates larger than any training graph (refused by default: a model is
+            only known to work on the sizes it was trained on).
+        constraint:
+            ``"model"`` (the default): the model's own :attr:`constraint`; otherwise a registered
+            name, an :class:`~graphdiff.constraints.EdgeConstraint`, or ``None`` / ``"none"`` for
+            no projection. With a constraint, the edges each reverse step adds are inserted in a
+            random order and those that would break it are discarded (ConStruct's projector), so
+            every state, and the generated graph, has the property.
         """
         if steps < 1:
             raise ValueError(f"steps must be >= 1, got {steps}")
