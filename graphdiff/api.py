@@ -448,43 +448,96 @@ class Model:
                 progress: bool, *, guided_scored: bool = False) -> Samples:
         """Relax ``part`` when asked, then score the final objects: each requested target's
         achieved value (unless ``guided_scored`` and nothing was relaxed) and each judge."""
-        if relaxing is not None:
-            self._relax(part, relaxing, progress)
-        if relaxing is not None or not guided_scored:
-            self._score(part, guided)
-        self._score(part, judging, prefix="judged_")
-        return part
+        return self._finish_all([part], relaxing, guided, judging, progress, guided_scored=guided_scored)[0]
 
-    def _relax(self, part: Samples, opts: dict[str, Any], progress: bool) -> None:
-        """Relax ``part`` in place (objects, graphs and info). An object that fails keeps its
-        unrelaxed form and says why in ``info["relax_error"]``."""
-        if not len(part):
-            return
+    def _finish_all(self, parts: Sequence[Samples], relaxing: dict[str, Any] | None, guided: list,
+                    judging: list, progress: bool, *, guided_scored: bool = False) -> list[Samples]:
+        """:meth:`_finish` for several parts (the inputs of a chunk): their objects are relaxed
+        together, in one call of the domain's ``relax``, then each part is scored."""
+        parts = list(parts)
+        if relaxing is not None:
+            self._relax(parts, relaxing, progress)
+        for part in parts:
+            if relaxing is not None or not guided_scored:
+                self._score(part, guided)
+            self._score(part, judging, prefix="judged_")
+        return parts
+
+    def _relax(self, parts: Sequence[Samples], opts: dict[str, Any], progress: bool) -> None:
+        """Relax the objects of all ``parts`` in place (objects, graphs and info) with one call of
+        the domain's ``relax`` (which evaluates ``batch_size`` objects at a time); each result
+        goes back to the object it came from. An object that fails keeps its unrelaxed form and
+        says why in ``info["relax_error"]``."""
         opts = dict(opts)
         keep = bool(opts.pop("keep_unrelaxed", False))
-        results = self.domain.relax(list(part), progress=progress, **opts)
-        if len(results) != len(part):
-            raise DataError(f"domain {self.domain.name!r}: relax() gave {len(results)} results for "
-                            f"{len(part)} objects")
         if keep:
-            part.unrelaxed, part.unrelaxed_graphs = list(part), list(part.graphs)
-        for j, res in enumerate(results):
-            info = part.info[j]
-            info.update({"relaxed": res.get("obj") is not None, "relax_converged": bool(res.get("converged")),
-                         "relax_steps": int(res.get("steps") or 0), "energy_per_atom": res.get("energy_per_atom"),
-                         "relax_displacement_rms": res.get("displacement_rms"),
-                         "relax_displacement_max": res.get("displacement_max")})
-            if res.get("obj") is None:
-                info["relax_error"] = str(res.get("error") or "relaxation failed")
-                continue
+            for part in parts:
+                part.unrelaxed, part.unrelaxed_graphs = list(part), list(part.graphs)
+        objs = [obj for part in parts for obj in part]
+        if not objs:
+            return
+        results = list(self.domain.relax(objs, progress=progress, **opts))
+        if len(results) != len(objs):
+            raise DataError(f"domain {self.domain.name!r}: relax() gave {len(results)} results for "
+                            f"{len(objs)} objects")
+        at = 0
+        for part in parts:
+            for j, res in enumerate(results[at:at + len(part)]):
+                self._take_relaxed(part, j, res)
+            at += len(part)
+
+    def _take_relaxed(self, part: Samples, j: int, res: dict[str, Any]) -> None:
+        """Item ``j`` of ``part`` becomes its relaxation result ``res`` (one of ``Domain.relax``'s)."""
+        info = part.info[j]
+        info.update({"relaxed": res.get("obj") is not None, "relax_converged": bool(res.get("converged")),
+                     "relax_steps": int(res.get("steps") or 0), "energy_per_atom": res.get("energy_per_atom"),
+                     "relax_displacement_rms": res.get("displacement_rms"),
+                     "relax_displacement_max": res.get("displacement_max")})
+        if res.get("obj") is None:
+            info["relax_error"] = str(res.get("error") or "relaxation failed")
+            return
+        try:
+            graph = self.domain.to_graph(res["obj"])
+        except Exception as exc:  # noqa: BLE001 - keep the unrelaxed item, say why
+            info.update(relaxed=False, relax_error=f"the relaxed object does not convert: {exc}")
+            return
+        part[j] = res["obj"]
+        if part.graphs:
+            part.graphs[j] = graph
+
+    def _rerank(self, part: Samples, row: int, ranking: Any) -> None:
+        """Rank an input's relaxed candidates again by ``ranking`` (``rank_by`` or a reference),
+        scored on the relaxed objects: the distinct answers first, then valid before invalid, then
+        the better score (NaN last), then the old rank. The reordered items take the ranks (and
+        output positions) the list held; the ranking column holds the relaxed value."""
+        if len(part) < 1:
+            return
+        keys = []
+        for j, obj in enumerate(part):
             try:
-                graph = self.domain.to_graph(res["obj"])
-            except Exception as exc:  # noqa: BLE001 - keep the unrelaxed item, say why
-                info.update(relaxed=False, relax_error=f"the relaxed object does not convert: {exc}")
-                continue
-            part[j] = res["obj"]
-            if part.graphs:
-                part.graphs[j] = graph
+                ok = bool(self.domain.valid(obj))
+            except Exception:  # noqa: BLE001 - an object the domain cannot judge is invalid
+                ok = False
+            score = ranking.score(row, obj) if ok else float("nan")
+            part.info[j][ranking.column] = round(ranking.value(score), 6)
+            keys.append((not part.info[j].get("distinct", 1), not ok, -score if score == score else math.inf,
+                         part.info[j].get("rank", j), j))
+        order = [key[-1] for key in sorted(keys)]
+        slots = sorted(part.info[j].get("rank", j) for j in range(len(part)))
+        positions = getattr(part, "positions", None)
+        slots_pos = sorted(positions) if positions else None
+        part[:] = [part[j] for j in order]
+        part.info = [part.info[j] for j in order]
+        part.ids = [part.ids[j] for j in order]
+        if part.graphs:
+            part.graphs = [part.graphs[j] for j in order]
+        if part.unrelaxed is not None:
+            part.unrelaxed = [part.unrelaxed[j] for j in order]
+            part.unrelaxed_graphs = [part.unrelaxed_graphs[j] for j in order] if part.unrelaxed_graphs else []
+        for info, rank in zip(part.info, slots):
+            info["rank"] = rank
+        if slots_pos is not None:
+            part.positions = slots_pos
 
     def _judges(self, judges: Sequence[str], cond: dict, guided: list) -> list:
         requests = [(n, "=", v) for n, v in (cond or {}).items()] + [(t.name, op, v) for t, op, v in guided]
@@ -757,7 +810,12 @@ class Model:
         targets, guidance_scale, gradient_scale, guidance_mode, guide_fields, judges, steps,
         sampler, corrector_steps, constraint, batch_size, relax:
             As for :meth:`sample_iter`; ``relax`` relaxes the ``k`` chosen candidates of each input
-            (after they were chosen and ranked).
+            (after they were chosen), the candidates of all the inputs completed together (a round
+            of distinct candidates, a sampling batch without ``distinct``) in one call of the
+            domain's relaxation, which evaluates the relax ``batch_size`` at a time. With
+            ``rank_by`` or ``references`` the relaxed candidates are ranked again by their relaxed
+            scores (distinct answers first, then valid ones, then the score; an energy ranks by
+            the relaxed energy), and the ranking column holds the relaxed value.
         allow_larger:
             Accept inputs larger than any training graph.
         allow_unseen:
@@ -808,12 +866,15 @@ class Model:
                 for chunk in sample_graphs(self.diffusion, templates=templates, seed=seed, step_progress=bar,
                                            **opts):
                     done += chunk
+                    ready = []  # the inputs this chunk completes: relaxed together
                     while len(done) >= k:
                         part, done = done[:k], done[k:]
-                        yield i, self._candidates(part, ids[i], [{"rank": r, **requested, **_flag(unseen[i])}
-                                                                 for r in range(k)], guided, judging, relaxing,
-                                                  progress)
+                        ready.append((i, self._convert(part, [ids[i]] * k,
+                                                       [{"rank": r, **requested, **_flag(unseen[i])}
+                                                        for r in range(k)])))
                         i += 1
+                    finished = self._finish_all([c for _, c in ready], relaxing, guided, judging, progress)
+                    yield from zip([j for j, _ in ready], finished)
             finally:
                 bar.close()
             return
@@ -826,10 +887,6 @@ class Model:
             for info in cands.info:
                 info.update(_flag(unseen[i]))
             yield i, cands
-
-    def _candidates(self, graphs: list[Any], rid: str, info: list[dict], guided: list, judging: list,
-                    relaxing: dict[str, Any] | None, progress: bool) -> Samples:
-        return self._finish(self._convert(graphs, [rid] * len(graphs), info), relaxing, guided, judging, progress)
 
     def _distinct(self, graphs: list[Any], ids: list[str], k: int, draws: int, max_draws: int, opts: dict,
                   seed: int, progress: bool, ranking: Any, requested: dict, guided: list,
@@ -853,6 +910,7 @@ class Model:
 
         score = ranking.score if ranking is not None else None
         self.fewer_than_k = 0
+        ready: list[tuple[int, Samples]] = []  # the inputs of one round: relaxed together
         try:
             for i, cands in distinct_candidates(sample, graphs, k, self.domain, draws=draws, max_draws=max_draws,
                                                 rows_per_round=per_round, progress=False, score=score):
@@ -860,8 +918,15 @@ class Model:
                 info = [{"rank": c.rank, "share": round(c.share, 4), "distinct": int(c.distinct), **requested,
                          **({ranking.column: round(ranking.value(c.score), 6)} if ranking is not None else {})}
                         for c in cands]
-                yield i, self._candidates([c.graph for c in cands], ids[i], info, guided, judging, relaxing,
-                                          progress)
+                ready.append((i, self._convert([c.graph for c in cands], [ids[i]] * len(cands), info)))
+                if (i + 1) % per_round and i + 1 < len(graphs):
+                    continue  # distinct_candidates yields a round's rows together, rows_per_round at a time
+                finished = self._finish_all([c for _, c in ready], relaxing, guided, judging, progress)
+                rows, ready = [j for j, _ in ready], []
+                for j, part in zip(rows, finished):
+                    if relaxing is not None and ranking is not None:
+                        self._rerank(part, j, ranking)
+                    yield j, part
         finally:
             bar.close()
         self.ranking_report = getattr(ranking, "report", lambda: None)()

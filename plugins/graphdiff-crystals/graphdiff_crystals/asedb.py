@@ -23,13 +23,13 @@ from __future__ import annotations
 
 import math
 import numbers
-import sqlite3
 import warnings
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator
 
 import numpy as np
 
+from graphdiff.asedb import check_ase_database, connect_ase_database, iter_ase_rows
 from graphdiff.domain import Record
 from graphdiff.errors import DataError
 
@@ -37,27 +37,6 @@ __all__ = ["check_ase_database", "read_ase_database", "write_ase_database", "hol
 
 #: a row's id keys, in the order they are looked for
 _ID_KEYS = ("material_id", "name")
-
-
-def check_ase_database(path: Path, label: str) -> None:
-    """Refuse, before ASE opens it (and would add its tables), a file that is not an ASE SQLite
-    database; a graphdiff graph database (``graphdiff db build``) is named as such."""
-    try:
-        con = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
-    except sqlite3.Error as exc:
-        raise DataError(f"{label}: cannot open as an SQLite database: {exc}") from exc
-    try:
-        tables = {row[0] for row in con.execute("SELECT name FROM sqlite_master WHERE type='table'")}
-    except sqlite3.DatabaseError as exc:
-        raise DataError(f"{label}: not an ASE database (not an SQLite file: {exc})") from exc
-    finally:
-        con.close()
-    if "systems" not in tables:
-        hint = ("it is a graphdiff graph database (graphdiff db build): use it as data.source or with "
-                "graphdiff db export" if {"graphs", "meta"} <= tables
-                else "an ASE database is written with ase.db.connect(path).write(atoms)")
-        raise DataError(f"{label}: not an ASE database (no 'systems' table; tables: {sorted(tables) or 'none'}); "
-                        f"{hint}")
 
 
 def _is_crystal_row(row: Any) -> bool:
@@ -70,10 +49,7 @@ def holds_crystals(path: Path, rows: int = 50) -> bool:
     with a cell) among its first ``rows`` rows. A file that is not an ASE database gives ``True``
     (the reader says what is wrong with it)."""
     try:
-        check_ase_database(path, path.name)
-        import ase.db
-
-        db = ase.db.connect(str(path), type="db", use_lock_file=False, append=True)
+        db = connect_ase_database(path, path.name)
         if (db.metadata or {}).get("graphdiff_domain") == "crystals":
             return True
         return any(_is_crystal_row(row) for row in db.select(sort="id", limit=rows))
@@ -92,46 +68,24 @@ def _scalars(values: Any) -> dict[str, float]:
     return out
 
 
+def _check_crystal(atoms: Any, where: str) -> None:
+    if not _is_crystal_row(atoms):
+        pbc = [bool(x) for x in np.asarray(atoms.pbc).reshape(-1)]
+        volume = abs(float(np.linalg.det(np.asarray(atoms.cell, dtype=float).reshape(3, 3))))
+        raise DataError(f"{where}: not a crystal: pbc={pbc}, cell volume {volume:.3g} A^3 (a crystal row is periodic "
+                        "in three directions with a cell); a molecule is read by the molecules domain")
+
+
 def read_ase_database(path: Path, label: str, bad: Callable[[str, str], None],
                       record: Callable[..., Record | None]) -> Iterator[Record]:
     """Records of the crystal rows of an ASE database, in row-id order; ``bad(where, reason)``
     reports a row that is not a crystal or cannot be read, ``record(where, id, build, props,
-    text)`` checks and wraps one (the reader's context, :mod:`graphdiff_crystals.io`)."""
-    if not path.is_file():
-        raise DataError(f"{label}: no such file")
-    check_ase_database(path, label)
-    import ase.db
-
+    text)`` checks and wraps one (the reader's context, :mod:`graphdiff_crystals.io`). The rows
+    are walked by :func:`graphdiff.asedb.iter_ase_rows`."""
     from graphdiff_crystals.parsing import structure_from_atoms
 
-    try:
-        db = ase.db.connect(str(path), type="db", use_lock_file=False, append=True)
-        rows = db.select(sort="id")
-    except Exception as exc:  # noqa: BLE001 - ASE raises OSError, sqlite3 errors, ...
-        raise DataError(f"{label}: cannot read the ASE database: {type(exc).__name__}: {exc}") from exc
-    while True:
-        try:
-            row = next(rows)
-        except StopIteration:
-            return
-        except Exception as exc:  # noqa: BLE001 - the file cannot be read past this row
-            bad(f"{label}", f"unreadable from this row on ({type(exc).__name__}: {exc})")
-            return
-        kvp = dict(getattr(row, "key_value_pairs", {}) or {})
-        data = dict(getattr(row, "data", {}) or {})
-        rid = next((str(v) for k in _ID_KEYS for v in (kvp.get(k), data.get(k)) if v not in (None, "")), None)
-        where = f"{label} row {row.id}" + (f" ({rid})" if rid else "")
-        if not _is_crystal_row(row):
-            pbc = [bool(x) for x in np.asarray(row.pbc).reshape(-1)]
-            volume = abs(float(np.linalg.det(np.asarray(row.cell, dtype=float).reshape(3, 3))))
-            bad(where, f"not a crystal: pbc={pbc}, cell volume {volume:.3g} A^3 (a crystal row is periodic in "
-                       "three directions with a cell); a molecule is read by the molecules domain")
-            continue
-        try:
-            atoms = row.toatoms()
-        except Exception as exc:  # noqa: BLE001 - reported for this row
-            bad(where, f"cannot make ase.Atoms: {type(exc).__name__}: {exc}")
-            continue
+    for item in iter_ase_rows(path, label=label, names=_ID_KEYS, check=_check_crystal, bad=bad):
+        kvp, data, atoms = item.key_value_pairs, item.data, item.atoms
         props = {**_scalars(kvp), **_scalars(data)}
         if atoms.calc is not None:
             props.update(_scalars(getattr(atoms.calc, "results", {})))
@@ -139,7 +93,7 @@ def read_ase_database(path: Path, label: str, bad: Callable[[str, str], None],
             props.pop(key, None)
         cid = kvp.get("candidate_id", data.get("candidate_id"))
         text = {"candidate_id": str(cid)} if cid not in (None, "") else None
-        rec = record(where, rid if rid is not None else str(row.id),
+        rec = record(item.where, item.name if item.name is not None else str(item.id),
                      lambda atoms=atoms: (structure_from_atoms(atoms), []), props, text)
         if rec is not None:
             yield rec

@@ -32,6 +32,7 @@ from typing import Any, Callable, Iterator
 import ase.io
 from ase import Atoms
 
+from graphdiff.asedb import connect_ase_database, iter_ase_rows
 from graphdiff.domain import Record, report_skip
 from graphdiff.errors import DataError
 from graphdiff_molecules.domain import as_symbols_positions
@@ -244,31 +245,6 @@ def read_folder_records(folder: str | Path, check: Callable[[Any, str], Any] | N
             report_skip(skipped, str(path), str(exc), strict)
 
 
-def _ase_db_check(path: Path) -> None:
-    """Refuse, before ASE opens it (and would add its tables to it), a file that is not an ASE
-    SQLite database."""
-    import sqlite3
-
-    try:
-        con = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
-    except sqlite3.Error as exc:
-        raise DataError(f"{path}: cannot open as an SQLite database: {exc}") from exc
-    try:
-        tables = {row[0] for row in con.execute("SELECT name FROM sqlite_master WHERE type='table'")}
-    except sqlite3.DatabaseError as exc:
-        raise DataError(f"{path}: not an ASE database (not an SQLite file: {exc})") from exc
-    finally:
-        con.close()
-    if "systems" not in tables:
-        if {"graphs", "meta"} <= tables:
-            hint = ("it looks like a graphdiff graph database: use it as a data source or with "
-                    "graphdiff db ...")
-        else:
-            hint = "an ASE database is written with ase.db.connect(path).write(atoms)"
-        raise DataError(f"{path}: not an ASE database (no 'systems' table; tables: "
-                        f"{sorted(tables) or 'none'}); {hint}")
-
-
 def _refuse_crystal(atoms: Atoms, where: str) -> None:
     """A periodic row bonded across its cell is a crystal (the crystals domain reads it), not a
     molecule in a box: refuse it rather than drop its lattice."""
@@ -289,10 +265,7 @@ def db_holds_molecules(path: str | Path, rows: int = 50) -> bool:
     database gives ``True`` (the reader says what is wrong with it)."""
     path = Path(path)
     try:
-        _ase_db_check(path)
-        import ase.db
-
-        db = ase.db.connect(str(path), type="db", use_lock_file=False, append=True)
+        db = connect_ase_database(path)
         if (db.metadata or {}).get("graphdiff_domain") not in (None, "molecules"):
             return False
         seen = 0
@@ -313,12 +286,13 @@ def read_ase_db_records(path: str | Path, check: Callable[[Any, str], Any] | Non
                         label: str | None = None) -> Iterator[Record]:
     """Records of the rows of an ASE database (``ase.db``, SQLite file), in row-id order.
 
-    Records hold ``id`` (the row's ``name`` key when it is a non-empty string, else
+    Records hold ``id`` (the row's ``name``, a key-value pair or in ``row.data``, when not empty, else
     ``"file.db row 7"`` with the row's id), ``obj`` (``row.toatoms()``, the key-value pairs in
     its ``info``) and ``props`` (numeric key-value pairs and scalar calculator results such as
     ``energy``). A row that cannot be turned into atoms, a crystal (periodic and bonded across
     its cell: the crystals domain reads those), or one that ``check`` rejects, is skipped and
-    reported as ``"file.db row 7"`` (``"file.db row 7 (name)"``).
+    reported as ``"file.db row 7"`` (``"file.db row 7 (name)"``), as is a file that cannot be read
+    past some row (``where``: the file). The rows are walked by :func:`graphdiff.asedb.iter_ase_rows`.
 
     Raises
     ------
@@ -328,43 +302,19 @@ def read_ase_db_records(path: str | Path, check: Callable[[Any, str], Any] | Non
     """
     path = Path(path)
     label = path.name if label is None else label
-    if not path.exists():
-        raise DataError(f"{path}: no such file")
-    if path.is_dir():
-        raise DataError(f"{path}: is a folder, not an ASE database file")
-    _ase_db_check(path)
-    import ase.db
 
-    try:
-        db = ase.db.connect(str(path), type="db", use_lock_file=False, append=True)
-        rows = db.select(sort="id")
-    except Exception as exc:  # noqa: BLE001 - ASE raises OSError, sqlite3 errors, ...
-        raise DataError(f"{path}: cannot read the ASE database: {type(exc).__name__}: {exc}") from exc
-    while True:
-        try:
-            row = next(rows)
-        except StopIteration:
-            return
-        except Exception as exc:  # noqa: BLE001
-            raise DataError(f"{path}: cannot read the ASE database: {type(exc).__name__}: {exc}") from exc
-        kvp = dict(getattr(row, "key_value_pairs", {}) or {})
-        name = kvp.get("name")
-        name = name.strip() if isinstance(name, str) else ""
-        where = f"{path} row {row.id}" + (f" ({name})" if name else "")
-        try:
-            try:
-                atoms = row.toatoms()
-            except Exception as exc:  # noqa: BLE001
-                raise DataError(f"{where}: cannot make ase.Atoms: {type(exc).__name__}: {exc}") from None
-            _refuse_crystal(atoms, where)
-            if check is not None:
-                check(atoms, where)
-        except DataError as exc:
-            report_skip(skipped, where, str(exc), strict)
-            continue
-        atoms.info.update(kvp)
-        props = frame_props(atoms)
-        yield Record(id=name or f"{label} row {row.id}", obj=atoms, props=props)
+    def check_row(atoms: Atoms, where: str) -> None:
+        _refuse_crystal(atoms, where)
+        if check is not None:
+            check(atoms, where)
+
+    def bad(where: str, reason: str) -> None:
+        report_skip(skipped, where, reason, strict)
+
+    for row in iter_ase_rows(path, label=str(path), names=("name",), check=check_row, bad=bad):
+        atoms = row.atoms
+        atoms.info.update(row.key_value_pairs)
+        yield Record(id=row.name or f"{label} row {row.id}", obj=atoms, props=frame_props(atoms))
 
 
 def read_records(path: str | Path, check: Callable[[Any, str], Any] | None, *,
