@@ -49,6 +49,9 @@ __all__ = ["CrystalDomain", "MAX_Z", "ELEMENT_SYMBOLS", "RESERVED_NAMES", "prope
 
 #: Heaviest element accepted (fermium); classes are ``Z - 1`` for ``Z = 1..MAX_Z``.
 MAX_Z = 100
+#: Generated structures are relaxed (``CrystalDomain.relax``) after moving apart the atoms closer
+#: than this times the sum of their covalent radii.
+SEPARATE_FACTOR = 0.7
 #: Class labels of ``atom_types``: ``ELEMENT_SYMBOLS[Z - 1]``.
 ELEMENT_SYMBOLS: tuple[str, ...] = tuple(Element.from_Z(z).symbol for z in range(1, MAX_Z + 1))
 #: Attribute names a property may not take (fields and PyG's structural attributes).
@@ -468,7 +471,9 @@ class CrystalDomain(Domain):
         """Relax structures with CHGNet (0.3.0): FIRE on atom positions and cell (ASE's
         ``FrechetCellFilter`` coordinates), many structures per CHGNet call
         (:func:`graphdiff_crystals.stability.batch_relax.relax_batch`; CHGNet is loaded once
-        per process).
+        per process). Atoms closer than 0.7 times the sum of their covalent radii are first moved
+        apart (:func:`~graphdiff_crystals.stability.batch_relax.separate_close_atoms`): CHGNet,
+        like other learned potentials, can pull such atoms onto each other.
 
         Parameters
         ----------
@@ -496,7 +501,8 @@ class CrystalDomain(Domain):
 
         objs = list(objs)
         ok = [i for i, o in enumerate(objs) if isinstance(o, IStructure)]
-        done = relax_batch([objs[i] for i in ok], fmax=fmax, steps=steps, batch_size=batch_size, progress=progress)
+        done = relax_batch([objs[i] for i in ok], fmax=fmax, steps=steps, batch_size=batch_size, progress=progress,
+                           separate=SEPARATE_FACTOR)
         out: list[dict[str, Any]] = [
             {"obj": None, "energy_per_atom": None, "displacement_rms": None, "displacement_max": None, "steps": 0,
              "converged": False, "error": f"item {i}: expected a pymatgen Structure, got {type(o).__name__}"}

@@ -13,7 +13,8 @@ pytest.importorskip("chgnet")
 
 from graphdiff_crystals.domain import CrystalDomain  # noqa: E402
 from graphdiff_crystals.stability import batch_relax  # noqa: E402
-from graphdiff_crystals.stability.batch_relax import displacements, load_chgnet, relax_batch  # noqa: E402
+from graphdiff_crystals.stability.batch_relax import (displacements, load_chgnet, relax_batch,  # noqa: E402
+                                                      separate_close_atoms)
 
 KEYS = {"obj", "energy_per_atom", "displacement_rms", "displacement_max", "steps", "converged", "error"}
 
@@ -126,11 +127,45 @@ def test_numpy_expm_and_its_frechet_adjoint_match_scipy(scale):
     assert np.allclose(batch_relax.expm_frechet_adjoint(x, g), direct, rtol=1e-10, atol=1e-10)
 
 
+def carbon_overlap() -> Structure:
+    """Six carbons in a 3.6 Å cube, two of them 0.45 Å apart (a raw generated cell can hold such a
+    pair; CHGNet alone may pull it onto itself)."""
+    return Structure(Lattice.cubic(3.6), ["C"] * 6, [[0, 0, 0], [0.125, 0, 0], [0.5, 0.5, 0], [0.5, 0, 0.5],
+                                                      [0, 0.5, 0.5], [0.75, 0.75, 0.75]])
+
+
+def shortest(structure: Structure) -> float:
+    return float((structure.distance_matrix + 99 * np.eye(len(structure))).min())
+
+
+def test_close_atoms_are_moved_apart_and_the_rest_kept():
+    s0 = carbon_overlap()
+    assert shortest(s0) == pytest.approx(0.45)
+    moved, pairs = separate_close_atoms(s0, 0.7)
+    assert pairs == 1
+    assert shortest(moved) >= 0.7 * 2 * 0.73 - 1e-6  # C's covalent radius (Cordero): 0.73 Å
+    assert np.allclose(moved.cart_coords[2:], s0.cart_coords[2:])  # only the close pair moved
+    assert moved.lattice == s0.lattice
+    same, none = separate_close_atoms(nacl(), 0.7)
+    assert none == 0 and np.allclose(same.frac_coords, nacl().frac_coords)
+
+
+def test_relaxation_starts_from_separated_atoms():
+    (r,) = relax_batch([carbon_overlap()], fmax=0.1, steps=40, separate=0.7)
+    assert r["error"] is None and r["separated"] == 1
+    assert shortest(r["structure"]) > 1.0
+    assert r["displacement_max"] > 0.25  # measured from the structure as given
+    (plain,) = relax_batch([nacl()], steps=0)
+    assert plain["separated"] == 0
+
+
 def test_bad_arguments_are_named():
     with pytest.raises(ValueError, match="fmax"):
         relax_batch([nacl()], fmax=0)
     with pytest.raises(ValueError, match="batch_size"):
         relax_batch([nacl()], batch_size=0)
+    with pytest.raises(ValueError, match="separate"):
+        relax_batch([nacl()], separate=0)
 
 
 def test_stability_settings_name_the_engine():

@@ -44,6 +44,14 @@ Threads
     the busy machine. The matrix exponential and its Fréchet derivative here are plain numpy
     (Taylor series with scaling and squaring, exact to float64 rounding for these small
     matrices), and BLAS runs one thread during a relaxation (``threadpoolctl``, when installed).
+Overlapping atoms
+    CHGNet, like other machine-learned potentials, was trained on physical structures: for two
+    atoms much closer than a bond it can give forces that pull them together until they sit on
+    top of each other. ``separate`` (off by default here, on for generated structures in
+    ``CrystalDomain.relax``) first moves every pair closer than ``separate`` times the sum of
+    their covalent radii apart along the line between them (cell fixed, a few geometric
+    iterations, :func:`separate_close_atoms`); CHGNet's FIRE then starts from there, and the
+    displacements are measured from the structure as given.
 Time
     ``time_s`` of a structure is its own share of the work: its graph conversions plus its
     atoms' share of every batched CHGNet call. ``time_limit`` (seconds) is checked against it.
@@ -65,7 +73,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 __all__ = ["FIRE_PARAMETERS", "load_chgnet", "chgnet_energy_forces_stress", "relax_batch", "displacements",
-           "auto_threads", "blas_one_thread", "expm", "expm_frechet_adjoint"]
+           "separate_close_atoms", "auto_threads", "blas_one_thread", "expm", "expm_frechet_adjoint"]
 
 #: ASE's FIRE defaults (``ase.optimize.FIRE``), which chgnet's StructOptimizer uses.
 FIRE_PARAMETERS = {"dt": 0.1, "maxstep": 0.2, "dtmax": 1.0, "Nmin": 5, "finc": 1.1, "fdec": 0.5,
@@ -299,6 +307,52 @@ def displacements(frac_initial: np.ndarray, frac_final: np.ndarray, cell: np.nda
     return np.linalg.norm(cart, axis=2).min(axis=1)
 
 
+def separate_close_atoms(structure: Any, factor: float = 0.7, max_iter: int = 200) -> tuple[Any, int]:
+    """Move apart the atoms of ``structure`` that are closer than ``factor`` times the sum of
+    their covalent radii (Cordero et al. 2008, pymatgen's ``CovalentRadius``; 0.5 Å for an
+    element without one), under periodic boundaries, with the cell fixed.
+
+    Each iteration moves both atoms of every such pair half the missing distance (plus 1 %)
+    apart along the line between their nearest images, all pairs at once; it stops when no pair
+    is too close or after ``max_iter`` iterations.
+
+    Returns
+    -------
+    tuple
+        ``(structure, pairs)``: a new structure (``structure`` itself when nothing was too close)
+        and how many pairs were too close at the start.
+    """
+    from graphdiff_crystals.sanity import _covalent_radius
+
+    radii = np.array([_covalent_radius(sp.symbol) or 0.25 for sp in structure.species])
+    reach = 2 * factor * float(radii.max())
+    current, first = structure, None
+    lattice = np.asarray(structure.lattice.matrix, float)
+    for _ in range(max_iter):
+        centre, neighbour, images, dist = current.get_neighbor_list(reach)
+        keep = centre < neighbour
+        centre, neighbour, images, dist = centre[keep], neighbour[keep], images[keep], dist[keep]
+        need = factor * (radii[centre] + radii[neighbour])
+        close = dist < need
+        if first is None:
+            first = int(close.sum())
+        if not close.any():
+            break
+        cart = current.cart_coords
+        c, n = centre[close], neighbour[close]
+        vec = cart[n] + images[close] @ lattice - cart[c]
+        unit = vec / np.maximum(dist[close], 1e-6)[:, None]
+        push = unit * (0.505 * (need[close] - dist[close]))[:, None]
+        shift = np.zeros_like(cart)
+        np.add.at(shift, c, -push)
+        np.add.at(shift, n, push)
+        from pymatgen.core import Structure
+
+        current = Structure(current.lattice, current.species, cart + shift, coords_are_cartesian=True,
+                            to_unit_cell=True)
+    return current, int(first or 0)
+
+
 def _clean(structure: Any) -> Any:
     """A copy without site properties and oxidation states."""
     from pymatgen.core import Structure
@@ -328,7 +382,7 @@ def relax_batch(structures: Sequence[Any], *, fmax: float = 0.1, steps: int = 50
                 relax_cell: bool = True, model: Any = None, model_name: str = "0.3.0", device: str | None = None,
                 time_limit: float | None = None, threads: int | str | None = "auto", progress: bool = False,
                 callback: Callable[[dict[str, Any]], None] | None = None,
-                desc: str = "relaxing") -> list[dict[str, Any]]:
+                desc: str = "relaxing", separate: float | None = None) -> list[dict[str, Any]]:
     """Relax pymatgen ``structures`` with CHGNet, FIRE on positions and cell, in batches.
 
     Parameters
@@ -357,6 +411,9 @@ def relax_batch(structures: Sequence[Any], *, fmax: float = 0.1, steps: int = 50
     callback:
         Called after every batched step with ``{"step_calls", "steps", "done", "total",
         "converged", "active"}``.
+    separate:
+        Before relaxing, move apart atoms closer than this times the sum of their covalent radii
+        (:func:`separate_close_atoms`; see the module docstring); ``None``: relax as given.
 
     Returns
     -------
@@ -364,8 +421,8 @@ def relax_batch(structures: Sequence[Any], *, fmax: float = 0.1, steps: int = 50
         One per structure, in input order: ``structure`` (relaxed, ``None`` on failure),
         ``energy`` (eV), ``energy_per_atom`` (eV/atom), ``displacement_rms`` and
         ``displacement_max`` (Å), ``steps``, ``converged``, ``timed_out``, ``time_s``,
-        ``fmax`` (the largest force row at the end, eV/Å) and ``error`` (``None`` unless it
-        failed).
+        ``fmax`` (the largest force row at the end, eV/Å), ``separated`` (pairs moved apart
+        first, with ``separate``) and ``error`` (``None`` unless it failed).
 
     Raises
     ------
@@ -378,6 +435,8 @@ def relax_batch(structures: Sequence[Any], *, fmax: float = 0.1, steps: int = 50
         raise ValueError(f"relax_batch: steps must be >= 0, got {steps!r}")
     if batch_size < 1:
         raise ValueError(f"relax_batch: batch_size must be >= 1, got {batch_size!r}")
+    if separate is not None and not separate > 0:
+        raise ValueError(f"relax_batch: separate must be > 0 or None, got {separate!r}")
     import torch
     from tqdm.auto import tqdm
 
@@ -385,6 +444,7 @@ def relax_batch(structures: Sequence[Any], *, fmax: float = 0.1, steps: int = 50
     conv = _converter(model)
     n_elements = int(getattr(getattr(getattr(model, "atom_embedding", None), "embedding", None), "num_embeddings", 94))
     results: list[dict[str, Any] | None] = [None] * len(structures)
+    separated = [0] * len(structures)
     waiting: list[_State] = []
     for i, s in enumerate(structures):
         try:
@@ -394,7 +454,9 @@ def relax_batch(structures: Sequence[Any], *, fmax: float = 0.1, steps: int = 50
             if bad:
                 raise ValueError(f"site {bad[0]} is {clean.species[bad[0]]} (Z = {zs[bad[0]]}); CHGNet covers "
                                  f"Z = 1..{n_elements}")
-            waiting.append(_State(i, list(clean.species), clean.lattice.matrix.copy(), clean.cart_coords.copy(),
+            start, moved = separate_close_atoms(clean, separate) if separate is not None else (clean, 0)
+            separated[i] = moved
+            waiting.append(_State(i, list(clean.species), clean.lattice.matrix.copy(), start.cart_coords.copy(),
                                   clean.frac_coords.copy(), relax_cell))
         except Exception as exc:  # noqa: BLE001 - reported per structure
             results[i] = _result(None, f"not relaxed: {type(exc).__name__}: {exc}")
@@ -455,6 +517,9 @@ def relax_batch(structures: Sequence[Any], *, fmax: float = 0.1, steps: int = 50
         bar.close()
         if threads is not None:
             torch.set_num_threads(old_threads)
+    for i, res in enumerate(results):
+        if res is not None:
+            res["separated"] = separated[i]
     return results  # type: ignore[return-value]
 
 
