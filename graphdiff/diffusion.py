@@ -36,7 +36,7 @@ from graphdiff.processes.base import Process
 from graphdiff.sampling import EdgeProjection, Inpainting, LangevinCorrector, SampleStep, SamplingRun
 
 __all__ = ["GraphDiffusion", "GradientGuidance", "SampleStep", "SamplingRun", "pair_ids", "edges_to_pairs",
-           "pairs_to_edges", "edge_values_to_pairs", "pair_values_of_edges"]
+           "pairs_to_edges", "edge_values_to_pairs", "pair_values_of_edges", "resample_non_edges"]
 
 
 # ---------------------------------------------------------------------------- edge helpers
@@ -116,8 +116,8 @@ def pair_values_of_edges(edge_index: torch.Tensor, pair_values: torch.Tensor, n:
     return pair_values[i * n - i * (i + 1) // 2 + (j - i - 1)]
 
 
-def _resample_non_edges(x0: torch.Tensor, mask: torch.Tensor, pair_batch: torch.Tensor, num_graphs: int,
-                        generator: torch.Generator | None) -> torch.Tensor:
+def resample_non_edges(x0: torch.Tensor, mask: torch.Tensor, pair_batch: torch.Tensor, num_graphs: int,
+                       generator: torch.Generator | None) -> torch.Tensor:
     """``x0 [P, dim]`` with every pair that is no edge (``~mask``) holding the value of a random
     edge of its graph (graphs without edges keep ``x0``).
 
@@ -271,7 +271,7 @@ class GraphDiffusion(nn.Module):
             x0, mask = edge_values_to_pairs(batch.edge_index, getattr(batch, name), batch.ptr, batch.batch,
                                             pair_index.size(1), fill)
             if resample:
-                x0 = _resample_non_edges(x0, mask, pair_batch, batch.num_graphs, generator)
+                x0 = resample_non_edges(x0, mask, pair_batch, batch.num_graphs, generator)
             return _Elements(x0, pair_batch, mask)
         x0 = edges_to_pairs(batch.edge_index, getattr(batch, name), batch.ptr, batch.batch,
                             pair_index.size(1))

@@ -1,18 +1,31 @@
 """Continuous edge fields in the diffusion loop: values on the edges, diffused over all node pairs,
-scored on the data's edges only, read off on the generated edges (symmetric)."""
+scored on the data's edges only, read off on the generated edges (symmetric); and the plugin domains
+that keep one (``social-weighted``, ``traffic-lengths``): their values round-trip, bad values name
+the edge, and they are offered the targets of the domain they extend."""
 
 from __future__ import annotations
 
+import importlib.util
+import warnings
+
+import networkx as nx
 import pytest
 import torch
+from click.testing import CliRunner
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from torch_geometric.data import Batch, Data
 
+from graphdiff.cli import cli
+
 from graphdiff.config import FieldProcessConfig
-from graphdiff.diffusion import GraphDiffusion, _resample_non_edges, edge_values_to_pairs, pair_values_of_edges
+from graphdiff.diffusion import GraphDiffusion, resample_non_edges, edge_values_to_pairs, pair_values_of_edges
+from graphdiff.errors import DataError
 from graphdiff.graph import FieldSpec, GraphSpec
 from graphdiff.nn import BUILTIN_DENOISERS, all_pairs
 from graphdiff.objectives import Objective
 from graphdiff.processes import build_process
+from graphdiff.testing import assert_roundtrip
 
 SPEC = GraphSpec("roads", (
     FieldSpec("edges", "categorical", "edge", num_classes=2),
@@ -58,7 +71,7 @@ def test_non_edges_take_values_of_their_own_graphs_edges():
     pair_index, pair_batch = all_pairs(batch.ptr)
     values, mask = edge_values_to_pairs(batch.edge_index, batch.length, batch.ptr, batch.batch,
                                         pair_index.size(1), fill=-1.0)
-    out = _resample_non_edges(values, mask, pair_batch, 3, torch.Generator().manual_seed(0))
+    out = resample_non_edges(values, mask, pair_batch, 3, torch.Generator().manual_seed(0))
     assert torch.equal(out[mask], values[mask])
     assert set(out[:6, 0].tolist()) <= {1.0, 5.0} and set(out[6:9, 0].tolist()) == {3.0}
     assert out[9, 0] == -1.0   # a graph without edges keeps the fill
@@ -152,3 +165,107 @@ def test_egnn_generates_bond_lengths_on_its_bonds():
     for g in out:
         spec.validate(g)
         assert g.bond_length.shape == (g.edge_index.size(1), 1)
+
+
+# ---------------------------------------------------------------------------- the domains with edge values
+_INSTALLED = {p: importlib.util.find_spec(p) is not None for p in ("graphdiff_social", "graphdiff_traffic")}
+
+
+def _needs(package: str) -> pytest.MarkDecorator:
+    return pytest.mark.skipif(not _INSTALLED[package], reason=f"{package} is not installed")
+
+
+#: (domain, dtype of the values): each domain's values round-trip within the precision of that dtype
+VALUE_DOMAINS = [
+    pytest.param("social-weighted", torch.float32, marks=_needs("graphdiff_social"), id="social-weighted"),
+    pytest.param("traffic-lengths", torch.float64, marks=_needs("graphdiff_traffic"), id="traffic-lengths-f64"),
+    pytest.param("traffic-lengths", torch.float32, marks=_needs("graphdiff_traffic"), id="traffic-lengths-f32"),
+]
+
+#: the domains themselves
+VALUE_DOMAIN_NAMES = [
+    pytest.param("social-weighted", marks=_needs("graphdiff_social"), id="social-weighted"),
+    pytest.param("traffic-lengths", marks=_needs("graphdiff_traffic"), id="traffic-lengths"),
+]
+
+
+def _value_domain(name: str, dtype: torch.dtype = torch.float32):
+    """``(domain, value attribute, strategy of its valid inputs)``: the plugins' domains that keep
+    an edge value (the attribute is also the field's name)."""
+    if name == "social-weighted":
+        from graphdiff_social import SocialDomain
+        from graphdiff_social.testing import weighted_graphs
+
+        return SocialDomain(edge_attr="weight", name=name), "weight", weighted_graphs(max_nodes=10)
+    from graphdiff_traffic import TrafficDomain
+    from graphdiff_traffic.testing import road_networks_with_lengths
+
+    return TrafficDomain(edge_lengths=True, dtype=dtype, name=name), "length", road_networks_with_lengths(max_nodes=10)
+
+
+@pytest.mark.parametrize(("name", "dtype"), VALUE_DOMAINS)
+@settings(max_examples=100, deadline=None)
+@given(data=st.data())
+def test_edge_values_roundtrip_within_their_dtype(name, dtype, data):
+    domain, attr, inputs = _value_domain(name, dtype)
+    graph = data.draw(inputs)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the value is kept, not dropped; a curved road's length is no mismatch
+        out = assert_roundtrip(domain, graph)
+    values = getattr(out, attr)
+    assert values.dtype == dtype and values.shape == (out.edge_index.size(1), 1)
+    back = domain.from_graph(out)
+    for u, v, value in graph.edges(data=attr):
+        assert back.edges[u, v][attr] == float(torch.tensor(float(value), dtype=dtype))
+    assert domain.equal(graph, domain.from_graph(out.clone()))
+
+
+@pytest.mark.parametrize("name", VALUE_DOMAIN_NAMES)
+@settings(max_examples=60, deadline=None)
+@given(data=st.data())
+def test_missing_or_non_numeric_edge_value_names_the_edge(name, data):
+    domain, attr, inputs = _value_domain(name)
+    graph = data.draw(inputs.filter(lambda g: g.number_of_nodes() >= 2 and g.number_of_edges() > 0))
+    u, v = data.draw(st.sampled_from(sorted(graph.edges, key=repr)))
+    bad = data.draw(st.sampled_from(["missing", "text", None, True, float("nan"), float("inf"), [1.0]]))
+    if bad == "missing":
+        del graph.edges[u, v][attr]
+    else:
+        graph.edges[u, v][attr] = bad
+    with pytest.raises(DataError) as info:
+        domain.to_graph(graph)
+    msg = str(info.value)
+    assert f"edge ({u!r}, {v!r})" in msg or f"edge ({v!r}, {u!r})" in msg, msg
+    assert attr in msg and f"{name}.to_graph input" in msg, msg
+
+
+@pytest.mark.parametrize("name", VALUE_DOMAIN_NAMES)
+def test_the_domains_with_edge_values_are_offered_their_base_domains_targets(name):
+    """The same graphs plus an edge value: every target of the base domain is registered for them
+    too (``<domain>-<target>``), is listed by ``graphdiff targets``, offered to predictors, and
+    scores their items as the base domain's target scores the same graph."""
+    import graphdiff
+    from graphdiff.plugins import get_manager
+    from graphdiff.predictors.data import targets_of
+
+    base = name.split("-")[0]
+    reg = get_manager().registry("targets")
+    theirs = sorted(e.name[len(base) + 1:] for e in reg.entries() if e.meta("domain") == base)
+    ours = sorted(e.name[len(name) + 1:] for e in reg.entries() if e.meta("domain") == name)
+    assert theirs and ours == theirs
+    res = CliRunner().invoke(cli, ["targets", "--domain", name])
+    assert res.exit_code == 0, res.output
+    assert all(f"{name}-{t}" in res.output for t in theirs) and f"{base}-{theirs[0]} " not in res.output
+    assert {f"{name}-{t}" for t in theirs} <= set(targets_of(name))
+    domain, attr, _ = _value_domain(name)
+    graph = nx.cycle_graph(4)
+    for k, (u, v) in enumerate(graph.edges):
+        graph.edges[u, v][attr] = 150.0 + k
+    if base == "traffic":  # a 100 m square of roads 150 m and more long
+        for k, u in enumerate(graph.nodes):
+            graph.nodes[u].update(x=100.0 * (k in (1, 2)), y=100.0 * (k in (2, 3)))
+    item = graphdiff.load_domain(name).from_graph(domain.to_graph(graph))
+    for t in theirs:
+        target = reg.get(f"{name}-{t}")
+        assert target.domain == name
+        assert target(item) == pytest.approx(reg.get(f"{base}-{t}")(graph))

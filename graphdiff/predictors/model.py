@@ -249,7 +249,11 @@ class Predictor(nn.Module):
         batch = Batch.from_data_list(list(graphs))
         pair_index = all_pairs(batch.ptr)[0] if self.spec.edge_field is not None else None
         for name in self.spec.names:
-            x0, index = self._elements(batch, name, pair_index)
+            x0, index, mask = self._elements(batch, name, pair_index)
+            if mask is not None:  # a continuous edge field: statistics of the edges' values
+                if not bool(mask.any()):
+                    continue
+                x0, index = x0[mask], index[mask]
             self.processes[name].fit(x0, index)
         y = getattr(batch, LABELS_ATTR, None)
         if y is not None:
@@ -264,19 +268,33 @@ class Predictor(nn.Module):
         self.max_nodes_seen.fill_(int(sizes.max()))
 
     def _elements(self, batch: Batch, name: str, pair_index: torch.Tensor | None
-                  ) -> tuple[torch.Tensor, torch.Tensor]:
-        from graphdiff.diffusion import edges_to_pairs
+                  ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+        """Field ``name``'s clean elements in ``batch``, the element of each (graph or pair) and,
+        for a continuous edge field, ``mask [P]`` (``True`` on the pairs that are edges; else
+        ``None``). A categorical edge field is spread over all pairs as class ids (0: no edge);
+        a continuous one as its values ``[P, dim]`` on the edges and the fitted mean elsewhere,
+        as the diffusion model reads them (:meth:`~graphdiff.diffusion.GraphDiffusion.loss`)."""
+        from graphdiff.diffusion import edge_values_to_pairs, edges_to_pairs
 
         f = self.spec[name]
         if f.level is Level.NODE:
-            return getattr(batch, name), batch.batch
+            return getattr(batch, name), batch.batch, None
         if f.level is Level.GRAPH:
-            return getattr(batch, name), torch.arange(batch.num_graphs, device=batch.batch.device)
+            return getattr(batch, name), torch.arange(batch.num_graphs, device=batch.batch.device), None
         assert pair_index is not None
         _, pair_batch = all_pairs(batch.ptr)
+        if f.kind is FieldKind.CONTINUOUS:
+            x0, mask = edge_values_to_pairs(batch.edge_index, getattr(batch, name), batch.ptr, batch.batch,
+                                            pair_index.size(1), self._edge_fill(name))
+            return x0, pair_batch.to(x0.device), mask
         x0 = edges_to_pairs(batch.edge_index, getattr(batch, name), batch.ptr, batch.batch,
                             pair_index.size(1))
-        return x0, pair_batch.to(x0.device)
+        return x0, pair_batch.to(x0.device), None
+
+    def _edge_fill(self, name: str) -> torch.Tensor | float:
+        """What the pairs that are no edge hold of continuous edge field ``name``: its fitted mean
+        (a standardised input of 0), as in the diffusion model."""
+        return getattr(self.processes[name], "mean", 0.0)
 
     # ------------------------------------------------------------------ inputs
     def inputs(self, batch: Batch, t: torch.Tensor | None = None,
@@ -292,10 +310,14 @@ class Predictor(nn.Module):
         inputs = {}
         noisy = t is not None and self.noised
         for name in self.spec.names:
-            x0, index = self._elements(batch, name, pair_index)
+            x0, index, mask = self._elements(batch, name, pair_index)
             proc = self.processes[name]
             clean = proc.clean_input(x0, index)
             if noisy and name in self.noised:
+                if mask is not None:  # the non-edges noised from edge values, as a diffusion model does
+                    from graphdiff.diffusion import resample_non_edges
+
+                    x0 = resample_non_edges(x0, mask, pair_batch, B, generator)
                 x_t, _ = proc.noise(x0, t[index], index, generator)
                 noised = proc.model_input(x_t).to(clean.dtype)
                 keep = (t[index] <= 0).view(-1, *([1] * (clean.dim() - 1)))
@@ -314,11 +336,14 @@ class Predictor(nn.Module):
         ``fields``: node fields ``[N, d]``, graph fields ``[B, d]``; categorical fields as class
         ids (``long``) or class probabilities ``[M, C]`` (differentiable); the edge field over all
         node pairs ``i < j`` in :func:`~graphdiff.nn.base.all_pairs` order (ids ``[P]`` or
-        probabilities ``[P, C]``), or absent when ``batch`` is a :class:`Batch` holding
-        ``edge_index`` and the field. ``batch``: the graph of each node (``long [N]``, sorted),
-        an object with ``.batch`` (and ``.ptr``), or ``None`` (one graph).
+        probabilities ``[P, C]``); a continuous edge field likewise, ``[P, dim]`` in its units
+        (the pairs that are no edge are read as given); an edge field may be absent when
+        ``batch`` is a :class:`Batch` holding ``edge_index`` and the field (a continuous one
+        then holds its values on the edges, its fitted mean elsewhere). ``batch``: the graph of
+        each node (``long [N]``, sorted), an object with ``.batch`` (and ``.ptr``), or ``None``
+        (one graph).
         """
-        from graphdiff.diffusion import edges_to_pairs
+        from graphdiff.diffusion import edge_values_to_pairs, edges_to_pairs
 
         node = next((fields[f.name] for f in self.spec.fields if f.level is Level.NODE and f.name in fields),
                     None)
@@ -341,8 +366,12 @@ class Predictor(nn.Module):
         for f in self.spec.fields:
             value = fields.get(f.name)
             if value is None and f.level is Level.EDGE and getattr(batch, f.name, None) is not None:
-                value = edges_to_pairs(batch.edge_index, getattr(batch, f.name), ptr, vec,
-                                       pair_index.size(1))
+                if f.kind is FieldKind.CONTINUOUS:  # values on the edges, the fitted mean elsewhere
+                    value, _ = edge_values_to_pairs(batch.edge_index, getattr(batch, f.name), ptr, vec,
+                                                    pair_index.size(1), self._edge_fill(f.name))
+                else:
+                    value = edges_to_pairs(batch.edge_index, getattr(batch, f.name), ptr, vec,
+                                           pair_index.size(1))
             if value is None:
                 raise GraphValidationError(f"field {f.name!r} is missing (given: {sorted(fields)})")
             index = {Level.NODE: vec, Level.GRAPH: torch.arange(B, device=device),

@@ -10,13 +10,17 @@ from __future__ import annotations
 from graphdiff import hookimpl
 from graphdiff.registry import factory
 
-#: name -> (description, units); none differentiable
+#: target -> (description, units), registered as ``<domain>-<target>`` for each of :data:`DOMAINS`;
+#: none differentiable
 TARGETS = {
-    "social-average_clustering": ("mean local clustering coefficient", ""),
-    "social-modularity": ("modularity of greedy (CNM) communities", ""),
-    "social-density": ("edges over node pairs", ""),
+    "average_clustering": ("mean local clustering coefficient", ""),
+    "modularity": ("modularity of greedy (CNM) communities", ""),
+    "density": ("edges over node pairs", ""),
 }
 
+#: the domains the targets score: ``social-weighted`` holds the same graphs plus an edge weight,
+#: which the (structural) targets ignore
+DOMAINS = ("social", "social-weighted")
 
 @hookimpl
 def register_domains(register):
@@ -31,9 +35,11 @@ def register_domains(register):
 
 @hookimpl
 def register_targets(register):
-    for name, (description, units) in TARGETS.items():
-        register(name, factory("graphdiff_social.targets:social_target", name), description=description,
-                 domain="social", units=units, differentiable=False)
+    for domain in DOMAINS:
+        for target, (description, units) in TARGETS.items():
+            name = f"{domain}-{target}"
+            register(name, factory("graphdiff_social.targets:social_target", name, domain),
+                     description=description, domain=domain, units=units, differentiable=False)
 
 
 @hookimpl

@@ -8,7 +8,6 @@ import networkx as nx
 import pytest
 import torch
 from hypothesis import given, settings
-from hypothesis import strategies as st
 from torch_geometric.data import Data
 
 import graphdiff
@@ -18,7 +17,7 @@ from graphdiff.testing import assert_roundtrip
 from graphdiff.testing.strategies import simple_edges
 from graphdiff_social import DroppedAttributesWarning, SocialDomain, builtin_graphs
 from graphdiff_social.targets import average_clustering, density, modularity
-from graphdiff_social.testing import social_graphs, weighted_graphs
+from graphdiff_social.testing import social_graphs
 
 DOMAIN = SocialDomain()
 
@@ -202,8 +201,12 @@ def test_load_domain_through_entry_point():
     info = pm.plugins["social"]
     assert info.distribution == "graphdiff-social" and info.ok
     assert info.registered["domains"] == ["social", "social-weighted"]
-    assert sorted(info.registered["targets"]) == ["social-average_clustering", "social-density",
-                                                  "social-modularity"]
+    targets = ["average_clustering", "density", "modularity"]
+    # the social-weighted domain holds the same graphs (plus weights): the same targets
+    assert sorted(info.registered["targets"]) == sorted(f"{d}-{t}" for d in ("social", "social-weighted")
+                                                        for t in targets)
+    weighted = pm.registry("targets").get("social-weighted-density")
+    assert weighted.domain == "social-weighted" and weighted(nx.complete_graph(3)) == 1.0
     target = pm.registry("targets").get("social-average_clustering")
     assert target(nx.complete_graph(3)) == 1.0 and target.domain == "social"
     assert isinstance(graphdiff.load_domain("social"), SocialDomain)
@@ -214,33 +217,8 @@ def test_load_domain_through_entry_point():
 WEIGHTED = SocialDomain(edge_attr="weight", name="social-weighted")
 
 
-@settings(max_examples=200, deadline=None)
-@given(weighted_graphs(max_nodes=10))
-def test_weights_roundtrip_within_float32(graph):
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")  # the weight is kept, not dropped
-        data = assert_roundtrip(WEIGHTED, graph)
-    assert data.weight.dtype == torch.float32 and data.weight.shape == (data.edge_index.size(1), 1)
-    back = WEIGHTED.from_graph(data)
-    for u, v, w in graph.edges(data="weight"):
-        assert back.edges[u, v]["weight"] == float(torch.tensor(float(w), dtype=torch.float32))
-    assert WEIGHTED.equal(graph, WEIGHTED.from_graph(data.clone()))
-
-
-@settings(max_examples=100, deadline=None)
-@given(weighted_graphs(min_nodes=2, max_nodes=8).filter(lambda g: g.number_of_edges() > 0), st.data())
-def test_missing_or_non_numeric_weight_names_the_edge(graph, data):
-    u, v = data.draw(st.sampled_from(sorted(graph.edges, key=repr)))
-    bad = data.draw(st.sampled_from(["missing", "text", None, True, float("nan"), float("inf"), [1.0]]))
-    if bad == "missing":
-        del graph.edges[u, v]["weight"]
-    else:
-        graph.edges[u, v]["weight"] = bad
-    with pytest.raises(DataError) as info:
-        WEIGHTED.to_graph(graph)
-    msg = str(info.value)
-    assert f"edge ({u!r}, {v!r})" in msg or f"edge ({v!r}, {u!r})" in msg, msg
-    assert "'weight'" in msg and "social-weighted.to_graph input" in msg
+# the round trip of the weights and the errors of bad weights are tested with the traffic
+# domain's lengths in tests/test_edge_values.py
 
 
 def test_weighted_domain_spec_and_registration():

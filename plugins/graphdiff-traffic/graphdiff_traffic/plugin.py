@@ -10,13 +10,17 @@ from __future__ import annotations
 from graphdiff import hookimpl
 from graphdiff.registry import factory
 
-#: name -> (description, units); none differentiable
+#: target -> (description, units), registered as ``<domain>-<target>`` for each of :data:`DOMAINS`;
+#: none differentiable
 TARGETS = {
-    "traffic-global_efficiency": ("topological global efficiency (mean inverse hop distance)", ""),
-    "traffic-mean_edge_length": ("mean straight-line road segment length", "m"),
-    "traffic-spatial_efficiency": ("route directness: straight-line over route efficiency", ""),
+    "global_efficiency": ("topological global efficiency (mean inverse hop distance)", ""),
+    "mean_edge_length": ("mean straight-line road segment length", "m"),
+    "spatial_efficiency": ("route directness: straight-line over route efficiency", ""),
 }
 
+#: the domains the targets score: ``traffic-lengths`` holds the same networks plus each road's
+#: kept length, which the targets ignore (they read the structure and the node x/y)
+DOMAINS = ("traffic", "traffic-lengths")
 
 @hookimpl
 def register_domains(register):
@@ -31,9 +35,11 @@ def register_domains(register):
 
 @hookimpl
 def register_targets(register):
-    for name, (description, units) in TARGETS.items():
-        register(name, factory("graphdiff_traffic.targets:traffic_target", name), description=description,
-                 domain="traffic", units=units, differentiable=False)
+    for domain in DOMAINS:
+        for target, (description, units) in TARGETS.items():
+            name = f"{domain}-{target}"
+            register(name, factory("graphdiff_traffic.targets:traffic_target", name, domain),
+                     description=description, domain=domain, units=units, differentiable=False)
 
 
 @hookimpl

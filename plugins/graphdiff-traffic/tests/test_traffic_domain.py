@@ -9,7 +9,6 @@ import networkx as nx
 import pytest
 import torch
 from hypothesis import given, settings
-from hypothesis import strategies as st
 
 import graphdiff
 from graphdiff.errors import DataError
@@ -18,7 +17,7 @@ from graphdiff.plugins import PluginManager
 from graphdiff.testing import assert_roundtrip
 from graphdiff_traffic import LengthMismatchWarning, TrafficDomain, road_like_graphs
 from graphdiff_traffic.targets import global_efficiency, mean_edge_length, spatial_efficiency
-from graphdiff_traffic.testing import road_networks, road_networks_with_lengths
+from graphdiff_traffic.testing import road_networks
 
 DOMAIN = TrafficDomain()
 
@@ -246,10 +245,13 @@ def test_load_domain_through_entry_point():
     assert isinstance(domain, TrafficDomain)
     info = pm.plugins["traffic"]
     assert info.distribution == "graphdiff-traffic" and info.ok
-    assert sorted(info.registered["targets"]) == ["traffic-global_efficiency",
-                                                  "traffic-mean_edge_length",
-                                                  "traffic-spatial_efficiency"]
+    targets = ["global_efficiency", "mean_edge_length", "spatial_efficiency"]
+    # the traffic-lengths domain holds the same networks (plus kept lengths): the same targets
+    assert sorted(info.registered["targets"]) == sorted(f"{d}-{t}" for d in ("traffic", "traffic-lengths")
+                                                        for t in targets)
     assert pm.registry("targets").get("traffic-mean_edge_length").units == "m"
+    kept = pm.registry("targets").get("traffic-lengths-mean_edge_length")
+    assert kept.domain == "traffic-lengths" and kept.units == "m"
     assert isinstance(graphdiff.load_domain("traffic"), TrafficDomain)
 
 
@@ -305,34 +307,8 @@ def test_bundled_roads_model_is_listed_and_draws_networks_of_the_requested_scale
 LENGTHS = TrafficDomain(edge_lengths=True, name="traffic-lengths")
 
 
-@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
-@settings(max_examples=100, deadline=None)
-@given(graph=road_networks_with_lengths(max_nodes=10))
-def test_kept_lengths_roundtrip(dtype, graph):
-    domain = TrafficDomain(edge_lengths=True, dtype=dtype, name="traffic-lengths")
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")  # curved roads keep their length: no LengthMismatchWarning
-        data = assert_roundtrip(domain, graph)
-    assert data.length.dtype == dtype and data.length.shape == (data.edge_index.size(1), 1)
-    back = domain.from_graph(data)
-    for u, v, length in graph.edges(data="length"):
-        assert back.edges[u, v]["length"] == float(torch.tensor(length, dtype=dtype))
-
-
-@settings(max_examples=60, deadline=None)
-@given(road_networks_with_lengths(min_nodes=2, max_nodes=8).filter(lambda g: g.number_of_edges() > 0), st.data())
-def test_missing_or_non_numeric_length_names_the_edge(graph, data):
-    u, v = data.draw(st.sampled_from(sorted(graph.edges)))
-    bad = data.draw(st.sampled_from(["missing", "text", None, True, float("nan")]))
-    if bad == "missing":
-        del graph.edges[u, v]["length"]
-    else:
-        graph.edges[u, v]["length"] = bad
-    with pytest.raises(DataError) as info:
-        LENGTHS.to_graph(graph)
-    msg = str(info.value)
-    assert f"edge ({u!r}, {v!r})" in msg or f"edge ({v!r}, {u!r})" in msg, msg
-    assert "length" in msg
+# the round trip of the kept lengths and the errors of bad lengths are tested with the social
+# domain's weights in tests/test_edge_values.py
 
 
 def test_kept_lengths_spec_registration_and_generated_lengths():
