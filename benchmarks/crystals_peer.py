@@ -24,6 +24,11 @@ included; the sampling loop's own rate is recorded beside it); peak memory is ea
 process peak RSS (``wait4``). chemeleon-dng's upstream sampler evaluates its network twice per
 step (predictor and one Langevin corrector step), graphdiff's ancestral sampler once; its
 DataModule parses and Niggli-reduces every CIF on each access, inside its training steps.
+
+Unlike the other benchmarks, which call the Python API, this one runs graphdiff as its CLI
+(``graphdiff train``, ``sample``, ``evaluate``) in subprocesses, as it runs the peer's driver in
+its own venv: each phase's process (its wall time, model load included, and peak RSS) is what is
+measured.
 """
 
 from __future__ import annotations

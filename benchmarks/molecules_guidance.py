@@ -5,7 +5,8 @@
 
 ``judge`` writes the judge's labels (QM9's gap in eV for the 14,748 molecules of ``qm9://valid``
 outside the seeded 3,000 that validated the bundled ``qm9-gap``) and trains it with
-``benchmarks/configs/qm9-gap-judge.toml`` (``runs/qm9-gap-judge/predictor.pt``, the same recipe
+``benchmarks/configs/qm9-gap-judge.toml`` (``graphdiff.predictors.train_predictor``, what
+``graphdiff predictor train`` runs) (``runs/qm9-gap-judge/predictor.pt``, the same recipe
 as ``qm9-gap``). The generator ``qm9-dng`` and the guide ``qm9-gap`` were both trained on
 ``qm9://train``: the judge's molecules are new to both.
 
@@ -13,12 +14,15 @@ as ``qm9-gap``). The generator ``qm9-dng`` and the guide ``qm9-gap`` were both t
 and steps: unguided, and with ``--target qm9-gap=V --gradient-scale S`` (gradient guidance by the
 bundled predictor ``qm9-gap`` on the denoiser's clean estimate), where V is the ``--quantile`` of
 the gaps of ``qm9://train`` (a small gap). The judge scores every generated molecule
-(``graphdiff predict``; a molecule the molecules reader refuses, e.g. with two atoms closer than
+(``graphdiff.load_predictor(judge).predict``, beside the molecules in ``*.judged.csv``; a
+molecule the molecules reader refuses, e.g. with two atoms closer than
 0.1 Å, is counted and reported as unjudged); the result is the mean |judged − V| of each set over
 the judged molecules and over the judged RDKit-valid ones, their ratio (the target: unguided at
 least 3 times guided), and EDM's atom stability, molecule stability and RDKit validity of each
 set (the target: guided validity within 2 points of unguided), as ``graphdiff sample`` writes
-them into each frame's info line.
+them into each frame's info line. The sets are drawn in this process through the Python API
+(``graphdiff.load(generator).sample_iter``, written as ``graphdiff sample --out`` writes them);
+the ``graphdiff sample`` flags named here are the same options.
 The unguided set of the same ``--num/--steps/--seed`` is sampled once and reused.
 
 ``run --generator CKPT --cfg W`` asks a model conditioned on QM9's gap (e.g. ``qm9-gap-cond`` of
@@ -41,16 +45,16 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # the sibling benchmarks' helpers
 from predictor_curve import HARTREE_EV  # noqa: E402
 from _provenance import Run, bundled, entries, record  # noqa: E402
-from targets_guidance import _env, goal_value  # noqa: E402
+from targets_guidance import goal_value, sample_file, train_predictor_file  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 RUNS = ROOT / "runs"
 RESULTS = ROOT / "benchmarks" / "results"
-BIN = Path(sys.executable).parent
 NAME = "qm9-gap-guidance"
 GENERATOR = "qm9-dng"
 GUIDE = "qm9-gap"  # the bundled predictor's target
@@ -70,7 +74,7 @@ def judge() -> None:
     subprocess.run([sys.executable, str(ROOT / "benchmarks" / "predictor_curve.py"), "labels", "--judge",
                     "--out", str(labels), "--val-max", "3000"], check=True)
     t0 = time.perf_counter()
-    subprocess.run([str(BIN / "graphdiff"), "predictor", "train", str(JUDGE_CONFIG), "-q"], check=True, env=_env())
+    train_predictor_file(JUDGE_CONFIG)
     print(f"judge trained in {time.perf_counter() - t0:.0f} s: {JUDGE_DIR / 'predictor.pt'}")
 
 
@@ -98,15 +102,36 @@ def frame_scores(path: Path) -> list[dict]:
 def judged_values(path: Path, predictor: Path, frames: int) -> tuple[list[float], list[str]]:
     """The judge's gap of each of the ``frames`` molecules of ``path``, in file order (NaN for a
     molecule the molecules reader refuses, e.g. two atoms closer than 0.1 Å), and the reader's
-    reasons."""
-    out = path.with_suffix(".judged.csv")
-    res = subprocess.run([str(BIN / "graphdiff"), "predict", "-p", str(predictor), "-i", str(path), "-o", str(out)],
-                         check=True, env=_env(), capture_output=True, text=True)
-    with out.open(newline="") as fh:
-        by_frame = {int(r["id"].rsplit("frame ", 1)[1]): float(r["gap"]) for r in csv.DictReader(fh)}
-    skipped = [line.strip().replace(f"{ROOT}/", "") for line in (res.stdout + res.stderr).splitlines()
-               if line.startswith("skipped ")]
-    return [by_frame.get(i, float("nan")) for i in range(frames)], skipped
+    reasons (the first 10). The predictions are also written beside ``path`` (``*.judged.csv``:
+    ``id``, ``gap``, ``gap_std``, ``out_of_domain``)."""
+    import graphdiff
+    from graphdiff.api import resolve_domain
+
+    judge = graphdiff.load_predictor(predictor)
+    domain = resolve_domain(judge.domain, [])
+    skipped: list[dict[str, str]] = []
+    recs: list[Any] = []
+    for k, rec in enumerate(domain.read(path, skipped=skipped)):
+        rid = str(rec.get("id", k))
+        try:
+            domain.to_graph(rec["obj"])
+        except Exception as exc:  # noqa: BLE001 - a molecule the judge cannot read is unjudged, with its reason
+            skipped.append({"where": str(rec.get("source") or rid), "reason": str(exc)})
+            continue
+        recs.append((rid, rec["obj"]))
+    objs = [obj for _, obj in recs]
+    mean, std = judge.predict(objs) if objs else ([], [])
+    reasons = judge.out_of_domain(objs) if objs else []
+    col = judge.properties.index("gap")
+    with path.with_suffix(".judged.csv").open("w", newline="") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(["id", *(c for p in judge.properties for c in (p, f"{p}_std")), "out_of_domain"])
+        for i, (rid, _) in enumerate(recs):
+            writer.writerow([rid, *(repr(float(v)) for j in range(len(judge.properties))
+                                    for v in (mean[i][j], std[i][j])), reasons[i]])
+    by_frame = {int(rid.rsplit("frame ", 1)[1]): float(mean[i][col]) for i, (rid, _) in enumerate(recs)}
+    why = [f"skipped {s['where']}: {s['reason']}".replace(f"{ROOT}/", "") for s in skipped[:10]]
+    return [by_frame.get(i, float("nan")) for i in range(frames)], why
 
 
 def summarize(scores: list[dict], judged: list[float], goal: float) -> dict:
@@ -132,14 +157,14 @@ def summarize(scores: list[dict], judged: list[float], goal: float) -> dict:
     }
 
 
-def sample(out: Path, num: int, steps: int, seed: int, extra: list[str], generator: str = GENERATOR) -> float | None:
-    """Draw the set unless it is on disk; the seconds it took (``None``: reused)."""
+def sample(out: Path, num: int, steps: int, seed: int, extra: dict[str, Any],
+           generator: str = GENERATOR) -> float | None:
+    """Draw the set unless it is on disk (``graphdiff.load(generator).sample_iter`` with the
+    ``Model.sample`` options ``extra``); the seconds it took (``None``: reused)."""
     if out.exists():
         return None
-    cmd = [str(BIN / "graphdiff"), "sample", "-c", generator, "--num", str(num), "--steps", str(steps),
-           "--seed", str(seed), "--out", str(out), "-q", *extra]
     t0 = time.perf_counter()
-    subprocess.run(cmd, check=True, env=_env(), capture_output=True, text=True)
+    sample_file(generator, out, num, steps=steps, seed=seed, **extra)
     return round(time.perf_counter() - t0, 1)
 
 
@@ -156,15 +181,16 @@ def run(num: int, steps: int, quantile: float, scale: float, seed: int, oversamp
     goal = goal_value(gaps, quantile)
     over = f"-oversample{oversample:g}" if oversample != 1.0 else ""
     tag = "" if generator == GENERATOR else f"{Path(generator).stem}-"
-    if cfg is None:
-        request = ["--target", f"{GUIDE}={goal}", "--gradient-scale", str(scale), "--guidance-mode", "clean"]
+    if cfg is None:  # graphdiff sample --target qm9-gap=V --gradient-scale S --guidance-mode clean
+        request: dict[str, Any] = {"targets": [f"{GUIDE}={goal}"], "gradient_scale": float(scale),
+                                   "guidance_mode": "clean"}
         kind = f"scale{scale:g}{over}"
-    else:
-        request = ["--target", f"gap={goal / HARTREE_EV}", "--guidance-scale", f"{cfg:g}"]
+    else:  # --target gap=V/Hartree --guidance-scale W
+        request = {"targets": [f"gap={goal / HARTREE_EV}"], "guidance_scale": float(f"{cfg:g}")}
         kind = f"cfg{cfg:g}{over}"
-    sets = {"unguided": (xyz_path(f"{tag}unguided", num, steps, seed), []),
+    sets = {"unguided": (xyz_path(f"{tag}unguided", num, steps, seed), {}),
             "guided": (xyz_path(f"{tag}{kind}", num, steps, seed),
-                       request + (["--oversample", f"{oversample:g}"] if over else []))}
+                       {**request, **({"oversample": float(f"{oversample:g}")} if over else {})})}
     out, judged = {}, {}
     for mode, (path, extra) in sets.items():
         seconds = sample(path, num, steps, seed, extra, generator)

@@ -6,9 +6,10 @@ Carbon-24 energy (the default, ``--dataset carbon_24``):
     python benchmarks/targets_guidance.py run --num 64 --steps 200 --quantile 0.1
 
 ``predictors`` trains two GNN ensembles of Carbon-24's ``energy_per_atom`` (eV/atom) with
-``graphdiff predictor train``: the *guide* on the training split of ``benchmarks/crystals_csp.py``
-(``runs/carbon_24/train.csv``, the split ``carbon24-dng`` was trained on), and the *judge* on
-the held-out split (``runs/carbon_24/test.csv``), which neither the generator nor the guide saw.
+``graphdiff.predictors.train_predictor`` (what ``graphdiff predictor train`` runs): the *guide*
+on the training split of ``benchmarks/crystals_csp.py`` (``runs/carbon_24/train.csv``, the split
+``carbon24-dng`` was trained on), and the *judge* on the held-out split
+(``runs/carbon_24/test.csv``), which neither the generator nor the guide saw.
 
 ``run`` asks ``carbon24-dng`` for ``--num`` structures de novo twice, with the same seed and
 steps: unguided, and with ``--target carbon24guide-energy_per_atom=V`` (gradient guidance by the
@@ -18,6 +19,11 @@ set, their ratio (the target: unguided at least 3 times guided), and the CDVAE s
 validity of each (the target: guided within 2 points of unguided). Results:
 ``benchmarks/results/carbon24-energy-guidance.json`` (one entry per ``--scale``) and
 ``carbon24-energy-guidance-scale<S>.png``.
+
+The sets are drawn in this process through the Python API (``graphdiff.load(generator)
+.sample_iter(...)``, written to CSV as ``graphdiff sample --out`` writes them); the
+``graphdiff sample`` flags named here (``--target``, ``--judge``, ``--guidance-scale``...) are
+the same options (:func:`guided_args` spells a guided set's request as flags).
 
 Time-aware guidance:
 
@@ -58,15 +64,14 @@ by the bundled predictor's gradient (``--target perov5-heat_ref=V --gradient-sca
 from __future__ import annotations
 
 import argparse
+import contextlib
 import csv
 import json
-import os
 import statistics
-import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import NamedTuple
+from typing import Any, Iterable, Iterator, NamedTuple
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # the benchmarks' shared helpers
 from _provenance import Run, bundled, entries, label, latest, record  # noqa: E402
@@ -74,7 +79,6 @@ from _provenance import Run, bundled, entries, label, latest, record  # noqa: E4
 ROOT = Path(__file__).resolve().parents[1]
 RUNS = ROOT / "runs"
 RESULTS = ROOT / "benchmarks" / "results"
-BIN = Path(sys.executable).parent
 
 csv.field_size_limit(sys.maxsize)
 
@@ -170,8 +174,115 @@ GUIDES = ("clean", "noisy", "cfg", "chgnet")
 CHGNET_TARGET = "crystals-chgnet_energy"
 
 
-def _env(threads: int = 1) -> dict:
-    return {**os.environ, "OMP_NUM_THREADS": str(threads)}
+@contextlib.contextmanager
+def threads(n: int = 1) -> Iterator[None]:
+    """Torch on ``n`` CPU threads inside the block (the benchmarks' timings were taken with
+    ``OMP_NUM_THREADS=1``)."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+def train_predictor_file(config: Path) -> Path:
+    """Train the predictor ``config`` describes, as ``graphdiff predictor train CONFIG -q`` does
+    (:func:`graphdiff.predictors.train_predictor`); prints the calibration, returns the file."""
+    from graphdiff.config import check_registered_names
+    from graphdiff.predictors import load_predictor_config, train_predictor
+
+    cfg = load_predictor_config(config)
+    check_registered_names(cfg, config)
+    with threads(1):
+        path, report = train_predictor(cfg, progress=False, log=lambda s: print(s, file=sys.stderr))
+    print(f"predictor: {path}; trained {report['ensemble']} member(s) on {report['num_train']} item(s)"
+          + (f", skipped {report['num_skipped']}" if report["num_skipped"] else ""))
+    for prop, r in report["properties"].items():
+        if r.get("n"):
+            print(f"  {prop}: n={r['n']}  MAE {r['mae']:.4g}  R2 {r['r2']:.3f}")
+    return path
+
+
+def write_samples(chunks: Iterable[Any], domain: Any, path: Path, *, de_novo: bool,
+                  notes: list[str] | None = None) -> tuple[list[dict], Any]:
+    """Write the :class:`graphdiff.Samples` chunks of ``sample_iter``/``complete_iter`` to ``path``
+    as ``graphdiff sample --out`` does (:class:`graphdiff.graphio.GraphSink` with the domain's
+    per-item description; de novo items numbered in order). Returns every item's info and the
+    closed sink; ``notes`` receives a line per ``oversample`` selection."""
+    from graphdiff.graphio import GraphSink
+
+    sink = GraphSink(path, domain, describe=True)
+    infos: list[dict] = []
+    for chunk in chunks:
+        graphs, ids, extra, objs = chunk.in_order()
+        if de_novo:
+            ids = [str(sink.next_index + j) for j in range(len(graphs))]
+        sink.write(graphs, ids=ids, extra=extra if any(extra) else None, objs=objs)
+        infos += chunk.info
+        sel = getattr(chunk, "selection", None)
+        if sel and notes is not None:
+            notes.append(f"kept {sel['kept']} of {sel['drawn']} samples that best meet the requests "
+                         f"(largest kept shortfall {sel['largest_shortfall']:.4g})")
+    sink.close()
+    if sink.skip_summary():
+        print(sink.skip_summary(), file=sys.stderr)
+    return infos, sink
+
+
+def sample_file(generator: str, path: Path, num: int, *, predictors: Iterable[Path] = (),
+                **options: Any) -> tuple[list[dict], list[str]]:
+    """``num`` items de novo from ``generator`` (``graphdiff.load(generator).sample_iter``, on one
+    CPU thread, no progress bar) written to ``path``; ``predictors``: predictor files whose
+    properties become targets (``graphdiff sample --predictor``). Returns every item's info and
+    the lines that say how far the items are from each request and what each judge found."""
+    import graphdiff
+    from graphdiff.predictors import register_predictor
+
+    model = graphdiff.load(generator)
+    for p in predictors:
+        register_predictor(p)
+    t0 = time.perf_counter()
+    lines: list[str] = []
+    with threads(1):
+        infos, sink = write_samples(model.sample_iter(num, progress=False, **options), model.domain, path,
+                                    de_novo=True, notes=lines)
+    dt = time.perf_counter() - t0
+    lines += [f"wrote {sink.written} graphs to {path} in {dt:.1f} s ({sink.count / max(dt, 1e-9):.2f} graphs/s)"]
+    return infos, lines + report_lines(model, options.get("targets") or [], options.get("judges") or [], infos)
+
+
+def report_lines(model: Any, targets: list[str], judges: list[str], infos: list[dict]) -> list[str]:
+    """How far the items are from each request on a registered target (by the target itself) and
+    what each judge found: the lines ``graphdiff sample`` prints after writing."""
+    from graphdiff.api import judge_targets
+    from graphdiff.runner import parse_target_requests
+
+    requests = parse_target_requests(targets)
+    lines = []
+    for name, op, v in requests:
+        vals = [s[name] for s in infos if name in s and s[name] == s[name]]
+        if not vals or name in model.conditions:
+            continue
+        met = sum((x <= v) if op == "<=" else (x >= v) if op == ">=" else True for x in vals)
+        lines.append(f"{name} {op} {v}: mean {statistics.fmean(vals):.4g}, mean |value - {v}| = "
+                     f"{statistics.fmean(abs(x - v) for x in vals):.4g}"
+                     + (f", {met}/{len(vals)} meet it" if op != "=" else "") + f" (scored by {name} itself)")
+    for t, op, v in judge_targets(judges, model.domain, requests) if judges else []:
+        col = f"judged_{t.name}"
+        vals = [s[col] for s in infos if col in s and s[col] == s[col]]
+        if not vals:
+            lines.append(f"judge {t.name}: no generated item could be scored")
+            continue
+        line = f"judge {t.name}: mean {statistics.fmean(vals):.4g} over {len(vals)} items"
+        if op is not None:
+            line += f"; request {op}{v}: mean |value - {v}| = {statistics.fmean(abs(x - v) for x in vals):.4g}"
+            if op != "=":
+                line += f", {sum((x <= v) if op == '<=' else (x >= v) for x in vals)}/{len(vals)} meet it"
+        lines.append(line + f" ({t.description})" if t.description else line)
+    return lines
 
 
 #: role -> (split it is trained on, extra [predictor] lines; {generator} is the spec's generator)
@@ -189,15 +300,16 @@ def predictor_config(spec: Spec, role: str, steps: int) -> str:
 
 def predictors(steps: int, roles: list[str], spec: Spec = SPECS["carbon_24"]) -> None:
     if not (RUNS / spec.dataset / "train.csv").exists():
-        subprocess.run([sys.executable, str(ROOT / "benchmarks" / "crystals_csp.py"), "split",
-                        "--dataset", spec.dataset], check=True)
+        from crystals_csp import split
+
+        split(spec.dataset)
     for role in roles:
         out = spec.role_dir(role)
         out.mkdir(parents=True, exist_ok=True)
         cfg = out / "predictor.toml"
         cfg.write_text(predictor_config(spec, role, steps))
         t0 = time.perf_counter()
-        subprocess.run([str(BIN / "graphdiff"), "predictor", "train", str(cfg), "-q"], check=True, env=_env())
+        train_predictor_file(cfg)
         print(f"{spec.predictor_name(role)}: trained in {time.perf_counter() - t0:.0f} s")
 
 
@@ -297,34 +409,63 @@ def guide_target(spec: Spec, reading: str) -> str:
     return spec.bundled_guide if role is None else spec.target(role)
 
 
+def guided_request(spec: Spec, reading: str, goal: float, scale: float, oversample: float = 1.0,
+                   corrector: int = 0, also: tuple[str, ...] = (), fields: tuple[str, ...] = ()
+                   ) -> list[tuple[str, Any]]:
+    """The request of the guided set as ``(option, value)`` pairs, in the order of the
+    ``graphdiff sample`` flags that say the same (:func:`guided_args`): ``predictor`` (a file
+    whose properties become targets), ``target`` (repeated), ``guidance_scale``,
+    ``gradient_scale``, ``guidance_mode``, ``oversample``, ``corrector_steps``, ``guide_fields``
+    (repeated); :func:`sample_options` makes them ``Model.sample`` arguments. ``--guide chgnet``:
+    ``goal`` is the CHGNet energy to stay under."""
+    op = "<=" if reading == "chgnet" else "="
+    target = [("target", f"{guide_target(spec, reading)}{op}{goal}")] + [("target", a) for a in also]
+    extra = (([("oversample", oversample)] if oversample != 1.0 else [])
+             + ([("corrector_steps", corrector)] if corrector else [])
+             + [("guide_fields", f) for f in fields])
+    if reading == "cfg":
+        return target + [("guidance_scale", scale)] + selection_request(spec, goal, oversample) + extra
+    return predictor_request(spec, guide_role(spec, reading)) + target + [
+        ("gradient_scale", scale), ("guidance_mode", "clean" if reading == "chgnet" else reading)] + extra
+
+
 def guided_args(spec: Spec, reading: str, goal: float, scale: float, oversample: float = 1.0,
                 corrector: int = 0, also: tuple[str, ...] = (), fields: tuple[str, ...] = ()) -> list[str]:
-    """The ``graphdiff sample`` options of the guided set (``--guide chgnet``: ``goal`` is the
-    CHGNet energy to stay under, :func:`chgnet_goal`)."""
-    op = "<=" if reading == "chgnet" else "="
-    target = ["--target", f"{guide_target(spec, reading)}{op}{goal}"] + [x for a in also for x in ("--target", a)]
-    extra = ((["--oversample", f"{oversample:g}"] if oversample != 1.0 else [])
-             + (["--corrector-steps", str(corrector)] if corrector else [])
-             + [x for f in fields for x in ("--guide-fields", f)])
-    if reading == "cfg":
-        return target + ["--guidance-scale", str(scale)] + selection_args(spec, goal, oversample) + extra
-    return predictor_args(spec, guide_role(spec, reading)) + target + ["--gradient-scale", str(scale),
-                            "--guidance-mode", "clean" if reading == "chgnet" else reading] + extra
+    """The guided set's request (:func:`guided_request`) as ``graphdiff sample`` flags: how to
+    draw the same set from the command line."""
+    out: list[str] = []
+    for name, value in guided_request(spec, reading, goal, scale, oversample, corrector, also, fields):
+        out += [f"--{name.replace('_', '-')}", f"{value:g}" if name == "oversample" else str(value)]
+    return out
 
 
-def predictor_args(spec: Spec, role: str | None) -> list[str]:
-    """``--predictor FILE`` for the trained predictor of ``role`` (none for a registered target)."""
-    return [] if role is None else ["--predictor", str(spec.predictor_file(role))]
+def sample_options(request: list[tuple[str, Any]]) -> tuple[dict[str, Any], list[Path]]:
+    """``(Model.sample keyword arguments, predictor files to register)`` of a :func:`guided_request`."""
+    opts: dict[str, Any] = {}
+    files: list[Path] = []
+    for name, value in request:
+        if name == "predictor":
+            files.append(Path(value))
+        elif name in ("target", "guide_fields"):
+            opts.setdefault("targets" if name == "target" else name, []).append(value)
+        else:
+            opts[name] = float(value) if name in ("guidance_scale", "gradient_scale", "oversample") else value
+    return opts, files
 
 
-def selection_args(spec: Spec, goal: float, oversample: float) -> list[str]:
+def predictor_request(spec: Spec, role: str | None) -> list[tuple[str, Any]]:
+    """The trained predictor file of ``role`` (none for a registered target)."""
+    return [] if role is None else [("predictor", spec.predictor_file(role))]
+
+
+def selection_request(spec: Spec, goal: float, oversample: float) -> list[tuple[str, Any]]:
     """``--guide cfg --oversample F``: the model's condition steers every draw, and the guide of
-    ``--guide clean`` (no gradient: ``--gradient-scale 0``) keeps the ``--num`` it puts nearest
-    the goal."""
+    ``--guide clean`` (no gradient: gradient scale 0) keeps the ``--num`` it puts nearest the
+    goal."""
     if oversample == 1.0:
         return []
-    return (predictor_args(spec, guide_role(spec, "clean"))
-            + ["--target", f"{guide_target(spec, 'clean')}={goal}", "--gradient-scale", "0"])
+    return (predictor_request(spec, guide_role(spec, "clean"))
+            + [("target", f"{guide_target(spec, 'clean')}={goal}"), ("gradient_scale", 0)])
 
 
 def run_command(spec: Spec, num: int, steps: int, quantile: float, scale: float, seed: int, reading: str,
@@ -396,13 +537,12 @@ def run(num: int, steps: int, quantile: float, scale: float, seed: int, reading:
         gen = (guided_csv(spec, reading, scale, num, steps, seed, oversample, corrector, also, fields, quantile)
                if mode == "guided"
                else unguided_csv(spec, num, steps, seed))
-        cmd = [str(BIN / "graphdiff"), "sample", "-c", spec.generator, "--num", str(num), "--steps", str(steps),
-               "--seed", str(seed), "--out", str(gen), "-q", "--judge", str(judge)]
-        if mode == "guided":
-            cmd += guided_args(spec, reading, request, scale, oversample, corrector, also, fields)
+        opts, files = (sample_options(guided_request(spec, reading, request, scale, oversample, corrector, also,
+                                                     fields)) if mode == "guided" else ({}, []))
         t0 = time.perf_counter()
         reused = mode == "unguided" and gen.exists()
-        res = None if reused else subprocess.run(cmd, check=True, env=_env(), capture_output=True, text=True)
+        lines = None if reused else sample_file(spec.generator, gen, num, steps=steps, seed=seed,
+                                                judges=[str(judge)], predictors=files, **opts)[1]
         seconds = time.perf_counter() - t0
         run_.add_data(gen)
         rows = _rows(gen)
@@ -416,7 +556,7 @@ def run(num: int, steps: int, quantile: float, scale: float, seed: int, reading:
             "seconds": None if reused else round(seconds, 1),
             "guide_values_mean": (_mean(_floats(rows, gtarget if reading != "cfg" else guide_target(spec, "clean")))
                                   if mode == "guided" and (reading != "cfg" or oversample != 1.0) else None),
-            "cli_output": res.stdout.strip().splitlines()[-3:] if res is not None else "reused",
+            "cli_output": lines[-3:] if lines is not None else "reused",
         }
     judge_meta = json.loads((spec.role_dir("judge") / "calibration.json").read_text())
     result = {

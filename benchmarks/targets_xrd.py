@@ -39,12 +39,14 @@ training structures of its composition and size, unchanged, ranked by the simila
 simulated patterns to the row's pattern file; the first and the first ten are scored. It says how
 much of a pattern-based figure a lookup in the training set already gives.
 
-``eval`` runs ``graphdiff sample --task csp --input test_<pattern>.csv`` (draws per row,
-candidates ranked by the pattern similarity) and scores the first candidate of each row with the
-CDVAE match rate (StructureMatcher stol 0.5, angle_tol 10, ltol 0.3) through
-``graphdiff evaluate``; ``--pattern none`` is the composition-only reference (ranked by the
-share of draws). Results go to ``benchmarks/results/perov5-xrd.json`` (one entry per run,
-with its command) and a bar chart ``perov5-xrd.png``.
+``eval`` completes the rows of ``test_<pattern>.csv`` (``graphdiff.load(checkpoint)
+.complete_iter(rows, task="csp", references={"xrd": [the row's pattern file, ...]})``, the same as
+``graphdiff sample --task csp --input test_<pattern>.csv``: draws per row, candidates ranked by
+the pattern similarity, written as ``graphdiff sample --out`` writes them) and scores the first
+candidate of each row with the CDVAE match rate (StructureMatcher stol 0.5, angle_tol 10, ltol
+0.3) through ``graphdiff.evaluate(..., task="csp")``; ``--pattern none`` is the composition-only
+reference (ranked by the share of draws). Results go to ``benchmarks/results/perov5-xrd.json``
+(one entry per run, with its command) and a bar chart ``perov5-xrd.png``.
 """
 
 from __future__ import annotations
@@ -52,8 +54,6 @@ from __future__ import annotations
 import argparse
 import csv
 import json
-import os
-import subprocess
 import sys
 import time
 import warnings
@@ -66,11 +66,11 @@ RUNS = ROOT / "runs"
 DATA = RUNS / "perov_5_xrd"  # set by --dataset (runs/<dataset>_xrd)
 RESULTS = ROOT / "benchmarks" / "results"
 BUNDLE = ROOT / "plugins" / "graphdiff-crystals" / "graphdiff_crystals" / "checkpoints"
-BIN = Path(sys.executable).parent
 
 sys.path.insert(0, str(ROOT / "benchmarks"))
 from _provenance import Run, bundled, entries, latest, record  # noqa: E402
 from crystals_csp import MODEL, VAL_FRACTION, quotable, split, val_split  # noqa: E402
+from targets_guidance import threads, write_samples  # noqa: E402
 
 csv.field_size_limit(sys.maxsize)
 
@@ -216,35 +216,45 @@ def _test_rows(pattern: str, limit: int | None, part: str = "test") -> tuple[Pat
     return src, rows
 
 
-def _sample(checkpoint: str, src: Path, gen: Path, draws: int, steps: int | None, env: dict,
+def _sample(checkpoint: str, src: Path, gen: Path, draws: int, steps: int | None, threads_: int,
             k: int | None = None, cfg: float | None = None) -> float:
-    """``graphdiff sample --task csp`` with ``draws`` draws per row (``-k k`` candidates); seconds."""
-    cmd = [str(BIN / "graphdiff"), "sample", "--checkpoint", checkpoint, "--task", "csp",
-           "--input", str(src), "--out", str(gen), "--draws", str(draws), "--max-draws", str(draws), "-q"]
-    if k:
-        cmd += ["-k", str(k)]
-    if steps:
-        cmd += ["--steps", str(steps)]
-    if cfg is not None:
-        cmd += ["--guidance-scale", str(cfg)]
+    """The CSP candidates of the rows of ``src`` with ``draws`` draws per row (``k`` distinct
+    candidates, default 1), ranked by the similarity to the pattern file each row's ``xrd``
+    column names (when it has one), written to ``gen`` as ``graphdiff sample --task csp --input
+    SRC --draws D --max-draws D [-k K]`` writes them; seconds (model loading included)."""
+    import graphdiff
+
     t0 = time.perf_counter()
-    subprocess.run(cmd, check=True, env=env)
+    model = graphdiff.load(checkpoint)
+    records = model.read_inputs(src)
+    patterns = [(r.get("text") or {}).get("xrd") for r in records]
+    references = {"xrd": [str(src.parent / x) for x in patterns]} if any(patterns) else None
+    with threads(threads_):
+        chunks = (c for _, c in model.complete_iter(records, k=k or 1, task="csp", draws=draws, max_draws=draws,
+                                                    references=references, steps=steps, guidance_scale=cfg,
+                                                    progress=False))
+        write_samples(chunks, model.domain, gen, de_novo=False)
     return time.perf_counter() - t0
 
 
-def _evaluate(gen: Path, reference: Path, metrics: Path, env: dict, quiet: bool = True) -> dict:
-    """``graphdiff evaluate --task csp``: its ``metrics`` ({"k=1": {...}, ...})."""
-    subprocess.run([str(BIN / "graphdiff"), "evaluate", "--task", "csp", "--generated", str(gen),
-                    "--reference", str(reference), "--out", str(metrics)], check=True, env=env,
-                   stdout=subprocess.DEVNULL if quiet else None)
-    return json.loads(metrics.read_text()).get("metrics") or {}
+def _evaluate(gen: Path, reference: Path, metrics: Path, quiet: bool = True) -> dict:
+    """``graphdiff.evaluate(gen, reference, task="csp")``, also written to ``metrics`` (as
+    ``graphdiff evaluate --out`` writes it): its ``metrics`` ({"k=1": {...}, ...})."""
+    import graphdiff
+
+    result = graphdiff.evaluate(gen, reference, task="csp", domain="crystals")
+    if not quiet:
+        print(json.dumps({key: v for key, v in result.items() if key != "per_item"}, indent=2))
+    metrics.parent.mkdir(parents=True, exist_ok=True)
+    metrics.write_text(json.dumps(result, indent=2))
+    return result.get("metrics") or {}
 
 
-def _evaluate_rows(gen_rows: list[dict], header: list[str], reference: Path, tag: str, env: dict) -> dict:
+def _evaluate_rows(gen_rows: list[dict], header: list[str], reference: Path, tag: str) -> dict:
     """Write ``gen_rows`` as ``pick_<tag>.csv`` and evaluate them against ``reference``."""
     gen = DATA / f"pick_{tag}.csv"
     _write(gen, header, gen_rows)
-    return _evaluate(gen, reference, DATA / f"metrics_{tag}.json", env)
+    return _evaluate(gen, reference, DATA / f"metrics_{tag}.json")
 
 
 def _store(path: Path, tag: str, key: dict, result: dict, run: Run) -> dict:
@@ -284,20 +294,19 @@ def evaluate_both(dataset: str, checkpoint: str, pattern: str, draws: int, limit
     tag = (f"{checkpoint}-{pattern}-both" + (f"-w{cfg:g}" if cfg is not None else "")
            + (f"-{part}" if part != "test" else "") + (f"-{limit}" if limit else ""))
     gen = DATA / f"gen_{tag}.csv"
-    env = {**os.environ, "OMP_NUM_THREADS": str(threads)}
-    seconds = _sample(checkpoint, src, gen, draws, steps, env, k=draws, cfg=cfg)
+    seconds = _sample(checkpoint, src, gen, draws, steps, threads, k=draws, cfg=cfg)
     gh, gen_rows = _rows(gen)
     gen_rows = [r for r in gen_rows if r["distinct"] == "1"]
     by_xrd = _first(gen_rows, lambda r: (float(r["xrd_similarity"]) if r["xrd_similarity"] not in ("", "nan")
                                          else -1.0))
-    every = _evaluate_rows(gen_rows, gh, src, tag + "-all", env)
+    every = _evaluate_rows(gen_rows, gh, src, tag + "-all")
     last = max(every, key=lambda k: int(k.split("=")[1])) if every else None
     result = {
         "dataset": dataset, "checkpoint": checkpoint, "pattern": pattern, "rows": len(rows),
         "row_set": ROW_SETS[part],
         "draws_per_row": draws, "steps": steps or "checkpoint default (500)",
         "guidance_scale": cfg,
-        "first_candidate_by_xrd_similarity": _evaluate_rows(by_xrd, gh, src, tag + "-xrd", env).get("k=1", {}),
+        "first_candidate_by_xrd_similarity": _evaluate_rows(by_xrd, gh, src, tag + "-xrd").get("k=1", {}),
         "composition_only": composition_only(dataset),
         "best_of_all_distinct_candidates": {"k": last, **(every.get(last, {}) if last else {})},
         "seconds": round(seconds, 1), "threads": threads,
@@ -372,7 +381,7 @@ def search(dataset: str, pattern: str, limit: int | None, part: str = "test", to
     tag = f"search-{pattern}" + (f"-{part}" if part != "test" else "") + (f"-{limit}" if limit else "")
     gen = DATA / f"pick_{tag}.csv"
     _write(gen, ["material_id", "cif", "sample", "xrd_similarity"], picks)
-    metrics = _evaluate(gen, src, DATA / f"metrics_{tag}.json", {**os.environ})
+    metrics = _evaluate(gen, src, DATA / f"metrics_{tag}.json")
     result = {
         "dataset": dataset, "pattern": pattern, "rows": len(rows),
         "row_set": ROW_SETS[part],
@@ -397,9 +406,8 @@ def evaluate(checkpoint: str, pattern: str, draws: int, limit: int | None, steps
     run = Run(data=[src, bundled(checkpoint)])
     tag = f"{checkpoint}-{pattern}-d{draws}" + (f"-{limit}" if limit else "")
     gen = DATA / f"gen_{tag}.csv"
-    env = {**os.environ, "OMP_NUM_THREADS": str(threads)}
-    seconds = _sample(checkpoint, src, gen, draws, steps, env)
-    summary = _evaluate(gen, src, DATA / f"metrics_{tag}.json", env, quiet=False).get("k=1", {})
+    seconds = _sample(checkpoint, src, gen, draws, steps, threads)
+    summary = _evaluate(gen, src, DATA / f"metrics_{tag}.json", quiet=False).get("k=1", {})
     _, gen_rows = _rows(gen)
     sims = [float(r["xrd_similarity"]) for r in gen_rows if r.get("xrd_similarity") not in (None, "")]
     result = {
