@@ -13,7 +13,7 @@ from graphdiff.plugins.hookspecs import hookimpl
 __version__ = "0.1.0"
 
 __all__ = ["__version__", "hookimpl", "load_domain", "registry", "load", "Model", "Samples", "evaluate",
-           "load_predictor"]
+           "load_predictor", "convert"]
 
 #: the Python API (graphdiff.api), imported on first use so that ``import graphdiff`` stays light
 _API = {"load", "Model", "Samples", "evaluate", "load_predictor", "PredictorModel"}
@@ -24,6 +24,10 @@ def __getattr__(name: str) -> Any:
         from graphdiff import api
 
         return getattr(api, name)
+    if name == "convert":  # graphdiff.conversion.convert, the `graphdiff convert` command's function
+        from graphdiff.conversion import convert
+
+        return convert
     raise AttributeError(f"module 'graphdiff' has no attribute {name!r}")
 
 

@@ -10,7 +10,7 @@ import pytest
 from click.testing import CliRunner
 
 from graphdiff.cli import cli
-from graphdiff.cli.convert import matches, parse_cell
+from graphdiff.conversion import matches, parse_cell
 
 pytest.importorskip("graphdiff_molecules")
 pytest.importorskip("graphdiff_crystals")

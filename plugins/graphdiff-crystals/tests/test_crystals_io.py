@@ -407,7 +407,7 @@ def test_convert_tells_a_crystal_database_from_a_molecule_one(domain, tmp_path, 
     import ase.db
     from ase.build import molecule
 
-    from graphdiff.cli.convert import convert
+    from graphdiff.conversion import convert
 
     crystals = tmp_path / "crystals.db"
     domain.write([{"id": "nacl", "obj": rocksalt}], crystals)
