@@ -239,6 +239,7 @@ def sample_file(generator: str, path: Path, num: int, *, predictors: Iterable[Pa
     properties become targets (``graphdiff sample --predictor``). Returns every item's info and
     the lines that say how far the items are from each request and what each judge found."""
     import graphdiff
+    from graphdiff.api import request_report
     from graphdiff.predictors import register_predictor
 
     model = graphdiff.load(generator)
@@ -251,38 +252,7 @@ def sample_file(generator: str, path: Path, num: int, *, predictors: Iterable[Pa
                                     de_novo=True, notes=lines)
     dt = time.perf_counter() - t0
     lines += [f"wrote {sink.written} graphs to {path} in {dt:.1f} s ({sink.count / max(dt, 1e-9):.2f} graphs/s)"]
-    return infos, lines + report_lines(model, options.get("targets") or [], options.get("judges") or [], infos)
-
-
-def report_lines(model: Any, targets: list[str], judges: list[str], infos: list[dict]) -> list[str]:
-    """How far the items are from each request on a registered target (by the target itself) and
-    what each judge found: the lines ``graphdiff sample`` prints after writing."""
-    from graphdiff.api import judge_targets
-    from graphdiff.runner import parse_target_requests
-
-    requests = parse_target_requests(targets)
-    lines = []
-    for name, op, v in requests:
-        vals = [s[name] for s in infos if name in s and s[name] == s[name]]
-        if not vals or name in model.conditions:
-            continue
-        met = sum((x <= v) if op == "<=" else (x >= v) if op == ">=" else True for x in vals)
-        lines.append(f"{name} {op} {v}: mean {statistics.fmean(vals):.4g}, mean |value - {v}| = "
-                     f"{statistics.fmean(abs(x - v) for x in vals):.4g}"
-                     + (f", {met}/{len(vals)} meet it" if op != "=" else "") + f" (scored by {name} itself)")
-    for t, op, v in judge_targets(judges, model.domain, requests) if judges else []:
-        col = f"judged_{t.name}"
-        vals = [s[col] for s in infos if col in s and s[col] == s[col]]
-        if not vals:
-            lines.append(f"judge {t.name}: no generated item could be scored")
-            continue
-        line = f"judge {t.name}: mean {statistics.fmean(vals):.4g} over {len(vals)} items"
-        if op is not None:
-            line += f"; request {op}{v}: mean |value - {v}| = {statistics.fmean(abs(x - v) for x in vals):.4g}"
-            if op != "=":
-                line += f", {sum((x <= v) if op == '<=' else (x >= v) for x in vals)}/{len(vals)} meet it"
-        lines.append(line + f" ({t.description})" if t.description else line)
-    return lines
+    return infos, lines + request_report(model, infos, options.get("targets") or [], options.get("judges") or [])
 
 
 #: role -> (split it is trained on, extra [predictor] lines; {generator} is the spec's generator)

@@ -28,7 +28,7 @@ from typing import Any, Iterator, Mapping, Sequence
 from graphdiff.errors import ConfigError, DataError, GraphValidationError
 
 __all__ = ["load", "Model", "Samples", "TargetRanking", "evaluate", "load_predictor", "PredictorModel",
-           "resolve_device"]
+           "resolve_device", "request_report"]
 
 
 class Samples(list):
@@ -265,6 +265,45 @@ def judge_targets(names: Sequence[str], domain: Any, requests: Sequence[tuple[st
             op, v = match[0] if match else (None, None)
             out.append((t, op, v))
     return out
+
+
+def request_report(model: Any, infos: Sequence[dict], targets: Sequence[str] = (),
+                   judges: Sequence[str] = ()) -> list[str]:
+    """What ``graphdiff sample`` prints after writing: for each request on a registered target
+    (``targets``, as ``sample(targets=...)`` takes them; not the model's own conditions) how far
+    the items are from it, by the target itself, and for each of ``judges`` the mean it found and
+    how far that is from the request on the same property. ``infos``: the items' ``info`` dicts
+    (``Samples.info``), which hold the scores."""
+    import statistics
+
+    from graphdiff.runner import parse_target_requests
+
+    def within(x: float, op: str, v: float) -> bool:
+        return x <= v if op == "<=" else x >= v if op == ">=" else True
+
+    requests = parse_target_requests(list(targets))
+    lines = []
+    for name, op, v in requests:
+        vals = [s[name] for s in infos if name in s and s[name] == s[name]]
+        if not vals or name in model.conditions:
+            continue
+        met = sum(within(x, op, v) for x in vals)
+        lines.append(f"{name} {op} {v}: mean {statistics.fmean(vals):.4g}, mean |value - {v}| = "
+                     f"{statistics.fmean(abs(x - v) for x in vals):.4g}"
+                     + (f", {met}/{len(vals)} meet it" if op != "=" else "") + f" (scored by {name} itself)")
+    for t, op, v in judge_targets(list(judges), model.domain, requests) if judges else []:
+        col = f"judged_{t.name}"
+        vals = [s[col] for s in infos if col in s and s[col] == s[col]]
+        if not vals:
+            lines.append(f"judge {t.name}: no generated item could be scored")
+            continue
+        line = f"judge {t.name}: mean {statistics.fmean(vals):.4g} over {len(vals)} items"
+        if op is not None:
+            line += f"; request {op}{v}: mean |value - {v}| = {statistics.fmean(abs(x - v) for x in vals):.4g}"
+            if op != "=":
+                line += f", {sum(within(x, op, v) for x in vals)}/{len(vals)} meet it"
+        lines.append(line + f" ({t.description})" if t.description else line)
+    return lines
 
 
 class Model:

@@ -233,6 +233,7 @@ def sample_cmd(checkpoint: str, out_arg: str, num: int | None, input_path: Path 
     The same from Python: graphdiff.load(CHECKPOINT).sample(N) or .complete(inputs, k=K).
     """
     import graphdiff
+    from graphdiff.api import request_report
 
     have_input = input_path is not None or bool(formulas)
     _check_sample_args(num, have_input, input_path, formulas, rank_by, no_distinct, oversample, samples_per_row,
@@ -279,8 +280,8 @@ def sample_cmd(checkpoint: str, out_arg: str, num: int | None, input_path: Path 
                    "rows repeat earlier answers (distinct = 0)")
     if relax:
         _report_relaxation(scores)
-    _report_requests(model, target, scores)
-    _report_judges(model, judges, target, scores)
+    for line in request_report(model, scores, target, judges):
+        click.echo(line)
 
 
 def _check_sample_args(num: int | None, have_input: bool, input_path: Path | None, formulas: tuple[str, ...],
@@ -430,44 +431,6 @@ def _say_readings(model, target: tuple[str, ...], gradient_scale: float, mode: s
     for t, op, value in guided:
         _, why = guidance_reading(model.diffusion, t, mode)
         click.echo(f"guidance {t.name}{op}{value:g}: {why}")
-
-
-def _report_requests(model, target: tuple[str, ...], scores: list[dict]) -> None:
-    """How far the samples are from each request on a registered target, by the target itself."""
-    import statistics
-
-    from graphdiff.runner import parse_target_requests
-
-    for name, op, v in parse_target_requests(target):
-        vals = [s[name] for s in scores if name in s and s[name] == s[name]]
-        if not vals or name in model.conditions:
-            continue
-        met = sum((x <= v) if op == "<=" else (x >= v) if op == ">=" else True for x in vals)
-        click.echo(f"{name} {op} {v}: mean {statistics.fmean(vals):.4g}, mean |value - {v}| = "
-                   f"{statistics.fmean(abs(x - v) for x in vals):.4g}"
-                   + (f", {met}/{len(vals)} meet it" if op != "=" else "") + f" (scored by {name} itself)")
-
-
-def _report_judges(model, judges: tuple[str, ...], target: tuple[str, ...], scores: list[dict]) -> None:
-    import statistics
-
-    from graphdiff.api import judge_targets
-    from graphdiff.runner import parse_target_requests
-
-    if not judges:
-        return
-    for t, op, v in judge_targets(judges, model.domain, parse_target_requests(target)):
-        vals = [s[f"judged_{t.name}"] for s in scores if s.get(f"judged_{t.name}") == s.get(f"judged_{t.name}")
-                and f"judged_{t.name}" in s]
-        if not vals:
-            click.echo(f"judge {t.name}: no generated item could be scored")
-            continue
-        line = f"judge {t.name}: mean {statistics.fmean(vals):.4g} over {len(vals)} items"
-        if op is not None:
-            line += f"; request {op}{v}: mean |value - {v}| = {statistics.fmean(abs(x - v) for x in vals):.4g}"
-            if op != "=":
-                line += f", {sum((x <= v) if op == '<=' else (x >= v) for x in vals)}/{len(vals)} meet it"
-        click.echo(line + f" ({t.description})" if t.description else line)
 
 
 def _describe_sink(sink) -> str:
