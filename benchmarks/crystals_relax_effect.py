@@ -14,7 +14,8 @@ the CHGNet energy per atom against the references'. The relaxation's own record 
 steps, displacements, failures) and wall time are kept too.
 
 Results: ``benchmarks/results/crystals-relax-effect.json`` (keyed by checkpoint, num, seed,
-fmax, relax steps).
+fmax, relax steps and ``separate``, the factor of covalent radii below which atoms are moved apart
+before CHGNet; entries without it ran before that step existed).
 """
 
 from __future__ import annotations
@@ -96,7 +97,11 @@ def main() -> None:
               "COV-P", cov.get("cov_precision"))
     out["command"] = "python benchmarks/crystals_relax_effect.py" + "".join(
         f" --{k.replace('_', '-')} {v}" for k, v in vars(args).items() if v != ap.get_default(k))
-    record(RESULTS / "crystals-relax-effect.json", key_from_args(args), out, run)
+    # the separation of close atoms before CHGNet (CrystalDomain.relax) changes the figures: in the key
+    from graphdiff_crystals.domain import SEPARATE_FACTOR
+
+    out["separate"] = SEPARATE_FACTOR
+    record(RESULTS / "crystals-relax-effect.json", key_from_args(args, separate=SEPARATE_FACTOR), out, run)
 
 
 if __name__ == "__main__":
