@@ -24,12 +24,21 @@ def mmd(kind: str, spec: str = ".3f", std: bool = True, bold: bool = False) -> s
     return f"{b}{text}{b}"
 
 
-def one_seed(label: str, src: Src) -> Line:
-    return Line(src, [label, *(mmd(k, std=False) for k in KINDS), "{summary/vun/mean|%0} %"])
+def parts(alias: str = "") -> str:
+    """Valid / unique / novel, the three shares V.U.N. combines (of the line's source, or of the
+    one named by ``alias``)."""
+    a = f"{alias}:" if alias else ""
+    return " / ".join(f"{{{a}summary/{m}/mean|%0}}" for m in ("validity", "uniqueness", "novelty")) + " %"
+
+
+def one_seed(label: str, src: Src, vun_parts: bool = False) -> Line:
+    return Line(src, [label, *(mmd(k, std=False) for k in KINDS), *([parts()] if vun_parts else []),
+                      "{summary/vun/mean|%0} %"])
 
 
 def roads(label: str, file: str, vun: str = "{summary/vun/mean|%1~} %") -> Line:
-    return Line(Src(file), [label, "{summary/validity/mean|%1~} %", vun,
+    return Line(Src(file), [label, "{summary/validity/mean|%1~} / {summary/uniqueness/mean|%0} / "
+                                   "{summary/novelty/mean|%0} %", vun,
                             *(mmd(k, std=False) for k in KINDS)])
 
 
@@ -46,26 +55,26 @@ TABLES = [
             mmd("degree"), mmd("clustering"), mmd("orbit")]),
         Cite(["GDSS (paper)", "0.045", "0.086", "0.007"]),
     ], readme=["community-small"]),
-    Table("sbm", DOC, ["", *KINDS, "V.U.N."], [
-        one_seed("`sbm-dng`", Src("sbm-dng.json")),
-        Cite(["DiGress (paper)", "", "", "", "", "74 %"]),
+    Table("sbm", DOC, ["", *KINDS, "valid / unique / novel", "V.U.N."], [
+        one_seed("`sbm-dng`", Src("sbm-dng.json"), vun_parts=True),
+        Cite(["DiGress (paper)", "", "", "", "", "", "74 %"]),
     ], readme=["planar / SBM"]),
-    Table("planar", DOC, ["", *KINDS, "V.U.N."], [
+    Table("planar", DOC, ["", *KINDS, "valid (connected and planar) / unique / novel", "V.U.N."], [
         Line(Src("planar-dng.json"), [
             "`planar-dng` (absorbing edges, planar projector, {train_meta/train_minutes|.0f} min)",
-            *(mmd(k, ".4f") for k in KINDS), "{summary/vun/mean|%1} ± {summary/vun/std|%1} %"]),
+            *(mmd(k, ".4f") for k in KINDS), parts(), "{summary/vun/mean|%1} ± {summary/vun/std|%1} %"]),
         Line(Src("planar-absorbing-2k.json"), [
             "its snapshots at 2,000 / 4,000 steps (one seed each)",
-            *(f"{{summary/{k}/mean}} / {{b:summary/{k}/mean}}" for k in KINDS),
+            *(f"{{summary/{k}/mean}} / {{b:summary/{k}/mean}}" for k in KINDS), f"{parts()}; {parts('b')}",
             "{summary/vun/mean|%0} % / {b:summary/vun/mean|%0} %"], more={"b": Src("planar-absorbing-4k.json")}),
         Line(Src("planar-dng-marginal.json"), [
             "earlier model (marginal edges, no constraint, {train_meta/train_minutes|.0f} min, "
             "{train_meta/step|,} steps)",
-            *(mmd(k, ".4f") for k in KINDS), "{summary/vun/mean|%0} %"]),
+            *(mmd(k, ".4f") for k in KINDS), parts(), "{summary/vun/mean|%0} %"]),
         Line(Src("planar-dng-projected.json"), [
             "the same earlier model sampled with the planar projector",
-            *(mmd(k, ".4f") for k in KINDS), "{summary/vun/mean|%1} ± {summary/vun/std|%1} %"]),
-        Cite(["DiGress (paper / its released checkpoint)", "", "", "", "", "75 % / 85 %"]),
+            *(mmd(k, ".4f") for k in KINDS), parts(), "{summary/vun/mean|%1} ± {summary/vun/std|%1} %"]),
+        Cite(["DiGress (paper / its released checkpoint)", "", "", "", "", "", "75 % / 85 %"]),
     ], readme=["planar / SBM"]),
     Table("grid", DOC, ["", *KINDS, "V.U.N."], [
         one_seed("`grid-cpu60` ({train_meta/step|d} steps)", Src("grid-cpu60.json")),
@@ -75,14 +84,14 @@ TABLES = [
             "{mmd/spectral}", "(valid: {validity|%0} %)"]),
     ]),
     # docs/graphs.md
-    Table("roads", "docs/graphs.md", ["model (60 min each)", "valid", "V.U.N.", "MMD² degree", "clustering", "orbit",
-                                      "spectral"], [
+    Table("roads", "docs/graphs.md", ["model (60 min each)", "valid (connected, no crossings) / unique / novel",
+                                      "V.U.N.", "MMD² degree", "clustering", "orbit", "spectral"], [
         roads("`roads-dng` (`roads-late.toml`)", "roads-dng.json", "**{summary/vun/mean|%1~} %**"),
         roads("the same, `--constraint none`", "roads-late-unconstrained.json"),
         roads("`roads-absorbing.toml` (cosine edge schedule)", "roads-absorbing.json"),
         roads("the same, `--constraint none`", "roads-absorbing-unconstrained.json"),
         Line(Src("roads-real-mmd.json", {"action": "real-mmd", "dataset": "roads"}), [
-            "40 training graphs against the test graphs", "{validity|%0} %", "—", "{mmd/degree|.4f}",
+            "40 training graphs against the test graphs", "{validity|%0} % / — / —", "—", "{mmd/degree|.4f}",
             "{mmd/clustering}", "{mmd/orbit|.4f}", "{mmd/spectral}"]),
     ], readme=["road networks"]),
 ]

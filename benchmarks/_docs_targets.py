@@ -154,6 +154,11 @@ TABLES += [
         xrd24("`carbon24-xrd` (conditioned on the pattern), clean pattern", "carbon24-xrd-clean-both-100",
               bold=True, rmse=True),
         xrd24("`carbon24-xrd`, noisy pattern", "carbon24-xrd-noisy-both-100", rmse=True),
+        Line(Src("csp-frequency-baseline.json",
+                 {"action": "baselines", "dataset": "carbon_24", "rows": 100, "k": 10}), [
+            "no model, no pattern: frequency baseline (the {k|d} commonest training structures of the row's size), "
+            "the same {num_references|d} rows", "{metrics/k=1/match_rate|%0} % (RMSE {metrics/k=1/rmse})",
+            "{metrics/k=10/match_rate|%0} % (of {k|d})"]),
     ], readme=["Carbon-24 CSP with a powder pattern"], indent="  "),
 ]
 

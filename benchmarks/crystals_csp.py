@@ -6,6 +6,7 @@
     python benchmarks/crystals_csp.py train --dataset carbon_24 --task dng --minutes 58 --name carbon24-dng
     python benchmarks/crystals_csp.py eval  --dataset carbon_24 --name carbon24-dng --k 20 --limit 100
     python benchmarks/crystals_csp.py dng   --dataset carbon_24 --name carbon24-dng --num 1000
+    python benchmarks/crystals_csp.py eval  --dataset carbon_24 --baselines-only --baseline frequency --k 10 --limit 100
     python benchmarks/crystals_csp.py train --dataset perov_5 --task dng --condition heat_ref \\
         --minutes 60 --name perov5-dng
 
@@ -13,7 +14,9 @@
 ``runs/<dataset>/{train,test}.csv``; ``train`` trains the CSP model (atom types given) within a
 wall-time budget and exports the EMA weights as a model-only checkpoint into the crystals
 plugin; ``eval`` samples ``k`` structures per held-out row and writes the CDVAE match rate and
-RMSE at each ``k' <= k`` with throughput and peak memory to ``benchmarks/results/<name>.json``.
+RMSE at each ``k' <= k`` with throughput and peak memory to ``benchmarks/results/<name>.json``;
+``eval --baselines-only`` scores the no-model baselines alone on the first ``--limit`` held-out rows
+(``benchmarks/results/csp-<baseline>-baseline.json``).
 """
 
 from __future__ import annotations
@@ -225,17 +228,7 @@ def evaluate(dataset: str, name: str, k: int, limit: int | None, steps: int | No
     if baselines:
         run.add_data(ROOT / "runs" / dataset / "train.csv")
         train_recs = _records(domain, ROOT / "runs" / dataset / "train.csv")
-        for b in ("retrieval", "substitution", "frequency"):
-            gen = manager.get("baselines", f"crystals-{b}")(records, train_recs, k=k, seed=seed)
-            groups: dict[str, list] = {}
-            for rec in gen:
-                groups.setdefault(str(rec["id"]), []).append(rec["obj"])
-            bc = [groups.get(str(r["id"]), []) for r in records]
-            result["baselines"][b] = {}
-            for kk in ks:
-                m = match_rate(bc, refs, k=kk)
-                result["baselines"][b][f"k={kk}"] = {"match_rate": m["match_rate"], "rmse": m["rmse"]}
-                print(f"baseline {b} k={kk}: match rate {100 * m['match_rate']:.1f} %, RMSE {m['rmse']}")
+        result["baselines"] = _baselines(manager, records, train_recs, BASELINES, k, ks, seed)[0]
     result["command"] = (f"python benchmarks/crystals_csp.py eval --dataset {dataset} --name {name} --k {k}"
                          + (f" --draws {draws}" if draws != k else "")
                          + (f" --max-draws {max_draws}" if max_draws != max(2 * k, draws) else "")
@@ -254,6 +247,69 @@ def evaluate(dataset: str, name: str, k: int, limit: int | None, steps: int | No
     write_manifest(name, dataset, meta, recorded)
     plot_results(name, recorded)
     return result
+
+
+#: the no-model baselines of ``eval`` (plugin ``crystals-<name>``, graphdiff_crystals.baselines)
+BASELINES = ("retrieval", "substitution", "frequency")
+
+
+def _baselines(manager, records: list, train_recs: list, names: Sequence[str], k: int, ks: Sequence[int],
+               seed: int) -> tuple[dict, dict]:
+    """Match rate and RMSE at each k' in ``ks`` of each no-model baseline's ``k`` candidates per row,
+    and how many rows each left without a candidate."""
+    from graphdiff_crystals.metrics import match_rate
+
+    refs = [r["obj"] for r in records]
+    out: dict[str, dict] = {}
+    missing: dict[str, int] = {}
+    for b in names:
+        gen = manager.get("baselines", f"crystals-{b}")(records, train_recs, k=k, seed=seed)
+        groups: dict[str, list] = {}
+        for rec in gen:
+            groups.setdefault(str(rec["id"]), []).append(rec["obj"])
+        bc = [groups.get(str(r["id"]), []) for r in records]
+        out[b], missing[b] = {}, sum(not c for c in bc)
+        for kk in ks:
+            m = match_rate(bc, refs, k=kk)
+            out[b][f"k={kk}"] = {"match_rate": m["match_rate"], "rmse": m["rmse"]}
+            print(f"baseline {b} k={kk}: match rate {100 * m['match_rate']:.1f} %, RMSE {m['rmse']}")
+    return out, missing
+
+
+def evaluate_baselines(dataset: str, k: int, limit: int | None, seed: int,
+                       names: Sequence[str] = BASELINES) -> dict:
+    """The no-model baselines alone (``eval --baselines-only``) on the first ``limit`` held-out rows
+    (all when None), scored at k' in {1, 2, k}: the rows of a model figure on a subset of the split
+    (e.g. the first 100 rows of ``targets_xrd.py --limit 100``), so that it is set against
+    baselines on exactly its rows. Each baseline is recorded in ``csp-<name>-baseline.json`` with
+    the layout of that file's earlier entries (``metrics/k=N/match_rate``)."""
+    from graphdiff.plugins import get_manager
+
+    test_csv, train_csv = ROOT / "runs" / dataset / "test.csv", ROOT / "runs" / dataset / "train.csv"
+    if not test_csv.exists():
+        split(dataset)
+    manager = get_manager()
+    domain = manager.get("domains", "crystals")
+    records = _records(domain, test_csv, limit)
+    train_recs = _records(domain, train_csv)
+    ks = sorted({1, min(2, k), k})
+    results = {}
+    for b in names:
+        run = Run(seeds={"seed": seed}, data=[test_csv, train_csv])
+        scores, missing = _baselines(manager, records, train_recs, [b], k, ks, seed)
+        rows = f"the first {len(records)} rows" if limit else f"all {len(records)} rows"
+        result = {"what": f"crystals-{b} (graphdiff_crystals.baselines.{b}), no model, on {rows} of the "
+                          "held-out split (benchmarks/crystals_csp.py split)",
+                  "dataset": dataset, "reference": test_csv, "train": train_csv, "num_references": len(records),
+                  "rows": f"0–{len(records) - 1}" if limit else "all", "baseline": b, "k": k,
+                  "metrics": scores[b], "references_without_candidates": missing[b],
+                  "command": f"python benchmarks/crystals_csp.py eval --baselines-only --baseline {b} "
+                             f"--dataset {dataset} --k {k}" + (f" --limit {limit}" if limit else "")
+                             + (f" --seed {seed}" if seed else "")}
+        key = {"action": "baselines", "dataset": dataset, "baseline": b, "rows": len(records),
+               "first_rows": bool(limit), "k": k, "seed": seed}
+        results[b] = record(RESULTS / f"csp-{b}-baseline.json", key, result, run)
+    return results
 
 
 def quotable(entry: dict) -> bool:
@@ -416,6 +472,11 @@ def main() -> None:
     ap.add_argument("--max-draws", type=int, default=None,
                     help="draw up to this many per row while fewer than k distinct (default 2k)")
     ap.add_argument("--no-baselines", action="store_true")
+    ap.add_argument("--baselines-only", action="store_true",
+                    help="eval: only the no-model baselines (no checkpoint), on the first --limit held-out rows, "
+                         "each recorded in csp-<baseline>-baseline.json")
+    ap.add_argument("--baseline", action="append", choices=BASELINES, default=None,
+                    help="eval --baselines-only: this baseline (repeatable; default all three)")
     ap.add_argument("--reuse", action="store_true", help="dng: score the structures an earlier run sampled")
     ap.add_argument("--task", choices=["csp", "dng"], default="csp",
                     help="csp: atom types given; dng: every field generated")
@@ -448,6 +509,8 @@ def main() -> None:
         manifest(args.dataset, name)
     elif args.action == "dng":
         evaluate_dng(args.dataset, name, args.num, args.steps, args.seed, args.reuse, args.corrector_steps)
+    elif args.baselines_only:
+        evaluate_baselines(args.dataset, args.k, args.limit, args.seed, args.baseline or BASELINES)
     else:
         evaluate(args.dataset, name, args.k, args.limit, args.steps, args.seed, args.draws,
                  not args.no_baselines, args.max_draws, args.corrector_steps, args.first_draw, args.rank_by)
