@@ -3,7 +3,6 @@ names the file and the row; a file that is not an ASE database is refused untouc
 
 from __future__ import annotations
 
-import sqlite3
 import subprocess
 import sys
 
@@ -11,6 +10,7 @@ import pytest
 
 from graphdiff.asedb import check_ase_database, connect_ase_database, iter_ase_rows
 from graphdiff.errors import DataError
+from graphdiff.testing import assert_refuses_non_ase_databases
 
 ase_db = pytest.importorskip("ase.db")
 from ase import Atoms  # noqa: E402
@@ -65,17 +65,7 @@ def test_a_row_that_makes_no_atoms_is_reported(db_path, monkeypatch):
 
 
 def test_files_that_are_not_ase_databases_are_refused_untouched(tmp_path):
-    graphs = tmp_path / "graphs.db"
-    con = sqlite3.connect(graphs)
-    con.execute("CREATE TABLE meta (key TEXT)")
-    con.execute("CREATE TABLE graphs (row INTEGER)")
-    con.commit()
-    con.close()
-    before = graphs.read_bytes()
-    with pytest.raises(DataError, match=r"graphs\.db: not an ASE database.*graphdiff graph database"):
-        list(iter_ase_rows(graphs))
-    assert graphs.read_bytes() == before
-    (tmp_path / "junk.db").write_bytes(b"not sqlite at all" * 10)
+    assert_refuses_non_ase_databases(lambda path: iter_ase_rows(path), tmp_path)
     with pytest.raises(DataError, match="junk: not an ASE database .not an SQLite file"):
         check_ase_database(tmp_path / "junk.db", "junk")
     with pytest.raises(DataError, match="none.db: no such file"):

@@ -3,6 +3,8 @@
 * :mod:`graphdiff.testing.strategies` — hypothesis strategies for random graphs of any
   :class:`~graphdiff.graph.GraphSpec`.
 * :func:`assert_roundtrip` — ``domain.from_graph(domain.to_graph(obj))`` equals ``obj``.
+* :func:`assert_refuses_non_ase_databases` — a ``.db`` reader refuses, untouched, files that are
+  not ASE databases.
 * :func:`assert_permutation_equivariant`, :func:`assert_rotation_equivariant`,
   :func:`assert_periodic_invariant`, :func:`assert_condition_masking` — numerical symmetry
   checks of a denoiser on :func:`random_noisy_graphs`.
@@ -17,7 +19,7 @@ from __future__ import annotations
 from contextlib import contextmanager
 from typing import Any, Iterator
 
-from graphdiff.testing.asserts import assert_roundtrip
+from graphdiff.testing.asserts import assert_refuses_non_ase_databases, assert_roundtrip
 from graphdiff.testing.registrations import assert_lazy_registrations
 from graphdiff.testing.symmetry import (
     assert_condition_masking,
@@ -29,6 +31,7 @@ from graphdiff.testing.symmetry import (
 
 __all__ = [
     "assert_roundtrip",
+    "assert_refuses_non_ase_databases",
     "assert_lazy_registrations",
     "isolated_manager",
     "assert_permutation_equivariant",

@@ -385,21 +385,9 @@ def test_ase_database_molecule_rows_are_not_crystals(domain, tmp_path, rocksalt)
 
 
 def test_non_ase_database_files_are_refused_untouched(domain, tmp_path):
-    import sqlite3
+    from graphdiff.testing import assert_refuses_non_ase_databases
 
-    graphs = tmp_path / "graphs.db"
-    con = sqlite3.connect(graphs)
-    con.execute("CREATE TABLE meta (key TEXT)")
-    con.execute("CREATE TABLE graphs (row INTEGER)")
-    con.commit()
-    con.close()
-    before = graphs.read_bytes()
-    with pytest.raises(DataError, match="not an ASE database.*graphdiff graph database"):
-        list(domain.read(graphs))
-    assert graphs.read_bytes() == before
-    (tmp_path / "junk.db").write_bytes(b"not sqlite at all" * 10)
-    with pytest.raises(DataError, match="not an SQLite file"):
-        list(domain.read(tmp_path / "junk.db"))
+    assert_refuses_non_ase_databases(domain.read, tmp_path)
 
 
 def test_convert_tells_a_crystal_database_from_a_molecule_one(domain, tmp_path, rocksalt):

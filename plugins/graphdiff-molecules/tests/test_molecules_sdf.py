@@ -3,7 +3,6 @@ domain: round trips, bonds perceived on writing, bad input reported where it is.
 
 from __future__ import annotations
 
-import sqlite3
 import warnings
 
 import ase.db
@@ -402,19 +401,9 @@ def test_ase_db_crystal_rows_are_left_to_the_crystals_domain(tmp_path):
 
 
 def test_non_ase_db_files_are_refused_untouched(tmp_path):
-    other = tmp_path / "graphs.db"
-    con = sqlite3.connect(other)
-    con.execute("CREATE TABLE meta (key TEXT)")
-    con.execute("CREATE TABLE graphs (row INTEGER)")
-    con.commit()
-    con.close()
-    before = other.read_bytes()
-    with pytest.raises(DataError, match="not an ASE database.*graphdiff graph database"):
-        list(DOMAIN.read(other))
-    assert other.read_bytes() == before
-    (tmp_path / "junk.db").write_bytes(b"not sqlite at all" * 10)
-    with pytest.raises(DataError, match="not an SQLite file"):
-        list(DOMAIN.read(tmp_path / "junk.db"))
+    from graphdiff.testing import assert_refuses_non_ase_databases
+
+    assert_refuses_non_ase_databases(DOMAIN.read, tmp_path)
     with pytest.raises(DataError, match="no such file"):
         list(DOMAIN.read(tmp_path / "none.db"))
     assert not (tmp_path / "none.db").exists()
