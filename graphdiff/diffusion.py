@@ -36,7 +36,8 @@ from graphdiff.processes.base import Process
 from graphdiff.sampling import EdgeProjection, Inpainting, LangevinCorrector, SampleStep, SamplingRun
 
 __all__ = ["GraphDiffusion", "GradientGuidance", "SampleStep", "SamplingRun", "pair_ids", "edges_to_pairs",
-           "pairs_to_edges", "edge_values_to_pairs", "pair_values_of_edges", "resample_non_edges"]
+           "pairs_to_edges", "edge_values_to_pairs", "pair_values_of_edges", "resample_non_edges",
+           "edge_field_to_pairs"]
 
 
 # ---------------------------------------------------------------------------- edge helpers
@@ -114,6 +115,18 @@ def pair_values_of_edges(edge_index: torch.Tensor, pair_values: torch.Tensor, n:
         return pair_values.new_zeros(0, pair_values.size(-1))
     i, j = torch.minimum(edge_index[0], edge_index[1]), torch.maximum(edge_index[0], edge_index[1])
     return pair_values[i * n - i * (i + 1) // 2 + (j - i - 1)]
+
+
+def edge_field_to_pairs(kind: FieldKind, edge_index: torch.Tensor, values: torch.Tensor, ptr: torch.Tensor,
+                        batch: torch.Tensor, num_pairs: int, fill: torch.Tensor | float = 0.0
+                        ) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """An edge field over all pairs: ``(x0, mask)``. A continuous field (``kind``) gives its
+    values ``[P, dim]`` on the edges and ``fill`` elsewhere, with ``mask [P]`` marking the edges
+    (:func:`edge_values_to_pairs`); a categorical one its class ids ``[P]`` (0: no edge) and
+    ``mask`` ``None`` (:func:`edges_to_pairs`)."""
+    if kind is FieldKind.CONTINUOUS:
+        return edge_values_to_pairs(edge_index, values, ptr, batch, num_pairs, fill)
+    return edges_to_pairs(edge_index, values, ptr, batch, num_pairs), None
 
 
 def resample_non_edges(x0: torch.Tensor, mask: torch.Tensor, pair_batch: torch.Tensor, num_graphs: int,
@@ -266,16 +279,13 @@ class GraphDiffusion(nn.Module):
             return _Elements(x, torch.arange(batch.num_graphs, device=batch.batch.device))
         assert pair_index is not None
         _, pair_batch = all_pairs(batch.ptr)
-        if f.kind is FieldKind.CONTINUOUS:  # values on the edges; the other pairs hold the data mean
-            fill = getattr(self.processes[name], "mean", 0.0) if name in self.processes else 0.0
-            x0, mask = edge_values_to_pairs(batch.edge_index, getattr(batch, name), batch.ptr, batch.batch,
-                                            pair_index.size(1), fill)
-            if resample:
-                x0 = resample_non_edges(x0, mask, pair_batch, batch.num_graphs, generator)
-            return _Elements(x0, pair_batch, mask)
-        x0 = edges_to_pairs(batch.edge_index, getattr(batch, name), batch.ptr, batch.batch,
-                            pair_index.size(1))
-        return _Elements(x0, pair_batch)
+        # continuous: values on the edges; the other pairs hold the data mean
+        fill = getattr(self.processes[name], "mean", 0.0) if name in self.processes else 0.0
+        x0, mask = edge_field_to_pairs(f.kind, batch.edge_index, getattr(batch, name), batch.ptr, batch.batch,
+                                       pair_index.size(1), fill)
+        if mask is not None and resample:
+            x0 = resample_non_edges(x0, mask, pair_batch, batch.num_graphs, generator)
+        return _Elements(x0, pair_batch, mask)
 
     def _cond(self, batch: Batch) -> tuple[torch.Tensor | None, torch.Tensor | None]:
         if not self.condition:

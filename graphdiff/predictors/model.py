@@ -274,7 +274,7 @@ class Predictor(nn.Module):
         ``None``). A categorical edge field is spread over all pairs as class ids (0: no edge);
         a continuous one as its values ``[P, dim]`` on the edges and the fitted mean elsewhere,
         as the diffusion model reads them (:meth:`~graphdiff.diffusion.GraphDiffusion.loss`)."""
-        from graphdiff.diffusion import edge_values_to_pairs, edges_to_pairs
+        from graphdiff.diffusion import edge_field_to_pairs
 
         f = self.spec[name]
         if f.level is Level.NODE:
@@ -283,13 +283,9 @@ class Predictor(nn.Module):
             return getattr(batch, name), torch.arange(batch.num_graphs, device=batch.batch.device), None
         assert pair_index is not None
         _, pair_batch = all_pairs(batch.ptr)
-        if f.kind is FieldKind.CONTINUOUS:
-            x0, mask = edge_values_to_pairs(batch.edge_index, getattr(batch, name), batch.ptr, batch.batch,
-                                            pair_index.size(1), self._edge_fill(name))
-            return x0, pair_batch.to(x0.device), mask
-        x0 = edges_to_pairs(batch.edge_index, getattr(batch, name), batch.ptr, batch.batch,
-                            pair_index.size(1))
-        return x0, pair_batch.to(x0.device), None
+        x0, mask = edge_field_to_pairs(f.kind, batch.edge_index, getattr(batch, name), batch.ptr, batch.batch,
+                                       pair_index.size(1), self._edge_fill(name))
+        return x0, pair_batch.to(x0.device), mask
 
     def _edge_fill(self, name: str) -> torch.Tensor | float:
         """What the pairs that are no edge hold of continuous edge field ``name``: its fitted mean
@@ -343,7 +339,7 @@ class Predictor(nn.Module):
         each node (``long [N]``, sorted), an object with ``.batch`` (and ``.ptr``), or ``None``
         (one graph).
         """
-        from graphdiff.diffusion import edge_values_to_pairs, edges_to_pairs
+        from graphdiff.diffusion import edge_field_to_pairs
 
         node = next((fields[f.name] for f in self.spec.fields if f.level is Level.NODE and f.name in fields),
                     None)
@@ -366,12 +362,8 @@ class Predictor(nn.Module):
         for f in self.spec.fields:
             value = fields.get(f.name)
             if value is None and f.level is Level.EDGE and getattr(batch, f.name, None) is not None:
-                if f.kind is FieldKind.CONTINUOUS:  # values on the edges, the fitted mean elsewhere
-                    value, _ = edge_values_to_pairs(batch.edge_index, getattr(batch, f.name), ptr, vec,
-                                                    pair_index.size(1), self._edge_fill(f.name))
-                else:
-                    value = edges_to_pairs(batch.edge_index, getattr(batch, f.name), ptr, vec,
-                                           pair_index.size(1))
+                value, _ = edge_field_to_pairs(f.kind, batch.edge_index, getattr(batch, f.name), ptr, vec,
+                                               pair_index.size(1), self._edge_fill(f.name))
             if value is None:
                 raise GraphValidationError(f"field {f.name!r} is missing (given: {sorted(fields)})")
             index = {Level.NODE: vec, Level.GRAPH: torch.arange(B, device=device),
