@@ -309,8 +309,8 @@ def displacements(frac_initial: np.ndarray, frac_final: np.ndarray, cell: np.nda
 
 def separate_close_atoms(structure: Any, factor: float = 0.7, max_iter: int = 200) -> tuple[Any, int]:
     """Move apart the atoms of ``structure`` that are closer than ``factor`` times the sum of
-    their covalent radii (Cordero et al. 2008, pymatgen's ``CovalentRadius``; 0.5 Å for an
-    element without one), under periodic boundaries, with the cell fixed.
+    their covalent radii (Cordero et al. 2008, pymatgen's ``CovalentRadius``; a radius of 0.25 Å
+    for an element without one), under periodic boundaries, with the cell fixed.
 
     Each iteration moves both atoms of every such pair half the missing distance (plus 1 %)
     apart along the line between their nearest images, all pairs at once; it stops when no pair
@@ -322,6 +322,8 @@ def separate_close_atoms(structure: Any, factor: float = 0.7, max_iter: int = 20
         ``(structure, pairs)``: a new structure (``structure`` itself when nothing was too close)
         and how many pairs were too close at the start.
     """
+    from pymatgen.core import Structure
+
     from graphdiff_crystals.sanity import _covalent_radius
 
     radii = np.array([_covalent_radius(sp.symbol) or 0.25 for sp in structure.species])
@@ -346,8 +348,6 @@ def separate_close_atoms(structure: Any, factor: float = 0.7, max_iter: int = 20
         shift = np.zeros_like(cart)
         np.add.at(shift, c, -push)
         np.add.at(shift, n, push)
-        from pymatgen.core import Structure
-
         current = Structure(current.lattice, current.species, cart + shift, coords_are_cartesian=True,
                             to_unit_cell=True)
     return current, int(first or 0)
