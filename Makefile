@@ -39,7 +39,7 @@ lint: $(STAMP)
 test-all: $(STAMP)
 	$(PY) -m pytest -q $(PYTEST_ARGS)
 
-# README's benchmark table and the docs tables of figures, written from benchmarks/results
+# README's benchmark table and the docs tables of figures, written from benchmarks/*/results
 # (tables-check: exit 1, naming each figure and results file, where a table differs)
 tables: $(STAMP)
 	$(PY) benchmarks/tables.py

@@ -15,10 +15,10 @@ from _doctable import Cite, Line, Src, Table  # noqa: E402
 from _figures import Calc, Fig  # noqa: E402
 
 DOC = "docs/benchmarks.md"
-P5 = "perov5-csp.json"
-C24 = "carbon24-dng.json"
-FREQ = "csp-frequency-baseline.json"
-SITES = Src("perov5-site-orders.json", {"recorded_as": "perov5-site-orders"})
+P5 = "crystals/results/perov5-csp.json"
+C24 = "crystals/results/carbon24-dng.json"
+FREQ = "crystals/results/csp-frequency-baseline.json"
+SITES = Src("crystals/results/perov5-site-orders.json", {"recorded_as": "perov5-site-orders"})
 CAND = "variants/grouped with CSP match tolerances, "
 MEDOID = CAND + "represented by its medoid"
 ENERGY = CAND + "ranked by CHGNet energy (lowest first), represented by its lowest-energy draw"
@@ -150,10 +150,10 @@ TABLES = [
             "table above)", k(1), k(2)]),
         Line(Src(P5, {"recorded_as": "k=2,rank-by=crystals-chgnet_energy"}), [
             "Perov-5, {num_test|d} rows, {draws_per_row|d} draws: CHGNet energy", k(1), k(2)]),
-        Line(Src("perov5-csp-candidates.json", {"recorded_as": "perov5-csp-candidates"}), [
+        Line(Src("crystals/results/perov5-csp-candidates.json", {"recorded_as": "perov5-csp-candidates"}), [
             "Perov-5, first {rows|d} rows, other {draws_per_row|d} draws: share / CHGNet energy",
             *(f"{{{MEDOID}/k={n}/match_rate|%0}} % / {{{ENERGY}/k={n}/match_rate|%0}} %" for n in (1, 2))]),
-        Line(Src("carbon24-dng-candidates.json", {"recorded_as": "carbon24-dng-candidates"}), [
+        Line(Src("crystals/results/carbon24-dng-candidates.json", {"recorded_as": "carbon24-dng-candidates"}), [
             "Carbon-24, first {rows|d} rows, {draws_per_row|d} draws: share / CHGNet energy",
             *(f"{{{MEDOID}/k={n}/match_rate|%0}} % / {{{ENERGY}/k={n}/match_rate|%0}} %" for n in (1, 2))]),
     ]),
@@ -166,35 +166,37 @@ DNG_CELLS = ["{metrics/validity/structure|%1} %", "{metrics/coverage/cov_recall|
 TABLES += [
     Table("perov5-dng", DOC, ["1,000 samples", "structural / compositional validity", "COV-R", "COV-P", "density W",
                               "#elements W"], [
-        Line(Src("perov5-dng-dng.json"), [
+        Line(Src("crystals/results/perov5-dng-dng.json"), [
             "`perov5-dng` (one CPU hour)", "{metrics/validity/structure|%1} % / {metrics/validity/composition|%1} %",
             "{metrics/coverage/cov_recall|%1} %", "{metrics/coverage/cov_precision|%1} %",
             "{metrics/wasserstein/density}", "{metrics/wasserstein/num_elements}"]),
         Cite(["CDVAE (paper)", "100 % / 98.6 %", "99.5 %", "98.5 %", "0.126", "0.026"]),
     ], readme=["Perov-5 de novo: validity"]),
     Table("carbon24-fingerprint-noise", DOC, ["σ (Å)", *(f"{s:g}" for s in (0.01, 0.02, 0.05, 0.1, 0.2, 0.4))], [
-        Line(Src("carbon24-fingerprint-noise.json"), ["median fingerprint distance", *(
+        Line(Src("crystals/results/carbon24-fingerprint-noise.json"), ["median fingerprint distance", *(
             f"{{noise_curve/[sigma_angstrom={s:g}]/median}}" for s in (0.01, 0.02, 0.05, 0.1, 0.2, 0.4))]),
-        Line(Src("carbon24-fingerprint-noise.json"), ["within the cutoff {struc_cutoff|g}", *(
+        Line(Src("crystals/results/carbon24-fingerprint-noise.json"), ["within the cutoff {struc_cutoff|g}", *(
             f"{{noise_curve/[sigma_angstrom={s:g}]/within_cutoff|%0}} %" for s in (0.01, 0.02, 0.05, 0.1, 0.2, 0.4))]),
     ]),
     Table("carbon24-dng-200", DOC, ["200 samples", "validity", "COV-R", "COV-P",
                                     "mean nearest distance, recall / precision", "density W"], [
-        Line(Src("carbon24-dng-dng-200.json"), ["bundled CPU model (`carbon24-dng-dng-200.json`)", *DNG_CELLS]),
-        Line(Src("carbon24-dng-gpu-dng.json"), ["GPU model (`carbon24-dng-gpu-dng.json`)", *DNG_CELLS]),
+        Line(Src("crystals/results/carbon24-dng-dng-200.json"),
+             ["bundled CPU model (`carbon24-dng-dng-200.json`)", *DNG_CELLS]),
+        Line(Src("crystals/results/carbon24-dng-gpu-dng.json"),
+             ["GPU model (`carbon24-dng-gpu-dng.json`)", *DNG_CELLS]),
     ], readme=["Carbon-24 de novo: validity"]),
     Table("carbon24-dng-1000", DOC, ["1,000 samples", "validity", "COV-R", "COV-P",
                                      "mean nearest distance, recall / precision", "density W", "unique / novel"], [
-        Line(Src("carbon24-dng-dng.json"), ["no corrector (`carbon24-dng-dng.json`)", *DNG_CELLS,
+        Line(Src("crystals/results/carbon24-dng-dng.json"), ["no corrector (`carbon24-dng-dng.json`)", *DNG_CELLS,
                                             "{metrics/uniqueness|%1} / {metrics/novelty|%1} %"]),
-        Line(Src("carbon24-dng-dng-corrector1.json"), [
+        Line(Src("crystals/results/carbon24-dng-dng-corrector1.json"), [
             "one corrector step (`carbon24-dng-dng-corrector1.json`)", "**{metrics/validity/structure|%1~} %**",
             "**{metrics/coverage/cov_recall|%1} %**", *DNG_CELLS[2:],
             "{metrics/uniqueness|%1} / {metrics/novelty|%1} %"]),
     ], readme=["Carbon-24 de novo: validity"]),
 ]
 
-PEER = Src("crystals_peer.json")
+PEER = Src("crystals/results/crystals_peer.json")
 
 
 def verdict(k: int) -> Calc:
@@ -235,7 +237,7 @@ def stability(name: str, model: str, src: Src, readme: str, hull: str, speed: st
     ], readme=[readme])
 
 
-C24S, P5S = Src("crystals_stability.json"), Src("perov5_stability.json")
+C24S, P5S = Src("crystals/results/crystals_stability.json"), Src("crystals/results/perov5_stability.json")
 
 TABLES += [
     Table("peer", DOC, ["", "chemeleon-dng", "graphdiff", "graphdiff / peer"], [
@@ -258,8 +260,8 @@ TABLES += [
     stability("perov5-stability", "perov5-dng", P5S, "Perov-5 stability", "±2", ".1f", bold_sun=True, msun_ratio=True),
 ]
 
-SCALE = Src("crystals_scale.json")
-THRU = "crystals_throughput.json"
+SCALE = Src("crystals/results/crystals_scale.json")
+THRU = "crystals/results/crystals_throughput.json"
 FLOPS, TORCHRUN, STREAM = (Src(THRU, {"recorded_as": k}) for k in ("flops", "torchrun", "stream"))
 
 

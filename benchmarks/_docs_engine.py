@@ -12,8 +12,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # the benchmarks' shared helpers
 from _doctable import Line, Src, Table  # noqa: E402
 
-DB = Src("engine_db.json", {"recorded_as": "engine_db"})
-GAP = Src("perov5-gap.json", {"recorded_as": "perov5-gap"})
+DB = Src("engine/results/engine_db.json", {"recorded_as": "engine_db"})
+GAP = Src("targets/results/perov5-gap.json", {"recorded_as": "perov5-gap"})
 
 
 def db_row(count: int) -> Line:
@@ -48,12 +48,12 @@ TABLES = [
     ], readme=["Perov-5 band gap"]),
 ]
 
-HEAT = Src("perov5-heat.json", {"recorded_as": "perov5-heat"})
+HEAT = Src("targets/results/perov5-heat.json", {"recorded_as": "perov5-heat"})
 TABLES += [
     Table("perov5-heat", "docs/predictors.md", ["predictor", "MAE (eV/atom)", "RMSE", "R²"], [
         Line(HEAT, ["`perov5-heat`", "**{metrics/heat_ref/mae|.4f}**", "{metrics/heat_ref/rmse}",
                     "{metrics/heat_ref/r2}"]),
-        Line(Src("perov5-heat-gnn3.json", {"recorded_as": "perov5-heat-gnn3"}), [
+        Line(Src("targets/results/perov5-heat-gnn3.json", {"recorded_as": "perov5-heat-gnn3"}), [
             "the previous `perov5-heat`: 3 GNN members on `heat_ref` itself (`perov5-heat-gnn3.json`)",
             "{metrics/heat_ref/mae|.4f}", "{metrics/heat_ref/rmse}", "{metrics/heat_ref/r2}"]),
         Line(HEAT, ["random forest (500 trees) on matminer's Magpie composition features", "{rf_baseline/heat_ref/mae}",

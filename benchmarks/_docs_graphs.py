@@ -13,7 +13,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))  # the benchmarks' shar
 from _doctable import Cite, Line, Src, Table  # noqa: E402
 
 DOC = "docs/benchmarks.md"
-COMMUNITY = "community-small-dng.json"
+COMMUNITY = "graphs/results/community-small-dng.json"
 KINDS = ("degree", "clustering", "orbit", "spectral")
 
 
@@ -56,41 +56,42 @@ TABLES = [
         Cite(["GDSS (paper)", "0.045", "0.086", "0.007"]),
     ], readme=["community-small"]),
     Table("sbm", DOC, ["", *KINDS, "valid / unique / novel", "V.U.N."], [
-        one_seed("`sbm-dng`", Src("sbm-dng.json"), vun_parts=True),
+        one_seed("`sbm-dng`", Src("graphs/results/sbm-dng.json"), vun_parts=True),
         Cite(["DiGress (paper)", "", "", "", "", "", "74 %"]),
     ], readme=["planar / SBM"]),
     Table("planar", DOC, ["", *KINDS, "valid (connected and planar) / unique / novel", "V.U.N."], [
-        Line(Src("planar-dng.json"), [
+        Line(Src("graphs/results/planar-dng.json"), [
             "`planar-dng` (absorbing edges, planar projector, {train_meta/train_minutes|.0f} min)",
             *(mmd(k, ".4f") for k in KINDS), parts(), "{summary/vun/mean|%1} ± {summary/vun/std|%1} %"]),
-        Line(Src("planar-absorbing-2k.json"), [
+        Line(Src("graphs/results/planar-absorbing-2k.json"), [
             "its snapshots at 2,000 / 4,000 steps (one seed each)",
             *(f"{{summary/{k}/mean}} / {{b:summary/{k}/mean}}" for k in KINDS), f"{parts()}; {parts('b')}",
-            "{summary/vun/mean|%0} % / {b:summary/vun/mean|%0} %"], more={"b": Src("planar-absorbing-4k.json")}),
-        Line(Src("planar-dng-marginal.json"), [
+            "{summary/vun/mean|%0} % / {b:summary/vun/mean|%0} %"],
+             more={"b": Src("graphs/results/planar-absorbing-4k.json")}),
+        Line(Src("graphs/results/planar-dng-marginal.json"), [
             "earlier model (marginal edges, no constraint, {train_meta/train_minutes|.0f} min, "
             "{train_meta/step|,} steps)",
             *(mmd(k, ".4f") for k in KINDS), parts(), "{summary/vun/mean|%0} %"]),
-        Line(Src("planar-dng-projected.json"), [
+        Line(Src("graphs/results/planar-dng-projected.json"), [
             "the same earlier model sampled with the planar projector",
             *(mmd(k, ".4f") for k in KINDS), parts(), "{summary/vun/mean|%1} ± {summary/vun/std|%1} %"]),
         Cite(["DiGress (paper / its released checkpoint)", "", "", "", "", "", "75 % / 85 %"]),
     ], readme=["planar / SBM"]),
     Table("grid", DOC, ["", *KINDS, "V.U.N."], [
-        one_seed("`grid-cpu60` ({train_meta/step|d} steps)", Src("grid-cpu60.json")),
+        one_seed("`grid-cpu60` ({train_meta/step|d} steps)", Src("graphs/results/grid-cpu60.json")),
         Cite(["GDSS (Jo et al. 2022, Table 2)", "0.111", "0.005", "0.070", "–", "–"]),
-        Line(Src("grid-real-mmd.json", {"action": "real-mmd", "dataset": "grid"}), [
+        Line(Src("graphs/results/grid-real-mmd.json", {"action": "real-mmd", "dataset": "grid"}), [
             "20 training grids against the test grids", "{mmd/degree|.5f}", "{mmd/clustering|g}", "{mmd/orbit|.5f}",
             "{mmd/spectral}", "(valid: {validity|%0} %)"]),
     ]),
     # docs/graphs.md
     Table("roads", "docs/graphs.md", ["model (60 min each)", "valid (connected, no crossings) / unique / novel",
                                       "V.U.N.", "MMD² degree", "clustering", "orbit", "spectral"], [
-        roads("`roads-dng` (`roads-late.toml`)", "roads-dng.json", "**{summary/vun/mean|%1~} %**"),
-        roads("the same, `--constraint none`", "roads-late-unconstrained.json"),
-        roads("`roads-absorbing.toml` (cosine edge schedule)", "roads-absorbing.json"),
-        roads("the same, `--constraint none`", "roads-absorbing-unconstrained.json"),
-        Line(Src("roads-real-mmd.json", {"action": "real-mmd", "dataset": "roads"}), [
+        roads("`roads-dng` (`roads-late.toml`)", "graphs/results/roads-dng.json", "**{summary/vun/mean|%1~} %**"),
+        roads("the same, `--constraint none`", "graphs/results/roads-late-unconstrained.json"),
+        roads("`roads-absorbing.toml` (cosine edge schedule)", "graphs/results/roads-absorbing.json"),
+        roads("the same, `--constraint none`", "graphs/results/roads-absorbing-unconstrained.json"),
+        Line(Src("graphs/results/roads-real-mmd.json", {"action": "real-mmd", "dataset": "roads"}), [
             "40 training graphs against the test graphs", "{validity|%0} % / — / —", "—", "{mmd/degree|.4f}",
             "{mmd/clustering}", "{mmd/orbit|.4f}", "{mmd/spectral}"]),
     ], readme=["road networks"]),

@@ -14,10 +14,10 @@ from _doctable import Cite, Line, Src, Table  # noqa: E402
 from _figures import Calc, Fig  # noqa: E402
 
 DOC = "docs/benchmarks.md"
-GUIDE = "qm9-gap-guidance.json"
-CURVE = Src("qm9-dng-gpu-curve.json")
-CPU = Src("qm9-dng.json", {"recorded_as": "qm9-dng"})
-COND = Src("qm9-gap-cond.json")
+GUIDE = "molecules/results/qm9-gap-guidance.json"
+CURVE = Src("molecules/results/qm9-dng-gpu-curve.json")
+CPU = Src("molecules/results/qm9-dng.json", {"recorded_as": "qm9-dng"})
+COND = Src("molecules/results/qm9-gap-cond.json")
 
 
 def gap(label: str, key: str, bold: bool = False, more: str = "") -> Line:

@@ -15,11 +15,11 @@ from _doctable import Cite, Line, Src, Table  # noqa: E402,F401
 from _figures import Calc, Fig  # noqa: E402
 
 DOC = "docs/benchmarks.md"
-P5 = "perov5-csp.json"
+P5 = "crystals/results/perov5-csp.json"
 TABLES: list[Table] = []
 
-C24G = "carbon24-energy-guidance.json"
-C24C = "carbon24-energy-guidance-carbon24-dng-energy.json"
+C24G = "targets/results/carbon24-energy-guidance.json"
+C24C = "targets/results/carbon24-energy-guidance-carbon24-dng-energy.json"
 
 
 def guided(label: str, src: Src, guide: bool = True) -> Line:
@@ -101,9 +101,9 @@ TABLES += [
           for s in (1, 2))]),
 ]
 
-HEAT = "perov5-heat-guidance.json"
-XRD = "perov5-xrd.json"
-C24X = "carbon24-xrd-ranking.json"
+HEAT = "targets/results/perov5-heat-guidance.json"
+XRD = "targets/results/perov5-xrd.json"
+C24X = "targets/results/carbon24-xrd-ranking.json"
 
 
 def heat(label: str, key: str, bold: bool = False) -> Line:
@@ -154,7 +154,7 @@ TABLES += [
         xrd24("`carbon24-xrd` (conditioned on the pattern), clean pattern", "carbon24-xrd-clean-both-100",
               bold=True, rmse=True),
         xrd24("`carbon24-xrd`, noisy pattern", "carbon24-xrd-noisy-both-100", rmse=True),
-        Line(Src("csp-frequency-baseline.json",
+        Line(Src("crystals/results/csp-frequency-baseline.json",
                  {"action": "baselines", "dataset": "carbon_24", "rows": 100, "k": 10}), [
             "no model, no pattern: frequency baseline (the {k|d} commonest training structures of the row's size), "
             "the same {num_references|d} rows", "{metrics/k=1/match_rate|%0} % (RMSE {metrics/k=1/rmse})",

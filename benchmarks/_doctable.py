@@ -2,7 +2,7 @@
 
 A :class:`Table` is a markdown table between two markers in a page::
 
-    <!-- table NAME: written by python benchmarks/tables.py from benchmarks/results -->
+    <!-- table NAME: written by python benchmarks/tables.py from the results files -->
     | ... |
     <!-- end of table NAME -->
 
@@ -39,7 +39,7 @@ FIELD = re.compile(r"\{([^{}]+)\}")
 
 
 def start_marker(name: str) -> str:
-    return f"<!-- table {name}: written by python benchmarks/tables.py from benchmarks/results -->"
+    return f"<!-- table {name}: written by python benchmarks/tables.py from the results files -->"
 
 
 def end_marker(name: str) -> str:
@@ -263,8 +263,8 @@ def _sources_note(table: Table) -> str:
         label = "all entries" if dict(src.key) == {"*": "*"} else src.label()
         if label not in labels:
             labels.append(label)
-    parts = [f"`{f}` ({'; '.join(ls)})" for f, ls in files.items()]
-    return "Figures from benchmarks/results: " + ", ".join(parts) + "." if parts else ""
+    parts = [f"`benchmarks/{f}` ({'; '.join(ls)})" for f, ls in files.items()]
+    return "Figures from " + ", ".join(parts) + "." if parts else ""
 
 
 def region(text: str, name: str, doc: str) -> tuple[int, int]:

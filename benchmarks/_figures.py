@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # the benchmarks' shared helpers
-from _provenance import RESULTS, entries, latest  # noqa: E402
+from _provenance import BENCH, entries, latest  # noqa: E402
 
 class MissingFigure(LookupError):
     """A figure whose results file, entry, run or value is not there."""
@@ -145,8 +145,8 @@ class Row:
 
 
 def values(row: Row, results: Path | None = None) -> dict[str, Any]:
-    """The raw figures of a row, by name (from ``results``, default :data:`RESULTS`)."""
-    results = results or RESULTS
+    """The raw figures of a row, by name (from ``results``, default the benchmarks folder, :data:`BENCH`)."""
+    results = results or BENCH
     out = {}
     for name, fig in row.figs.items():
         try:

@@ -1,6 +1,6 @@
 """Where a benchmark figure came from, and the one way a results file is written.
 
-Every script that writes ``benchmarks/results/<name>.json`` starts a :class:`Run` when its work
+Every script that writes ``benchmarks/<domain>/results/<name>.json`` starts a :class:`Run` when its work
 begins and hands the figures to :func:`record` at the end. A results file holds entries, one per
 *key* (every parameter that changes the figure), and each entry keeps all its runs, oldest first::
 
@@ -42,13 +42,22 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))  # the sibling helper b
 from _machine import cpu_model, usable_cores  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
-RESULTS = ROOT / "benchmarks" / "results"
+#: the benchmarks folder: results files are named by their path under it,
+#: ``<domain>/results/<name>.json``
+BENCH = ROOT / "benchmarks"
+#: one folder per domain, each holding its scripts, their ``configs/`` and their ``results/``
+DOMAINS = ("crystals", "molecules", "graphs", "engine", "targets")
 #: distributions whose versions every run records (null where not installed)
 PACKAGES = ("graphdiff", "torch", "pymatgen", "chgnet")
 #: the provenance of a run recorded before provenance was kept
 LEGACY = {"commit": None, "note": "recorded before provenance was kept"}
 #: folders whose changes do not make the tree dirty: what benchmarks write while they run
-NOT_CODE = ("benchmarks/results", "runs")
+NOT_CODE = ("benchmarks/*/results/*", "benchmarks/gpu-samples", "runs")  # git pathspecs
+
+
+def results_files(bench: Path = BENCH) -> list[Path]:
+    """Every results file of every domain folder (``<domain>/results/*.json``), sorted."""
+    return sorted(p for d in DOMAINS for p in (bench / d / "results").glob("*.json"))
 
 
 class ResultsFormatError(ValueError):

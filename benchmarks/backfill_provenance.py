@@ -1,6 +1,6 @@
 """Bring results files written before provenance was kept into the entries layout.
 
-    python benchmarks/backfill_provenance.py            # rewrite benchmarks/results/*.json
+    python benchmarks/backfill_provenance.py            # rewrite benchmarks/*/results/*.json
     python benchmarks/backfill_provenance.py --dry-run  # only report what it would do
 
 A results file of the old layouts — one result per file, or results under ad-hoc labels (a
@@ -35,7 +35,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # the benchmarks' shared helpers
-from _provenance import LEGACY, RESULTS, ROOT, file_ref, relative_paths, write_json  # noqa: E402
+from _provenance import LEGACY, ROOT, file_ref, relative_paths, results_files, write_json  # noqa: E402
 
 #: files whose top-level values are each one labelled result
 TOP_LEVEL_LABELS = {"perov5-xrd", "carbon24-xrd-ranking", "crystals_throughput"}
@@ -230,10 +230,10 @@ def convert(path: Path, now: list[tuple[str, str, Any]] = ()) -> tuple[dict, lis
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--dry-run", action="store_true", help="report only; write nothing")
-    ap.add_argument("files", nargs="*", type=Path, help="results files (default: benchmarks/results/*.json)")
+    ap.add_argument("files", nargs="*", type=Path, help="results files (default: benchmarks/*/results/*.json)")
     args = ap.parse_args(argv)
-    files = [f.resolve() for f in args.files] or sorted(RESULTS.glob("*.json"))
-    now = current_runs(sorted(RESULTS.glob("*.json")))
+    files = [f.resolve() for f in args.files] or results_files()
+    now = current_runs(results_files())
     converted = 0
     for path in files:
         out = convert(path, now)

@@ -12,14 +12,14 @@ float values, stored as separate low- and high-byte planes), molecule sizes and 
 (Hartree), 8 MB xz-compressed, because the QM9 wheel is too large to send;
 ``train`` rebuilds the graphs the molecules domain makes (atom types and Cartesian positions,
 and the gap where the recipe is conditioned on it, as ``qm9-gap-cond``). ``pack planar`` copies the
-planar splits of ``benchmarks/graphs_bench.py data``; ``pack perov_5`` / ``carbon_24`` the seeded
-80/20 crystal splits of ``benchmarks/crystals_csp.py split``. ``train`` goes through
+planar splits of ``benchmarks/graphs/graphs_bench.py data``; ``pack perov_5`` / ``carbon_24`` the seeded
+80/20 crystal splits of ``benchmarks/crystals/crystals_csp.py split``. ``train`` goes through
 :func:`graphdiff.runner.train_on`; ``--init`` starts from the weights of a checkpoint of the same
 model (e.g. the bundled one, to train it further). Each run writes a model-only checkpoint (EMA
 weights, float16) and its training log to ``--out``. ``sample`` draws graphs on the GPU from the
 run's snapshots and its last checkpoint (and from ``--init``'s, for the start of the curve) and
-stores them as plain tensors in ``OUT/NAME.samples.pt``; ``benchmarks/molecules_qm9.py
-gpu-curve`` and ``benchmarks/graphs_bench.py eval --samples`` score them on the CPU.
+stores them as plain tensors in ``OUT/NAME.samples.pt``; ``benchmarks/molecules/molecules_qm9.py
+gpu-curve`` and ``benchmarks/graphs/graphs_bench.py eval --samples`` score them on the CPU.
 """
 
 from __future__ import annotations
@@ -61,7 +61,7 @@ RUNS = {
         "sampling": {"steps": 500},
     },
     # the qm9-dng recipe conditioned on QM9's HOMO-LUMO gap (Hartree, QM9's own unit) with
-    # classifier-free condition dropout: EDM's conditional generation (benchmarks/molecules_conditional.py)
+    # classifier-free condition dropout: EDM's conditional generation (benchmarks/molecules/molecules_conditional.py)
     "qm9-gap-cond": {
         "data": {"domain": "molecules", "source": "qm9://train", "batch_size": 512},
         "model": {"denoiser": "auto", "hidden": 256, "layers": 6},

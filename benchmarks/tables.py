@@ -1,12 +1,12 @@
 """README's benchmark table and the documentation's tables of figures, made from the results files.
 
-    python benchmarks/tables.py           # write README's table and every docs table from benchmarks/results
+    python benchmarks/tables.py           # write README's table and every docs table from the results files
     python benchmarks/tables.py --check   # exit 1, naming each figure and file that differs, when a
                                           # table of README.md or docs/ is not what the results give
     make tables / make tables-check       # the same
 
 Every figure of README's graphdiff column (and the run parameters beside it) is read from an entry of
-``benchmarks/results/<file>.json`` through ``benchmarks/_figures.py``; a missing file, entry or
+``benchmarks/<domain>/results/<file>.json`` through ``benchmarks/_figures.py``; a missing file, entry or
 value stops the table with a message naming it. Published figures are citations and stay text.
 Each row's targets are checked against its figures: the ``met`` column says, per target, whether
 the figures meet it. The tables of the docs pages (``docs/benchmarks.md`` and the pages that quote
@@ -27,7 +27,7 @@ from typing import Any, Mapping, Sequence
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # the benchmarks' shared helpers
 from _figures import Best, Calc, Fig, MissingFigure, Row, Target, render_row, typed_numbers  # noqa: E402
-from _provenance import RESULTS, ROOT  # noqa: E402
+from _provenance import BENCH, ROOT  # noqa: E402
 import _doctable  # noqa: E402
 
 __all__ = ["ROWS", "doc_tables", "render", "region", "main", "check_docs", "Best", "Calc", "Fig", "MissingFigure",
@@ -36,7 +36,7 @@ __all__ = ["ROWS", "doc_tables", "render", "region", "main", "check_docs", "Best
 
 README = ROOT / "README.md"
 DOCS_ROOT = ROOT  # where the docs pages of the tables lie (their paths are relative to it)
-START = "<!-- benchmark table: written by python benchmarks/tables.py from benchmarks/results -->"
+START = "<!-- benchmark table: written by python benchmarks/tables.py from the results files -->"
 END = "<!-- end of the benchmark table -->"
 
 
@@ -44,12 +44,18 @@ def _pct(file: str, key: Mapping[str, Any], path: str, spec: str = "%1", **kw: A
     return Fig(file, key, path, spec, **kw)
 
 
-P5 = "perov5-csp.json"
-C24 = "carbon24-dng.json"
-FREQ = "csp-frequency-baseline.json"
-C24E = "carbon24-energy-guidance-carbon24-dng-energy.json"
+P5 = "crystals/results/perov5-csp.json"
+C24 = "crystals/results/carbon24-dng.json"
+FREQ = "crystals/results/csp-frequency-baseline.json"
+C24E = "targets/results/carbon24-energy-guidance-carbon24-dng-energy.json"
 BEST64 = {"recorded_as": "cfg,scale=1,oversample=4"}
-PEER = "crystals_peer.json"
+PEER = "crystals/results/crystals_peer.json"
+C24X = "targets/results/carbon24-xrd-ranking.json"
+HEATG = "targets/results/perov5-heat-guidance.json"
+QM9G = "molecules/results/qm9-gap-guidance.json"
+ROADS_MMD = "graphs/results/roads-real-mmd.json"
+SCALE = "crystals/results/crystals_scale.json"
+C24G = "targets/results/carbon24-energy-guidance.json"
 DOCS = "docs/benchmarks.md"
 
 
@@ -94,8 +100,8 @@ ROWS: list[Row] = [
          "fr1": Fig(FREQ, {"recorded_as": "perov_5,rows=757"}, "metrics/k=1/rmse"),
          "fr2": Fig(FREQ, {"recorded_as": "perov_5,rows=757"}, "metrics/k=2/rmse"),
          "coin": Calc(lambda acc: 100 * (max(acc.values()) - 0.5),
-                      [Fig("perov5-site-orders.json", {}, "order_accuracy_on_held_out")], ".1f"),
-         "cap": _pct("perov5-site-orders.json", {}, "k1_ceiling/composition_only", "%0"),
+                      [Fig("crystals/results/perov5-site-orders.json", {}, "order_accuracy_on_held_out")], ".1f"),
+         "cap": _pct("crystals/results/perov5-site-orders.json", {}, "k1_ceiling/composition_only", "%0"),
          "m1": Calc(lambda a, b, c: (a + b + c) / 3, [
              Fig(P5, {"recorded_as": k}, "metrics/k=1/match_rate")
              for k in ("k=2", "k=2,repeat=cli", "k=2,repeat=cli,seed=1")], "%1"),
@@ -126,46 +132,46 @@ ROWS: list[Row] = [
     Row("Perov-5 de novo: validity (structure / composition) / COV-R / COV-P ({n} samples)",
         "{vs} / {vc} / {cr} / {cp} %",
         "CDVAE: 100 / 98.6 / 99.5 / 98.5 %", f"[Perov-5 de novo]({DOCS}#perov-5-de-novo-generation)",
-        {"n": Fig("perov5-dng-dng.json", {}, "num_generated", ","),
-         "vs": _pct("perov5-dng-dng.json", {}, "metrics/validity/structure"),
-         "vc": _pct("perov5-dng-dng.json", {}, "metrics/validity/composition"),
-         "cr": _pct("perov5-dng-dng.json", {}, "metrics/coverage/cov_recall"),
-         "cp": _pct("perov5-dng-dng.json", {}, "metrics/coverage/cov_precision")}),
+        {"n": Fig("crystals/results/perov5-dng-dng.json", {}, "num_generated", ","),
+         "vs": _pct("crystals/results/perov5-dng-dng.json", {}, "metrics/validity/structure"),
+         "vc": _pct("crystals/results/perov5-dng-dng.json", {}, "metrics/validity/composition"),
+         "cr": _pct("crystals/results/perov5-dng-dng.json", {}, "metrics/coverage/cov_recall"),
+         "cp": _pct("crystals/results/perov5-dng-dng.json", {}, "metrics/coverage/cov_precision")}),
     Row("Carbon-24 de novo: validity / COV-R / COV-P ({n} samples)",
         "{v} / {cr} / {cp} % with one corrector step ({v0} / {cr0} / {cp0} % without)",
         "CDVAE protocol; CDVAE, DiffCSP: COV-R > 99 %", f"[Carbon-24 de novo]({DOCS}#carbon-24-de-novo-generation)",
-        {"n": Fig("carbon24-dng-dng-corrector1.json", {}, "num_generated", ","),
-         "v": _pct("carbon24-dng-dng-corrector1.json", {}, "metrics/validity/structure", "%0"),
-         "cr": _pct("carbon24-dng-dng-corrector1.json", {}, "metrics/coverage/cov_recall"),
-         "cp": _pct("carbon24-dng-dng-corrector1.json", {}, "metrics/coverage/cov_precision"),
-         "v0": _pct("carbon24-dng-dng.json", {}, "metrics/validity/structure"),
-         "cr0": _pct("carbon24-dng-dng.json", {}, "metrics/coverage/cov_recall", "%0"),
-         "cp0": _pct("carbon24-dng-dng.json", {}, "metrics/coverage/cov_precision", "%0")},
+        {"n": Fig("crystals/results/carbon24-dng-dng-corrector1.json", {}, "num_generated", ","),
+         "v": _pct("crystals/results/carbon24-dng-dng-corrector1.json", {}, "metrics/validity/structure", "%0"),
+         "cr": _pct("crystals/results/carbon24-dng-dng-corrector1.json", {}, "metrics/coverage/cov_recall"),
+         "cp": _pct("crystals/results/carbon24-dng-dng-corrector1.json", {}, "metrics/coverage/cov_precision"),
+         "v0": _pct("crystals/results/carbon24-dng-dng.json", {}, "metrics/validity/structure"),
+         "cr0": _pct("crystals/results/carbon24-dng-dng.json", {}, "metrics/coverage/cov_recall", "%0"),
+         "cp0": _pct("crystals/results/carbon24-dng-dng.json", {}, "metrics/coverage/cov_precision", "%0")},
         [Target("COV-R ≥ 99 %", lambda v: v["cr"] >= 0.99)]),
     Row("QM9 de novo: atom / molecule stability, validity",
         "{a} / {m} / {v} % ({mins} GPU minutes of training budget)",
         "EDM: 98.7 / 82.0 / 91.9 %", f"[QM9]({DOCS}#qm9-de-novo-molecules)",
-        {"a": _pct("qm9-dng-gpu-curve.json", {}, "final/atom_stability"),
-         "m": _pct("qm9-dng-gpu-curve.json", {}, "final/mol_stability"),
-         "v": _pct("qm9-dng-gpu-curve.json", {}, "final/validity"),
-         "mins": Fig("qm9-dng-gpu-curve.json", {}, "final/gpu_minutes", ".1f")},
+        {"a": _pct("molecules/results/qm9-dng-gpu-curve.json", {}, "final/atom_stability"),
+         "m": _pct("molecules/results/qm9-dng-gpu-curve.json", {}, "final/mol_stability"),
+         "v": _pct("molecules/results/qm9-dng-gpu-curve.json", {}, "final/validity"),
+         "mins": Fig("molecules/results/qm9-dng-gpu-curve.json", {}, "final/gpu_minutes", ".1f")},
         [Target("molecule stability ≥ EDM's 82.0 %", lambda v: v["m"] >= 0.82)]),
     Row("QM9 conditioned on the gap, EDM's protocol: MAE to the request (held-out judge)",
         "{mae} eV ({mins} GPU min from `qm9-dng`); bounds with this judge {lo} (real) / {mid} (#atoms) / "
         "{hi} eV (shuffled)",
         "EDM 0.655 eV", f"[conditional]({DOCS}#qm9-conditioned-on-the-gap-edms-conditional-protocol)",
-        {"mae": Fig("qm9-gap-cond.json", {}, "sets/[label=qm9-gap-cond]/mae_ev", ".2f"),
-         "mins": Fig("qm9-gap-cond.json", {}, "sets/[label=qm9-gap-cond]/train_minutes", ".1f"),
-         "lo": Fig("qm9-gap-cond.json", {}, "bounds/lower_bound_judge_on_real", ".2f"),
-         "mid": Fig("qm9-gap-cond.json", {}, "bounds/num_atoms_only", ".2f"),
-         "hi": Fig("qm9-gap-cond.json", {}, "bounds/upper_bound_shuffled", ".2f")},
+        {"mae": Fig("molecules/results/qm9-gap-cond.json", {}, "sets/[label=qm9-gap-cond]/mae_ev", ".2f"),
+         "mins": Fig("molecules/results/qm9-gap-cond.json", {}, "sets/[label=qm9-gap-cond]/train_minutes", ".1f"),
+         "lo": Fig("molecules/results/qm9-gap-cond.json", {}, "bounds/lower_bound_judge_on_real", ".2f"),
+         "mid": Fig("molecules/results/qm9-gap-cond.json", {}, "bounds/num_atoms_only", ".2f"),
+         "hi": Fig("molecules/results/qm9-gap-cond.json", {}, "bounds/upper_bound_shuffled", ".2f")},
         [Target("below the #atoms bound", lambda v: v["mae"] < v["mid"])]),
     Row("Perov-5 CSP with a powder pattern (`--xrd`), first candidate",
         "{c} % (noisy pattern {n} %; {d} draws ranked by the pattern; {wo} % without)",
         "–", f"[diffraction patterns]({DOCS}#crystal-structure-prediction-with-a-diffraction-pattern)",
-        {"c": _pct("perov5-xrd.json", {"recorded_as": "perov5-csp-clean-d8"}, "match_rate_k1"),
-         "n": _pct("perov5-xrd.json", {"recorded_as": "perov5-csp-noisy-d8"}, "match_rate_k1"),
-         "d": Fig("perov5-xrd.json", {"recorded_as": "perov5-csp-clean-d8"}, "draws_per_row", "d"),
+        {"c": _pct("targets/results/perov5-xrd.json", {"recorded_as": "perov5-csp-clean-d8"}, "match_rate_k1"),
+         "n": _pct("targets/results/perov5-xrd.json", {"recorded_as": "perov5-csp-noisy-d8"}, "match_rate_k1"),
+         "d": Fig("targets/results/perov5-xrd.json", {"recorded_as": "perov5-csp-clean-d8"}, "draws_per_row", "d"),
          "wo": _pct(P5, {"recorded_as": "k=2"}, "metrics/k=1/match_rate", run={"draws_per_row": 4})},
         [Target("≥ 90 %", lambda v: v["c"] >= 0.90)]),
     Row("Carbon-24 CSP with a powder pattern, first candidate ({rows} held-out rows)",
@@ -175,19 +181,19 @@ ROWS: list[Row] = [
         "with no model: "
         "{s} % (noisy {sn} %) of {srows} rows",
         "–", f"[diffraction patterns]({DOCS}#crystal-structure-prediction-with-a-diffraction-pattern)",
-        {"rows": Fig("carbon24-xrd-ranking.json", {"recorded_as": "carbon24-xrd-clean-both-100"}, "rows", "d"),
-         "x": _pct("carbon24-xrd-ranking.json", {"recorded_as": "carbon24-xrd-clean-both-100"},
+        {"rows": Fig(C24X, {"recorded_as": "carbon24-xrd-clean-both-100"}, "rows", "d"),
+         "x": _pct(C24X, {"recorded_as": "carbon24-xrd-clean-both-100"},
                    "first_candidate_by_xrd_similarity/match_rate", "%0"),
-         "xn": _pct("carbon24-xrd-ranking.json", {"recorded_as": "carbon24-xrd-noisy-both-100"},
+         "xn": _pct(C24X, {"recorded_as": "carbon24-xrd-noisy-both-100"},
                     "first_candidate_by_xrd_similarity/match_rate", "%0"),
-         "d": Fig("carbon24-xrd-ranking.json", {"recorded_as": "carbon24-xrd-clean-both-100"}, "draws_per_row", "d"),
+         "d": Fig(C24X, {"recorded_as": "carbon24-xrd-clean-both-100"}, "draws_per_row", "d"),
          "wo": _pct(C24, {"recorded_as": "k=1,rows=406"}, "metrics/k=1/match_rate"),
          "wrows": Fig(C24, {"recorded_as": "k=1,rows=406"}, "num_test", "d"),
-         "fb": _pct("csp-frequency-baseline.json", {"action": "baselines", "dataset": "carbon_24", "rows": 100,
+         "fb": _pct(FREQ, {"action": "baselines", "dataset": "carbon_24", "rows": 100,
                                                      "k": 10}, "metrics/k=1/match_rate", "%0"),
-         "s": _pct("carbon24-xrd-ranking.json", {"recorded_as": "search-clean"}, "first_candidate/match_rate"),
-         "sn": _pct("carbon24-xrd-ranking.json", {"recorded_as": "search-noisy"}, "first_candidate/match_rate"),
-         "srows": Fig("carbon24-xrd-ranking.json", {"recorded_as": "search-clean"}, "rows", "d")},
+         "s": _pct(C24X, {"recorded_as": "search-clean"}, "first_candidate/match_rate"),
+         "sn": _pct(C24X, {"recorded_as": "search-noisy"}, "first_candidate/match_rate"),
+         "srows": Fig(C24X, {"recorded_as": "search-clean"}, "rows", "d")},
         [Target("3× the composition-only rate", lambda v: v["x"] >= 3 * v["wo"])]),
     Row("Carbon-24 de novo toward an energy, mean \\|judged − goal\\| (held-out judge)",
         "{g0} / {g1} with `carbon24-dng-energy` (condition w = {w}, best {num} of {drawn} by a guide) vs "
@@ -212,44 +218,44 @@ ROWS: list[Row] = [
          "q90": _pct(C24E, {"recorded_as": "cfg,scale=1,oversample=4,quantile=0.9"}, "goal_quantile_of_train", "%0"),
          "r90": Fig(C24E, {"recorded_as": "cfg,scale=1,oversample=4,quantile=0.9"},
                     "mae_ratio_unguided_over_guided", ".1f"),
-         "best": Best("carbon24-energy-guidance.json", "mae_ratio_unguided_over_guided", _physical, ".2f")},
+         "best": Best(C24G, "mae_ratio_unguided_over_guided", _physical, ".2f")},
         [Target("3× lower", lambda v: min(v["r0"], v["r1"]) >= 3),
          Target("validity within 2 points", lambda v: max(abs(v["dv0"]), abs(v["dv1"])) <= 2)]),
     Row("Perov-5 de novo toward a heat of formation, mean \\|judged − goal\\| (held-out judge)",
         "{g} with the trained condition (w = {w}) vs {u} unguided ({r}×, validity {vg} / {vu} %)",
         "–", f"[guidance]({DOCS}#generation-toward-a-property-value-perov-5-heat-of-formation)",
-        {"g": Fig("perov5-heat-guidance.json", {"recorded_as": "cfg,scale=3"}, "guided/mae_to_goal"),
-         "w": Fig("perov5-heat-guidance.json", {"recorded_as": "cfg,scale=3"}, "guidance_scale", "g"),
-         "u": Fig("perov5-heat-guidance.json", {"recorded_as": "cfg,scale=3"}, "unguided/mae_to_goal"),
-         "r": Fig("perov5-heat-guidance.json", {"recorded_as": "cfg,scale=3"}, "mae_ratio_unguided_over_guided", ".1f"),
-         "vg": _pct("perov5-heat-guidance.json", {"recorded_as": "cfg,scale=3"}, "guided/structural_validity", "%0"),
-         "vu": _pct("perov5-heat-guidance.json", {"recorded_as": "cfg,scale=3"}, "unguided/structural_validity", "%0"),
-         "dv": Fig("perov5-heat-guidance.json", {"recorded_as": "cfg,scale=3"}, "validity_change_points")},
+        {"g": Fig(HEATG, {"recorded_as": "cfg,scale=3"}, "guided/mae_to_goal"),
+         "w": Fig(HEATG, {"recorded_as": "cfg,scale=3"}, "guidance_scale", "g"),
+         "u": Fig(HEATG, {"recorded_as": "cfg,scale=3"}, "unguided/mae_to_goal"),
+         "r": Fig(HEATG, {"recorded_as": "cfg,scale=3"}, "mae_ratio_unguided_over_guided", ".1f"),
+         "vg": _pct(HEATG, {"recorded_as": "cfg,scale=3"}, "guided/structural_validity", "%0"),
+         "vu": _pct(HEATG, {"recorded_as": "cfg,scale=3"}, "unguided/structural_validity", "%0"),
+         "dv": Fig(HEATG, {"recorded_as": "cfg,scale=3"}, "validity_change_points")},
         [Target("3× lower", lambda v: v["r"] >= 3), Target("validity within 2 points", lambda v: abs(v["dv"]) <= 2)]),
     Row("QM9 de novo toward a HOMO-LUMO gap, mean \\|judged − goal\\| (held-out judge)",
         "{g} guided (gradient, scale {s}) vs {u} unguided ({r}×; the previous `qm9-dng`), but RDKit validity "
         "{dv} points and atom stability {au} → {ag} %",
         "–", f"[guidance]({DOCS}#generation-toward-a-property-value-qm9-homo-lumo-gap)",
-        {"g": Fig("qm9-gap-guidance.json", {"recorded_as": "scale=1,n=128,steps=200,seed=0"}, "guided/mae_to_goal"),
-         "s": Fig("qm9-gap-guidance.json", {"recorded_as": "scale=1,n=128,steps=200,seed=0"}, "gradient_scale", "g"),
-         "u": Fig("qm9-gap-guidance.json", {"recorded_as": "scale=1,n=128,steps=200,seed=0"}, "unguided/mae_to_goal"),
-         "r": Fig("qm9-gap-guidance.json", {"recorded_as": "scale=1,n=128,steps=200,seed=0"},
+        {"g": Fig(QM9G, {"recorded_as": "scale=1,n=128,steps=200,seed=0"}, "guided/mae_to_goal"),
+         "s": Fig(QM9G, {"recorded_as": "scale=1,n=128,steps=200,seed=0"}, "gradient_scale", "g"),
+         "u": Fig(QM9G, {"recorded_as": "scale=1,n=128,steps=200,seed=0"}, "unguided/mae_to_goal"),
+         "r": Fig(QM9G, {"recorded_as": "scale=1,n=128,steps=200,seed=0"},
                   "mae_ratio_unguided_over_guided", ".1f"),
-         "dv": Fig("qm9-gap-guidance.json", {"recorded_as": "scale=1,n=128,steps=200,seed=0"},
+         "dv": Fig(QM9G, {"recorded_as": "scale=1,n=128,steps=200,seed=0"},
                    "validity_change_points", "±1"),
-         "au": _pct("qm9-gap-guidance.json", {"recorded_as": "scale=1,n=128,steps=200,seed=0"},
+         "au": _pct(QM9G, {"recorded_as": "scale=1,n=128,steps=200,seed=0"},
                     "unguided/atom_stability", "%0"),
-         "ag": _pct("qm9-gap-guidance.json", {"recorded_as": "scale=1,n=128,steps=200,seed=0"},
+         "ag": _pct(QM9G, {"recorded_as": "scale=1,n=128,steps=200,seed=0"},
                     "guided/atom_stability", "%0")},
         [Target("3× lower", lambda v: v["r"] >= 3), Target("validity within 2 points", lambda v: abs(v["dv"]) <= 2)]),
     Row("property predictors, held-out MAE: Perov-5 `heat_ref` / QM9 gap (bundled)",
         "{h} eV/atom ({m}-fold ensemble on the residual of a CHGNet baseline; {rf}× better than a Magpie "
         "random forest) / {q} eV",
         "matbench CGCNN 0.045; SchNet 0.063 eV", "[predictors](docs/predictors.md#bundled-predictor-perov5-heat)",
-        {"h": Fig("perov5-heat.json", {}, "metrics/heat_ref/mae", ".4f"),
-         "m": Fig("perov5-heat.json", {}, "train_meta/calibration/heat_ref/member_mae/len()", "d"),
-         "rf": Fig("perov5-heat.json", {}, "rf_baseline/heat_ref/rf_mae_over_predictor_mae", ".1f"),
-         "q": Fig("qm9-gap.json", {}, "metrics/gap/mae")},
+        {"h": Fig("targets/results/perov5-heat.json", {}, "metrics/heat_ref/mae", ".4f"),
+         "m": Fig("targets/results/perov5-heat.json", {}, "train_meta/calibration/heat_ref/member_mae/len()", "d"),
+         "rf": Fig("targets/results/perov5-heat.json", {}, "rf_baseline/heat_ref/rf_mae_over_predictor_mae", ".1f"),
+         "q": Fig("targets/results/qm9-gap.json", {}, "metrics/gap/mae")},
         [Target("`heat_ref` ≤ 0.06 eV/atom", lambda v: v["h"] <= 0.06),
          Target("gap ≤ 0.10 eV", lambda v: v["q"] <= 0.10)]),
     Row("beside chemeleon-dng (Perov-5 CSP, {mins} min CPU training each, same width): training / sampling "
@@ -266,31 +272,31 @@ ROWS: list[Row] = [
          Target("match rate not worse", lambda v: v["ok"] is True)]),
     Row("Carbon-24 stability (CHGNet hull): metastable / M.S.U.N., generated vs held-out real",
         "{gm} / {gs} % vs {hm} / {hs} %", "–", f"[S.U.N.]({DOCS}#stability-and-sun-of-generated-crystals-carbon-24)",
-        {"gm": _pct("crystals_stability.json", {}, "sets/generated/metastable_rate", "%0"),
-         "gs": _pct("crystals_stability.json", {}, "sets/generated/msun_rate", "%0"),
-         "hm": _pct("crystals_stability.json", {}, "sets/heldout/metastable_rate", "%0"),
-         "hs": _pct("crystals_stability.json", {}, "sets/heldout/msun_rate", "%0")}),
+        {"gm": _pct("crystals/results/crystals_stability.json", {}, "sets/generated/metastable_rate", "%0"),
+         "gs": _pct("crystals/results/crystals_stability.json", {}, "sets/generated/msun_rate", "%0"),
+         "hm": _pct("crystals/results/crystals_stability.json", {}, "sets/heldout/metastable_rate", "%0"),
+         "hs": _pct("crystals/results/crystals_stability.json", {}, "sets/heldout/msun_rate", "%0")}),
     Row("Perov-5 stability (CHGNet hull of the training data's systems): S.U.N. / M.S.U.N., generated vs held-out real",
         "{gs} / {gm} % vs {hs} / {hm} % (ratio {ratio})", "–",
         f"[S.U.N.]({DOCS}#stability-and-sun-of-generated-crystals-perov-5)",
-        {"gs": _pct("perov5_stability.json", {}, "sets/generated/sun_rate", "%0"),
-         "gm": _pct("perov5_stability.json", {}, "sets/generated/msun_rate", "%0"),
-         "hs": _pct("perov5_stability.json", {}, "sets/heldout/sun_rate", "%0"),
-         "hm": _pct("perov5_stability.json", {}, "sets/heldout/msun_rate", "%0"),
-         "ratio": Fig("perov5_stability.json", {}, "ratio_generated_to_heldout/sun_rate", ".2f")}),
+        {"gs": _pct("crystals/results/perov5_stability.json", {}, "sets/generated/sun_rate", "%0"),
+         "gm": _pct("crystals/results/perov5_stability.json", {}, "sets/generated/msun_rate", "%0"),
+         "hs": _pct("crystals/results/perov5_stability.json", {}, "sets/heldout/sun_rate", "%0"),
+         "hm": _pct("crystals/results/perov5_stability.json", {}, "sets/heldout/msun_rate", "%0"),
+         "ratio": Fig("crystals/results/perov5_stability.json", {}, "ratio_generated_to_heldout/sun_rate", ".2f")}),
     Row("Perov-5 band gap, metal / non-metal ROC AUC ({pos} gapped of {n})",
         "{auc} (Magpie forest {rf})", "–", "[gaps](docs/predictors.md#perov-5-band-gaps-metal-or-not-and-how-large)",
-        {"pos": Fig("perov5-gap.json", {}, "metrics/dir_gap/positive/n_positive", "d"),
-         "n": Fig("perov5-gap.json", {}, "metrics/dir_gap/n", "d"),
-         "auc": Fig("perov5-gap.json", {}, "metrics/dir_gap/positive/roc_auc", ".2f"),
-         "rf": Fig("perov5-gap.json", {}, "rf_baseline/dir_gap/positive/roc_auc", ".2f")}),
+        {"pos": Fig("targets/results/perov5-gap.json", {}, "metrics/dir_gap/positive/n_positive", "d"),
+         "n": Fig("targets/results/perov5-gap.json", {}, "metrics/dir_gap/n", "d"),
+         "auc": Fig("targets/results/perov5-gap.json", {}, "metrics/dir_gap/positive/roc_auc", ".2f"),
+         "rf": Fig("targets/results/perov5-gap.json", {}, "rf_baseline/dir_gap/positive/roc_auc", ".2f")}),
     Row("community-small MMD² degree / clustering / orbit",
         "{d} / {c} / {o} ({mins} min, one CPU thread)", "GDSS: 0.045 / 0.086 / 0.007",
         f"[community-small]({DOCS}#graph-generation-community-small)",
-        {"d": Fig("community-small-dng.json", {}, "summary/degree/mean"),
-         "c": Fig("community-small-dng.json", {}, "summary/clustering/mean"),
-         "o": Fig("community-small-dng.json", {}, "summary/orbit/mean", ".4f"),
-         "mins": Fig("community-small-dng.json", {}, "train_meta/train_minutes", ".0f")},
+        {"d": Fig("graphs/results/community-small-dng.json", {}, "summary/degree/mean"),
+         "c": Fig("graphs/results/community-small-dng.json", {}, "summary/clustering/mean"),
+         "o": Fig("graphs/results/community-small-dng.json", {}, "summary/orbit/mean", ".4f"),
+         "mins": Fig("graphs/results/community-small-dng.json", {}, "train_meta/train_minutes", ".0f")},
         [Target("degree ≤ GDSS", lambda v: v["d"] <= 0.045), Target("clustering ≤ GDSS", lambda v: v["c"] <= 0.086),
          Target("orbit ≤ GDSS", lambda v: v["o"] <= 0.007)]),
     Row("planar / SBM V.U.N. (CPU-trained `planar-dng` {pm} min: absorbing edge noise and a planarity projector; "
@@ -299,15 +305,15 @@ ROWS: list[Row] = [
         "novel ones; MMD² degree / clustering / orbit / spectral {pd} / {pc} / {po} / {ps}) / {sv} % (MMD² {sd} / "
         "{sc} / {so} / {ss})", "DiGress: 75 % / 74 %",
         f"[planar and SBM]({DOCS}#graph-generation-planar-and-sbm)",
-        {"pm": Fig("planar-dng.json", {}, "train_meta/train_minutes", ".0f"),
-         "sm": Fig("sbm-dng.json", {}, "train_meta/train_minutes", ".0f"),
-         "pv": _pct("planar-dng.json", {}, "summary/vun/mean", "%0"),
-         "pd": Fig("planar-dng.json", {}, "summary/degree/mean"),
-         "pc": Fig("planar-dng.json", {}, "summary/clustering/mean", ".2f"),
-         "po": Fig("planar-dng.json", {}, "summary/orbit/mean", ".2f"),
-         "ps": Fig("planar-dng.json", {}, "summary/spectral/mean"),
-         "sv": _pct("sbm-dng.json", {}, "summary/vun/mean", "%0"),
-         **{f"s{m[0]}": Fig("sbm-dng.json", {}, f"summary/{m}/mean")
+        {"pm": Fig("graphs/results/planar-dng.json", {}, "train_meta/train_minutes", ".0f"),
+         "sm": Fig("graphs/results/sbm-dng.json", {}, "train_meta/train_minutes", ".0f"),
+         "pv": _pct("graphs/results/planar-dng.json", {}, "summary/vun/mean", "%0"),
+         "pd": Fig("graphs/results/planar-dng.json", {}, "summary/degree/mean"),
+         "pc": Fig("graphs/results/planar-dng.json", {}, "summary/clustering/mean", ".2f"),
+         "po": Fig("graphs/results/planar-dng.json", {}, "summary/orbit/mean", ".2f"),
+         "ps": Fig("graphs/results/planar-dng.json", {}, "summary/spectral/mean"),
+         "sv": _pct("graphs/results/sbm-dng.json", {}, "summary/vun/mean", "%0"),
+         **{f"s{m[0]}": Fig("graphs/results/sbm-dng.json", {}, f"summary/{m}/mean")
             for m in ("degree", "clustering", "orbit", "spectral")}},
         [Target("planar V.U.N. ≥ DiGress", lambda v: v["pv"] >= 0.75),
          Target("SBM V.U.N. ≥ DiGress", lambda v: v["sv"] >= 0.74)]),
@@ -317,39 +323,39 @@ ROWS: list[Row] = [
         "unique and novel ones; MMD² degree / clustering / orbit / spectral {d} / {c} / {o} / {s})",
         "no published anchor; real vs real MMD² {rd} / {rc} / {ro} / {rs}",
         "[road networks](docs/graphs.md#training-and-generating-a-road-network-end-to-end)",
-        {"mins": Fig("roads-dng.json", {}, "train_meta/train_minutes", ".0f"),
-         "v": _pct("roads-dng.json", {}, "summary/vun/mean", "%0"),
-         "d": Fig("roads-dng.json", {}, "summary/degree/mean", ".2f"),
-         "c": Fig("roads-dng.json", {}, "summary/clustering/mean", ".2f"),
-         "o": Fig("roads-dng.json", {}, "summary/orbit/mean", ".2f"),
-         "s": Fig("roads-dng.json", {}, "summary/spectral/mean"),
-         "rd": Fig("roads-real-mmd.json", {"action": "real-mmd", "dataset": "roads"}, "mmd/degree", ".4f"),
-         "rc": Fig("roads-real-mmd.json", {"action": "real-mmd", "dataset": "roads"}, "mmd/clustering"),
-         "ro": Fig("roads-real-mmd.json", {"action": "real-mmd", "dataset": "roads"}, "mmd/orbit", ".4f"),
-         "rs": Fig("roads-real-mmd.json", {"action": "real-mmd", "dataset": "roads"}, "mmd/spectral")}),
+        {"mins": Fig("graphs/results/roads-dng.json", {}, "train_meta/train_minutes", ".0f"),
+         "v": _pct("graphs/results/roads-dng.json", {}, "summary/vun/mean", "%0"),
+         "d": Fig("graphs/results/roads-dng.json", {}, "summary/degree/mean", ".2f"),
+         "c": Fig("graphs/results/roads-dng.json", {}, "summary/clustering/mean", ".2f"),
+         "o": Fig("graphs/results/roads-dng.json", {}, "summary/orbit/mean", ".2f"),
+         "s": Fig("graphs/results/roads-dng.json", {}, "summary/spectral/mean"),
+         "rd": Fig(ROADS_MMD, {"action": "real-mmd", "dataset": "roads"}, "mmd/degree", ".4f"),
+         "rc": Fig(ROADS_MMD, {"action": "real-mmd", "dataset": "roads"}, "mmd/clustering"),
+         "ro": Fig(ROADS_MMD, {"action": "real-mmd", "dataset": "roads"}, "mmd/orbit", ".4f"),
+         "rs": Fig(ROADS_MMD, {"action": "real-mmd", "dataset": "roads"}, "mmd/spectral")}),
     Row("dense graph sampling, s per reverse step at {n0} / {n1} nodes",
         "{a} / {b}", "–", f"[scale]({DOCS}#dense-graph-sampling-against-size)",
-        {"n0": Fig("graphs_sampling_scale.json", {}, "rows/0/nodes", "d"),
-         "n1": Fig("graphs_sampling_scale.json", {}, "rows/[nodes=500]/nodes", "d"),
-         "a": Fig("graphs_sampling_scale.json", {}, "rows/0/seconds_per_step"),
-         "b": Fig("graphs_sampling_scale.json", {}, "rows/[nodes=500]/seconds_per_step", ".1f")}),
+        {"n0": Fig("graphs/results/graphs_sampling_scale.json", {}, "rows/0/nodes", "d"),
+         "n1": Fig("graphs/results/graphs_sampling_scale.json", {}, "rows/[nodes=500]/nodes", "d"),
+         "a": Fig("graphs/results/graphs_sampling_scale.json", {}, "rows/0/seconds_per_step"),
+         "b": Fig("graphs/results/graphs_sampling_scale.json", {}, "rows/[nodes=500]/seconds_per_step", ".1f")}),
     Row("crystal sampling step at {atoms} atoms, radius graph / all pairs",
         "{r} s / {f} s (slopes {sr} / {sf})", "linear in atoms × neighbours",
         f"[scale]({DOCS}#scale-time-and-memory-per-sampling-step)",
-        {"atoms": Fig("crystals_scale.json", {}, "rows/[mode=radius,atoms=200]/atoms", "d"),
-         "r": Calc(lambda ms: ms / 1000, [Fig("crystals_scale.json", {}, "rows/[mode=radius,atoms=200]/median_ms")],
+        {"atoms": Fig(SCALE, {}, "rows/[mode=radius,atoms=200]/atoms", "d"),
+         "r": Calc(lambda ms: ms / 1000, [Fig(SCALE, {}, "rows/[mode=radius,atoms=200]/median_ms")],
                    ".2f"),
          "f": Calc(lambda ms: ms / 1000,
-                   [Fig("crystals_scale.json", {}, "rows/[mode=fully_connected,atoms=200]/median_ms")], ".2f"),
-         "sr": Fig("crystals_scale.json", {}, "slopes/radius/time_vs_atoms_ge20", ".2f"),
-         "sf": Fig("crystals_scale.json", {}, "slopes/fully_connected/time_vs_atoms_ge20", ".2f")}),
+                   [Fig(SCALE, {}, "rows/[mode=fully_connected,atoms=200]/median_ms")], ".2f"),
+         "sr": Fig(SCALE, {}, "slopes/radius/time_vs_atoms_ge20", ".2f"),
+         "sf": Fig(SCALE, {}, "slopes/fully_connected/time_vs_atoms_ge20", ".2f")}),
 ]
 
 
 def render(rows: Sequence[Row] | None = None, results: Path | None = None) -> str:
     """The table, between its markers, with the sentence that reads it."""
     rows = ROWS if rows is None else rows
-    results = results or RESULTS
+    results = results or BENCH
     lines = [START, "", "| task | graphdiff | published | target | met | details |", "|---|---|---|---|---|---|",
              *(render_row(r, results) for r in rows), "",
              "The target column gives this project's target for each row and the met column whether the figures "
@@ -376,7 +382,7 @@ def doc_tables() -> list:
 def check_docs(tables: Sequence | None = None) -> list[str]:
     """Messages naming each figure (and its results file) of a docs table that differs from the
     results; empty when every table is what they give."""
-    return _doctable.check(doc_tables() if tables is None else tables, RESULTS, DOCS_ROOT, ROWS)
+    return _doctable.check(doc_tables() if tables is None else tables, BENCH, DOCS_ROOT, ROWS)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -388,14 +394,14 @@ def main(argv: list[str] | None = None) -> int:
     start, end = region(text)
     try:  # every table is rendered before anything is written
         table = render()
-        pages = _doctable.rendered_pages(doc_tables(), RESULTS, DOCS_ROOT, ROWS)
+        pages = _doctable.rendered_pages(doc_tables(), BENCH, DOCS_ROOT, ROWS)
     except MissingFigure as exc:
         print(f"a figure has no results entry: {exc}", file=sys.stderr)
         return 1
     if args.check:
         differ = [] if text[start:end] == table else [
-            "README.md: the benchmark table differs from benchmarks/results:\n" + "".join(difflib.unified_diff(
-                text[start:end].splitlines(True), table.splitlines(True), "README.md", "from benchmarks/results"))]
+            "README.md: the benchmark table differs from the results files:\n" + "".join(difflib.unified_diff(
+                text[start:end].splitlines(True), table.splitlines(True), "README.md", "from the results files"))]
         differ += _doctable.differences_of(pages)
         for msg in differ:
             print(msg)

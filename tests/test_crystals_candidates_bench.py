@@ -1,4 +1,4 @@
-"""benchmarks/crystals_candidates.py: the other A/B site order of a Perov-5 cell."""
+"""benchmarks/crystals/crystals_candidates.py: the other A/B site order of a Perov-5 cell."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from pymatgen.core import Lattice, Structure
 
-SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "crystals_candidates.py"
+SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "crystals" / "crystals_candidates.py"
 
 
 @pytest.fixture(scope="module")

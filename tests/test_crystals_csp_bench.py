@@ -1,4 +1,4 @@
-"""benchmarks/crystals_csp.py: which recorded run a bundled checkpoint's manifest quotes, and the
+"""benchmarks/crystals/crystals_csp.py: which recorded run a bundled checkpoint's manifest quotes, and the
 validation rows settings are chosen on."""
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import pytest
 
 from graphdiff.data import split_graphs
 
-SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "crystals_csp.py"
+SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "crystals" / "crystals_csp.py"
 
 
 @pytest.fixture()

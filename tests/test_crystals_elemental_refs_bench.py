@@ -1,4 +1,4 @@
-"""The helpers of benchmarks/crystals_elemental_refs.py (no relaxation)."""
+"""The helpers of benchmarks/crystals/crystals_elemental_refs.py (no relaxation)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "crystals_elemental_refs.py"
+SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "crystals" / "crystals_elemental_refs.py"
 
 
 @pytest.fixture(scope="module")

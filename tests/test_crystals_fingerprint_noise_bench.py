@@ -1,4 +1,4 @@
-"""benchmarks/crystals_fingerprint_noise.py: the jitter and the equivalent-noise reading."""
+"""benchmarks/crystals/crystals_fingerprint_noise.py: the jitter and the equivalent-noise reading."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from pymatgen.core import Lattice, Structure
 
-SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "crystals_fingerprint_noise.py"
+SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "crystals" / "crystals_fingerprint_noise.py"
 
 
 @pytest.fixture(scope="module")

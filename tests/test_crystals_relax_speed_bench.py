@@ -1,4 +1,4 @@
-"""benchmarks/crystals_relax_speed.py on two tiny structures, few steps."""
+"""benchmarks/crystals/crystals_relax_speed.py on two tiny structures, few steps."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "crystals_relax_speed.py"
+SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "crystals" / "crystals_relax_speed.py"
 
 
 @pytest.fixture(scope="module")

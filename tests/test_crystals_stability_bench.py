@@ -1,4 +1,4 @@
-"""The pure helpers of benchmarks/crystals_stability.py (no sampling, no CHGNet)."""
+"""The pure helpers of benchmarks/crystals/crystals_stability.py (no sampling, no CHGNet)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "crystals_stability.py"
+SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "crystals" / "crystals_stability.py"
 HEADER = ["", "material_id", "cif", "energy_per_atom"]
 
 

@@ -1,4 +1,4 @@
-"""benchmarks/molecules_conditional.py: EDM's conditional protocol on a set drawn for requested gaps."""
+"""benchmarks/molecules/molecules_conditional.py: EDM's conditional protocol on a set drawn for requested gaps."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import torch
 
-SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "molecules_conditional.py"
+SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "molecules" / "molecules_conditional.py"
 
 
 @pytest.fixture(scope="module")

@@ -1,4 +1,4 @@
-"""benchmarks/molecules_guidance.py: how a generated QM9 set is scored against a requested gap."""
+"""benchmarks/molecules/molecules_guidance.py: how a generated QM9 set is scored against a requested gap."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "molecules_guidance.py"
+SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "molecules" / "molecules_guidance.py"
 
 
 @pytest.fixture(scope="module")

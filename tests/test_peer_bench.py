@@ -1,4 +1,4 @@
-"""The pure helpers of benchmarks/crystals_peer.py (no peer venv, no training)."""
+"""The pure helpers of benchmarks/crystals/crystals_peer.py (no peer venv, no training)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "crystals_peer.py"
+SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "crystals" / "crystals_peer.py"
 
 
 @pytest.fixture(scope="module")
@@ -75,8 +75,8 @@ def test_command_line_names_only_what_differs(bench) -> None:
     defaults = vars(parser.parse_args([]))
     args = parser.parse_args(["--minutes", "2", "--name", "crystals_peer_smoke"])
     assert bench.command_line(args, defaults) == \
-        "python benchmarks/crystals_peer.py --minutes 2.0 --name crystals_peer_smoke"
-    assert bench.command_line(parser.parse_args([]), defaults) == "python benchmarks/crystals_peer.py"
+        "python benchmarks/crystals/crystals_peer.py --minutes 2.0 --name crystals_peer_smoke"
+    assert bench.command_line(parser.parse_args([]), defaults) == "python benchmarks/crystals/crystals_peer.py"
 
 
 def test_split_val_is_seeded_and_disjoint(bench) -> None:

@@ -1,4 +1,4 @@
-"""benchmarks/perov5_site_orders.py: the A/B/X roles read from a cell's geometry, the kinds of
+"""benchmarks/crystals/perov5_site_orders.py: the A/B/X roles read from a cell's geometry, the kinds of
 held-out rows, the order predictors and the k = 1 ceilings built on them."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "perov5_site_orders.py"
+SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "crystals" / "perov5_site_orders.py"
 
 
 @pytest.fixture(scope="module")

@@ -1,4 +1,4 @@
-"""benchmarks/predictor_delta.py: the CHGNet-based baseline that the predictor's residual is on."""
+"""benchmarks/targets/predictor_delta.py: the CHGNet-based baseline that the predictor's residual is on."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from pymatgen.core import Lattice, Structure
 
-SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "predictor_delta.py"
+SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "targets" / "predictor_delta.py"
 
 
 @pytest.fixture(scope="module")

@@ -1,4 +1,4 @@
-"""benchmarks/predictor_eval.py: the metal / non-metal view of a zero-inflated property."""
+"""benchmarks/targets/predictor_eval.py: the metal / non-metal view of a zero-inflated property."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "predictor_eval.py"
+SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "targets" / "predictor_eval.py"
 
 
 @pytest.fixture(scope="module")

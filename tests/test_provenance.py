@@ -1,7 +1,7 @@
 """benchmarks/_provenance.py, the one writer of benchmark results, and the results it wrote:
 keys, repeats kept beside earlier runs, inputs by content hash rather than machine path, the
 dirty flag; benchmarks/backfill_provenance.py on a small history; and every file of
-benchmarks/results in the entries layout with a provenance on each run."""
+benchmarks/<domain>/results in the entries layout with a provenance on each run."""
 
 from __future__ import annotations
 
@@ -40,7 +40,7 @@ def git(root: Path, *args: str) -> str:
 def repo(tmp_path: Path) -> Path:
     """A git repository with one committed file."""
     root = tmp_path / "repo"
-    (root / "benchmarks" / "results").mkdir(parents=True)
+    (root / "benchmarks" / "toy" / "results").mkdir(parents=True)
     (root / "code.py").write_text("x = 1\n")
     git(root, "init", "-q")
     git(root, "add", ".")
@@ -53,7 +53,7 @@ def repo(tmp_path: Path) -> Path:
 
 
 def test_a_rerun_with_the_same_key_is_appended_beside_the_first(prov, repo: Path) -> None:
-    path = repo / "benchmarks" / "results" / "toy.json"
+    path = repo / "benchmarks" / "toy" / "results" / "toy.json"
     run = prov.Run(seeds={"seed": 0}, argv=["benchmarks/toy.py", "--k", "2"], root=repo)
     prov.record(path, {"k": 2, "rows": 757}, {"match_rate": 0.551}, run)
     prov.record(path, {"rows": 757, "k": 2}, {"match_rate": 0.538}, run)  # same key, names in another order
@@ -83,7 +83,7 @@ def test_a_key_from_arguments_leaves_out_what_only_names_the_output(prov, repo: 
 
 
 def test_a_file_of_another_layout_is_refused_and_left_alone(prov, repo: Path) -> None:
-    path = repo / "benchmarks" / "results" / "old.json"
+    path = repo / "benchmarks" / "toy" / "results" / "old.json"
     path.write_text(json.dumps({"runs": {"k=2": {"match_rate": 0.5}}}))
     with pytest.raises(prov.ResultsFormatError, match="not a results file of entries"):
         prov.record(path, {"k": 2}, {"match_rate": 0.6}, prov.Run(root=repo))
@@ -102,7 +102,7 @@ def test_inputs_are_named_by_hash_and_repository_path_never_by_machine_path(prov
     folder.mkdir()
     (folder / "train.jsonl").write_text("{}\n")
     run = prov.Run(seeds=[0, 1], data=[split, folder, repo / "runs" / "missing.csv"], root=repo)
-    path = repo / "benchmarks" / "results" / "toy.json"
+    path = repo / "benchmarks" / "toy" / "results" / "toy.json"
     prov.record(path, {"source": split}, {"source": str(split), "log": f"wrote {split} in 1 s"}, run)
     text = path.read_text()
     assert str(repo) not in text and str(repo.parent) not in text
@@ -134,7 +134,7 @@ def test_the_dirty_flag_follows_uncommitted_code_but_not_results(prov, repo: Pat
     clean = prov.git_state(repo)
     assert clean["dirty"] is False and clean["changed"] == [] and clean["diff_sha256"] is None
     assert clean["commit"] == git(repo, "rev-parse", "HEAD").strip()
-    (repo / "benchmarks" / "results" / "toy.json").write_text("{}")  # what benchmarks write
+    (repo / "benchmarks" / "toy" / "results" / "toy.json").write_text("{}")  # what benchmarks write
     (repo / "runs").mkdir()
     (repo / "runs" / "x.csv").write_text("a\n")
     assert prov.git_state(repo)["dirty"] is False
@@ -189,7 +189,7 @@ def test_backfill_recovers_overwritten_runs_and_drops_machine_paths(backfill, pr
                                                                     monkeypatch) -> None:
     monkeypatch.setattr(backfill, "ROOT", repo)
     monkeypatch.setattr(backfill, "file_ref", lambda p: prov.file_ref(p, repo))
-    results = repo / "benchmarks" / "results"
+    results = repo / "benchmarks" / "toy" / "results"
     path = results / "toy.json"
     (repo / "runs").mkdir()
     (repo / "runs" / "train.csv").write_text("id\n1\n")
@@ -223,7 +223,7 @@ def test_backfill_recovers_overwritten_runs_and_drops_machine_paths(backfill, pr
 
 
 def test_backfill_leaves_a_converted_file_alone(backfill, prov, repo: Path) -> None:
-    path = repo / "benchmarks" / "results" / "toy.json"
+    path = repo / "benchmarks" / "toy" / "results" / "toy.json"
     prov.record(path, {"k": 1}, {"rate": 0.5}, prov.Run(root=repo))
     assert backfill.convert(path) is None
 
@@ -233,7 +233,9 @@ def test_backfill_leaves_a_converted_file_alone(backfill, prov, repo: Path) -> N
 
 
 def results_files() -> list[Path]:
-    return sorted((BENCH / "results").glob("*.json"))
+    found = sorted(BENCH.glob("*/results/*.json"))
+    assert found, "no results files under benchmarks/<domain>/results"
+    return found
 
 
 @pytest.mark.parametrize("path", results_files(), ids=lambda p: p.name)

@@ -100,12 +100,13 @@ def _copy_of_the_pages(tables, tmp_path: Path, monkeypatch) -> Path:
 
 
 def test_check_fails_when_a_results_figure_changes(tables, tmp_path: Path, monkeypatch, capsys) -> None:
-    results = tmp_path / "results"
-    shutil.copytree(ROOT / "benchmarks" / "results", results, ignore=shutil.ignore_patterns("*.png", "gpu-samples"))
+    bench = tmp_path / "benchmarks"
+    for results in sorted((ROOT / "benchmarks").glob("*/results")):
+        shutil.copytree(results, bench / results.parent.name / "results", ignore=shutil.ignore_patterns("*.png"))
     readme = _copy_of_the_pages(tables, tmp_path, monkeypatch)
-    monkeypatch.setattr(tables, "RESULTS", results)
+    monkeypatch.setattr(tables, "BENCH", bench)
     assert tables.main(["--check"]) == 0
-    path = results / "perov5-csp.json"
+    path = bench / "crystals" / "results" / "perov5-csp.json"
     doc = json.loads(path.read_text())
     entry = next(e for e in doc["entries"] if e["key"] == {"recorded_as": "k=2"})
     entry["runs"][-1]["metrics"]["k=1"]["match_rate"] = 0.551
@@ -154,7 +155,7 @@ def test_a_docs_table_without_its_markers_or_entry_fails(tables, tmp_path: Path,
     import _doctable  # the script put benchmarks/ on the path
     gone = _doctable.Table("toy", "docs/x.md", ["a"], [_doctable.Line(_doctable.Src("gone.json"), ["{x}"])])
     with pytest.raises(tables.MissingFigure, match="gone.json: no such results file"):
-        _doctable.render(gone, tables.RESULTS)
+        _doctable.render(gone, tables.BENCH)
 
 
 def test_no_table_of_figures_in_docs_benchmarks_is_typed() -> None:

@@ -1,4 +1,4 @@
-"""benchmarks/targets_guidance.py: the per-dataset spec (Carbon-24 as it was, Perov-5 added)."""
+"""benchmarks/targets/targets_guidance.py: the per-dataset spec (Carbon-24 as it was, Perov-5 added)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "targets_guidance.py"
+SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "targets" / "targets_guidance.py"
 
 
 @pytest.fixture(scope="module")
@@ -33,12 +33,13 @@ def test_carbon24_names_and_files_stay_as_they_were(bench):
 def test_carbon24_commands_stay_as_they_were(bench):
     spec = bench.SPECS["carbon_24"]
     assert bench.run_command(spec, 64, 200, 0.1, 30.0, 0, "clean") == (
-        "python benchmarks/targets_guidance.py run --num 64 --steps 200 --quantile 0.1 --scale 30.0 --seed 0")
+        "python benchmarks/targets/targets_guidance.py run --num 64 --steps 200 --quantile 0.1 --scale 30.0 --seed 0")
     assert bench.run_command(spec, 64, 200, 0.1, 10.0, 0, "noisy") == (
-        "python benchmarks/targets_guidance.py run --num 64 --steps 200 --quantile 0.1 --scale 10.0 --seed 0 "
+        "python benchmarks/targets/targets_guidance.py run --num 64 --steps 200 --quantile 0.1 --scale 10.0 --seed 0 "
         "--guide noisy")
-    assert bench.predictors_command(spec, "clean") == "python benchmarks/targets_guidance.py predictors"
-    assert bench.predictors_command(spec, "noisy") == "python benchmarks/targets_guidance.py predictors --role tguide"
+    assert bench.predictors_command(spec, "clean") == "python benchmarks/targets/targets_guidance.py predictors"
+    assert bench.predictors_command(spec, "noisy") == (
+        "python benchmarks/targets/targets_guidance.py predictors --role tguide")
 
 
 def test_carbon24_guidance_arguments(bench):
@@ -101,14 +102,15 @@ def test_perov5_guidance_arguments_and_commands(bench):
     assert bench.guide_target(spec, "cfg") == "heat_ref"
     assert bench.guide_target(spec, "clean") == "perov5-heat_ref"
     assert bench.run_command(spec, 64, 200, 0.1, 3.0, 0, "cfg") == (
-        "python benchmarks/targets_guidance.py run --num 64 --steps 200 --quantile 0.1 --scale 3.0 --seed 0 "
+        "python benchmarks/targets/targets_guidance.py run --num 64 --steps 200 --quantile 0.1 --scale 3.0 --seed 0 "
         "--dataset perov_5 --guide cfg")
     assert bench.run_command(spec, 64, 200, 0.1, 30.0, 0, "clean") == (
-        "python benchmarks/targets_guidance.py run --num 64 --steps 200 --quantile 0.1 --scale 30.0 --seed 0 "
+        "python benchmarks/targets/targets_guidance.py run --num 64 --steps 200 --quantile 0.1 --scale 30.0 --seed 0 "
         "--dataset perov_5")
-    assert bench.predictors_command(spec, "cfg") == "python benchmarks/targets_guidance.py predictors --dataset perov_5"
+    assert bench.predictors_command(spec, "cfg") == (
+        "python benchmarks/targets/targets_guidance.py predictors --dataset perov_5")
     assert bench.predictors_command(spec, "clean", 1500) == (
-        "python benchmarks/targets_guidance.py predictors --dataset perov_5 --predictor-steps 1500")
+        "python benchmarks/targets/targets_guidance.py predictors --dataset perov_5 --predictor-steps 1500")
 
 
 def test_cfg_needs_a_conditioned_generator(bench):

@@ -1,4 +1,4 @@
-"""benchmarks/targets_xrd.py: the noisy patterns, where a run's composition-only figure lives,
+"""benchmarks/targets/targets_xrd.py: the noisy patterns, where a run's composition-only figure lives,
 and the search-match similarity."""
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "targets_xrd.py"
+SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "targets" / "targets_xrd.py"
 
 
 @pytest.fixture(scope="module")

@@ -1,4 +1,4 @@
-"""The helpers of benchmarks/crystals_throughput.py, on tiny inputs."""
+"""The helpers of benchmarks/crystals/crystals_throughput.py, on tiny inputs."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import torch
 
-SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "crystals_throughput.py"
+SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "crystals" / "crystals_throughput.py"
 
 
 @pytest.fixture(scope="module")
@@ -83,7 +83,7 @@ def test_peak_matmul_is_positive(bench) -> None:
 
 def test_save_part_keeps_the_other_parts_and_every_run(bench, tmp_path: Path) -> None:
     path = tmp_path / "r.json"
-    run = bench.Run(argv=["benchmarks/crystals_throughput.py", "flops"])
+    run = bench.Run(argv=["benchmarks/crystals/crystals_throughput.py", "flops"])
     bench.save_part("flops", {"x": 1}, run, {"steps": 100}, path)
     bench.save_part("stream", {"y": 2}, run, {"steps": 10}, path)
     latest = bench.save_part("flops", {"x": 3}, run, {"steps": 100}, path)

@@ -16,7 +16,7 @@ Kernels, all of the form ``exp(-d(x, y)² / (2 σ²))``:
     with a Toeplitz distance matrix). For two histograms of equal mass this is the 1-D
     Wasserstein distance ``Σ_i |F_x(i) − F_y(i)| / distance_scaling`` of their cumulative sums,
     which is what is computed here (no pyemd needed; equal to pyemd to ~1e-15, see the
-    cross-check in ``benchmarks/graph_metrics_crosscheck.py``).
+    cross-check in ``benchmarks/graphs/graph_metrics_crosscheck.py``).
 ``"tv"``
     ``d`` is the total variation ``Σ |x − y| / 2`` (DiGress/GRAN ``gaussian_tv``).
 ``"l2"``

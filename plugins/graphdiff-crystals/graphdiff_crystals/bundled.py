@@ -1,7 +1,7 @@
 """Checkpoints shipped inside the plugin (``graphdiff_crystals/checkpoints/NAME.ckpt``).
 
 Each checkpoint has a manifest ``NAME.json`` beside it — what it was trained on, for which task,
-the command that made it and its benchmark figures — written by ``benchmarks/crystals_csp.py``.
+the command that made it and its benchmark figures — written by ``benchmarks/crystals/crystals_csp.py``.
 """
 
 from __future__ import annotations

@@ -5,7 +5,7 @@ warns against (:meth:`graphdiff_crystals.domain.CrystalDomain.target_range`,
 ``graphdiff train`` records the range of every :data:`RANGE_TARGETS` target over the training
 structures in the checkpoint's metadata (``target_ranges``, :func:`training_ranges`), and the
 bundled checkpoints carry the ranges over their training files (written by
-``benchmarks/crystals_checkpoint_ranges.py``). For an older checkpoint without them, the range
+``benchmarks/crystals/crystals_checkpoint_ranges.py``). For an older checkpoint without them, the range
 is computed from what the checkpoint records of its training data (``Model.trained_on``:
 ``dataset`` and ``source``), in this order:
 

@@ -48,7 +48,7 @@ def register_metrics(register):
 @hookimpl
 def register_checkpoints(register):
     """Register the checkpoints shipped in ``graphdiff_molecules/checkpoints`` (each with a JSON
-    manifest written by ``benchmarks/molecules_qm9.py``)."""
+    manifest written by ``benchmarks/molecules/molecules_qm9.py``)."""
     from graphdiff.checkpoints import register_bundled
 
     register_bundled(register, "graphdiff_molecules", "molecules")

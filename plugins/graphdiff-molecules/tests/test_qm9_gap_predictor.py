@@ -1,8 +1,8 @@
 """The bundled ``qm9-gap`` predictor (``graphdiff_molecules/predictors/qm9-gap.pt``): QM9's HOMO-LUMO
 gap in eV, registered by the plugin as the target ``qm9-gap``.
 
-Skipped while the file is not bundled (it is trained by ``benchmarks/configs/qm9-gap.toml`` and
-copied in by ``benchmarks/predictor_curve.py eval ... --bundle``).
+Skipped while the file is not bundled (it is trained by ``benchmarks/targets/configs/qm9-gap.toml`` and
+copied in by ``benchmarks/targets/predictor_curve.py eval ... --bundle``).
 """
 
 from __future__ import annotations
@@ -21,7 +21,8 @@ HARTREE_EV = 27.211386245988
 pytestmark = pytest.mark.skipif(
     not BUNDLED.is_file(),
     reason="graphdiff_molecules/predictors/qm9-gap.pt is not bundled yet (train it with "
-           "benchmarks/configs/qm9-gap.toml, bundle it with benchmarks/predictor_curve.py eval --bundle)")
+           "benchmarks/targets/configs/qm9-gap.toml, bundle it with "
+           "benchmarks/targets/predictor_curve.py eval --bundle)")
 
 
 def test_qm9_gap_is_listed_by_graphdiff_targets():

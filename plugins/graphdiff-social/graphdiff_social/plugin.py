@@ -54,7 +54,7 @@ def register_metrics(register):
 @hookimpl
 def register_checkpoints(register):
     """Register the checkpoints shipped in ``graphdiff_social/checkpoints`` (each with a JSON
-    manifest written by ``benchmarks/graphs_bench.py``)."""
+    manifest written by ``benchmarks/graphs/graphs_bench.py``)."""
     from graphdiff.checkpoints import register_bundled
 
     register_bundled(register, "graphdiff_social", "social")

@@ -6,7 +6,7 @@ published ground-state crystal, or a molecule in a box. :func:`shipped_reference
 ``graphdiff_crystals/data/chgnet_elemental_references.json``: for each element CHGNet covers, the
 energy per atom of its lowest-energy relaxed structure among a few candidates (the standard
 structure and fcc / bcc / hcp / diamond guesses), relaxed with the default protocol of
-``graphdiff stability`` by ``benchmarks/crystals_elemental_refs.py``, which records the protocol
+``graphdiff stability`` by ``benchmarks/crystals/crystals_elemental_refs.py``, which records the protocol
 and the run's provenance in the file. A hull built from ``--train`` takes them for the elements
 the training set does not give a reference of (:func:`graphdiff_crystals.stability.hull.hull_from_train`).
 """
