@@ -106,11 +106,32 @@ XRD = "targets/results/perov5-xrd.json"
 C24X = "targets/results/carbon24-xrd-ranking.json"
 
 
-def heat(label: str, key: str, bold: bool = False) -> Line:
+#: targets_guidance.py select-report: the choice (validation judge) and the report (held-out judge)
+HEAT_SELECT = {"guide": "cfg", "action": "select", "judge": "vjudge"}
+HEAT_REPORT = {"guide": "cfg", "action": "report", "judge": "judge"}
+SWEEP = "seed-0 sweep, held-out judge"
+
+
+def heat(label: str, key: str, bold: bool = False, draws: str = SWEEP) -> Line:
     b = "**" if bold else ""
     return Line(Src(HEAT, {"recorded_as": key}), [
-        label, f"{b}{{guided/mae_to_goal}}{b}", f"{b}{{mae_ratio_unguided_over_guided|.2f}}{b}",
+        label, draws, f"{b}{{guided/mae_to_goal}}{b}", f"{b}{{mae_ratio_unguided_over_guided|.2f}}{b}",
         "{guided/structural_validity|%1~} %"])
+
+
+def heat_select(w: float) -> Line:
+    """A weight's guided set drawn with the selection seed, scored by the validation judge."""
+    return Line(Src(HEAT, {"guide": "cfg", "scale": w, "judge": "vjudge", "seed": 100}), [
+        f"condition, W = {w:g}", "selection, seed {seed|d}, validation judge", "{guided/mae_to_goal}",
+        "{mae_ratio_unguided_over_guided|.2f}", "{guided/structural_validity|%1~} %"])
+
+
+def heat_seed(i: int) -> Line:
+    """The ``i``-th reported seed at the chosen weight, scored by the held-out judge."""
+    return Line(Src(HEAT, HEAT_REPORT), [
+        "condition, chosen W = {chosen_scale|g}", f"report, seed {{per_seed/{i}/seed|d}}, held-out judge",
+        f"{{per_seed/{i}/guided_mae}} (unguided {{per_seed/{i}/unguided_mae}})", f"{{per_seed/{i}/ratio|.2f}}",
+        f"{{per_seed/{i}/guided_validity|%1~}} % (unguided {{per_seed/{i}/unguided_validity|%1~}} %)"])
 
 
 def xrd(label: str, key: str, bold: bool = False) -> Line:
@@ -127,12 +148,25 @@ def xrd24(label: str, key: str, bold: bool = False, rmse: bool = False) -> Line:
 
 
 TABLES += [
-    Table("perov5-heat-guidance", DOC, ["request", "mean \\|judged − goal\\|", "unguided / guided",
-                                        "structural validity"], [
-        Line(Src(HEAT, {"recorded_as": "cfg,scale=3"}), ["unguided", "{unguided/mae_to_goal}", "–",
+    Table("perov5-heat-guidance", DOC, ["request", "draws, judge", "mean \\|judged − goal\\|",
+                                        "unguided / guided", "structural validity"], [
+        Line(Src(HEAT, {"guide": "cfg", "scale": 0.0, "judge": "vjudge", "seed": 100}), [
+            "unguided", "selection, seed {seed|d}, validation judge", "{unguided/mae_to_goal}", "–",
+            "{unguided/structural_validity|%1~} %"]),
+        *(heat_select(w) for w in (0.0, 1.0, 3.0, 6.0)),
+        Line(Src(HEAT, HEAT_SELECT), [
+            "**chosen: W = {chosen_scale|g}**", "selection, seed {seed|d}, validation judge",
+            "**{chosen/guided_mae}**", "**{chosen/ratio|.2f}**", "{chosen/guided_validity|%1~} %"]),
+        *(heat_seed(i) for i in range(3)),
+        Line(Src(HEAT, HEAT_REPORT), [
+            "**condition, chosen W = {chosen_scale|g}**", "report, mean ± sd of seeds {seeds/0|d}–{seeds/-1|d}",
+            "**{guided_mae/mean} ± {guided_mae/sd}** (unguided {unguided_mae/mean} ± {unguided_mae/sd})",
+            "**{ratio/mean|.2f} ± {ratio/sd|.2f}**",
+            "change {validity_change_points/mean|±1} ± {validity_change_points/sd|.1f} points"]),
+        Line(Src(HEAT, {"recorded_as": "cfg,scale=3"}), ["unguided", SWEEP, "{unguided/mae_to_goal}", "–",
                                                          "{unguided/structural_validity|%1~} %"]),
         heat("condition, W = 0", "cfg,scale=0"), heat("condition, W = 1", "cfg,scale=1"),
-        heat("condition, **W = 3**", "cfg,scale=3", bold=True), heat("condition, W = 6", "cfg,scale=6"),
+        heat("condition, W = 3", "cfg,scale=3"), heat("condition, W = 6", "cfg,scale=6"),
         *(heat(f"gradient, S = {s}", f"scale={s}") for s in (1, 3, 10, 30, 100)),
         heat("gradient by the current `perov5-heat` (CHGNet offset), S = 5", "scale=5"),
     ], readme=["Perov-5 de novo toward a heat of formation"]),

@@ -202,3 +202,77 @@ def test_classifier_free_guidance_with_oversample_selects_by_the_guide_without_i
     assert bench.guided_args(p5, "cfg", -1.25, 1.0, 2.0) == [
         "--target", "heat_ref=-1.25", "--guidance-scale", "1.0",
         "--target", "perov5-heat_ref=-1.25", "--gradient-scale", "0", "--oversample", "2"]
+
+
+def test_validation_judge_is_the_judge_config_on_the_validation_rows(bench):
+    spec = bench.SPECS["perov_5"]
+    judge = tomllib.loads(bench.predictor_config(spec, "judge", 3000))
+    vjudge = tomllib.loads(bench.predictor_config(spec, "vjudge", 3000))
+    assert vjudge["data"]["source"] == str(bench.RUNS / "perov_5" / "val.csv")
+    assert vjudge["predictor"] == {"properties": ["heat_ref"], "ensemble": 3, "name": "perov5vjudge"}
+    assert vjudge["training"]["out_dir"] == str(bench.RUNS / "perov5-vjudge")
+    # the same config otherwise: only the rows, the name and the folder differ
+    for cfg in (judge, vjudge):
+        del cfg["data"]["source"], cfg["predictor"]["name"], cfg["training"]["out_dir"]
+    assert vjudge == judge
+    assert spec.judged_column("vjudge") == "judged_perov5vjudge-heat_ref"
+    assert spec.judged_column("judge") == spec.judge_column
+    assert set(bench.JUDGES) == {"judge", "vjudge"}
+    assert bench.predictors_command(spec, "cfg", judge="vjudge") == (
+        "python benchmarks/targets/targets_guidance.py predictors --dataset perov_5 --role vjudge")
+
+
+def test_selection_draws_never_share_an_entry_or_a_file_with_the_reported_ones(bench):
+    spec = bench.SPECS["perov_5"]
+    sel = bench.results_key(spec, "cfg", 3.0, 64, 200, 100, judge="vjudge")
+    rep = [bench.results_key(spec, "cfg", 3.0, 64, 200, s) for s in bench.REPORT_SEEDS]
+    assert sel["judge"] == "vjudge" and sel["seed"] == 100
+    assert [k["judge"] for k in rep] == ["judge"] * 3 and [k["seed"] for k in rep] == [0, 1, 2]
+    assert sel not in rep and len({str(sorted(k.items())) for k in rep}) == 3
+    assert bench.entry_key("cfg", 3.0, seed=100, judge="vjudge") == "cfg,scale=3,seed=100,judge=vjudge"
+    assert bench.entry_key("cfg", 3.0, seed=2) == "cfg,scale=3,seed=2"
+    assert bench.SELECTION_SEED not in bench.REPORT_SEEDS
+    assert bench.plot_path(spec, "cfg", 3.0, seed=100, judge="vjudge").name == (
+        "perov5-heat-guidance-cfg-scale3-seed100-vjudge.png")
+    assert bench.run_command(spec, 64, 200, 0.1, 3.0, 100, "cfg", judge="vjudge").endswith(
+        "--seed 100 --dataset perov_5 --guide cfg --judge-role vjudge")
+    # the choice and the report: their own entries, the report's key without the chosen weight
+    skey = bench.selection_key(spec, "cfg", bench.SELECT_SCALES, 64, 200, 100)
+    rkey = bench.report_key(spec, "cfg", bench.SELECT_SCALES, 64, 200, bench.REPORT_SEEDS, 100)
+    assert (skey["action"], skey["judge"], skey["seed"]) == ("select", "vjudge", 100)
+    assert (rkey["action"], rkey["judge"], rkey["seeds"]) == ("report", "judge", [0, 1, 2])
+    assert "scale" not in rkey and rkey["scales"] == [0.0, 1.0, 3.0, 6.0]
+    assert bench.select_report_command(spec, "cfg", bench.SELECT_SCALES, 64, 200, 0.1, 100, (0, 1, 2)) == (
+        "python benchmarks/targets/targets_guidance.py select-report --num 64 --steps 200 --quantile 0.1 "
+        "--dataset perov_5 --guide cfg")
+    with pytest.raises(ValueError, match="selection seed"):
+        bench.select_report(spec, seeds=(0, 100))
+
+
+def _cand(mae: float, dv: float = 0.0) -> dict:
+    return {"guided": {"mae_to_goal": mae}, "validity_change_points": dv}
+
+
+def test_selection_rule_lowest_guided_distance_with_validity_kept(bench):
+    assert bench.choose_scale({0.0: _cand(0.20), 1.0: _cand(0.17), 3.0: _cand(0.14), 6.0: _cand(0.16)}) == 3.0
+    # a weight that costs more than 2 points of validity is passed over
+    assert bench.choose_scale({0.0: _cand(0.20), 3.0: _cand(0.10, -3.1), 6.0: _cand(0.15, -2.0)}) == 6.0
+    # none keeps validity: the lowest distance among all; ties go to the smaller weight
+    assert bench.choose_scale({1.0: _cand(0.3, -5), 3.0: _cand(0.2, -9)}) == 3.0
+    assert bench.choose_scale({6.0: _cand(0.15), 1.0: _cand(0.15)}) == 1.0
+    # a set the judge could not score (NaN) is never chosen over a scored one
+    assert bench.choose_scale({0.0: _cand(float("nan")), 1.0: _cand(0.5)}) == 1.0
+    with pytest.raises(ValueError):
+        bench.choose_scale({})
+
+
+def test_figures_over_seeds_are_mean_and_sample_sd(bench):
+    runs = [{"mae_ratio_unguided_over_guided": r, "validity_change_points": 0.0,
+             "guided": {"mae_to_goal": g, "structural_validity": 1.0},
+             "unguided": {"mae_to_goal": u, "structural_validity": 1.0}}
+            for r, g, u in ((4.0, 0.2, 0.8), (5.0, 0.16, 0.8), (6.0, 0.14, 0.84))]
+    out = bench.over_seeds(runs)
+    assert out["ratio"]["mean"] == pytest.approx(5.0) and out["ratio"]["sd"] == pytest.approx(1.0)
+    assert out["guided_mae"]["values"] == [0.2, 0.16, 0.14]
+    assert out["validity_change_points"] == {"mean": 0.0, "sd": 0.0, "values": [0.0, 0.0, 0.0]}
+    assert set(out) == set(bench.SEED_FIGURES)

@@ -59,6 +59,28 @@ by the bundled predictor's gradient (``--target perov5-heat_ref=V --gradient-sca
 ``scale=<S>``). Results: ``benchmarks/targets/results/perov5-heat-guidance.json`` and
 ``perov5-heat-guidance-[cfg-]scale<S>.png``; every guided set is kept as
 ``runs/perov5-heat-guidance-<guide>-scale<S>-n<N>-s<steps>-seed<seed>.csv``.
+
+The weight W is chosen on validation draws and reported on held-out ones (``select-report``):
+
+    python benchmarks/targets/targets_guidance.py predictors --dataset perov_5 --role judge --role vjudge
+    python benchmarks/targets/targets_guidance.py select-report --num 64 --steps 200 --quantile 0.1 \\
+        --dataset perov_5 --guide cfg
+
+``--role vjudge`` trains a second judge with the judge's config on ``runs/perov_5/val.csv`` (the
+rows of the generator's split that its training held out for validation, ``crystals_csp.py
+val_split``; no material of ``test.csv``), name ``perov5vjudge``. ``select-report`` first draws,
+with the selection seed 100 (``--selection-seed``; no reported figure uses it), the guided set of
+every W of ``--scales`` (default 0, 1, 3, 6) and the unguided set once, scores them by the
+validation judge (entries ``cfg,scale=<W>,seed=100,judge=vjudge``; key ``judge = "vjudge"``) and
+picks W by :data:`SELECTION_RULE`: among the weights whose validity stays within 2 points of the
+unguided set's, the lowest guided mean |judged − goal|. The guided distance rather than the
+unguided/guided ratio, since all candidates share the one unguided set (the ratio orders them
+alike) and the distance is what is asked for, free of that set's noise. The choice is recorded
+(key ``action = "select"``). Then, at the chosen W, a guided and an unguided set for each of the
+seeds 0, 1, 2 (``--seeds``), scored by the held-out judge (entries ``cfg,scale=<W>[,seed=<S>]``,
+key ``judge = "judge"``), and their mean and sample sd of the ratio, the guided and unguided
+distances and the validity change (key ``action = "report"``, which README quotes).
+``--phase select`` only chooses; ``--phase report`` reports at the latest recorded choice.
 """
 
 from __future__ import annotations
@@ -149,7 +171,11 @@ class Spec(NamedTuple):
 
     @property
     def judge_column(self) -> str:
-        return f"judged_{self.target('judge')}"
+        return self.judged_column("judge")
+
+    def judged_column(self, role: str) -> str:
+        """The CSV column in which the predictor of ``role`` (a judge) scores a generated set."""
+        return f"judged_{self.target(role)}"
 
     @property
     def cli_flag(self) -> str:
@@ -256,9 +282,16 @@ def sample_file(generator: str, path: Path, num: int, *, predictors: Iterable[Pa
     return infos, lines + request_report(model, infos, options.get("targets") or [], options.get("judges") or [])
 
 
-#: role -> (split it is trained on, extra [predictor] lines; {generator} is the spec's generator)
-ROLES = {"guide": ("train", ""), "judge": ("test", ""),
+#: role -> (split it is trained on, extra [predictor] lines; {generator} is the spec's generator).
+#: ``judge`` scores the reported figures; ``vjudge``, the same config on the validation rows
+#: (``val.csv``: rows of the training split that training held out, disjoint from ``test.csv``),
+#: scores the draws a setting is chosen on (``select-report``), so the choice never sees a test row.
+ROLES = {"guide": ("train", ""), "judge": ("test", ""), "vjudge": ("val", ""),
          "tguide": ("train", 'noisy = true\nprocesses_from = "{generator}"\n')}
+#: the judges (the predictors that score a generated set) and what each split is to the generator
+JUDGES = {"judge": "held out from the generator and the guide",
+          "vjudge": "the validation rows of the generator's split (crystals_csp.py val_split), never a test "
+                    "row; it scores the draws a guidance weight is chosen on"}
 
 
 def predictor_config(spec: Spec, role: str, steps: int) -> str:
@@ -334,13 +367,26 @@ def _file_suffix(oversample: float, corrector: int, also: tuple[str, ...], field
 
 def entry_key(reading: str, scale: float, oversample: float = 1.0, corrector: int = 0,
               also: tuple[str, ...] = (), fields: tuple[str, ...] = (), seed: int = 0,
-              quantile: float = DEFAULT_QUANTILE) -> str:
+              quantile: float = DEFAULT_QUANTILE, judge: str = "judge") -> str:
     """The results entry of a run: ``scale=S`` (clean), ``noisy,scale=S``, ``cfg,scale=W``, then
     ``,oversample=F``, ``,corrector=C``, ``,also=REQUEST``, ``,quantile=Q`` (a goal other than the
-    default quantile) and ``,seed=N`` (seed other than 0) where those are set, so a repeat with
-    another goal or seed sits beside the first."""
+    default quantile), ``,seed=N`` (seed other than 0) and ``,judge=ROLE`` (a judge other than the
+    held-out one) where those are set, so a repeat with another goal, seed or judge sits beside the
+    first."""
     return (f"{'' if reading == 'clean' else reading + ','}scale={scale:g}"
-            + variant(oversample, corrector, also, fields, quantile) + (f",seed={seed}" if seed else ""))
+            + variant(oversample, corrector, also, fields, quantile) + (f",seed={seed}" if seed else "")
+            + (f",judge={judge}" if judge != "judge" else ""))
+
+
+def results_key(spec: Spec, reading: str, scale: float, num: int, steps: int, seed: int,
+                oversample: float = 1.0, corrector: int = 0, also: tuple[str, ...] = (),
+                fields: tuple[str, ...] = (), quantile: float = DEFAULT_QUANTILE, judge: str = "judge") -> dict:
+    """The key of a run's entry in the results file: every setting that changes its figures,
+    the judge's role and the seed included (a selection draw never shares an entry with a
+    reported one)."""
+    return {"dataset": spec.dataset, "generator": spec.generator, "guide": reading, "scale": scale,
+            "oversample": oversample, "corrector_steps": corrector, "also": list(also), "guide_fields": list(fields),
+            "quantile": quantile, "num": num, "steps": steps, "seed": seed, "judge": judge}
 
 
 def unguided_csv(spec: Spec, num: int, steps: int, seed: int) -> Path:
@@ -358,8 +404,9 @@ def guided_csv(spec: Spec, reading: str, scale: float, num: int, steps: int, see
 
 def plot_path(spec: Spec, reading: str, scale: float, oversample: float = 1.0, corrector: int = 0,
               also: tuple[str, ...] = (), fields: tuple[str, ...] = (), seed: int = 0,
-              quantile: float = DEFAULT_QUANTILE) -> Path:
-    extra = _file_suffix(oversample, corrector, also, fields, quantile) + (f"-seed{seed}" if seed else "")
+              quantile: float = DEFAULT_QUANTILE, judge: str = "judge") -> Path:
+    extra = (_file_suffix(oversample, corrector, also, fields, quantile) + (f"-seed{seed}" if seed else "")
+             + (f"-{judge}" if judge != "judge" else ""))
     return RESULTS / f"{spec.name}-{'' if reading == 'clean' else reading + '-'}scale{scale:g}{extra}.png"
 
 
@@ -441,19 +488,21 @@ def selection_request(spec: Spec, goal: float, oversample: float) -> list[tuple[
 
 def run_command(spec: Spec, num: int, steps: int, quantile: float, scale: float, seed: int, reading: str,
                 oversample: float = 1.0, corrector: int = 0, also: tuple[str, ...] = (),
-                fields: tuple[str, ...] = ()) -> str:
+                fields: tuple[str, ...] = (), judge: str = "judge") -> str:
     return (f"python benchmarks/targets/targets_guidance.py run --num {num} --steps {steps} --quantile {quantile} "
             f"--scale {scale} --seed {seed}" + spec.cli_flag + ("" if reading == "clean" else f" --guide {reading}")
             + (f" --oversample {oversample:g}" if oversample != 1.0 else "")
             + (f" --corrector-steps {corrector}" if corrector else "")
             + "".join(f" --also '{a}'" for a in also)
-            + "".join(f" --guide-fields {f}" for f in fields))
+            + "".join(f" --guide-fields {f}" for f in fields)
+            + (f" --judge-role {judge}" if judge != "judge" else ""))
 
 
-def predictors_command(spec: Spec, reading: str, steps: int = DEFAULT_PREDICTOR_STEPS) -> str:
+def predictors_command(spec: Spec, reading: str, steps: int = DEFAULT_PREDICTOR_STEPS, judge: str = "judge") -> str:
     return ("python benchmarks/targets/targets_guidance.py predictors" + spec.cli_flag
             + ("" if steps == DEFAULT_PREDICTOR_STEPS else f" --predictor-steps {steps}")
-            + (" --role tguide" if reading == "noisy" else ""))
+            + (" --role tguide" if reading == "noisy" else "")
+            + (f" --role {judge}" if judge != "judge" else ""))
 
 
 def guide_description(spec: Spec, reading: str, oversample: float = 1.0) -> str:
@@ -488,12 +537,19 @@ def _trained_steps(spec: Spec, role: str) -> int:
 
 def run(num: int, steps: int, quantile: float, scale: float, seed: int, reading: str = "clean",
         spec: Spec = SPECS["carbon_24"], oversample: float = 1.0, corrector: int = 0,
-        also: tuple[str, ...] = (), fields: tuple[str, ...] = ()) -> dict:
+        also: tuple[str, ...] = (), fields: tuple[str, ...] = (), judge_role: str = "judge") -> dict:
+    """One guided set and the unguided set of the same seed, scored by the judge ``judge_role``
+    (``judge``: the held-out one; ``vjudge``: the validation one, for choosing a setting)."""
     if reading not in GUIDES or (reading == "cfg" and not spec.conditioned):
         raise ValueError(f"--guide {reading!r}: one of {GUIDES} (cfg for a conditioned generator)")
+    if judge_role not in JUDGES:
+        raise ValueError(f"judge {judge_role!r}: one of {sorted(JUDGES)}")
     role = guide_role(spec, reading)
-    judge = spec.predictor_file("judge")
-    run_ = Run(seeds={"seed": seed}, data=[RUNS / spec.dataset / "train.csv", judge, bundled(spec.generator),
+    judge = spec.predictor_file(judge_role)
+    judge_split = RUNS / spec.dataset / f"{ROLES[judge_role][0]}.csv"
+    judge_column = spec.judged_column(judge_role)
+    run_ = Run(seeds={"seed": seed}, data=[RUNS / spec.dataset / "train.csv", judge_split, judge,
+                                           bundled(spec.generator),
                                            spec.predictor_file(role) if role else None,
                                            (bundled(spec.bundled_guide.rsplit("-", 1)[0])
                                             if spec.bundled_guide else None)])
@@ -511,13 +567,14 @@ def run(num: int, steps: int, quantile: float, scale: float, seed: int, reading:
         opts, files = (sample_options(guided_request(spec, reading, request, scale, oversample, corrector, also,
                                                      fields)) if mode == "guided" else ({}, []))
         t0 = time.perf_counter()
-        reused = mode == "unguided" and gen.exists()
+        # (reused only when its rows carry this judge's column: the judge scores a set as it is drawn)
+        reused = mode == "unguided" and gen.exists() and _has_column(gen, judge_column)
         lines = None if reused else sample_file(spec.generator, gen, num, steps=steps, seed=seed,
                                                 judges=[str(judge)], predictors=files, **opts)[1]
         seconds = time.perf_counter() - t0
         run_.add_data(gen)
         rows = _rows(gen)
-        judged = _floats(rows, spec.judge_column)
+        judged = _floats(rows, judge_column)
         valid, density, chgnet = _validity(gen, len(rows), chgnet=True)
         out[mode] = {
             "num": len(rows), "judged_n": len(judged), "file": str(gen.relative_to(ROOT)),
@@ -529,7 +586,7 @@ def run(num: int, steps: int, quantile: float, scale: float, seed: int, reading:
                                   if mode == "guided" and (reading != "cfg" or oversample != 1.0) else None),
             "cli_output": lines[-3:] if lines is not None else "reused",
         }
-    judge_meta = json.loads((spec.role_dir("judge") / "calibration.json").read_text())
+    judge_meta = json.loads((spec.role_dir(judge_role) / "calibration.json").read_text())
     result = {
         "dataset": spec.dataset, "generator": spec.generator, "property": f"{spec.column} ({spec.unit})",
         "goal": goal, "goal_quantile_of_train": quantile, "num": num, "steps": steps, "seed": seed,
@@ -539,8 +596,8 @@ def run(num: int, steps: int, quantile: float, scale: float, seed: int, reading:
         "oversample": oversample, "corrector_steps": corrector, "also": list(also),
         "guide_fields": list(fields),
         "guide": guide_description(spec, reading, oversample),
-        "judge": (f"GNN ensemble trained on runs/{spec.dataset}/test.csv "
-                  "(held out from the generator and the guide)"),
+        "judge": f"GNN ensemble trained on runs/{spec.dataset}/{ROLES[judge_role][0]}.csv ({JUDGES[judge_role]})",
+        "judge_role": judge_role,
         "judge_validation_mae": judge_meta["properties"][spec.column].get("mae"),
         "train_std": statistics.pstdev(train_vals),
         "train_density_mean": _validity(RUNS / spec.dataset / "train.csv", 1)[1],
@@ -550,17 +607,160 @@ def run(num: int, steps: int, quantile: float, scale: float, seed: int, reading:
         "mae_ratio_unguided_over_guided": out["unguided"]["mae_to_goal"] / max(out["guided"]["mae_to_goal"], 1e-12),
         "validity_change_points": 100 * (out["guided"]["structural_validity"] - out["unguided"]["structural_validity"]),
         "command": run_command(spec, num, steps, quantile, scale, seed, reading, oversample, corrector, also,
-                               fields),
-        "predictors_command": predictors_command(spec, reading, _trained_steps(spec, "judge")),
+                               fields, judge_role),
+        "predictors_command": predictors_command(spec, reading, _trained_steps(spec, judge_role), judge_role),
     }
-    result["entry"] = entry_key(reading, scale, oversample, corrector, also, fields, seed, quantile)
-    key = {"dataset": spec.dataset, "generator": spec.generator, "guide": reading, "scale": scale,
-           "oversample": oversample, "corrector_steps": corrector, "also": list(also), "guide_fields": list(fields),
-           "quantile": quantile, "num": num, "steps": steps, "seed": seed}
+    result["entry"] = entry_key(reading, scale, oversample, corrector, also, fields, seed, quantile, judge_role)
+    key = results_key(spec, reading, scale, num, steps, seed, oversample, corrector, also, fields, quantile,
+                      judge_role)
     record(RESULTS / f"{spec.name}.json", key, result, run_)
     _plot(result, goal, spec)
     print(json.dumps({k: v for k, v in result.items() if k not in ("unguided", "guided")}, indent=2))
     return result
+
+
+#: ``select-report``: the weights of classifier-free guidance chosen among, the seed of the draws
+#: the choice is made on (no reported figure uses it) and the seeds of the reported figures
+SELECT_SCALES = (0.0, 1.0, 3.0, 6.0)
+SELECTION_SEED = 100
+REPORT_SEEDS = (0, 1, 2)
+#: the most a chosen weight may lower structural validity, in points (README's target)
+MAX_VALIDITY_DROP = 2.0
+SELECTION_RULE = (f"among the weights whose guided structural validity is at most {MAX_VALIDITY_DROP:g} points below "
+                  "the unguided set's (all of them when none is), the lowest guided mean |judged - goal| by the "
+                  "validation judge; a tie goes to the smaller weight")
+
+
+def choose_scale(candidates: dict[float, dict]) -> float:
+    """The weight :data:`SELECTION_RULE` picks from ``{weight: run result}`` (``mae_to_goal`` of
+    the guided set, ``validity_change_points``). The guided distance, not the unguided/guided ratio:
+    every candidate shares the unguided set of the selection seed, so the two order the weights
+    alike, and the distance does not carry the noise of one unguided draw."""
+    if not candidates:
+        raise ValueError("no candidate weight")
+
+    def mae(w: float) -> float:
+        v = candidates[w]["guided"]["mae_to_goal"]
+        return float("inf") if v != v else v  # no judged item: never chosen over a judged set
+
+    ok = [w for w, r in candidates.items() if r["validity_change_points"] >= -MAX_VALIDITY_DROP] or list(candidates)
+    return min(ok, key=lambda w: (mae(w), w))
+
+
+def selection_key(spec: Spec, reading: str, scales: Iterable[float], num: int, steps: int, seed: int,
+                  quantile: float = DEFAULT_QUANTILE) -> dict:
+    """The entry of a choice among ``scales``: drawn with ``seed``, scored by the validation judge."""
+    return {"dataset": spec.dataset, "generator": spec.generator, "guide": reading, "action": "select",
+            "scales": [float(w) for w in scales], "quantile": quantile, "num": num, "steps": steps, "seed": seed,
+            "judge": "vjudge"}
+
+
+def report_key(spec: Spec, reading: str, scales: Iterable[float], num: int, steps: int, seeds: Iterable[int],
+               selection_seed: int, quantile: float = DEFAULT_QUANTILE) -> dict:
+    """The entry of the figures reported at the chosen weight: the held-out judge over ``seeds``
+    (the weight itself is a result, so it is not part of the key)."""
+    return {"dataset": spec.dataset, "generator": spec.generator, "guide": reading, "action": "report",
+            "scales": [float(w) for w in scales], "quantile": quantile, "num": num, "steps": steps,
+            "seeds": [int(s) for s in seeds], "selection_seed": selection_seed, "judge": "judge"}
+
+
+#: the figures of a run that ``over_seeds`` summarises, by name: their path in the run's result
+SEED_FIGURES = {"ratio": "mae_ratio_unguided_over_guided", "guided_mae": "guided/mae_to_goal",
+                "unguided_mae": "unguided/mae_to_goal", "validity_change_points": "validity_change_points",
+                "guided_validity": "guided/structural_validity", "unguided_validity": "unguided/structural_validity"}
+
+
+def over_seeds(results: list[dict]) -> dict:
+    """Mean and sample sd (n - 1) of each :data:`SEED_FIGURES` over the runs of several seeds."""
+    out = {}
+    for name, path in SEED_FIGURES.items():
+        vals = []
+        for r in results:
+            for part in path.split("/"):
+                r = r[part]
+            vals.append(float(r))
+        out[name] = {"mean": statistics.fmean(vals), "sd": statistics.stdev(vals) if len(vals) > 1 else None,
+                     "values": vals}
+    return out
+
+
+def _brief(result: dict) -> dict:
+    """A run's figures as a selection or report entry repeats them."""
+    return {"scale": result.get("guidance_scale", result.get("gradient_scale")), "seed": result["seed"],
+            "entry": result["entry"], "judge_role": result["judge_role"],
+            **{name: result[path.split("/")[0]][path.split("/")[1]] if "/" in path else result[path]
+               for name, path in SEED_FIGURES.items()},
+            "guided_seconds": result["guided"]["seconds"], "unguided_seconds": result["unguided"]["seconds"]}
+
+
+def select_report_command(spec: Spec, reading: str, scales: Iterable[float], num: int, steps: int,
+                          quantile: float, selection_seed: int, seeds: Iterable[int], phase: str = "both") -> str:
+    return (f"python benchmarks/targets/targets_guidance.py select-report --num {num} --steps {steps} "
+            f"--quantile {quantile}" + spec.cli_flag + f" --guide {reading}"
+            + ("" if tuple(scales) == SELECT_SCALES else "".join(f" --scales {w:g}" for w in scales))
+            + ("" if selection_seed == SELECTION_SEED else f" --selection-seed {selection_seed}")
+            + ("" if tuple(seeds) == REPORT_SEEDS else "".join(f" --seeds {s}" for s in seeds))
+            + ("" if phase == "both" else f" --phase {phase}"))
+
+
+def select_report(spec: Spec, reading: str = "cfg", scales: Iterable[float] = SELECT_SCALES,
+                  selection_seed: int = SELECTION_SEED, seeds: Iterable[int] = REPORT_SEEDS, num: int = 64,
+                  steps: int = 200, quantile: float = DEFAULT_QUANTILE, phase: str = "both") -> dict:
+    """Choose the weight on validation draws, report it on held-out ones.
+
+    ``select``: each weight of ``scales`` draws its guided set (and the unguided set once) with
+    ``selection_seed``, scored by the validation judge (``vjudge``); :func:`choose_scale` picks one;
+    the choice is recorded under :func:`selection_key`. ``report``: at that weight (the latest
+    recorded choice when the phase runs alone), a guided and an unguided set per seed of ``seeds``,
+    scored by the held-out judge; their mean and sd are recorded under :func:`report_key`."""
+    scales, seeds = [float(w) for w in scales], [int(s) for s in seeds]
+    if selection_seed in seeds:
+        raise ValueError(f"the selection seed {selection_seed} is one of the reported seeds {seeds}")
+    if phase not in ("both", "select", "report"):
+        raise ValueError(f"phase {phase!r}: both, select or report")
+    path = RESULTS / f"{spec.name}.json"
+    skey = selection_key(spec, reading, scales, num, steps, selection_seed, quantile)
+    command = select_report_command(spec, reading, scales, num, steps, quantile, selection_seed, seeds)
+    if phase in ("both", "select"):
+        run_ = Run(seeds={"selection_seed": selection_seed},
+                   data=[RUNS / spec.dataset / "val.csv", spec.predictor_file("vjudge"), bundled(spec.generator)])
+        cands = {w: run(num, steps, quantile, w, selection_seed, reading, spec, judge_role="vjudge") for w in scales}
+        chosen = choose_scale(cands)
+        first = cands[scales[0]]
+        selection = {"dataset": spec.dataset, "generator": spec.generator, "goal": first["goal"],
+                     "num": num, "steps": steps, "seed": selection_seed, "scales": scales, "rule": SELECTION_RULE,
+                     "judge": first["judge"], "judge_role": "vjudge",
+                     "judge_validation_mae": first["judge_validation_mae"],
+                     "chosen_scale": chosen, "chosen": _brief(cands[chosen]),
+                     "candidates": [_brief(cands[w]) for w in scales], "command": command}
+        record(path, skey, selection, run_)
+        print(f"chose {reading} scale {chosen:g} on seed {selection_seed} by the validation judge", file=sys.stderr)
+        if phase == "select":
+            return selection
+    else:
+        found = entries(path, **skey)
+        if not found:
+            raise SystemExit(f"no recorded choice {skey}: run --phase select first")
+        selection = latest(found[0])
+        chosen = float(selection["chosen_scale"])
+    run_ = Run(seeds={"seeds": seeds}, data=[RUNS / spec.dataset / "test.csv", spec.predictor_file("judge"),
+                                             bundled(spec.generator)])
+    reported = [run(num, steps, quantile, chosen, s, reading, spec, judge_role="judge") for s in seeds]
+    report = {"dataset": spec.dataset, "generator": spec.generator, "goal": reported[0]["goal"], "num": num,
+              "steps": steps, "seeds": seeds, "chosen_scale": chosen,
+              "chosen_on": {"seed": selection_seed, "judge_role": "vjudge", "rule": SELECTION_RULE,
+                            "candidates": selection["candidates"]},
+              "judge": reported[0]["judge"], "judge_role": "judge",
+              "judge_validation_mae": reported[0]["judge_validation_mae"],
+              "per_seed": [_brief(r) for r in reported], **over_seeds(reported), "command": command}
+    record(path, report_key(spec, reading, scales, num, steps, seeds, selection_seed, quantile), report, run_)
+    print(json.dumps({k: report[k] for k in ("chosen_scale", *SEED_FIGURES)}, indent=2))
+    return report
+
+
+def _has_column(path: Path, column: str) -> bool:
+    with path.open(newline="") as fh:
+        return column in (next(csv.reader(fh), None) or [])
 
 
 def _at_goal(spec: Spec, goal: float, width: float = 0.01) -> dict:
@@ -622,11 +822,12 @@ def _plot(result: dict, goal: float, spec: Spec = SPECS["carbon_24"]) -> None:
 
     fig, ax = plt.subplots(figsize=(6, 3.2))
     for mode, color in (("unguided", "#999"), ("guided", "#2a7")):
-        vals = _values(ROOT / result[mode]["file"], spec.judge_column)
+        vals = _values(ROOT / result[mode]["file"], spec.judged_column(result.get("judge_role", "judge")))
         ax.hist(vals, bins=25, alpha=0.6, color=color,
                 label=f"{mode}: mean |judged − goal| = {result[mode]['mae_to_goal']:.3f}")
     ax.axvline(goal, color="k", ls="--", lw=1, label=f"requested {goal:.3f}")
-    ax.set_xlabel(f"{spec.column} judged by the held-out predictor ({spec.unit})")
+    which = "validation" if result.get("judge_role") == "vjudge" else "held-out"
+    ax.set_xlabel(f"{spec.column} judged by the {which} predictor ({spec.unit})")
     ax.set_ylabel("structures")
     ax.legend(fontsize=7)
     reading = result["guidance_reading"]
@@ -640,7 +841,8 @@ def _plot(result: dict, goal: float, spec: Spec = SPECS["carbon_24"]) -> None:
     fig.tight_layout()
     fig.savefig(plot_path(spec, reading, scale, result.get("oversample", 1.0), result.get("corrector_steps", 0),
                           tuple(result.get("also", ())), tuple(result.get("guide_fields", ())),
-                          result.get("seed", 0), result.get("goal_quantile_of_train", DEFAULT_QUANTILE)), dpi=120)
+                          result.get("seed", 0), result.get("goal_quantile_of_train", DEFAULT_QUANTILE),
+                          result.get("judge_role", "judge")), dpi=120)
     plt.close(fig)
 
 
@@ -687,7 +889,7 @@ def summary_plot(spec: Spec = SPECS["carbon_24"]) -> Path:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("action", choices=["predictors", "run", "summary"])
+    ap.add_argument("action", choices=["predictors", "run", "select-report", "summary"])
     ap.add_argument("--dataset", choices=sorted(SPECS), default="carbon_24")
     ap.add_argument("--predictor-steps", type=int, default=DEFAULT_PREDICTOR_STEPS)
     ap.add_argument("--num", type=int, default=64)
@@ -696,6 +898,16 @@ def main() -> None:
     ap.add_argument("--scale", type=float, default=1.0,
                     help="run: the gradient scale (--guide clean/noisy) or the CFG weight w (--guide cfg)")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--judge-role", choices=sorted(JUDGES), default="judge",
+                    help="run: the judge that scores the sets (judge: trained on test.csv; vjudge: on val.csv)")
+    ap.add_argument("--scales", type=float, action="append",
+                    help=f"select-report: a weight to choose among (repeatable; default {SELECT_SCALES})")
+    ap.add_argument("--selection-seed", type=int, default=SELECTION_SEED,
+                    help="select-report: the seed of the draws the weight is chosen on")
+    ap.add_argument("--seeds", type=int, action="append",
+                    help=f"select-report: a seed of the reported figures (repeatable; default {REPORT_SEEDS})")
+    ap.add_argument("--phase", choices=["both", "select", "report"], default="both",
+                    help="select-report: only choose, or only report at the latest recorded choice")
     ap.add_argument("--generator", default=None,
                     help="run: another generator of the dataset (a checkpoint path or bundled name), "
                          "conditioned on the property (--guide cfg); its results go to "
@@ -725,11 +937,16 @@ def main() -> None:
         predictors(a.predictor_steps, a.role or list(spec.default_roles), spec)
     elif a.action == "summary":
         print(summary_plot(spec))
+    elif a.action == "select-report":
+        if a.guide == "cfg" and not spec.conditioned:
+            ap.error(f"--guide cfg: {spec.generator} is not conditioned on {spec.column}")
+        select_report(spec, a.guide, a.scales or SELECT_SCALES, a.selection_seed, a.seeds or REPORT_SEEDS, a.num,
+                      a.steps, a.quantile, a.phase)
     else:
         if a.guide == "cfg" and not spec.conditioned:
             ap.error(f"--guide cfg: {spec.generator} is not conditioned on {spec.column}")
         run(a.num, a.steps, a.quantile, a.scale, a.seed, a.guide, spec, a.oversample, a.corrector_steps,
-            tuple(a.also), tuple(a.guide_fields))
+            tuple(a.also), tuple(a.guide_fields), a.judge_role)
 
 
 if __name__ == "__main__":
