@@ -11,7 +11,8 @@ Both are scored with CDVAE's match rate and RMSE (``graphdiff.evaluate(..., task
 against the rows' structures, which are DFT-relaxed, and the relaxation's own record is kept.
 
 Results: ``benchmarks/crystals/results/crystals-relax-csp.json`` (keyed by dataset, rows, seed, fmax,
-relax steps).
+relax steps and ``separate``, the factor of covalent radii below which atoms are moved apart before
+CHGNet runs; entries without it ran before that step existed).
 """
 
 from __future__ import annotations
@@ -67,7 +68,10 @@ def main() -> None:
         print(label, {k: (round(100 * v["match_rate"], 1), v["rmse"]) for k, v in metrics.items()})
     out["command"] = "python benchmarks/crystals/crystals_relax_csp.py" + "".join(
         f" --{k.replace('_', '-')} {v}" for k, v in vars(args).items() if v != ap.get_default(k))
-    record(RESULTS / "crystals-relax-csp.json", key_from_args(args), out, run)
+    from graphdiff_crystals.domain import SEPARATE_FACTOR
+
+    out["separate"] = SEPARATE_FACTOR
+    record(RESULTS / "crystals-relax-csp.json", key_from_args(args, separate=SEPARATE_FACTOR), out, run)
 
 
 if __name__ == "__main__":
