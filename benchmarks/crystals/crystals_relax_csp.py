@@ -25,8 +25,8 @@ from pathlib import Path
 
 sys.path[:0] = [str(Path(__file__).resolve().parent),  # this folder's scripts
                 str(Path(__file__).resolve().parents[1])]  # the benchmarks' shared helpers
-from _provenance import Run, key_from_args, record  # noqa: E402
-from crystals_relax_effect import relaxation_summary  # noqa: E402
+from _provenance import Run  # noqa: E402
+from crystals_relax_effect import record_relaxed, relaxation_summary  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -66,12 +66,7 @@ def main() -> None:
         metrics = graphdiff.evaluate(gen, refs, task="csp", domain="crystals", k=[1])["metrics"]
         out[label] = metrics
         print(label, {k: (round(100 * v["match_rate"], 1), v["rmse"]) for k, v in metrics.items()})
-    out["command"] = "python benchmarks/crystals/crystals_relax_csp.py" + "".join(
-        f" --{k.replace('_', '-')} {v}" for k, v in vars(args).items() if v != ap.get_default(k))
-    from graphdiff_crystals.domain import SEPARATE_FACTOR
-
-    out["separate"] = SEPARATE_FACTOR
-    record(RESULTS / "crystals-relax-csp.json", key_from_args(args, separate=SEPARATE_FACTOR), out, run)
+    record_relaxed(RESULTS / "crystals-relax-csp.json", ap, args, out, run)
 
 
 if __name__ == "__main__":

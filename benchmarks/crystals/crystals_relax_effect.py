@@ -96,13 +96,19 @@ def main() -> None:
         cov = out[name].get("coverage", {})
         print(name, "short-contact free", sc.get("short_contact_free"), "COV-R", cov.get("cov_recall"),
               "COV-P", cov.get("cov_precision"))
-    out["command"] = "python benchmarks/crystals/crystals_relax_effect.py" + "".join(
-        f" --{k.replace('_', '-')} {v}" for k, v in vars(args).items() if v != ap.get_default(k))
-    # the separation of close atoms before CHGNet (CrystalDomain.relax) changes the figures: in the key
+    record_relaxed(RESULTS / "crystals-relax-effect.json", ap, args, out, run)
+
+
+def record_relaxed(path: Path, ap: argparse.ArgumentParser, args: argparse.Namespace, out: dict, run: Run) -> None:
+    """Record ``out`` of a run that relaxed with ``CrystalDomain.relax``: the command (the options
+    that differ from their defaults) and ``separate``, the factor of covalent radii below which
+    atoms are moved apart before CHGNet, which changes the figures and so is part of the key."""
     from graphdiff_crystals.domain import SEPARATE_FACTOR
 
+    out["command"] = f"python benchmarks/crystals/{Path(sys.argv[0]).name}" + "".join(
+        f" --{k.replace('_', '-')} {v}" for k, v in vars(args).items() if v != ap.get_default(k))
     out["separate"] = SEPARATE_FACTOR
-    record(RESULTS / "crystals-relax-effect.json", key_from_args(args, separate=SEPARATE_FACTOR), out, run)
+    record(path, key_from_args(args, separate=SEPARATE_FACTOR), out, run)
 
 
 if __name__ == "__main__":
