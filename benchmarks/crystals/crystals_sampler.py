@@ -6,7 +6,8 @@
 
 ``run`` samples one sampler setting (reverse steps, Langevin corrector steps per reverse step and
 the corrector's step size at σ_min) twice: ``num`` structures de novo, scored with CDVAE's
-coverage against the validation rows (``runs/<dataset>/val.csv``: the 5 % of the training split
+coverage, short contacts and the P1 fraction against the validation rows
+(``runs/<dataset>/val.csv``: the 5 % of the training split
 that training held out for validation, written by ``crystals_csp.py split``), and one structure
 per validation row with its atoms given (CSP, CDVAE match rate at k = 1). The held-out test rows
 are never read, so a setting chosen here is measured afterwards on rows it was not chosen on.
@@ -88,6 +89,10 @@ def run(dataset: str, name: str, steps: int, corrector: int, step_lr: float, num
                 "cov_recall": cov["cov_recall"], "cov_precision": cov["cov_precision"],
                 "amsd_recall": cov["amsd_recall"], "amsd_precision": cov["amsd_precision"],
                 "wdist_density": dng["wasserstein"]["density"],
+                # physical sanity of the raw draws (no relaxation): short contacts against the
+                # per-pair minima of the validation and training structures, P1 at symprec 0.1
+                "short_contact_free": (dng.get("short_contacts") or {}).get("short_contact_free"),
+                "fraction_p1": ((dng.get("space_groups") or {}).get("generated") or {}).get("fraction_p1"),
                 "structures_per_s": num / dng_seconds},
         "csp": {"rows": len(refs), "match_rate@1": m["match_rate"], "rmse@1": m["rmse"],
                 "structures_per_s": len(refs) / csp_seconds},
