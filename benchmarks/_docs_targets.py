@@ -41,14 +41,45 @@ GUIDED_HEAD = ["guided set", "guide's mean value", "mean \\|judged − goal\\|",
 ALSO_DENSITY = "scale=300,also=crystals-density<=3.7@0.003,also=crystals-density>=2.6@0.003"
 
 
-def cfg(label: str, select: str, key: str, bold: bool = False) -> Line:
+#: targets_guidance.py select-report --oversample 4: the choice (validation judge) and the report (held-out judge)
+C24C_SELECT = {"guide": "cfg", "action": "select", "judge": "vjudge", "oversample": 4.0}
+C24C_REPORT = {"guide": "cfg", "action": "report", "judge": "judge", "oversample": 4.0}
+BEST_OF = "best {num|d} of {$drawn|d}"
+
+
+def _drawn(key: dict) -> Calc:
+    """How many guided structures were drawn for the ``num`` kept."""
+    return Calc(lambda n, o: int(n * o), [Fig(C24C, key, "num"), Fig(C24C, key, "oversample")], "d")
+
+
+def cfg(label: str, select: str, key: str, bold: bool = False, draws: str = "seed-0 sweep, held-out judge") -> Line:
+    """A run of the earlier sweep (``run``, seed 0 unless its key says seed 1)."""
     b = "**" if bold else ""
-    cells = [label, select, "{guided/mae_to_goal}", "{mae_ratio_unguided_over_guided|.2f}",
+    cells = [label, draws, select, "{guided/mae_to_goal}", "{mae_ratio_unguided_over_guided|.2f}",
              "{guided/structural_validity|%1~} %", "{guided/density_mean|.2f}", "{guided/chgnet_energy_median|±2}"]
-    drawn = Calc(lambda n, o: int(n * o), [Fig(C24C, {"recorded_as": key}, "num"),
-                                          Fig(C24C, {"recorded_as": key}, "oversample")], "d")
     return Line(Src(C24C, {"recorded_as": key}), [f"{b}{c}{b}" for c in cells],
-                figs={"drawn": drawn})
+                figs={"drawn": _drawn({"recorded_as": key})})
+
+
+def c24_select(w: float) -> Line:
+    """A weight's guided set drawn with the selection seed, scored by the validation judge."""
+    key = {"guide": "cfg", "scale": w, "judge": "vjudge", "seed": 100, "oversample": 4.0}
+    return Line(Src(C24C, key), [
+        f"{w:g}", "selection, seed {seed|d}, validation judge", BEST_OF, "{guided/mae_to_goal}",
+        "{mae_ratio_unguided_over_guided|.2f}", "{guided/structural_validity|%1~} %", "{guided/density_mean|.2f}",
+        "{guided/chgnet_energy_median|±2}"], figs={"drawn": _drawn(key)})
+
+
+def c24_seed(i: int) -> Line:
+    """The ``i``-th reported seed at the chosen weight, scored by the held-out judge."""
+    return Line(Src(C24C, C24C_REPORT), [
+        "chosen: {chosen_scale|g}", f"report, seed {{per_seed/{i}/seed|d}}, held-out judge", BEST_OF,
+        f"{{per_seed/{i}/guided_mae}} (unguided {{per_seed/{i}/unguided_mae}})", f"{{per_seed/{i}/ratio|.2f}}",
+        f"{{per_seed/{i}/guided_validity|%1~}} % (unguided {{per_seed/{i}/unguided_validity|%1~}} %)",
+        f"{{per_seed/{i}/guided_density_mean|.2f}} (unguided {{per_seed/{i}/unguided_density_mean|.2f}})",
+        f"{{per_seed/{i}/guided_chgnet_energy_median|±2}} "
+        f"(unguided {{per_seed/{i}/unguided_chgnet_energy_median|±2}})"],
+        figs={"drawn": _drawn(C24C_REPORT)})
 
 
 def goal(q: str, more: str = "") -> Line:
@@ -77,16 +108,37 @@ TABLES += [
                Src(C24G, {"recorded_as": ALSO_DENSITY})),
     ], readme=["Carbon-24 de novo toward an energy"]),
     Table("carbon24-energy-cfg", DOC, [
-        "`--guidance-scale` w", "selection", "mean \\|judged − goal\\|", "unguided / guided",
-        "validity (unguided 100 %)", "density (g/cm³)", "CHGNet median (eV/atom)"], [
+        "`--guidance-scale` w", "draws, judge", "kept", "mean \\|judged − goal\\|", "unguided / guided",
+        "validity", "density (g/cm³)", "CHGNet median (eV/atom)"], [
+        Line(Src(C24C, {"guide": "cfg", "scale": 0.0, "judge": "vjudge", "seed": 100, "oversample": 4.0}), [
+            "unguided", "selection, seed {seed|d}, validation judge", "–", "{unguided/mae_to_goal}", "–",
+            "{unguided/structural_validity|%1~} %", "{unguided/density_mean|.2f}",
+            "{unguided/chgnet_energy_median|±2}"]),
+        *(c24_select(w) for w in (0.0, 1.0, 3.0)),
+        Line(Src(C24C, C24C_SELECT), [
+            "**chosen: {chosen_scale|g}**", "selection, seed {seed|d}, validation judge", BEST_OF,
+            "**{chosen/guided_mae}**", "**{chosen/ratio|.2f}**", "{chosen/guided_validity|%1~} %",
+            "{chosen/guided_density_mean|.2f}", "{chosen/guided_chgnet_energy_median|±2}"],
+            figs={"drawn": _drawn(C24C_SELECT)}),
+        *(c24_seed(i) for i in range(3)),
+        Line(Src(C24C, C24C_REPORT), [
+            "**chosen: {chosen_scale|g}**", "report, mean ± sd of seeds {seeds/0|d}–{seeds/-1|d}", BEST_OF,
+            "**{guided_mae/mean} ± {guided_mae/sd}** (unguided {unguided_mae/mean} ± {unguided_mae/sd})",
+            "**{ratio/mean|.2f} ± {ratio/sd|.2f}**",
+            "change {validity_change_points/mean|±1} ± {validity_change_points/sd|.1f} points", "–", "–"],
+            figs={"drawn": _drawn(C24C_REPORT)}),
+        Line(Src(C24C, {"recorded_as": "cfg,scale=0,oversample=4"}), [
+            "unguided", "seed-0 sweep, held-out judge", "–", "{unguided/mae_to_goal}", "–",
+            "{unguided/structural_validity|%1~} %", "{unguided/density_mean|.2f}",
+            "{unguided/chgnet_energy_median|±2}"]),
         cfg("0 (the condition alone)", "–", "cfg,scale=0"),
         cfg("1", "–", "cfg,scale=1"),
         cfg("3", "–", "cfg,scale=3"),
-        cfg("0", "best {num|d} of {$drawn|d}", "cfg,scale=0,oversample=4"),
-        cfg("1", "best {num|d} of {$drawn|d}", "cfg,scale=1,oversample=4", bold=True),
-        cfg("1, seed 1 (its own unguided set: {unguided/mae_to_goal})", "best {num|d} of {$drawn|d}",
-            "cfg,scale=1,oversample=4,seed=1"),
-        cfg("3", "best {num|d} of {$drawn|d}", "cfg,scale=3,oversample=4"),
+        cfg("0", BEST_OF, "cfg,scale=0,oversample=4"),
+        cfg("1", BEST_OF, "cfg,scale=1,oversample=4"),
+        cfg("3", BEST_OF, "cfg,scale=3,oversample=4"),
+        cfg("1 (its own unguided set: {unguided/mae_to_goal})", BEST_OF, "cfg,scale=1,oversample=4,seed=1",
+            draws="seed-1 repeat, held-out judge"),
     ], readme=["Carbon-24 de novo toward an energy"]),
     Table("carbon24-energy-goals", DOC, [
         "goal (quantile of the training split)", "\\|judged − goal\\|, unguided", "\\|judged − goal\\|, guided",

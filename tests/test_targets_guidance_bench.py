@@ -276,3 +276,58 @@ def test_figures_over_seeds_are_mean_and_sample_sd(bench):
     assert out["guided_mae"]["values"] == [0.2, 0.16, 0.14]
     assert out["validity_change_points"] == {"mean": 0.0, "sd": 0.0, "values": [0.0, 0.0, 0.0]}
     assert set(out) == set(bench.SEED_FIGURES)
+
+
+def test_carbon24_energy_selection_and_report_carry_the_oversampling(bench):
+    spec = bench.SPECS["carbon_24"].with_generator("carbon24-dng-energy")
+    scales = (0.0, 1.0, 3.0)
+    skey = bench.selection_key(spec, "cfg", scales, 64, 200, 100, oversample=4.0)
+    rkey = bench.report_key(spec, "cfg", scales, 64, 200, bench.REPORT_SEEDS, 100, oversample=4.0)
+    assert (skey["generator"], skey["oversample"], skey["scales"]) == ("carbon24-dng-energy", 4.0, [0.0, 1.0, 3.0])
+    assert (rkey["action"], rkey["oversample"], rkey["seeds"]) == ("report", 4.0, [0, 1, 2])
+    # sets drawn without oversampling keep the keys they were recorded under (Perov-5)
+    p5 = bench.SPECS["perov_5"]
+    assert "oversample" not in bench.selection_key(p5, "cfg", bench.SELECT_SCALES, 64, 200, 100)
+    assert "oversample" not in bench.report_key(p5, "cfg", bench.SELECT_SCALES, 64, 200, bench.REPORT_SEEDS, 100)
+    assert bench.select_report_command(spec, "cfg", scales, 64, 200, 0.1, 100, (0, 1, 2), oversample=4.0) == (
+        "python benchmarks/targets/targets_guidance.py select-report --num 64 --steps 200 --quantile 0.1 "
+        "--generator carbon24-dng-energy --guide cfg --oversample 4 --scales 0 --scales 1 --scales 3")
+    # the selection draws and the reported ones: entries of their own, beside the oversampled sweep's
+    assert bench.entry_key("cfg", 1.0, 4.0, seed=100, judge="vjudge") == (
+        "cfg,scale=1,oversample=4,seed=100,judge=vjudge")
+    assert bench.guided_csv(spec, "cfg", 1.0, 64, 200, 100, 4.0).name == (
+        "carbon24-energy-guidance-carbon24-dng-energy-cfg-scale1-oversample4-n64-s200-seed100.csv")
+    assert bench.plot_path(spec, "cfg", 1.0, 4.0, seed=100, judge="vjudge").name == (
+        "carbon24-energy-guidance-carbon24-dng-energy-cfg-scale1-oversample4-seed100-vjudge.png")
+    # the guide that keeps the best of an oversampled set is one of the run's inputs
+    assert bench.keeping_files(spec, "cfg", 4.0) == [bench.RUNS / "carbon24-guide" / "predictor.pt"]
+    assert bench.keeping_files(spec, "cfg", 1.0) == [] and bench.keeping_files(p5, "cfg", 4.0) == []
+    assert bench.keeping_files(spec, "clean", 4.0) == []
+
+
+def test_select_report_draws_every_set_with_the_oversampling(bench, monkeypatch):
+    spec = bench.SPECS["carbon_24"].with_generator("carbon24-dng-energy")
+    calls, recorded = [], []
+
+    def fake_run(num, steps, quantile, scale, seed, reading, spec_, oversample=1.0, *rest, judge_role="judge"):
+        calls.append((scale, seed, oversample, judge_role))
+        mae = {0.0: 0.2, 1.0: 0.1, 3.0: 0.15}[scale] + seed / 1000
+        return {"guidance_scale": scale, "seed": seed, "entry": "e", "judge_role": judge_role, "goal": -154.5,
+                "judge": "j", "judge_validation_mae": 0.06, "mae_ratio_unguided_over_guided": 0.25 / mae,
+                "validity_change_points": 0.0,
+                "guided": {"mae_to_goal": mae, "structural_validity": 1.0, "density_mean": 2.9,
+                           "chgnet_energy_median": -6.0, "seconds": 1.0},
+                "unguided": {"mae_to_goal": 0.25, "structural_validity": 1.0, "density_mean": 3.3,
+                             "chgnet_energy_median": -6.4, "seconds": 1.0}}
+
+    monkeypatch.setattr(bench, "run", fake_run)
+    monkeypatch.setattr(bench, "record", lambda path, key, result, run_: recorded.append((key, result)))
+    report = bench.select_report(spec, "cfg", (0, 1, 3), oversample=4.0)
+    assert calls == [(0.0, 100, 4.0, "vjudge"), (1.0, 100, 4.0, "vjudge"), (3.0, 100, 4.0, "vjudge"),
+                     (1.0, 0, 4.0, "judge"), (1.0, 1, 4.0, "judge"), (1.0, 2, 4.0, "judge")]
+    (skey, selection), (rkey, _) = recorded
+    assert (skey["action"], skey["oversample"], selection["chosen_scale"]) == ("select", 4.0, 1.0)
+    assert (rkey["action"], rkey["oversample"], report["oversample"]) == ("report", 4.0, 4.0)
+    assert report["per_seed"][0]["guided_density_mean"] == 2.9
+    assert report["guided_mae"]["values"] == pytest.approx([0.1, 0.101, 0.102])
+    assert report["command"].endswith("--guide cfg --oversample 4 --scales 0 --scales 1 --scales 3")

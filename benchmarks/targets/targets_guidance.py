@@ -81,6 +81,16 @@ seeds 0, 1, 2 (``--seeds``), scored by the held-out judge (entries ``cfg,scale=<
 key ``judge = "judge"``), and their mean and sample sd of the ratio, the guided and unguided
 distances and the validity change (key ``action = "report"``, which README quotes).
 ``--phase select`` only chooses; ``--phase report`` reports at the latest recorded choice.
+
+The same for Carbon-24 energy with the energy-conditioned generator ``carbon24-dng-energy``, every
+guided set drawn 4 times over and the best 64 of 256 kept by the guide (``--oversample 4``):
+
+    python benchmarks/targets/targets_guidance.py predictors --role guide --role judge --role vjudge
+    python benchmarks/targets/targets_guidance.py select-report --num 64 --steps 200 --quantile 0.1 \\
+        --generator carbon24-dng-energy --guide cfg --oversample 4 --scales 0 --scales 1 --scales 3
+
+(validation judge ``carbon24vjudge`` on ``runs/carbon_24/val.csv``; the keys of the choice and of
+the report carry ``oversample``).
 """
 
 from __future__ import annotations
@@ -486,6 +496,12 @@ def selection_request(spec: Spec, goal: float, oversample: float) -> list[tuple[
             + [("target", f"{guide_target(spec, 'clean')}={goal}"), ("gradient_scale", 0)])
 
 
+def keeping_files(spec: Spec, reading: str, oversample: float) -> list[Path]:
+    """The predictor file that keeps the best of an oversampled ``--guide cfg`` set (none else)."""
+    return [Path(v) for n, v in (selection_request(spec, 0.0, oversample) if reading == "cfg" else [])
+            if n == "predictor"]
+
+
 def run_command(spec: Spec, num: int, steps: int, quantile: float, scale: float, seed: int, reading: str,
                 oversample: float = 1.0, corrector: int = 0, also: tuple[str, ...] = (),
                 fields: tuple[str, ...] = (), judge: str = "judge") -> str:
@@ -551,6 +567,7 @@ def run(num: int, steps: int, quantile: float, scale: float, seed: int, reading:
     run_ = Run(seeds={"seed": seed}, data=[RUNS / spec.dataset / "train.csv", judge_split, judge,
                                            bundled(spec.generator),
                                            spec.predictor_file(role) if role else None,
+                                           *keeping_files(spec, reading, oversample),
                                            (bundled(spec.bundled_guide.rsplit("-", 1)[0])
                                             if spec.bundled_guide else None)])
     train_vals = _values(RUNS / spec.dataset / "train.csv", spec.column)
@@ -647,21 +664,28 @@ def choose_scale(candidates: dict[float, dict]) -> float:
     return min(ok, key=lambda w: (mae(w), w))
 
 
+def _oversample_key(oversample: float) -> dict:
+    """``oversample`` in a choice's or a report's key where it is set (the keys of sets drawn
+    without it stay as they were recorded)."""
+    return {} if oversample == 1.0 else {"oversample": float(oversample)}
+
+
 def selection_key(spec: Spec, reading: str, scales: Iterable[float], num: int, steps: int, seed: int,
-                  quantile: float = DEFAULT_QUANTILE) -> dict:
+                  quantile: float = DEFAULT_QUANTILE, oversample: float = 1.0) -> dict:
     """The entry of a choice among ``scales``: drawn with ``seed``, scored by the validation judge."""
     return {"dataset": spec.dataset, "generator": spec.generator, "guide": reading, "action": "select",
             "scales": [float(w) for w in scales], "quantile": quantile, "num": num, "steps": steps, "seed": seed,
-            "judge": "vjudge"}
+            "judge": "vjudge", **_oversample_key(oversample)}
 
 
 def report_key(spec: Spec, reading: str, scales: Iterable[float], num: int, steps: int, seeds: Iterable[int],
-               selection_seed: int, quantile: float = DEFAULT_QUANTILE) -> dict:
+               selection_seed: int, quantile: float = DEFAULT_QUANTILE, oversample: float = 1.0) -> dict:
     """The entry of the figures reported at the chosen weight: the held-out judge over ``seeds``
     (the weight itself is a result, so it is not part of the key)."""
     return {"dataset": spec.dataset, "generator": spec.generator, "guide": reading, "action": "report",
             "scales": [float(w) for w in scales], "quantile": quantile, "num": num, "steps": steps,
-            "seeds": [int(s) for s in seeds], "selection_seed": selection_seed, "judge": "judge"}
+            "seeds": [int(s) for s in seeds], "selection_seed": selection_seed, "judge": "judge",
+            **_oversample_key(oversample)}
 
 
 #: the figures of a run that ``over_seeds`` summarises, by name: their path in the run's result
@@ -690,13 +714,17 @@ def _brief(result: dict) -> dict:
             "entry": result["entry"], "judge_role": result["judge_role"],
             **{name: result[path.split("/")[0]][path.split("/")[1]] if "/" in path else result[path]
                for name, path in SEED_FIGURES.items()},
+            **{f"{mode}_{name}": result[mode].get(name) for mode in ("guided", "unguided")
+               for name in ("density_mean", "chgnet_energy_median")},
             "guided_seconds": result["guided"]["seconds"], "unguided_seconds": result["unguided"]["seconds"]}
 
 
 def select_report_command(spec: Spec, reading: str, scales: Iterable[float], num: int, steps: int,
-                          quantile: float, selection_seed: int, seeds: Iterable[int], phase: str = "both") -> str:
+                          quantile: float, selection_seed: int, seeds: Iterable[int], phase: str = "both",
+                          oversample: float = 1.0) -> str:
     return (f"python benchmarks/targets/targets_guidance.py select-report --num {num} --steps {steps} "
             f"--quantile {quantile}" + spec.cli_flag + f" --guide {reading}"
+            + (f" --oversample {oversample:g}" if oversample != 1.0 else "")
             + ("" if tuple(scales) == SELECT_SCALES else "".join(f" --scales {w:g}" for w in scales))
             + ("" if selection_seed == SELECTION_SEED else f" --selection-seed {selection_seed}")
             + ("" if tuple(seeds) == REPORT_SEEDS else "".join(f" --seeds {s}" for s in seeds))
@@ -705,8 +733,10 @@ def select_report_command(spec: Spec, reading: str, scales: Iterable[float], num
 
 def select_report(spec: Spec, reading: str = "cfg", scales: Iterable[float] = SELECT_SCALES,
                   selection_seed: int = SELECTION_SEED, seeds: Iterable[int] = REPORT_SEEDS, num: int = 64,
-                  steps: int = 200, quantile: float = DEFAULT_QUANTILE, phase: str = "both") -> dict:
-    """Choose the weight on validation draws, report it on held-out ones.
+                  steps: int = 200, quantile: float = DEFAULT_QUANTILE, phase: str = "both",
+                  oversample: float = 1.0) -> dict:
+    """Choose the weight on validation draws, report it on held-out ones (every set drawn with
+    ``oversample``, as ``run --oversample``).
 
     ``select``: each weight of ``scales`` draws its guided set (and the unguided set once) with
     ``selection_seed``, scored by the validation judge (``vjudge``); :func:`choose_scale` picks one;
@@ -719,16 +749,21 @@ def select_report(spec: Spec, reading: str = "cfg", scales: Iterable[float] = SE
     if phase not in ("both", "select", "report"):
         raise ValueError(f"phase {phase!r}: both, select or report")
     path = RESULTS / f"{spec.name}.json"
-    skey = selection_key(spec, reading, scales, num, steps, selection_seed, quantile)
-    command = select_report_command(spec, reading, scales, num, steps, quantile, selection_seed, seeds)
+    skey = selection_key(spec, reading, scales, num, steps, selection_seed, quantile, oversample)
+    command = select_report_command(spec, reading, scales, num, steps, quantile, selection_seed, seeds,
+                                    oversample=oversample)
     if phase in ("both", "select"):
         run_ = Run(seeds={"selection_seed": selection_seed},
-                   data=[RUNS / spec.dataset / "val.csv", spec.predictor_file("vjudge"), bundled(spec.generator)])
-        cands = {w: run(num, steps, quantile, w, selection_seed, reading, spec, judge_role="vjudge") for w in scales}
+                   data=[RUNS / spec.dataset / "val.csv", spec.predictor_file("vjudge"), bundled(spec.generator),
+                         *keeping_files(spec, reading, oversample)])
+        cands = {w: run(num, steps, quantile, w, selection_seed, reading, spec, oversample, judge_role="vjudge")
+                 for w in scales}
         chosen = choose_scale(cands)
         first = cands[scales[0]]
         selection = {"dataset": spec.dataset, "generator": spec.generator, "goal": first["goal"],
-                     "num": num, "steps": steps, "seed": selection_seed, "scales": scales, "rule": SELECTION_RULE,
+                     "goal_quantile_of_train": quantile,
+                     "num": num, "steps": steps, "oversample": oversample, "seed": selection_seed, "scales": scales,
+                     "rule": SELECTION_RULE,
                      "judge": first["judge"], "judge_role": "vjudge",
                      "judge_validation_mae": first["judge_validation_mae"],
                      "chosen_scale": chosen, "chosen": _brief(cands[chosen]),
@@ -738,22 +773,24 @@ def select_report(spec: Spec, reading: str = "cfg", scales: Iterable[float] = SE
         if phase == "select":
             return selection
     else:
-        found = entries(path, **skey)
+        found = [e for e in entries(path, **skey) if e["key"].get("oversample", 1.0) == oversample]
         if not found:
             raise SystemExit(f"no recorded choice {skey}: run --phase select first")
         selection = latest(found[0])
         chosen = float(selection["chosen_scale"])
     run_ = Run(seeds={"seeds": seeds}, data=[RUNS / spec.dataset / "test.csv", spec.predictor_file("judge"),
-                                             bundled(spec.generator)])
-    reported = [run(num, steps, quantile, chosen, s, reading, spec, judge_role="judge") for s in seeds]
-    report = {"dataset": spec.dataset, "generator": spec.generator, "goal": reported[0]["goal"], "num": num,
-              "steps": steps, "seeds": seeds, "chosen_scale": chosen,
+                                             bundled(spec.generator), *keeping_files(spec, reading, oversample)])
+    reported = [run(num, steps, quantile, chosen, s, reading, spec, oversample, judge_role="judge") for s in seeds]
+    report = {"dataset": spec.dataset, "generator": spec.generator, "goal": reported[0]["goal"],
+              "goal_quantile_of_train": quantile, "num": num,
+              "steps": steps, "oversample": oversample, "seeds": seeds, "chosen_scale": chosen,
               "chosen_on": {"seed": selection_seed, "judge_role": "vjudge", "rule": SELECTION_RULE,
                             "candidates": selection["candidates"]},
               "judge": reported[0]["judge"], "judge_role": "judge",
               "judge_validation_mae": reported[0]["judge_validation_mae"],
               "per_seed": [_brief(r) for r in reported], **over_seeds(reported), "command": command}
-    record(path, report_key(spec, reading, scales, num, steps, seeds, selection_seed, quantile), report, run_)
+    record(path, report_key(spec, reading, scales, num, steps, seeds, selection_seed, quantile, oversample),
+           report, run_)
     print(json.dumps({k: report[k] for k in ("chosen_scale", *SEED_FIGURES)}, indent=2))
     return report
 
@@ -913,7 +950,7 @@ def main() -> None:
                          "conditioned on the property (--guide cfg); its results go to "
                          "<name>-<generator>.json, beside its own unguided set")
     ap.add_argument("--oversample", type=float, default=1.0,
-                    help="run: draw F x --num guided samples and keep the --num the guide puts nearest "
+                    help="run, select-report: draw F x --num guided samples and keep the --num the guide puts nearest "
                          "the goal (graphdiff sample --oversample)")
     ap.add_argument("--corrector-steps", type=int, default=0,
                     help="run: Langevin corrector steps per reverse step in the guided set")
@@ -941,7 +978,7 @@ def main() -> None:
         if a.guide == "cfg" and not spec.conditioned:
             ap.error(f"--guide cfg: {spec.generator} is not conditioned on {spec.column}")
         select_report(spec, a.guide, a.scales or SELECT_SCALES, a.selection_seed, a.seeds or REPORT_SEEDS, a.num,
-                      a.steps, a.quantile, a.phase)
+                      a.steps, a.quantile, a.phase, a.oversample)
     else:
         if a.guide == "cfg" and not spec.conditioned:
             ap.error(f"--guide cfg: {spec.generator} is not conditioned on {spec.column}")
