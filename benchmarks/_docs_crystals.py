@@ -348,7 +348,7 @@ TABLES += [
 RELAX = "crystals/results/crystals-relax-effect.json"
 RELAX_KEY = {"checkpoint": "carbon24-dng", "seed": 0, "fmax": 0.1, "relax_steps": 300, "separate": 0.7}
 #: the draws of each column pair: (label, number of draws)
-RELAX_SETS = ((100, "a"),)
+RELAX_SETS = ((100, "a"), (300, "b"))
 RELAX_ROWS = (
     ("free of short C–C contacts", "{X:S/short_contacts/short_contact_free|%0} %"),
     ("P1 (spglib, symprec 0.1)", "{X:S/space_groups/generated/fraction_p1|%0} %"),
