@@ -40,8 +40,21 @@ def test_each_folder_readme_lists_its_scripts_and_results(domain: str) -> None:
             f"benchmarks/{domain}/README.md does not name results/{results.name} (or a pattern of it)")
 
 
+def plots_cited_in(text: str) -> set[str]:
+    """The plot names ``text`` cites: ``name.png``, or ``name.json`` / ``.png`` (a results file
+    and the plot beside it, as the docs write them, across a line break too)."""
+    text = re.sub(r"\s+", " ", text)
+    return ({f"{m}.png" for m in re.findall(r"([\w.-]+)\.json` / `\.png`", text)}
+            | {f"{m}.png" for m in re.findall(r"([\w.-]+)\.png", text)})
+
+
+def test_a_plot_is_cited_by_name_or_beside_its_results_file() -> None:
+    assert plots_cited_in("see `results/a.json` /\n`.png` and [b](results/b.png)") == {"a.png", "b.png"}
+    assert plots_cited_in("`results/c.json` alone") == set()
+
+
 def test_every_plot_kept_is_shown_by_a_document() -> None:
     docs = [ROOT / "README.md", *sorted((ROOT / "docs").rglob("*.md")), *sorted(BENCH.rglob("README.md"))]
-    text = "\n".join(p.read_text() for p in docs)
-    uncited = [str(p.relative_to(ROOT)) for p in sorted(BENCH.glob("*/results/*.png")) if p.name not in text]
+    cited = plots_cited_in("\n".join(p.read_text() for p in docs))
+    uncited = [str(p.relative_to(ROOT)) for p in sorted(BENCH.glob("*/results/*.png")) if p.name not in cited]
     assert not uncited, f"plots no document shows (remove them; their command stays in the results): {uncited}"
