@@ -375,3 +375,18 @@ TABLES += [
             for x in ("", f"{{{alias}:relaxation/relaxed|d}} ({{{alias}:relaxation/converged|d}})"))],
              more={alias: Src(RELAX, {**RELAX_KEY, "num": n}) for n, alias in RELAX_SETS})]),
 ]
+
+# docs/benchmarks.md: sampler settings of carbon24-dng on the validation rows (crystals_sampler.py)
+SAMPLER = "crystals/results/carbon24-dng-sampler.json"
+SAMPLER_KEY = {"checkpoint": "carbon24-dng", "dataset": "carbon_24", "num": 200, "steps": 500, "seed": 0}
+SAMPLER_CORRECTORS = (0, 1)
+TABLES += [
+    Table("carbon24-sampler-validation", DOC, ["corrector steps", "free of short C–C contacts", "P1",
+                                               "COV-R / COV-P", "mean nearest distance, recall",
+                                               "CSP k = 1 (RMSE), 81 rows", "structures/s (de novo)"], [
+        Line(Src(SAMPLER, {**SAMPLER_KEY, "corrector_steps": c}), [
+            f"{c}", "{dng/short_contact_free|%1} %", "{dng/fraction_p1|%1} %",
+            "{dng/cov_recall|%0} / {dng/cov_precision|%0} %", "{dng/amsd_recall|.2f}",
+            "{csp/match_rate@1|%1} % ({csp/rmse@1|.3f})", "{dng/structures_per_s|.2f}"])
+        for c in SAMPLER_CORRECTORS]),
+]
