@@ -108,6 +108,7 @@ from typing import Any, Iterable, Iterator, NamedTuple
 sys.path[:0] = [str(Path(__file__).resolve().parent),  # this folder's scripts
                 str(Path(__file__).resolve().parents[1])]  # the benchmarks' shared helpers
 from _provenance import Run, bundled, entries, label, latest, record  # noqa: E402
+from _figures import dig  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
 RUNS = ROOT / "runs"
@@ -698,11 +699,7 @@ def over_seeds(results: list[dict]) -> dict:
     """Mean and sample sd (n - 1) of each :data:`SEED_FIGURES` over the runs of several seeds."""
     out = {}
     for name, path in SEED_FIGURES.items():
-        vals = []
-        for r in results:
-            for part in path.split("/"):
-                r = r[part]
-            vals.append(float(r))
+        vals = [float(dig(r, path, f"seed {r.get('seed')}")) for r in results]
         out[name] = {"mean": statistics.fmean(vals), "sd": statistics.stdev(vals) if len(vals) > 1 else None,
                      "values": vals}
     return out
@@ -712,8 +709,7 @@ def _brief(result: dict) -> dict:
     """A run's figures as a selection or report entry repeats them."""
     return {"scale": result.get("guidance_scale", result.get("gradient_scale")), "seed": result["seed"],
             "entry": result["entry"], "judge_role": result["judge_role"],
-            **{name: result[path.split("/")[0]][path.split("/")[1]] if "/" in path else result[path]
-               for name, path in SEED_FIGURES.items()},
+            **{name: dig(result, path, result["entry"]) for name, path in SEED_FIGURES.items()},
             **{f"{mode}_{name}": result[mode].get(name) for mode in ("guided", "unguided")
                for name in ("density_mean", "chgnet_energy_median")},
             "guided_seconds": result["guided"]["seconds"], "unguided_seconds": result["unguided"]["seconds"]}
