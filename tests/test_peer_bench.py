@@ -137,3 +137,101 @@ def test_a_training_is_reused_only_with_the_same_settings(bench, tmp_path, monke
     # rows, k and sampling options do not invalidate a training
     more_rows = bench.build_parser().parse_args(["--minutes", "5", "--rows", "7", "--k", "3"])
     assert bench.reused_training(more_rows, run_dir, "graphdiff", said.append) is not None
+
+
+def test_chunks_cover_the_rows_in_fixed_places(bench) -> None:
+    assert bench.chunk_bounds(7, 3) == [(0, 3), (3, 6), (6, 7)]
+    assert bench.chunk_bounds(6, 3)[:2] == bench.chunk_bounds(7, 3)[:2]  # more rows keep the earlier chunks
+    assert bench.chunk_bounds(0, 3) == []
+    with pytest.raises(ValueError, match="at least 1"):
+        bench.chunk_bounds(5, 0)
+    seeds = {bench.chunk_seed(s, i) for s in range(3) for i in range(50)}
+    assert len(seeds) == 150  # no two chunks of seeds 0..2 share a sampling seed
+
+
+_FAKE_SAMPLER = """
+import csv, sys
+rows_csv, out, seed, calls = sys.argv[1:5]
+with open(calls, "a") as fh:
+    fh.write(rows_csv + "\\n")
+with open(rows_csv, newline="") as fh:
+    ids = [r["material_id"] for r in csv.DictReader(fh)]
+with open(out, "w", newline="") as fh:
+    w = csv.writer(fh)
+    w.writerow(["material_id", "cif", "sample"])
+    for i in ids:
+        for s in range(2):
+            w.writerow([i, "data_%s\\n_seed %s\\n" % (i, seed), s])
+"""
+
+
+def _chunked(bench, tmp_path, monkeypatch, *, n_rows=5, k=2, fresh=False, seed=0, workers=1):
+    import sys
+
+    tmp_path.mkdir(parents=True, exist_ok=True)
+    monkeypatch.setattr(bench, "ROOT", tmp_path)
+    script = tmp_path / "fake_sampler.py"
+    script.write_text(_FAKE_SAMPLER)
+    ckpt = tmp_path / "model.ckpt"
+    if not ckpt.exists():
+        ckpt.write_bytes(b"weights")
+    calls = tmp_path / "calls.txt"
+    args = bench.build_parser().parse_args(["--k", str(k), "--chunk-rows", "2", "--seed", str(seed),
+                                        "--workers", str(workers)])
+    rows = [[f"m{i}", f"data_m{i}\n"] for i in range(n_rows)]
+
+    def command(rows_csv, out, s):
+        return [sys.executable, str(script), str(rows_csv), str(out), str(s), str(calls)]
+
+    res = bench.sample_in_chunks("fake", args, tmp_path, ["material_id", "cif"], rows, ckpt, command,
+                                 lambda out, phase: 1.0, fresh_model=fresh, log=lambda m: None)
+    n_calls = len(calls.read_text().splitlines()) if calls.exists() else 0
+    return res, n_calls
+
+
+def test_sampling_in_chunks_joins_them_and_resumes_where_it_stopped(bench, tmp_path, monkeypatch) -> None:
+    res, calls = _chunked(bench, tmp_path, monkeypatch)
+    assert calls == 3 and res["chunks"] == 3 and res["chunks_reused"] == 0
+    header, rows = bench.csv_rows(tmp_path / "fake-samples.csv")
+    assert header == ["material_id", "cif", "sample"]
+    assert [r[0] for r in rows] == [f"m{i}" for i in range(5) for _ in range(2)]
+    assert res["structures"] == 10 and res["sampling_loop_seconds"] == 3.0
+    assert [c["seed"] for c in res["chunk_records"]] == [bench.chunk_seed(0, i) for i in range(3)]
+    # a run stopped before its last chunk's record: only that chunk is sampled again
+    (tmp_path / "fake-chunks" / "chunk-0002.json").unlink()
+    res, calls = _chunked(bench, tmp_path, monkeypatch)
+    assert calls == 4 and res["chunks_reused"] == 2
+    assert len(bench.csv_rows(tmp_path / "fake-samples.csv")[1]) == 10
+    # more rows: the earlier chunks stay, the new rows are sampled
+    res, calls = _chunked(bench, tmp_path, monkeypatch, n_rows=7)
+    assert calls == 6 and res["chunks"] == 4 and res["chunks_reused"] == 2  # the short last chunk again
+
+
+def test_chunks_of_other_settings_stop_the_run_unless_the_model_is_new(bench, tmp_path, monkeypatch) -> None:
+    _chunked(bench, tmp_path, monkeypatch)
+    with pytest.raises(SystemExit, match="other settings.*seed"):
+        _chunked(bench, tmp_path, monkeypatch, seed=1)
+    (tmp_path / "model.ckpt").write_bytes(b"retrained weights")
+    with pytest.raises(SystemExit, match="checkpoint_sha256"):
+        _chunked(bench, tmp_path, monkeypatch)
+    res, calls = _chunked(bench, tmp_path, monkeypatch, fresh=True)  # the model was just trained again
+    assert res["chunks_reused"] == 0 and calls == 6
+
+
+def test_a_chunk_sampled_for_other_rows_is_refused(bench, tmp_path, monkeypatch) -> None:
+    import json
+
+    _chunked(bench, tmp_path, monkeypatch)
+    rec = tmp_path / "fake-chunks" / "chunk-0001.json"
+    rec.write_text(json.dumps({**json.loads(rec.read_text()), "material_ids": ["x", "y"]}))
+    with pytest.raises(SystemExit, match="other rows"):
+        _chunked(bench, tmp_path, monkeypatch)
+
+
+def test_chunks_sampled_at_once_are_the_chunks_sampled_one_by_one(bench, tmp_path, monkeypatch) -> None:
+    one, _ = _chunked(bench, tmp_path / "one", monkeypatch, n_rows=7)
+    one_rows = bench.csv_rows(tmp_path / "one" / "fake-samples.csv")
+    two, calls = _chunked(bench, tmp_path / "two", monkeypatch, n_rows=7, workers=2)
+    assert calls == 4 and two["workers"] == 2
+    assert bench.csv_rows(tmp_path / "two" / "fake-samples.csv") == one_rows
+    assert [c["seed"] for c in two["chunk_records"]] == [c["seed"] for c in one["chunk_records"]]

@@ -13,10 +13,20 @@ graphdiff: its periodic denoiser through ``graphdiff train``); (c) ``--k`` indep
 per held-out row (the first ``--rows`` of ``runs/perov_5/test.csv``) with ``--steps`` reverse
 steps each (graphdiff: ``graphdiff sample --no-distinct``, so that neither side groups or ranks
 its candidates; chemeleon-dng is trained with ``--steps`` diffusion timesteps since it samples
-with exactly its training schedule); (d) both scored by the same evaluator, ``graphdiff evaluate
---task csp`` (CDVAE StructureMatcher stol 0.5, angle_tol 10, ltol 0.3) at k = 1, 2, K; (e)
-``benchmarks/crystals/results/<name>.json`` (every figure, the command, the machine, load averages before
-and after each phase) and ``<name>.png``.
+with exactly its training schedule), in chunks of ``--chunk-rows`` rows, each chunk its own
+process, recorded under ``runs/peer-<name>/<side>-chunks/`` as it ends; (d) both scored by the
+same evaluator, ``graphdiff evaluate --task csp`` (CDVAE StructureMatcher stol 0.5, angle_tol
+10, ltol 0.3) at k = 1, 2, K; (e) ``benchmarks/crystals/results/<name>.json`` (every figure, the
+command, the machine, load averages before and after each phase) and ``<name>.png``.
+
+Resuming: chemeleon-dng samples about one held-out row (k = 20, 1000 steps) a minute on one
+thread, so 200 rows take hours. A stopped run resumes with the same command plus
+``--reuse-training``: the trained models are reused and only the chunks without a record are
+sampled (``--workers 2`` samples two chunks at once). Chunks sampled under other settings stop
+the run with what differs; chunks of a model that was trained again are removed.
+
+    python benchmarks/crystals/crystals_peer.py --rows 200                    # trains both, then samples
+    python benchmarks/crystals/crystals_peer.py --rows 200 --reuse-training   # resumes where it stopped
 
 Throughputs are measured the same way for both: training steps/s over the training loop (the
 budget), sampling structures/s as structures over the sampling process's wall time (model load
@@ -276,38 +286,183 @@ def graphdiff_training_record(args, run_dir: Path, cfg: dict, phase: dict) -> di
             "peak_rss_mb": phase["process_peak_rss_mb"], "phase": phase}
 
 
-def sample_peer(args, run_dir: Path, rows_csv: Path, n: int, log) -> dict:
-    out = run_dir / "chemeleon-samples.csv"
-    phase = run_phase("sample chemeleon-dng", [
-        str(VENV / "bin" / "python"), str(DRIVER), "sample", "--checkpoint", str(run_dir / "chemeleon" / "last.ckpt"),
-        "--input", str(rows_csv), "--out", str(out), "--k", str(args.k), "--steps", str(args.steps),
-        "--batch-size", str(args.sample_batch), "--seed", str(args.seed)],
-        run_dir / "sample-chemeleon.log", log)
-    inner = json.loads(out.with_suffix(".json").read_text())
-    return {"structures": n * args.k, "steps": args.steps, "network_evals_per_step": 2,
+# ---------------------------------------------------------------------------- sampling in chunks
+
+def sha256_of(path: Path) -> str:
+    import hashlib
+
+    h = hashlib.sha256()
+    with path.open("rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def chunk_bounds(n_rows: int, chunk_rows: int) -> list[tuple[int, int]]:
+    """``[(start, stop), ...]``: consecutive chunks of ``chunk_rows`` held-out rows (the last may be
+    shorter). Chunk i always covers the same rows, so a run on more rows reuses the earlier chunks."""
+    if chunk_rows < 1:
+        raise ValueError(f"chunk_rows must be at least 1, got {chunk_rows}")
+    return [(a, min(a + chunk_rows, n_rows)) for a in range(0, n_rows, chunk_rows)]
+
+
+def chunk_seed(seed: int, index: int) -> int:
+    """The sampling seed of chunk ``index``: distinct per chunk, fixed by the run's seed."""
+    return seed * 100_003 + index
+
+
+def sampling_settings(args, checkpoint: Path) -> dict:
+    """What a sampled chunk depends on besides its rows: a chunk is reused only under these."""
+    return {"k": args.k, "steps": args.steps, "seed": args.seed, "sample_batch": args.sample_batch,
+            "chunk_rows": args.chunk_rows, "checkpoint_sha256": sha256_of(checkpoint)}
+
+
+def row_ids(rows: list[list[str]], header: list[str]) -> list[str]:
+    col = header.index("material_id") if "material_id" in header else 0
+    return [r[col] for r in rows]
+
+
+def open_chunk_dir(chunk_dir: Path, settings: dict, *, fresh_model: bool, log) -> None:
+    """Make ``chunk_dir`` ready for chunks sampled under ``settings``.
+
+    Chunks already there are kept when they were sampled under the same settings (an interrupted
+    run resumes). When the model was just trained again, earlier chunks belong to the model it
+    replaced and are removed (said in the log). Other settings stop the run with what differs."""
+    import shutil
+
+    manifest = chunk_dir / "settings.json"
+    if manifest.exists():
+        saved = json.loads(manifest.read_text())
+        if saved != settings:
+            if fresh_model:
+                done = len(list(chunk_dir.glob("chunk-*.json")))
+                log(f"{chunk_dir.relative_to(ROOT)}: removing {done} chunks sampled from the model this run replaced")
+                shutil.rmtree(chunk_dir)
+            else:
+                diff = {k: (saved.get(k), v) for k, v in settings.items() if saved.get(k) != v}
+                raise SystemExit(f"{chunk_dir}: its chunks were sampled under other settings "
+                                 f"(earlier, now: {diff}); remove the folder or run with another --name")
+    chunk_dir.mkdir(parents=True, exist_ok=True)
+    manifest.write_text(json.dumps(settings, indent=2))
+
+
+def sample_in_chunks(label: str, args, run_dir: Path, header: list[str], rows: list[list[str]],
+                     checkpoint: Path, command, loop_seconds, *, fresh_model: bool, log) -> dict:
+    """Sample ``rows`` chunk by chunk, each chunk in its own process, recording each chunk as it ends.
+
+    ``command(rows_csv, out_csv, seed)`` is a chunk's command line; ``loop_seconds(out_csv, phase)``
+    its sampling loop's own seconds (model load excluded). A chunk is done once its
+    ``chunk-NNNN.json`` is written (after its samples): a rerun with the same model and settings
+    (``--reuse-training``) samples only the chunks without one, so a long run can be stopped and
+    resumed. The chunks' samples are then joined into ``<label>-samples.csv``."""
+    chunk_dir = run_dir / f"{label}-chunks"
+    open_chunk_dir(chunk_dir, sampling_settings(args, checkpoint), fresh_model=fresh_model, log=log)
+    bounds = chunk_bounds(len(rows), args.chunk_rows)
+    records: dict[int, dict] = {}
+    pending: list[int] = []
+    for i, (a, b) in enumerate(bounds):
+        done = chunk_dir / f"chunk-{i:04d}.json"
+        ids = row_ids(rows[a:b], header)
+        record_ = json.loads(done.read_text()) if done.exists() else None
+        if record_ is not None and record_["material_ids"] == ids[:len(record_["material_ids"])] != ids:
+            log(f"{label}: chunk {i + 1} was the shorter last chunk of a run on fewer rows; sampling it again")
+            record_ = None
+        if record_ is not None and record_["material_ids"] != ids:
+            raise SystemExit(f"{done}: sampled for other rows than rows {a}..{b - 1} of this run; "
+                             f"remove {chunk_dir} or run with another --name")
+        if record_ is None:
+            pending.append(i)
+        else:
+            records[i] = record_
+    reused = len(records)
+
+    def sample_chunk(i: int) -> dict:
+        a, b = bounds[i]
+        part = chunk_dir / f"chunk-{i:04d}"
+        rows_csv, out_csv = part.with_name(part.name + "-rows.csv"), part.with_suffix(".csv")
+        write_csv(rows_csv, header, rows[a:b])
+        seed = chunk_seed(args.seed, i)
+        phase = run_phase(f"sample {label}, chunk {i + 1}/{len(bounds)} (rows {a}..{b - 1})",
+                          command(rows_csv, out_csv, seed), part.with_suffix(".log"), log)
+        record_ = {"chunk": i, "rows": [a, b], "material_ids": row_ids(rows[a:b], header), "seed": seed,
+                   "structures": (b - a) * args.k, "loop_seconds": loop_seconds(out_csv, phase),
+                   "workers": args.workers, "phase": phase}
+        part.with_suffix(".json").write_text(json.dumps(record_, indent=2))  # last: the chunk is done
+        return record_
+
+    if args.workers > 1 and len(pending) > 1:
+        from concurrent.futures import ThreadPoolExecutor  # each chunk is its own one-thread process
+
+        with ThreadPoolExecutor(args.workers) as pool:
+            for i, record_ in zip(pending, pool.map(sample_chunk, pending)):
+                records[i] = record_
+    else:
+        for i in pending:
+            records[i] = sample_chunk(i)
+    chunks = [records[i] for i in range(len(bounds))]
+    out_header: list[str] | None = None
+    out_rows: list[list[str]] = []
+    for i in range(len(bounds)):
+        part_csv = chunk_dir / f"chunk-{i:04d}.csv"
+        h, r = csv_rows(part_csv)
+        if out_header is not None and h != out_header:
+            raise SystemExit(f"{part_csv}: header {h} differs from the other chunks' {out_header}")
+        out_header = h
+        out_rows += r
+    if reused:
+        log(f"{label}: {reused} of {len(bounds)} chunks reused from {chunk_dir.relative_to(ROOT)}")
+    out = run_dir / f"{label}-samples.csv"
+    write_csv(out, out_header or [], out_rows)
+    wall = sum(c["phase"]["wall_seconds"] for c in chunks)
+    loops = [c["loop_seconds"] for c in chunks]
+    loop = None if None in loops else sum(loops)
+    n = sum(c["structures"] for c in chunks)
+    return {"structures": n, "steps": args.steps, "batch_size": args.sample_batch, "chunks": len(chunks),
+            "chunk_rows": args.chunk_rows, "chunks_reused": reused, "workers": args.workers,
+            "wall_seconds": round(wall, 2),
+            "structures_per_s": n / wall, "sampling_loop_seconds": loop,
+            "structures_per_s_sampling_loop": None if not loop else n / loop,
+            "peak_rss_mb": max(c["phase"]["process_peak_rss_mb"] for c in chunks),
+            "out": str(out.relative_to(ROOT)),
+            "chunk_records": [{k: v for k, v in c.items() if k != "material_ids"} for c in chunks]}
+
+
+def sample_peer(args, run_dir: Path, header: list[str], rows: list[list[str]], fresh_model: bool, log) -> dict:
+    ckpt = run_dir / "chemeleon" / "last.ckpt"
+
+    def command(rows_csv: Path, out: Path, seed: int) -> list[str]:
+        return [str(VENV / "bin" / "python"), str(DRIVER), "sample", "--checkpoint", str(ckpt),
+                "--input", str(rows_csv), "--out", str(out), "--k", str(args.k), "--steps", str(args.steps),
+                "--batch-size", str(args.sample_batch), "--seed", str(seed)]
+
+    def loop_seconds(out: Path, phase: dict) -> float:
+        return json.loads(out.with_suffix(".json").read_text())["seconds"]
+
+    res = sample_in_chunks("chemeleon", args, run_dir, header, rows, ckpt, command, loop_seconds,
+                           fresh_model=fresh_model, log=log)
+    return {**res, "network_evals_per_step": 2,
             "sampler": "upstream predictor-corrector (DDPM lattice, score-matching coordinates + 1 Langevin step)",
-            "candidates": "k independent samples", "batch_size": args.sample_batch,
-            "structures_per_s": n * args.k / phase["wall_seconds"],
-            "structures_per_s_sampling_loop": inner["structures_per_s"], "sampling_loop_seconds": inner["seconds"],
-            "peak_rss_mb": phase["process_peak_rss_mb"], "out": str(out.relative_to(ROOT)), "phase": phase}
+            "candidates": "k independent samples"}
 
 
-def sample_graphdiff(args, run_dir: Path, rows_csv: Path, n: int, log) -> dict:
-    out = run_dir / "graphdiff-samples.csv"
-    if out.exists():
-        out.unlink()
-    phase = run_phase("sample graphdiff", [
-        str(GRAPHDIFF), "sample", "-c", str(run_dir / "graphdiff" / "last.ckpt"), "--input", str(rows_csv),
-        "--task", "csp", "-k", str(args.k), "--no-distinct", "--steps", str(args.steps),
-        "--batch-size", str(args.sample_batch), "--seed", str(args.seed), "-q", "-o", str(out)],
-        run_dir / "sample-graphdiff.log", log)
-    loop = sampling_loop_rate((ROOT / phase["log"]).read_text())
-    return {"structures": n * args.k, "steps": args.steps, "network_evals_per_step": 1,
-            "structures_per_s_sampling_loop": loop and loop[1], "sampling_loop_seconds": loop and loop[0],
-            "sampler": "ancestral, corrector_steps 0 (EMA weights)",
-            "candidates": "k independent samples (graphdiff sample --no-distinct: no grouping or ranking)",
-            "batch_size": args.sample_batch, "structures_per_s": n * args.k / phase["wall_seconds"],
-            "peak_rss_mb": phase["process_peak_rss_mb"], "out": str(out.relative_to(ROOT)), "phase": phase}
+def sample_graphdiff(args, run_dir: Path, header: list[str], rows: list[list[str]], fresh_model: bool,
+                     log) -> dict:
+    ckpt = run_dir / "graphdiff" / "last.ckpt"
+
+    def command(rows_csv: Path, out: Path, seed: int) -> list[str]:
+        out.unlink(missing_ok=True)  # a chunk without its record is sampled again from the start
+        return [str(GRAPHDIFF), "sample", "-c", str(ckpt), "--input", str(rows_csv), "--task", "csp",
+                "-k", str(args.k), "--no-distinct", "--steps", str(args.steps), "--batch-size",
+                str(args.sample_batch), "--seed", str(seed), "-q", "-o", str(out)]
+
+    def loop_seconds(out: Path, phase: dict) -> float | None:
+        loop = sampling_loop_rate((ROOT / phase["log"]).read_text())
+        return loop and loop[0]
+
+    res = sample_in_chunks("graphdiff", args, run_dir, header, rows, ckpt, command, loop_seconds,
+                           fresh_model=fresh_model, log=log)
+    return {**res, "network_evals_per_step": 1, "sampler": "ancestral, corrector_steps 0 (EMA weights)",
+            "candidates": "k independent samples (graphdiff sample --no-distinct: no grouping or ranking)"}
 
 
 def evaluate(label: str, generated: Path, rows_csv: Path, ks: list[int], run_dir: Path, log) -> tuple[dict, dict]:
@@ -401,12 +556,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--batch", type=int, default=128, help="training batch size of both")
     p.add_argument("--num-freqs", type=int, default=32, help="graphdiff's Fourier features (crystals_csp.py's)")
     p.add_argument("--sample-batch", type=int, default=512, help="structures per sampling chunk, both")
+    p.add_argument("--chunk-rows", type=int, default=25,
+                   help="held-out rows sampled per process; each chunk is recorded as it ends, so an "
+                        "interrupted run resumes with --reuse-training (25 rows x k 20 = one 500-structure batch)")
+    p.add_argument("--workers", type=int, default=1,
+                   help="chunks sampled at once, each in its own one-thread process (does not change "
+                        "the samples; the per-process rates are then measured under that load)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--name", default="crystals_peer", help="result name (benchmarks/crystals/results/<name>.json/.png)")
     p.add_argument("--reuse-training", action="store_true",
                    help="take both trained models and their training figures from an earlier run of the "
                         "same --name and training settings (runs/peer-<name>/train-*.json), and only "
-                        "sample and evaluate (e.g. for more or other held-out rows)")
+                        "sample and evaluate (e.g. for more or other held-out rows); chunks already sampled "
+                        "from these models under the same settings are kept, so a stopped run resumes")
     return p
 
 
@@ -430,14 +592,18 @@ def main(argv: list[str] | None = None) -> dict:
                           f"pip install {PEER_SPEC} {TORCH_SPEC}"], "versions": ensure_venv(log)}
     result["data"] = ensure_split(args.seed, log)
     header, rows = csv_rows(SPLIT / "test.csv", args.rows)
+    if len(rows) < args.rows:
+        raise SystemExit(f"{SPLIT / 'test.csv'} has {len(rows)} rows; --rows asked for {args.rows}")
     rows_csv = run_dir / "rows.csv"
     write_csv(rows_csv, header, rows)
     result["data"]["held_out_rows"] = len(rows)
 
     peer: dict = {"package": "chemeleon-dng"}
     gd: dict = {"package": "graphdiff"}
+    fresh = {}
     for side, label, fn in ((peer, "chemeleon", train_peer), (gd, "graphdiff", train_graphdiff)):
         side["train"] = reused_training(args, run_dir, label, log) if args.reuse_training else None
+        fresh[label] = side["train"] is None
         if side["train"] is None:
             side["train"] = fn(args, run_dir, log)
             (run_dir / f"train-{label}.json").write_text(json.dumps(
@@ -445,8 +611,9 @@ def main(argv: list[str] | None = None) -> dict:
     for side in (peer, gd):
         log(f"{side['package']}: {side['train']['steps']} steps ({side['train']['steps_per_s']:.2f} steps/s), "
             f"{side['train']['parameters']} parameters")
-    peer["sample"] = sample_peer(args, run_dir, rows_csv, len(rows), log)
-    gd["sample"] = sample_graphdiff(args, run_dir, rows_csv, len(rows), log)
+    # graphdiff first: its side is done in minutes, the peer's sampling takes hours on one thread
+    gd["sample"] = sample_graphdiff(args, run_dir, header, rows, fresh["graphdiff"], log)
+    peer["sample"] = sample_peer(args, run_dir, header, rows, fresh["chemeleon"], log)
     for side in (peer, gd):
         log(f"{side['package']}: {side['sample']['structures_per_s']:.2f} structures/s")
     peer["metrics"], peer["evaluation"] = evaluate("chemeleon", run_dir / "chemeleon-samples.csv", rows_csv,
@@ -455,10 +622,11 @@ def main(argv: list[str] | None = None) -> dict:
                                                result["ks"], run_dir, log)
     result["peer"], result["graphdiff"] = peer, gd
     result["comparison"] = compare(peer, gd, result["ks"])
-    result["total_seconds"] = round(time.perf_counter() - t_start, 1)
+    result["total_seconds"] = round(time.perf_counter() - t_start, 1)  # this invocation (resumed chunks excluded)
     result["machine"]["load_average_at_end"] = list(os.getloadavg())
     run.add_data(SPLIT / "train.csv", SPLIT / "test.csv")
-    record(RESULTS / f"{args.name}.json", key_from_args(args, ignore=("name", "reuse_training")), result, run)
+    key = key_from_args(args, ignore=("name", "reuse_training", "workers"))
+    record(RESULTS / f"{args.name}.json", key, result, run)
     plot(result, RESULTS / f"{args.name}.png")
     c = result["comparison"]
     log(f"graphdiff / chemeleon-dng: training {times(c['training_steps_per_s_ratio'])}, sampling "
