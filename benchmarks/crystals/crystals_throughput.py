@@ -497,14 +497,10 @@ MULTI_GPU = (
     "rows (or --num) into WORLD_SIZE contiguous shares by RANK, seeds each rank with seed + 7919 * "
     "rank and writes OUT.rank<r>of<world>.csv; the ranks never communicate, so the speed-up is "
     "limited only by the slowest share and the start-up (import, checkpoint load) of each process. "
-    "Gap: graphdiff sample never selects a device. load_model maps the checkpoint to the CPU "
-    "(graphdiff/model.py read_checkpoint, torch.load(map_location='cpu')), sample_cmd "
-    "(graphdiff/cli/engine.py) never moves the model, and GraphDiffusion.sample samples on "
-    "self.num_nodes_hist.device (graphdiff/diffusion.py), so under torchrun every rank samples "
-    "on the CPU even where GPUs are present; training picks cuda:LOCAL_RANK "
-    "(graphdiff/training.py resolve_device) but sampling does not. Moving the model by hand "
-    "would then meet a second gap: graphdiff/runner.py sample_in_chunks seeds a CPU "
-    "torch.Generator for every chunk, which torch.rand/randn refuse for CUDA tensors.")
+    "Devices: graphdiff sample --device auto (the default) gives each rank cuda:LOCAL_RANK where "
+    "CUDA is present (graphdiff/cli/sample.py, graphdiff.load), and graphdiff/runner.py "
+    "sample_in_chunks seeds each chunk's torch.Generator on the model's device. This benchmark "
+    "measures the CPU path only: this machine has no GPU.")
 
 
 def torchrun_config(tmp: Path, n_rows: int, args: argparse.Namespace) -> dict[str, Any]:

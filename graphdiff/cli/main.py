@@ -281,7 +281,8 @@ def config_show(file: Path, fmt: str) -> None:
 
 
 def check_names(cfg, file: Path) -> None:
-    """:func:`graphdiff.config.check_registered_names` under the name :mod:`graphdiff.cli.engine` imports."""
+    """:func:`graphdiff.config.check_registered_names`, under the name ``train``
+    (:mod:`graphdiff.cli.engine`) imports."""
     from graphdiff.config import check_registered_names
 
     check_registered_names(cfg, file)
