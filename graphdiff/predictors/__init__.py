@@ -29,6 +29,8 @@ The package's modules, each importing only the public names of the others:
 :mod:`~graphdiff.predictors.data` (labelled data, domain and target look-ups),
 :mod:`~graphdiff.predictors.files` (the file format, headers, bundled predictors),
 :mod:`~graphdiff.predictors.model` (the :class:`Predictor` network),
+:mod:`~graphdiff.predictors.inputs` (what its members read),
+:mod:`~graphdiff.predictors.offset` (its Δ-learning baseline),
 :mod:`~graphdiff.predictors.validation` (calibration on held-out labels),
 :mod:`~graphdiff.predictors.training` (:func:`train_predictor`),
 :mod:`~graphdiff.predictors.predict` (prediction files, out-of-domain checks),
