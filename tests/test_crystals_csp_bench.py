@@ -76,3 +76,29 @@ def test_val_split_writes_the_rows_training_held_out(bench, tmp_path):
     # the runner's own split of the same items (data.val_fraction, data.split_seed 0 as train sets them)
     _, held_out = split_graphs([r["material_id"] for r in rows], bench.VAL_FRACTION, 0)
     assert val == list(held_out) and len(val) == 3
+
+
+def test_validation_entries_and_draws_choices_never_stand_for_the_checkpoint(bench, tmp_path):
+    recorded = [
+        _entry({"k": 2, "rows": 757, "seed": 0}, _run(2, 757, {1: 0.52, 2: 0.97}, "test")),
+        _entry({"k": 2, "rows": 3030, "seed": 0, "rows_from": "val"},  # more rows, but validation rows
+               _run(2, 3030, {1: 0.9, 2: 0.99}, "val")),
+        _entry({"action": "select-draws", "k": 2, "seed": 100}, {"chosen_draws": 10, "command": "choice"}),
+    ]
+    assert [bench.test_eval(e) for e in recorded] == [True, False, False]
+    bench.write_manifest("toy", "perov_5", {"task": "csp"}, recorded)
+    manifest = json.loads((tmp_path / "toy.json").read_text())
+    assert (manifest["figures"]["match_rate@1"], manifest["evaluated_by"]) == (0.52, "test")
+    bench.plot_results("toy", recorded)  # the choice, which has no metrics, is left out of the plot
+
+
+@pytest.mark.parametrize("rates, chosen", [
+    ({4: 0.95, 10: 0.98, 20: 0.985}, 10),   # 20 is better by less than one row of 152
+    ({4: 0.95, 10: 0.96, 20: 0.99}, 20),    # 20 is better by more than one row
+    ({4: 0.99, 10: 0.99, 20: 0.99}, 4),     # equal: the fewest
+])
+def test_draws_are_the_fewest_within_one_validation_row_of_the_best(bench, rates, chosen):
+    by_draws = {d: {"k=1": {"match_rate": 0.5}, "k=2": {"match_rate": r}} for d, r in rates.items()}
+    assert bench.choose_draws(by_draws, 152) == chosen
+    with pytest.raises(ValueError):
+        bench.choose_draws({}, 152)

@@ -3,6 +3,7 @@
     python benchmarks/crystals/crystals_csp.py split --dataset perov_5
     python benchmarks/crystals/crystals_csp.py train --dataset perov_5 --minutes 45 --name perov5-csp
     python benchmarks/crystals/crystals_csp.py eval  --dataset perov_5 --name perov5-csp --k 2 --draws 4
+    python benchmarks/crystals/crystals_csp.py select-draws --dataset perov_5 --name perov5-csp --k 2
     python benchmarks/crystals/crystals_csp.py train --dataset carbon_24 --task dng --minutes 58 --name carbon24-dng
     python benchmarks/crystals/crystals_csp.py eval  --dataset carbon_24 --name carbon24-dng --k 20 --limit 100
     python benchmarks/crystals/crystals_csp.py dng   --dataset carbon_24 --name carbon24-dng --num 1000
@@ -16,6 +17,8 @@
 wall-time budget and exports the EMA weights as a model-only checkpoint into the crystals
 plugin; ``eval`` samples ``k`` structures per held-out row and writes the CDVAE match rate and
 RMSE at each ``k' <= k`` with throughput and peak memory to ``benchmarks/crystals/results/<name>.json``;
+``select-draws`` chooses the draws per row on the validation rows (``eval --rows-from val`` at
+4, 10 and 20 draws, seed 100; :data:`DRAWS_RULE`), never on the test rows;
 ``eval --baselines-only`` scores the no-model baselines alone on the first ``--limit`` held-out rows
 (``benchmarks/crystals/results/csp-<baseline>-baseline.json``).
 """
@@ -166,18 +169,23 @@ def _records(domain, path: Path, limit: int | None = None) -> list:
 
 def evaluate(dataset: str, name: str, k: int, limit: int | None, steps: int | None, seed: int,
              draws: int | None = None, baselines: bool = True, max_draws: int | None = None,
-             corrector_steps: int | None = None, first_draw: bool = False, rank_by: str | None = None) -> dict:
+             corrector_steps: int | None = None, first_draw: bool = False, rank_by: str | None = None,
+             rows_from: str = "test") -> dict:
     """CSP on the held-out rows: ``k`` distinct candidates per row, ranked by the share of
     ``draws`` samples (graphdiff.candidates) or, with ``rank_by``, by a registered target as
     ``graphdiff sample --rank-by`` ranks them, scored at k' in {1, 2, k}; the three baselines
-    (retrieval, substitution, frequency) beside."""
+    (retrieval, substitution, frequency) beside. ``rows_from="val"``: the validation rows
+    instead (``runs/<dataset>/val.csv``, held out by training), where settings are chosen; such
+    an entry is keyed ``rows_from: val`` and never stands for the checkpoint."""
     from graphdiff.candidates import distinct_candidates
     from graphdiff.model import load_model
     from graphdiff.plugins import get_manager
     from graphdiff.runner import template_sampler
     from graphdiff_crystals.metrics import match_rate
 
-    test_csv = ROOT / "runs" / dataset / "test.csv"
+    if rows_from not in ROWS_FROM:
+        raise SystemExit(f"rows_from {rows_from!r}: one of {', '.join(ROWS_FROM)}")
+    test_csv = ROOT / "runs" / dataset / f"{rows_from}.csv"
     if not test_csv.exists():
         split(dataset)
     ckpt = BUNDLE / f"{name}.ckpt"
@@ -207,7 +215,7 @@ def evaluate(dataset: str, name: str, k: int, limit: int | None, steps: int | No
     seconds = time.perf_counter() - t0
     cands = [[domain.from_graph(c.graph) for c in cs] for cs in ranked]
     drawn = sum(cs[0].draws for cs in ranked)
-    result = {"dataset": dataset, "checkpoint": name, "num_test": len(refs), "steps": steps,
+    result = {"dataset": dataset, "checkpoint": name, "num_test": len(refs), "rows_from": rows_from, "steps": steps,
               "sampler": cfg.sampling.sampler, "corrector_steps": corrector, "k": k, "draws_per_row": draws,
               "candidates": ("distinct (StructureMatcher), ranked by share of draws, each class represented by "
                              + ("its first draw" if first_draw else "its medoid (CrystalDomain.distance)")
@@ -235,6 +243,7 @@ def evaluate(dataset: str, name: str, k: int, limit: int | None, steps: int | No
                          + (f" --draws {draws}" if draws != k else "")
                          + (f" --max-draws {max_draws}" if max_draws != max(2 * k, draws) else "")
                          + (f" --limit {limit}" if limit else "")
+                         + (f" --rows-from {rows_from}" if rows_from != "test" else "")
                          + (f" --steps {steps}" if steps != cfg.sampling.steps else "")
                          + (f" --corrector-steps {corrector}" if corrector != cfg.sampling.corrector_steps else "")
                          + (" --first-draw" if first_draw else "")
@@ -243,11 +252,53 @@ def evaluate(dataset: str, name: str, k: int, limit: int | None, steps: int | No
                                      and not first_draw and not rank_by)
     key = {"action": "eval", "dataset": dataset, "checkpoint": name, "rows": len(refs), "k": k, "draws": draws,
            "max_draws": max_draws, "steps": steps, "sampler": cfg.sampling.sampler, "corrector_steps": corrector,
-           "first_draw": first_draw, "rank_by": rank_by, "seed": seed, "baselines": baselines}
+           "first_draw": first_draw, "rank_by": rank_by, "seed": seed, "baselines": baselines,
+           **({"rows_from": rows_from} if rows_from != "test" else {})}  # test entries keep their keys
     record(RESULTS / f"{name}.json", key, result, run)
     recorded = _csp_entries(name)
     write_manifest(name, dataset, meta, recorded)
     plot_results(name, recorded)
+    return result
+
+
+ROWS_FROM = ("test", "val")
+#: select-draws: the draws per row chosen among, the seed of the validation draws, and the rule
+DRAWS_CHOICES = (4, 10, 20)
+SELECTION_SEED = 100
+DRAWS_RULE = "the fewest draws per row whose k = 2 match rate on the validation rows is within one row of the best"
+
+
+def choose_draws(by_draws: dict[int, dict], rows: int) -> int:
+    """The draws per row that :data:`DRAWS_RULE` picks from ``{draws: metrics}`` (``metrics``:
+    ``{"k=2": {"match_rate"}, ...}``) measured on ``rows`` validation rows."""
+    if not by_draws:
+        raise ValueError("choose_draws: no candidates")
+    best = max(m["k=2"]["match_rate"] for m in by_draws.values())
+    return min(d for d, m in by_draws.items() if m["k=2"]["match_rate"] >= best - 1 / rows - 1e-12)
+
+
+def select_draws(dataset: str, name: str, k: int, choices: Sequence[int] = DRAWS_CHOICES,
+                 seed: int = SELECTION_SEED) -> dict:
+    """``eval --rows-from val`` at each of ``choices`` draws per row (seed ``seed``), then the
+    draws :func:`choose_draws` picks, recorded as an entry of its own (``action: select-draws``)
+    beside the validation entries it read. The test rows are not read."""
+    by_draws = {}
+    for d in choices:
+        res = evaluate(dataset, name, k, None, None, seed, draws=d, baselines=False, rows_from="val")
+        by_draws[d] = res["metrics"]
+    rows = res["num_test"]
+    chosen = choose_draws(by_draws, rows)
+    result = {"dataset": dataset, "checkpoint": name, "k": k, "validation_rows": rows, "seed": seed,
+              "rule": DRAWS_RULE, "by_draws": {str(d): m for d, m in by_draws.items()}, "chosen_draws": chosen,
+              "report": (f"python benchmarks/crystals/crystals_csp.py eval --dataset {dataset} --name {name} "
+                         f"--k {k} --draws {chosen} --seed S --no-baselines, S = 0, 1, 2 (the test rows)"),
+              "command": (f"python benchmarks/crystals/crystals_csp.py select-draws --dataset {dataset} --name {name} "
+                          f"--k {k}")}
+    key = {"action": "select-draws", "dataset": dataset, "checkpoint": name, "k": k,
+           "choices": list(choices), "seed": seed}
+    record(RESULTS / f"{name}.json", key, result, Run(seeds={"seed": seed},
+                                                       data=[ROOT / "runs" / dataset / "val.csv"]))
+    print(f"{name}: {chosen} draws per row chosen on {rows} validation rows ({DRAWS_RULE})")
     return result
 
 
@@ -314,6 +365,13 @@ def evaluate_baselines(dataset: str, k: int, limit: int | None, seed: int,
     return results
 
 
+def test_eval(entry: dict) -> bool:
+    """Whether an entry is an evaluation on the test rows (not one on the validation rows, nor a
+    ``select-draws`` choice)."""
+    key = entry["key"]
+    return key.get("rows_from", "test") == "test" and key.get("action") != "select-draws"
+
+
 def quotable(entry: dict) -> bool:
     """Whether an entry's figures may stand for the checkpoint in its manifest: its own sampling
     settings and the CLI's candidate representatives, the first seed. A repeat with other random
@@ -322,6 +380,8 @@ def quotable(entry: dict) -> bool:
     key = entry["key"]
     if not in_file(entry):
         return False  # recovered from the file's history: no longer its figure
+    if not test_eval(entry):
+        return False  # validation rows choose settings; they never stand for the checkpoint
     if "recorded_as" in key:
         label = key["recorded_as"]
         return not any(tag in label for tag in ("corrector=", "steps=", "first-draw", "rank-by=", "repeat="))
@@ -376,7 +436,7 @@ def plot_results(name: str, recorded: list[dict]) -> None:
     import matplotlib.pyplot as plt
 
     series: dict[str, dict[int, float]] = {}
-    runs = [latest(e) for e in recorded if in_file(e)]
+    runs = [latest(e) for e in recorded if in_file(e) and test_eval(e)]
     counts = [run.get("steps") for run in runs]
     usual = max(set(counts), key=counts.count) if counts else None
     for run in runs:
@@ -460,7 +520,7 @@ def evaluate_dng(dataset: str, name: str, num: int, steps: int | None, seed: int
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("action", choices=["split", "train", "export", "eval", "dng", "manifest"])
+    ap.add_argument("action", choices=["split", "train", "export", "eval", "select-draws", "dng", "manifest"])
     ap.add_argument("--dataset", default="perov_5", choices=sorted(MODEL))
     ap.add_argument("--name", default=None)
     ap.add_argument("--minutes", type=float, default=45.0)
@@ -474,6 +534,8 @@ def main() -> None:
     ap.add_argument("--max-draws", type=int, default=None,
                     help="draw up to this many per row while fewer than k distinct (default 2k)")
     ap.add_argument("--no-baselines", action="store_true")
+    ap.add_argument("--rows-from", choices=ROWS_FROM, default="test",
+                    help="eval: the held-out test rows, or the validation rows that settings are chosen on")
     ap.add_argument("--baselines-only", action="store_true",
                     help="eval: only the no-model baselines (no checkpoint), on the first --limit held-out rows, "
                          "each recorded in csp-<baseline>-baseline.json")
@@ -509,13 +571,16 @@ def main() -> None:
                elements=args.elements)
     elif args.action == "manifest":
         manifest(args.dataset, name)
+    elif args.action == "select-draws":
+        select_draws(args.dataset, name, args.k)
     elif args.action == "dng":
         evaluate_dng(args.dataset, name, args.num, args.steps, args.seed, args.reuse, args.corrector_steps)
     elif args.baselines_only:
         evaluate_baselines(args.dataset, args.k, args.limit, args.seed, args.baseline or BASELINES)
     else:
         evaluate(args.dataset, name, args.k, args.limit, args.steps, args.seed, args.draws,
-                 not args.no_baselines, args.max_draws, args.corrector_steps, args.first_draw, args.rank_by)
+                 not args.no_baselines, args.max_draws, args.corrector_steps, args.first_draw, args.rank_by,
+                 args.rows_from)
 
 
 if __name__ == "__main__":
