@@ -251,6 +251,8 @@ class Run:
         self.argv = command_argv(argv, root)
         self.started = datetime.now(timezone.utc)
         self._t0 = time.perf_counter()
+        #: the code the run starts with: HEAD may move (a checkout, a commit) while a long run runs
+        self._git = git_state(root)
         self.add_data(*data)
 
     def add_data(self, *paths: str | os.PathLike | None) -> "Run":
@@ -265,9 +267,12 @@ class Run:
         return time.perf_counter() - self._t0
 
     def provenance(self) -> dict:
-        git = git_state(self.root)
+        git, at_end = self._git, git_state(self.root)
+        moved = {k: at_end[k] for k in ("commit", "diff_sha256") if at_end[k] != git[k]}
         return {"commit": git["commit"], "dirty": git["dirty"], "changed": git["changed"],
                 "diff_sha256": git["diff_sha256"],
+                **({"tree_at_end": {**at_end, "note": "the tree changed while the run ran; commit, dirty and "
+                                    "diff_sha256 above are those it started with"}} if moved else {}),
                 "argv": self.argv, "command": shlex.join(self.argv),
                 "versions": versions(), "seeds": self.seeds, "machine": machine(),
                 "started_utc": self.started.isoformat(timespec="seconds"),

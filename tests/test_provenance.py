@@ -149,6 +149,18 @@ def test_the_dirty_flag_follows_uncommitted_code_but_not_results(prov, repo: Pat
     assert prov.git_state(repo)["diff_sha256"] != dirty["diff_sha256"]
 
 
+def test_a_run_keeps_the_commit_it_started_with_when_head_moves(prov, repo: Path) -> None:
+    first = git(repo, "rev-parse", "HEAD").strip()
+    run = prov.Run(root=repo)
+    assert "tree_at_end" not in run.provenance()
+    (repo / "code.py").write_text("x = 3\n")  # a commit lands while the run runs
+    git(repo, "commit", "-q", "-am", "second")
+    p = run.provenance()
+    assert (p["commit"], p["dirty"]) == (first, False)
+    assert p["tree_at_end"]["commit"] == git(repo, "rev-parse", "HEAD").strip() != first
+    assert "started with" in p["tree_at_end"]["note"]
+
+
 def test_outside_a_git_checkout_the_commit_is_unknown(prov, tmp_path: Path) -> None:
     assert prov.git_state(tmp_path) == {"commit": None, "dirty": None, "changed": None, "diff_sha256": None}
 
