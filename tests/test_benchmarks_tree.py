@@ -58,3 +58,30 @@ def test_every_plot_kept_is_shown_by_a_document() -> None:
     cited = plots_cited_in("\n".join(p.read_text() for p in docs))
     uncited = [str(p.relative_to(ROOT)) for p in sorted(BENCH.glob("*/results/*.png")) if p.name not in cited]
     assert not uncited, f"plots no document shows (remove them; their command stays in the results): {uncited}"
+
+
+def _imported_modules(path: Path) -> set[str]:
+    """The top-level names of every ``import`` and ``from ... import`` in a script, those inside
+    functions included (a lazy import fails only when its branch runs)."""
+    import ast
+
+    names = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            names |= {a.name.split(".")[0] for a in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+            names.add(node.module.split(".")[0])
+    return names
+
+
+@pytest.mark.parametrize("domain", DOMAINS)
+def test_a_script_that_imports_another_folders_script_puts_that_folder_on_its_path(domain: str) -> None:
+    where = {p.stem: p.parent.name for d in DOMAINS for p in (BENCH / d).glob("*.py")}
+    missing = []
+    for script in sorted((BENCH / domain).glob("*.py")):
+        text = script.read_text()
+        for mod in sorted(_imported_modules(script)):
+            other = where.get(mod)
+            if other and other != domain and f'parents[1] / "{other}"' not in text:
+                missing.append(f"{script.relative_to(ROOT)} imports {mod} from benchmarks/{other}/")
+    assert not missing, missing

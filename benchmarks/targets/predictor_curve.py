@@ -44,7 +44,8 @@ from pathlib import Path
 import torch
 
 sys.path[:0] = [str(Path(__file__).resolve().parent),  # this folder's scripts
-                str(Path(__file__).resolve().parents[1])]  # the benchmarks' shared helpers
+                str(Path(__file__).resolve().parents[1]),  # the benchmarks' shared helpers
+                str(Path(__file__).resolve().parents[1] / "molecules")]  # molecules_qm9
 from _provenance import Run, record  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -106,7 +106,8 @@ from pathlib import Path
 from typing import Any, Iterable, Iterator, NamedTuple
 
 sys.path[:0] = [str(Path(__file__).resolve().parent),  # this folder's scripts
-                str(Path(__file__).resolve().parents[1])]  # the benchmarks' shared helpers
+                str(Path(__file__).resolve().parents[1]),  # the benchmarks' shared helpers
+                str(Path(__file__).resolve().parents[1] / "crystals")]  # crystals_csp
 from _provenance import Run, bundled, entries, label, latest, record  # noqa: E402
 from _figures import dig  # noqa: E402
 
