@@ -177,8 +177,9 @@ def sample_cmd(checkpoint: str, out_arg: str, num: int | None, input_path: Path 
     target instead (e.g. an energy).
 
     With OUT a folder (ending in "/" or an existing directory) every graph gets its own file in
-    the domain's single-graph format or --format (crystals: ID_FORMULA_RANK.cif); a folder that
-    holds files is refused without --overwrite.
+    the domain's single-graph format or --format (crystals: ID_FORMULA_RANK.cif, or
+    FORMULA_RANK.cif for --formula FORMULA); a folder that holds files is refused without
+    --overwrite.
 
     References (e.g. crystals: --xrd PATTERN, a powder diffraction pattern) apply to input
     items: each item's candidates are ranked by their similarity to its reference (draws

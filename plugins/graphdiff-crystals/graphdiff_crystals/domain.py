@@ -595,8 +595,8 @@ class CrystalDomain(Domain):
         write_structures(objs, path, **options)
 
     def file_stem(self, obj: Any, item_id: str, rank: int | None = None) -> str:
-        """``{id}_{reduced formula}``, and ``_{rank}`` for a candidate: ``mp-1_SrTiO3_0``
-        (:func:`graphdiff_crystals.writers.file_stem`)."""
+        """``{id}_{reduced formula}``, and ``_{rank}`` for a candidate: ``mp-1_SrTiO3_0``; an id
+        that is the formula is not repeated, ``SrTiO3_0`` (:func:`graphdiff_crystals.writers.file_stem`)."""
         from graphdiff_crystals.writers import file_stem
 
         return file_stem(obj, item_id, rank)

@@ -74,12 +74,14 @@ class _Item:
 
 def file_stem(structure: Any, item_id: str, rank: int | None = None) -> str:
     """The file name (without suffix) of a structure in a folder: ``{id}_{reduced formula}``,
-    and ``_{rank}`` for a candidate (``mp-1_SrTiO3_0``)."""
+    and ``_{rank}`` for a candidate (``mp-1_SrTiO3_0``). An id that is the reduced formula
+    itself (a structure asked for by formula, ``--formula SrTiO3``) is not repeated:
+    ``SrTiO3_0``."""
     try:
         formula = structure.composition.reduced_formula
     except Exception:  # noqa: BLE001 - a name is still needed for an odd object
         formula = ""
-    parts = [str(item_id), formula] + ([str(rank)] if rank is not None else [])
+    parts = [str(item_id), "" if str(item_id) == formula else formula] + ([str(rank)] if rank is not None else [])
     return "_".join(p for p in parts if p)
 
 

@@ -99,3 +99,13 @@ def test_a_cdvae_csv_is_read_as_structures(tmp_path, sample_head):
     assert records and all(r["obj"].is_ordered for r in records)
     with pytest.raises(DataError, match="formula_units applies to a file of formulas"):
         CrystalDomain().read_inputs(path, formula_units=2)
+
+
+@pytest.mark.parametrize("item_id, rank, stem", [
+    ("NaCl", 0, "NaCl_0"),            # asked for by formula: the formula is not repeated
+    ("NaCl", None, "NaCl"),
+    ("Na2Cl2", 1, "Na2Cl2_NaCl_1"),   # another cell of it: both say something
+    ("mp-1", 0, "mp-1_NaCl_0"),
+])
+def test_a_file_name_does_not_repeat_a_formula_that_is_the_id(rocksalt, item_id, rank, stem):
+    assert CrystalDomain().file_stem(rocksalt, item_id, rank) == stem
