@@ -5,7 +5,8 @@
     python benchmarks/crystals/crystals_sampler.py collect --dataset carbon_24 --name carbon24-dng
 
 ``run`` samples one sampler setting (reverse steps, Langevin corrector steps per reverse step and
-the corrector's step size at σ_min) twice: ``num`` structures de novo, scored with CDVAE's
+the corrector's step size at σ_min) twice (once with ``--num 0``, which a CSP model such as
+``perov5-csp`` needs): ``num`` structures de novo, scored with CDVAE's
 coverage, short contacts and the P1 fraction against the validation rows
 (``runs/<dataset>/val.csv``: the 5 % of the training split
 that training held out for validation, written by ``crystals_csp.py split``), and one structure
@@ -64,13 +65,18 @@ def run(dataset: str, name: str, steps: int, corrector: int, step_lr: float, num
     out_dir.mkdir(parents=True, exist_ok=True)
     opts = dict(steps=steps, sampler=cfg.sampling.sampler, corrector_steps=corrector, batch_size=256)
 
-    t0 = time.perf_counter()
-    graphs = [g for chunk in sample_graphs(model, num, seed=seed, **opts) for g in chunk]
-    dng_seconds = time.perf_counter() - t0
-    gen_csv = out_dir / f"{tag}-dng.csv"
-    domain.write([domain.from_graph(g) for g in graphs], gen_csv, ids=[str(i) for i in range(num)])
-    gen = list(domain.read(gen_csv, validate=False))
-    dng = manager.get("metrics", "crystals-dng")(gen, refs, train=train_recs, dataset=dataset)
+    if num and model.given:
+        raise SystemExit(f"{name} generates with {', '.join(model.given)} given (a CSP model): it cannot "
+                         "sample de novo; --num 0 scores CSP alone")
+    dng = None
+    if num:
+        t0 = time.perf_counter()
+        graphs = [g for chunk in sample_graphs(model, num, seed=seed, **opts) for g in chunk]
+        dng_seconds = time.perf_counter() - t0
+        gen_csv = out_dir / f"{tag}-dng.csv"
+        domain.write([domain.from_graph(g) for g in graphs], gen_csv, ids=[str(i) for i in range(num)])
+        gen = list(domain.read(gen_csv, validate=False))
+        dng = manager.get("metrics", "crystals-dng")(gen, refs, train=train_recs, dataset=dataset)
 
     inpaint = [] if model.given else ["atom_types"]  # a de novo model holds the composition
     templates = [domain.record_to_graph(r) for r in refs]
@@ -80,12 +86,12 @@ def run(dataset: str, name: str, steps: int, corrector: int, step_lr: float, num
     csp_seconds = time.perf_counter() - t0
     m = match_rate([[domain.from_graph(g)] for g in csp], [r["obj"] for r in refs], k=1)
 
-    cov = dng["coverage"]
+    cov = dng["coverage"] if dng else None
     result = {
         "dataset": dataset, "checkpoint": name, "steps": steps, "corrector_steps": corrector,
         "step_lr": step_lr, "torus_fields": torus, "seed": seed,
         "reference": f"runs/{dataset}/val.csv ({len(refs)} validation rows of the training split)",
-        "dng": {"num_generated": num, "structural_validity": dng["validity"]["structure"],
+        "dng": None if dng is None else {"num_generated": num, "structural_validity": dng["validity"]["structure"],
                 "cov_recall": cov["cov_recall"], "cov_precision": cov["cov_precision"],
                 "amsd_recall": cov["amsd_recall"], "amsd_precision": cov["amsd_precision"],
                 "wdist_density": dng["wasserstein"]["density"],
@@ -121,16 +127,21 @@ def collect(dataset: str, name: str) -> dict:
     runs.sort(key=lambda r: (r["steps"], r["step_lr"], r["corrector_steps"]))
     out = {"checkpoint": name, "dataset": dataset, "what": WHAT,
            "runs": {_tag(r["steps"], r["corrector_steps"], r["step_lr"]): r for r in runs}}
+    nan = float("nan")
+
+    def dng(r: dict, key: str, scale: float = 1.0) -> float:  # CSP-only runs (--num 0) have no de novo part
+        return nan if not r.get("dng") else scale * r["dng"][key]
+
     fig, axes = plt.subplots(1, 3, figsize=(13, 3.8))
-    labels = [f"{r['steps']} st, c={r['corrector_steps']}, lr={r['step_lr']:g}" for r in runs]
+    labels = [f"{r['steps']} st, c={r['corrector_steps']}, lr={r['step_lr']:g}, s={r['seed']}" for r in runs]
     x = range(len(runs))
-    axes[0].bar(x, [100 * r["dng"]["cov_recall"] for r in runs], label="COV-R")
-    axes[0].bar(x, [100 * r["dng"]["cov_precision"] for r in runs], label="COV-P", alpha=0.7)
+    axes[0].bar(x, [dng(r, "cov_recall", 100) for r in runs], label="COV-R")
+    axes[0].bar(x, [dng(r, "cov_precision", 100) for r in runs], label="COV-P", alpha=0.7)
     axes[0].set_ylabel("coverage on validation rows (%)")
     axes[0].set_ylim(0, 100)
     axes[0].legend()
-    axes[1].bar(x, [r["dng"]["amsd_recall"] for r in runs], label="recall")
-    axes[1].bar(x, [r["dng"]["amsd_precision"] for r in runs], label="precision", alpha=0.5)
+    axes[1].bar(x, [dng(r, "amsd_recall") for r in runs], label="recall")
+    axes[1].bar(x, [dng(r, "amsd_precision") for r in runs], label="precision", alpha=0.5)
     axes[1].axhline(0.2, color="k", ls="--", lw=0.8)
     axes[1].set_ylabel("mean nearest fingerprint distance")
     axes[1].legend()
@@ -142,10 +153,10 @@ def collect(dataset: str, name: str) -> dict:
     fig.tight_layout()
     fig.savefig(RESULTS / f"{name}-sampler.png", dpi=120)
     for r in runs:
-        print(f"{_tag(r['steps'], r['corrector_steps'], r['step_lr']):36s} COV-R {100 * r['dng']['cov_recall']:5.1f} "
-              f"COV-P {100 * r['dng']['cov_precision']:5.1f} amsd {r['dng']['amsd_recall']:.3f}/"
-              f"{r['dng']['amsd_precision']:.3f} valid {100 * r['dng']['structural_validity']:.1f} "
-              f"CSP@1 {100 * r['csp']['match_rate@1']:.1f} ({r['csp']['rmse@1']})")
+        print(f"{_tag(r['steps'], r['corrector_steps'], r['step_lr']):36s} COV-R {dng(r, 'cov_recall', 100):5.1f} "
+              f"COV-P {dng(r, 'cov_precision', 100):5.1f} amsd {dng(r, 'amsd_recall'):.3f}/"
+              f"{dng(r, 'amsd_precision'):.3f} valid {dng(r, 'structural_validity', 100):.1f} "
+              f"CSP@1 {100 * r['csp']['match_rate@1']:.1f} ({r['csp']['rmse@1']}) seed {r['seed']}")
     return out
 
 
@@ -157,7 +168,8 @@ def main() -> None:
     p.add_argument("--steps", type=int, default=500)
     p.add_argument("--corrector", type=int, default=0)
     p.add_argument("--step-lr", type=float, default=1e-5)
-    p.add_argument("--num", type=int, default=200)
+    p.add_argument("--num", type=int, default=200,
+                   help="structures sampled de novo (0: CSP alone; a CSP model takes only 0)")
     p.add_argument("--seed", type=int, default=0)
     a = p.parse_args()
     if a.command == "run":
