@@ -103,6 +103,47 @@ def relative_paths(obj: Any, root: Path = ROOT) -> Any:
     return obj
 
 
+#: folders of this repository (and its sibling ``shared``) that a path written on another
+#: checkout or machine is recognised by: ``/elsewhere/main/runs/x.csv`` is ``runs/x.csv`` here
+_REPO_TOPS = ("runs", "benchmarks", "plugins", "graphdiff", "tests", "docs", "examples")
+
+
+def portable_path(value: str, root: Path = ROOT) -> str:
+    """An absolute path as this repository would name it: repository-relative when it lies in
+    this checkout (or, written on another checkout or machine, when it passes through one of the
+    repository's top folders or a ``shared`` sibling), else the file name alone. Other strings
+    are returned unchanged."""
+    if not value.startswith("/"):
+        return value
+    here = repo_path(value, root)
+    if here is not None:
+        return here
+    parts = Path(value).parts
+    for i in range(len(parts) - 1, 0, -1):
+        if parts[i] == "shared":
+            return "../" + "/".join(parts[i:])
+    for i, part in enumerate(parts[1:], 1):
+        if part in _REPO_TOPS:
+            return "/".join(parts[i:])
+    return parts[-1]
+
+
+def portable_meta(meta: Mapping[str, Any] | None, root: Path = ROOT) -> dict:
+    """A checkpoint's or predictor's metadata for a results file: without ``test_ids`` (the
+    split's ids, long), and with the absolute paths it was made with (its training source)
+    named as :func:`portable_path` names them."""
+    def walk(v: Any) -> Any:
+        if isinstance(v, str):
+            return portable_path(v, root)
+        if isinstance(v, Mapping):
+            return {k: walk(x) for k, x in v.items()}
+        if isinstance(v, (list, tuple)):
+            return [walk(x) for x in v]
+        return v
+
+    return {k: walk(v) for k, v in (meta or {}).items() if k != "test_ids"}
+
+
 def sha256(path: str | os.PathLike) -> str:
     """The SHA-256 of a file, or of a folder: of its files' relative names and hashes, sorted."""
     p = Path(path)

@@ -69,6 +69,16 @@ C24G = "targets/results/carbon24-energy-guidance.json"
 DOCS = "docs/benchmarks.md"
 
 
+#: perov5-dng's 1,000 de novo structures at its own sampling settings, rerun with provenance (crystals_csp.py dng)
+P5DNG = "crystals/results/perov5-dng-dng.json"
+P5DNG_KEY = {"action": "dng", "checkpoint": "perov5-dng", "num": 1000, "corrector_steps": 0}
+#: the frequency baseline on all 757 held-out Perov-5 rows, rerun with provenance (crystals_csp.py eval
+#: --baselines-only --baseline frequency --k 20; the legacy entry perov_5,rows=757 gave the same figures)
+FREQ_P5 = {"action": "baselines", "dataset": "perov_5", "baseline": "frequency", "rows": 757, "k": 20}
+#: Perov-5 k = 2 with the draws per row chosen on the validation rows (crystals_csp.py select-draws),
+#: on all 757 held-out rows (crystals_csp.py eval --k 2 --draws 10 --seed S), an entry per seed
+P5_K2 = {"action": "eval", "checkpoint": "perov5-csp", "rows": 757, "k": 2, "draws": 10, "steps": 500,
+         "corrector_steps": 0, "rank_by": None, "first_draw": False}
 #: k = 1 with one draw per row on all held-out rows (crystals_csp.py eval --k 1 --seed S), an entry per seed
 ONE_DRAW = {"action": "eval", "k": 1, "draws": 1, "steps": 500, "corrector_steps": 0, "rank_by": None}
 
@@ -87,37 +97,28 @@ def _physical(run: dict) -> bool:
 
 
 ROWS: list[Row] = [
-    Row("Perov-5 CSP, match rate (RMSE), k = 1 / 2 ({draws} draws per row)",
-        "{k1} % ({r1}) / {k2} % ({r2}); two more runs {c1} / {c2} % and {s1} / {s2} % (mean of the three "
-        "{m1} / {m2} %); one draw per row (`-k 1`), mean ± sd over three seeds: {o1} ± {osd} %; "
-        "the frequency baseline {f1} / {f2} % (RMSE {fr1} / {fr2}). On this split no predictor of the A/B site order "
-        "from the elements beats a coin flip by more than {coin} points, so the first candidate is capped near {cap} % "
-        f"([site orders]({DOCS}#perov-5-crystal-structure-prediction))",
+    Row("Perov-5 CSP, match rate (RMSE), k = 1 / 2 ({draws} draws per row, the number chosen on validation rows)",
+        "{m1} ± {s1} % ({r1}) / {m2} ± {s2} % ({r2}), mean ± sd over three seeds; one draw per row (`-k 1`): "
+        "{o1} ± {osd} %; the frequency baseline {f1} / {f2} % (RMSE {fr1} / {fr2}). On this split no predictor of the "
+        "A/B site order from the elements beats a coin flip by more than {coin} points, so the first candidate is "
+        f"capped near {{cap}} % ([site orders]({DOCS}#perov-5-crystal-structure-prediction))",
         "DiffCSP k = 1: 52.0 % (0.076)", f"[Perov-5 CSP]({DOCS}#perov-5-crystal-structure-prediction)",
-        {"draws": Fig(P5, {"recorded_as": "k=2"}, "draws_per_row", "d"),
-         "k1": _pct(P5, {"recorded_as": "k=2"}, "metrics/k=1/match_rate"),
-         "r1": Fig(P5, {"recorded_as": "k=2"}, "metrics/k=1/rmse"),
-         "k2": _pct(P5, {"recorded_as": "k=2"}, "metrics/k=2/match_rate"),
-         "r2": Fig(P5, {"recorded_as": "k=2"}, "metrics/k=2/rmse"),
-         "c1": _pct(P5, {"recorded_as": "k=2,repeat=cli"}, "metrics/k=1/match_rate"),
-         "c2": _pct(P5, {"recorded_as": "k=2,repeat=cli"}, "metrics/k=2/match_rate"),
-         "s1": _pct(P5, {"recorded_as": "k=2,repeat=cli,seed=1"}, "metrics/k=1/match_rate"),
-         "s2": _pct(P5, {"recorded_as": "k=2,repeat=cli,seed=1"}, "metrics/k=2/match_rate"),
+        {"draws": Fig(P5, {**P5_K2, "seed": 0}, "draws_per_row", "d"),
+         "m1": _over_seeds(P5, P5_K2, "metrics/k=1/match_rate", statistics.mean),
+         "s1": _over_seeds(P5, P5_K2, "metrics/k=1/match_rate", statistics.stdev),
+         "r1": _over_seeds(P5, P5_K2, "metrics/k=1/rmse", statistics.mean, spec=".3f"),
+         "m2": _over_seeds(P5, P5_K2, "metrics/k=2/match_rate", statistics.mean),
+         "s2": _over_seeds(P5, P5_K2, "metrics/k=2/match_rate", statistics.stdev),
+         "r2": _over_seeds(P5, P5_K2, "metrics/k=2/rmse", statistics.mean, spec=".3f"),
          "o1": _over_seeds(P5, {**ONE_DRAW, "rows": 757}, "metrics/k=1/match_rate", statistics.mean),
          "osd": _over_seeds(P5, {**ONE_DRAW, "rows": 757}, "metrics/k=1/match_rate", statistics.stdev),
-         "f1": _pct(FREQ, {"recorded_as": "perov_5,rows=757"}, "metrics/k=1/match_rate"),
-         "f2": _pct(FREQ, {"recorded_as": "perov_5,rows=757"}, "metrics/k=2/match_rate"),
-         "fr1": Fig(FREQ, {"recorded_as": "perov_5,rows=757"}, "metrics/k=1/rmse"),
-         "fr2": Fig(FREQ, {"recorded_as": "perov_5,rows=757"}, "metrics/k=2/rmse"),
+         "f1": _pct(FREQ, FREQ_P5, "metrics/k=1/match_rate"),
+         "f2": _pct(FREQ, FREQ_P5, "metrics/k=2/match_rate"),
+         "fr1": Fig(FREQ, FREQ_P5, "metrics/k=1/rmse"),
+         "fr2": Fig(FREQ, FREQ_P5, "metrics/k=2/rmse"),
          "coin": Calc(lambda acc: 100 * (max(acc.values()) - 0.5),
                       [Fig("crystals/results/perov5-site-orders.json", {}, "order_accuracy_on_held_out")], ".1f"),
-         "cap": _pct("crystals/results/perov5-site-orders.json", {}, "k1_ceiling/composition_only", "%0"),
-         "m1": Calc(lambda a, b, c: (a + b + c) / 3, [
-             Fig(P5, {"recorded_as": k}, "metrics/k=1/match_rate")
-             for k in ("k=2", "k=2,repeat=cli", "k=2,repeat=cli,seed=1")], "%1"),
-         "m2": Calc(lambda a, b, c: (a + b + c) / 3, [
-             Fig(P5, {"recorded_as": k}, "metrics/k=2/match_rate")
-             for k in ("k=2", "k=2,repeat=cli", "k=2,repeat=cli,seed=1")], "%1")},
+         "cap": _pct("crystals/results/perov5-site-orders.json", {}, "k1_ceiling/composition_only", "%0")},
         # restated from the evidence (the A/B site order caps any composition-only method near 53 %
         # on this split; DiffCSP 52.02, FlowMM 53.15, CrystalFlow 53.69): the ceiling, precisely
         [Target("k = 1 ≥ 52 % (mean of 3) with RMSE ≤ 0.05", lambda v: v["m1"] >= 0.52 and v["r1"] <= 0.05),
@@ -142,11 +143,11 @@ ROWS: list[Row] = [
     Row("Perov-5 de novo: validity (structure / composition) / COV-R / COV-P ({n} samples)",
         "{vs} / {vc} / {cr} / {cp} %",
         "CDVAE: 100 / 98.6 / 99.5 / 98.5 %", f"[Perov-5 de novo]({DOCS}#perov-5-de-novo-generation)",
-        {"n": Fig("crystals/results/perov5-dng-dng.json", {}, "num_generated", ","),
-         "vs": _pct("crystals/results/perov5-dng-dng.json", {}, "metrics/validity/structure"),
-         "vc": _pct("crystals/results/perov5-dng-dng.json", {}, "metrics/validity/composition"),
-         "cr": _pct("crystals/results/perov5-dng-dng.json", {}, "metrics/coverage/cov_recall"),
-         "cp": _pct("crystals/results/perov5-dng-dng.json", {}, "metrics/coverage/cov_precision")}),
+        {"n": Fig(P5DNG, P5DNG_KEY, "num_generated", ","),
+         "vs": _pct(P5DNG, P5DNG_KEY, "metrics/validity/structure"),
+         "vc": _pct(P5DNG, P5DNG_KEY, "metrics/validity/composition"),
+         "cr": _pct(P5DNG, P5DNG_KEY, "metrics/coverage/cov_recall"),
+         "cp": _pct(P5DNG, P5DNG_KEY, "metrics/coverage/cov_precision")}),
     Row("Carbon-24 de novo: validity / COV-R / COV-P ({n} samples)",
         "{v} / {cr} / {cp} % with one corrector step ({v0} / {cr0} / {cp0} % without)",
         "CDVAE protocol; CDVAE, DiffCSP: COV-R > 99 %", f"[Carbon-24 de novo]({DOCS}#carbon-24-de-novo-generation)",

@@ -161,6 +161,20 @@ def test_a_run_keeps_the_commit_it_started_with_when_head_moves(prov, repo: Path
     assert "started with" in p["tree_at_end"]["note"]
 
 
+@pytest.mark.parametrize("value, expected", [
+    ("/elsewhere/main/runs/perov_5/train.csv", "runs/perov_5/train.csv"),   # trained on another checkout
+    ("/data/x/shared/data/perov_5/val.csv", "../shared/data/perov_5/val.csv"),
+    ("/home/someone/secret/train.csv", "train.csv"),                        # nothing to recognise: the name
+    ("runs/x.csv", "runs/x.csv"),                                           # already relative
+    ("crystals", "crystals"),
+])
+def test_metadata_paths_of_another_checkout_become_repository_relative(prov, repo: Path, value, expected) -> None:
+    assert prov.portable_path(value, repo) == expected
+    assert prov.portable_path(str(repo / "runs" / "a.csv"), repo) == "runs/a.csv"  # this checkout
+    meta = prov.portable_meta({"source": value, "test_ids": ["a"], "nested": {"paths": [value]}, "n": 3}, repo)
+    assert meta == {"source": expected, "nested": {"paths": [expected]}, "n": 3}
+
+
 def test_outside_a_git_checkout_the_commit_is_unknown(prov, tmp_path: Path) -> None:
     assert prov.git_state(tmp_path) == {"commit": None, "dirty": None, "changed": None, "diff_sha256": None}
 

@@ -38,7 +38,7 @@ import torch
 
 sys.path[:0] = [str(Path(__file__).resolve().parent),  # this folder's scripts
                 str(Path(__file__).resolve().parents[1])]  # the benchmarks' shared helpers
-from _provenance import Run, entries, in_file, latest, record  # noqa: E402
+from _provenance import Run, entries, in_file, latest, portable_meta, record  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
 SHARED = ROOT.parent / "shared" / "data"
@@ -223,7 +223,7 @@ def evaluate(dataset: str, name: str, k: int, limit: int | None, steps: int | No
                              f"distinct (StructureMatcher), ranked by {rank_by} as graphdiff sample --rank-by "
                              f"{rank_by} ranks them, each class represented by its best-scoring draw"),
               **({"rank_by": rank_by, "unscored_draws": ranking.failures} if ranking else {}),
-              "train_meta": {key: v for key, v in meta.items() if key != "test_ids"},
+              "train_meta": portable_meta(meta),
               "samples_drawn": drawn,
               "sampling_structures_per_s": drawn / seconds,
               "seconds_with_grouping": round(seconds, 1),
@@ -502,7 +502,7 @@ def evaluate_dng(dataset: str, name: str, num: int, steps: int | None, seed: int
               "sampling_structures_per_s": num / seconds, "sampling_seconds": round(seconds, 1),
               "threads": torch.get_num_threads(),
               "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-              "train_meta": {key: v for key, v in meta.items() if key != "test_ids"},
+              "train_meta": portable_meta(meta),
               "metrics": summary,
               "command": f"python benchmarks/crystals/crystals_csp.py dng --dataset {dataset} --name {name} --num {num}"
                          + (f" --steps {steps}" if steps != cfg.sampling.steps else "")

@@ -37,7 +37,7 @@ import torch
 
 sys.path[:0] = [str(Path(__file__).resolve().parent),  # this folder's scripts
                 str(Path(__file__).resolve().parents[1])]  # the benchmarks' shared helpers
-from _provenance import Run, entries, newest, record, repo_path  # noqa: E402
+from _provenance import Run, entries, newest, portable_meta, record, repo_path  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -207,7 +207,7 @@ def evaluate(dataset: str, seeds: int, steps: int | None, samples: Path | None =
     result = {
         "dataset": dataset, "checkpoint": name, "num_test": len(test), "num_train": len(train_graphs),
         "samples_per_seed": len(generated[0]), "seeds": seeds, "steps": steps, "sampler": sampler,
-        "train_meta": meta, "summary": summary, "validity_check": check, "runs": runs,
+        "train_meta": portable_meta(meta), "summary": summary, "validity_check": check, "runs": runs,
         "anchors": ANCHORS.get(dataset, {}),
         "sampling_seconds_per_graph": seconds / sum(len(g) for g in generated),
         "threads": torch.get_num_threads(),

@@ -46,7 +46,7 @@ import torch
 sys.path[:0] = [str(Path(__file__).resolve().parent),  # this folder's scripts
                 str(Path(__file__).resolve().parents[1]),  # the benchmarks' shared helpers
                 str(Path(__file__).resolve().parents[1] / "molecules")]  # molecules_qm9
-from _provenance import Run, record  # noqa: E402
+from _provenance import Run, portable_meta, record  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -181,7 +181,7 @@ def evaluate(predictor: Path, test: str, name: str, truth: str = "gap", scale: f
                            "what": f"validation RMSE ({units}) per member against its training steps "
                                    "(sqrt(val_mse) * y_std from log.jsonl)",
                            "members": curve},
-        "train_meta": {k: v for k, v in (model.meta or {}).items() if k != "test_ids"},
+        "train_meta": portable_meta(model.meta),
     }
     extra = "" if truth == "gap" else f" --truth {truth}"
     extra += "" if scale == HARTREE_EV else f" --truth-scale {scale:g}"

@@ -41,7 +41,7 @@ import torch
 
 sys.path[:0] = [str(Path(__file__).resolve().parent),  # this folder's scripts
                 str(Path(__file__).resolve().parents[1])]  # the benchmarks' shared helpers
-from _provenance import Run, record  # noqa: E402
+from _provenance import Run, portable_meta, record  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -166,7 +166,7 @@ def evaluate(predictor: Path, test: Path, train: Path, name: str, id_col: str = 
     result = {"predictor": str(predictor.relative_to(ROOT)) if predictor.is_relative_to(ROOT) else str(predictor),
               "test": str(_rel(test)), "num_predicted": count, "num_skipped": len(skipped),
               "seconds": round(seconds, 1), "threads": torch.get_num_threads(), "metrics": report,
-              "train_meta": {k: v for k, v in (model.meta or {}).items() if k != "test_ids"}}
+              "train_meta": portable_meta(model.meta)}
     if rf:
         forest = rf_baseline(train, test, list(model.properties), id_col, rf_trees, rf_seed, positive_above)
         for prop, row in forest.items():
