@@ -106,19 +106,20 @@ def test_check_fails_when_a_results_figure_changes(tables, tmp_path: Path, monke
     readme = _copy_of_the_pages(tables, tmp_path, monkeypatch)
     monkeypatch.setattr(tables, "BENCH", bench)
     assert tables.main(["--check"]) == 0
-    path = bench / "crystals" / "results" / "perov5-csp.json"
+    path = bench / "crystals" / "results" / "csp-frequency-baseline.json"
     doc = json.loads(path.read_text())
-    entry = next(e for e in doc["entries"] if e["key"] == {"recorded_as": "k=2"})
+    entry = next(e for e in doc["entries"] if e["key"].get("action") == "baselines"
+                 and e["key"].get("dataset") == "perov_5" and e["key"].get("rows") == 757)
     entry["runs"][-1]["metrics"]["k=1"]["match_rate"] = 0.551
     path.write_text(json.dumps(doc))
     capsys.readouterr()
     assert tables.main(["--check"]) == 1
     assert "55.1 %" in capsys.readouterr().out
-    assert tables.main([]) == 0 and "55.1 % (0.076)" in readme.read_text()
+    assert tables.main([]) == 0 and "the frequency baseline 55.1 / 97.8 %" in readme.read_text()
     assert tables.main(["--check"]) == 0
 
     doc = (tmp_path / "docs" / "benchmarks.md").read_text()
-    assert "| graphdiff, k = 1 (of 10 draws) | 55.1 % | 0.076 |" in doc  # the docs table follows too
+    assert "the commonest prototypes first), k = 1 / 2 | 55.1 % / 97.8 % |" in doc  # the docs table follows too
 
 
 def test_docs_tables_are_what_the_results_give(tables) -> None:
@@ -134,14 +135,15 @@ def test_check_names_the_figure_and_file_of_an_edited_docs_table(tables, tmp_pat
     assert tables.main(["--check"]) == 0
     page = tmp_path / "docs" / "benchmarks.md"
     text = page.read_text()
-    typed = "| graphdiff, k = 1 (of 10 draws) | 53.8 % | 0.076 |"
+    typed = "| substitution baseline (`graphdiff evaluate --baseline substitution`), k = 1 / 2 | 50.9 % / 92.6 % |"
     assert typed in text
-    page.write_text(text.replace(typed, "| graphdiff, k = 1 (of 10 draws) | 58.3 % | 0.076 |"))
+    page.write_text(text.replace(typed, typed.replace("50.9 %", "58.3 %")))
     capsys.readouterr()
     assert tables.main(["--check"]) == 1
     out = capsys.readouterr().out
-    assert "docs/benchmarks.md, table perov5-csp" in out and "written '58.3 %', the results give '53.8 %'" in out
-    assert "perov5-csp.json {'recorded_as': 'k=2'} metrics/k=1/match_rate" in out
+    assert "docs/benchmarks.md, table perov5-csp" in out
+    assert "written '58.3 % / 92.6 %', the results give '50.9 % / 92.6 %'" in out
+    assert "perov5-csp.json {'recorded_as': 'k=2'} baselines/substitution/k=1/match_rate" in out
     assert tables.main([]) == 0 and typed in page.read_text()
     assert tables.main(["--check"]) == 0
 
