@@ -282,6 +282,7 @@ def select_draws(dataset: str, name: str, k: int, choices: Sequence[int] = DRAWS
     """``eval --rows-from val`` at each of ``choices`` draws per row (seed ``seed``), then the
     draws :func:`choose_draws` picks, recorded as an entry of its own (``action: select-draws``)
     beside the validation entries it read. The test rows are not read."""
+    run = Run(seeds={"seed": seed}, data=[ROOT / "runs" / dataset / "val.csv"])  # timed from here
     by_draws = {}
     for d in choices:
         res = evaluate(dataset, name, k, None, None, seed, draws=d, baselines=False, rows_from="val")
@@ -296,8 +297,7 @@ def select_draws(dataset: str, name: str, k: int, choices: Sequence[int] = DRAWS
                           f"--k {k}")}
     key = {"action": "select-draws", "dataset": dataset, "checkpoint": name, "k": k,
            "choices": list(choices), "seed": seed}
-    record(RESULTS / f"{name}.json", key, result, Run(seeds={"seed": seed},
-                                                       data=[ROOT / "runs" / dataset / "val.csv"]))
+    record(RESULTS / f"{name}.json", key, result, run)
     print(f"{name}: {chosen} draws per row chosen on {rows} validation rows ({DRAWS_RULE})")
     return result
 
