@@ -9,6 +9,7 @@ from __future__ import annotations
 import statistics
 import sys
 from pathlib import Path
+from typing import Any, Callable, Mapping, Sequence
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # the benchmarks' shared helpers
 from _doctable import Cite, Line, Src, Table  # noqa: E402
@@ -50,6 +51,15 @@ P5_SELECT = Src(P5, {"action": "select-draws", "checkpoint": "perov5-csp", "k": 
 #: carbon24-dng's 1,000 de novo structures without a corrector, rerun with provenance
 C24DNG_KEY = {"action": "dng", "checkpoint": "carbon24-dng", "num": 1000, "corrector_steps": 0}
 SEEDS = (0, 1, 2)
+#: perov5-dng's 1,000 de novo structures at its own sampling settings, rerun with provenance
+P5DNG_KEY = {"action": "dng", "checkpoint": "perov5-dng", "num": 1000, "corrector_steps": 0}
+
+
+def seed_stat(file: str, key: Mapping[str, Any], path: str, stat: Callable[[Sequence[float]], float],
+              seeds: Sequence[int] = SEEDS, spec: str = "%1") -> Calc:
+    """``stat`` (e.g. statistics.mean, statistics.stdev) of the figure at ``path`` over the entries
+    of ``key`` with each of ``seeds``."""
+    return Calc(lambda *v: stat(v), [Fig(file, {**key, "seed": s}, path) for s in seeds], spec)
 
 
 def over_seeds(file: str, key: dict, label: str, seeds: tuple[int, ...] = SEEDS,
@@ -57,7 +67,7 @@ def over_seeds(file: str, key: dict, label: str, seeds: tuple[int, ...] = SEEDS,
     """The k = 1 match rate (``$m`` ± ``$s``) and RMSE (``$rm`` ± ``$rs``) as mean ± sd (sample sd,
     n − 1) over the entries of ``seeds``, in ``cells``."""
     def calc(path: str, stat, spec: str) -> Calc:
-        return Calc(lambda *v: stat(v), [Fig(file, {**key, "seed": s}, path) for s in seeds], spec)
+        return seed_stat(file, key, path, stat, seeds, spec)
 
     figs = {"m": calc("metrics/k=1/match_rate", statistics.mean, "%1"),
             "s": calc("metrics/k=1/match_rate", statistics.stdev, "%1"),
@@ -69,7 +79,7 @@ def over_seeds(file: str, key: dict, label: str, seeds: tuple[int, ...] = SEEDS,
 def seeds_k12(file: str, key: dict, label: str, seeds: tuple[int, ...] = SEEDS) -> Line:
     """Match rate and RMSE at k = 1 / 2 as mean ± sd (sample sd, n − 1) over the entries of ``seeds``."""
     def calc(path: str, stat, spec: str) -> Calc:
-        return Calc(lambda *v: stat(v), [Fig(file, {**key, "seed": s}, path) for s in seeds], spec)
+        return seed_stat(file, key, path, stat, seeds, spec)
 
     figs = {f"{w}{k}": calc(f"metrics/k={k}/{m}", stat, spec) for k in (1, 2)
             for w, m, stat, spec in (("m", "match_rate", statistics.mean, "%1"),
@@ -196,7 +206,7 @@ DNG_CELLS = ["{metrics/validity/structure|%1} %", "{metrics/coverage/cov_recall|
 TABLES += [
     Table("perov5-dng", DOC, ["1,000 samples", "structural / compositional validity", "COV-R", "COV-P", "density W",
                               "#elements W"], [
-        Line(Src("crystals/results/perov5-dng-dng.json", {"action": "dng", "checkpoint": "perov5-dng", "num": 1000}), [
+        Line(Src("crystals/results/perov5-dng-dng.json", P5DNG_KEY), [
             "`perov5-dng` (one CPU hour)", "{metrics/validity/structure|%1} % / {metrics/validity/composition|%1} %",
             "{metrics/coverage/cov_recall|%1} %", "{metrics/coverage/cov_precision|%1} %",
             "{metrics/wasserstein/density}", "{metrics/wasserstein/num_elements}"]),
@@ -431,14 +441,10 @@ P5_SETTINGS = ((500, 0), (500, 1), (1000, 0), (1000, 1))
 P5_CHOSEN = (1000, 1)
 
 
-def _mean_of(file: str, key: dict, path: str, seeds: tuple[int, ...], spec: str) -> Calc:
-    return Calc(lambda *v: statistics.mean(v), [Fig(file, {**key, "seed": s}, path) for s in seeds], spec)
-
-
 def _sampler_line(steps: int, corrector: int) -> Line:
     key = {**P5_SAMPLER_KEY, "steps": steps, "corrector_steps": corrector}
-    figs = {"m": _mean_of(P5_SAMPLER, key, "csp/match_rate@1", (0, 1), "%1"),
-            "r": _mean_of(P5_SAMPLER, key, "csp/rmse@1", (0, 1), ".3f"),
+    figs = {"m": seed_stat(P5_SAMPLER, key, "csp/match_rate@1", statistics.mean, (0, 1), "%1"),
+            "r": seed_stat(P5_SAMPLER, key, "csp/rmse@1", statistics.mean, (0, 1), ".3f"),
             "m0": Fig(P5_SAMPLER, {**key, "seed": 0}, "csp/match_rate@1", "%1"),
             "m1": Fig(P5_SAMPLER, {**key, "seed": 1}, "csp/match_rate@1", "%1"),
             "r0": Fig(P5_SAMPLER, {**key, "seed": 0}, "csp/rmse@1", ".3f"),

@@ -29,6 +29,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))  # the benchmarks' shar
 from _figures import Best, Calc, Fig, MissingFigure, Row, Target, render_row, typed_numbers  # noqa: E402
 from _provenance import BENCH, ROOT  # noqa: E402
 import _doctable  # noqa: E402
+# the entries' keys and the statistic over seeds, shared with the docs tables that show the same runs
+from _docs_crystals import C24DNG_KEY, FREQ_P5, ONE_DRAW, P5_K2, P5DNG_KEY  # noqa: E402
+from _docs_crystals import seed_stat as _over_seeds  # noqa: E402
+from _docs_engine import HEAT  # noqa: E402
 
 __all__ = ["ROWS", "doc_tables", "render", "region", "main", "check_docs", "Best", "Calc", "Fig", "MissingFigure",
            "Row", "Target",
@@ -54,10 +58,9 @@ C24E_REPORT = {"guide": "cfg", "action": "report", "judge": "judge", "oversample
 PEER = "crystals/results/crystals_peer.json"
 #: the bundled perov5-heat on the held-out Perov-5 rows (predictor_eval.py; rerun with provenance)
 HEATP = "targets/results/perov5-heat.json"
+HEAT_KEY = HEAT.key
 #: the bundled qm9-gap on EDM's QM9 test split (predictor_curve.py eval; rerun with provenance)
 QM9_GAP = "plugins/graphdiff-molecules/graphdiff_molecules/predictors/qm9-gap.pt"
-HEAT_KEY = {"predictor": "plugins/graphdiff-crystals/graphdiff_crystals/predictors/perov5-heat.pt",
-            "test": "runs/perov_5/test.csv"}
 C24X = "targets/results/carbon24-xrd-ranking.json"
 HEATG = "targets/results/perov5-heat-guidance.json"
 #: targets_guidance.py select-report: the figures over held-out seeds at the weight chosen on validation draws
@@ -69,26 +72,7 @@ C24G = "targets/results/carbon24-energy-guidance.json"
 DOCS = "docs/benchmarks.md"
 
 
-#: perov5-dng's 1,000 de novo structures at its own sampling settings, rerun with provenance (crystals_csp.py dng)
 P5DNG = "crystals/results/perov5-dng-dng.json"
-P5DNG_KEY = {"action": "dng", "checkpoint": "perov5-dng", "num": 1000, "corrector_steps": 0}
-#: carbon24-dng's 1,000 de novo structures without a corrector, rerun with provenance (crystals_csp.py dng)
-C24DNG_KEY = {"action": "dng", "checkpoint": "carbon24-dng", "num": 1000, "corrector_steps": 0}
-#: the frequency baseline on all 757 held-out Perov-5 rows, rerun with provenance (crystals_csp.py eval
-#: --baselines-only --baseline frequency --k 20; the legacy entry perov_5,rows=757 gave the same figures)
-FREQ_P5 = {"action": "baselines", "dataset": "perov_5", "baseline": "frequency", "rows": 757, "k": 20}
-#: Perov-5 k = 2 with the draws per row chosen on the validation rows (crystals_csp.py select-draws),
-#: on all 757 held-out rows (crystals_csp.py eval --k 2 --draws 10 --seed S), an entry per seed
-P5_K2 = {"action": "eval", "checkpoint": "perov5-csp", "rows": 757, "k": 2, "draws": 10, "steps": 500,
-         "corrector_steps": 0, "rank_by": None, "first_draw": False}
-#: k = 1 with one draw per row on all held-out rows (crystals_csp.py eval --k 1 --seed S), an entry per seed
-ONE_DRAW = {"action": "eval", "k": 1, "draws": 1, "steps": 500, "corrector_steps": 0, "rank_by": None}
-
-
-def _over_seeds(file: str, key: Mapping[str, Any], path: str, stat: Any, seeds: Sequence[int] = (0, 1, 2),
-                spec: str = "%1") -> Calc:
-    """``stat`` (statistics.mean, statistics.stdev) of a figure over the entries of ``seeds``."""
-    return Calc(lambda *v: stat(v), [Fig(file, {**key, "seed": s}, path) for s in seeds], spec)
 
 
 def _physical(run: dict) -> bool:

@@ -57,7 +57,7 @@ from pathlib import Path
 sys.path[:0] = [str(Path(__file__).resolve().parent),  # this folder's scripts
                 str(Path(__file__).resolve().parents[1])]  # the benchmarks' shared helpers
 from _machine import cpu_model, run_phase as _run_phase  # noqa: E402
-from _provenance import Run, key_from_args, record  # noqa: E402
+from _provenance import Run, key_from_args, record, sha256  # noqa: E402
 from _tables import csv_rows, write_csv  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -288,16 +288,6 @@ def graphdiff_training_record(args, run_dir: Path, cfg: dict, phase: dict) -> di
 
 # ---------------------------------------------------------------------------- sampling in chunks
 
-def sha256_of(path: Path) -> str:
-    import hashlib
-
-    h = hashlib.sha256()
-    with path.open("rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 def chunk_bounds(n_rows: int, chunk_rows: int) -> list[tuple[int, int]]:
     """``[(start, stop), ...]``: consecutive chunks of ``chunk_rows`` held-out rows (the last may be
     shorter). Chunk i always covers the same rows, so a run on more rows reuses the earlier chunks."""
@@ -314,7 +304,7 @@ def chunk_seed(seed: int, index: int) -> int:
 def sampling_settings(args, checkpoint: Path) -> dict:
     """What a sampled chunk depends on besides its rows: a chunk is reused only under these."""
     return {"k": args.k, "steps": args.steps, "seed": args.seed, "sample_batch": args.sample_batch,
-            "chunk_rows": args.chunk_rows, "checkpoint_sha256": sha256_of(checkpoint)}
+            "chunk_rows": args.chunk_rows, "checkpoint_sha256": sha256(checkpoint)}
 
 
 def row_ids(rows: list[list[str]], header: list[str]) -> list[str]:
@@ -358,11 +348,11 @@ def sample_in_chunks(label: str, args, run_dir: Path, header: list[str], rows: l
     chunk_dir = run_dir / f"{label}-chunks"
     open_chunk_dir(chunk_dir, sampling_settings(args, checkpoint), fresh_model=fresh_model, log=log)
     bounds = chunk_bounds(len(rows), args.chunk_rows)
+    ids_of = [row_ids(rows[a:b], header) for a, b in bounds]
     records: dict[int, dict] = {}
     pending: list[int] = []
-    for i, (a, b) in enumerate(bounds):
+    for i, ((a, b), ids) in enumerate(zip(bounds, ids_of)):
         done = chunk_dir / f"chunk-{i:04d}.json"
-        ids = row_ids(rows[a:b], header)
         record_ = json.loads(done.read_text()) if done.exists() else None
         if record_ is not None and record_["material_ids"] == ids[:len(record_["material_ids"])] != ids:
             log(f"{label}: chunk {i + 1} was the shorter last chunk of a run on fewer rows; sampling it again")
@@ -380,11 +370,12 @@ def sample_in_chunks(label: str, args, run_dir: Path, header: list[str], rows: l
         a, b = bounds[i]
         part = chunk_dir / f"chunk-{i:04d}"
         rows_csv, out_csv = part.with_name(part.name + "-rows.csv"), part.with_suffix(".csv")
+        out_csv.unlink(missing_ok=True)  # a chunk without its record is sampled again from the start
         write_csv(rows_csv, header, rows[a:b])
         seed = chunk_seed(args.seed, i)
         phase = run_phase(f"sample {label}, chunk {i + 1}/{len(bounds)} (rows {a}..{b - 1})",
                           command(rows_csv, out_csv, seed), part.with_suffix(".log"), log)
-        record_ = {"chunk": i, "rows": [a, b], "material_ids": row_ids(rows[a:b], header), "seed": seed,
+        record_ = {"chunk": i, "rows": [a, b], "material_ids": ids_of[i], "seed": seed,
                    "structures": (b - a) * args.k, "loop_seconds": loop_seconds(out_csv, phase),
                    "workers": args.workers, "phase": phase}
         part.with_suffix(".json").write_text(json.dumps(record_, indent=2))  # last: the chunk is done
@@ -450,7 +441,6 @@ def sample_graphdiff(args, run_dir: Path, header: list[str], rows: list[list[str
     ckpt = run_dir / "graphdiff" / "last.ckpt"
 
     def command(rows_csv: Path, out: Path, seed: int) -> list[str]:
-        out.unlink(missing_ok=True)  # a chunk without its record is sampled again from the start
         return [str(GRAPHDIFF), "sample", "-c", str(ckpt), "--input", str(rows_csv), "--task", "csp",
                 "-k", str(args.k), "--no-distinct", "--steps", str(args.steps), "--batch-size",
                 str(args.sample_batch), "--seed", str(seed), "-q", "-o", str(out)]

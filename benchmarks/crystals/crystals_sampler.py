@@ -126,7 +126,7 @@ def collect(dataset: str, name: str) -> dict:
     runs = [r for r in runs if r["dataset"] == dataset]
     runs.sort(key=lambda r: (r["steps"], r["step_lr"], r["corrector_steps"]))
     out = {"checkpoint": name, "dataset": dataset, "what": WHAT,
-           "runs": {_tag(r["steps"], r["corrector_steps"], r["step_lr"]): r for r in runs}}
+           "runs": {f"{_tag(r['steps'], r['corrector_steps'], r['step_lr'])}-seed{r['seed']}": r for r in runs}}
     nan = float("nan")
 
     def dng(r: dict, key: str, scale: float = 1.0) -> float:  # CSP-only runs (--num 0) have no de novo part
